@@ -1,0 +1,68 @@
+"""/api/v1/api-keys: machine credentials, owned by the user who made them."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask.views import MethodView
+
+from server.api.base import Blueprint, PageArgs, page_schema, paginate
+from server.auth import apikeys, current_principal, get_owned, scoped
+from server.models import ApiKey
+
+blp = Blueprint("api_keys", __name__, url_prefix="/api/v1/api-keys",
+                description="API keys for scripts and servers. The key is shown once.")
+
+
+class ApiKeySchema(ma.Schema):
+    id = ma.fields.Integer(dump_only=True)
+    name = ma.fields.String(required=True, validate=ma.validate.Length(1, 128))
+    prefix = ma.fields.String(dump_only=True, metadata={
+        "description": "The visible start of the key, to tell keys apart."})
+    permissions = ma.fields.List(ma.fields.String(), load_default=None, metadata={
+        "description": "Default: every permission you hold. Never more than you hold."})
+    owner = ma.fields.Function(lambda key: key.owner.username, dump_only=True)
+    created_at = ma.fields.DateTime(dump_only=True)
+    expires_at = ma.fields.AwareDateTime(load_default=None, allow_none=True,
+                                         default_timezone=None)
+    last_used_at = ma.fields.DateTime(dump_only=True)
+    revoked_at = ma.fields.DateTime(dump_only=True)
+
+
+class ApiKeyCreatedSchema(ApiKeySchema):
+    key = ma.fields.String(metadata={"description": "The key itself. Shown only this once."})
+
+
+@blp.route("")
+class ApiKeys(MethodView):
+    @blp.requires()
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, page_schema(ApiKeySchema))
+    def get(self, args):
+        """List my API keys (admins: everyone's). The keys themselves are never shown."""
+        return paginate(scoped(ApiKey), ApiKey.id, cursor=args["cursor"], limit=args["limit"])
+
+    @blp.requires()
+    @blp.arguments(ApiKeySchema)
+    @blp.response(201, ApiKeyCreatedSchema)
+    def post(self, body):
+        """Create an API key. Copy the key from the answer: it is not stored."""
+        row, key = apikeys.create(current_principal(), name=body["name"],
+                                  permissions=body["permissions"],
+                                  expires_at=body["expires_at"])
+        row.key = key  # transient: dumped in this answer only, never stored
+        return row
+
+
+@blp.route("/<int:key_id>")
+class ApiKeyById(MethodView):
+    @blp.requires()
+    @blp.response(200, ApiKeySchema)
+    def get(self, key_id):
+        """One API key (without the key)."""
+        return get_owned(ApiKey, key_id, what="api key")
+
+    @blp.requires()
+    @blp.response(204)
+    def delete(self, key_id):
+        """Revoke an API key; it stops working at once."""
+        apikeys.revoke(get_owned(ApiKey, key_id, what="api key"))

@@ -1,0 +1,127 @@
+"""/api/v1/users: user management for admins (users:manage)."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+import sqlalchemy as sa
+from flask.views import MethodView
+
+from server.api.base import Blueprint, PageArgs, page_schema, paginate
+from server.auth import accounts, current_principal
+from server.models import User
+
+blp = Blueprint("users", __name__, url_prefix="/api/v1/users",
+                description="Users, their group, blocking and deletion.")
+
+
+class UserSchema(ma.Schema):
+    id = ma.fields.Integer(dump_only=True)
+    username = ma.fields.String(required=True)
+    display_name = ma.fields.String()
+    email = ma.fields.Email(allow_none=True)
+    phone = ma.fields.String(allow_none=True)
+    group = ma.fields.Function(lambda user: user.group.name, dump_only=True)
+    blocked = ma.fields.Function(lambda user: user.is_blocked, dump_only=True)
+    blocked_at = ma.fields.DateTime(dump_only=True)
+    block_reason = ma.fields.String(dump_only=True)
+    last_login_at = ma.fields.DateTime(dump_only=True)
+    created_at = ma.fields.DateTime(dump_only=True)
+
+
+class UserCreateSchema(ma.Schema):
+    username = ma.fields.String(required=True)
+    password = ma.fields.String(required=True, load_only=True,
+                                validate=ma.validate.Length(1, 1024))
+    group = ma.fields.String(load_default="operator")
+    display_name = ma.fields.String(load_default="", validate=ma.validate.Length(0, 128))
+    email = ma.fields.Email(load_default=None, allow_none=True)
+    phone = ma.fields.String(load_default=None, allow_none=True,
+                             validate=ma.validate.Length(0, 32))
+
+
+class UserUpdateSchema(ma.Schema):
+    group = ma.fields.String()
+    display_name = ma.fields.String(validate=ma.validate.Length(0, 128))
+    email = ma.fields.Email(allow_none=True)
+    phone = ma.fields.String(allow_none=True, validate=ma.validate.Length(0, 32))
+    password = ma.fields.String(load_only=True, validate=ma.validate.Length(1, 1024))
+
+
+class UserListArgs(PageArgs):
+    group = ma.fields.String()
+    blocked = ma.fields.Boolean()
+    q = ma.fields.String(metadata={"description": "Part of the username or display name."})
+
+
+class BlockSchema(ma.Schema):
+    reason = ma.fields.String(load_default="", validate=ma.validate.Length(0, 255))
+
+
+@blp.route("")
+class Users(MethodView):
+    @blp.requires("users:manage")
+    @blp.arguments(UserListArgs, location="query")
+    @blp.response(200, page_schema(UserSchema))
+    def get(self, args):
+        """List users."""
+        query = sa.select(User)
+        if "group" in args:
+            query = query.where(User.group_id == accounts.get_group(args["group"]).id)
+        if "blocked" in args:
+            query = query.where(User.blocked_at.isnot(None) if args["blocked"]
+                                else User.blocked_at.is_(None))
+        if args.get("q"):
+            needle = args["q"].lower()
+            query = query.where(sa.or_(
+                User.username.contains(needle, autoescape=True),
+                sa.func.lower(User.display_name).contains(needle, autoescape=True)))
+        return paginate(query, User.id, cursor=args["cursor"], limit=args["limit"])
+
+    @blp.requires("users:manage")
+    @blp.arguments(UserCreateSchema)
+    @blp.response(201, UserSchema)
+    def post(self, body):
+        """Create a user in a group (default: operator)."""
+        return accounts.create_user(**body)
+
+
+@blp.route("/<int:user_id>")
+class UserById(MethodView):
+    @blp.requires("users:manage")
+    @blp.response(200, UserSchema)
+    def get(self, user_id):
+        """One user."""
+        return accounts.get_user(user_id)
+
+    @blp.requires("users:manage")
+    @blp.arguments(UserUpdateSchema)
+    @blp.response(200, UserSchema)
+    def patch(self, body, user_id):
+        """Change a user's group, details or password (a new password ends their logins)."""
+        return accounts.update_user(accounts.get_user(user_id), **body)
+
+    @blp.requires("users:manage")
+    @blp.response(204)
+    def delete(self, user_id):
+        """Delete a user, with their API keys and everything they own."""
+        accounts.delete_user(accounts.get_user(user_id), actor=current_principal().user)
+
+
+@blp.route("/<int:user_id>/block")
+class Block(MethodView):
+    @blp.requires("users:manage")
+    @blp.arguments(BlockSchema)
+    @blp.response(200, UserSchema)
+    def post(self, body, user_id):
+        """Block a user: they cannot log in, their tokens and API keys stop at once."""
+        return accounts.block_user(accounts.get_user(user_id), reason=body["reason"],
+                                   actor=current_principal().user)
+
+
+@blp.route("/<int:user_id>/unblock")
+class Unblock(MethodView):
+    @blp.requires("users:manage")
+    @blp.response(200, UserSchema)
+    def post(self, user_id):
+        """Unblock a user. They log in again; their API keys work again."""
+        return accounts.unblock_user(accounts.get_user(user_id))

@@ -1,0 +1,84 @@
+"""API keys: ``kabar_<prefix>_<secret>``, shown once, stored as SHA-256, revocable.
+
+The secret has 256 bits of entropy, so a fast hash is right here (a slow KDF guards
+guessable passwords, not random keys); the prefix finds the row, and the digest is
+compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from server.auth.permissions import unknown
+from server.auth.principal import Principal
+from server.errors import Forbidden, Unauthorized, ValidationFailed
+from server.models import ApiKey, db, utcnow
+
+KEY_PREFIX = "kabar_"
+# last_used_at is written at most this often per key, not on every request.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+def looks_like_api_key(token: str) -> bool:
+    return token.startswith(KEY_PREFIX)
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create(principal: Principal, *, name: str, permissions: list[str] | None,
+           expires_at: datetime | None = None) -> tuple[ApiKey, str]:
+    """Create a key for the calling user; returns the row and the key (shown once)."""
+    if permissions is None:
+        permissions = sorted(principal.permissions)
+    bad = unknown(permissions)
+    if bad:
+        raise ValidationFailed(errors={"permissions": [f"Unknown permission: {p}" for p in bad]})
+    beyond = sorted(set(permissions) - principal.permissions)
+    if beyond:
+        raise Forbidden(
+            f"You cannot give a key permissions you do not hold: {', '.join(beyond)}.",
+            code="permission_not_held")
+    if expires_at is not None and expires_at <= utcnow():
+        raise ValidationFailed(errors={"expires_at": ["Must be in the future."]})
+    prefix = secrets.token_hex(6)
+    key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    row = ApiKey(owner_id=principal.user.id, name=name, prefix=prefix, key_hash=_digest(key),
+                 permissions=sorted(set(permissions)), expires_at=expires_at)
+    db.session.add(row)
+    db.session.commit()
+    return row, key
+
+
+def authenticate(key: str) -> Principal:
+    invalid = Unauthorized("The API key is not valid.", code="api_key_invalid")
+    parts = key[len(KEY_PREFIX):].split("_", 1) if looks_like_api_key(key) else []
+    if len(parts) != 2:
+        raise invalid
+    row = db.session.scalar(sa.select(ApiKey).where(ApiKey.prefix == parts[0]))
+    if row is None or not hmac.compare_digest(row.key_hash, _digest(key)):
+        raise invalid
+    now = utcnow()
+    if row.revoked_at is not None:
+        raise Unauthorized("This API key has been revoked.", code="api_key_revoked")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise Unauthorized("This API key has expired.", code="api_key_expired")
+    if row.owner.is_blocked:
+        raise Unauthorized("The account that owns this API key is blocked.",
+                           code="account_blocked")
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+        row.last_used_at = now
+        db.session.commit()
+    return Principal.for_api_key(row)
+
+
+def revoke(row: ApiKey) -> None:
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        db.session.commit()

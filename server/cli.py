@@ -1,0 +1,223 @@
+"""The ``kabar`` command."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import sqlalchemy as sa
+from flask import current_app
+from flask.cli import FlaskGroup
+from flask_migrate.cli import db as db_migrate_group
+
+from server import database
+from server.app import create_app
+from server.auth import accounts, apikeys
+from server.auth.principal import Principal
+from server.errors import KabarError
+from server.models import ApiKey, User, db
+
+
+def _app_factory():
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_app_factory, add_default_commands=False,
+             add_version_option=False, load_dotenv=False)
+def cli() -> None:
+    """Kabar: a self-hosted WhatsApp gateway.
+
+    Settings come from KABAR_* environment variables (docs/configuration.md).
+    """
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="kabar")
+    except KabarError as exc:  # a service refused: say why, no traceback
+        raise SystemExit(f"Error: {exc.message}") from None
+
+
+def _fail_on_kabar_error(func):
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except KabarError as exc:
+            detail = "".join(f"\n  {k}: {'; '.join(map(str, v))}"
+                             for k, v in (exc.errors or {}).items())
+            raise click.ClickException(exc.message + detail) from None
+
+    return wrapper
+
+
+# --- database and first admin -------------------------------------------------------
+
+@cli.command("init")
+@_fail_on_kabar_error
+def init_command() -> None:
+    """Migrate the database and create the first admin (once)."""
+    database.upgrade()
+    click.echo(f"Database at revision {database.current_revision()}.")
+    if accounts.count_active_admins():
+        click.echo("An admin exists already; nothing else to do.")
+        return
+    settings = current_app.config["KABAR"]
+    password = settings["ADMIN_PASSWORD"]
+    generated = not password
+    if generated:
+        password = secrets.token_urlsafe(12)
+    user = accounts.create_user(username=settings["ADMIN_USERNAME"], password=password,
+                                group="admin", display_name="Administrator")
+    click.echo(f"Created the admin user {user.username!r}.")
+    if generated:
+        click.echo(f"Its password (shown once, write it down): {password}")
+
+
+# Flask-Migrate's `kabar db ...` (migrate, upgrade, history), on server/migrations.
+cli.add_command(db_migrate_group, "db")
+
+
+# --- serving ------------------------------------------------------------------------
+
+@cli.command("run")
+@click.option("--host", default=None, help="Address to listen on (KABAR_HOST).")
+@click.option("--port", default=None, type=int, help="Port to listen on (KABAR_PORT).")
+@click.option("--workers", default=None, type=int, help="Web workers (KABAR_WEB_WORKERS).")
+def run_command(host: str | None, port: int | None, workers: int | None) -> None:
+    """Migrate, then serve the web app with gunicorn."""
+    settings = current_app.config["KABAR"]
+    database.upgrade()
+    host = host or settings["HOST"]
+    port = port or settings["PORT"]
+    workers = workers or settings["WEB_WORKERS"]
+    env = dict(os.environ)
+    # Metrics from every gunicorn worker, collected in one folder cleared at each start.
+    metrics_dir = Path(current_app.instance_path) / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    env["KABAR_INSTANCE_PATH"] = current_app.instance_path
+    command = [
+        sys.executable, "-m", "gunicorn", "server:create_app()",
+        "--bind", f"{host}:{port}", "--workers", str(workers),
+        "--threads", str(settings["WEB_THREADS"]), "--worker-class", "gthread",
+        "--access-logfile", "-", "--graceful-timeout", "10",
+    ]
+    click.echo(f"Kabar serving on http://{host}:{port} (API docs at /docs)")
+    try:
+        raise SystemExit(subprocess.call(command, env=env))
+    except KeyboardInterrupt:
+        raise SystemExit(0) from None
+
+
+# --- users --------------------------------------------------------------------------
+
+@cli.group("users")
+def users_group() -> None:
+    """Manage users."""
+
+
+def _user(username: str) -> User:
+    user = accounts.find_user(username)
+    if user is None:
+        raise click.ClickException(f"No user named {username!r}.")
+    return user
+
+
+@users_group.command("create")
+@click.argument("username")
+@click.option("--group", default="operator", show_default=True)
+@click.option("--name", "display_name", default="")
+@click.option("--email", default=None)
+@click.option("--phone", default=None)
+@click.password_option(help="Prompted for if not given.")
+@_fail_on_kabar_error
+def users_create(username, group, display_name, email, phone, password) -> None:
+    """Create a user."""
+    user = accounts.create_user(username=username, password=password, group=group,
+                                display_name=display_name, email=email, phone=phone)
+    click.echo(f"Created user {user.username!r} (id {user.id}) in group {group!r}.")
+
+
+@users_group.command("list")
+def users_list() -> None:
+    """List users."""
+    for user in db.session.scalars(sa.select(User).order_by(User.id)):
+        state = "blocked" if user.is_blocked else "active"
+        click.echo(f"{user.id:>5}  {user.username:<24} {user.group.name:<10} {state}")
+
+
+@users_group.command("block")
+@click.argument("username")
+@click.option("--reason", default="")
+@_fail_on_kabar_error
+def users_block(username: str, reason: str) -> None:
+    """Block a user: logins and API keys stop working at once."""
+    user = _user(username)
+    accounts.block_user(user, reason=reason)
+    click.echo(f"Blocked {user.username!r}.")
+
+
+@users_group.command("unblock")
+@click.argument("username")
+def users_unblock(username: str) -> None:
+    """Unblock a user."""
+    accounts.unblock_user(_user(username))
+    click.echo(f"Unblocked {username!r}.")
+
+
+# --- API keys -----------------------------------------------------------------------
+
+@cli.group("apikey")
+def apikey_group() -> None:
+    """Manage API keys."""
+
+
+@apikey_group.command("create")
+@click.option("--user", "username", required=True, help="The user the key acts as.")
+@click.option("--name", required=True, help="What the key is for.")
+@click.option("--permission", "permissions", multiple=True,
+              help="Repeat for each; default: every permission the user holds.")
+@_fail_on_kabar_error
+def apikey_create(username: str, name: str, permissions: tuple[str, ...]) -> None:
+    """Create an API key and print it once."""
+    user = _user(username)
+    if user.is_blocked:
+        raise click.ClickException(f"{username!r} is blocked.")
+    row, key = apikeys.create(Principal.for_user(user), name=name,
+                              permissions=list(permissions) or None)
+    click.echo(f"API key {row.id} for {user.username!r}: {', '.join(row.permissions)}")
+    click.echo(f"Key (shown once): {key}")
+
+
+@apikey_group.command("list")
+@click.option("--user", "username", default=None)
+def apikey_list(username: str | None) -> None:
+    """List API keys (never the keys themselves)."""
+    query = sa.select(ApiKey).order_by(ApiKey.id)
+    if username:
+        query = query.where(ApiKey.owner_id == _user(username).id)
+    for key in db.session.scalars(query):
+        state = "revoked" if key.revoked_at else "active"
+        used = key.last_used_at.isoformat() if key.last_used_at else "never"
+        click.echo(f"{key.id:>5}  kabar_{key.prefix}_…  {key.owner.username:<16} "
+                   f"{key.name:<24} {state:<8} last used {used}")
+
+
+@apikey_group.command("revoke")
+@click.argument("key_id", type=int)
+def apikey_revoke(key_id: int) -> None:
+    """Revoke an API key by id."""
+    key = db.session.get(ApiKey, key_id)
+    if key is None:
+        raise click.ClickException(f"No API key with id {key_id}.")
+    apikeys.revoke(key)
+    click.echo(f"Revoked API key {key_id}.")

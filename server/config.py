@@ -1,0 +1,144 @@
+"""Settings: documented defaults, then ``KABAR_*`` environment variables, then overrides.
+
+Every setting is declared once in ``SETTINGS`` with its type, default and a sentence
+of documentation; ``docs/configuration.md`` and ``kabar config`` are printed from it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # the Flask config key; the environment variable is KABAR_<name>
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+
+    @property
+    def env(self) -> str:
+        return f"KABAR_{self.name}"
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true/false, got {value!r}")
+
+
+def _list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("INSTANCE_PATH", None,
+            "Folder for the SQLite database, media, session stores and secrets. "
+            "Default: ./instance in the working directory."),
+    Setting("DATABASE_URL", None,
+            "SQLAlchemy URL. Default: SQLite file kabar.db in the instance folder. "
+            "PostgreSQL: postgresql+psycopg://user@host:5432/dbname."),
+    Setting("SECRET_KEY", None,
+            "Signs JWTs and cookies. Default: a random key generated once and kept in "
+            "the instance folder (secret_key, mode 0600)."),
+    Setting("ACCESS_TOKEN_MINUTES", 15, "Lifetime of a JWT access token, in minutes.", int),
+    Setting("REFRESH_TOKEN_DAYS", 30, "Lifetime of a JWT refresh token, in days.", int),
+    Setting("LOGIN_RATE_LIMIT", "10 per minute",
+            "How many login attempts one client address, and separately one username, may make."),
+    Setting("RATELIMIT_STORAGE_URL", "memory://",
+            "Where rate-limit counters live. memory:// counts per process; use "
+            "redis://host:6379 when you run several workers or hosts."),
+    Setting("ARGON2_TIME_COST", 3, "Argon2id iterations for password hashes.", int),
+    Setting("ARGON2_MEMORY_COST", 65536, "Argon2id memory for password hashes, in KiB.", int),
+    Setting("LOG_LEVEL", "INFO", "Log level: DEBUG, INFO, WARNING, ERROR."),
+    Setting("LOG_JSON", False, "Write logs as one JSON object a line.", _bool),
+    Setting("PHONE_REGION", "ID",
+            "Region assumed for phone numbers typed without a country code (ISO 3166 code)."),
+    Setting("ADMIN_USERNAME", "admin", "Username of the first admin that `kabar init` creates."),
+    Setting("ADMIN_PASSWORD", None,
+            "Password of the first admin. Default: generated and printed once by `kabar init`."),
+    Setting("HOST", "127.0.0.1", "Address `kabar run` listens on."),
+    Setting("PORT", 7308, "Port `kabar run` listens on.", int),
+    Setting("WEB_WORKERS", 2, "gunicorn worker processes for `kabar run`.", int),
+    Setting("WEB_THREADS", 8, "Threads per gunicorn worker.", int),
+    Setting("TRUSTED_PROXIES", 0,
+            "How many reverse proxies sit in front of Kabar; their X-Forwarded-* headers "
+            "are trusted for the client address (0: none).", int),
+    Setting("CORS_ORIGINS", [], "Comma-separated origins allowed to call the API from a browser.",
+            _list),
+)
+
+BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+class ConfigError(ValueError):
+    """A KABAR_* variable has a value that cannot be used."""
+
+
+def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return the settings: defaults, then the environment, then ``overrides``."""
+    values = {setting.name: setting.default for setting in SETTINGS}
+    for setting in SETTINGS:
+        raw = os.environ.get(setting.env)
+        if raw is None:
+            continue
+        try:
+            values[setting.name] = setting.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{setting.env}={raw!r} is not valid: {exc}. {setting.help}"
+            ) from exc
+    values.update(overrides or {})
+    return values
+
+
+def instance_path(values: dict[str, Any]) -> Path:
+    return Path(values["INSTANCE_PATH"] or Path.cwd() / "instance").resolve()
+
+
+def flask_config(values: dict[str, Any], instance: Path) -> dict[str, Any]:
+    """Translate Kabar settings into the keys Flask and its extensions read."""
+    database_url = values["DATABASE_URL"] or f"sqlite:///{instance / 'kabar.db'}"
+    if database_url.startswith("postgresql://") or database_url.startswith("postgres://"):
+        # psycopg 3 is the driver we ship; plain postgresql:// would ask for psycopg2.
+        database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
+    engine_options: dict[str, Any] = {"pool_pre_ping": True}
+    if database_url.startswith("sqlite"):
+        engine_options["connect_args"] = {"timeout": 30}
+    return {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        "JWT_SECRET_KEY": values["SECRET_KEY"],
+        "SECRET_KEY": values["SECRET_KEY"],
+        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=values["ACCESS_TOKEN_MINUTES"]),
+        "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=values["REFRESH_TOKEN_DAYS"]),
+        "JWT_TOKEN_LOCATION": ["headers"],
+        "RATELIMIT_STORAGE_URI": values["RATELIMIT_STORAGE_URL"],
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "API_TITLE": "Kabar",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": None,
+        "JSON_SORT_KEYS": False,
+    }
+
+
+def render_markdown() -> str:
+    """The settings table for docs/configuration.md."""
+    lines = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    for setting in SETTINGS:
+        default = setting.default
+        if isinstance(default, list):
+            default = ",".join(default)
+        shown = "(see meaning)" if default is None else f"`{default}`"
+        lines.append(f"| `{setting.env}` | {shown} | {setting.help} |")
+    return "\n".join(lines) + "\n"

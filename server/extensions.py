@@ -1,0 +1,30 @@
+"""Flask extensions, created unbound here and bound in ``create_app``."""
+
+from flask import request
+from flask_jwt_extended import JWTManager
+from flask_limiter import Limiter
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import MetaData
+
+# Stable constraint names, so Alembic migrations can alter them on every database.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+migrate = Migrate()
+jwt = JWTManager()
+
+
+def _client_address() -> str:
+    # request.remote_addr is already corrected by ProxyFix when KABAR_TRUSTED_PROXIES > 0.
+    return request.remote_addr or "unknown"
+
+
+# No default limits: each limited endpoint says its own (login today).
+limiter = Limiter(key_func=_client_address)
