@@ -1,0 +1,132 @@
+"""Every endpoint x every built-in group x another tenant's resources: no leak.
+
+The walk is over the app's URL map, so a new endpoint is checked the day it is added.
+A route parameter this file cannot fill fails the test: teach ``TARGETS`` about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from server.auth import apikeys, tokens
+from server.auth.permissions import BUILTIN_GROUPS
+from server.auth.principal import Principal
+from server.models import User
+
+# Views that answer without credentials, on purpose.
+PUBLIC = {"api-docs.openapi_json"}
+
+
+@dataclass
+class Route:
+    rule: str
+    method: str
+    endpoint: str
+    permissions: tuple[str, ...] | None  # None: public
+    params: tuple[str, ...]
+
+
+def _routes(app) -> list[Route]:
+    routes = []
+    for rule in app.url_map.iter_rules():
+        if not (rule.rule.startswith("/api/v1") or rule.rule == "/metrics"):
+            continue
+        view = app.view_functions[rule.endpoint]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            func = getattr(getattr(view, "view_class", None), method.lower(), view)
+            public = getattr(func, "_kabar_public", False) or rule.endpoint in PUBLIC
+            permissions = getattr(func, "_kabar_permissions", None)
+            assert public or permissions is not None, (
+                f"{method} {rule.rule} is neither @requires(...) nor @public: every endpoint "
+                "must say who may call it")
+            routes.append(Route(rule.rule, method, rule.endpoint,
+                                None if public else tuple(permissions),
+                                tuple(rule.arguments)))
+    return routes
+
+
+def _headers(app, user: User) -> dict[str, str]:
+    with app.test_request_context():
+        return {"Authorization": f"Bearer {tokens.issue_tokens(user)['access_token']}"}
+
+
+# How to fill each route parameter with a resource that belongs to someone else.
+# owned=True: a tenant resource, which non-admins must not see (404).
+@dataclass
+class Target:
+    make: Callable[[Callable], object]
+    owned: bool
+
+
+TARGETS: dict[str, Target] = {
+    "user_id": Target(lambda make_user: make_user("operator").id, owned=False),
+    "name": Target(lambda make_user: "field", owned=False),
+    "key_id": Target(lambda make_user: apikeys.create(
+        Principal.for_user(make_user("operator")), name="theirs", permissions=None)[0].id,
+        owned=True),
+}
+
+
+# Owned resources of another tenant, named so that any listing that leaks them is caught.
+FOREIGN = "foreign-tenant-marker"
+SEED_FOREIGN: list[Callable[[User], object]] = [
+    lambda owner: apikeys.create(Principal.for_user(owner), name=FOREIGN, permissions=None),
+]
+
+
+def _fill(route: Route, make_user) -> tuple[str, bool]:
+    url, owned = route.rule, False
+    for param in route.params:
+        assert param in TARGETS, f"{route.rule}: teach TARGETS how to fill <{param}>"
+        target = TARGETS[param]
+        owned = owned or target.owned
+        value = target.make(make_user)
+        url = url.replace(f"<int:{param}>", str(value)).replace(f"<string:{param}>", str(value))
+        url = url.replace(f"<{param}>", str(value))
+    return url, owned
+
+
+def _call(client, route: Route, url: str, headers: dict[str, str]):
+    kwargs = {"headers": headers}
+    if route.method in {"POST", "PATCH", "PUT"}:
+        kwargs["json"] = {}
+    return client.open(url, method=route.method, **kwargs)
+
+
+def test_every_endpoint_refuses_anonymous_callers(app, client, make_user):
+    for route in _routes(app):
+        if route.permissions is None:
+            continue
+        url, _ = _fill(route, make_user)
+        response = _call(client, route, url, {})
+        assert response.status_code == 401, f"{route.method} {route.rule} without credentials"
+        assert response.json["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize("group", list(BUILTIN_GROUPS))
+def test_every_endpoint_x_group_x_other_tenants_resources(app, client, make_user, group):
+    granted = set(BUILTIN_GROUPS[group][1])
+    stranger = make_user("operator")
+    for seed in SEED_FOREIGN:
+        seed(stranger)
+    for route in _routes(app):
+        if route.permissions is None:
+            continue
+        caller = make_user(group)
+        url, owned = _fill(route, make_user)
+        response = _call(client, route, url, _headers(app, caller))
+        where = f"{group}: {route.method} {url}"
+        if not set(route.permissions) <= granted:
+            assert response.status_code == 403, where
+            assert response.json["code"] == "permission_denied", where
+            continue
+        assert response.status_code not in (401, 403), f"{where} -> {response.json}"
+        if group != "admin":
+            assert FOREIGN not in response.get_data(as_text=True), f"{where} leaked"
+        if owned and group != "admin":
+            assert response.status_code == 404, f"{where} showed another tenant's resource"
+        elif owned:
+            assert response.status_code != 404, f"{where}: admins see every tenant"
