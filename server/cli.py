@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -92,7 +91,9 @@ cli.add_command(db_migrate_group, "db")
 @click.option("--port", default=None, type=int, help="Port to listen on (KABAR_PORT).")
 @click.option("--workers", default=None, type=int, help="Web workers (KABAR_WEB_WORKERS).")
 def run_command(host: str | None, port: int | None, workers: int | None) -> None:
-    """Migrate, then serve the web app with gunicorn."""
+    """Migrate, then serve the web app (gunicorn) and supervise the runtime process."""
+    from server.runtime.supervisor import supervise
+
     settings = current_app.config["KABAR"]
     database.upgrade()
     host = host or settings["HOST"]
@@ -105,17 +106,23 @@ def run_command(host: str | None, port: int | None, workers: int | None) -> None
     metrics_dir.mkdir(parents=True)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     env["KABAR_INSTANCE_PATH"] = current_app.instance_path
-    command = [
+    web = [
         sys.executable, "-m", "gunicorn", "server:create_app()",
         "--bind", f"{host}:{port}", "--workers", str(workers),
         "--threads", str(settings["WEB_THREADS"]), "--worker-class", "gthread",
         "--access-logfile", "-", "--graceful-timeout", "10",
     ]
     click.echo(f"Kabar serving on http://{host}:{port} (API docs at /docs)")
-    try:
-        raise SystemExit(subprocess.call(command, env=env))
-    except KeyboardInterrupt:
-        raise SystemExit(0) from None
+    raise SystemExit(supervise(current_app._get_current_object(), web, env))
+
+
+@cli.command("runtime")
+def runtime_command() -> None:
+    """Run only the runtime process (the one that owns WhatsApp sessions)."""
+    from server.runtime.process import main as runtime_main
+
+    database.upgrade()
+    runtime_main(current_app._get_current_object())
 
 
 # --- users --------------------------------------------------------------------------
@@ -221,3 +228,70 @@ def apikey_revoke(key_id: int) -> None:
         raise click.ClickException(f"No API key with id {key_id}.")
     apikeys.revoke(key)
     click.echo(f"Revoked API key {key_id}.")
+
+
+# --- sandbox ------------------------------------------------------------------------
+
+def _session(session_id: str):
+    from server.models import WaSession
+
+    session = db.session.get(WaSession, session_id)
+    if session is None or session.deleted_at is not None:
+        raise click.ClickException(f"No session with id {session_id!r}.")
+    return session
+
+
+@cli.group("sandbox")
+def sandbox_group() -> None:
+    """Play the phone and the contacts of a sandbox session (never reaches WhatsApp)."""
+
+
+@sandbox_group.command("scan")
+@click.option("--session", "session_id", required=True)
+@click.option("--phone", default="6281100000000", show_default=True,
+              help="The number the sandbox phone pairs as.")
+@click.option("--name", "push_name", default="")
+@_fail_on_kabar_error
+def sandbox_scan(session_id: str, phone: str, push_name: str) -> None:
+    """Scan the session's QR code with the sandbox phone."""
+    from server import sandbox
+
+    identity = sandbox.scan(_session(session_id), phone=phone, push_name=push_name)
+    click.echo(f"Paired as {identity['jid']} ({identity['push_name']}).")
+
+
+@sandbox_group.command("say")
+@click.option("--session", "session_id", required=True)
+@click.option("--from", "sender", required=True, help="The contact's number, e.g. 0812...")
+@click.option("--name", default="", help="The contact's display name.")
+@click.argument("text")
+@_fail_on_kabar_error
+def sandbox_say(session_id: str, sender: str, name: str, text: str) -> None:
+    """A virtual contact sends TEXT to the session."""
+    from server import sandbox
+
+    status, message_id = sandbox.say(_session(session_id), sender=sender, name=name, text=text)
+    if message_id:
+        click.echo(f"Delivered as message {message_id}.")
+    else:
+        click.echo("Queued: the runtime is not running; it is delivered when it starts.")
+
+
+@cli.group("sessions")
+def sessions_group() -> None:
+    """See WhatsApp sessions."""
+
+
+@sessions_group.command("list")
+def sessions_list() -> None:
+    """Every session with its status."""
+    from server.models import WaSession
+
+    for session in db.session.scalars(sa.select(WaSession).where(
+            WaSession.deleted_at.is_(None)).order_by(WaSession.created_at)):
+        click.echo(f"{session.id}  {session.transport:<8} {session.status:<13} "
+                   f"{session.phone or '-':<15} {session.label}")
+
+
+if __name__ == "__main__":
+    main()

@@ -7,10 +7,11 @@ of documentation; ``docs/configuration.md`` and ``kabar config`` are printed fro
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TRUSTED_PROXIES", 0,
             "How many reverse proxies sit in front of Kabar; their X-Forwarded-* headers "
             "are trusted for the client address (0: none).", int),
+    Setting("WATCHDOG_SECONDS", 300,
+            "A connected session silent for this long is probed and reconnected if dead.", int),
+    Setting("RUNTIME", True,
+            "Whether `kabar run` also starts and supervises the runtime process that owns "
+            "the WhatsApp sessions (turn off when you run `kabar runtime` elsewhere).", _bool),
     Setting("CORS_ORIGINS", [], "Comma-separated origins allowed to call the API from a browser.",
             _list),
 )

@@ -6,6 +6,8 @@ from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
+from sqlalchemy import event as sa_event
+from sqlalchemy.engine import Engine
 
 # Stable constraint names, so Alembic migrations can alter them on every database.
 NAMING_CONVENTION = {
@@ -28,3 +30,15 @@ def _client_address() -> str:
 
 # No default limits: each limited endpoint says its own (login today).
 limiter = Limiter(key_func=_client_address)
+
+
+@sa_event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """SQLite is shared by the web workers and the runtime process: WAL lets readers and
+    one writer work at once, and busy_timeout makes a writer wait instead of failing."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import marshmallow as ma
-import sqlalchemy as sa
 from flask.views import MethodView
 from sqlalchemy.exc import SQLAlchemyError
 
 from server import database
 from server.api.base import Blueprint
 from server.models import db
+from server.runtime import heartbeat
 
 blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Liveness and readiness.")
 
@@ -44,14 +44,24 @@ def _database_check() -> dict:
     return {"ok": True, "revision": current}
 
 
+def _runtime_check() -> dict:
+    state = heartbeat.state()
+    if state.alive:
+        return {"ok": True, "pid": state.pid, "beat_at": state.beat_at.isoformat()}
+    return {"ok": False, "error": "the runtime process is not running; sessions are offline",
+            "beat_at": state.beat_at.isoformat() if state.beat_at else None}
+
+
 @blp.route("/ready")
 class Ready(MethodView):
     @blp.public
     @blp.response(200, ReadySchema)
     @blp.alt_response(503, schema=ReadySchema, description="Not ready; see checks.")
     def get(self):
-        """Ready to serve: the database answers and is migrated to this code's revision."""
+        """Ready: the database answers and is migrated, and the runtime beats."""
         checks = {"database": _database_check()}
+        if checks["database"]["ok"]:
+            checks["runtime"] = _runtime_check()
         ready = all(check["ok"] for check in checks.values())
         return {"status": "ready" if ready else "not_ready", "checks": checks}, (
             200 if ready else 503)

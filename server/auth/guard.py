@@ -7,7 +7,7 @@ Credentials: ``Authorization: Bearer <JWT access token | API key>`` or
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 from flask import g, request
 

@@ -1,9 +1,19 @@
 """SQLAlchemy models, one module per domain. Import them from here."""
 
 from server.models.base import OwnedMixin, TimestampMixin, UTCDateTime, db, utcnow
+from server.models.messages import Message, StoredEvent
+from server.models.sessions import (
+    RuntimeCommand,
+    RuntimeHeartbeat,
+    SessionStatusChange,
+    WaSession,
+    new_session_id,
+)
 from server.models.users import ApiKey, Group, LoginSession, User
 
 __all__ = [
     "db", "utcnow", "UTCDateTime", "TimestampMixin", "OwnedMixin",
     "ApiKey", "Group", "LoginSession", "User",
+    "Message", "StoredEvent",
+    "RuntimeCommand", "RuntimeHeartbeat", "SessionStatusChange", "WaSession", "new_session_id",
 ]

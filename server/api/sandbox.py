@@ -1,0 +1,104 @@
+"""/api/v1/sandbox: play the phone and the contacts of a sandbox session.
+
+The sandbox never talks to WhatsApp; see server/whatsapp/sandbox.py.
+"""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask.views import MethodView
+
+from server import sandbox, sessions
+from server.api.base import Blueprint
+
+blp = Blueprint("sandbox", __name__, url_prefix="/api/v1/sandbox/sessions",
+                description="Sandbox sessions: scan the QR, speak as virtual contacts, "
+                            "inject faults. Never reaches WhatsApp.")
+
+
+class ScanSchema(ma.Schema):
+    phone = ma.fields.String(load_default="6281100000000", metadata={
+        "description": "The number the sandbox phone pairs as."})
+    push_name = ma.fields.String(load_default="", validate=ma.validate.Length(0, 128))
+
+
+class PairedSchema(ma.Schema):
+    jid = ma.fields.String()
+    phone = ma.fields.String()
+    push_name = ma.fields.String()
+
+
+class MediaSchema(ma.Schema):
+    data = ma.fields.String(required=True, metadata={"description": "base64"})
+    mimetype = ma.fields.String(required=True)
+    filename = ma.fields.String(load_default=None, allow_none=True)
+
+
+class LocationSchema(ma.Schema):
+    latitude = ma.fields.Float(required=True, validate=ma.validate.Range(-90, 90))
+    longitude = ma.fields.Float(required=True, validate=ma.validate.Range(-180, 180))
+    name = ma.fields.String(load_default=None, allow_none=True)
+    address = ma.fields.String(load_default=None, allow_none=True)
+
+
+class InjectSchema(ma.Schema):
+    from_ = ma.fields.String(required=True, data_key="from", metadata={
+        "description": "The virtual contact's phone number, as people type it."})
+    name = ma.fields.String(load_default="", validate=ma.validate.Length(0, 128))
+    text = ma.fields.String(load_default="", validate=ma.validate.Length(0, 65536))
+    kind = ma.fields.String(load_default=None, validate=ma.validate.OneOf(
+        ["text", "image", "video", "audio", "voice", "document", "sticker", "location"]))
+    media = ma.fields.Nested(MediaSchema, load_default=None)
+    location = ma.fields.Nested(LocationSchema, load_default=None)
+    quoted_id = ma.fields.String(load_default=None)
+    group = ma.fields.String(load_default=None, metadata={
+        "description": "A group JID (…@g.us) to speak in, instead of a private chat."})
+
+
+class InjectedSchema(ma.Schema):
+    status = ma.fields.String(metadata={"description": "delivered, or queued while the "
+                                                       "runtime is down"})
+    message_id = ma.fields.String(allow_none=True)
+
+
+class FaultSchema(ma.Schema):
+    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(
+        ["disconnect", "logout", "send_error", "crash"]), metadata={
+        "description": "disconnect (then reconnect), logout (from the phone), send_error "
+                       "(the next `count` sends fail), crash (kills the runtime process)"})
+    count = ma.fields.Integer(load_default=1, validate=ma.validate.Range(1, 1000))
+
+
+@blp.route("/<string:session_id>/scan")
+class Scan(MethodView):
+    @blp.requires("sessions:manage")
+    @blp.arguments(ScanSchema)
+    @blp.response(200, PairedSchema)
+    def post(self, body, session_id):
+        """Scan the session's QR (or confirm its pair code) with the sandbox phone."""
+        return sandbox.scan(sessions.get(session_id), **body)
+
+
+@blp.route("/<string:session_id>/messages")
+class Inject(MethodView):
+    @blp.requires("sessions:manage")
+    @blp.arguments(InjectSchema)
+    @blp.response(201, InjectedSchema)
+    @blp.alt_response(202, schema=InjectedSchema, description="Queued: the runtime is down.")
+    def post(self, body, session_id):
+        """A virtual contact sends the session a message (text, media or location)."""
+        status, message_id = sandbox.say(
+            sessions.get(session_id), sender=body["from_"], text=body["text"],
+            name=body["name"], kind=body["kind"], media=body["media"],
+            location=body["location"], quoted_id=body["quoted_id"], group=body["group"])
+        return {"status": status, "message_id": message_id}, 201 if message_id else 202
+
+
+@blp.route("/<string:session_id>/faults")
+class Faults(MethodView):
+    @blp.requires("sessions:manage")
+    @blp.arguments(FaultSchema)
+    @blp.response(202)
+    def post(self, body, session_id):
+        """Inject a fault to see how your automation copes."""
+        sandbox.fault(sessions.get(session_id), **body)

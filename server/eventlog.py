@@ -1,0 +1,39 @@
+"""Storing catalogue events, and the envelope they travel in.
+
+Envelope (webhooks, the live stream, the API)::
+
+    {"id": "…", "type": "message.received", "timestamp": "…Z",
+     "session": {"id": "…", "label": "…", "owner": "…"}, "data": {...}}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.events import CATALOGUE_VERSION, Event, to_wire
+from server.models import StoredEvent, User, WaSession, db  # noqa: F401
+
+
+def record(event: Event, session: WaSession | None) -> StoredEvent:
+    """Add the event to the log, in the caller's transaction (the caller commits)."""
+    ref = None
+    if session is not None:
+        owner = db.session.get(User, session.owner_id)
+        ref = {"id": session.id, "label": session.label,
+               "owner": owner.username if owner else None}
+    row = StoredEvent(type=event.type, session_id=session.id if session else None,
+                      owner_id=session.owner_id if session else None, session=ref,
+                      data=to_wire(event))
+    db.session.add(row)
+    return row
+
+
+def envelope(row: StoredEvent) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "type": row.type,
+        "version": CATALOGUE_VERSION,
+        "timestamp": row.created_at.isoformat(),
+        "session": row.session,
+        "data": row.data,
+    }

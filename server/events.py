@@ -1,0 +1,192 @@
+"""The event catalogue: one frozen dataclass per event, the same for every transport and
+every consumer (storage, workflows, webhooks, the live stream).
+
+Transports emit these without the session envelope; the runtime adds it (see
+``Envelope``). Each class's docstring says when it fires; ``type`` is its stable wire
+name. JSON happens only at the edges (``to_wire``). Version: ``CATALOGUE_VERSION``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+CATALOGUE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Event:
+    type: ClassVar[str]
+
+
+# --- sessions -----------------------------------------------------------------------
+
+SESSION_STATUSES = (
+    "created", "qr", "pairing_code", "connecting", "connected", "disconnected",
+    "reconnecting", "logged_out", "banned", "failed", "stopped", "deleted",
+)
+
+
+@dataclass(frozen=True)
+class SessionStatus(Event):
+    """The session's state changed. ``qr`` carries the code to show while status is qr;
+    ``pair_code`` while pairing_code; jid/phone/push_name once connected."""
+
+    type: ClassVar[str] = "session.status"
+    status: str
+    reason: str = ""
+    qr: str | None = None
+    qr_expires_at: datetime | None = None
+    pair_code: str | None = None
+    jid: str | None = None
+    phone: str | None = None
+    push_name: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in SESSION_STATUSES:
+            raise ValueError(f"unknown session status {self.status!r}")
+
+
+# --- messages -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Party:
+    """Someone in a chat: their JID as WhatsApp gave it, and the phone number behind it
+    (resolved from an @lid when WhatsApp hides the number)."""
+
+    jid: str
+    phone: str | None = None
+    lid: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    mimetype: str
+    filename: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    # Opaque to everyone but the transport that produced it: how to download it later.
+    handle: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Location:
+    latitude: float
+    longitude: float
+    name: str | None = None
+    address: str | None = None
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    id: str
+    chat: Party
+    sender: Party
+    timestamp: datetime
+    kind: str  # text, image, video, audio, voice, document, sticker, location, contacts, poll,
+    #            reaction, unknown
+    text: str = ""
+    from_me: bool = False
+    is_group: bool = False
+    media: MediaInfo | None = None
+    location: Location | None = None
+    quoted_id: str | None = None
+    mentions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MessageReceived(Event):
+    """A message arrived in a chat of this session (from_me: sent from the phone itself)."""
+
+    type: ClassVar[str] = "message.received"
+    message: InboundMessage
+
+
+@dataclass(frozen=True)
+class MessageStatus(Event):
+    """Receipts for messages this session sent: delivered, read, played (or failed)."""
+
+    type: ClassVar[str] = "message.status"
+    message_ids: tuple[str, ...]
+    status: str  # sent, delivered, read, played, failed
+    chat: Party
+    timestamp: datetime
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class MessageReaction(Event):
+    """Someone reacted to a message (emoji empty: the reaction was removed)."""
+
+    type: ClassVar[str] = "message.reaction"
+    message_id: str
+    chat: Party
+    sender: Party
+    emoji: str
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class MessageEdited(Event):
+    """A message was edited by its sender."""
+
+    type: ClassVar[str] = "message.edited"
+    message_id: str
+    chat: Party
+    sender: Party
+    text: str
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class MessageRevoked(Event):
+    """A message was deleted for everyone by its sender."""
+
+    type: ClassVar[str] = "message.revoked"
+    message_id: str
+    chat: Party
+    sender: Party
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class PresenceUpdate(Event):
+    """A contact is typing / recording / online / offline."""
+
+    type: ClassVar[str] = "presence.update"
+    chat: Party
+    sender: Party
+    state: str  # composing, recording, paused, available, unavailable
+
+
+@dataclass(frozen=True)
+class CallReceived(Event):
+    """Someone is calling this number (Kabar cannot answer calls)."""
+
+    type: ClassVar[str] = "call.received"
+    call_id: str
+    caller: Party
+    timestamp: datetime
+    video: bool = False
+
+
+CATALOGUE: dict[str, type[Event]] = {
+    cls.type: cls for cls in (SessionStatus, MessageReceived, MessageStatus, MessageReaction,
+                              MessageEdited, MessageRevoked, PresenceUpdate, CallReceived)
+}
+
+
+def to_wire(value: Any) -> Any:
+    """JSON-ready data for an event or any part of one (datetimes as ISO 8601 UTC)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_wire(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [to_wire(item) for item in value]
+    if isinstance(value, dict):
+        return {key: to_wire(item) for key, item in value.items()}
+    return value

@@ -1,0 +1,97 @@
+"""WhatsApp sessions (one per account/device), their status history, and the runtime
+bookkeeping: its heartbeat and the command queue between the web and the runtime."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.models.base import OwnedMixin, TimestampMixin, UTCDateTime, db, utcnow
+
+
+def new_session_id() -> str:
+    return secrets.token_hex(8)
+
+
+class WaSession(OwnedMixin, TimestampMixin, db.Model):
+    """A WhatsApp account the gateway controls.
+
+    The web sets ``desired_state`` (running / stopped); the runtime makes it so and writes
+    ``status``. ``deleted_at`` hides the session at once; the runtime then removes its
+    store and the row.
+    """
+
+    __tablename__ = "wa_sessions"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_session_id)
+    label: Mapped[str] = mapped_column(sa.String(128), nullable=False)
+    transport: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    auto_start: Mapped[bool] = mapped_column(default=True, nullable=False)
+    desired_state: Mapped[str] = mapped_column(sa.String(16), default="stopped", nullable=False)
+    status: Mapped[str] = mapped_column(sa.String(16), default="created", nullable=False)
+    status_reason: Mapped[str] = mapped_column(sa.String(255), default="", nullable=False)
+    status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow,
+                                                        nullable=False)
+    last_error: Mapped[str | None] = mapped_column(sa.String(512))
+    qr: Mapped[str | None] = mapped_column(sa.Text)
+    qr_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pair_code: Mapped[str | None] = mapped_column(sa.String(16))
+    jid: Mapped[str | None] = mapped_column(sa.String(128))
+    phone: Mapped[str | None] = mapped_column(sa.String(32))
+    push_name: Mapped[str | None] = mapped_column(sa.String(128))
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    settings: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict, nullable=False)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class SessionStatusChange(db.Model):
+    """Every status a session went through, with its reason."""
+
+    __tablename__ = "session_status_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("wa_sessions.id", ondelete="CASCADE"), index=True, nullable=False)
+    status: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    reason: Mapped[str] = mapped_column(sa.String(255), default="", nullable=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class RuntimeHeartbeat(db.Model):
+    """The runtime process's lease and pulse: one row, renewed every few seconds."""
+
+    __tablename__ = "runtime_heartbeats"
+
+    name: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(sa.String(64), nullable=False)  # host:pid:nonce
+    pid: Mapped[int] = mapped_column(nullable=False)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class RuntimeCommand(db.Model):
+    """A request from the web to the runtime, and its answer.
+
+    Durable: a command made while the runtime is down runs when it is back, unless it
+    expired first (a look-up whose caller gave up is not worth running later).
+    """
+
+    __tablename__ = "runtime_commands"
+    __table_args__ = (sa.Index("ix_runtime_commands_pending", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("wa_sessions.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(32), nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict, nullable=False)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending", nullable=False)
+    result: Mapped[Any | None] = mapped_column(sa.JSON)
+    error_code: Mapped[str | None] = mapped_column(sa.String(64))
+    error_message: Mapped[str | None] = mapped_column(sa.String(512))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,113 @@
+"""The request/response channel from the web to the runtime, through the database.
+
+The web writes a ``RuntimeCommand`` row, wakes the runtime, and (for a look-up) waits for
+the answer with a timeout. The runtime claims pending rows with a conditional update, so
+each runs once, and writes the result back. Nothing here holds state in memory.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from server.errors import KabarError, ServiceUnavailable
+from server.models import RuntimeCommand, db, utcnow
+from server.runtime import heartbeat, wakeup
+
+DEFAULT_TIMEOUT = 15.0
+
+
+class CommandFailed(KabarError):
+    """The runtime ran the command and it failed; ``code`` says why."""
+
+    status = 409
+
+
+# Errors the runtime reports that mean "not now", answered as 503.
+UNAVAILABLE_CODES = {"session_not_connected", "session_not_running", "runtime_down",
+                     "runtime_timeout"}
+
+
+def submit(kind: str, *, session_id: str | None = None, payload: dict | None = None,
+           expires_in: float | None = None) -> RuntimeCommand:
+    """Queue a command for the runtime; it runs even if the runtime is down right now."""
+    command = RuntimeCommand(
+        kind=kind, session_id=session_id, payload=payload or {},
+        expires_at=utcnow() + timedelta(seconds=expires_in) if expires_in else None)
+    db.session.add(command)
+    db.session.commit()
+    wakeup.notify()
+    return command
+
+
+def call(kind: str, *, session_id: str | None = None, payload: dict | None = None,
+         timeout: float = DEFAULT_TIMEOUT) -> Any:
+    """Run a command in the runtime and return its result, or raise a clear error."""
+    if not heartbeat.state().alive:
+        raise ServiceUnavailable(
+            "The runtime process is not running, so live WhatsApp calls cannot be made. "
+            "It restarts by itself under `kabar run`; check its log if this persists.",
+            code="runtime_down")
+    command = submit(kind, session_id=session_id, payload=payload, expires_in=timeout)
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while time.monotonic() < deadline:
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+        db.session.expire(command)
+        if command.status == "done":
+            return command.result
+        if command.status == "failed":
+            error_class = ServiceUnavailable if command.error_code in UNAVAILABLE_CODES \
+                else CommandFailed
+            raise error_class(command.error_message or "The runtime could not do this.",
+                              code=command.error_code or "runtime_error")
+    raise ServiceUnavailable(
+        f"The runtime did not answer within {timeout:g} seconds; try again.",
+        code="runtime_timeout")
+
+
+# --- the runtime's side ---------------------------------------------------------------
+
+def claim_pending(limit: int = 50) -> list[RuntimeCommand]:
+    """Pending commands, oldest first, each claimed by this runtime exactly once."""
+    now = utcnow()
+    db.session.execute(
+        sa.update(RuntimeCommand)
+        .where(RuntimeCommand.status == "pending", RuntimeCommand.expires_at < now)
+        .values(status="failed", error_code="expired", finished_at=now,
+                error_message="The caller stopped waiting before the runtime got to it."))
+    db.session.commit()
+    ids = db.session.scalars(
+        sa.select(RuntimeCommand.id).where(RuntimeCommand.status == "pending")
+        .order_by(RuntimeCommand.id).limit(limit)).all()
+    claimed = []
+    for command_id in ids:
+        won = db.session.execute(
+            sa.update(RuntimeCommand)
+            .where(RuntimeCommand.id == command_id, RuntimeCommand.status == "pending")
+            .values(status="running")).rowcount
+        db.session.commit()
+        if won:
+            claimed.append(db.session.get(RuntimeCommand, command_id))
+    return claimed
+
+
+def finish(command: RuntimeCommand, *, result: Any = None, error_code: str | None = None,
+           error_message: str | None = None) -> None:
+    command.status = "failed" if error_code else "done"
+    command.result = result
+    command.error_code = error_code
+    command.error_message = (error_message or "")[:512] or None
+    command.finished_at = utcnow()
+    db.session.commit()
+
+
+def requeue_interrupted() -> None:
+    """At start-up: commands a crashed runtime had claimed but not finished run again."""
+    db.session.execute(sa.update(RuntimeCommand).where(RuntimeCommand.status == "running")
+                       .values(status="pending"))
+    db.session.commit()

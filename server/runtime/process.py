@@ -1,0 +1,378 @@
+"""The runtime process: owns the live WhatsApp transports.
+
+One loop (the control thread) takes the lease, beats, makes each session's live state
+match ``desired_state``, runs commands from the web, and watches for silent sessions.
+Starting and stopping transports happens only on this thread, one at a time (neonize
+needs that). Transport callbacks only enqueue events; the sink thread stores them.
+Look-ups run on a small pool so a slow one never stalls the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+
+from server import sessions
+from server.events import Event, Location, MessageReceived, SessionStatus
+from server.models import RuntimeCommand, WaSession, db
+from server.runtime import commands, heartbeat, sink, wakeup
+from server.whatsapp import factory
+from server.whatsapp.jids import InvalidPhone, normalise_phone, to_jid
+from server.whatsapp.transport import Transport, TransportError
+
+log = logging.getLogger(__name__)
+
+# An emitter waits this long for a message to be stored before its callback returns, so
+# WhatsApp is not told "received" about a message Kabar has not saved.
+PERSIST_WAIT_SECONDS = 10.0
+
+
+@dataclass
+class Live:
+    session_id: str
+    transport: Transport
+    started_at: float = field(default_factory=time.monotonic)
+    last_activity: float = field(default_factory=time.monotonic)
+
+
+class Runtime:
+    def __init__(self, app: Flask):
+        self.app = app
+        self.holder = heartbeat.new_holder()
+        self.live: dict[str, Live] = {}
+        self.events: queue.Queue = queue.Queue()
+        self.stopping = threading.Event()
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kabar-lookup")
+        settings = app.config["KABAR"]
+        self.watchdog_after = float(settings["WATCHDOG_SECONDS"])
+        self.region = settings["PHONE_REGION"]
+
+    # --- main loop ------------------------------------------------------------------------
+
+    def run(self) -> None:
+        with self.app.app_context():
+            self._take_lease()
+            commands.requeue_interrupted()
+            self._prepare_sessions()
+            sink_thread = threading.Thread(target=self._sink_loop, name="kabar-sink",
+                                           daemon=True)
+            sink_thread.start()
+            listener = wakeup.Listener(db.engine)
+            last_beat = time.monotonic()
+            log.info("runtime started (%s)", self.holder)
+            try:
+                while not self.stopping.is_set():
+                    if time.monotonic() - last_beat >= heartbeat.BEAT_SECONDS:
+                        if not heartbeat.beat(self.holder):
+                            log.error("another runtime took the lease; stopping")
+                            break
+                        last_beat = time.monotonic()
+                    self.tick()
+                    listener.wait(0.5)
+            finally:
+                listener.close()
+                self._shutdown()
+
+    def tick(self) -> None:
+        """One pass of the control loop (also driven directly by tests)."""
+        try:
+            self._reconcile()
+            self._run_commands()
+            self._watchdog()
+        except Exception:
+            db.session.rollback()
+            log.exception("runtime tick failed; continuing")
+
+    def request_stop(self, *_args: Any) -> None:
+        self.stopping.set()
+
+    def _take_lease(self) -> None:
+        while not heartbeat.acquire(self.holder):
+            log.warning("another runtime holds the lease; waiting for it to stop")
+            if self.stopping.wait(heartbeat.BEAT_SECONDS):
+                raise SystemExit(0)
+
+    def _prepare_sessions(self) -> None:
+        """After a restart: auto-start sessions come back; the others stay stopped."""
+        for session in db.session.scalars(sa.select(WaSession).where(
+                WaSession.desired_state == "running", WaSession.auto_start.is_(False))):
+            session.desired_state = "stopped"
+            sessions.record_status(session, SessionStatus(
+                status="stopped", reason="the runtime restarted and auto-start is off"))
+        db.session.commit()
+
+    def _shutdown(self) -> None:
+        for session_id in list(self.live):
+            self._stop_live(session_id, reason="the runtime is shutting down")
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.events.put(None)
+        heartbeat.release(self.holder)
+        log.info("runtime stopped")
+
+    # --- sessions -------------------------------------------------------------------------
+
+    def _reconcile(self) -> None:
+        rows = db.session.execute(sa.select(
+            WaSession.id, WaSession.transport, WaSession.desired_state, WaSession.settings,
+            WaSession.deleted_at)).all()
+        for row in rows:
+            live = row.id in self.live
+            if row.deleted_at is not None:
+                if live:
+                    self._stop_live(row.id, reason="deleted", emit=False)
+                session = db.session.get(WaSession, row.id)
+                sessions.purge(session)
+            elif row.desired_state == "running" and not live:
+                self._start_live(row.id, row.transport, row.settings or {})
+            elif row.desired_state != "running" and live:
+                self._stop_live(row.id, reason="stopped by request")
+
+    def _start_live(self, session_id: str, transport_name: str, settings: dict) -> None:
+        store = sessions.store_dir(session_id)
+        store.mkdir(parents=True, exist_ok=True)
+        transport = factory(transport_name)(
+            session_id=session_id, store_dir=store, emit=self._emitter(session_id),
+            options=settings.get(transport_name, {}))
+        self.live[session_id] = Live(session_id, transport)
+        try:
+            transport.start()
+        except Exception as exc:
+            log.exception("session %s failed to start", session_id)
+            self.live.pop(session_id, None)
+            session = db.session.get(WaSession, session_id)
+            sessions.record_status(session, SessionStatus(
+                status="failed", reason=f"could not start: {exc}"))
+
+    def _stop_live(self, session_id: str, *, reason: str, emit: bool = True) -> None:
+        live = self.live.pop(session_id, None)
+        if live is None:
+            return
+        try:
+            live.transport.stop()
+        except Exception:
+            log.exception("session %s did not stop cleanly", session_id)
+        if emit:
+            self.events.put((session_id, SessionStatus(status="stopped", reason=reason), None))
+
+    def _watchdog(self) -> None:
+        """A session that says connected but has been silent is probed, and reconnected if
+        the probe fails."""
+        now = time.monotonic()
+        for live in list(self.live.values()):
+            if now - live.last_activity < self.watchdog_after:
+                continue
+            live.last_activity = now
+            try:
+                alive = live.transport.is_connected()
+            except Exception:
+                alive = False
+            if not alive:
+                log.warning("session %s silent and not connected; reconnecting",
+                            live.session_id)
+                self._restart(live.session_id, reason="watchdog: no activity, reconnecting")
+
+    def _restart(self, session_id: str, *, reason: str) -> None:
+        self._stop_live(session_id, reason=reason, emit=False)
+        self.events.put((session_id, SessionStatus(status="reconnecting", reason=reason), None))
+        session = db.session.get(WaSession, session_id)
+        if session is not None and session.deleted_at is None:
+            session.desired_state = "running"
+            db.session.commit()
+            self._start_live(session_id, session.transport, session.settings or {})
+
+    # --- events ---------------------------------------------------------------------------
+
+    def _emitter(self, session_id: str):
+        def emit(event: Event) -> None:
+            live = self.live.get(session_id)
+            if live is not None:
+                live.last_activity = time.monotonic()
+            if isinstance(event, MessageReceived):
+                done = threading.Event()
+                self.events.put((session_id, event, done))
+                if not done.wait(PERSIST_WAIT_SECONDS):
+                    log.error("message %s not stored within %ss", event.message.id,
+                              PERSIST_WAIT_SECONDS)
+            else:
+                self.events.put((session_id, event, None))
+
+        return emit
+
+    def _sink_loop(self) -> None:
+        with self.app.app_context():
+            while True:
+                item = self.events.get()
+                if item is None:
+                    return
+                session_id, event, done = item
+                try:
+                    sink.handle(session_id, event)
+                except Exception:
+                    db.session.rollback()
+                    log.exception("could not store %s for session %s", event.type, session_id)
+                finally:
+                    if done is not None:
+                        done.set()
+
+    def drain_events(self) -> None:
+        """Store every queued event now, on this thread (tests drive the runtime so)."""
+        while True:
+            try:
+                item = self.events.get_nowait()
+            except queue.Empty:
+                return
+            if item is None:
+                continue
+            session_id, event, done = item
+            sink.handle(session_id, event)
+            if done is not None:
+                done.set()
+
+    # --- commands -------------------------------------------------------------------------
+
+    def _run_commands(self) -> None:
+        for command in commands.claim_pending():
+            if command.kind in LOOKUPS:
+                self.pool.submit(self._run_in_context, command.id)
+            else:
+                self._run(command)
+
+    def _run_in_context(self, command_id: int) -> None:
+        with self.app.app_context():
+            self._run(db.session.get(RuntimeCommand, command_id))
+
+    def _run(self, command: RuntimeCommand) -> None:
+        handler = HANDLERS.get(command.kind)
+        try:
+            if handler is None:
+                raise TransportError(f"Unknown command {command.kind!r}.",
+                                     code="unknown_command", permanent=True)
+            result = handler(self, command)
+        except TransportError as exc:
+            commands.finish(command, error_code=exc.code, error_message=str(exc))
+        except (InvalidPhone, ValueError) as exc:
+            commands.finish(command, error_code="invalid_input", error_message=str(exc))
+        except Exception as exc:
+            log.exception("command %s failed", command.kind)
+            commands.finish(command, error_code="runtime_error",
+                            error_message=f"{type(exc).__name__}: {exc}")
+        else:
+            commands.finish(command, result=result)
+
+    def transport_for(self, command: RuntimeCommand) -> Transport:
+        live = self.live.get(command.session_id or "")
+        if live is None:
+            raise TransportError("The session is not running; start it first.",
+                                 code="session_not_running")
+        return live.transport
+
+
+# --- command handlers -------------------------------------------------------------------
+
+def _restart_command(runtime: Runtime, command: RuntimeCommand) -> None:
+    runtime._restart(command.session_id, reason="restarted by request")
+
+
+def _logout(runtime: Runtime, command: RuntimeCommand) -> None:
+    runtime.transport_for(command).logout()
+
+
+def _pair_code(runtime: Runtime, command: RuntimeCommand) -> str:
+    phone = normalise_phone(command.payload["phone"], runtime.region)
+    return runtime.transport_for(command).pair_code(phone)
+
+
+def _is_on_whatsapp(runtime: Runtime, command: RuntimeCommand) -> list[dict]:
+    phones = [normalise_phone(p, runtime.region) for p in command.payload["phones"]]
+    return [r.__dict__ for r in runtime.transport_for(command).is_on_whatsapp(phones)]
+
+
+def _profile_picture(runtime: Runtime, command: RuntimeCommand) -> str | None:
+    jid = to_jid(command.payload["target"], runtime.region)
+    return runtime.transport_for(command).profile_picture(jid)
+
+
+def _user_info(runtime: Runtime, command: RuntimeCommand) -> list[dict]:
+    jids = [to_jid(t, runtime.region) for t in command.payload["targets"]]
+    return runtime.transport_for(command).user_info(jids)
+
+
+def _groups(runtime: Runtime, command: RuntimeCommand) -> list[dict]:
+    return [g.__dict__ | {"participants": list(g.participants)}
+            for g in runtime.transport_for(command).groups()]
+
+
+def _sandbox_transport(runtime: Runtime, command: RuntimeCommand):
+    transport = runtime.transport_for(command)
+    if transport.name != "sandbox":
+        raise TransportError("This is not a sandbox session.", code="not_sandbox",
+                             permanent=True)
+    return transport
+
+
+def _sandbox_scan(runtime: Runtime, command: RuntimeCommand) -> dict:
+    phone = normalise_phone(command.payload["phone"], runtime.region)
+    identity = _sandbox_transport(runtime, command).scan(
+        phone=phone, push_name=command.payload.get("push_name", ""))
+    return identity.__dict__
+
+
+def _sandbox_inject(runtime: Runtime, command: RuntimeCommand) -> dict:
+    import base64
+
+    payload = command.payload
+    media = None
+    if payload.get("media"):
+        m = payload["media"]
+        media = (base64.b64decode(m["data"]), m["mimetype"], m.get("filename"))
+    location = Location(**payload["location"]) if payload.get("location") else None
+    message = _sandbox_transport(runtime, command).inject(
+        sender=normalise_phone(payload["from"], runtime.region), name=payload.get("name", ""),
+        text=payload.get("text", ""), kind=payload.get("kind", "text"), media=media,
+        location=location, quoted_id=payload.get("quoted_id"), group=payload.get("group"))
+    return {"message_id": message.id}
+
+
+def _sandbox_fault(runtime: Runtime, command: RuntimeCommand) -> None:
+    kind = command.payload["kind"]
+    if kind == "crash":
+        # Answer first, or the restarted runtime would run this command again.
+        commands.finish(command, result={"crashing": True})
+        log.warning("sandbox fault: crashing the runtime process on request")
+        os._exit(70)
+    _sandbox_transport(runtime, command).fault(kind, int(command.payload.get("count", 1)))
+
+
+HANDLERS = {
+    "restart": _restart_command,
+    "logout": _logout,
+    "pair_code": _pair_code,
+    "is_on_whatsapp": _is_on_whatsapp,
+    "profile_picture": _profile_picture,
+    "user_info": _user_info,
+    "groups": _groups,
+    "sandbox.scan": _sandbox_scan,
+    "sandbox.inject": _sandbox_inject,
+    "sandbox.fault": _sandbox_fault,
+}
+# Run on the pool: they may wait on the network and never start or stop a transport.
+LOOKUPS = {"is_on_whatsapp", "profile_picture", "user_info", "groups", "sandbox.inject"}
+
+
+def main(app: Flask) -> None:
+    """``kabar runtime``: run until SIGTERM/SIGINT."""
+    runtime = Runtime(app)
+    signal.signal(signal.SIGTERM, runtime.request_stop)
+    signal.signal(signal.SIGINT, runtime.request_stop)
+    runtime.run()
+

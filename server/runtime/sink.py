@@ -1,0 +1,76 @@
+"""What the runtime does with each event a transport emits: store it, then log it.
+
+Runs on the runtime's sink thread, never on a transport's callback thread.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from server import eventlog, sessions
+from server.events import (
+    Event,
+    InboundMessage,
+    MessageReceived,
+    MessageStatus,
+    SessionStatus,
+    to_wire,
+)
+from server.models import Message, WaSession, db, utcnow
+
+log = logging.getLogger(__name__)
+
+# A receipt never moves a message backwards (a late "delivered" after "read").
+STATUS_ORDER = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4, "played": 5}
+
+
+def handle(session_id: str, event: Event) -> None:
+    session = db.session.get(WaSession, session_id)
+    if session is None:
+        return  # deleted meanwhile
+    if isinstance(event, SessionStatus):
+        sessions.record_status(session, event)
+        return
+    session.last_seen_at = utcnow()
+    if isinstance(event, MessageReceived):
+        if not store_inbound(session, event.message):
+            return  # a duplicate delivery: stored and announced once already
+    elif isinstance(event, MessageStatus):
+        _apply_receipt(session, event)
+    eventlog.record(event, session)
+    db.session.commit()
+
+
+def store_inbound(session: WaSession, message: InboundMessage) -> bool:
+    """Store an inbound message once. False if it was already stored."""
+    row = Message(
+        session_id=session.id, wa_id=message.id, direction="out" if message.from_me else "in",
+        chat_jid=message.chat.jid, chat_phone=message.chat.phone,
+        sender_jid=message.sender.jid, sender_phone=message.sender.phone,
+        sender_lid=message.sender.lid, sender_name=message.sender.name,
+        is_group=message.is_group, from_me=message.from_me, kind=message.kind,
+        text=message.text, media=to_wire(message.media) if message.media else None,
+        location=to_wire(message.location) if message.location else None,
+        quoted_id=message.quoted_id, timestamp=message.timestamp,
+        status="received")
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:
+        log.info("duplicate message %s in session %s ignored", message.id, session.id)
+        return False
+    return True
+
+
+def _apply_receipt(session: WaSession, event: MessageStatus) -> None:
+    rank = STATUS_ORDER.get(event.status)
+    rows = db.session.scalars(sa.select(Message).where(
+        Message.session_id == session.id, Message.direction == "out",
+        Message.wa_id.in_(event.message_ids)))
+    for row in rows:
+        if event.status == "failed" or (rank is not None
+                                        and rank > STATUS_ORDER.get(row.status, -1)):
+            row.status = event.status

@@ -1,0 +1,166 @@
+"""WhatsApp sessions: the service behind the session API, the CLI and the runtime.
+
+The web only writes intent (``desired_state``, commands); the runtime, which owns the
+live transports, writes what happened (``record_status``).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import current_app
+
+from server import eventlog
+from server.auth import Principal, scoped
+from server.errors import Conflict, NotFound, ValidationFailed
+from server.events import SessionStatus
+from server.models import SessionStatusChange, WaSession, db, utcnow
+from server.runtime import commands, wakeup
+
+TRANSPORTS = ("sandbox", "neonize")
+
+
+class NotPaired(Conflict):
+    code = "session_not_paired"
+    message = "The session is not paired with a phone yet; scan its QR code first."
+# Statuses after which the runtime stops trying until someone starts the session again.
+TERMINAL = {"logged_out", "banned", "failed", "stopped", "deleted"}
+
+
+def store_dir(session_id: str) -> Path:
+    """Where a session's WhatsApp device store lives (removed when the session is)."""
+    return Path(current_app.instance_path) / "sessions" / session_id
+
+
+def visible():
+    return scoped(WaSession).where(WaSession.deleted_at.is_(None))
+
+
+def get(session_id: str) -> WaSession:
+    """The session if the caller may see it; another tenant's answers 404."""
+    row = db.session.scalar(visible().where(WaSession.id == session_id))
+    if row is None:
+        raise NotFound(f"No session with id {session_id!r}.", code="session_not_found")
+    return row
+
+
+def create(principal: Principal, *, label: str, transport: str, auto_start: bool = True,
+           settings: dict | None = None) -> WaSession:
+    if transport not in TRANSPORTS:
+        raise ValidationFailed(errors={"transport": [f"Use one of: {', '.join(TRANSPORTS)}."]})
+    session = WaSession(owner_id=principal.user.id, label=label, transport=transport,
+                        auto_start=auto_start, settings=settings or {},
+                        desired_state="running" if auto_start else "stopped")
+    db.session.add(session)
+    db.session.flush()
+    _log_status(session, SessionStatus(status="created", reason="created"))
+    db.session.commit()
+    wakeup.notify()
+    return session
+
+
+def update(session: WaSession, **fields) -> WaSession:
+    for name in ("label", "auto_start", "settings"):
+        if name in fields:
+            setattr(session, name, fields[name])
+    db.session.commit()
+    return session
+
+
+def start(session: WaSession) -> WaSession:
+    session.desired_state = "running"
+    db.session.commit()
+    wakeup.notify()
+    return session
+
+
+def stop(session: WaSession) -> WaSession:
+    session.desired_state = "stopped"
+    db.session.commit()
+    wakeup.notify()
+    return session
+
+
+def restart(session: WaSession) -> WaSession:
+    session.desired_state = "running"
+    db.session.commit()
+    commands.submit("restart", session_id=session.id)
+    return session
+
+
+def logout(session: WaSession) -> None:
+    """Unlink the device from the phone. Needs the runtime and a connected session."""
+    commands.call("logout", session_id=session.id)
+
+
+def delete(session: WaSession) -> None:
+    """Hide the session now; the runtime stops it and removes its store and rows."""
+    session.deleted_at = utcnow()
+    session.desired_state = "deleted"
+    db.session.commit()
+    wakeup.notify()
+
+
+def qr(session: WaSession) -> WaSession:
+    if session.status != "qr" or not session.qr:
+        hint = {"connected": "It is already paired and connected.",
+                "stopped": "Start it first: POST .../start.",
+                "created": "It has not started yet; start it, then ask again."}
+        raise Conflict(f"The session has no QR code to show now (status {session.status}). "
+                       + hint.get(session.status, "Wait for status qr."), code="no_qr")
+    return session
+
+
+def pair_code(session: WaSession, phone: str) -> str:
+    return commands.call("pair_code", session_id=session.id, payload={"phone": phone})
+
+
+# --- the runtime's side ---------------------------------------------------------------
+
+def _log_status(session: WaSession, event: SessionStatus) -> None:
+    db.session.add(SessionStatusChange(session_id=session.id, status=event.status,
+                                       reason=event.reason[:255]))
+    eventlog.record(event, session)
+
+
+def record_status(session: WaSession, event: SessionStatus) -> None:
+    """Write a status the runtime saw; log the change and emit it as an event."""
+    now = utcnow()
+    changed = event.status != session.status or event.reason != session.status_reason \
+        or event.qr != session.qr
+    session.status = event.status
+    session.status_reason = event.reason[:255]
+    session.status_changed_at = now
+    session.last_seen_at = now
+    session.qr = event.qr if event.status == "qr" else None
+    session.qr_expires_at = event.qr_expires_at if event.status == "qr" else None
+    session.pair_code = event.pair_code if event.status == "pairing_code" else None
+    if event.status == "connected":
+        session.jid = event.jid or session.jid
+        session.phone = event.phone or session.phone
+        session.push_name = event.push_name or session.push_name
+        session.last_error = None
+    if event.status in ("failed", "banned", "disconnected") and event.reason:
+        session.last_error = event.reason[:512]
+    if event.status == "logged_out":
+        session.jid = session.phone = session.push_name = None
+    if event.status in TERMINAL and session.desired_state == "running":
+        session.desired_state = "stopped"  # do not loop; a person starts it again
+    if changed:
+        _log_status(session, event)
+    db.session.commit()
+
+
+def remove_store(session_id: str) -> None:
+    shutil.rmtree(store_dir(session_id), ignore_errors=True)
+
+
+def purge(session: WaSession) -> None:
+    """Delete a session's rows for good (the runtime calls this after stopping it)."""
+    remove_store(session.id)
+    eventlog.record(SessionStatus(status="deleted", reason="deleted"), session)
+    db.session.flush()
+    db.session.execute(sa.delete(WaSession).where(WaSession.id == session.id))
+    db.session.commit()

@@ -1,0 +1,75 @@
+"""Phone numbers as people type them, and WhatsApp JIDs.
+
+``0812-3456-789``, ``+62 812 3456 789`` and ``628123456789`` all mean the same person;
+``normalise_phone`` turns each into ``628123456789`` (E.164 digits, no plus) using
+phonenumbers and the configured default region (Indonesia unless KABAR_PHONE_REGION says
+otherwise). JIDs (``…@s.whatsapp.net``, ``…@g.us``, ``…@lid``) pass through.
+"""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+
+USER_SERVER = "s.whatsapp.net"
+GROUP_SERVER = "g.us"
+LID_SERVER = "lid"
+_JID = re.compile(r"^(?P<user>[0-9A-Za-z.\-_]+)(?::(?P<device>\d+))?@(?P<server>[a-z.]+)$")
+
+
+class InvalidPhone(ValueError):
+    """Not a phone number or JID Kabar can send to."""
+
+
+def normalise_phone(text: str, region: str = "ID") -> str:
+    """``628123456789`` for anything a person might type for that number."""
+    raw = (text or "").strip()
+    if not raw:
+        raise InvalidPhone("The phone number is empty.")
+    digits_only = re.sub(r"[\s\-().]", "", raw)
+    # 62812… typed without a plus: phonenumbers needs the plus to see a country code.
+    candidate = "+" + digits_only if digits_only.isdigit() and not digits_only.startswith("0") \
+        else digits_only
+    try:
+        number = phonenumbers.parse(candidate, region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_possible_number(number):
+        try:  # maybe a local number without its leading 0 (812…), read in the default region
+            number = phonenumbers.parse(digits_only, region)
+        except phonenumbers.NumberParseException as exc:
+            raise InvalidPhone(f"{raw!r} is not a phone number: {exc}.") from None
+    if not phonenumbers.is_possible_number(number):
+        raise InvalidPhone(
+            f"{raw!r} is not a possible phone number; write it as 0812… or +62 812….")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
+
+
+def is_jid(text: str) -> bool:
+    return bool(_JID.match(text.strip()))
+
+
+def split_jid(jid: str) -> tuple[str, str]:
+    """(user, server) of a JID, without the device part."""
+    match = _JID.match(jid.strip())
+    if not match:
+        raise InvalidPhone(f"{jid!r} is not a WhatsApp JID.")
+    return match["user"], match["server"]
+
+
+def to_jid(target: str, region: str = "ID") -> str:
+    """A JID for a phone number as typed, or the JID itself (device part dropped)."""
+    target = target.strip()
+    if "@" in target:
+        user, server = split_jid(target)
+        if server not in (USER_SERVER, GROUP_SERVER, LID_SERVER, "c.us"):
+            raise InvalidPhone(f"{target!r} is not a person, group or @lid JID.")
+        return f"{user}@{USER_SERVER if server == 'c.us' else server}"
+    return f"{normalise_phone(target, region)}@{USER_SERVER}"
+
+
+def phone_of(jid: str) -> str | None:
+    """The phone number behind a person's JID; None for groups and @lid."""
+    user, server = split_jid(jid)
+    return user if server == USER_SERVER else None

@@ -1,0 +1,312 @@
+"""The sandbox: a simulated WhatsApp network, part of the product.
+
+It never talks to WhatsApp. A sandbox session shows a QR like a real one and pairs when
+the QR is "scanned" (API or CLI); virtual contacts send messages in; whatever the session
+sends is recorded and answered with simulated delivered/read receipts; faults can be
+injected. Use it for demos, for building automations without risking a ban, and for tests.
+
+The device store (who the session is paired as) is a JSON file in the session's store
+folder, so a paired sandbox session reconnects after a restart without a new QR, as a
+real one does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from server.events import (
+    InboundMessage,
+    Location,
+    MediaInfo,
+    MessageReceived,
+    MessageStatus,
+    Party,
+    SessionStatus,
+)
+from server.whatsapp.jids import USER_SERVER, phone_of, split_jid
+from server.whatsapp.transport import (
+    Emit,
+    GroupInfo,
+    Identity,
+    NotConnected,
+    Outbound,
+    Registration,
+    SendResult,
+    TransportError,
+)
+
+# WhatsApp shows the first QR for about 60 s and later ones for 20 s; the sandbox is quicker.
+QR_SECONDS = 20
+QR_ROTATIONS = 5
+RECEIPT_DELAYS = (("delivered", 0.2), ("read", 1.0))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_message_id() -> str:
+    """Same shape as WhatsApp's ids: 3EB0 + 18 hex digits."""
+    return "3EB0" + secrets.token_hex(9).upper()
+
+
+class SandboxTransport:
+    name = "sandbox"
+
+    def __init__(self, *, session_id: str, store_dir: Path, emit: Emit, options: dict):
+        self.session_id = session_id
+        self.store = store_dir / "sandbox.json"
+        self.media_dir = store_dir / "sandbox-media"
+        self.emit = emit
+        self.qr_seconds = float(options.get("qr_seconds", QR_SECONDS))
+        self.qr_rotations = int(options.get("qr_rotations", QR_ROTATIONS))
+        self.unregistered = set(options.get("unregistered", ()))
+        self.receipts = bool(options.get("receipts", True))
+        self._lock = threading.RLock()
+        self._identity: Identity | None = None
+        self._connected = False
+        self._qr: str | None = None
+        self._qr_timer: threading.Timer | None = None
+        self._timers: set[threading.Timer] = set()
+        self._fail_sends = 0
+        self._pending_phone: str | None = None
+        self.sent: list[Outbound] = []  # what this session sent, for the sandbox API
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def start(self) -> None:
+        with self._lock:
+            identity = self._load_identity()
+            self.emit(SessionStatus(status="connecting", reason="starting"))
+            if identity is not None:
+                self._connect(identity, reason="restored from the device store")
+            else:
+                self._show_qr(rotation=0)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._cancel_timers()
+            was_connected = self._connected
+            self._connected = False
+            self._qr = None
+        if was_connected:
+            self.emit(SessionStatus(status="stopped", reason="stopped"))
+
+    def logout(self) -> None:
+        with self._lock:
+            if not self._connected:
+                raise NotConnected()
+            self._connected = False
+            self._identity = None
+            self.store.unlink(missing_ok=True)
+            self._cancel_timers()
+        self.emit(SessionStatus(status="logged_out", reason="logged out by request"))
+
+    def pair_code(self, phone: str) -> str:
+        with self._lock:
+            if self._connected:
+                raise TransportError("The session is already paired.", code="already_paired",
+                                     permanent=True)
+            code = secrets.token_hex(4).upper()
+            self._pending_phone = phone
+        self.emit(SessionStatus(status="pairing_code", reason="waiting for the code",
+                                pair_code=code))
+        return code
+
+    def me(self) -> Identity | None:
+        return self._identity if self._connected else None
+
+    def is_connected(self) -> bool:
+        return self._connected
+
+    # --- sandbox controls (the "phone" side) --------------------------------------------
+
+    def scan(self, *, phone: str, push_name: str = "") -> Identity:
+        """Pair, as if the phone scanned the QR (or entered the pair code)."""
+        with self._lock:
+            if self._connected:
+                raise TransportError("The session is already paired.", code="already_paired",
+                                     permanent=True)
+            if self._qr is None and not self._pending_phone:
+                raise TransportError("There is no QR or pair code to scan right now; start "
+                                     "the session first.", code="no_qr", permanent=True)
+            identity = Identity(jid=f"{phone}@{USER_SERVER}", phone=phone,
+                                push_name=push_name or f"Sandbox {phone[-4:]}")
+            self.store.parent.mkdir(parents=True, exist_ok=True)
+            self.store.write_text(json.dumps(identity.__dict__))
+            self._cancel_timers()
+            self._connect(identity, reason="paired")
+            return identity
+
+    def inject(self, *, sender: str, name: str = "", text: str = "", kind: str = "text",
+               media: tuple[bytes, str, str | None] | None = None,
+               location: Location | None = None, quoted_id: str | None = None,
+               group: str | None = None) -> InboundMessage:
+        """A virtual contact sends this session a message."""
+        if not self._connected:
+            raise NotConnected()
+        sender_party = Party(jid=f"{sender}@{USER_SERVER}", phone=sender, name=name or None)
+        chat = Party(jid=group, name=None) if group else sender_party
+        media_info = None
+        if media is not None:
+            data, mimetype, filename = media
+            digest = hashlib.sha256(data).hexdigest()
+            self.media_dir.mkdir(parents=True, exist_ok=True)
+            (self.media_dir / digest).write_bytes(data)
+            media_info = MediaInfo(mimetype=mimetype, filename=filename, size=len(data),
+                                   sha256=digest, handle={"sandbox_sha256": digest})
+        message = InboundMessage(
+            id=new_message_id(), chat=chat, sender=sender_party, timestamp=_now(), kind=kind,
+            text=text, is_group=bool(group), media=media_info, location=location,
+            quoted_id=quoted_id)
+        self.emit(MessageReceived(message=message))
+        return message
+
+    def fault(self, kind: str, count: int = 1) -> None:
+        """disconnect (then reconnect), logout (from the phone), send_error (next sends)."""
+        if kind == "disconnect":
+            with self._lock:
+                self._connected = False
+            self.emit(SessionStatus(status="disconnected", reason="sandbox fault: disconnect"))
+            self.emit(SessionStatus(status="reconnecting", reason="sandbox fault: disconnect"))
+            self._later(1.0, lambda: self._identity and self._connect(
+                self._identity, reason="reconnected"))
+        elif kind == "logout":
+            with self._lock:
+                self._connected = False
+                self._identity = None
+                self.store.unlink(missing_ok=True)
+            self.emit(SessionStatus(status="logged_out", reason="logged out from the phone"))
+        elif kind == "send_error":
+            self._fail_sends += count
+        else:
+            raise TransportError(f"Unknown fault {kind!r}.", code="unknown_fault",
+                                 permanent=True)
+
+    # --- look-ups -----------------------------------------------------------------------
+
+    def _require_connected(self) -> None:
+        if not self._connected:
+            raise NotConnected()
+
+    def is_on_whatsapp(self, phones: list[str]) -> list[Registration]:
+        self._require_connected()
+        return [Registration(query=p, jid=None if p in self.unregistered else f"{p}@{USER_SERVER}",
+                             registered=p not in self.unregistered) for p in phones]
+
+    def profile_picture(self, jid: str) -> str | None:
+        self._require_connected()
+        return None  # virtual contacts have no pictures
+
+    def user_info(self, jids: list[str]) -> list[dict]:
+        self._require_connected()
+        return [{"jid": jid, "phone": phone_of(jid), "status": "Sandbox contact",
+                 "devices": [jid]} for jid in jids]
+
+    def groups(self) -> list[GroupInfo]:
+        self._require_connected()
+        return []
+
+    # --- sending --------------------------------------------------------------------------
+
+    def send(self, message: Outbound) -> SendResult:
+        self._require_connected()
+        if self._fail_sends > 0:
+            self._fail_sends -= 1
+            raise TransportError("sandbox fault: send error", code="send_failed")
+        user, server = split_jid(message.to)
+        if server == USER_SERVER and user in self.unregistered:
+            raise TransportError(f"{user} is not on WhatsApp.", code="not_on_whatsapp",
+                                 permanent=True)
+        self.sent.append(message)
+        self._simulate_receipts(message.to, [message.message_id])
+        return SendResult(message_id=message.message_id, timestamp=_now())
+
+    def react(self, chat: str, message_id: str, sender: str, emoji: str) -> SendResult:
+        self._require_connected()
+        return SendResult(message_id=new_message_id(), timestamp=_now())
+
+    def edit(self, chat: str, message_id: str, text: str) -> SendResult:
+        self._require_connected()
+        return SendResult(message_id=new_message_id(), timestamp=_now())
+
+    def revoke(self, chat: str, message_id: str, sender: str) -> SendResult:
+        self._require_connected()
+        return SendResult(message_id=new_message_id(), timestamp=_now())
+
+    def mark_read(self, chat: str, sender: str, message_ids: list[str]) -> None:
+        self._require_connected()
+
+    def presence(self, chat: str, state: str) -> None:
+        self._require_connected()
+
+    def download(self, handle: dict) -> bytes:
+        digest = handle.get("sandbox_sha256", "")
+        path = self.media_dir / digest
+        if not digest or not path.is_file():
+            raise TransportError("The sandbox has no such media.", code="media_not_found",
+                                 permanent=True)
+        return path.read_bytes()
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _load_identity(self) -> Identity | None:
+        try:
+            return Identity(**json.loads(self.store.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def _connect(self, identity: Identity, *, reason: str) -> None:
+        with self._lock:
+            self._identity = identity
+            self._connected = True
+            self._qr = None
+        self.emit(SessionStatus(status="connected", reason=reason, jid=identity.jid,
+                                phone=identity.phone, push_name=identity.push_name))
+
+    def _show_qr(self, rotation: int) -> None:
+        with self._lock:
+            if self._connected:
+                return
+            if rotation >= self.qr_rotations:
+                self._qr = None
+                self.emit(SessionStatus(status="stopped", reason="qr_expired: nobody scanned "
+                                        "the QR code; start the session to get a new one"))
+                return
+            self._qr = f"2@sandbox,{self.session_id},{secrets.token_urlsafe(16)}"
+            expires = _now() + timedelta(seconds=self.qr_seconds)
+            self.emit(SessionStatus(status="qr", reason=f"QR code {rotation + 1} of "
+                                    f"{self.qr_rotations}", qr=self._qr, qr_expires_at=expires))
+            self._qr_timer = self._later(self.qr_seconds, lambda: self._show_qr(rotation + 1))
+
+    def _simulate_receipts(self, chat: str, ids: list[str]) -> None:
+        if not self.receipts:
+            return
+        user, server = split_jid(chat)
+        party = Party(jid=chat, phone=user if server == USER_SERVER else None)
+        for status, delay in RECEIPT_DELAYS:
+            self._later(delay, lambda status=status: self._connected and self.emit(
+                MessageStatus(message_ids=tuple(ids), status=status, chat=party,
+                              timestamp=_now())))
+
+    def _later(self, seconds: float, action) -> threading.Timer:
+        def run():
+            self._timers.discard(timer)
+            action()
+
+        timer = threading.Timer(seconds, run)
+        timer.daemon = True
+        self._timers.add(timer)
+        timer.start()
+        return timer
+
+    def _cancel_timers(self) -> None:
+        for timer in list(self._timers):
+            timer.cancel()
+        self._timers.clear()
+

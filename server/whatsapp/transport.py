@@ -1,0 +1,135 @@
+"""The one interface the rest of Kabar sees of WhatsApp.
+
+Two implementations: ``sandbox`` (a simulated network, ``sandbox.py``) and ``neonize``
+(the real one, ``neonize.py``, the only module that imports neonize). Transports live in
+the runtime process only. They report what happens by calling ``emit`` with events from
+``server.events``; ``emit`` only enqueues, so a transport's callback thread never waits on
+the database.
+
+Calls may raise ``TransportError``: ``permanent`` errors (not on WhatsApp, blocked, bad
+input) must not be retried, the others may be.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from server.events import Event, Location
+
+Emit = Callable[[Event], None]
+
+
+class TransportError(Exception):
+    def __init__(self, message: str, *, code: str = "transport_error", permanent: bool = False):
+        super().__init__(message)
+        self.code = code
+        self.permanent = permanent
+
+
+class NotConnected(TransportError):
+    def __init__(self, message: str = "The session is not connected to WhatsApp."):
+        super().__init__(message, code="session_not_connected")
+
+
+@dataclass(frozen=True)
+class Identity:
+    jid: str
+    phone: str
+    push_name: str = ""
+    lid: str | None = None
+
+
+@dataclass(frozen=True)
+class Media:
+    data: bytes
+    mimetype: str
+    filename: str | None = None
+
+
+@dataclass(frozen=True)
+class Poll:
+    question: str
+    options: tuple[str, ...]
+    multiple: bool = False
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """One message to send. ``message_id`` is chosen by Kabar before the first attempt and
+    reused on every retry, so a retry after a crash is not a second message."""
+
+    message_id: str
+    to: str  # a JID: user@s.whatsapp.net, group@g.us or user@lid
+    kind: str  # text, image, video, audio, voice, document, sticker, location, contacts, poll
+    text: str = ""  # the text, or the caption of media
+    media: Media | None = None
+    location: Location | None = None
+    vcards: tuple[str, ...] = ()
+    poll: Poll | None = None
+    link_preview: bool = False
+    mentions: tuple[str, ...] = ()  # JIDs
+    quoted_id: str | None = None
+    quoted_sender: str | None = None  # JID of the quoted message's author
+    quoted_text: str | None = None
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message_id: str
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class Registration:
+    query: str
+    jid: str | None
+    registered: bool
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    jid: str
+    name: str
+    topic: str = ""
+    owner: str | None = None
+    announce: bool = False
+    locked: bool = False
+    participants: tuple[dict, ...] = field(default_factory=tuple)
+
+
+class Transport(Protocol):
+    """A live WhatsApp device. One instance per session, created by the runtime."""
+
+    name: str
+
+    # lifecycle: start() returns at once; progress arrives as SessionStatus events.
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def logout(self) -> None: ...
+    def pair_code(self, phone: str) -> str: ...
+    def me(self) -> Identity | None: ...
+    def is_connected(self) -> bool: ...
+
+    # look-ups
+    def is_on_whatsapp(self, phones: list[str]) -> list[Registration]: ...
+    def profile_picture(self, jid: str) -> str | None: ...
+    def user_info(self, jids: list[str]) -> list[dict]: ...
+    def groups(self) -> list[GroupInfo]: ...
+
+    # messages
+    def send(self, message: Outbound) -> SendResult: ...
+    def react(self, chat: str, message_id: str, sender: str, emoji: str) -> SendResult: ...
+    def edit(self, chat: str, message_id: str, text: str) -> SendResult: ...
+    def revoke(self, chat: str, message_id: str, sender: str) -> SendResult: ...
+    def mark_read(self, chat: str, sender: str, message_ids: list[str]) -> None: ...
+    def presence(self, chat: str, state: str) -> None: ...  # composing, recording, paused
+    def download(self, handle: dict) -> bytes: ...
+
+
+class TransportFactory(Protocol):
+    def __call__(self, *, session_id: str, store_dir: Path, emit: Emit,
+                 options: dict) -> Transport: ...

@@ -1,0 +1,71 @@
+"""Fixtures for sessions: a real runtime on a thread, sandbox sessions, waiting."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from server.models import db
+from server.runtime.process import Runtime
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        db.session.expire_all()
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture
+def runtime(app):
+    """The runtime process's loop, on a thread of this process, against the test database."""
+    rt = Runtime(app)
+    thread = threading.Thread(target=rt.run, name="test-runtime", daemon=True)
+    thread.start()
+    wait_for(lambda: app.extensions and _lease_taken(), what="the runtime's lease")
+    yield rt
+    rt.request_stop()
+    thread.join(timeout=15)
+    assert not thread.is_alive(), "the runtime did not stop"
+
+
+def _lease_taken() -> bool:
+    from server.runtime import heartbeat
+
+    return heartbeat.state().alive
+
+
+@pytest.fixture
+def operator(make_user):
+    return make_user("operator")
+
+
+@pytest.fixture
+def operator_headers(operator, login):
+    return login(operator)
+
+
+@pytest.fixture
+def sandbox_session(client, operator_headers, runtime):
+    """A connected sandbox session owned by ``operator``: created, QR shown, scanned."""
+    created = client.post("/api/v1/sessions", headers=operator_headers,
+                          json={"label": "Helpdesk", "transport": "sandbox"})
+    assert created.status_code == 201, created.json
+    session_id = created.json["id"]
+    wait_for(lambda: client.get(f"/api/v1/sessions/{session_id}",
+                                headers=operator_headers).json["status"] == "qr", what="a QR")
+    scanned = client.post(f"/api/v1/sandbox/sessions/{session_id}/scan",
+                          headers=operator_headers, json={"phone": "6281100000001"})
+    assert scanned.status_code == 200, scanned.json
+    wait_for(lambda: client.get(f"/api/v1/sessions/{session_id}",
+                                headers=operator_headers).json["status"] == "connected",
+             what="connected")
+    return session_id
