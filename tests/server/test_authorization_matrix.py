@@ -59,14 +59,24 @@ def _headers(app, user: User) -> dict[str, str]:
 class Target:
     make: Callable[[Callable], object]
     owned: bool
+    missing: object = None  # an id that exists for nobody
+
+
+def _foreign_session(make_user, label: str = "theirs") -> str:
+    from server import sessions
+
+    owner = make_user("operator")
+    return sessions.create(Principal.for_user(owner), label=label, transport="sandbox",
+                           auto_start=False).id
 
 
 TARGETS: dict[str, Target] = {
+    "session_id": Target(_foreign_session, owned=True, missing="0000000000000000"),
     "user_id": Target(lambda make_user: make_user("operator").id, owned=False),
     "name": Target(lambda make_user: "field", owned=False),
     "key_id": Target(lambda make_user: apikeys.create(
         Principal.for_user(make_user("operator")), name="theirs", permissions=None)[0].id,
-        owned=True),
+        owned=True, missing=999_999),
 }
 
 
@@ -74,16 +84,19 @@ TARGETS: dict[str, Target] = {
 FOREIGN = "foreign-tenant-marker"
 SEED_FOREIGN: list[Callable[[User], object]] = [
     lambda owner: apikeys.create(Principal.for_user(owner), name=FOREIGN, permissions=None),
+    lambda owner: __import__("server.sessions").sessions.create(
+        Principal.for_user(owner), label=FOREIGN, transport="sandbox", auto_start=False),
 ]
 
 
-def _fill(route: Route, make_user) -> tuple[str, bool]:
+def _fill(route: Route, make_user, *, missing: bool = False) -> tuple[str, bool]:
+    """The URL with another tenant's resources (or, with ``missing``, nobody's)."""
     url, owned = route.rule, False
     for param in route.params:
         assert param in TARGETS, f"{route.rule}: teach TARGETS how to fill <{param}>"
         target = TARGETS[param]
         owned = owned or target.owned
-        value = target.make(make_user)
+        value = target.missing if missing and target.owned else target.make(make_user)
         url = url.replace(f"<int:{param}>", str(value)).replace(f"<string:{param}>", str(value))
         url = url.replace(f"<{param}>", str(value))
     return url, owned
@@ -127,6 +140,11 @@ def test_every_endpoint_x_group_x_other_tenants_resources(app, client, make_user
         if group != "admin":
             assert FOREIGN not in response.get_data(as_text=True), f"{where} leaked"
         if owned and group != "admin":
-            assert response.status_code == 404, f"{where} showed another tenant's resource"
+            # Someone else's resource must look exactly like one that does not exist.
+            url_missing, _ = _fill(route, make_user, missing=True)
+            nobody = _call(client, route, url_missing, _headers(app, caller))
+            assert (response.status_code, response.json.get("code")) == (
+                nobody.status_code, nobody.json.get("code")), f"{where} leaks existence"
+            assert response.status_code in (404, 422), f"{where} -> {response.json}"
         elif owned:
             assert response.status_code != 404, f"{where}: admins see every tenant"
