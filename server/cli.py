@@ -111,6 +111,7 @@ def run_command(host: str | None, port: int | None, workers: int | None) -> None
         "--bind", f"{host}:{port}", "--workers", str(workers),
         "--threads", str(settings["WEB_THREADS"]), "--worker-class", "gthread",
         "--access-logfile", "-", "--graceful-timeout", "10",
+        "--control-socket", str(Path(current_app.instance_path) / "gunicorn.ctl"),
     ]
     click.echo(f"Kabar serving on http://{host}:{port} (API docs at /docs)")
     raise SystemExit(supervise(current_app._get_current_object(), web, env))

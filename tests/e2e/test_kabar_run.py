@@ -1,0 +1,123 @@
+"""`kabar run` as a user runs it: real processes, HTTP on a free port, kill -9 of the runtime."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+KABAR = [sys.executable, "-m", "server.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Gateway:
+    def __init__(self, base: str, token: str | None = None):
+        self.base, self.token = base, token
+
+    def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+        request = urllib.request.Request(
+            self.base + path, method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Content-Type": "application/json",
+                     **({"Authorization": f"Bearer {self.token}"} if self.token else {})})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                raw = response.read()
+                return response.status, json.loads(raw) if raw else {}
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
+    def wait(self, predicate, timeout: float = 30.0, what: str = "condition"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                value = predicate()
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                value = None
+            if value:
+                return value
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def served(tmp_path: Path):
+    port = _free_port()
+    env = {**os.environ, "KABAR_INSTANCE_PATH": str(tmp_path / "instance"),
+           "KABAR_ADMIN_PASSWORD": "admin-password", "KABAR_PORT": str(port),
+           "KABAR_WEB_WORKERS": "1", "KABAR_ARGON2_MEMORY_COST": "1024"}
+    env.pop("KABAR_DATABASE_URL", None)
+    subprocess.run([*KABAR, "init"], env=env, check=True, capture_output=True)
+    log = open(tmp_path / "kabar.log", "w")
+    process = subprocess.Popen([*KABAR, "run"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    gateway = Gateway(f"http://127.0.0.1:{port}")
+    try:
+        gateway.wait(lambda: gateway.call("GET", "/api/v1/ready")[0] == 200, what="ready")
+        _, tokens = gateway.call("POST", "/api/v1/auth/login",
+                                 {"username": "admin", "password": "admin-password"})
+        gateway.token = tokens["access_token"]
+        yield gateway, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        log.close()
+
+
+def test_kill_9_of_the_runtime_keeps_the_api_up_and_sessions_come_back(served):
+    gateway, _ = served
+    status, session = gateway.call("POST", "/api/v1/sessions",
+                                   {"label": "demo", "transport": "sandbox"})
+    assert status == 201
+    sid = session["id"]
+    gateway.wait(lambda: gateway.call("GET", f"/api/v1/sessions/{sid}")[1]["status"] == "qr",
+                 what="a QR")
+    assert gateway.call("POST", f"/api/v1/sandbox/sessions/{sid}/scan", {})[0] == 200
+    gateway.wait(lambda: gateway.call("GET", f"/api/v1/sessions/{sid}")[1]["status"]
+                 == "connected", what="connected")
+
+    old_pid = gateway.call("GET", "/api/v1/ready")[1]["checks"]["runtime"]["pid"]
+    os.kill(old_pid, signal.SIGKILL)
+    # The API keeps answering while the runtime is gone, and says it is down.
+    down = gateway.wait(lambda: (r := gateway.call("GET", f"/api/v1/sessions/{sid}"))[0] == 200
+                        and r[1]["runtime"] == "down", timeout=10, what="runtime down")
+    assert down
+    assert gateway.call("GET", "/api/v1/ready")[0] == 503
+    # A message said meanwhile is queued, not lost.
+    status, queued = gateway.call("POST", f"/api/v1/sandbox/sessions/{sid}/messages",
+                                  {"from": "08123456789", "text": "are you there?"})
+    assert (status, queued["status"]) in ((202, "queued"), (201, "delivered"))
+
+    ready = gateway.wait(lambda: (r := gateway.call("GET", "/api/v1/ready"))[0] == 200 and r[1],
+                         timeout=20, what="the runtime to be restarted")
+    assert ready["checks"]["runtime"]["pid"] != old_pid
+    gateway.wait(lambda: gateway.call("GET", f"/api/v1/sessions/{sid}")[1]["status"]
+                 == "connected", what="the session to reconnect")
+    messages = gateway.wait(lambda: gateway.call(
+        "GET", f"/api/v1/sessions/{sid}/messages")[1]["items"], what="the queued message")
+    assert [m["text"] for m in messages] == ["are you there?"]
+
+
+def test_sigterm_stops_web_and_runtime(served):
+    gateway, process = served
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(gateway.base + "/api/v1/health", timeout=2)
