@@ -64,9 +64,9 @@ class Runtime:
             self._take_lease()
             commands.requeue_interrupted()
             self._prepare_sessions()
-            sink_thread = threading.Thread(target=self._sink_loop, name="kabar-sink",
-                                           daemon=True)
-            sink_thread.start()
+            self.sink_thread = threading.Thread(target=self._sink_loop, name="kabar-sink",
+                                                daemon=True)
+            self.sink_thread.start()
             listener = wakeup.Listener(db.engine)
             last_beat = time.monotonic()
             log.info("runtime started (%s)", self.holder)
@@ -115,7 +115,8 @@ class Runtime:
         for session_id in list(self.live):
             self._stop_live(session_id, reason="the runtime is shutting down")
         self.pool.shutdown(wait=True, cancel_futures=True)
-        self.events.put(None)
+        self.events.put(None)  # the sink stores what is queued, then stops
+        self.sink_thread.join(timeout=30)
         heartbeat.release(self.holder)
         log.info("runtime stopped")
 
