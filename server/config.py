@@ -77,6 +77,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RUNTIME", True,
             "Whether `kabar run` also starts and supervises the runtime process that owns "
             "the WhatsApp sessions (turn off when you run `kabar runtime` elsewhere).", _bool),
+    Setting("FETCH_ALLOW", [],
+            "Hosts or networks (CIDR) the server may fetch from although they are private, "
+            "e.g. 10.0.0.0/8,files.internal", _list),
+    Setting("FETCH_MAX_BYTES", 67108864,
+            "Largest body, in bytes, Kabar fetches from a URL or accepts as media (64 MiB).",
+            int),
+    Setting("FETCH_TIMEOUT", 30,
+            "Seconds a fetch of a URL given by a user (media, webhooks) may take in all, "
+            "redirects included.", int),
     Setting("CORS_ORIGINS", [], "Comma-separated origins allowed to call the API from a browser.",
             _list),
 )

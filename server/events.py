@@ -106,6 +106,19 @@ class MessageReceived(Event):
 
 
 @dataclass(frozen=True)
+class MessageSent(Event):
+    """WhatsApp accepted a message this session sent through the outbox."""
+
+    type: ClassVar[str] = "message.sent"
+    message_id: str  # Kabar's id (the outbox row)
+    wa_id: str
+    to: str
+    kind: str
+    source: str
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
 class MessageStatus(Event):
     """Receipts for messages this session sent: delivered, read, played (or failed)."""
 
@@ -174,8 +187,9 @@ class CallReceived(Event):
 
 
 CATALOGUE: dict[str, type[Event]] = {
-    cls.type: cls for cls in (SessionStatus, MessageReceived, MessageStatus, MessageReaction,
-                              MessageEdited, MessageRevoked, PresenceUpdate, CallReceived)
+    cls.type: cls for cls in (SessionStatus, MessageReceived, MessageSent, MessageStatus,
+                              MessageReaction, MessageEdited, MessageRevoked, PresenceUpdate,
+                              CallReceived)
 }
 
 

@@ -50,6 +50,7 @@ def create(principal: Principal, *, label: str, transport: str, auto_start: bool
            settings: dict | None = None) -> WaSession:
     if transport not in TRANSPORTS:
         raise ValidationFailed(errors={"transport": [f"Use one of: {', '.join(TRANSPORTS)}."]})
+    _check_settings(settings)
     session = WaSession(owner_id=principal.user.id, label=label, transport=transport,
                         auto_start=auto_start, settings=settings or {},
                         desired_state="running" if auto_start else "stopped")
@@ -61,7 +62,15 @@ def create(principal: Principal, *, label: str, transport: str, auto_start: bool
     return session
 
 
+def _check_settings(settings: dict | None) -> None:
+    from server.outbox.pacing import Pacing
+
+    Pacing.from_settings(settings)  # raises 422 with what is wrong
+
+
 def update(session: WaSession, **fields) -> WaSession:
+    if "settings" in fields:
+        _check_settings(fields["settings"])
     for name in ("label", "auto_start", "settings"):
         if name in fields:
             setattr(session, name, fields[name])
@@ -125,8 +134,12 @@ def _log_status(session: WaSession, event: SessionStatus) -> None:
     eventlog.record(event, session)
 
 
-def record_status(session: WaSession, event: SessionStatus) -> None:
-    """Write a status the runtime saw; log the change and emit it as an event."""
+def record_status(session: WaSession, event: SessionStatus, *, halt: bool = False) -> None:
+    """Write a status the runtime saw; log the change and emit it as an event.
+
+    ``halt``: the transport itself ended the session (logged out, banned, failed, QR
+    expired), so the runtime must not start it again until a person does.
+    """
     now = utcnow()
     changed = event.status != session.status or event.reason != session.status_reason \
         or event.qr != session.qr
@@ -146,8 +159,8 @@ def record_status(session: WaSession, event: SessionStatus) -> None:
         session.last_error = event.reason[:512]
     if event.status == "logged_out":
         session.jid = session.phone = session.push_name = None
-    if event.status in TERMINAL and session.desired_state == "running":
-        session.desired_state = "stopped"  # do not loop; a person starts it again
+    if halt and session.desired_state == "running":
+        session.desired_state = "stopped"
     if changed:
         _log_status(session, event)
     db.session.commit()

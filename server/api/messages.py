@@ -1,18 +1,26 @@
-"""/api/v1/sessions/{id}/messages: the session's stored messages (history)."""
+"""/api/v1/sessions/{id}/messages: send (through the outbox), follow, cancel; history."""
 
 from __future__ import annotations
 
+import json
+
 import marshmallow as ma
 import sqlalchemy as sa
+from flask import request, url_for
 from flask.views import MethodView
 
-from server import sessions
+from server import outbox, sessions
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
+from server.errors import ValidationFailed
 from server.models import Message
+from server.outbox.schema import SendSpec
 from server.whatsapp.jids import InvalidPhone, to_jid
 
 blp = Blueprint("messages", __name__, url_prefix="/api/v1/sessions",
-                description="Messages of a session's chats, from the gateway's own store.")
+                description="Send messages (queued in the outbox, paced, tracked) and read "
+                            "the history of a session's chats.")
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 class MessageSchema(ma.Schema):
@@ -36,9 +44,60 @@ class MessageSchema(ma.Schema):
     timestamp = ma.fields.DateTime()
 
 
+class OutgoingSchema(ma.Schema):
+    id = ma.fields.String()
+    wa_id = ma.fields.String()
+    session_id = ma.fields.String()
+    to = ma.fields.String(attribute="to_jid")
+    type = ma.fields.String(attribute="kind")
+    status = ma.fields.String(metadata={"description": "queued, sending, sent, delivered, "
+                                        "read, played, failed, cancelled or expired"})
+    reason = ma.fields.String(allow_none=True, metadata={
+        "description": "Why it failed, was cancelled or expired."})
+    waiting = ma.fields.String(allow_none=True, metadata={
+        "description": "Why a queued message has not gone yet (pacing, quiet hours, cap)."})
+    priority = ma.fields.Function(lambda row: {0: "high", 9: "bulk"}.get(row.priority,
+                                                                         "normal"))
+    source = ma.fields.String()
+    attempts = ma.fields.Integer()
+    send_at = ma.fields.DateTime(allow_none=True)
+    not_before = ma.fields.DateTime(allow_none=True)
+    expires_at = ma.fields.DateTime(allow_none=True)
+    broadcast_id = ma.fields.String(allow_none=True)
+    created_at = ma.fields.DateTime()
+    sent_at = ma.fields.DateTime(allow_none=True)
+    delivered_at = ma.fields.DateTime(allow_none=True)
+    read_at = ma.fields.DateTime(allow_none=True)
+    status_url = ma.fields.Function(lambda row: url_for(
+        "messages.OutgoingById", session_id=row.session_id, message_id=row.id))
+
+
 class MessageListArgs(PageArgs):
     chat = ma.fields.String(metadata={"description": "Only this chat: a phone or a JID."})
     direction = ma.fields.String(validate=ma.validate.OneOf(["in", "out"]))
+
+
+class RescheduleSchema(ma.Schema):
+    send_at = ma.fields.AwareDateTime(allow_none=True)
+    expires_at = ma.fields.AwareDateTime(allow_none=True)
+
+
+def _send_request() -> tuple[dict, object]:
+    """The send spec from a JSON body, or from a multipart form with a 'file' part."""
+    if request.mimetype == "multipart/form-data":
+        spec: dict = {}
+        if request.form.get("payload"):
+            try:
+                spec = json.loads(request.form["payload"])
+            except ValueError:
+                raise ValidationFailed(errors={"payload": ["Not valid JSON."]}) from None
+        spec.update({k: v for k, v in request.form.items() if k != "payload"})
+        return spec, request.files.get("file")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ValidationFailed("Send a JSON object (or a multipart form).",
+                               code="validation_error", errors={"json": ["Expected an object."]})
+    return body, None
 
 
 @blp.route("/<string:session_id>/messages")
@@ -47,16 +106,78 @@ class Messages(MethodView):
     @blp.arguments(MessageListArgs, location="query")
     @blp.response(200, page_schema(MessageSchema))
     def get(self, args, session_id):
-        """Messages in and out, oldest first; follow next_cursor for newer ones."""
+        """Chat history, in and out, oldest first; follow next_cursor for newer ones."""
         session = sessions.get(session_id)
         query = sa.select(Message).where(Message.session_id == session.id)
         if args.get("chat"):
             try:
                 query = query.where(Message.chat_jid == to_jid(args["chat"]))
             except InvalidPhone as exc:
-                from server.errors import ValidationFailed
-
                 raise ValidationFailed(errors={"chat": [str(exc)]}) from None
         if args.get("direction"):
             query = query.where(Message.direction == args["direction"])
         return paginate(query, Message.seq, cursor=args["cursor"], limit=args["limit"])
+
+    @blp.requires("messages:send")
+    @blp.doc(requestBody={"required": True, "content": {
+        "application/json": {"schema": SendSpec},
+        "multipart/form-data": {"schema": {"type": "object", "properties": {
+            "file": {"type": "string", "format": "binary"},
+            "payload": {"type": "string", "description": "The JSON fields, as text"}}}}}},
+        parameters=[{"in": "header", "name": IDEMPOTENCY_HEADER, "required": False,
+                     "schema": {"type": "string", "maxLength": 128}, "description":
+                     "Repeat a request with the same key and it is sent once."}])
+    @blp.response(202, OutgoingSchema)
+    def post(self, session_id):
+        """Queue a message: text, image, video, audio, voice, document, sticker, location,
+        contacts or poll. Accepted means stored; follow status_url for its progress."""
+        session = sessions.get(session_id)
+        key = request.headers.get(IDEMPOTENCY_HEADER) or None
+        if key is not None and len(key) > 128:
+            raise ValidationFailed(errors={IDEMPOTENCY_HEADER: ["At most 128 characters."]})
+        spec, upload = _send_request()
+        row, created = outbox.send(session, spec, idempotency_key=key, upload=upload)
+        headers = {"Location": OutgoingSchema().dump(row)["status_url"]}
+        if not created:
+            headers["Idempotent-Replayed"] = "true"
+        return row, 202, headers
+
+
+@blp.route("/<string:session_id>/messages/<string:message_id>")
+class OutgoingById(MethodView):
+    @blp.requires("sessions:read")
+    @blp.response(200, OutgoingSchema)
+    def get(self, session_id, message_id):
+        """An outgoing message's status (by Kabar id or WhatsApp id)."""
+        return outbox.get(sessions.get(session_id), message_id)
+
+    @blp.requires("messages:send")
+    @blp.arguments(RescheduleSchema)
+    @blp.response(200, OutgoingSchema)
+    def patch(self, body, session_id, message_id):
+        """Reschedule a queued message (send_at) or change its expiry (null clears it)."""
+        row = outbox.get(sessions.get(session_id), message_id)
+        return outbox.reschedule(row, send_at=body.get("send_at"),
+                                 expires_at=body.get("expires_at"),
+                                 clear_expiry="expires_at" in body and
+                                 body["expires_at"] is None)
+
+
+@blp.route("/<string:session_id>/messages/<string:message_id>/cancel")
+class Cancel(MethodView):
+    @blp.requires("messages:send")
+    @blp.response(200, OutgoingSchema)
+    def post(self, session_id, message_id):
+        """Cancel a message that is still queued."""
+        return outbox.cancel(outbox.get(sessions.get(session_id), message_id))
+
+
+@blp.route("/<string:session_id>/messages/<string:message_id>/retry")
+class Retry(MethodView):
+    @blp.requires("messages:send")
+    @blp.response(200, OutgoingSchema)
+    def post(self, session_id, message_id):
+        """Queue a failed or expired message again (same WhatsApp id)."""
+        return outbox.retry(outbox.get(sessions.get(session_id), message_id))
+
+

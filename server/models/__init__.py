@@ -1,7 +1,16 @@
 """SQLAlchemy models, one module per domain. Import them from here."""
 
 from server.models.base import OwnedMixin, TimestampMixin, UTCDateTime, db, utcnow
+from server.models.media import Media
 from server.models.messages import Message, StoredEvent
+from server.models.outbox import (
+    FINAL_STATUSES,
+    OUTBOX_STATUSES,
+    PRIORITIES,
+    Broadcast,
+    OutboxMessage,
+    SandboxDelivery,
+)
 from server.models.sessions import (
     RuntimeCommand,
     RuntimeHeartbeat,
@@ -14,6 +23,9 @@ from server.models.users import ApiKey, Group, LoginSession, User
 __all__ = [
     "db", "utcnow", "UTCDateTime", "TimestampMixin", "OwnedMixin",
     "ApiKey", "Group", "LoginSession", "User",
+    "Media",
     "Message", "StoredEvent",
+    "FINAL_STATUSES", "OUTBOX_STATUSES", "PRIORITIES", "Broadcast", "OutboxMessage",
+    "SandboxDelivery",
     "RuntimeCommand", "RuntimeHeartbeat", "SessionStatusChange", "WaSession", "new_session_id",
 ]

@@ -25,6 +25,7 @@ from flask import Flask
 from server import sessions
 from server.events import Event, Location, MessageReceived, SessionStatus
 from server.models import RuntimeCommand, WaSession, db
+from server.outbox.dispatcher import SessionSender
 from server.runtime import commands, heartbeat, sink, wakeup
 from server.whatsapp import factory
 from server.whatsapp.jids import InvalidPhone, normalise_phone, to_jid
@@ -41,6 +42,8 @@ PERSIST_WAIT_SECONDS = 10.0
 class Live:
     session_id: str
     transport: Transport
+    sender: SessionSender | None = None
+    connected: bool = False  # from the transport's own SessionStatus events
     started_at: float = field(default_factory=time.monotonic)
     last_activity: float = field(default_factory=time.monotonic)
 
@@ -89,6 +92,9 @@ class Runtime:
             self._reconcile()
             self._run_commands()
             self._watchdog()
+            for live in self.live.values():  # new messages may be queued: senders look
+                if live.sender is not None:
+                    live.sender.wake.set()
         except Exception:
             db.session.rollback()
             log.exception("runtime tick failed; continuing")
@@ -144,12 +150,15 @@ class Runtime:
         transport = factory(transport_name)(
             session_id=session_id, store_dir=store, emit=self._emitter(session_id),
             options=settings.get(transport_name, {}))
-        self.live[session_id] = Live(session_id, transport)
+        live = self.live[session_id] = Live(session_id, transport)
+        live.sender = SessionSender(self.app, session_id, transport, lambda: live.connected)
+        live.sender.start()
         try:
             transport.start()
         except Exception as exc:
             log.exception("session %s failed to start", session_id)
             self.live.pop(session_id, None)
+            live.sender.stop()
             session = db.session.get(WaSession, session_id)
             sessions.record_status(session, SessionStatus(
                 status="failed", reason=f"could not start: {exc}"))
@@ -158,12 +167,16 @@ class Runtime:
         live = self.live.pop(session_id, None)
         if live is None:
             return
+        live.connected = False
+        if live.sender is not None:
+            live.sender.stop()
         try:
             live.transport.stop()
         except Exception:
             log.exception("session %s did not stop cleanly", session_id)
         if emit:
-            self.events.put((session_id, SessionStatus(status="stopped", reason=reason), None))
+            self.events.put((session_id, SessionStatus(status="stopped", reason=reason), None,
+                             False))
 
     def _watchdog(self) -> None:
         """A session that says connected but has been silent is probed, and reconnected if
@@ -184,7 +197,8 @@ class Runtime:
 
     def _restart(self, session_id: str, *, reason: str) -> None:
         self._stop_live(session_id, reason=reason, emit=False)
-        self.events.put((session_id, SessionStatus(status="reconnecting", reason=reason), None))
+        self.events.put((session_id, SessionStatus(status="reconnecting", reason=reason), None,
+                         False))
         session = db.session.get(WaSession, session_id)
         if session is not None and session.deleted_at is None:
             session.desired_state = "running"
@@ -198,14 +212,18 @@ class Runtime:
             live = self.live.get(session_id)
             if live is not None:
                 live.last_activity = time.monotonic()
+                if isinstance(event, SessionStatus):
+                    live.connected = event.status == "connected"
+                    if live.connected and live.sender is not None:
+                        live.sender.wake.set()
             if isinstance(event, MessageReceived):
                 done = threading.Event()
-                self.events.put((session_id, event, done))
+                self.events.put((session_id, event, done, True))
                 if not done.wait(PERSIST_WAIT_SECONDS):
                     log.error("message %s not stored within %ss", event.message.id,
                               PERSIST_WAIT_SECONDS)
             else:
-                self.events.put((session_id, event, None))
+                self.events.put((session_id, event, None, True))
 
         return emit
 
@@ -215,29 +233,15 @@ class Runtime:
                 item = self.events.get()
                 if item is None:
                     return
-                session_id, event, done = item
+                session_id, event, done, from_transport = item
                 try:
-                    sink.handle(session_id, event)
+                    sink.handle(session_id, event, from_transport=from_transport)
                 except Exception:
                     db.session.rollback()
                     log.exception("could not store %s for session %s", event.type, session_id)
                 finally:
                     if done is not None:
                         done.set()
-
-    def drain_events(self) -> None:
-        """Store every queued event now, on this thread (tests drive the runtime so)."""
-        while True:
-            try:
-                item = self.events.get_nowait()
-            except queue.Empty:
-                return
-            if item is None:
-                continue
-            session_id, event, done = item
-            sink.handle(session_id, event)
-            if done is not None:
-                done.set()
 
     # --- commands -------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from server.events import (
     SessionStatus,
     to_wire,
 )
-from server.models import Message, WaSession, db, utcnow
+from server.models import Message, OutboxMessage, WaSession, db, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +27,15 @@ log = logging.getLogger(__name__)
 STATUS_ORDER = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4, "played": 5}
 
 
-def handle(session_id: str, event: Event) -> None:
+def handle(session_id: str, event: Event, *, from_transport: bool = True) -> None:
+    """Store one event. ``from_transport``: the transport reported it (not the runtime),
+    so a terminal status means the session ended by itself and must stay stopped."""
     session = db.session.get(WaSession, session_id)
     if session is None:
         return  # deleted meanwhile
     if isinstance(event, SessionStatus):
-        sessions.record_status(session, event)
+        sessions.record_status(session, event,
+                               halt=from_transport and event.status in sessions.TERMINAL)
         return
     session.last_seen_at = utcnow()
     if isinstance(event, MessageReceived):
@@ -66,11 +69,18 @@ def store_inbound(session: WaSession, message: InboundMessage) -> bool:
 
 
 def _apply_receipt(session: WaSession, event: MessageStatus) -> None:
+    """Move sent messages forward (history and outbox alike), never backwards."""
     rank = STATUS_ORDER.get(event.status)
-    rows = db.session.scalars(sa.select(Message).where(
-        Message.session_id == session.id, Message.direction == "out",
-        Message.wa_id.in_(event.message_ids)))
-    for row in rows:
-        if event.status == "failed" or (rank is not None
-                                        and rank > STATUS_ORDER.get(row.status, -1)):
-            row.status = event.status
+    for model in (Message, OutboxMessage):
+        query = sa.select(model).where(model.session_id == session.id,
+                                       model.wa_id.in_(event.message_ids))
+        if model is Message:
+            query = query.where(Message.direction == "out")
+        for row in db.session.scalars(query):
+            if event.status == "failed" or (rank is not None
+                                            and rank > STATUS_ORDER.get(row.status, -1)):
+                row.status = event.status
+                if model is OutboxMessage and event.status == "delivered":
+                    row.delivered_at = event.timestamp
+                elif model is OutboxMessage and event.status in ("read", "played"):
+                    row.read_at = event.timestamp

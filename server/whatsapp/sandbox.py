@@ -38,6 +38,7 @@ from server.whatsapp.transport import (
     Registration,
     SendResult,
     TransportError,
+    new_message_id,
 )
 
 # WhatsApp shows the first QR for about 60 s and later ones for 20 s; the sandbox is quicker.
@@ -48,11 +49,6 @@ RECEIPT_DELAYS = (("delivered", 0.2), ("read", 1.0))
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def new_message_id() -> str:
-    """Same shape as WhatsApp's ids: 3EB0 + 18 hex digits."""
-    return "3EB0" + secrets.token_hex(9).upper()
 
 
 class SandboxTransport:
@@ -75,7 +71,6 @@ class SandboxTransport:
         self._timers: set[threading.Timer] = set()
         self._fail_sends = 0
         self._pending_phone: str | None = None
-        self.sent: list[Outbound] = []  # what this session sent, for the sandbox API
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -89,13 +84,11 @@ class SandboxTransport:
                 self._show_qr(rotation=0)
 
     def stop(self) -> None:
+        """Disconnect quietly: the runtime reports the stop it asked for."""
         with self._lock:
             self._cancel_timers()
-            was_connected = self._connected
             self._connected = False
             self._qr = None
-        if was_connected:
-            self.emit(SessionStatus(status="stopped", reason="stopped"))
 
     def logout(self) -> None:
         with self._lock:
@@ -223,9 +216,38 @@ class SandboxTransport:
         if server == USER_SERVER and user in self.unregistered:
             raise TransportError(f"{user} is not on WhatsApp.", code="not_on_whatsapp",
                                  permanent=True)
-        self.sent.append(message)
+        self._deliver(message)
         self._simulate_receipts(message.to, [message.message_id])
         return SendResult(message_id=message.message_id, timestamp=_now())
+
+    def _deliver(self, message: Outbound) -> None:
+        """Put the message in the virtual recipient's inbox, once per WhatsApp id: the
+        same id sent again (a retry after a crash) is the same message, as on WhatsApp."""
+        from sqlalchemy.exc import IntegrityError
+
+        from server.events import to_wire
+        from server.models import SandboxDelivery, db
+
+        content = {"text": message.text, "mentions": list(message.mentions),
+                   "quoted_id": message.quoted_id, "link_preview": message.link_preview}
+        if message.media is not None:
+            content["media"] = {"mimetype": message.media.mimetype,
+                                "filename": message.media.filename,
+                                "size": len(message.media.data),
+                                "sha256": hashlib.sha256(message.media.data).hexdigest()}
+        for name in ("location", "poll"):
+            if getattr(message, name) is not None:
+                content[name] = to_wire(getattr(message, name))
+        if message.vcards:
+            content["vcards"] = list(message.vcards)
+        try:
+            with db.session.begin_nested():
+                db.session.add(SandboxDelivery(session_id=self.session_id,
+                                               wa_id=message.message_id, to_jid=message.to,
+                                               kind=message.kind, content=content))
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
 
     def react(self, chat: str, message_id: str, sender: str, emoji: str) -> SendResult:
         self._require_connected()

@@ -12,6 +12,7 @@ input) must not be retried, the others may be.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,11 @@ from typing import Protocol
 from server.events import Event, Location
 
 Emit = Callable[[Event], None]
+
+
+def new_message_id() -> str:
+    """A WhatsApp message id in the shape WhatsApp Web uses: 3EB0 and 18 hex digits."""
+    return "3EB0" + secrets.token_hex(9).upper()
 
 
 class TransportError(Exception):

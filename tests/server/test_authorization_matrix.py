@@ -57,12 +57,22 @@ def _headers(app, user: User) -> dict[str, str]:
 # owned=True: a tenant resource, which non-admins must not see (404).
 @dataclass
 class Target:
-    make: Callable[[Callable], object]
+    make: Callable[[Callable, dict], object]  # (make_user, values filled so far) -> value
     owned: bool
     missing: object = None  # an id that exists for nobody
 
 
-def _foreign_session(make_user, label: str = "theirs") -> str:
+def _foreign_message(make_user, filled: dict) -> str:
+    from server.models import OutboxMessage, db
+
+    row = OutboxMessage(session_id=filled["session_id"], wa_id="3EB0AAAAAAAAAAAAAAAAAA",
+                        to_jid="628123@s.whatsapp.net", kind="text", payload={"text": "x"})
+    db.session.add(row)
+    db.session.commit()
+    return row.id
+
+
+def _foreign_session(make_user, filled: dict, label: str = "theirs") -> str:
     from server import sessions
 
     owner = make_user("operator")
@@ -72,9 +82,11 @@ def _foreign_session(make_user, label: str = "theirs") -> str:
 
 TARGETS: dict[str, Target] = {
     "session_id": Target(_foreign_session, owned=True, missing="0000000000000000"),
-    "user_id": Target(lambda make_user: make_user("operator").id, owned=False),
-    "name": Target(lambda make_user: "field", owned=False),
-    "key_id": Target(lambda make_user: apikeys.create(
+    # Messages live inside a session: the foreign session already hides them.
+    "message_id": Target(_foreign_message, owned=True, missing="3EB0000000000000000000"),
+    "user_id": Target(lambda make_user, _: make_user("operator").id, owned=False),
+    "name": Target(lambda make_user, _: "field", owned=False),
+    "key_id": Target(lambda make_user, _: apikeys.create(
         Principal.for_user(make_user("operator")), name="theirs", permissions=None)[0].id,
         owned=True, missing=999_999),
 }
@@ -91,12 +103,13 @@ SEED_FOREIGN: list[Callable[[User], object]] = [
 
 def _fill(route: Route, make_user, *, missing: bool = False) -> tuple[str, bool]:
     """The URL with another tenant's resources (or, with ``missing``, nobody's)."""
-    url, owned = route.rule, False
-    for param in route.params:
+    url, owned, filled = route.rule, False, {}
+    for param in sorted(route.params, key=lambda p: p != "session_id"):
         assert param in TARGETS, f"{route.rule}: teach TARGETS how to fill <{param}>"
         target = TARGETS[param]
         owned = owned or target.owned
-        value = target.missing if missing and target.owned else target.make(make_user)
+        value = target.missing if missing and target.owned else target.make(make_user, filled)
+        filled[param] = value
         url = url.replace(f"<int:{param}>", str(value)).replace(f"<string:{param}>", str(value))
         url = url.replace(f"<{param}>", str(value))
     return url, owned

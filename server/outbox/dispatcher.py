@@ -1,0 +1,221 @@
+"""The runtime's side of the outbox: one sender thread per live session.
+
+Each sender takes its session's due messages in priority order, paces them, marks each
+``sending`` (committed) before calling the transport and ``sent`` after, and records it
+in the chat history. A message found ``sending`` at start-up was interrupted by a crash:
+it goes again with the same WhatsApp id, so the recipient still sees it once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import Flask
+
+from server import eventlog
+from server.events import MessageSent
+from server.models import Message, OutboxMessage, WaSession, db, utcnow
+from server.outbox.pacing import History, Pacing, next_slot
+from server.whatsapp.transport import Media, Outbound, Poll, Transport, TransportError
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+MAX_BACKOFF = timedelta(minutes=5)
+IDLE_SECONDS = 5.0
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(timedelta(seconds=2 ** attempts), MAX_BACKOFF)
+
+
+def requeue_interrupted(session_id: str) -> int:
+    """Messages a crash left in ``sending`` go again (same wa_id). Returns how many."""
+    count = db.session.execute(sa.update(OutboxMessage).where(
+        OutboxMessage.session_id == session_id, OutboxMessage.status == "sending").values(
+        status="queued", waiting="resending after an interrupted attempt")).rowcount
+    db.session.commit()
+    return count
+
+
+class SessionSender:
+    def __init__(self, app: Flask, session_id: str, transport: Transport,
+                 connected: Callable[[], bool]):
+        self.app = app
+        self.session_id = session_id
+        self.transport = transport
+        self.connected = connected
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"kabar-send-{session_id}",
+                                       daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+        self.thread.join(timeout=30)
+
+    def _run(self) -> None:
+        with self.app.app_context():
+            requeue_interrupted(self.session_id)
+            while not self.stopping.is_set():
+                try:
+                    delay = self.step() if self.connected() else 1.0
+                except Exception:
+                    db.session.rollback()
+                    log.exception("sender of session %s failed; retrying", self.session_id)
+                    delay = 1.0
+                if delay > 0:
+                    self.wake.wait(delay)
+                    self.wake.clear()
+
+    # --- one message ------------------------------------------------------------------
+
+    def step(self) -> float:
+        """Send (or schedule) the next due message; return how long to wait after."""
+        now = utcnow()
+        self._expire(now)
+        row = db.session.scalar(
+            sa.select(OutboxMessage).where(
+                OutboxMessage.session_id == self.session_id, OutboxMessage.status == "queued",
+                sa.or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now))
+            .order_by(OutboxMessage.priority, OutboxMessage.seq).limit(1))
+        if row is None:
+            return self._idle(now)
+        session = db.session.get(WaSession, self.session_id)
+        try:
+            pacing = Pacing.from_settings(session.settings)
+        except Exception:
+            pacing = Pacing()  # bad settings never stop sending; the API refuses them
+        slot = next_slot(pacing, self._history(pacing, row, session, now), now=now,
+                         priority=row.priority, jitter_key=row.seq)
+        if slot is not None:
+            row.not_before, row.waiting = slot
+            db.session.commit()
+            return 0.0
+        claimed = db.session.execute(sa.update(OutboxMessage).where(
+            OutboxMessage.seq == row.seq, OutboxMessage.status == "queued").values(
+            status="sending", attempts=OutboxMessage.attempts + 1, waiting=None,
+            updated_at=now)).rowcount
+        db.session.commit()
+        if not claimed:
+            return 0.0  # cancelled meanwhile
+        db.session.refresh(row)
+        self._attempt(row, session, pacing)
+        return 0.0
+
+    def _attempt(self, row: OutboxMessage, session: WaSession, pacing: Pacing) -> None:
+        try:
+            outbound = build_outbound(row)
+            typing = row.payload.get("typing")
+            if (pacing.typing if typing is None else typing) and row.kind == "text":
+                self.transport.presence(row.to_jid, "composing")
+                time.sleep(min(3.0, 0.5 + len(outbound.text) * 0.03))
+                self.transport.presence(row.to_jid, "paused")
+            result = self.transport.send(outbound)
+        except TransportError as exc:
+            self._failed_attempt(row, exc)
+            return
+        except Exception as exc:  # an unexpected transport bug: retry, do not lose it
+            log.exception("send of %s failed unexpectedly", row.id)
+            self._failed_attempt(row, TransportError(f"{type(exc).__name__}: {exc}"))
+            return
+        row.status, row.sent_at, row.reason = "sent", result.timestamp, None
+        db.session.add(history_row(row, session))
+        eventlog.record(MessageSent(message_id=row.id, wa_id=row.wa_id, to=row.to_jid,
+                                    kind=row.kind, source=row.source,
+                                    timestamp=result.timestamp), session)
+        db.session.commit()
+
+    def _failed_attempt(self, row: OutboxMessage, exc: TransportError) -> None:
+        if exc.permanent or row.attempts >= MAX_ATTEMPTS:
+            row.status = "failed"
+            row.reason = f"{exc.code}: {exc}"[:512]
+        else:
+            row.status = "queued"
+            row.not_before = utcnow() + backoff(row.attempts)
+            row.waiting = f"retrying after: {exc}"[:255]
+        db.session.commit()
+
+    def _expire(self, now: datetime) -> None:
+        expired = db.session.execute(sa.update(OutboxMessage).where(
+            OutboxMessage.session_id == self.session_id, OutboxMessage.status == "queued",
+            OutboxMessage.expires_at.isnot(None), OutboxMessage.expires_at <= now).values(
+            status="expired", waiting=None,
+            reason="expired before it could be sent")).rowcount
+        if expired:
+            db.session.commit()
+
+    def _idle(self, now: datetime) -> float:
+        """Sleep until the next scheduled message, at most IDLE_SECONDS."""
+        db.session.commit()
+        next_at = db.session.scalar(sa.select(sa.func.min(OutboxMessage.not_before)).where(
+            OutboxMessage.session_id == self.session_id, OutboxMessage.status == "queued"))
+        if next_at is None:
+            return IDLE_SECONDS
+        return max(0.01, min(IDLE_SECONDS, (next_at - now).total_seconds()))
+
+    def _history(self, pacing: Pacing, row: OutboxMessage, session: WaSession,
+                 now: datetime) -> History:
+        if not pacing.enabled:
+            return History(None, None, 0, 0.0)
+        sent = sa.select(sa.func.max(OutboxMessage.sent_at)).where(
+            OutboxMessage.session_id == self.session_id)
+        today = sa.select(sa.func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.session_id == self.session_id,
+            OutboxMessage.sent_at >= pacing.start_of_day(now))
+        return History(
+            last_sent_at=db.session.scalar(sent),
+            last_to_recipient_at=db.session.scalar(sent.where(
+                OutboxMessage.to_jid == row.to_jid)) if pacing.recipient_cooldown else None,
+            sent_today=db.session.scalar(today) if pacing.daily_cap else 0,
+            connected_days=(now - session.created_at).total_seconds() / 86400)
+
+
+def build_outbound(row: OutboxMessage) -> Outbound:
+    from server.events import Location
+
+    payload = row.payload
+    media = None
+    if payload.get("media"):
+        from server import media as media_store
+
+        m = payload["media"]
+        media = Media(data=media_store.open_bytes(m["sha256"]), mimetype=m["mimetype"],
+                      filename=m.get("filename"))
+    quoted = payload.get("quoted") or {}
+    poll = payload.get("poll")
+    return Outbound(
+        message_id=row.wa_id, to=row.to_jid, kind=row.kind, text=payload.get("text", ""),
+        media=media, location=Location(**payload["location"]) if payload.get("location")
+        else None, vcards=tuple(payload.get("vcards", ())),
+        poll=Poll(question=poll["question"], options=tuple(poll["options"]),
+                  multiple=poll["multiple"]) if poll else None,
+        link_preview=payload.get("link_preview", False),
+        mentions=tuple(payload.get("mentions", ())), quoted_id=quoted.get("id"),
+        quoted_sender=quoted.get("sender"), quoted_text=quoted.get("text"))
+
+
+def history_row(row: OutboxMessage, session: WaSession) -> Message:
+    """The chat-history entry of a sent message (same id as its outbox row)."""
+    from server.whatsapp.jids import GROUP_SERVER, phone_of, split_jid
+
+    _, server = split_jid(row.to_jid)
+    payload = row.payload
+    return Message(
+        id=row.id, session_id=session.id, wa_id=row.wa_id, direction="out",
+        chat_jid=row.to_jid, chat_phone=phone_of(row.to_jid),
+        sender_jid=session.jid or "", sender_phone=session.phone, sender_name=session.push_name,
+        is_group=server == GROUP_SERVER, from_me=True, kind=row.kind,
+        text=payload.get("text", "") or (payload.get("poll") or {}).get("question", ""),
+        media={k: v for k, v in payload["media"].items()} if payload.get("media") else None,
+        location=payload.get("location"), quoted_id=(payload.get("quoted") or {}).get("id"),
+        status="sent", timestamp=row.sent_at or utcnow())

@@ -1,0 +1,215 @@
+"""The one send path: every message Kabar sends, from REST, workflows, webhook actions
+or the helpdesk, is validated here and becomes one outbox row before anything else.
+The runtime's dispatcher (``dispatcher.py``) takes it from there."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import marshmallow as ma
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+from werkzeug.datastructures import FileStorage
+
+from server.errors import Conflict, NotFound, ValidationFailed
+from server.models import (
+    FINAL_STATUSES,
+    PRIORITIES,
+    Message,
+    OutboxMessage,
+    WaSession,
+    db,
+    utcnow,
+)
+from server.outbox.schema import MEDIA_KINDS, SendSpec
+from server.runtime import wakeup
+from server.whatsapp.jids import InvalidPhone, normalise_phone, to_jid
+from server.whatsapp.transport import new_message_id
+
+
+def _region() -> str:
+    return current_app.config["KABAR"]["PHONE_REGION"]
+
+
+def validate(spec: dict[str, Any], *, has_upload: bool = False) -> dict[str, Any]:
+    """Load a send request with the shared schema; 422 with field errors if it is wrong."""
+    schema = SendSpec()
+    schema.has_upload = has_upload
+    try:
+        return schema.load(spec)
+    except ma.ValidationError as exc:
+        raise ValidationFailed(errors=exc.messages) from None
+
+
+def send(session: WaSession, spec: dict[str, Any], *, idempotency_key: str | None = None,
+         source: str = "api", upload: FileStorage | None = None,
+         broadcast_id: str | None = None, commit: bool = True,
+         validated: bool = False) -> tuple[OutboxMessage, bool]:
+    """Queue one message. Returns (row, created); created is False when the idempotency
+    key was seen before, in which case the original row comes back and nothing is sent."""
+    if idempotency_key:
+        existing = _by_key(session, idempotency_key)
+        if existing is not None:
+            return _same_request(existing, spec), False
+    data = spec if validated else validate(spec, has_upload=upload is not None)
+    row = OutboxMessage(
+        session_id=session.id, idempotency_key=idempotency_key, wa_id=new_message_id(),
+        to_jid=_recipient(data["to"]), kind=data["type"], payload=_payload(session, data, upload),
+        priority=PRIORITIES[data["priority"]], source=source, send_at=data["send_at"],
+        not_before=data["send_at"], expires_at=data["expires_at"], broadcast_id=broadcast_id)
+    row.payload["request_hash"] = _request_hash(spec)
+    db.session.add(row)
+    if not commit:
+        return row, True
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same key, raced by a concurrent request
+        db.session.rollback()
+        existing = _by_key(session, idempotency_key) if idempotency_key else None
+        if existing is None:
+            raise
+        return _same_request(existing, spec), False
+    wakeup.notify()
+    return row, True
+
+
+def _request_hash(spec: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _by_key(session: WaSession, key: str) -> OutboxMessage | None:
+    return db.session.scalar(sa.select(OutboxMessage).where(
+        OutboxMessage.session_id == session.id, OutboxMessage.idempotency_key == key))
+
+
+def _same_request(row: OutboxMessage, spec: dict[str, Any]) -> OutboxMessage:
+    if row.payload.get("request_hash") not in (None, _request_hash(spec)):
+        raise Conflict("This Idempotency-Key was used for a different request. Use a new "
+                       "key for a new message.", code="idempotency_key_reused")
+    return row
+
+
+def _recipient(to: str) -> str:
+    try:
+        return to_jid(to, _region())
+    except InvalidPhone as exc:
+        raise ValidationFailed(errors={"to": [str(exc)]}) from None
+
+
+def _payload(session: WaSession, data: dict[str, Any],
+             upload: FileStorage | None) -> dict[str, Any]:
+    payload: dict[str, Any] = {"text": data["text"], "link_preview": data["link_preview"],
+                               "typing": data["typing"]}
+    if data["mentions"]:
+        payload["mentions"] = [_recipient(m) for m in data["mentions"]]
+    if data["reply_to"]:
+        payload["quoted"] = _quoted(session, data["reply_to"])
+    if data["type"] in MEDIA_KINDS:
+        payload["media"] = _media(data["type"], data.get("media") or {}, upload)
+    if data["location"]:
+        payload["location"] = data["location"]
+    if data["contacts"]:
+        payload["vcards"] = [c["vcard"] or _vcard(c["name"], c["phone"])
+                             for c in data["contacts"]]
+    if data["poll"]:
+        payload["poll"] = data["poll"]
+    return payload
+
+
+def _media(kind: str, spec: dict[str, Any], upload: FileStorage | None) -> dict[str, Any]:
+    from server import media
+
+    if upload is not None:
+        stored = media.from_upload(upload)
+    elif spec.get("url"):
+        stored = media.from_url(spec["url"])
+    elif spec.get("base64"):
+        stored = media.from_base64(spec["base64"], mimetype=spec.get("mimetype"),
+                                   filename=spec.get("filename"))
+    else:
+        stored = media.get(spec["sha256"])
+    if kind == "sticker" and stored.mimetype != "image/webp":
+        stored = media.store(media.to_webp_sticker(media.open_bytes(stored.sha256)),
+                             mimetype="image/webp", filename=None)
+    return {"sha256": stored.sha256, "mimetype": spec.get("mimetype") or stored.mimetype,
+            "filename": spec.get("filename") or stored.filename, "size": stored.size}
+
+
+def _quoted(session: WaSession, reference: str) -> dict[str, Any]:
+    message = db.session.scalar(sa.select(Message).where(
+        Message.session_id == session.id,
+        sa.or_(Message.id == reference, Message.wa_id == reference)))
+    if message is None:
+        raise ValidationFailed(errors={"reply_to": [
+            f"No message {reference!r} in this session's history to reply to."]})
+    return {"id": message.wa_id, "sender": message.sender_jid, "text": message.text,
+            "chat": message.chat_jid}
+
+
+def _vcard(name: str, phone: str) -> str:
+    try:
+        number = normalise_phone(phone, _region())
+    except InvalidPhone as exc:
+        raise ValidationFailed(errors={"contacts": [str(exc)]}) from None
+    return ("BEGIN:VCARD\nVERSION:3.0\n"
+            f"FN:{name}\nTEL;type=CELL;waid={number}:+{number}\nEND:VCARD")
+
+
+# --- reading and changing queued messages ---------------------------------------------
+
+def get(session: WaSession, message_id: str) -> OutboxMessage:
+    row = db.session.scalar(sa.select(OutboxMessage).where(
+        OutboxMessage.session_id == session.id,
+        sa.or_(OutboxMessage.id == message_id, OutboxMessage.wa_id == message_id)))
+    if row is None:
+        raise NotFound(f"No outgoing message {message_id!r} in this session.",
+                       code="message_not_found")
+    return row
+
+
+def _still_queued(row: OutboxMessage, action: str) -> None:
+    if row.status != "queued":
+        raise Conflict(f"Only a queued message can be {action}; this one is {row.status}.",
+                       code="message_not_queued")
+
+
+def cancel(row: OutboxMessage, *, reason: str = "cancelled by request") -> OutboxMessage:
+    # Conditional: the dispatcher may be taking it right now; then it is too late.
+    done = db.session.execute(sa.update(OutboxMessage).where(
+        OutboxMessage.seq == row.seq, OutboxMessage.status == "queued").values(
+        status="cancelled", reason=reason, waiting=None, updated_at=utcnow())).rowcount
+    db.session.commit()
+    db.session.refresh(row)
+    if not done:
+        _still_queued(row, "cancelled")
+    return row
+
+
+def reschedule(row: OutboxMessage, *, send_at=None, expires_at=None,
+               clear_expiry: bool = False) -> OutboxMessage:
+    _still_queued(row, "rescheduled")
+    if send_at is not None:
+        row.send_at = row.not_before = send_at
+        row.waiting = None
+    if expires_at is not None or clear_expiry:
+        row.expires_at = expires_at
+    if row.send_at and row.expires_at and row.expires_at <= row.send_at:
+        raise ValidationFailed(errors={"expires_at": ["Must be after send_at."]})
+    db.session.commit()
+    wakeup.notify()
+    return row
+
+
+def retry(row: OutboxMessage) -> OutboxMessage:
+    """Queue a failed or expired message again (same WhatsApp id: never a duplicate)."""
+    if row.status not in FINAL_STATUSES - {"cancelled"}:
+        raise Conflict(f"Only a failed or expired message can be retried; this one is "
+                       f"{row.status}.", code="message_not_retryable")
+    row.status, row.reason, row.waiting = "queued", None, None
+    row.not_before, row.expires_at, row.attempts = None, None, 0
+    db.session.commit()
+    wakeup.notify()
+    return row
