@@ -10,7 +10,6 @@ Look-ups run on a small pool so a slow one never stalls the loop.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import signal
 import threading
@@ -23,12 +22,12 @@ import sqlalchemy as sa
 from flask import Flask
 
 from server import sessions
-from server.events import Event, Location, MessageReceived, SessionStatus
+from server.events import Event, MessageReceived, SessionStatus
 from server.models import RuntimeCommand, WaSession, db
 from server.outbox.dispatcher import SessionSender
-from server.runtime import commands, heartbeat, sink, wakeup
+from server.runtime import commands, handlers, heartbeat, sink, wakeup
 from server.whatsapp import factory
-from server.whatsapp.jids import InvalidPhone, normalise_phone, to_jid
+from server.whatsapp.jids import InvalidPhone
 from server.whatsapp.transport import Transport, TransportError
 
 log = logging.getLogger(__name__)
@@ -193,9 +192,9 @@ class Runtime:
             if not alive:
                 log.warning("session %s silent and not connected; reconnecting",
                             live.session_id)
-                self._restart(live.session_id, reason="watchdog: no activity, reconnecting")
+                self.restart(live.session_id, reason="watchdog: no activity, reconnecting")
 
-    def _restart(self, session_id: str, *, reason: str) -> None:
+    def restart(self, session_id: str, *, reason: str) -> None:
         self._stop_live(session_id, reason=reason, emit=False)
         self.events.put((session_id, SessionStatus(status="reconnecting", reason=reason), None,
                          False))
@@ -247,7 +246,7 @@ class Runtime:
 
     def _run_commands(self) -> None:
         for command in commands.claim_pending():
-            if command.kind in LOOKUPS:
+            if command.kind in handlers.ON_POOL:
                 self.pool.submit(self._run_in_context, command.id)
             else:
                 self._run(command)
@@ -257,7 +256,7 @@ class Runtime:
             self._run(db.session.get(RuntimeCommand, command_id))
 
     def _run(self, command: RuntimeCommand) -> None:
-        handler = HANDLERS.get(command.kind)
+        handler = handlers.HANDLERS.get(command.kind)
         try:
             if handler is None:
                 raise TransportError(f"Unknown command {command.kind!r}.",
@@ -280,98 +279,6 @@ class Runtime:
             raise TransportError("The session is not running; start it first.",
                                  code="session_not_running")
         return live.transport
-
-
-# --- command handlers -------------------------------------------------------------------
-
-def _restart_command(runtime: Runtime, command: RuntimeCommand) -> None:
-    runtime._restart(command.session_id, reason="restarted by request")
-
-
-def _logout(runtime: Runtime, command: RuntimeCommand) -> None:
-    runtime.transport_for(command).logout()
-
-
-def _pair_code(runtime: Runtime, command: RuntimeCommand) -> str:
-    phone = normalise_phone(command.payload["phone"], runtime.region)
-    return runtime.transport_for(command).pair_code(phone)
-
-
-def _is_on_whatsapp(runtime: Runtime, command: RuntimeCommand) -> list[dict]:
-    phones = [normalise_phone(p, runtime.region) for p in command.payload["phones"]]
-    return [r.__dict__ for r in runtime.transport_for(command).is_on_whatsapp(phones)]
-
-
-def _profile_picture(runtime: Runtime, command: RuntimeCommand) -> str | None:
-    jid = to_jid(command.payload["target"], runtime.region)
-    return runtime.transport_for(command).profile_picture(jid)
-
-
-def _user_info(runtime: Runtime, command: RuntimeCommand) -> list[dict]:
-    jids = [to_jid(t, runtime.region) for t in command.payload["targets"]]
-    return runtime.transport_for(command).user_info(jids)
-
-
-def _groups(runtime: Runtime, command: RuntimeCommand) -> list[dict]:
-    return [g.__dict__ | {"participants": list(g.participants)}
-            for g in runtime.transport_for(command).groups()]
-
-
-def _sandbox_transport(runtime: Runtime, command: RuntimeCommand):
-    transport = runtime.transport_for(command)
-    if transport.name != "sandbox":
-        raise TransportError("This is not a sandbox session.", code="not_sandbox",
-                             permanent=True)
-    return transport
-
-
-def _sandbox_scan(runtime: Runtime, command: RuntimeCommand) -> dict:
-    phone = normalise_phone(command.payload["phone"], runtime.region)
-    identity = _sandbox_transport(runtime, command).scan(
-        phone=phone, push_name=command.payload.get("push_name", ""))
-    return identity.__dict__
-
-
-def _sandbox_inject(runtime: Runtime, command: RuntimeCommand) -> dict:
-    import base64
-
-    payload = command.payload
-    media = None
-    if payload.get("media"):
-        m = payload["media"]
-        media = (base64.b64decode(m["data"]), m["mimetype"], m.get("filename"))
-    location = Location(**payload["location"]) if payload.get("location") else None
-    message = _sandbox_transport(runtime, command).inject(
-        sender=normalise_phone(payload["from"], runtime.region), name=payload.get("name", ""),
-        text=payload.get("text", ""), kind=payload.get("kind", "text"), media=media,
-        location=location, quoted_id=payload.get("quoted_id"), group=payload.get("group"))
-    return {"message_id": message.id}
-
-
-def _sandbox_fault(runtime: Runtime, command: RuntimeCommand) -> None:
-    kind = command.payload["kind"]
-    if kind == "crash":
-        # Answer first, or the restarted runtime would run this command again.
-        commands.finish(command, result={"crashing": True})
-        log.warning("sandbox fault: crashing the runtime process on request")
-        os._exit(70)
-    _sandbox_transport(runtime, command).fault(kind, int(command.payload.get("count", 1)))
-
-
-HANDLERS = {
-    "restart": _restart_command,
-    "logout": _logout,
-    "pair_code": _pair_code,
-    "is_on_whatsapp": _is_on_whatsapp,
-    "profile_picture": _profile_picture,
-    "user_info": _user_info,
-    "groups": _groups,
-    "sandbox.scan": _sandbox_scan,
-    "sandbox.inject": _sandbox_inject,
-    "sandbox.fault": _sandbox_fault,
-}
-# Run on the pool: they may wait on the network and never start or stop a transport.
-LOOKUPS = {"is_on_whatsapp", "profile_picture", "user_info", "groups", "sandbox.inject"}
 
 
 def main(app: Flask) -> None:

@@ -1,0 +1,122 @@
+"""What the runtime does for each command the web sends (see commands.py).
+
+Each handler is registered with ``@handles(kind)``; ``pool=True`` runs it on the
+look-up pool (it may wait on the network and never starts or stops a transport), the
+others run on the control thread, one at a time. Handlers raise TransportError (or
+ValueError/InvalidPhone for bad input); the runtime turns that into the answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from server.events import Location
+from server.models import RuntimeCommand
+from server.runtime import commands
+from server.whatsapp.jids import normalise_phone, to_jid
+from server.whatsapp.transport import TransportError
+
+if TYPE_CHECKING:
+    from server.runtime.process import Runtime
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["Runtime", RuntimeCommand], Any]
+HANDLERS: dict[str, Handler] = {}
+ON_POOL: set[str] = set()
+
+
+def handles(kind: str, *, pool: bool = False) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        HANDLERS[kind] = handler
+        if pool:
+            ON_POOL.add(kind)
+        return handler
+
+    return register
+
+
+@handles("restart")
+def _restart_command(runtime: Runtime, command: RuntimeCommand) -> None:
+    runtime.restart(command.session_id, reason="restarted by request")
+
+
+@handles("logout")
+def _logout(runtime: Runtime, command: RuntimeCommand) -> None:
+    runtime.transport_for(command).logout()
+
+
+@handles("pair_code")
+def _pair_code(runtime: Runtime, command: RuntimeCommand) -> str:
+    phone = normalise_phone(command.payload["phone"], runtime.region)
+    return runtime.transport_for(command).pair_code(phone)
+
+
+@handles("is_on_whatsapp", pool=True)
+def _is_on_whatsapp(runtime: Runtime, command: RuntimeCommand) -> list[dict]:
+    phones = [normalise_phone(p, runtime.region) for p in command.payload["phones"]]
+    return [r.__dict__ for r in runtime.transport_for(command).is_on_whatsapp(phones)]
+
+
+@handles("profile_picture", pool=True)
+def _profile_picture(runtime: Runtime, command: RuntimeCommand) -> str | None:
+    jid = to_jid(command.payload["target"], runtime.region)
+    return runtime.transport_for(command).profile_picture(jid)
+
+
+@handles("user_info", pool=True)
+def _user_info(runtime: Runtime, command: RuntimeCommand) -> list[dict]:
+    jids = [to_jid(t, runtime.region) for t in command.payload["targets"]]
+    return runtime.transport_for(command).user_info(jids)
+
+
+@handles("groups", pool=True)
+def _groups(runtime: Runtime, command: RuntimeCommand) -> list[dict]:
+    return [g.__dict__ | {"participants": list(g.participants)}
+            for g in runtime.transport_for(command).groups()]
+
+
+def _sandbox_transport(runtime: Runtime, command: RuntimeCommand):
+    transport = runtime.transport_for(command)
+    if transport.name != "sandbox":
+        raise TransportError("This is not a sandbox session.", code="not_sandbox",
+                             permanent=True)
+    return transport
+
+
+@handles("sandbox.scan")
+def _sandbox_scan(runtime: Runtime, command: RuntimeCommand) -> dict:
+    phone = normalise_phone(command.payload["phone"], runtime.region)
+    identity = _sandbox_transport(runtime, command).scan(
+        phone=phone, push_name=command.payload.get("push_name", ""))
+    return identity.__dict__
+
+
+@handles("sandbox.inject", pool=True)
+def _sandbox_inject(runtime: Runtime, command: RuntimeCommand) -> dict:
+    payload = command.payload
+    media = None
+    if payload.get("media"):
+        m = payload["media"]
+        media = (base64.b64decode(m["data"]), m["mimetype"], m.get("filename"))
+    location = Location(**payload["location"]) if payload.get("location") else None
+    message = _sandbox_transport(runtime, command).inject(
+        sender=normalise_phone(payload["from"], runtime.region), name=payload.get("name", ""),
+        text=payload.get("text", ""), kind=payload.get("kind", "text"), media=media,
+        location=location, quoted_id=payload.get("quoted_id"), group=payload.get("group"))
+    return {"message_id": message.id}
+
+
+@handles("sandbox.fault")
+def _sandbox_fault(runtime: Runtime, command: RuntimeCommand) -> None:
+    kind = command.payload["kind"]
+    if kind == "crash":
+        # Answer first, or the restarted runtime would run this command again.
+        commands.finish(command, result={"crashing": True})
+        log.warning("sandbox fault: crashing the runtime process on request")
+        os._exit(70)
+    _sandbox_transport(runtime, command).fault(kind, int(command.payload.get("count", 1)))
