@@ -22,10 +22,20 @@ log = logging.getLogger(__name__)
 
 def _blueprints() -> list:
     """Every API blueprint, registered in this order."""
-    from server.api import apikeys, auth, groups, health, messages, sandbox, sessions, users
+    from server.api import (
+        apikeys,
+        auth,
+        groups,
+        health,
+        message_actions,
+        messages,
+        sandbox,
+        sessions,
+        users,
+    )
 
     return [health.blp, auth.blp, users.blp, groups.blp, apikeys.blp, sessions.blp,
-            messages.blp, sandbox.blp]
+            messages.blp, message_actions.blp, sandbox.blp]
 
 
 def _secret_key(instance: Path) -> str:

@@ -1,5 +1,15 @@
 """The outbox: the one path every outgoing message takes (see service.py)."""
 
-from server.outbox.service import cancel, get, reschedule, retry, send, validate
+from server.outbox.service import (
+    act,
+    cancel,
+    get,
+    history_message,
+    reschedule,
+    retry,
+    send,
+    validate,
+)
 
-__all__ = ["cancel", "get", "reschedule", "retry", "send", "validate"]
+__all__ = ["act", "cancel", "get", "history_message", "reschedule", "retry", "send",
+           "validate"]

@@ -129,7 +129,10 @@ class SessionSender:
             self._failed_attempt(row, TransportError(f"{type(exc).__name__}: {exc}"))
             return
         row.status, row.sent_at, row.reason = "sent", result.timestamp, None
-        db.session.add(history_row(row, session))
+        if row.kind in ACTIONS:
+            _apply_action(row)
+        else:
+            db.session.add(history_row(row, session))
         eventlog.record(MessageSent(message_id=row.id, wa_id=row.wa_id, to=row.to_jid,
                                     kind=row.kind, source=row.source,
                                     timestamp=result.timestamp), session)
@@ -180,6 +183,21 @@ class SessionSender:
             connected_days=(now - session.created_at).total_seconds() / 86400)
 
 
+ACTIONS = {"reaction", "edit", "revoke"}
+
+
+def _apply_action(row: OutboxMessage) -> None:
+    """Reflect a sent edit or revoke in the target's history entry."""
+    target = db.session.scalar(
+        sa.select(Message).where(Message.id == row.payload["target"]["message"]))
+    if target is None:
+        return
+    if row.kind == "edit":
+        target.text = row.payload["text"]
+    elif row.kind == "revoke":
+        target.text, target.status = "", "revoked"
+
+
 def build_outbound(row: OutboxMessage) -> Outbound:
     from server.events import Location
 
@@ -191,7 +209,7 @@ def build_outbound(row: OutboxMessage) -> Outbound:
         m = payload["media"]
         media = Media(data=media_store.open_bytes(m["sha256"]), mimetype=m["mimetype"],
                       filename=m.get("filename"))
-    quoted = payload.get("quoted") or {}
+    quoted = payload.get("quoted") or payload.get("target") or {}
     poll = payload.get("poll")
     return Outbound(
         message_id=row.wa_id, to=row.to_jid, kind=row.kind, text=payload.get("text", ""),

@@ -139,12 +139,11 @@ def _media(kind: str, spec: dict[str, Any], upload: FileStorage | None) -> dict[
 
 
 def _quoted(session: WaSession, reference: str) -> dict[str, Any]:
-    message = db.session.scalar(sa.select(Message).where(
-        Message.session_id == session.id,
-        sa.or_(Message.id == reference, Message.wa_id == reference)))
-    if message is None:
+    try:
+        message = history_message(session, reference)
+    except NotFound:
         raise ValidationFailed(errors={"reply_to": [
-            f"No message {reference!r} in this session's history to reply to."]})
+            f"No message {reference!r} in this session's history to reply to."]}) from None
     return {"id": message.wa_id, "sender": message.sender_jid, "text": message.text,
             "chat": message.chat_jid}
 
@@ -156,6 +155,43 @@ def _vcard(name: str, phone: str) -> str:
         raise ValidationFailed(errors={"contacts": [str(exc)]}) from None
     return ("BEGIN:VCARD\nVERSION:3.0\n"
             f"FN:{name}\nTEL;type=CELL;waid={number}:+{number}\nEND:VCARD")
+
+
+# --- message actions ----------------------------------------------------------------------
+
+def history_message(session: WaSession, reference: str) -> Message:
+    """A message of the session's history, by Kabar id or WhatsApp id."""
+    message = db.session.scalar(sa.select(Message).where(
+        Message.session_id == session.id,
+        sa.or_(Message.id == reference, Message.wa_id == reference)))
+    if message is None:
+        raise NotFound(f"No message {reference!r} in this session's history.",
+                       code="message_not_found")
+    return message
+
+
+def act(session: WaSession, reference: str, kind: str, *, text: str = "",
+        idempotency_key: str | None = None) -> tuple[OutboxMessage, bool]:
+    """React to, edit or revoke a message: an outbox row like any send (high priority)."""
+    if idempotency_key:
+        existing = _by_key(session, idempotency_key)
+        if existing is not None:
+            return existing, False
+    target = history_message(session, reference)
+    if kind in ("edit", "revoke") and not target.from_me:
+        raise Conflict(f"Only messages this session sent can be {kind}ed"
+                       f"{'' if kind == 'edit' else ' for everyone'}.", code="not_own_message")
+    if kind == "edit" and target.kind != "text":
+        raise Conflict("Only text messages can be edited.", code="not_editable")
+    row = OutboxMessage(
+        session_id=session.id, idempotency_key=idempotency_key, wa_id=new_message_id(),
+        to_jid=target.chat_jid, kind=kind, priority=PRIORITIES["high"], source="api",
+        payload={"text": text, "target": {"id": target.wa_id, "sender": target.sender_jid,
+                                          "message": target.id}})
+    db.session.add(row)
+    db.session.commit()
+    wakeup.notify()
+    return row, True
 
 
 # --- reading and changing queued messages ---------------------------------------------

@@ -120,3 +120,9 @@ def _sandbox_fault(runtime: Runtime, command: RuntimeCommand) -> None:
         log.warning("sandbox fault: crashing the runtime process on request")
         os._exit(70)
     _sandbox_transport(runtime, command).fault(kind, int(command.payload.get("count", 1)))
+
+
+@handles("star", pool=True)
+def _star(runtime: Runtime, command: RuntimeCommand) -> None:
+    p = command.payload
+    runtime.transport_for(command).star(p["chat"], p["sender"], p["message_id"], p["starred"])

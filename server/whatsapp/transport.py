@@ -66,11 +66,17 @@ class Poll:
 @dataclass(frozen=True)
 class Outbound:
     """One message to send. ``message_id`` is chosen by Kabar before the first attempt and
-    reused on every retry, so a retry after a crash is not a second message."""
+    reused on every retry, so a retry after a crash is not a second message.
+
+    Message actions are messages too, and travel the same way: ``kind`` reaction (``text``
+    is the emoji, empty to remove it), edit (``text`` is the new text) or revoke (delete
+    for everyone), each aimed at ``quoted_id`` sent by ``quoted_sender`` in chat ``to``.
+    """
 
     message_id: str
     to: str  # a JID: user@s.whatsapp.net, group@g.us or user@lid
-    kind: str  # text, image, video, audio, voice, document, sticker, location, contacts, poll
+    kind: str  # text, image, video, audio, voice, document, sticker, location, contacts, poll,
+    #            reaction, edit, revoke
     text: str = ""  # the text, or the caption of media
     media: Media | None = None
     location: Location | None = None
@@ -141,9 +147,6 @@ class Transport(Protocol):
 
     # messages
     def send(self, message: Outbound) -> SendResult: ...
-    def react(self, chat: str, message_id: str, sender: str, emoji: str) -> SendResult: ...
-    def edit(self, chat: str, message_id: str, text: str) -> SendResult: ...
-    def revoke(self, chat: str, message_id: str, sender: str) -> SendResult: ...
     def mark_read(self, chat: str, sender: str, message_ids: list[str]) -> None: ...
     def presence(self, chat: str, state: str) -> None: ...  # composing, recording, paused
     def star(self, chat: str, sender: str, message_id: str, starred: bool) -> None: ...

@@ -63,11 +63,17 @@ class Target:
 
 
 def _foreign_message(make_user, filled: dict) -> str:
-    from server.models import OutboxMessage, db
+    """A sent message of the foreign session: its outbox row and its history entry."""
+    from server.models import Message, OutboxMessage, db, utcnow
 
     row = OutboxMessage(session_id=filled["session_id"], wa_id="3EB0AAAAAAAAAAAAAAAAAA",
-                        to_jid="628123@s.whatsapp.net", kind="text", payload={"text": "x"})
+                        to_jid="628123@s.whatsapp.net", kind="text", payload={"text": "x"},
+                        status="sent")
     db.session.add(row)
+    db.session.flush()
+    db.session.add(Message(id=row.id, session_id=row.session_id, wa_id=row.wa_id,
+                           direction="out", chat_jid=row.to_jid, sender_jid="62811@s.whatsapp.net",
+                           from_me=True, kind="text", text="x", timestamp=utcnow()))
     db.session.commit()
     return row.id
 
