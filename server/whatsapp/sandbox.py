@@ -45,6 +45,7 @@ from server.whatsapp.transport import (
 QR_SECONDS = 20
 QR_ROTATIONS = 5
 RECEIPT_DELAYS = (("delivered", 0.2), ("read", 1.0))
+ACTIONS = {"reaction", "edit", "revoke"}  # aimed at another message; no receipts
 
 
 def _now() -> datetime:
@@ -217,7 +218,8 @@ class SandboxTransport:
             raise TransportError(f"{user} is not on WhatsApp.", code="not_on_whatsapp",
                                  permanent=True)
         self._deliver(message)
-        self._simulate_receipts(message.to, [message.message_id])
+        if message.kind not in ACTIONS:
+            self._simulate_receipts(message.to, [message.message_id])
         return SendResult(message_id=message.message_id, timestamp=_now())
 
     def _deliver(self, message: Outbound) -> None:
@@ -248,18 +250,6 @@ class SandboxTransport:
             db.session.commit()
         except IntegrityError:
             db.session.rollback()
-
-    def react(self, chat: str, message_id: str, sender: str, emoji: str) -> SendResult:
-        self._require_connected()
-        return SendResult(message_id=new_message_id(), timestamp=_now())
-
-    def edit(self, chat: str, message_id: str, text: str) -> SendResult:
-        self._require_connected()
-        return SendResult(message_id=new_message_id(), timestamp=_now())
-
-    def revoke(self, chat: str, message_id: str, sender: str) -> SendResult:
-        self._require_connected()
-        return SendResult(message_id=new_message_id(), timestamp=_now())
 
     def mark_read(self, chat: str, sender: str, message_ids: list[str]) -> None:
         self._require_connected()
