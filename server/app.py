@@ -25,6 +25,7 @@ def _blueprints() -> list:
     from server.api import (
         apikeys,
         auth,
+        broadcasts,
         groups,
         health,
         message_actions,
@@ -35,7 +36,7 @@ def _blueprints() -> list:
     )
 
     return [health.blp, auth.blp, users.blp, groups.blp, apikeys.blp, sessions.blp,
-            messages.blp, message_actions.blp, sandbox.blp]
+            messages.blp, message_actions.blp, broadcasts.blp, sandbox.blp]
 
 
 def _secret_key(instance: Path) -> str:

@@ -108,7 +108,7 @@ def _payload(session: WaSession, data: dict[str, Any],
     if data["reply_to"]:
         payload["quoted"] = _quoted(session, data["reply_to"])
     if data["type"] in MEDIA_KINDS:
-        payload["media"] = _media(data["type"], data.get("media") or {}, upload)
+        payload["media"] = resolve_media(data["type"], data.get("media") or {}, upload)
     if data["location"]:
         payload["location"] = data["location"]
     if data["contacts"]:
@@ -119,7 +119,9 @@ def _payload(session: WaSession, data: dict[str, Any],
     return payload
 
 
-def _media(kind: str, spec: dict[str, Any], upload: FileStorage | None) -> dict[str, Any]:
+def resolve_media(kind: str, spec: dict[str, Any],
+                  upload: FileStorage | None = None) -> dict[str, Any]:
+    """Bring the media into the store (upload, base64, URL or a known sha256)."""
     from server import media
 
     if upload is not None:

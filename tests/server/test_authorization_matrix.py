@@ -78,6 +78,15 @@ def _foreign_message(make_user, filled: dict) -> str:
     return row.id
 
 
+def _foreign_broadcast(make_user, filled: dict) -> str:
+    from server.models import Broadcast, db
+
+    row = Broadcast(session_id=filled["session_id"], name="theirs", total=0)
+    db.session.add(row)
+    db.session.commit()
+    return row.id
+
+
 def _foreign_session(make_user, filled: dict, label: str = "theirs") -> str:
     from server import sessions
 
@@ -90,6 +99,7 @@ TARGETS: dict[str, Target] = {
     "session_id": Target(_foreign_session, owned=True, missing="0000000000000000"),
     # Messages live inside a session: the foreign session already hides them.
     "message_id": Target(_foreign_message, owned=True, missing="3EB0000000000000000000"),
+    "broadcast_id": Target(_foreign_broadcast, owned=True, missing="nope"),
     "user_id": Target(lambda make_user, _: make_user("operator").id, owned=False),
     "name": Target(lambda make_user, _: "field", owned=False),
     "key_id": Target(lambda make_user, _: apikeys.create(
