@@ -13,9 +13,13 @@ real one does.
 from __future__ import annotations
 
 import hashlib
+import heapq
+import itertools
 import json
+import logging
 import secrets
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -68,8 +72,7 @@ class SandboxTransport:
         self._identity: Identity | None = None
         self._connected = False
         self._qr: str | None = None
-        self._qr_timer: threading.Timer | None = None
-        self._timers: set[threading.Timer] = set()
+        self._clock = _Clock(f"kabar-sandbox-{session_id}")
         self._fail_sends = 0
         self._pending_phone: str | None = None
 
@@ -87,7 +90,7 @@ class SandboxTransport:
     def stop(self) -> None:
         """Disconnect quietly: the runtime reports the stop it asked for."""
         with self._lock:
-            self._cancel_timers()
+            self._clock.close()
             self._connected = False
             self._qr = None
 
@@ -294,7 +297,7 @@ class SandboxTransport:
             expires = _now() + timedelta(seconds=self.qr_seconds)
             self.emit(SessionStatus(status="qr", reason=f"QR code {rotation + 1} of "
                                     f"{self.qr_rotations}", qr=self._qr, qr_expires_at=expires))
-            self._qr_timer = self._later(self.qr_seconds, lambda: self._show_qr(rotation + 1))
+            self._later(self.qr_seconds, lambda: self._show_qr(rotation + 1))
 
     def _simulate_receipts(self, chat: str, ids: list[str]) -> None:
         if not self.receipts:
@@ -306,19 +309,63 @@ class SandboxTransport:
                 MessageStatus(message_ids=tuple(ids), status=status, chat=party,
                               timestamp=_now())))
 
-    def _later(self, seconds: float, action) -> threading.Timer:
-        def run():
-            self._timers.discard(timer)
-            action()
-
-        timer = threading.Timer(seconds, run)
-        timer.daemon = True
-        self._timers.add(timer)
-        timer.start()
-        return timer
+    def _later(self, seconds: float, action) -> None:
+        """Run ``action`` after ``seconds`` on this session's one timer thread (a burst
+        of sends must not start a thread per receipt)."""
+        self._clock.call_later(seconds, action)
 
     def _cancel_timers(self) -> None:
-        for timer in list(self._timers):
-            timer.cancel()
-        self._timers.clear()
+        self._clock.cancel_all()
 
+
+
+class _Clock:
+    """A single daemon thread running delayed actions in time order."""
+
+    def __init__(self, name: str):
+        self._name = name
+        self._queue: list[tuple[float, int, object]] = []
+        self._counter = itertools.count()
+        self._condition = threading.Condition()
+        self._generation = 0
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def call_later(self, seconds: float, action) -> None:
+        with self._condition:
+            heapq.heappush(self._queue, (time.monotonic() + seconds, next(self._counter),
+                                         (self._generation, action)))
+            if self._thread is None or not self._thread.is_alive():
+                self._closed = False
+                self._thread = threading.Thread(target=self._run, name=self._name,
+                                                daemon=True)
+                self._thread.start()
+            self._condition.notify()
+
+    def cancel_all(self) -> None:
+        with self._condition:
+            self._queue.clear()
+            self._generation += 1
+
+    def close(self) -> None:
+        """Cancel everything and let the thread end."""
+        with self._condition:
+            self.cancel_all()
+            self._closed = True
+            self._condition.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while not self._queue or self._queue[0][0] > time.monotonic():
+                    if self._closed:
+                        return
+                    timeout = self._queue[0][0] - time.monotonic() if self._queue else None
+                    self._condition.wait(timeout)
+                _, _, (generation, action) = heapq.heappop(self._queue)
+                if generation != self._generation:
+                    continue
+            try:
+                action()
+            except Exception:  # a failed simulated event must not stop the clock
+                logging.getLogger(__name__).exception("sandbox timer failed")
