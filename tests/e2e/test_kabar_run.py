@@ -121,3 +121,51 @@ def test_sigterm_stops_web_and_runtime(served):
     assert process.wait(timeout=30) == 0
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(gateway.base + "/api/v1/health", timeout=2)
+
+
+def test_kill_9_during_a_5000_message_burst_sends_each_exactly_once(served, tmp_path):
+    import sqlite3
+
+    gateway, _ = served
+    _, session = gateway.call("POST", "/api/v1/sessions", {
+        "label": "burst", "transport": "sandbox",
+        "settings": {"pacing": {"enabled": False}, "sandbox": {"receipts": False}}})
+    sid = session["id"]
+    gateway.wait(lambda: gateway.call("GET", f"/api/v1/sessions/{sid}")[1]["status"] == "qr")
+    gateway.call("POST", f"/api/v1/sandbox/sessions/{sid}/scan", {})
+    gateway.wait(lambda: gateway.call("GET", f"/api/v1/sessions/{sid}")[1]["status"]
+                 == "connected")
+    total = 5000
+    status, broadcast = gateway.call("POST", f"/api/v1/sessions/{sid}/broadcasts", {
+        "message": {"text": "burst {var1}"},
+        "recipients": [{"to": f"6281{i:08d}", "vars": {"var1": str(i)}}
+                       for i in range(total)]})
+    assert status == 202
+
+    database = sqlite3.connect(tmp_path / "instance" / "kabar.db", timeout=30)
+
+    def delivered() -> int:
+        return database.execute("SELECT count(*) FROM sandbox_deliveries").fetchone()[0]
+
+    gateway.wait(lambda: delivered() > 300, timeout=120, what="the burst to be under way")
+    pid = gateway.call("GET", "/api/v1/ready")[1]["checks"]["runtime"]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    at_kill = delivered()
+    assert at_kill < total, "the burst finished before the kill; make it bigger"
+
+    def progress():
+        return gateway.call("GET", f"/api/v1/sessions/{sid}/broadcasts/{broadcast['id']}")[1][
+            "progress"]
+
+    final = gateway.wait(lambda: (p := progress())["sent"] == total and p, timeout=600,
+                         what="every message to be sent after the restart")
+    assert final["failed"] == final["queued"] == final["sending"] == 0
+    rows = database.execute(
+        "SELECT count(*), count(DISTINCT wa_id), count(DISTINCT to_jid) "
+        "FROM sandbox_deliveries").fetchone()
+    assert rows == (total, total, total)  # each recipient got exactly one message
+    outbox = database.execute(
+        "SELECT count(*), count(DISTINCT wa_id) FROM outbox WHERE broadcast_id = ?",
+        (broadcast["id"],)).fetchone()
+    assert outbox == (total, total)
+    database.close()
