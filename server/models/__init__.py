@@ -1,7 +1,7 @@
 """SQLAlchemy models, one module per domain. Import them from here."""
 
 from server.models.base import OwnedMixin, TimestampMixin, UTCDateTime, db, utcnow
-from server.models.media import Media
+from server.models.media import Media, MediaDownload
 from server.models.messages import Message, StoredEvent
 from server.models.outbox import (
     FINAL_STATUSES,
@@ -23,7 +23,7 @@ from server.models.users import ApiKey, Group, LoginSession, User
 __all__ = [
     "db", "utcnow", "UTCDateTime", "TimestampMixin", "OwnedMixin",
     "ApiKey", "Group", "LoginSession", "User",
-    "Media",
+    "Media", "MediaDownload",
     "Message", "StoredEvent",
     "FINAL_STATUSES", "OUTBOX_STATUSES", "PRIORITIES", "Broadcast", "OutboxMessage",
     "SandboxDelivery",

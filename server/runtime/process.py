@@ -26,6 +26,7 @@ from server.events import Event, MessageReceived, SessionStatus
 from server.models import RuntimeCommand, WaSession, db
 from server.outbox.dispatcher import SessionSender
 from server.runtime import commands, handlers, heartbeat, sink, wakeup
+from server.runtime.media_worker import MediaWorker
 from server.whatsapp import factory
 from server.whatsapp.jids import InvalidPhone
 from server.whatsapp.transport import Transport, TransportError
@@ -55,6 +56,7 @@ class Runtime:
         self.events: queue.Queue = queue.Queue()
         self.stopping = threading.Event()
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kabar-lookup")
+        self.media_worker: MediaWorker | None = None
         settings = app.config["KABAR"]
         self.watchdog_after = float(settings["WATCHDOG_SECONDS"])
         self.region = settings["PHONE_REGION"]
@@ -69,6 +71,8 @@ class Runtime:
             self.sink_thread = threading.Thread(target=self._sink_loop, name="kabar-sink",
                                                 daemon=True)
             self.sink_thread.start()
+            self.media_worker = MediaWorker(self.app, self._connected_transport)
+            self.media_worker.start()
             listener = wakeup.Listener(db.engine)
             last_beat = time.monotonic()
             log.info("runtime started (%s)", self.holder)
@@ -94,6 +98,8 @@ class Runtime:
             for live in self.live.values():  # new messages may be queued: senders look
                 if live.sender is not None:
                     live.sender.wake.set()
+            if self.media_worker is not None:
+                self.media_worker.wake.set()
         except Exception:
             db.session.rollback()
             log.exception("runtime tick failed; continuing")
@@ -119,6 +125,7 @@ class Runtime:
     def _shutdown(self) -> None:
         for session_id in list(self.live):
             self._stop_live(session_id, reason="the runtime is shutting down")
+        self.media_worker.stop()
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.events.put(None)  # the sink stores what is queued, then stops
         self.sink_thread.join(timeout=30)
@@ -272,6 +279,10 @@ class Runtime:
                             error_message=f"{type(exc).__name__}: {exc}")
         else:
             commands.finish(command, result=result)
+
+    def _connected_transport(self, session_id: str) -> Transport | None:
+        live = self.live.get(session_id)
+        return live.transport if live is not None and live.connected else None
 
     def transport_for(self, command: RuntimeCommand) -> Transport:
         live = self.live.get(command.session_id or "")

@@ -19,7 +19,7 @@ from server.events import (
     SessionStatus,
     to_wire,
 )
-from server.models import Message, OutboxMessage, WaSession, db, utcnow
+from server.models import MediaDownload, Message, OutboxMessage, WaSession, db, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,9 @@ def store_inbound(session: WaSession, message: InboundMessage) -> bool:
     try:
         with db.session.begin_nested():
             db.session.add(row)
+            db.session.flush()
+            if message.media is not None:  # fetched later by the media worker
+                db.session.add(MediaDownload(message_seq=row.seq, session_id=session.id))
     except IntegrityError:
         log.info("duplicate message %s in session %s ignored", message.id, session.id)
         return False
