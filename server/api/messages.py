@@ -37,7 +37,10 @@ class MessageSchema(ma.Schema):
     from_me = ma.fields.Boolean()
     kind = ma.fields.String()
     text = ma.fields.String()
-    media = ma.fields.Dict(allow_none=True)
+    # The transport's download handle (media keys) stays inside the gateway.
+    media = ma.fields.Function(lambda m: {k: v for k, v in m.media.items() if k != "handle"}
+                               if m.media else None, metadata={"description":
+                               "mimetype, filename, size, sha256 once stored, download"})
     location = ma.fields.Dict(allow_none=True)
     quoted_id = ma.fields.String(allow_none=True)
     status = ma.fields.String()

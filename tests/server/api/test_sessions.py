@@ -82,6 +82,14 @@ def test_inbound_media_and_location(client, operator_headers, sandbox_session):
     assert [m["kind"] for m in items] == ["image", "location"]
     assert items[0]["media"]["mimetype"] == "image/png" and items[0]["text"] == "broken lamp"
     assert items[1]["location"]["name"] == "Gedung A"
+    # The media worker fetches the photo into the media store, off the event path.
+    stored = wait_for(lambda: (m := client.get(f"/api/v1/sessions/{sandbox_session}/messages",
+                                               headers=operator_headers).json["items"][0]
+                               ["media"])["download"] == "stored" and m, what="the download")
+    import hashlib
+
+    assert stored["sha256"] == hashlib.sha256(b"\x89PNG fake image").hexdigest()
+    assert "handle" not in stored
 
 
 def test_stop_start_and_auto_start_after_runtime_restart(client, operator_headers,
