@@ -86,8 +86,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FETCH_TIMEOUT", 30,
             "Seconds a fetch of a URL given by a user (media, webhooks) may take in all, "
             "redirects included.", int),
-    Setting("CORS_ORIGINS", [], "Comma-separated origins allowed to call the API from a browser.",
-            _list),
 )
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}

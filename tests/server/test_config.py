@@ -1,0 +1,39 @@
+"""Settings from KABAR_* variables, and the documentation that lists them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server import config
+
+
+def test_environment_then_overrides(monkeypatch):
+    monkeypatch.setenv("KABAR_PORT", "8080")
+    monkeypatch.setenv("KABAR_LOG_JSON", "yes")
+    monkeypatch.setenv("KABAR_FETCH_ALLOW", "10.0.0.0/8, files.internal")
+    values = config.load({"PORT": 9000})
+    assert values["PORT"] == 9000  # overrides win
+    assert values["LOG_JSON"] is True
+    assert values["FETCH_ALLOW"] == ["10.0.0.0/8", "files.internal"]
+    assert values["PHONE_REGION"] == "ID"  # the documented default
+
+
+def test_a_bad_value_names_the_variable(monkeypatch):
+    monkeypatch.setenv("KABAR_PORT", "eighty")
+    with pytest.raises(config.ConfigError, match="KABAR_PORT='eighty' is not valid"):
+        config.load()
+
+
+def test_postgresql_urls_use_psycopg_3(tmp_path):
+    values = config.load({"DATABASE_URL": "postgresql://kabar@db/kabar"})
+    flask = config.flask_config(values, tmp_path)
+    assert flask["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://kabar@db/kabar"
+    default = config.flask_config(config.load(), tmp_path)
+    assert default["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'kabar.db'}"
+
+
+def test_docs_list_every_setting():
+    docs = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
+    assert config.render_markdown() in docs, "regenerate docs/configuration.md's table"
