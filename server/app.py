@@ -30,13 +30,14 @@ def _blueprints() -> list:
         health,
         message_actions,
         messages,
+        outbox,
         sandbox,
         sessions,
         users,
     )
 
     return [health.blp, auth.blp, users.blp, groups.blp, apikeys.blp, sessions.blp,
-            messages.blp, message_actions.blp, broadcasts.blp, sandbox.blp]
+            messages.blp, message_actions.blp, broadcasts.blp, outbox.blp, sandbox.blp]
 
 
 def _secret_key(instance: Path) -> str:

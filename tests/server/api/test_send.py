@@ -227,3 +227,20 @@ def test_media_by_base64_upload_and_sticker(client, operator_headers, fast):
     unsafe = _send(client, operator_headers, fast, {
         "to": "081234567890", "type": "image", "media": {"url": "http://127.0.0.1:1/x.png"}})
     assert unsafe.status_code == 422 and unsafe.json["code"] == "unsafe_url"
+
+
+def test_outbox_across_sessions_filters_by_status(client, operator_headers, fast, make_user,
+                                                 login):
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    waiting = _send(client, operator_headers, fast, {"to": "081234567890", "text": "later",
+                                                     "send_at": later}).json
+    now = _send(client, operator_headers, fast, {"to": "081234567890", "text": "now"}).json
+    wait_for(lambda: _status(client, operator_headers, fast, now["id"])["status"] != "queued")
+    queued = client.get("/api/v1/outbox?status=queued", headers=operator_headers).json
+    assert [m["id"] for m in queued["items"]] == [waiting["id"]]
+    everything = client.get(f"/api/v1/outbox?session={fast}", headers=operator_headers).json
+    assert len(everything["items"]) == 2
+    stranger = login(make_user("operator"))
+    assert client.get("/api/v1/outbox", headers=stranger).json["items"] == []
+    bad = client.get("/api/v1/outbox?status=lost", headers=operator_headers)
+    assert bad.status_code == 422

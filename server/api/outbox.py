@@ -1,0 +1,45 @@
+"""/api/v1/outbox: every outgoing message across my sessions, for monitoring."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+import sqlalchemy as sa
+from flask.views import MethodView
+
+from server import sessions
+from server.api.base import Blueprint, PageArgs, page_schema, paginate
+from server.api.messages import OutgoingSchema
+from server.models import OUTBOX_STATUSES, OutboxMessage, WaSession
+
+blp = Blueprint("outbox", __name__, url_prefix="/api/v1/outbox",
+                description="The outbox across sessions: what waits, what failed, and why.")
+
+
+class OutboxArgs(PageArgs):
+    status = ma.fields.String(validate=ma.validate.OneOf(OUTBOX_STATUSES))
+    session = ma.fields.String(metadata={"description": "Only this session."})
+    since = ma.fields.AwareDateTime(metadata={"description": "Created at or after."})
+    until = ma.fields.AwareDateTime(metadata={"description": "Created before."})
+    broadcast = ma.fields.String()
+
+
+@blp.route("")
+class Outbox(MethodView):
+    @blp.requires("sessions:read")
+    @blp.arguments(OutboxArgs, location="query")
+    @blp.response(200, page_schema(OutgoingSchema))
+    def get(self, args):
+        """Outgoing messages of the sessions I can see, oldest first."""
+        visible = sessions.visible().with_only_columns(WaSession.id)
+        query = sa.select(OutboxMessage).where(OutboxMessage.session_id.in_(visible))
+        if args.get("session"):
+            query = query.where(OutboxMessage.session_id == sessions.get(args["session"]).id)
+        if args.get("status"):
+            query = query.where(OutboxMessage.status == args["status"])
+        if args.get("since"):
+            query = query.where(OutboxMessage.created_at >= args["since"])
+        if args.get("until"):
+            query = query.where(OutboxMessage.created_at < args["until"])
+        if args.get("broadcast"):
+            query = query.where(OutboxMessage.broadcast_id == args["broadcast"])
+        return paginate(query, OutboxMessage.seq, cursor=args["cursor"], limit=args["limit"])
