@@ -9,7 +9,6 @@ it goes again with the same WhatsApp id, so the recipient still sees it once.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -21,6 +20,7 @@ from server import eventlog
 from server.events import MessageSent
 from server.models import Message, OutboxMessage, WaSession, db, utcnow
 from server.outbox.pacing import History, Pacing, next_slot
+from server.runtime.worker import Worker
 from server.whatsapp.transport import Media, Outbound, Poll, Transport, TransportError
 
 log = logging.getLogger(__name__)
@@ -43,43 +43,24 @@ def requeue_interrupted(session_id: str) -> int:
     return count
 
 
-class SessionSender:
+class SessionSender(Worker):
     def __init__(self, app: Flask, session_id: str, transport: Transport,
                  connected: Callable[[], bool]):
-        self.app = app
+        self.name = f"kabar-send-{session_id}"
+        super().__init__(app)
         self.session_id = session_id
         self.transport = transport
         self.connected = connected
-        self.wake = threading.Event()
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, name=f"kabar-send-{session_id}",
-                                       daemon=True)
 
-    def start(self) -> None:
-        self.thread.start()
+    def prepare(self) -> None:
+        requeue_interrupted(self.session_id)
 
-    def stop(self) -> None:
-        self.stopping.set()
-        self.wake.set()
-        self.thread.join(timeout=30)
-
-    def _run(self) -> None:
-        with self.app.app_context():
-            requeue_interrupted(self.session_id)
-            while not self.stopping.is_set():
-                try:
-                    delay = self.step() if self.connected() else 1.0
-                except Exception:
-                    db.session.rollback()
-                    log.exception("sender of session %s failed; retrying", self.session_id)
-                    delay = 1.0
-                if delay > 0:
-                    self.wake.wait(delay)
-                    self.wake.clear()
+    def step(self) -> float:
+        return self.send_next() if self.connected() else 1.0
 
     # --- one message ------------------------------------------------------------------
 
-    def step(self) -> float:
+    def send_next(self) -> float:
         """Send (or schedule) the next due message; return how long to wait after."""
         now = utcnow()
         self._expire(now)

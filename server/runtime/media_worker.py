@@ -9,7 +9,6 @@ the reason on the message.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -17,6 +16,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from server.models import MediaDownload, Message, db, utcnow
+from server.runtime.worker import Worker
 from server.whatsapp.transport import Transport, TransportError
 
 log = logging.getLogger(__name__)
@@ -25,37 +25,15 @@ MAX_ATTEMPTS = 5
 BATCH = 10
 
 
-class MediaWorker:
+class MediaWorker(Worker):
+    name = "kabar-media"
+
     def __init__(self, app: Flask, transport_for: Callable[[str], Transport | None]):
-        self.app = app
+        super().__init__(app)
         self.transport_for = transport_for  # session id -> its live, connected transport
-        self.wake = threading.Event()
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="kabar-media", daemon=True)
 
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.wake.set()
-        self.thread.join(timeout=30)
-
-    def _run(self) -> None:
-        with self.app.app_context():
-            while not self.stopping.is_set():
-                try:
-                    busy = self.step()
-                except Exception:
-                    db.session.rollback()
-                    log.exception("media worker failed; retrying")
-                    busy = False
-                if not busy:
-                    self.wake.wait(2.0)
-                    self.wake.clear()
-
-    def step(self) -> bool:
-        """Handle the due jobs of live sessions; True if there was something to do."""
+    def step(self) -> float:
+        """Handle the due jobs of live sessions; wait a little when there were none."""
         jobs = db.session.scalars(
             sa.select(MediaDownload).where(MediaDownload.status == "pending",
                                            MediaDownload.next_at <= utcnow())
@@ -67,7 +45,7 @@ class MediaWorker:
                 continue  # the session is not connected; try when it is
             self._download(job, transport)
             done_any = True
-        return done_any
+        return 0.0 if done_any else 2.0
 
     def _download(self, job: MediaDownload, transport: Transport) -> None:
         from server import media
