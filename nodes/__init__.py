@@ -1,7 +1,88 @@
 """Kabar workflow nodes: reusable steps chained in JSON workflow files.
 
-The package is a skeleton until the workflows issue lands: the node base class,
-registry and engine come with it.
+The same package runs inside the gateway (which supplies a durable ``Context``: sends are
+outbox rows, runs and waits are rows) and from a plain script::
+
+    from nodes import Engine, LocalContext, Reply, Workflow
+
+    survey = Workflow.load("workflows/survey.json")
+    ctx = LocalContext()
+    run = Engine().start(survey, {"type": "message", "chat": "62812…", "text": "#survey"},
+                         ctx)
+    while run.status == "waiting":
+        run = Engine().resume(run, Reply(input("> ")), ctx, workflow=survey)
+    print(ctx.sent)
+
+What a script may import is listed in ``__all__`` (a test guards it); anything else is
+internal. (``nodes.remote``, a ``Context`` that drives a remote gateway over REST, comes
+with the server's workflow API.) ``nodes`` never imports ``server``.
 """
 
-__all__: list[str] = []
+from nodes.base import (
+    ERROR,
+    Event,
+    Node,
+    Outcome,
+    ParamsSchema,
+    Reply,
+    Result,
+    Stop,
+    Timeout,
+    Wait,
+)
+from nodes.builder import WorkflowBuilder
+from nodes.context import Context, HttpResponse, LocalContext, NodeContext
+from nodes.engine import Engine
+from nodes.errors import (
+    InvalidWorkflow,
+    NodeError,
+    NodesError,
+    TemplateError,
+    UnknownNode,
+)
+from nodes.fields import Expression, Text
+from nodes.registry import Registry
+from nodes.registry import all as all_nodes
+from nodes.registry import get as get_node
+from nodes.registry import register as register_node
+from nodes.run import Run
+from nodes.triggers import match_message
+from nodes.validation import Problem, validate
+from nodes.workflow import RetryPolicy, Workflow, WorkflowNode
+
+__all__ = [
+    "ERROR",
+    "Context",
+    "Engine",
+    "Event",
+    "Expression",
+    "HttpResponse",
+    "InvalidWorkflow",
+    "LocalContext",
+    "Node",
+    "NodeContext",
+    "NodeError",
+    "NodesError",
+    "Outcome",
+    "ParamsSchema",
+    "Problem",
+    "Registry",
+    "Reply",
+    "Result",
+    "RetryPolicy",
+    "Run",
+    "Stop",
+    "TemplateError",
+    "Text",
+    "Timeout",
+    "UnknownNode",
+    "Wait",
+    "Workflow",
+    "WorkflowBuilder",
+    "WorkflowNode",
+    "all_nodes",
+    "get_node",
+    "match_message",
+    "register_node",
+    "validate",
+]
