@@ -55,6 +55,7 @@ import json
 import logging
 import re
 import sqlite3
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -65,6 +66,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from unittest import mock
 
 from server.events import (
     CallReceived,
@@ -169,6 +171,13 @@ class Settings:
 # --- loading neonize ------------------------------------------------------------------
 
 
+def _closed_popen(command: str, mode: str = "r", buffering: int = -1) -> io.StringIO:
+    """os.popen for neonize's import: the same output, but the child is waited for and
+    its pipe closed (neonize leaves both to the garbage collector, which warns later)."""
+    result = subprocess.run(command, shell=True, capture_output=True, text=True, check=False)
+    return io.StringIO(result.stdout)
+
+
 @functools.cache
 def _nz() -> SimpleNamespace:
     """Import neonize once, on first use, and hand out the parts this module needs.
@@ -180,7 +189,7 @@ def _nz() -> SimpleNamespace:
     """
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), mock.patch("os.popen", _closed_popen):
         warnings.simplefilter("ignore", ResourceWarning)
         import neonize.builder as builder
         import neonize.events as events
