@@ -8,12 +8,13 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from server import config as settings
-from server.errors import KabarError, error_body
+from server.errors import BadRequest, KabarError, error_body
 from server.extensions import db, jwt, limiter, migrate
 from server.logs import configure_logging, init_request_ids
 
@@ -26,6 +27,9 @@ def _blueprints() -> list:
         apikeys,
         auth,
         broadcasts,
+        chats,
+        contacts,
+        events,
         groups,
         health,
         message_actions,
@@ -34,10 +38,13 @@ def _blueprints() -> list:
         sandbox,
         sessions,
         users,
+        wa_groups,
+        webhooks,
     )
 
     return [health.blp, auth.blp, users.blp, groups.blp, apikeys.blp, sessions.blp,
-            messages.blp, message_actions.blp, broadcasts.blp, outbox.blp, sandbox.blp]
+            messages.blp, message_actions.blp, broadcasts.blp, outbox.blp, wa_groups.blp,
+            contacts.blp, chats.blp, sandbox.blp, webhooks.blp, events.blp]
 
 
 def _secret_key(instance: Path) -> str:
@@ -50,6 +57,15 @@ def _secret_key(instance: Path) -> str:
     return path.read_text().strip()
 
 
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in our URLs is a row id. One beyond a database INTEGER is a plain 404
+    here; PostgreSQL would fail the lookup with "integer out of range" (a 500)."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then KABAR_* from the environment, then ``config``."""
     values = settings.load(config)
@@ -59,6 +75,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         values["SECRET_KEY"] = _secret_key(instance)
 
     app = Flask("server", instance_path=str(instance), instance_relative_config=False)
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     app.config.update(settings.flask_config(values, instance))
     app.config["KABAR"] = values
     configure_logging(values["LOG_LEVEL"], values["LOG_JSON"])
@@ -89,6 +106,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     metrics.init_app(app)
     _register_error_handlers(app, api)
     _add_security_headers(app)
+    _refuse_nul_characters(app)
     return app
 
 
@@ -120,3 +138,26 @@ def _add_security_headers(app: Flask) -> None:
             "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
             "frame-ancestors 'none'")
         return response
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def _refuse_nul_characters(app: Flask) -> None:
+    """PostgreSQL text cannot hold U+0000: a NUL in the URL, the query or a JSON body
+    would fail in the database as a 500 (SQLite would store it). No field needs one, so
+    it is refused up front, the same on both databases."""
+
+    @app.before_request
+    def _refuse():
+        body = request.get_json(silent=True) if request.is_json else None
+        if _has_nul([request.path, list(request.args.items(multi=True)), body]):
+            raise BadRequest("Text in a request may not contain the NUL character (U+0000).",
+                             code="nul_character")

@@ -86,6 +86,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FETCH_TIMEOUT", 30,
             "Seconds a fetch of a URL given by a user (media, webhooks) may take in all, "
             "redirects included.", int),
+    Setting("WEBHOOK_TIMEOUT", 10,
+            "Seconds a webhook receiver has to answer one delivery before it counts as "
+            "failed.", int),
+    Setting("WEBHOOK_MAX_AGE_HOURS", 24,
+            "A webhook delivery still failing this many hours after its event is given up "
+            "(status dead; replay it by hand).", int),
+    Setting("WEBHOOK_PAUSE_AFTER", 20,
+            "Consecutive failed deliveries after which a webhook endpoint is paused.", int),
+    Setting("EVENTS_STREAM_SECONDS", 300,
+            "How long one live event stream (GET /api/v1/events) stays open; clients "
+            "reconnect with Last-Event-ID.", int),
 )
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}

@@ -12,10 +12,12 @@ from typing import Any
 
 from server.events import CATALOGUE_VERSION, Event, to_wire
 from server.models import StoredEvent, User, WaSession, db  # noqa: F401
+from server.webhooks import fanout
 
 
 def record(event: Event, session: WaSession | None) -> StoredEvent:
-    """Add the event to the log, in the caller's transaction (the caller commits)."""
+    """Add the event to the log, in the caller's transaction (the caller commits), with a
+    webhook delivery for each endpoint that wants it."""
     ref = None
     if session is not None:
         owner = db.session.get(User, session.owner_id)
@@ -25,6 +27,7 @@ def record(event: Event, session: WaSession | None) -> StoredEvent:
                       owner_id=session.owner_id if session else None, session=ref,
                       data=to_wire(event))
     db.session.add(row)
+    fanout.fan_out(row, session)
     return row
 
 
@@ -35,5 +38,16 @@ def envelope(row: StoredEvent) -> dict[str, Any]:
         "version": CATALOGUE_VERSION,
         "timestamp": row.created_at.isoformat(),
         "session": row.session,
-        "data": row.data,
+        "data": _without_handles(row.data),
     }
+
+
+def _without_handles(data: dict[str, Any]) -> dict[str, Any]:
+    """The data as it may leave the gateway: a media download handle (the transport's
+    keys to the file) stays inside, as it does in the messages API."""
+    message = data.get("message")
+    media = message.get("media") if isinstance(message, dict) else None
+    if not isinstance(media, dict) or "handle" not in media:
+        return data
+    media = {k: v for k, v in media.items() if k != "handle"}
+    return {**data, "message": {**message, "media": media}}

@@ -186,10 +186,78 @@ class CallReceived(Event):
     video: bool = False
 
 
+@dataclass(frozen=True)
+class PollVote(Event):
+    """Someone voted in a poll (options: the names they picked now; empty: they took their
+    vote back). Fires once per vote change, for polls this session sent or saw."""
+
+    type: ClassVar[str] = "poll.vote"
+    poll_id: str  # WhatsApp's id of the poll message
+    chat: Party
+    voter: Party
+    options: tuple[str, ...]
+    timestamp: datetime
+
+
+# --- groups -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GroupJoined(Event):
+    """This session's account became a member of a group: it created or joined one, or
+    someone added it (``by``: who, when known)."""
+
+    type: ClassVar[str] = "group.joined"
+    group: Party
+    name: str
+    timestamp: datetime
+    by: Party | None = None
+
+
+@dataclass(frozen=True)
+class GroupLeft(Event):
+    """This session's account is no longer in a group: it left, or someone removed it
+    (``by``), or the group was deleted."""
+
+    type: ClassVar[str] = "group.left"
+    group: Party
+    timestamp: datetime
+    by: Party | None = None
+    reason: str = ""  # left, removed, deleted
+
+
+@dataclass(frozen=True)
+class GroupParticipants(Event):
+    """Other people were added to, removed from, promoted or demoted in a group this
+    session is in (action: add, remove, promote, demote; join: they used a link)."""
+
+    type: ClassVar[str] = "group.participants"
+    group: Party
+    action: str  # add, remove, promote, demote, join
+    participants: tuple[Party, ...]
+    timestamp: datetime
+    by: Party | None = None
+
+
+@dataclass(frozen=True)
+class GroupUpdated(Event):
+    """A group's name, topic or settings changed; only the fields that changed are set
+    (None: unchanged). announce: only admins may send; locked: only admins edit info."""
+
+    type: ClassVar[str] = "group.updated"
+    group: Party
+    timestamp: datetime
+    by: Party | None = None
+    name: str | None = None
+    topic: str | None = None
+    announce: bool | None = None
+    locked: bool | None = None
+
+
 CATALOGUE: dict[str, type[Event]] = {
     cls.type: cls for cls in (SessionStatus, MessageReceived, MessageSent, MessageStatus,
                               MessageReaction, MessageEdited, MessageRevoked, PresenceUpdate,
-                              CallReceived)
+                              CallReceived, PollVote, GroupJoined, GroupLeft,
+                              GroupParticipants, GroupUpdated)
 }
 
 
@@ -204,3 +272,15 @@ def to_wire(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: to_wire(item) for key, item in value.items()}
     return value
+
+
+def render_markdown() -> str:
+    """The catalogue table of docs/events.md, from the dataclasses themselves (a test
+    keeps the file in step, so the documentation cannot drift from the code)."""
+    lines = [f"Catalogue version {CATALOGUE_VERSION}.", "",
+             "| type | fields of `data` | when it fires |", "| --- | --- | --- |"]
+    for name, cls in CATALOGUE.items():
+        fields = ", ".join(f"`{f.name}`" for f in dataclasses.fields(cls))
+        when = " ".join((cls.__doc__ or "").split())
+        lines.append(f"| `{name}` | {fields} | {when} |")
+    return "\n".join(lines) + "\n"

@@ -112,6 +112,26 @@ def check_url(url: str, *, allow: list[str]) -> None:
     _checked_addresses(_parse(url), _AllowList.parse(allow))
 
 
+def checked_url(url: str, *, allow: list[str]) -> tuple[httpx.URL, list[IPAddress]]:
+    """``check_url`` that hands back its work: the parsed URL and the addresses found safe,
+    for a caller that sends its own request (a webhook POST) and must connect to one of
+    those addresses, not to a second look-up's answer (see ``pinned_request``)."""
+    parsed = _parse(url)
+    return parsed, _checked_addresses(parsed, _AllowList.parse(allow))
+
+
+def pinned_request(client: httpx.Client, method: str, url: httpx.URL, address: IPAddress, *,
+                   timeout: float, headers: dict[str, str] | None = None,
+                   content: bytes | None = None) -> httpx.Request:
+    """A ``method`` request to ``url`` that connects to the checked ``address`` (as
+    ``_pinned`` does for fetches), with ``headers`` and ``content``."""
+    request = _pinned(client, url, address, timeout)
+    merged = httpx.Headers(request.headers)
+    merged.update(headers or {})
+    return client.build_request(method, request.url, timeout=timeout, content=content,
+                                headers=merged, extensions=request.extensions)
+
+
 def fetch(url: str, *, max_bytes: int, timeout: float, allow: list[str]) -> Fetched:
     """GET ``url`` under the guard described in the module docstring.
 

@@ -55,8 +55,10 @@ class Api(flask_smorest.Api):
         else:
             message = data.get("message") or error.description or error.name
         headers = dict(data.get("headers") or {})
-        if status == 429 and hasattr(error, "get_headers"):
-            headers.update({k: v for k, v in error.get_headers() if k.lower() == "retry-after"})
+        # Keep the headers the status itself needs: Allow on a 405 (HTTP requires it),
+        # Retry-After on a 429. The rest (Content-Type: text/html) is Werkzeug's page.
+        headers.update({k: v for k, v in error.get_headers()
+                        if k.lower() in ("allow", "retry-after")})
         return error_body(status, HTTP_CODES.get(status, f"http_{status}"), message,
                           errors), status, headers
 
@@ -101,19 +103,33 @@ def _encode_cursor(value: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> Any:
+def _fits(value: Any, column: sa.types.TypeEngine) -> bool:
+    """Whether the database can compare ``value`` with the key column. Anything else
+    would fail there (a 500 on PostgreSQL, or SQLite quietly answering an empty page)."""
+    if type(value) is not column.python_type:  # ``is``: a JSON true is no integer id
+        return False
+    if isinstance(value, int):
+        bits = 63 if isinstance(column, sa.BigInteger) else 31
+        return -(2 ** bits) <= value < 2 ** bits
+    return "\x00" not in value  # PostgreSQL text cannot hold NUL
+
+
+def _decode_cursor(cursor: str, key: sa.ColumnElement) -> Any:
     try:
-        return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError, UnicodeDecodeError):
+        value = None
+    if not _fits(value, key.type):
         raise ValidationFailed("The cursor is not one this API gave out.",
-                               code="invalid_cursor") from None
+                               code="invalid_cursor")
+    return value
 
 
 def paginate(query: sa.Select, key: sa.ColumnElement, *, cursor: str | None,
              limit: int) -> dict[str, Any]:
     """Keyset pagination on a unique, ascending ``key`` column."""
     if cursor:
-        query = query.where(key > _decode_cursor(cursor))
+        query = query.where(key > _decode_cursor(cursor, key))
     rows = list(db.session.scalars(query.order_by(key).limit(limit + 1)).unique())
     next_cursor = None
     if len(rows) > limit:

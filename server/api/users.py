@@ -34,7 +34,8 @@ class UserCreateSchema(ma.Schema):
                                 validate=ma.validate.Length(1, 1024))
     group = ma.fields.String(load_default="operator")
     display_name = ma.fields.String(load_default="", validate=ma.validate.Length(0, 128))
-    email = ma.fields.Email(load_default=None, allow_none=True)
+    email = ma.fields.Email(load_default=None, allow_none=True,
+                            validate=ma.validate.Length(0, 255))
     phone = ma.fields.String(load_default=None, allow_none=True,
                              validate=ma.validate.Length(0, 32))
 
@@ -42,8 +43,10 @@ class UserCreateSchema(ma.Schema):
 class UserUpdateSchema(ma.Schema):
     group = ma.fields.String()
     display_name = ma.fields.String(validate=ma.validate.Length(0, 128))
-    email = ma.fields.Email(allow_none=True)
-    phone = ma.fields.String(allow_none=True, validate=ma.validate.Length(0, 32))
+    email = ma.fields.Email(allow_none=True, validate=ma.validate.Length(0, 255),
+                            metadata={"description": "null removes it."})
+    phone = ma.fields.String(allow_none=True, validate=ma.validate.Length(0, 32),
+                             metadata={"description": "null or \"\" removes it."})
     password = ma.fields.String(load_only=True, validate=ma.validate.Length(1, 1024))
 
 
@@ -98,6 +101,10 @@ class UserById(MethodView):
     @blp.response(200, UserSchema)
     def patch(self, body, user_id):
         """Change a user's group, details or password (a new password ends their logins)."""
+        # null removes an email or phone; to the service None means "leave as is" and ""
+        # means "remove" (and "" is no valid email to send).
+        body.update({field: "" for field in ("email", "phone")
+                     if field in body and body[field] is None})
         return accounts.update_user(accounts.get_user(user_id), **body)
 
     @blp.requires("users:manage")

@@ -1,6 +1,7 @@
 """SQLAlchemy models, one module per domain. Import them from here."""
 
 from server.models.base import OwnedMixin, TimestampMixin, UTCDateTime, db, utcnow
+from server.models.chats import ChatState
 from server.models.media import Media, MediaDownload
 from server.models.messages import Message, StoredEvent
 from server.models.outbox import (
@@ -19,13 +20,21 @@ from server.models.sessions import (
     new_session_id,
 )
 from server.models.users import ApiKey, Group, LoginSession, User
+from server.models.webhooks import (
+    DELIVERY_STATUSES,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 __all__ = [
     "db", "utcnow", "UTCDateTime", "TimestampMixin", "OwnedMixin",
     "ApiKey", "Group", "LoginSession", "User",
     "Media", "MediaDownload",
     "Message", "StoredEvent",
+    "ChatState",
     "FINAL_STATUSES", "OUTBOX_STATUSES", "PRIORITIES", "Broadcast", "OutboxMessage",
     "SandboxDelivery",
     "RuntimeCommand", "RuntimeHeartbeat", "SessionStatusChange", "WaSession", "new_session_id",
+    "DELIVERY_STATUSES", "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint",
 ]

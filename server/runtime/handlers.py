@@ -1,8 +1,10 @@
 """What the runtime does for each command the web sends (see commands.py).
 
 Each handler is registered with ``@handles(kind)``; ``pool=True`` runs it on the
-look-up pool (it may wait on the network and never starts or stops a transport), the
-others run on the control thread, one at a time. Handlers raise TransportError (or
+look-up pool (it may wait on the network and never starts or stops a transport: logout
+and pair codes too, which can take seconds on a real client, longer than the control
+thread may go without renewing its lease), the others run on the control thread, one at
+a time. Handlers raise TransportError (or
 ValueError/InvalidPhone for bad input); the runtime turns that into the answer.
 """
 
@@ -45,12 +47,12 @@ def _restart_command(runtime: Runtime, command: RuntimeCommand) -> None:
     runtime.restart(command.session_id, reason="restarted by request")
 
 
-@handles("logout")
+@handles("logout", pool=True)
 def _logout(runtime: Runtime, command: RuntimeCommand) -> None:
     runtime.transport_for(command).logout()
 
 
-@handles("pair_code")
+@handles("pair_code", pool=True)
 def _pair_code(runtime: Runtime, command: RuntimeCommand) -> str:
     phone = normalise_phone(command.payload["phone"], runtime.region)
     return runtime.transport_for(command).pair_code(phone)
@@ -126,3 +128,4 @@ def _sandbox_fault(runtime: Runtime, command: RuntimeCommand) -> None:
 def _star(runtime: Runtime, command: RuntimeCommand) -> None:
     p = command.payload
     runtime.transport_for(command).star(p["chat"], p["sender"], p["message_id"], p["starred"])
+from server.runtime import group_handlers  # noqa: E402, F401  (registers handlers)

@@ -27,6 +27,7 @@ from server.models import RuntimeCommand, WaSession, db
 from server.outbox.dispatcher import SessionSender
 from server.runtime import commands, handlers, heartbeat, sink, wakeup
 from server.runtime.media_worker import MediaWorker
+from server.webhooks.dispatcher import WebhookWorker
 from server.whatsapp import factory
 from server.whatsapp.jids import InvalidPhone
 from server.whatsapp.transport import Transport, TransportError
@@ -57,6 +58,7 @@ class Runtime:
         self.stopping = threading.Event()
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kabar-lookup")
         self.media_worker: MediaWorker | None = None
+        self.webhook_worker: WebhookWorker | None = None
         settings = app.config["KABAR"]
         self.watchdog_after = float(settings["WATCHDOG_SECONDS"])
         self.region = settings["PHONE_REGION"]
@@ -73,6 +75,8 @@ class Runtime:
             self.sink_thread.start()
             self.media_worker = MediaWorker(self.app, self._connected_transport)
             self.media_worker.start()
+            self.webhook_worker = WebhookWorker(self.app)
+            self.webhook_worker.start()
             listener = wakeup.Listener(db.engine)
             last_beat = time.monotonic()
             log.info("runtime started (%s)", self.holder)
@@ -100,6 +104,8 @@ class Runtime:
                     live.sender.wake.set()
             if self.media_worker is not None:
                 self.media_worker.wake.set()
+            if self.webhook_worker is not None:
+                self.webhook_worker.wake.set()
         except Exception:
             db.session.rollback()
             log.exception("runtime tick failed; continuing")
@@ -126,6 +132,7 @@ class Runtime:
         for session_id in list(self.live):
             self._stop_live(session_id, reason="the runtime is shutting down")
         self.media_worker.stop()
+        self.webhook_worker.stop()
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.events.put(None)  # the sink stores what is queued, then stops
         self.sink_thread.join(timeout=30)
@@ -137,7 +144,7 @@ class Runtime:
     def _reconcile(self) -> None:
         rows = db.session.execute(sa.select(
             WaSession.id, WaSession.transport, WaSession.desired_state, WaSession.settings,
-            WaSession.deleted_at)).all()
+            WaSession.deleted_at, WaSession.status)).all()
         for row in rows:
             live = row.id in self.live
             if row.deleted_at is not None:
@@ -148,7 +155,9 @@ class Runtime:
             elif row.desired_state == "running" and not live:
                 self._start_live(row.id, row.transport, row.settings or {})
             elif row.desired_state != "running" and live:
-                self._stop_live(row.id, reason="stopped by request")
+                # After logged_out, banned or failed the session already says why it ended.
+                self._stop_live(row.id, reason="stopped by request",
+                                emit=row.status not in sessions.TERMINAL)
 
     def _start_live(self, session_id: str, transport_name: str, settings: dict) -> None:
         store = sessions.store_dir(session_id)

@@ -33,6 +33,8 @@ from server.events import (
     SessionStatus,
 )
 from server.whatsapp.jids import USER_SERVER, phone_of, split_jid
+from server.whatsapp.sandbox_groups import FILE_NAME as GROUPS_FILE
+from server.whatsapp.sandbox_groups import GroupStore
 from server.whatsapp.transport import (
     Emit,
     GroupInfo,
@@ -148,7 +150,10 @@ class SandboxTransport:
         if not self._connected:
             raise NotConnected()
         sender_party = Party(jid=f"{sender}@{USER_SERVER}", phone=sender, name=name or None)
-        chat = Party(jid=group, name=None) if group else sender_party
+        chat = sender_party
+        if group:  # the contact is (made) a member; a new group is made by them
+            group, group_name = self._groups.spoken_in(group, self._me_jid(), sender_party.jid)
+            chat = Party(jid=group, name=group_name)
         media_info = None
         if media is not None:
             data, mimetype, filename = media
@@ -205,9 +210,53 @@ class SandboxTransport:
         return [{"jid": jid, "phone": phone_of(jid), "status": "Sandbox contact",
                  "devices": [jid]} for jid in jids]
 
+    # --- groups (the rules and the durable store: sandbox_groups.py) ---------------------
+
     def groups(self) -> list[GroupInfo]:
-        self._require_connected()
-        return []
+        return self._groups.of(self._me_jid())
+
+    def group_info(self, jid: str) -> GroupInfo:
+        return self._groups.info(jid, self._me_jid())
+
+    def create_group(self, name: str, participants: list[str]) -> GroupInfo:
+        return self._groups.create(self._me_jid(), name, participants)
+
+    def set_group_name(self, jid: str, name: str) -> None:
+        self._groups.edit(jid, self._me_jid(), "name", name)
+
+    def set_group_topic(self, jid: str, topic: str) -> None:
+        self._groups.edit(jid, self._me_jid(), "topic", topic)
+
+    def set_group_announce(self, jid: str, announce: bool) -> None:
+        self._groups.edit(jid, self._me_jid(), "announce", bool(announce))
+
+    def set_group_locked(self, jid: str, locked: bool) -> None:
+        self._groups.edit(jid, self._me_jid(), "locked", bool(locked))
+
+    def group_invite_link(self, jid: str, reset: bool = False) -> str:
+        return self._groups.invite_link(jid, self._me_jid(), reset=reset)
+
+    def join_group(self, link: str) -> str:
+        return self._groups.join(self._me_jid(), link)
+
+    def update_participants(self, jid: str, participants: list[str],
+                            action: str) -> list[dict]:
+        return self._groups.update_participants(jid, self._me_jid(), participants, action)
+
+    def leave_group(self, jid: str) -> None:
+        self._groups.leave(jid, self._me_jid())
+
+    @property
+    def _groups(self) -> GroupStore:
+        return GroupStore(self.store.with_name(GROUPS_FILE), unregistered=self.unregistered,
+                          lock=self._lock)
+
+    def _me_jid(self) -> str:
+        """Who "me" is in a group: the paired account; not connected, no groups."""
+        identity = self._identity
+        if not self._connected or identity is None:
+            raise NotConnected()
+        return identity.jid
 
     # --- sending --------------------------------------------------------------------------
 
@@ -259,6 +308,9 @@ class SandboxTransport:
 
     def presence(self, chat: str, state: str) -> None:
         self._require_connected()
+
+    def star(self, chat: str, sender: str, message_id: str, starred: bool) -> None:
+        self._require_connected()  # a star is kept on the device only: nothing to simulate
 
     def download(self, handle: dict) -> bytes:
         digest = handle.get("sandbox_sha256", "")

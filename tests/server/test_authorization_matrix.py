@@ -87,12 +87,63 @@ def _foreign_broadcast(make_user, filled: dict) -> str:
     return row.id
 
 
+def _foreign_chat(make_user, filled: dict) -> str:
+    """A chat of the foreign session: one inbound message makes it exist."""
+    from server.models import Message, db, utcnow
+    from server.whatsapp.transport import new_message_id
+
+    db.session.add(Message(session_id=filled["session_id"], wa_id=new_message_id(),
+                           direction="in", chat_jid="6281234567890@s.whatsapp.net",
+                           chat_phone="6281234567890", sender_jid="6281234567890@s.whatsapp.net",
+                           kind="text", text=FOREIGN, timestamp=utcnow()))
+    db.session.commit()
+    return "6281234567890"
+
+
 def _foreign_session(make_user, filled: dict, label: str = "theirs") -> str:
     from server import sessions
 
     owner = make_user("operator")
     return sessions.create(Principal.for_user(owner), label=label, transport="sandbox",
                            auto_start=False).id
+
+
+def _webhook_of(owner: User, name: str = "theirs") -> int:
+    """A webhook of ``owner``'s own session, made directly: an admin's test ping at its
+    URL (a TEST-NET address) is refused by the SSRF guard before any network."""
+    from server import sessions
+    from server.models import WebhookEndpoint, db
+
+    session = sessions.create(Principal.for_user(owner), label="hooked", transport="sandbox",
+                              auto_start=False)
+    row = WebhookEndpoint(owner_id=owner.id, session_id=session.id, name=name,
+                          url="http://192.0.2.1/hook", secret="whsec_dGhlaXJzZWNyZXQ=")
+    db.session.add(row)
+    db.session.commit()
+    return row.id
+
+
+def _foreign_delivery(make_user, filled: dict) -> int:
+    """A delivery (of one stored event) to another tenant's webhook."""
+    from server.models import StoredEvent, WebhookDelivery, WebhookEndpoint, db
+
+    endpoint = db.session.get(WebhookEndpoint, _webhook_of(make_user("operator")))
+    event = StoredEvent(type="session.status", session_id=endpoint.session_id,
+                        owner_id=endpoint.owner_id, data={"status": "stopped"})
+    db.session.add(event)
+    db.session.flush()
+    delivery = WebhookDelivery(endpoint_id=endpoint.id, event_seq=event.seq,
+                               ordering_key=endpoint.session_id, status="dead")
+    db.session.add(delivery)
+    db.session.commit()
+    return delivery.id
+
+
+@pytest.fixture(autouse=True)
+def _event_streams_end_at_once(app, monkeypatch):
+    """GET /api/v1/events streams for KABAR_EVENTS_STREAM_SECONDS; here it must end after
+    its first poll, so the walk reads whole responses."""
+    monkeypatch.setitem(app.config["KABAR"], "EVENTS_STREAM_SECONDS", 0)
 
 
 TARGETS: dict[str, Target] = {
@@ -102,9 +153,17 @@ TARGETS: dict[str, Target] = {
     "broadcast_id": Target(_foreign_broadcast, owned=True, missing="nope"),
     "user_id": Target(lambda make_user, _: make_user("operator").id, owned=False),
     "name": Target(lambda make_user, _: "field", owned=False),
+    # WhatsApp groups and contacts live on WhatsApp: the foreign session hides them.
+    "group_jid": Target(lambda make_user, _: "120363012345678901@g.us", owned=False),
+    "phone": Target(lambda make_user, _: "0812-3456-7890", owned=False),
+    # A chat is messages stored in a session: the foreign session's own chat.
+    "chat": Target(_foreign_chat, owned=True, missing="6280000000001"),
     "key_id": Target(lambda make_user, _: apikeys.create(
         Principal.for_user(make_user("operator")), name="theirs", permissions=None)[0].id,
         owned=True, missing=999_999),
+    "webhook_id": Target(lambda make_user, _: _webhook_of(make_user("operator")), owned=True,
+                         missing=999_999),
+    "delivery_id": Target(_foreign_delivery, owned=True, missing=999_999),
 }
 
 
@@ -114,6 +173,7 @@ SEED_FOREIGN: list[Callable[[User], object]] = [
     lambda owner: apikeys.create(Principal.for_user(owner), name=FOREIGN, permissions=None),
     lambda owner: __import__("server.sessions").sessions.create(
         Principal.for_user(owner), label=FOREIGN, transport="sandbox", auto_start=False),
+    lambda owner: _webhook_of(owner, name=FOREIGN),
 ]
 
 

@@ -1,0 +1,208 @@
+"""/api/v1/webhooks: endpoints that receive signed events, their deliveries, replays."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask.views import MethodView
+
+from server.api.base import Blueprint, PageArgs, page_schema, paginate
+from server.auth import current_principal
+from server.models import DELIVERY_STATUSES, WebhookDelivery, WebhookEndpoint
+from server.webhooks import service
+
+blp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks",
+                description="Webhooks: events POSTed to your URL, signed (Standard Webhooks), "
+                            "retried, in order per chat.")
+
+
+class WebhookSchema(ma.Schema):
+    id = ma.fields.Integer(dump_only=True)
+    session_id = ma.fields.String(load_default=None, allow_none=True, metadata={
+        "description": "The session whose events go here; null: every session (admins)."})
+    name = ma.fields.String(load_default="", validate=ma.validate.Length(0, 128))
+    url = ma.fields.Url(required=True, schemes={"http", "https"},
+                        validate=ma.validate.Length(1, 2048))
+    events = ma.fields.List(ma.fields.String(), load_default=lambda: ["*"],
+                            validate=ma.validate.Length(1, 50), metadata={
+        "description": "Event types (docs/events.md), families such as message.*, or * "
+                       "for all."})
+    headers = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String(),
+                             load_default=dict, metadata={
+        "description": "Extra headers sent with every delivery (not webhook-*, "
+                       "Content-Type, Host, User-Agent…)."})
+    enabled = ma.fields.Boolean(load_default=True)
+    paused_reason = ma.fields.String(dump_only=True, allow_none=True, metadata={
+        "description": "Why deliveries stopped (410 Gone, too many failures, by request)."})
+    consecutive_failures = ma.fields.Integer(dump_only=True)
+    owner = ma.fields.Function(lambda e: e.owner_id, dump_only=True)
+    created_at = ma.fields.DateTime(dump_only=True)
+    updated_at = ma.fields.DateTime(dump_only=True)
+
+
+class WebhookSecretSchema(WebhookSchema):
+    secret = ma.fields.String(dump_only=True, metadata={
+        "description": "whsec_…: verify signatures with it. Shown this once only."})
+
+
+class WebhookUpdateSchema(ma.Schema):
+    name = ma.fields.String(validate=ma.validate.Length(0, 128))
+    url = ma.fields.Url(schemes={"http", "https"}, validate=ma.validate.Length(1, 2048))
+    events = ma.fields.List(ma.fields.String(), validate=ma.validate.Length(1, 50))
+    headers = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
+    enabled = ma.fields.Boolean(metadata={
+        "description": "true also resumes a paused endpoint (and what waited for it)."})
+
+
+class WebhookListArgs(PageArgs):
+    session = ma.fields.String(metadata={"description": "Only this session's endpoints."})
+
+
+class SecretSchema(ma.Schema):
+    secret = ma.fields.String(metadata={"description": "The new secret, shown this once."})
+
+
+class PingSchema(ma.Schema):
+    ok = ma.fields.Boolean(metadata={"description": "The receiver answered 2xx."})
+    status_code = ma.fields.Integer(allow_none=True)
+    latency_ms = ma.fields.Integer()
+    response = ma.fields.String(metadata={"description": "The answer's first 1 KB."})
+    error = ma.fields.String(allow_none=True)
+    event_id = ma.fields.String(metadata={"description": "The webhook-id that was sent."})
+
+
+class AttemptSchema(ma.Schema):
+    attempt = ma.fields.Integer()
+    status_code = ma.fields.Integer(allow_none=True)
+    latency_ms = ma.fields.Integer(allow_none=True)
+    error = ma.fields.String(allow_none=True)
+    response = ma.fields.String(allow_none=True)
+    at = ma.fields.DateTime()
+
+
+class DeliverySchema(ma.Schema):
+    id = ma.fields.Integer()
+    endpoint_id = ma.fields.Integer()
+    event_id = ma.fields.Function(lambda d: d.event.id)
+    event_type = ma.fields.Function(lambda d: d.event.type)
+    event_seq = ma.fields.Integer()
+    ordering_key = ma.fields.String()
+    status = ma.fields.String(metadata={"description": ", ".join(DELIVERY_STATUSES)})
+    attempts = ma.fields.Integer()
+    next_at = ma.fields.DateTime()
+    last_status_code = ma.fields.Integer(allow_none=True)
+    last_error = ma.fields.String(allow_none=True)
+    latency_ms = ma.fields.Integer(allow_none=True)
+    replay_of = ma.fields.Integer(allow_none=True)
+    actions_result = ma.fields.List(ma.fields.Dict(), allow_none=True, metadata={
+        "description": "One result per response action the receiver asked for."})
+    created_at = ma.fields.DateTime()
+    delivered_at = ma.fields.DateTime(allow_none=True)
+    attempt_log = ma.fields.List(ma.fields.Nested(AttemptSchema), data_key="attempt_log")
+
+
+class DeliveryArgs(PageArgs):
+    status = ma.fields.String(validate=ma.validate.OneOf(DELIVERY_STATUSES))
+
+
+class ReplaySchema(ma.Schema):
+    since = ma.fields.AwareDateTime(load_default=None, metadata={
+        "description": "Deliveries made since (ISO 8601 with a zone; default: the max age)."})
+    status = ma.fields.String(load_default="all",
+                              validate=ma.validate.OneOf(["failed", "dead", "all"]))
+
+
+class ReplayedSchema(ma.Schema):
+    replayed = ma.fields.Integer(metadata={"description": "New deliveries queued."})
+
+
+@blp.route("")
+class Webhooks(MethodView):
+    @blp.requires("webhooks:manage")
+    @blp.arguments(WebhookListArgs, location="query")
+    @blp.response(200, page_schema(WebhookSchema))
+    def get(self, args):
+        """My webhook endpoints (admins: everyone's). The secret is never shown here."""
+        return paginate(service.visible(args.get("session")), WebhookEndpoint.id,
+                        cursor=args["cursor"], limit=args["limit"])
+
+    @blp.requires("webhooks:manage")
+    @blp.arguments(WebhookSchema)
+    @blp.response(201, WebhookSecretSchema)
+    def post(self, body):
+        """Create an endpoint. The answer holds its secret: keep it, it is not shown again.
+        The URL must be one the gateway may reach (422 unsafe_url otherwise)."""
+        endpoint = service.create(current_principal(), **body)
+        return endpoint
+
+
+@blp.route("/<int:webhook_id>")
+class WebhookById(MethodView):
+    @blp.requires("webhooks:manage")
+    @blp.response(200, WebhookSchema)
+    def get(self, webhook_id):
+        """One endpoint (without its secret)."""
+        return service.get(webhook_id)
+
+    @blp.requires("webhooks:manage")
+    @blp.arguments(WebhookUpdateSchema)
+    @blp.response(200, WebhookSchema)
+    def patch(self, body, webhook_id):
+        """Change the URL, events, headers or name; enable, disable or resume it."""
+        return service.update(service.get(webhook_id), **body)
+
+    @blp.requires("webhooks:manage")
+    @blp.response(204)
+    def delete(self, webhook_id):
+        """Delete the endpoint and its delivery history."""
+        service.delete(service.get(webhook_id))
+
+
+@blp.route("/<int:webhook_id>/rotate-secret")
+class RotateSecret(MethodView):
+    @blp.requires("webhooks:manage")
+    @blp.response(200, SecretSchema)
+    def post(self, webhook_id):
+        """Replace the secret at once; the new one is shown this once."""
+        return {"secret": service.rotate_secret(service.get(webhook_id))}
+
+
+@blp.route("/<int:webhook_id>/test")
+class Test(MethodView):
+    @blp.requires("webhooks:manage")
+    @blp.response(200, PingSchema)
+    def post(self, webhook_id):
+        """POST a signed webhook.ping now and report the receiver's answer."""
+        return service.ping(service.get(webhook_id))
+
+
+@blp.route("/<int:webhook_id>/deliveries")
+class Deliveries(MethodView):
+    @blp.requires("webhooks:manage")
+    @blp.arguments(DeliveryArgs, location="query")
+    @blp.response(200, page_schema(DeliverySchema))
+    def get(self, args, webhook_id):
+        """The endpoint's deliveries, oldest first, each with its attempts."""
+        endpoint = service.get(webhook_id)
+        return paginate(service.deliveries_of(endpoint, args.get("status")),
+                        WebhookDelivery.id, cursor=args["cursor"], limit=args["limit"])
+
+
+@blp.route("/<int:webhook_id>/replay")
+class ReplayEndpoint(MethodView):
+    @blp.requires("webhooks:manage")
+    @blp.arguments(ReplaySchema)
+    @blp.response(202, ReplayedSchema)
+    def post(self, body, webhook_id):
+        """Queue again every failed and/or dead delivery made since a time."""
+        endpoint = service.get(webhook_id)
+        return {"replayed": service.replay_since(endpoint, since=body["since"],
+                                                 status=body["status"])}
+
+
+@blp.route("/deliveries/<int:delivery_id>/replay")
+class ReplayDelivery(MethodView):
+    @blp.requires("webhooks:manage")
+    @blp.response(202, DeliverySchema)
+    def post(self, delivery_id):
+        """Send one delivery's event again, as a new delivery."""
+        return service.replay(service.get_delivery(delivery_id))

@@ -1,0 +1,217 @@
+"""One attempt of one delivery: sign, POST, record what came back, then decide.
+
+- 2xx: delivered; the endpoint's failure count goes back to 0, and the receiver's
+  ``{"actions": [...]}`` runs (``actions.py``).
+- 410 Gone: the receiver wants no more; the endpoint is disabled (``paused_reason``)
+  and the delivery waits, as a failed one, until someone enables the endpoint again.
+- Anything else (an error status, a timeout, a refused address): retried with
+  exponential backoff and jitter, until the next try would fall past the maximum age
+  (``KABAR_WEBHOOK_MAX_AGE_HOURS``): then it is dead. ``KABAR_WEBHOOK_PAUSE_AFTER``
+  failures in a row pause the endpoint.
+
+Redirects are never followed (a receiver that moved must be updated by its owner), and
+the address is checked against the SSRF guard at every attempt, since DNS can change.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from flask import current_app
+
+from server import eventlog, netguard
+from server.models import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    db,
+    utcnow,
+)
+from server.webhooks import signing
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE = 5.0  # seconds before the second attempt; doubles each time
+BACKOFF_CAP = 3600.0
+MAX_BODY = 65536  # read this much of a receiver's answer (enough for actions)
+SNIPPET = 1024
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status_code: int | None
+    latency_ms: int
+    body: bytes = b""
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+    @property
+    def snippet(self) -> str:
+        return self.body[:SNIPPET].decode("utf-8", "replace")[:SNIPPET]
+
+    def actions(self) -> Any:
+        """The ``actions`` of a JSON object answer; None when there are none."""
+        try:
+            answer = json.loads(self.body)
+        except ValueError:
+            return None
+        return answer.get("actions") if isinstance(answer, dict) else None
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before the next try after ``attempts`` failed ones: 5, 10, 20 … 1 h,
+    each ±20 % so that many failed deliveries do not all come back at once."""
+    delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, attempts - 1))
+    return delay * random.uniform(0.8, 1.2)
+
+
+def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float,
+         allow: list[str]) -> Outcome:
+    """POST to ``url`` through the SSRF guard. Raises ``netguard.UnsafeURL`` when the
+    address is refused; every other problem is an ``Outcome`` with ``error``."""
+    started = time.monotonic()
+
+    def took() -> int:
+        return int((time.monotonic() - started) * 1000)
+
+    try:
+        parsed, addresses = netguard.checked_url(url, allow=allow)
+    except netguard.FetchFailed as exc:  # the host does not resolve
+        return Outcome(None, took(), error=exc.message)
+    with httpx.Client(trust_env=False, follow_redirects=False) as client:
+        for index, address in enumerate(addresses):
+            request = netguard.pinned_request(client, "POST", parsed, address,
+                                              timeout=timeout, headers=headers, content=body)
+            try:
+                response = client.send(request, stream=True)
+                try:
+                    data = _read(response, started + timeout)
+                finally:
+                    response.close()
+                error = None if response.is_success else _status_error(response)
+                return Outcome(response.status_code, took(), data, error)
+            except httpx.ConnectError as exc:
+                if index == len(addresses) - 1:
+                    return Outcome(None, took(), error=f"could not connect: {exc}")
+            except httpx.TimeoutException:
+                return Outcome(None, took(), error=f"no answer within {timeout:g} s")
+            except httpx.HTTPError as exc:
+                return Outcome(None, took(), error=f"{type(exc).__name__}: {exc}")
+    return Outcome(None, took(), error="no address to connect to")
+
+
+def _read(response: httpx.Response, deadline: float) -> bytes:
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= MAX_BODY or time.monotonic() > deadline:
+            break
+    return b"".join(chunks)[:MAX_BODY]
+
+
+def _status_error(response: httpx.Response) -> str:
+    if response.is_redirect:
+        return (f"HTTP {response.status_code} redirect to "
+                f"{response.headers.get('location', '?')} (not followed)")
+    return f"HTTP {response.status_code}"
+
+
+def send_signed(endpoint: WebhookEndpoint, envelope: dict[str, Any]) -> Outcome:
+    """Sign ``envelope`` with the endpoint's secret and POST it (raises UnsafeURL)."""
+    settings = current_app.config["KABAR"]
+    body = signing.payload(envelope)
+    headers = signing.headers(endpoint.secret, envelope["id"], body, utcnow(),
+                              endpoint.headers)
+    return post(endpoint.url, body.encode(), headers, timeout=settings["WEBHOOK_TIMEOUT"],
+                allow=settings["FETCH_ALLOW"])
+
+
+def attempt(delivery_id: int) -> None:
+    """Run one attempt of a claimed (``delivering``) delivery and record it."""
+    delivery = db.session.get(WebhookDelivery, delivery_id)
+    if delivery is None or delivery.status != "delivering":
+        return
+    endpoint = db.session.get(WebhookEndpoint, delivery.endpoint_id)
+    try:
+        outcome = send_signed(endpoint, eventlog.envelope(delivery.event))
+    except netguard.UnsafeURL as exc:
+        outcome = Outcome(None, 0, error=f"unsafe_url: {exc.message}")
+    now = utcnow()
+    delivery.attempts += 1
+    db.session.add(WebhookAttempt(
+        delivery_id=delivery.id, attempt=delivery.attempts, status_code=outcome.status_code,
+        latency_ms=outcome.latency_ms, error=(outcome.error or "")[:512] or None,
+        response=outcome.snippet or None, at=now))
+    delivery.last_status_code, delivery.latency_ms = outcome.status_code, outcome.latency_ms
+    delivery.last_error = (outcome.error or "")[:512] or None
+    if outcome.ok:
+        delivery.status, delivery.delivered_at = "delivered", now
+        _endpoint_values(endpoint.id, consecutive_failures=0)
+        db.session.commit()
+        _run_actions(delivery, outcome.actions())
+        return
+    _failed(delivery, endpoint, outcome)
+    db.session.commit()
+
+
+def _failed(delivery: WebhookDelivery, endpoint: WebhookEndpoint, outcome: Outcome) -> None:
+    settings = current_app.config["KABAR"]
+    now = utcnow()
+    _endpoint_values(endpoint.id,
+                     consecutive_failures=WebhookEndpoint.consecutive_failures + 1)
+    if outcome.status_code == 410:
+        _pause(endpoint.id, "The receiver answered 410 Gone: it wants no more deliveries.")
+    else:
+        limit = int(settings["WEBHOOK_PAUSE_AFTER"])
+        paused = db.session.execute(
+            sa.update(WebhookEndpoint).where(
+                WebhookEndpoint.id == endpoint.id, WebhookEndpoint.enabled.is_(True),
+                WebhookEndpoint.consecutive_failures >= limit)
+            .values(enabled=False, paused_reason=(
+                f"Paused after {limit} failed deliveries in a row (last: "
+                f"{outcome.error or 'no answer'})")[:255])).rowcount
+        if paused:
+            log.warning("webhook endpoint %s paused after %s failures", endpoint.id, limit)
+    next_at = now + timedelta(seconds=backoff(delivery.attempts))
+    max_age = timedelta(hours=int(settings["WEBHOOK_MAX_AGE_HOURS"]))
+    if next_at > delivery.created_at + max_age:
+        delivery.status = "dead"
+    else:
+        delivery.status, delivery.next_at = "failed", next_at
+
+
+def _endpoint_values(endpoint_id: int, **values: Any) -> None:
+    """Change the endpoint with one UPDATE: several deliveries of one endpoint finish on
+    different threads, and the web may edit it meanwhile."""
+    db.session.execute(sa.update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id)
+                       .values(**values))
+
+
+def _pause(endpoint_id: int, reason: str) -> None:
+    _endpoint_values(endpoint_id, enabled=False, paused_reason=reason[:255])
+    log.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
+
+
+def _run_actions(delivery: WebhookDelivery, actions: Any) -> None:
+    """After the delivery is recorded as delivered (a crash here must not send the
+    event again); each send carries an idempotency key made from the delivery, so a
+    retried run never sends twice."""
+    if actions is None:
+        return
+    from server.webhooks import actions as runner
+
+    delivery.actions_result = runner.run(actions, delivery.event,
+                                         key_prefix=f"webhook-{delivery.id}")
+    db.session.commit()

@@ -1,0 +1,145 @@
+"""The runtime's webhook worker: picks due deliveries and hands them to a small pool.
+
+Order: a delivery goes out only when no older one with the same endpoint and ordering
+key (a chat, or the session) is still open (pending, delivering or failed); dead ones
+no longer hold anything back. So one chat's events reach a receiver in order, one at a
+time, while other chats and other endpoints go in parallel.
+
+Durable: everything is in the rows. A delivery found ``delivering`` at start-up was cut
+off by a stop or a crash and goes again (receivers dedupe on ``webhook-id``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import Flask
+from sqlalchemy.orm import aliased
+
+from server.models import WebhookDelivery, WebhookEndpoint, db, utcnow
+from server.models.webhooks import OPEN_STATUSES
+from server.runtime.worker import Worker
+from server.webhooks import delivery
+
+log = logging.getLogger(__name__)
+
+POOL_SIZE = 4
+IDLE_SECONDS = 1.0
+EXPIRE_EVERY = 10.0  # seconds between two sweeps for deliveries past the maximum age
+RETRYABLE = ("pending", "failed")
+
+
+def requeue_interrupted() -> int:
+    count = db.session.execute(sa.update(WebhookDelivery).where(
+        WebhookDelivery.status == "delivering").values(status="pending")).rowcount
+    db.session.commit()
+    return count
+
+
+def expire(max_age_hours: int) -> int:
+    """Deliveries still open past the maximum age are given up (dead)."""
+    cutoff = utcnow() - timedelta(hours=max_age_hours)
+    count = db.session.execute(sa.update(WebhookDelivery).where(
+        WebhookDelivery.status.in_(RETRYABLE), WebhookDelivery.created_at < cutoff)
+        .values(status="dead")).rowcount
+    db.session.commit()
+    return count
+
+
+def due(limit: int) -> list[int]:
+    """Ids of deliveries that may go now, oldest first: due, of an enabled endpoint, and
+    first in line for their (endpoint, ordering key)."""
+    older = aliased(WebhookDelivery)
+    blocked = sa.exists().where(older.endpoint_id == WebhookDelivery.endpoint_id,
+                                older.ordering_key == WebhookDelivery.ordering_key,
+                                older.id < WebhookDelivery.id,
+                                older.status.in_(OPEN_STATUSES))
+    return list(db.session.scalars(
+        sa.select(WebhookDelivery.id)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(WebhookDelivery.status.in_(RETRYABLE), WebhookDelivery.next_at <= utcnow(),
+               WebhookEndpoint.enabled.is_(True), ~blocked)
+        .order_by(WebhookDelivery.id).limit(limit)))
+
+
+def claim(delivery_id: int) -> bool:
+    won = db.session.execute(sa.update(WebhookDelivery).where(
+        WebhookDelivery.id == delivery_id, WebhookDelivery.status.in_(RETRYABLE))
+        .values(status="delivering")).rowcount
+    db.session.commit()
+    return bool(won)
+
+
+class WebhookWorker(Worker):
+    name = "kabar-webhooks"
+
+    def __init__(self, app: Flask, pool_size: int = POOL_SIZE):
+        super().__init__(app)
+        self.pool_size = pool_size
+        self.pool = ThreadPoolExecutor(max_workers=pool_size,
+                                       thread_name_prefix="kabar-webhook")
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.last_expiry = 0.0
+
+    def prepare(self) -> None:
+        requeued = requeue_interrupted()
+        if requeued:
+            log.info("%s interrupted webhook deliveries go again", requeued)
+
+    def stop(self) -> None:
+        super().stop()
+        # Deliveries not yet started stay "delivering" and go again at the next start.
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def step(self) -> float:
+        if time.monotonic() - self.last_expiry >= EXPIRE_EVERY:
+            expire(int(self.app.config["KABAR"]["WEBHOOK_MAX_AGE_HOURS"]))
+            self.last_expiry = time.monotonic()
+        with self.lock:
+            free = self.pool_size - self.in_flight
+        if free <= 0:
+            return IDLE_SECONDS  # a finishing delivery wakes us
+        ids = due(free)
+        db.session.commit()  # end the read: the pool threads write these rows
+        started = 0
+        for delivery_id in ids:
+            if claim(delivery_id):
+                with self.lock:
+                    self.in_flight += 1
+                self.pool.submit(self._deliver, delivery_id)
+                started += 1
+        return 0.0 if started else IDLE_SECONDS
+
+    def _deliver(self, delivery_id: int) -> None:
+        try:
+            with self.app.app_context():
+                try:
+                    delivery.attempt(delivery_id)
+                except Exception:
+                    db.session.rollback()
+                    log.exception("webhook delivery %s failed unexpectedly", delivery_id)
+                    _retry_later(delivery_id)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+            self.wake.set()  # the next delivery of that chat may go now
+
+
+def _retry_later(delivery_id: int) -> None:
+    """A bug while delivering must not leave the row ``delivering`` (and its chat stuck)
+    until the next restart."""
+    try:
+        db.session.execute(sa.update(WebhookDelivery).where(
+            WebhookDelivery.id == delivery_id, WebhookDelivery.status == "delivering")
+            .values(status="failed", next_at=utcnow() + timedelta(seconds=60),
+                    last_error="internal error while delivering; retrying"))
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("could not reschedule webhook delivery %s", delivery_id)

@@ -1,0 +1,61 @@
+"""From one stored event to its webhook deliveries, inside the event's own transaction:
+an event is never stored without its deliveries, nor a delivery without its event.
+
+Cost per event: one indexed query for the candidate endpoints (the session's and the
+global ones); the type filter is applied here, in Python.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from server.models import StoredEvent, WaSession, WebhookDelivery, WebhookEndpoint, db
+
+
+def matches(filters: list[str], event_type: str) -> bool:
+    """``*`` is every event; ``message.*`` every event of that family; else exact."""
+    for item in filters:
+        if item == "*" or item == event_type:
+            return True
+        if item.endswith(".*") and event_type.startswith(item[:-1]):
+            return True
+    return False
+
+
+def chat_of(event_type: str, data: dict[str, Any]) -> str | None:
+    """The chat a message event belongs to (None for other events)."""
+    if not event_type.startswith("message."):
+        return None
+    chat = (data.get("message") or {}).get("chat") or data.get("chat") or {}
+    return chat.get("jid") or data.get("to")
+
+
+def ordering_key(event_type: str, data: dict[str, Any], session_id: str | None) -> str:
+    """Deliveries with the same key (and endpoint) go out one at a time, in order: a
+    message event's chat within its session, else the session itself."""
+    key = session_id or "-"
+    chat = chat_of(event_type, data)
+    return f"{key}/{chat}"[:200] if chat else key
+
+
+def fan_out(row: StoredEvent, session: WaSession | None) -> list[WebhookDelivery]:
+    """Add a pending delivery for each enabled endpoint that wants ``row``."""
+    scope = WebhookEndpoint.session_id.is_(None)
+    if session is not None:
+        scope = sa.or_(scope, WebhookEndpoint.session_id == session.id)
+    with db.session.no_autoflush:
+        candidates = db.session.execute(
+            sa.select(WebhookEndpoint.id, WebhookEndpoint.events)
+            .where(WebhookEndpoint.enabled.is_(True), scope)).all()
+    wanted = [endpoint_id for endpoint_id, filters in candidates
+              if matches(filters or [], row.type)]
+    if not wanted:
+        return []
+    db.session.flush()  # the event's seq
+    key = ordering_key(row.type, row.data, row.session_id)
+    deliveries = [WebhookDelivery(endpoint_id=endpoint_id, event_seq=row.seq,
+                                  ordering_key=key) for endpoint_id in wanted]
+    db.session.add_all(deliveries)
+    return deliveries

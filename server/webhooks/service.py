@@ -1,0 +1,184 @@
+"""Webhook endpoints for the API: create, change, test, replay.
+
+Tenancy: an endpoint belongs to its creator. A per-session endpoint needs a session the
+caller may see; a global one (every session's events) is for admins only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import aliased
+
+from server import netguard, sessions
+from server.auth import Principal, current_principal, get_owned, scoped
+from server.errors import Forbidden, NotFound, ValidationFailed
+from server.events import CATALOGUE, CATALOGUE_VERSION
+from server.models import User, WaSession, WebhookDelivery, WebhookEndpoint, db, utcnow
+from server.runtime import wakeup
+from server.webhooks import delivery as deliveries
+from server.webhooks import signing
+
+FAMILIES = {name.split(".", 1)[0] for name in CATALOGUE}
+
+
+class AdminOnly(Forbidden):
+    code = "admin_only"
+    message = ("A global endpoint (no session_id) receives every session's events; only "
+               "admins may create one. Give the session_id of one of your sessions.")
+
+
+def check_url(url: str) -> None:
+    """Refuse a URL the gateway may not POST to (422 unsafe_url), the same check every
+    delivery makes again."""
+    netguard.check_url(url, allow=current_app.config["KABAR"]["FETCH_ALLOW"])
+
+
+def check_events(events: list[str]) -> None:
+    unknown = [e for e in events if not (e == "*" or e in CATALOGUE or (
+        e.endswith(".*") and e[:-2] in FAMILIES))]
+    if unknown:
+        raise ValidationFailed(errors={"events": [
+            f"Unknown event type(s): {', '.join(unknown)}. Use '*', a type of the catalogue "
+            "(docs/events.md) or a family such as 'message.*'."]})
+
+
+def check_headers(headers: dict[str, Any]) -> None:
+    problems = signing.header_problems(headers)
+    if problems:
+        raise ValidationFailed(errors={"headers": problems})
+
+
+def create(principal: Principal, *, url: str, session_id: str | None = None,
+           events: list[str] | None = None, headers: dict[str, str] | None = None,
+           enabled: bool = True, name: str = "") -> WebhookEndpoint:
+    if session_id is None and not principal.is_admin:
+        raise AdminOnly()
+    if session_id is not None:
+        session_id = sessions.get(session_id).id  # another tenant's: 404
+    events = events or ["*"]
+    check_events(events)
+    check_headers(headers or {})
+    check_url(url)
+    endpoint = WebhookEndpoint(owner_id=principal.user.id, session_id=session_id, url=url,
+                               name=name, events=events, headers=headers or {},
+                               enabled=enabled, secret=signing.new_secret())
+    db.session.add(endpoint)
+    db.session.commit()
+    return endpoint
+
+
+def visible(session_id: str | None = None) -> sa.Select:
+    query = scoped(WebhookEndpoint)
+    if session_id is not None:
+        query = query.where(WebhookEndpoint.session_id == session_id)
+    return query
+
+
+def get(endpoint_id: int) -> WebhookEndpoint:
+    return get_owned(WebhookEndpoint, endpoint_id, what="webhook")
+
+
+def update(endpoint: WebhookEndpoint, **fields: Any) -> WebhookEndpoint:
+    if "url" in fields:
+        check_url(fields["url"])
+    if "events" in fields:
+        check_events(fields["events"])
+    if "headers" in fields:
+        check_headers(fields["headers"])
+    for name in ("url", "name", "events", "headers", "enabled"):
+        if name in fields:
+            setattr(endpoint, name, fields[name])
+    if fields.get("enabled"):  # enabling again resumes what waited
+        endpoint.paused_reason, endpoint.consecutive_failures = None, 0
+    elif fields.get("enabled") is False:
+        endpoint.paused_reason = "disabled by request"
+    db.session.commit()
+    return endpoint
+
+
+def delete(endpoint: WebhookEndpoint) -> None:
+    db.session.delete(endpoint)
+    db.session.commit()
+
+
+def rotate_secret(endpoint: WebhookEndpoint) -> str:
+    """A new secret at once; deliveries from now on are signed with it."""
+    endpoint.secret = signing.new_secret()
+    db.session.commit()
+    return endpoint.secret
+
+
+def ping(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    """POST a signed ``webhook.ping`` now and report what the receiver said. Nothing is
+    stored and the receiver's actions are not run."""
+    check_url(endpoint.url)
+    session = db.session.get(WaSession, endpoint.session_id) if endpoint.session_id else None
+    envelope = {
+        "id": str(uuid.uuid4()), "type": "webhook.ping", "version": CATALOGUE_VERSION,
+        "timestamp": utcnow().isoformat(),
+        "session": {"id": session.id, "label": session.label,
+                    "owner": db.session.get(User, session.owner_id).username}
+        if session else None,
+        "data": {"endpoint_id": endpoint.id,
+                 "message": "A test from Kabar: if you can read this, it works."}}
+    outcome = deliveries.send_signed(endpoint, envelope)
+    return {"ok": outcome.ok, "status_code": outcome.status_code,
+            "latency_ms": outcome.latency_ms, "response": outcome.snippet,
+            "error": outcome.error, "event_id": envelope["id"]}
+
+
+# --- deliveries -------------------------------------------------------------------------
+
+def deliveries_of(endpoint: WebhookEndpoint, status: str | None = None) -> sa.Select:
+    query = sa.select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id)
+    return query.where(WebhookDelivery.status == status) if status else query
+
+
+def get_delivery(delivery_id: int) -> WebhookDelivery:
+    """A delivery of an endpoint the caller may see; any other answers 404."""
+    row = db.session.get(WebhookDelivery, delivery_id)
+    principal = current_principal()
+    endpoint = db.session.get(WebhookEndpoint, row.endpoint_id) if row else None
+    if endpoint is None or (not principal.is_admin and endpoint.owner_id != principal.user.id):
+        raise NotFound(f"No webhook delivery with id {delivery_id}.",
+                       code="webhook_delivery_not_found")
+    return row
+
+
+def replay(delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send the event again as a new pending delivery (fresh attempts and age, same
+    event id, so receivers that dedupe on webhook-id see a repeat). The old row stays as
+    history; if it was still retrying it is given up, so the event is not sent twice."""
+    if delivery.status in ("pending", "failed"):
+        delivery.status = "dead"
+        delivery.last_error = "replaced by a replay"
+    again = WebhookDelivery(endpoint_id=delivery.endpoint_id, event_seq=delivery.event_seq,
+                            ordering_key=delivery.ordering_key, replay_of=delivery.id)
+    db.session.add(again)
+    db.session.commit()
+    wakeup.notify()
+    return again
+
+
+def replay_since(endpoint: WebhookEndpoint, *, since: datetime | None,
+                 status: str = "all") -> int:
+    """Replay every failed and/or dead delivery of the endpoint made since ``since``
+    (default: the maximum age), oldest first so order per chat is kept."""
+    if since is None:
+        since = utcnow() - timedelta(hours=int(current_app.config["KABAR"][
+            "WEBHOOK_MAX_AGE_HOURS"]))
+    statuses = ("failed", "dead") if status == "all" else (status,)
+    replayed = aliased(WebhookDelivery)
+    already = sa.exists().where(replayed.replay_of == WebhookDelivery.id)
+    rows = db.session.scalars(
+        deliveries_of(endpoint).where(WebhookDelivery.status.in_(statuses),
+                                      WebhookDelivery.created_at >= since, ~already)
+        .order_by(WebhookDelivery.id)).all()
+    for row in rows:
+        replay(row)
+    return len(rows)

@@ -1,0 +1,89 @@
+"""Contact look-ups through a sandbox session: on WhatsApp or not, picture, user info."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from server.models import SessionStatusChange, WaSession, db
+from tests.server.conftest import wait_for
+
+
+def _url(sid: str, tail: str = "") -> str:
+    return f"/api/v1/sessions/{sid}/contacts{tail}"
+
+
+def _restart_with(client, headers, sid, settings: dict) -> None:
+    """New sandbox options take effect when the session restarts."""
+    assert client.patch(f"/api/v1/sessions/{sid}", headers=headers,
+                        json={"settings": settings}).status_code == 200
+    client.post(f"/api/v1/sessions/{sid}/restart", headers=headers)
+    wait_for(lambda: db.session.scalar(sa.select(SessionStatusChange.id).where(
+        SessionStatusChange.session_id == sid,
+        SessionStatusChange.reason == "restarted by request")), what="the restart")
+    wait_for(lambda: db.session.get(WaSession, sid).status == "connected", what="connected")
+
+
+def test_check_says_who_is_on_whatsapp(client, operator_headers, sandbox_session):
+    _restart_with(client, operator_headers, sandbox_session,
+                  {"sandbox": {"unregistered": ["6281299990000"]}})
+    response = client.post(_url(sandbox_session, "/check"), headers=operator_headers, json={
+        "phones": ["0812-9999-0000", "+62 812 1111 2222", "abc",
+                   "6281211112222@s.whatsapp.net"]})
+    assert response.status_code == 200, response.json
+    results = response.json["results"]
+    assert [(r["query"], r["phone"], r["jid"], r["registered"]) for r in results] == [
+        ("0812-9999-0000", "6281299990000", None, False),
+        ("+62 812 1111 2222", "6281211112222", "6281211112222@s.whatsapp.net", True),
+        ("abc", None, None, False),
+        ("6281211112222@s.whatsapp.net", "6281211112222", "6281211112222@s.whatsapp.net",
+         True),
+    ]
+    assert results[2]["error"] and all(r["error"] is None for r in results[:2])
+
+
+def test_check_limits(client, operator_headers, sandbox_session):
+    url = _url(sandbox_session, "/check")
+    assert client.post(url, headers=operator_headers, json={"phones": []}).status_code == 422
+    too_many = client.post(url, headers=operator_headers,
+                           json={"phones": [f"0812000{i:05d}" for i in range(101)]})
+    assert too_many.status_code == 422 and "phones" in too_many.json["errors"]["json"]
+    hundred = client.post(url, headers=operator_headers,
+                          json={"phones": [f"0812000{i:05d}" for i in range(100)]})
+    assert hundred.status_code == 200 and len(hundred.json["results"]) == 100
+
+
+def test_picture_and_user_info(client, operator_headers, sandbox_session):
+    picture = client.get(_url(sandbox_session, "/0812-1111-2222/picture"),
+                         headers=operator_headers)
+    assert picture.status_code == 200
+    assert picture.json == {"jid": "6281211112222@s.whatsapp.net", "url": None}
+    info = client.get(_url(sandbox_session, "/+62 812 1111 2222"), headers=operator_headers)
+    assert info.status_code == 200, info.json
+    assert info.json["jid"] == "6281211112222@s.whatsapp.net"
+    assert info.json["phone"] == "6281211112222"
+    assert info.json["status"] == "Sandbox contact"
+    assert info.json["devices"] == ["6281211112222@s.whatsapp.net"]
+    for bad in ("abc", "120363012345678901@g.us"):
+        response = client.get(_url(sandbox_session, f"/{bad}"), headers=operator_headers)
+        assert response.status_code == 422 and response.json["code"] == "invalid_phone", bad
+
+
+def test_runtime_down_session_down_and_tenancy(client, operator_headers, make_user, login):
+    created = client.post("/api/v1/sessions", headers=operator_headers,
+                          json={"label": "x", "transport": "sandbox"}).json
+    down = client.post(_url(created["id"], "/check"), headers=operator_headers,
+                       json={"phones": ["0812-1111-2222"]})
+    assert down.status_code == 503 and down.json["code"] == "runtime_down"
+    down = client.get(_url(created["id"], "/0812-1111-2222"), headers=operator_headers)
+    assert down.status_code == 503 and down.json["code"] == "runtime_down"
+    other = login(make_user("operator"))
+    hidden = client.get(_url(created["id"], "/0812-1111-2222/picture"), headers=other)
+    assert hidden.status_code == 404 and hidden.json["code"] == "session_not_found"
+
+
+def test_a_session_that_is_not_connected_answers_503(client, operator_headers, runtime):
+    created = client.post("/api/v1/sessions", headers=operator_headers,
+                          json={"label": "x", "transport": "sandbox"}).json
+    wait_for(lambda: db.session.get(WaSession, created["id"]).status == "qr", what="a QR")
+    response = client.get(_url(created["id"], "/0812-1111-2222"), headers=operator_headers)
+    assert response.status_code == 503 and response.json["code"] == "session_not_connected"

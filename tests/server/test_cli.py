@@ -1,0 +1,139 @@
+"""The ``kabar`` command, run against the test app (and its database) in-process."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from click.testing import CliRunner
+from flask.cli import ScriptInfo
+
+from server.cli import cli
+from server.models import User, db
+
+
+@pytest.fixture
+def kabar(app, monkeypatch):
+    """kabar("users", "list") -> click's Result, run against the test app."""
+    # FlaskGroup sets this for the whole process; put it back after the test.
+    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(cli, list(args), obj=ScriptInfo(create_app=lambda: app))
+
+    return run
+
+
+def _login(client, username, password):
+    return client.post("/api/v1/auth/login", json={"username": username, "password": password})
+
+
+def _ok(result) -> str:
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.output
+
+
+def test_init_creates_the_first_admin_once_and_prints_its_password(kabar, client):
+    output = _ok(kabar("init"))
+    assert "Database at revision" in output
+    assert "Created the admin user 'admin'." in output
+    password = re.search(r"Its password \(shown once, write it down\): (\S+)", output).group(1)
+    response = _login(client, "admin", password)
+    assert response.status_code == 200
+    me = client.get("/api/v1/auth/me",
+                    headers={"Authorization": f"Bearer {response.json['access_token']}"})
+    assert me.json["user"]["group"] == "admin"
+
+    again = _ok(kabar("init"))
+    assert "An admin exists already" in again
+    assert password not in again and "password" not in again.lower()
+    assert db.session.query(User).count() == 1
+
+
+def test_init_uses_the_configured_admin(app, kabar, client, monkeypatch):
+    monkeypatch.setitem(app.config["KABAR"], "ADMIN_USERNAME", "Kepala")
+    monkeypatch.setitem(app.config["KABAR"], "ADMIN_PASSWORD", "configured-secret")
+    output = _ok(kabar("init"))
+    assert "Created the admin user 'kepala'." in output
+    assert "password" not in output.lower() and "configured-secret" not in output
+    assert _login(client, "kepala", "configured-secret").status_code == 200
+
+
+def test_users_create_list_block_unblock(kabar, client):
+    created = _ok(kabar("users", "create", "Tbo1", "--group", "field", "--name", "Agus",
+                        "--password", "password123"))
+    assert "Created user 'tbo1'" in created and "in group 'field'" in created
+    assert _login(client, "tbo1", "password123").status_code == 200
+
+    listed = _ok(kabar("users", "list"))
+    assert re.search(r"tbo1\s+field\s+active", listed)
+
+    assert "Blocked 'tbo1'." in _ok(kabar("users", "block", "tbo1", "--reason", "on leave"))
+    assert re.search(r"tbo1\s+field\s+blocked", _ok(kabar("users", "list")))
+    assert _login(client, "tbo1", "password123").json["code"] == "account_blocked"
+
+    assert "Unblocked" in _ok(kabar("users", "unblock", "TBO1"))
+    assert _login(client, "tbo1", "password123").status_code == 200
+
+
+def test_users_errors_exit_non_zero_with_a_reason(kabar, make_user):
+    for args in (("users", "block", "ghost"), ("users", "unblock", "ghost"),
+                 ("apikey", "create", "--user", "ghost", "--name", "x")):
+        result = kabar(*args)
+        assert result.exit_code != 0, args
+        assert "No user named 'ghost'." in result.output, args
+
+    bad_group = kabar("users", "create", "someone", "--group", "nope", "--password",
+                      "password123")
+    assert bad_group.exit_code != 0
+    assert "group: No group named 'nope'" in bad_group.output
+
+    make_user(username="taken")
+    taken = kabar("users", "create", "taken", "--password", "password123")
+    assert taken.exit_code != 0 and "is taken" in taken.output
+    short = kabar("users", "create", "newbie", "--password", "short")
+    assert short.exit_code != 0 and "password: Use at least 8 characters." in short.output
+
+
+def test_the_cli_cannot_block_the_last_admin(kabar, admin):
+    result = kabar("users", "block", admin.username)
+    assert result.exit_code != 0 and "last active admin" in result.output
+
+
+def test_apikey_create_list_revoke(kabar, client, make_user):
+    user = make_user("operator", username="bot")
+    created = _ok(kabar("apikey", "create", "--user", "bot", "--name", "Prometheus",
+                        "--permission", "sessions:read"))
+    key_id = int(re.search(r"API key (\d+) for 'bot': sessions:read", created).group(1))
+    key = re.search(r"Key \(shown once\): (kabar_\S+)", created).group(1)
+    headers = {"X-API-Key": key}
+    me = client.get("/api/v1/auth/me", headers=headers)
+    assert me.status_code == 200
+    assert me.json["user"]["id"] == user.id and me.json["permissions"] == ["sessions:read"]
+    assert client.get("/api/v1/users", headers=headers).status_code == 403
+
+    listed = _ok(kabar("apikey", "list"))
+    assert re.search(rf"{key_id}\s+kabar_{key.split('_')[1]}_…\s+bot\s+Prometheus\s+active",
+                     listed)
+    assert key not in listed and key.split("_", 2)[2] not in listed
+    assert "Prometheus" in _ok(kabar("apikey", "list", "--user", "bot"))
+
+    assert f"Revoked API key {key_id}." in _ok(kabar("apikey", "revoke", str(key_id)))
+    assert client.get("/api/v1/auth/me", headers=headers).json["code"] == "api_key_revoked"
+    assert "revoked" in _ok(kabar("apikey", "list"))
+    missing = kabar("apikey", "revoke", "999999")
+    assert missing.exit_code != 0 and "No API key with id 999999." in missing.output
+
+
+def test_apikey_create_refuses_what_the_user_does_not_hold(kabar, make_user):
+    make_user("field", username="tbo")
+    beyond = kabar("apikey", "create", "--user", "tbo", "--name", "x",
+                   "--permission", "users:manage")
+    assert beyond.exit_code != 0 and "do not hold: users:manage" in beyond.output
+    unknown = kabar("apikey", "create", "--user", "tbo", "--name", "x",
+                    "--permission", "nope")
+    assert unknown.exit_code != 0 and "Unknown permission: nope" in unknown.output
+    _ok(kabar("users", "block", "tbo"))
+    blocked = kabar("apikey", "create", "--user", "tbo", "--name", "x")
+    assert blocked.exit_code != 0 and "'tbo' is blocked." in blocked.output
