@@ -8,7 +8,7 @@ import io
 import marshmallow as ma
 import segno
 import sqlalchemy as sa
-from flask import Response
+from flask import Response, g
 from flask.views import MethodView
 
 from server import sessions
@@ -22,7 +22,10 @@ blp = Blueprint("sessions", __name__, url_prefix="/api/v1/sessions",
 
 
 def _runtime(_session) -> str:
-    return "up" if heartbeat.state().alive else "down"
+    """up or down; read once per request, however many sessions are listed."""
+    if "runtime_alive" not in g:
+        g.runtime_alive = heartbeat.state().alive
+    return "up" if g.runtime_alive else "down"
 
 
 class SessionSchema(ma.Schema):

@@ -131,15 +131,17 @@ def test_scheduled_message_waits_and_can_be_cancelled_or_rescheduled(client, ope
 
 
 def test_expired_message_is_not_sent(client, operator_headers, fast, app):
+    """An OTP whose expiry passed while the session was stopped expires; it is never sent."""
+    client.post(f"/api/v1/sessions/{fast}/stop", headers=operator_headers)
+    wait_for(lambda: client.get(f"/api/v1/sessions/{fast}", headers=operator_headers)
+             .json["status"] == "stopped", what="the stop")
     past = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
-    session = db.session.get(WaSession, fast)
-    session.desired_state = "stopped"  # hold the queue while we queue
-    db.session.commit()
     row = _send(client, operator_headers, fast, {"to": "081234567890", "text": "OTP 1234",
                                                  "priority": "high", "expires_at": past}).json
-    wait_for(lambda: _status(client, operator_headers, fast, row["id"])["status"] == "expired"
-             or client.post(f"/api/v1/sessions/{fast}/start", headers=operator_headers) and
-             False, what="expiry")
+    client.post(f"/api/v1/sessions/{fast}/start", headers=operator_headers)
+    expired = wait_for(lambda: (s := _status(client, operator_headers, fast, row["id"]))
+                       ["status"] == "expired" and s, what="expiry")
+    assert expired["reason"] == "expired before it could be sent"
     assert _deliveries(fast) == []
 
 
