@@ -162,10 +162,12 @@ class Runtime:
     def _start_live(self, session_id: str, transport_name: str, settings: dict) -> None:
         store = sessions.store_dir(session_id)
         store.mkdir(parents=True, exist_ok=True)
+        owner: list[Live] = []  # the Live this transport belongs to, once it exists
         transport = factory(transport_name)(
-            session_id=session_id, store_dir=store, emit=self._emitter(session_id),
+            session_id=session_id, store_dir=store, emit=self._emitter(session_id, owner),
             options=settings.get(transport_name, {}))
         live = self.live[session_id] = Live(session_id, transport)
+        owner.append(live)
         live.sender = SessionSender(self.app, session_id, transport, lambda: live.connected)
         live.sender.start()
         try:
@@ -222,10 +224,19 @@ class Runtime:
 
     # --- events ---------------------------------------------------------------------------
 
-    def _emitter(self, session_id: str):
+    def _emitter(self, session_id: str, owner: list[Live]):
+        """The transport's ``emit``. A transport that was stopped or replaced (a restart)
+        may still report its own disconnect; that status is dropped so it cannot mark the
+        new connection down. Messages from it are still stored."""
+
         def emit(event: Event) -> None:
-            live = self.live.get(session_id)
-            if live is not None:
+            live = owner[0] if owner else None
+            current = live is not None and self.live.get(session_id) is live
+            if isinstance(event, SessionStatus) and live is not None and not current:
+                log.info("dropping %s from a replaced transport of session %s",
+                         event.status, session_id)
+                return
+            if current:
                 live.last_activity = time.monotonic()
                 if isinstance(event, SessionStatus):
                     live.connected = event.status == "connected"
