@@ -12,8 +12,9 @@ so a message means the same thing to every host:
   ``named``.
 - ``any``: every message.
 
-``session`` and ``from`` narrow a trigger to one session and some senders (``from``
-compares digits, so the host should pass normalised numbers).
+``session`` and ``from`` narrow a trigger to one session (its id or label) and some
+senders (``from`` compares digits, so the host should pass normalised numbers).
+``fallback``: the host fires it only when nothing else took the message.
 """
 
 from __future__ import annotations
@@ -66,9 +67,12 @@ class MessageTrigger(ParamsSchema):
     regex = Text(validate=_regex, metadata={"description": "A regular expression searched "
                                             "in the text; its groups become args."})
     any = ma.fields.Boolean(metadata={"description": "Every message."})
-    session = Text(metadata={"description": "Only messages to this session."})
+    session = Text(metadata={"description": "Only messages to this session (id or label)."})
     from_ = ma.fields.List(Text(), data_key="from", metadata={
         "description": "Only messages from these numbers."})
+    fallback = ma.fields.Boolean(metadata={
+        "description": "Fire only when nothing else took the message: no waiting run and "
+                       "no other workflow's trigger (e.g. a help text for unknown commands)."})
 
     @ma.validates_schema
     def _one_rule(self, data: dict[str, Any], **_kwargs: Any) -> None:
@@ -120,7 +124,8 @@ def match_message(trigger: dict[str, Any], message: dict[str, Any]) -> dict[str,
     ``session`` …) fires the message ``trigger``; ``None`` when it does not."""
     if trigger.get("type") != "message":
         return None
-    if trigger.get("session") and trigger["session"] != message.get("session"):
+    if trigger.get("session") and trigger["session"] not in (message.get("session"),
+                                                             message.get("session_label")):
         return None
     if trigger.get("from") and _digits(message.get("sender")) not in {
             _digits(sender) for sender in trigger["from"]}:

@@ -32,19 +32,23 @@ def _blueprints() -> list:
         events,
         groups,
         health,
+        hooks,
         message_actions,
         messages,
         outbox,
+        runs,
         sandbox,
         sessions,
         users,
         wa_groups,
         webhooks,
+        workflows,
     )
 
     return [health.blp, auth.blp, users.blp, groups.blp, apikeys.blp, sessions.blp,
             messages.blp, message_actions.blp, broadcasts.blp, outbox.blp, wa_groups.blp,
-            contacts.blp, chats.blp, sandbox.blp, webhooks.blp, events.blp]
+            contacts.blp, chats.blp, sandbox.blp, webhooks.blp, events.blp,
+            workflows.blp, runs.blp, hooks.blp]
 
 
 def _secret_key(instance: Path) -> str:
@@ -98,6 +102,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme(
         "apiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
+    api.spec.components.security_scheme(
+        "hookToken", {"type": "apiKey", "in": "header", "name": "X-Kabar-Token"})
     api.spec.options["security"] = SECURITY
     for blueprint in _blueprints():
         api.register_blueprint(blueprint)

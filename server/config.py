@@ -97,6 +97,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("EVENTS_STREAM_SECONDS", 300,
             "How long one live event stream (GET /api/v1/events) stays open; clients "
             "reconnect with Last-Event-ID.", int),
+    Setting("TIMEZONE", "Asia/Jakarta",
+            "The gateway's time zone: schedule triggers without a timezone of their own "
+            "fire by it."),
+    Setting("WORKFLOWS_DIR", "",
+            "Folder of workflow JSON files (subfolders too), loaded when the runtime starts "
+            "and by `kabar workflow reload`. Empty: the workflows/ folder shipped beside "
+            "the server package, if there is one."),
+    Setting("WORKFLOW_WORKERS", 4,
+            "Threads of the runtime that start and resume workflow runs (one chat's "
+            "messages are always handled in order by one of them).", int),
 )
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}

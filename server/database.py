@@ -13,6 +13,8 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from server.models import db
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+UNMANAGED_TABLES = frozenset({"apscheduler_jobs"})
+"""Tables in Kabar's database that no migration manages (APScheduler's job store)."""
 
 
 def upgrade() -> None:

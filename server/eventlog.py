@@ -13,11 +13,13 @@ from typing import Any
 from server.events import CATALOGUE_VERSION, Event, to_wire
 from server.models import StoredEvent, User, WaSession, db  # noqa: F401
 from server.webhooks import fanout
+from server.workflows import inbox
 
 
 def record(event: Event, session: WaSession | None) -> StoredEvent:
     """Add the event to the log, in the caller's transaction (the caller commits), with a
-    webhook delivery for each endpoint that wants it."""
+    webhook delivery for each endpoint that wants it and, if a workflow could care, its
+    workflow inbox item."""
     ref = None
     if session is not None:
         owner = db.session.get(User, session.owner_id)
@@ -28,6 +30,7 @@ def record(event: Event, session: WaSession | None) -> StoredEvent:
                       data=to_wire(event))
     db.session.add(row)
     fanout.fan_out(row, session)
+    inbox.fan_out(row, session)
     return row
 
 

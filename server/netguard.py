@@ -132,6 +132,62 @@ def pinned_request(client: httpx.Client, method: str, url: httpx.URL, address: I
                                 headers=merged, extensions=request.extensions)
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What ``request`` got back: the status, headers and (capped) body."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    truncated: bool = False
+
+
+def request(method: str, url: str, *, timeout: float, allow: list[str], max_bytes: int,
+            headers: dict[str, str] | None = None, content: bytes | None = None) -> Answer:
+    """One ``method`` request under the guard, to a checked address; redirects are not
+    followed (the answer is the 3xx). The body is read up to ``max_bytes``.
+
+    Raises ``UnsafeURL``, or ``FetchFailed`` (fetch_failed, fetch_timeout) when nothing
+    answered; any HTTP status is an ``Answer``.
+    """
+    parsed, addresses = checked_url(url, allow=allow)
+    deadline = time.monotonic() + timeout
+    with httpx.Client(trust_env=False, follow_redirects=False,
+                      headers={"User-Agent": USER_AGENT}) as client:
+        for index, address in enumerate(addresses):
+            built = pinned_request(client, method, parsed, address, timeout=timeout,
+                                   headers=headers, content=content)
+            try:
+                response = client.send(built, stream=True)
+            except httpx.ConnectError as exc:
+                if index == len(addresses) - 1:
+                    raise FetchFailed(f"Could not connect to {parsed}: {exc}.") from exc
+                continue
+            except httpx.TimeoutException as exc:
+                raise _timed_out(parsed) from exc
+            except httpx.HTTPError as exc:
+                raise FetchFailed(f"{method} {parsed} failed: {exc}.") from exc
+            try:
+                chunks, size, truncated = [], 0, False
+                for chunk in response.iter_bytes():
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > max_bytes:
+                        truncated = True
+                        break
+                    if time.monotonic() > deadline:
+                        raise _timed_out(parsed)
+            except httpx.TimeoutException as exc:
+                raise _timed_out(parsed) from exc
+            except httpx.HTTPError as exc:
+                raise FetchFailed(f"{method} {parsed} failed while reading: {exc}.") from exc
+            finally:
+                response.close()
+            return Answer(response.status_code, dict(response.headers),
+                          b"".join(chunks)[:max_bytes], truncated)
+    raise FetchFailed(f"{parsed} has no address to connect to.")
+
+
 def fetch(url: str, *, max_bytes: int, timeout: float, allow: list[str]) -> Fetched:
     """GET ``url`` under the guard described in the module docstring.
 

@@ -38,6 +38,7 @@ def migrated_app(request, tmp_path_factory):
     instance = tmp_path_factory.mktemp(f"instance-{request.param}")
     app = create_app({
         "INSTANCE_PATH": str(instance),
+        "WORKFLOWS_DIR": str(instance / "workflows"),  # none: tests load their own
         "DATABASE_URL": _database_url(request.param, tmp_path_factory),
         "SECRET_KEY": "test-secret-key-that-is-long-enough-for-hs256",
         **FAST_HASHING,

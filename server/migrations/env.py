@@ -8,6 +8,7 @@ import logging
 from alembic import context
 from flask import current_app
 
+from server import database
 from server.models.base import UTCDateTime
 
 config = context.config
@@ -41,11 +42,17 @@ def process_revision_directives(context, revision, directives):
             logger.info("No changes in schema detected.")
 
 
+def include_name(name, type_, parent_names):
+    """Tables Kabar does not model: APScheduler's job store creates and owns its own."""
+    return not (type_ == "table" and name in database.UNMANAGED_TABLES)
+
+
 def configure_args() -> dict:
     args = dict(current_app.extensions["migrate"].configure_args)
     args.setdefault("process_revision_directives", process_revision_directives)
     args.setdefault("render_item", render_item)
     args.setdefault("compare_type", True)
+    args.setdefault("include_name", include_name)
     args.setdefault("render_as_batch", True)  # SQLite needs batch mode to alter tables
     return args
 

@@ -26,6 +26,14 @@ from server.models.webhooks import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from server.models.workflows import (
+    OPEN_RUN_STATUSES,
+    RUN_STATUSES,
+    Workflow,
+    WorkflowInbox,
+    WorkflowRun,
+    WorkflowVersion,
+)
 
 __all__ = [
     "db", "utcnow", "UTCDateTime", "TimestampMixin", "OwnedMixin",
@@ -37,4 +45,6 @@ __all__ = [
     "SandboxDelivery",
     "RuntimeCommand", "RuntimeHeartbeat", "SessionStatusChange", "WaSession", "new_session_id",
     "DELIVERY_STATUSES", "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint",
+    "OPEN_RUN_STATUSES", "RUN_STATUSES", "Workflow", "WorkflowInbox", "WorkflowRun",
+    "WorkflowVersion",
 ]

@@ -45,7 +45,10 @@ def parse_lines(lines: str) -> list[dict[str, Any]]:
 
 
 def create(session: WaSession, *, message: dict[str, Any], recipients: list[dict[str, Any]],
-           name: str = "", idempotency_key: str | None = None) -> tuple[Broadcast, bool]:
+           name: str = "", idempotency_key: str | None = None, source: str = "broadcast",
+           commit: bool = True) -> tuple[Broadcast, bool]:
+    """Queue one message per recipient, all or none (``commit=False``: in the caller's
+    transaction, which commits)."""
     if idempotency_key:
         first = db.session.scalar(sa.select(OutboxMessage).where(
             OutboxMessage.session_id == session.id,
@@ -63,6 +66,7 @@ def create(session: WaSession, *, message: dict[str, Any], recipients: list[dict
     if checked.get("media"):
         template["media"] = {"sha256": service.resolve_media(checked["type"],
                                                              checked["media"])["sha256"]}
+    savepoint = db.session.begin_nested()
     broadcast = Broadcast(session_id=session.id, name=name, total=len(recipients))
     db.session.add(broadcast)
     db.session.flush()
@@ -72,17 +76,19 @@ def create(session: WaSession, *, message: dict[str, Any], recipients: list[dict
         spec = {**template, "to": recipient["to"], "text": render(template.get("text", ""),
                                                                  fields)}
         try:
-            service.send(session, spec, source="broadcast", broadcast_id=broadcast.id,
+            service.send(session, spec, source=source, broadcast_id=broadcast.id,
                          idempotency_key=f"{idempotency_key}:{index}" if idempotency_key
                          else None, commit=False)
         except ValidationFailed as exc:
             errors[str(index)] = exc.errors
     if errors:
-        db.session.rollback()
+        savepoint.rollback()
         raise ValidationFailed("Some recipients are invalid; nothing was queued.",
                                errors={"recipients": errors})
-    db.session.commit()
-    wakeup.notify()
+    savepoint.commit()
+    if commit:
+        db.session.commit()
+        wakeup.notify()
     return broadcast, True
 
 

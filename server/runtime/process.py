@@ -27,10 +27,14 @@ from server.models import RuntimeCommand, WaSession, db
 from server.outbox.dispatcher import SessionSender
 from server.runtime import commands, handlers, heartbeat, sink, wakeup
 from server.runtime.media_worker import MediaWorker
+from server.runtime.worker import Worker
 from server.webhooks.dispatcher import WebhookWorker
 from server.whatsapp import factory
 from server.whatsapp.jids import InvalidPhone
 from server.whatsapp.transport import Transport, TransportError
+from server.workflows import store as workflow_store
+from server.workflows.scheduler import Scheduler
+from server.workflows.worker import InboxWorker, TimerWorker
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +63,8 @@ class Runtime:
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kabar-lookup")
         self.media_worker: MediaWorker | None = None
         self.webhook_worker: WebhookWorker | None = None
+        self.workflow_workers: list[Worker] = []
+        self.scheduler: Scheduler | None = None
         settings = app.config["KABAR"]
         self.watchdog_after = float(settings["WATCHDOG_SECONDS"])
         self.region = settings["PHONE_REGION"]
@@ -77,6 +83,7 @@ class Runtime:
             self.media_worker.start()
             self.webhook_worker = WebhookWorker(self.app)
             self.webhook_worker.start()
+            self._start_workflows()
             listener = wakeup.Listener(db.engine)
             last_beat = time.monotonic()
             log.info("runtime started (%s)", self.holder)
@@ -106,6 +113,10 @@ class Runtime:
                 self.media_worker.wake.set()
             if self.webhook_worker is not None:
                 self.webhook_worker.wake.set()
+            for worker in self.workflow_workers:
+                worker.wake.set()
+            if self.scheduler is not None:
+                self.scheduler.refresh()
         except Exception:
             db.session.rollback()
             log.exception("runtime tick failed; continuing")
@@ -128,11 +139,31 @@ class Runtime:
                 status="stopped", reason="the runtime restarted and auto-start is off"))
         db.session.commit()
 
+    def _start_workflows(self) -> None:
+        """Load the workflows folder, then start the inbox and timer workers and the
+        scheduler (schedule triggers fire here only: the runtime holds the lease)."""
+        try:
+            workflow_store.reload()
+        except Exception:  # a broken folder must not keep sessions down
+            db.session.rollback()
+            log.exception("loading the workflows folder failed; continuing without it")
+        count = max(1, int(self.app.config["KABAR"]["WORKFLOW_WORKERS"]))
+        self.workflow_workers = [InboxWorker(self.app, index, count) for index in range(count)]
+        self.workflow_workers.append(TimerWorker(self.app))
+        for worker in self.workflow_workers:
+            worker.start()
+        self.scheduler = Scheduler(self.app)
+        self.scheduler.start()
+
     def _shutdown(self) -> None:
         for session_id in list(self.live):
             self._stop_live(session_id, reason="the runtime is shutting down")
         self.media_worker.stop()
         self.webhook_worker.stop()
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        for worker in self.workflow_workers:
+            worker.stop()
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.events.put(None)  # the sink stores what is queued, then stops
         self.sink_thread.join(timeout=30)

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import sqlalchemy as sa
 from flask import current_app
 
@@ -86,46 +85,21 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float,
         return int((time.monotonic() - started) * 1000)
 
     try:
-        parsed, addresses = netguard.checked_url(url, allow=allow)
-    except netguard.FetchFailed as exc:  # the host does not resolve
+        answer = netguard.request("POST", url, timeout=timeout, allow=allow,
+                                  max_bytes=MAX_BODY, headers=headers, content=body)
+    except netguard.UnsafeURL:
+        raise
+    except netguard.FetchFailed as exc:
         return Outcome(None, took(), error=exc.message)
-    with httpx.Client(trust_env=False, follow_redirects=False) as client:
-        for index, address in enumerate(addresses):
-            request = netguard.pinned_request(client, "POST", parsed, address,
-                                              timeout=timeout, headers=headers, content=body)
-            try:
-                response = client.send(request, stream=True)
-                try:
-                    data = _read(response, started + timeout)
-                finally:
-                    response.close()
-                error = None if response.is_success else _status_error(response)
-                return Outcome(response.status_code, took(), data, error)
-            except httpx.ConnectError as exc:
-                if index == len(addresses) - 1:
-                    return Outcome(None, took(), error=f"could not connect: {exc}")
-            except httpx.TimeoutException:
-                return Outcome(None, took(), error=f"no answer within {timeout:g} s")
-            except httpx.HTTPError as exc:
-                return Outcome(None, took(), error=f"{type(exc).__name__}: {exc}")
-    return Outcome(None, took(), error="no address to connect to")
+    error = None if 200 <= answer.status < 300 else _status_error(answer)
+    return Outcome(answer.status, took(), answer.body, error)
 
 
-def _read(response: httpx.Response, deadline: float) -> bytes:
-    chunks, size = [], 0
-    for chunk in response.iter_bytes():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= MAX_BODY or time.monotonic() > deadline:
-            break
-    return b"".join(chunks)[:MAX_BODY]
-
-
-def _status_error(response: httpx.Response) -> str:
-    if response.is_redirect:
-        return (f"HTTP {response.status_code} redirect to "
-                f"{response.headers.get('location', '?')} (not followed)")
-    return f"HTTP {response.status_code}"
+def _status_error(answer: netguard.Answer) -> str:
+    if 300 <= answer.status < 400 and "location" in answer.headers:
+        return (f"HTTP {answer.status} redirect to {answer.headers['location']} "
+                "(not followed)")
+    return f"HTTP {answer.status}"
 
 
 def send_signed(endpoint: WebhookEndpoint, envelope: dict[str, Any]) -> Outcome:

@@ -1,0 +1,203 @@
+"""/api/v1/workflows: upload, validate, enable and disable workflows; start runs by hand."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask import request
+from flask.views import MethodView
+
+from server.api.base import Blueprint, PageArgs, page_schema, paginate
+from server.api.runs import RunSchema
+from server.errors import ValidationFailed
+from server.models import Workflow
+from server.workflows import service, store
+
+blp = Blueprint("workflows", __name__, url_prefix="/api/v1/workflows",
+                description="Workflows: JSON files of chained nodes, run by the gateway "
+                            "(docs/workflows.md).")
+
+
+class WorkflowSchema(ma.Schema):
+    name = ma.fields.String()
+    description = ma.fields.String()
+    version = ma.fields.Integer(metadata={"description": "The current version; runs keep "
+                                                         "the version they started with."})
+    enabled = ma.fields.Boolean()
+    source = ma.fields.String(metadata={"description": "file (the workflows folder) or api."})
+    path = ma.fields.String(allow_none=True)
+    triggers = ma.fields.List(ma.fields.Dict())
+    hook = ma.fields.Function(lambda w: {"url": f"/api/v1/hooks/{w.name}",
+                                         "token_prefix": w.hook_token_prefix}
+                              if store.has_hook(w) else None, allow_none=True)
+    owner = ma.fields.Function(lambda w: w.owner_id, metadata={
+        "description": "The owner's user id; null: global (sees every session)."})
+    created_at = ma.fields.DateTime()
+    updated_at = ma.fields.DateTime()
+
+
+class UploadedSchema(WorkflowSchema):
+    created = ma.fields.Boolean(attribute="answer_created")
+    hook_token = ma.fields.String(attribute="answer_hook_token", allow_none=True, metadata={
+        "description": "The hook token (X-Kabar-Token), shown this once when it is made."})
+
+
+class WorkflowDetailSchema(WorkflowSchema):
+    doc = ma.fields.Dict(attribute="answer_doc", metadata={
+        "description": "The document of the version asked for."})
+    versions = ma.fields.List(ma.fields.Dict(), attribute="answer_versions")
+
+
+class UploadArgs(ma.Schema):
+    enable = ma.fields.Boolean(load_default=None, metadata={
+        "description": "Enable (true) or disable (false) it too; default: as it was (a new "
+                       "workflow starts disabled)."})
+
+
+class VersionArgs(ma.Schema):
+    version = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1))
+
+
+class ValidSchema(ma.Schema):
+    valid = ma.fields.Boolean()
+    name = ma.fields.String()
+    nodes = ma.fields.Integer()
+    triggers = ma.fields.List(ma.fields.Dict())
+
+
+class StartSchema(ma.Schema):
+    input = ma.fields.Dict(load_default=dict, metadata={"description": "trigger.input"})
+    vars = ma.fields.Dict(load_default=None, metadata={"description": "Initial vars."})
+    session = ma.fields.String(load_default=None, metadata={
+        "description": "The run's session (id or label): the default sender."})
+    chat = ma.fields.String(load_default=None, metadata={
+        "description": "The run's chat: where send and wait_for_reply go by default."})
+
+
+class TokenSchema(ma.Schema):
+    hook_token = ma.fields.String(metadata={"description": "Shown this once."})
+
+
+class ReloadSchema(ma.Schema):
+    folder = ma.fields.String(allow_none=True)
+    added = ma.fields.List(ma.fields.Dict())
+    updated = ma.fields.List(ma.fields.Dict())
+    unchanged = ma.fields.List(ma.fields.Dict())
+    errors = ma.fields.List(ma.fields.Dict())
+
+
+def _document():
+    """The workflow document: a JSON body, or a file uploaded as ``file``."""
+    if "file" in request.files:
+        return store.parse_json(request.files["file"].read(), where="the uploaded file")
+    if not request.data:
+        raise ValidationFailed("Send the workflow as a JSON body, or as a file named file.",
+                               code="workflow_invalid", errors={"$": ["Nothing was sent."]})
+    return store.parse_json(request.get_data(), where="the body")
+
+
+@blp.route("")
+class Workflows(MethodView):
+    @blp.requires("workflows:manage")
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, page_schema(WorkflowSchema))
+    def get(self, args):
+        """My workflows (admins: all, global ones included)."""
+        return paginate(service.visible(), Workflow.id, cursor=args["cursor"],
+                        limit=args["limit"])
+
+    @blp.requires("workflows:manage")
+    @blp.arguments(UploadArgs, location="query")
+    @blp.response(200, UploadedSchema)
+    @blp.alt_response(422, description="Not valid: errors are keyed by JSON path.")
+    def post(self, args):
+        """Upload a workflow (JSON body or multipart file). A new name creates it
+        (disabled unless enable=true); a known name gets a new version if it changed."""
+        row, created, token = service.upload(_document(), enable=args["enable"])
+        return _with(row, created=created, hook_token=token)
+
+
+@blp.route("/validate")
+class Validate(MethodView):
+    @blp.requires("workflows:manage")
+    @blp.response(200, ValidSchema)
+    @blp.alt_response(422, description="Not valid: errors are keyed by JSON path.")
+    def post(self):
+        """Check a workflow without storing it."""
+        checked = store.check(_document())
+        return {"valid": True, "name": checked.name, "nodes": len(checked.nodes),
+                "triggers": checked.triggers}
+
+
+@blp.route("/reload")
+class Reload(MethodView):
+    @blp.requires("workflows:manage")
+    @blp.response(200, ReloadSchema)
+    def post(self):
+        """Read the workflows folder again (administrators): changed files become new
+        versions; new ones start disabled."""
+        return service.reload()
+
+
+@blp.route("/<name>")
+class WorkflowByName(MethodView):
+    @blp.requires("workflows:manage")
+    @blp.arguments(VersionArgs, location="query")
+    @blp.response(200, WorkflowDetailSchema)
+    def get(self, args, name):
+        """One workflow with its document (the current version, or ?version=) and its
+        versions."""
+        row = service.get(name)
+        return _with(row, doc=store.doc_of(row, args["version"]),
+                     versions=service.versions(row))
+
+    @blp.requires("workflows:manage")
+    @blp.response(204)
+    def delete(self, name):
+        """Delete it with its versions and runs (409 while runs still wait in it)."""
+        service.delete(service.get(name))
+
+
+@blp.route("/<name>/enable")
+class Enable(MethodView):
+    @blp.requires("workflows:manage")
+    @blp.response(200, WorkflowSchema)
+    def post(self, name):
+        """Start listening to its triggers."""
+        return service.set_enabled(service.get(name), True)
+
+
+@blp.route("/<name>/disable")
+class Disable(MethodView):
+    @blp.requires("workflows:manage")
+    @blp.response(200, WorkflowSchema)
+    def post(self, name):
+        """Stop starting new runs; runs under way go on (cancel them to stop them)."""
+        return service.set_enabled(service.get(name), False)
+
+
+@blp.route("/<name>/hook-token")
+class HookToken(MethodView):
+    @blp.requires("workflows:manage")
+    @blp.response(200, TokenSchema)
+    def post(self, name):
+        """Replace the hook token; the old one stops working at once."""
+        return {"hook_token": service.rotate_token(service.get(name))}
+
+
+@blp.route("/<name>/runs")
+class StartRun(MethodView):
+    @blp.requires("workflows:manage")
+    @blp.arguments(StartSchema)
+    @blp.response(201, RunSchema)
+    def post(self, body, name):
+        """Start a run by hand (trigger.type manual, trigger.input); it runs until it
+        waits or ends before this answers."""
+        run, _ctx = service.run_manually(service.get(name), **body)
+        return run
+
+
+def _with(row: Workflow, **extra) -> Workflow:
+    """The row with what this answer adds to it (not stored)."""
+    for key, value in extra.items():
+        setattr(row, f"answer_{key}", value)
+    return row

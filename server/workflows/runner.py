@@ -1,0 +1,195 @@
+"""Runs as rows: start, resume, retry and cancel a run, each in the caller's transaction.
+
+The engine (``nodes.Engine``) keeps no state; this module stores what it returns in a
+``workflow_runs`` row, copying what is searched for (status, the chat a run waits on,
+when it is due) into indexed columns. The caller commits once, so a run's new state
+and every message it queued are stored together, or not at all.
+
+Exactly once: a waiting run is taken with a conditional update (``status = 'waiting'``
+→ ``running``) in the same transaction that stores its next state. Two messages that
+race for one run cannot both win: on PostgreSQL the loser's update waits for the
+winner's row lock and then matches nothing; on SQLite writers take turns.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from nodes import Engine, Reply, Run, Timeout
+from nodes.base import Event
+from nodes.errors import NodesError
+from server.errors import Conflict
+from server.models import Workflow, WorkflowRun, db, utcnow
+from server.whatsapp.jids import InvalidPhone, to_jid
+from server.workflows import store
+from server.workflows.context import ServerContext
+
+log = logging.getLogger(__name__)
+
+_engine = Engine()
+
+
+def start(workflow: Workflow, trigger: dict[str, Any], *, vars: dict[str, Any] | None = None,
+          parent_id: str | None = None, depth: int = 0
+          ) -> tuple[WorkflowRun, ServerContext]:
+    """Start a run of the workflow's current version and take it as far as it goes."""
+    doc = store.load(workflow.id, workflow.version)
+    row = WorkflowRun(workflow_id=workflow.id, version=workflow.version,
+                      owner_id=workflow.owner_id, parent_id=parent_id, status="running",
+                      trigger_type=str(trigger.get("type") or "manual"),
+                      session_id=trigger.get("session"), chat=trigger.get("chat"), state={})
+    db.session.add(row)
+    db.session.flush()  # the run's id, for idempotency keys
+    ctx = _context(row, depth)
+    run = _engine.start(doc, trigger, ctx, vars=vars, run_id=row.id)
+    _store(row, run)
+    return row, ctx
+
+
+def resume(row: WorkflowRun, event: Event) -> ServerContext:
+    """Continue a run taken with ``take``."""
+    ctx = _context(row, 0)
+    run = Run.from_dict(row.state)
+    run.status = "waiting"  # ``take`` marked the row running; the state still waits
+    run = _engine.resume(run, event, ctx, workflow=store.load(row.workflow_id, row.version))
+    _store(row, run)
+    return ctx
+
+
+def take(run_id: str, *, reply: bool = False) -> WorkflowRun | None:
+    """Claim a waiting run (``reply``: only if it waits for a reply); None if another
+    handler claimed it first or it no longer waits."""
+    condition = [WorkflowRun.id == run_id, WorkflowRun.status == "waiting"]
+    if reply:
+        condition.append(WorkflowRun.wait_kind == "reply")
+    else:
+        condition.append(WorkflowRun.wait_until <= utcnow())
+    won = db.session.execute(sa.update(WorkflowRun).where(*condition)
+                             .values(status="running")
+                             .execution_options(synchronize_session=False)).rowcount
+    if not won:
+        return None
+    return db.session.scalar(sa.select(WorkflowRun).where(WorkflowRun.id == run_id)
+                             .execution_options(populate_existing=True))
+
+
+def waiting_for_reply(session_id: str, chat: str) -> str | None:
+    """The run this chat's next message resumes: the oldest waiting for a reply there."""
+    return db.session.scalar(
+        sa.select(WorkflowRun.id).where(WorkflowRun.wait_session_id == session_id,
+                                        WorkflowRun.wait_chat == chat,
+                                        WorkflowRun.status == "waiting")
+        .order_by(WorkflowRun.started_at).limit(1))
+
+
+def due(limit: int, now: datetime | None = None) -> list[str]:
+    """Waiting runs whose time has come (a timeout, the end of a delay, a retry)."""
+    return list(db.session.scalars(
+        sa.select(WorkflowRun.id).where(WorkflowRun.status == "waiting",
+                                        WorkflowRun.wait_until <= (now or utcnow()))
+        .order_by(WorkflowRun.wait_until).limit(limit)))
+
+
+def resume_reply(session_id: str, chat: str, message: dict[str, Any]) -> WorkflowRun | None:
+    """Resume the run waiting on this chat with ``message``; the run, or None."""
+    run_id = waiting_for_reply(session_id, chat)
+    row = take(run_id, reply=True) if run_id else None
+    if row is None:
+        return None
+    resume(row, Reply(message.get("text") or "", message))
+    return row
+
+
+def resume_due(run_id: str) -> WorkflowRun | None:
+    row = take(run_id)
+    if row is not None:
+        resume(row, Timeout())
+    return row
+
+
+def retry(row: WorkflowRun) -> ServerContext:
+    """Run a failed run again from the node that failed."""
+    if row.status != "failed":
+        raise Conflict(f"Run {row.id} is {row.status}; only a failed run can be retried.",
+                       code="run_not_failed")
+    ctx = _context(row, 0)
+    run = _engine.retry(Run.from_dict(row.state), ctx,
+                        workflow=store.load(row.workflow_id, row.version))
+    _store(row, run)
+    return ctx
+
+
+def cancel(row: WorkflowRun, *, reason: str = "cancelled by request") -> WorkflowRun:
+    if row.status not in ("waiting", "running"):
+        raise Conflict(f"Run {row.id} is {row.status}; only a waiting run can be cancelled.",
+                       code="run_not_open")
+    won = db.session.execute(sa.update(WorkflowRun).where(
+        WorkflowRun.id == row.id, WorkflowRun.status.in_(("waiting", "running")))
+        .values(status="cancelled", error=reason, wait_kind=None, wait_session_id=None,
+                wait_chat=None, wait_until=None, finished_at=utcnow())
+        .execution_options(synchronize_session=False)).rowcount
+    if not won:
+        raise Conflict(f"Run {row.id} ended meanwhile.", code="run_not_open")
+    db.session.refresh(row)
+    state = dict(row.state)
+    state.update(status="cancelled", wait=None, error=reason,
+                 finished_at=row.finished_at.isoformat())
+    row.state = state
+    return row
+
+
+def _context(row: WorkflowRun, depth: int) -> ServerContext:
+    return ServerContext(owner_id=row.owner_id, run_id=row.id, call_workflow=_call,
+                         depth=depth)
+
+
+def _call(workflow: Workflow, input: dict[str, Any], *, caller: dict[str, Any],
+          depth: int) -> dict[str, Any]:
+    """``call_workflow``: a child run, stored as a run of its own, that must finish now."""
+    trigger = {"type": "call", "input": input, "chat": caller.get("chat"),
+               "session": caller.get("session")}
+    child, _ctx = start(workflow, trigger, parent_id=caller.get("run_id"), depth=depth)
+    if child.status == "waiting":
+        raise NodesError(f"workflow {workflow.name!r} waited; call_workflow needs a "
+                         "workflow that finishes at once (start it by its own trigger "
+                         "instead)")
+    state = child.state
+    return {"run_id": child.id, "status": child.status, "result": state.get("result"),
+            "vars": state.get("vars"), "error": child.error}
+
+
+def _reply_target(row: WorkflowRun, wait: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The (session id, chat JID) a reply comes in on, as inbound messages name them:
+    a wait may name its chat as typed (``0812…``) and its session by label."""
+    session = wait.get("session") or row.session_id
+    if session and session != row.session_id:
+        try:
+            session = _context(row, 0).session(session).id
+        except NodesError:
+            pass  # never resumed by a reply; its timeout still ends the wait
+    chat = wait.get("chat")
+    try:
+        chat = to_jid(chat, current_app.config["KABAR"]["PHONE_REGION"]) if chat else None
+    except InvalidPhone:
+        pass
+    return session, chat
+
+
+def _store(row: WorkflowRun, run: Run) -> None:
+    wait = run.wait or {}
+    row.status = run.status
+    row.current = run.current
+    row.error = run.error
+    row.wait_kind = wait.get("kind") if run.status == "waiting" else None
+    reply = run.status == "waiting" and wait.get("kind") == "reply"
+    row.wait_session_id, row.wait_chat = _reply_target(row, wait) if reply else (None, None)
+    row.wait_until = run.due if run.status == "waiting" else None
+    row.finished_at = utcnow() if run.finished else None
+    row.state = run.to_dict()
+    if run.status == "failed":
+        log.warning("workflow run %s failed at %s: %s", row.id, run.current, run.error)

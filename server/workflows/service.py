@@ -1,0 +1,153 @@
+"""What the API, the CLI and the dashboard do with workflows and runs (one place for
+each action). Tenancy: a user sees their own workflows and runs; admins see all, and
+what admins upload is global (it sees every session)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from nodes import NodeError
+from server.auth import current_principal
+from server.errors import Forbidden, NotFound, Unauthorized
+from server.models import Workflow, WorkflowRun, WorkflowVersion, db
+from server.runtime import wakeup
+from server.workflows import runner, store
+from server.workflows.context import ServerContext
+
+HOOK_HEADER = "X-Kabar-Token"
+
+
+def visible() -> sa.Select:
+    query = sa.select(Workflow)
+    principal = current_principal()
+    if not principal.is_admin:
+        query = query.where(Workflow.owner_id == principal.user.id)
+    return query
+
+
+def get(name: str) -> Workflow:
+    row = db.session.scalar(visible().where(Workflow.name == name))
+    if row is None:
+        raise NotFound(f"No workflow named {name!r}.", code="workflow_not_found")
+    return row
+
+
+def upload(doc: Any, *, enable: bool | None = None) -> tuple[Workflow, bool, str | None]:
+    """Store a document as a new version of the caller's workflow (admins: a global one).
+    Returns (workflow, created, hook_token shown once)."""
+    principal = current_principal()
+    owner_id = None if principal.is_admin else principal.user.id
+    existed = store.by_name(doc.get("name")) is not None if isinstance(doc, dict) else False
+    row, _changed, token = store.save(doc, owner_id=owner_id, source="api",
+                                      by=principal.user.username)
+    if enable is not None:
+        row.enabled = enable
+    db.session.commit()
+    return row, not existed, token
+
+
+def set_enabled(row: Workflow, enabled: bool) -> Workflow:
+    row.enabled = enabled
+    db.session.commit()
+    return row
+
+
+def delete(row: Workflow) -> None:
+    store.delete(row)
+    db.session.commit()
+
+
+def rotate_token(row: Workflow) -> str:
+    if not store.has_hook(row):
+        raise NotFound(f"Workflow {row.name!r} has no hook trigger; add "
+                       '{"type": "hook"} to its triggers first.', code="workflow_has_no_hook")
+    token = store.rotate_token(row)
+    db.session.commit()
+    return token
+
+
+def versions(row: Workflow) -> list[dict[str, Any]]:
+    return [{"version": v.version, "created_at": v.created_at, "created_by": v.created_by}
+            for v in db.session.scalars(sa.select(WorkflowVersion).where(
+                WorkflowVersion.workflow_id == row.id).order_by(WorkflowVersion.version))]
+
+
+def reload() -> dict[str, Any]:
+    if not current_principal().is_admin:
+        raise Forbidden("Only administrators reload the workflows folder: its workflows "
+                        "are global.", code="admin_only")
+    return store.reload()
+
+
+# -- starting runs -----------------------------------------------------------------------
+
+def run_manually(row: Workflow, *, input: dict[str, Any], vars: dict[str, Any] | None,
+                 session: str | None, chat: str | None) -> tuple[WorkflowRun, ServerContext]:
+    """A run started by hand; it goes as far as it can before this returns."""
+    trigger = {"type": "manual", "input": input, "by": current_principal().user.username}
+    if session:
+        trigger["session"] = _session_for(row, session)
+    if chat:
+        trigger["chat"] = chat
+    return _started(row, trigger, vars)
+
+
+def run_hook(name: str, token: str | None, request: dict[str, Any]
+             ) -> tuple[WorkflowRun, ServerContext]:
+    """``POST /api/v1/hooks/{name}``: the token must be the workflow's; a disabled or
+    unknown workflow and a wrong token answer alike (401), so names do not leak."""
+    row = store.by_name(name)
+    if row is None or not row.enabled or not store.has_hook(row) \
+            or not store.token_matches(row, token):
+        raise Unauthorized("Unknown hook, or a wrong or missing token: send the workflow's "
+                           f"hook token in the {HOOK_HEADER} header.", code="hook_unauthorized")
+    return _started(row, {"type": "hook", **request}, None)
+
+
+def _started(row: Workflow, trigger: dict[str, Any], vars: dict[str, Any] | None
+             ) -> tuple[WorkflowRun, ServerContext]:
+    run, ctx = runner.start(row, trigger, vars=vars)
+    db.session.commit()
+    wakeup.notify()
+    return run, ctx
+
+
+def _session_for(row: Workflow, session: str) -> str:
+    """The id of a session (id or label) the workflow may use, else 404."""
+    try:
+        return ServerContext(owner_id=row.owner_id, run_id="-").session(session).id
+    except NodeError:
+        raise NotFound(f"No session {session!r} that this workflow may use.",
+                       code="session_not_found") from None
+
+
+# -- runs --------------------------------------------------------------------------------
+
+def visible_runs() -> sa.Select:
+    query = sa.select(WorkflowRun)
+    principal = current_principal()
+    if not principal.is_admin:
+        query = query.where(WorkflowRun.owner_id == principal.user.id)
+    return query
+
+
+def get_run(run_id: str) -> WorkflowRun:
+    row = db.session.scalar(visible_runs().where(WorkflowRun.id == run_id))
+    if row is None:
+        raise NotFound(f"No workflow run {run_id!r}.", code="run_not_found")
+    return row
+
+
+def cancel_run(row: WorkflowRun) -> WorkflowRun:
+    runner.cancel(row, reason=f"cancelled by {current_principal().user.username}")
+    db.session.commit()
+    return row
+
+
+def retry_run(row: WorkflowRun) -> WorkflowRun:
+    runner.retry(row)
+    db.session.commit()
+    wakeup.notify()
+    return row

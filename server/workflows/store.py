@@ -1,0 +1,204 @@
+"""Stored workflows: save a document as a new version, load a version for the engine,
+enable and disable, hook tokens, and the workflows folder.
+
+A document is checked by ``nodes`` (JSON Schema, node params, graph) before it is stored;
+``InvalidWorkflow`` becomes a 422 whose ``errors`` are keyed by JSON path. Saving the same
+document again changes nothing; a different one becomes the next version, and runs that
+started on an older one finish on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from nodes import InvalidWorkflow
+from nodes import Workflow as WorkflowDoc
+from server.errors import Conflict, NotFound, ValidationFailed
+from server.models import Workflow, WorkflowRun, WorkflowVersion, db
+
+log = logging.getLogger(__name__)
+
+TOKEN_PREFIX = "kwh_"
+
+
+def check(doc: Any) -> WorkflowDoc:
+    """The document as a workflow, or 422 ``workflow_invalid`` with every problem."""
+    if not isinstance(doc, dict):
+        raise ValidationFailed("A workflow is a JSON object.", code="workflow_invalid",
+                               errors={"$": ["Expected a JSON object."]})
+    try:
+        return WorkflowDoc.from_dict(doc)
+    except InvalidWorkflow as exc:
+        errors: dict[str, list[str]] = {}
+        for problem in exc.problems:
+            errors.setdefault(problem.path, []).append(problem.message)
+        count = len(exc.problems)
+        raise ValidationFailed(
+            f"The workflow is not valid: {count} problem{'' if count == 1 else 's'}, each "
+            "listed in errors under its JSON path.", code="workflow_invalid",
+            errors=errors) from None
+
+
+def parse_json(text: str | bytes, *, where: str = "the body") -> Any:
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        position = f" at line {exc.lineno}, column {exc.colno}" \
+            if isinstance(exc, json.JSONDecodeError) else ""
+        raise ValidationFailed(f"{where} is not valid JSON{position}.", code="workflow_invalid",
+                               errors={"$": [str(exc)]}) from None
+
+
+def save(doc: dict[str, Any], *, owner_id: int | None, source: str = "api",
+         path: str | None = None, by: str | None = None) -> tuple[Workflow, bool, str | None]:
+    """Store ``doc`` (checked) as the named workflow's next version; the caller commits.
+
+    Returns (workflow, changed, hook_token). ``hook_token`` is given only when a hook
+    token was made now (a new workflow with a hook trigger): it is shown once.
+    """
+    checked = check(doc)
+    digest = _digest(doc)
+    row = db.session.scalar(sa.select(Workflow).where(Workflow.name == checked.name))
+    if row is not None and row.owner_id != owner_id:
+        raise Conflict(f"A workflow named {checked.name!r} already exists and belongs to "
+                       "someone else; choose another name.", code="workflow_name_taken")
+    if row is None:
+        row = Workflow(name=checked.name, owner_id=owner_id, version=0, source=source)
+        db.session.add(row)
+        db.session.flush()
+    elif _current_digest(row) == digest:
+        return row, False, None
+    row.version += 1
+    row.description = checked.description
+    row.source, row.path = source, path
+    row.triggers = checked.triggers
+    row.event_types = sorted({kind for trigger in checked.triggers
+                              if trigger.get("type") == "event" for kind in trigger["types"]})
+    db.session.add(WorkflowVersion(workflow_id=row.id, version=row.version, doc=doc,
+                                   digest=digest, created_by=by))
+    token = None
+    if has_hook(row) and row.hook_token_hash is None:
+        token = rotate_token(row)
+    return row, True, token
+
+
+def has_hook(row: Workflow) -> bool:
+    return any(trigger.get("type") == "hook" for trigger in row.triggers)
+
+
+def rotate_token(row: Workflow) -> str:
+    """A new hook token for ``row`` (the old one stops working); shown once."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row.hook_token_hash = _hash(token)
+    row.hook_token_prefix = token[:12]
+    return token
+
+
+def token_matches(row: Workflow, token: str | None) -> bool:
+    """Constant-time check of a hook token."""
+    if not token or row.hook_token_hash is None:
+        return False
+    return hmac.compare_digest(_hash(token), row.hook_token_hash)
+
+
+def doc_of(row: Workflow, version: int | None = None) -> dict[str, Any]:
+    stored = db.session.get(WorkflowVersion, (row.id, version or row.version))
+    if stored is None:
+        raise NotFound(f"Workflow {row.name!r} has no version {version}.",
+                       code="workflow_version_not_found")
+    return stored.doc
+
+
+def load(workflow_id: int, version: int) -> WorkflowDoc:
+    """The engine's workflow for a stored version. Checking a document is the costly
+    part, so checked ones are cached by content (ids may be reused after a delete)."""
+    stored = db.session.get(WorkflowVersion, (workflow_id, version))
+    if stored is None:
+        raise NotFound(f"Workflow {workflow_id} has no version {version}.",
+                       code="workflow_version_not_found")
+    return _checked(stored.digest, version, json.dumps(stored.doc))
+
+
+@lru_cache(maxsize=512)
+def _checked(_digest: str, version: int, text: str) -> WorkflowDoc:
+    doc = json.loads(text)
+    doc["version"] = version  # the stored version is the one runs record
+    return WorkflowDoc.from_dict(doc)
+
+
+def by_name(name: str) -> Workflow | None:
+    return db.session.scalar(sa.select(Workflow).where(Workflow.name == name))
+
+
+def delete(row: Workflow) -> None:
+    """Delete a workflow and its history; refused while runs still wait in it."""
+    waiting = db.session.scalar(sa.select(sa.func.count()).select_from(WorkflowRun).where(
+        WorkflowRun.workflow_id == row.id, WorkflowRun.status.in_(("running", "waiting"))))
+    if waiting:
+        raise Conflict(f"Workflow {row.name!r} has {waiting} run(s) still waiting; cancel "
+                       "them first (or disable the workflow to start no new ones).",
+                       code="workflow_has_open_runs")
+    db.session.execute(sa.delete(WorkflowRun).where(WorkflowRun.workflow_id == row.id))
+    db.session.delete(row)
+
+
+# -- the workflows folder ----------------------------------------------------------------
+
+def folder() -> Path | None:
+    configured = current_app.config["KABAR"]["WORKFLOWS_DIR"]
+    if configured:
+        return Path(configured)
+    shipped = Path(__file__).resolve().parents[2] / "workflows"
+    return shipped if shipped.is_dir() else None
+
+
+def reload(directory: Path | None = None) -> dict[str, Any]:
+    """Read every ``*.json`` under the workflows folder (subfolders too) and store what
+    changed as new versions of global workflows. New ones start disabled; enabled state
+    is kept. One bad file is reported and does not stop the others. Commits."""
+    directory = directory or folder()
+    report: dict[str, Any] = {"folder": str(directory) if directory else None,
+                              "added": [], "updated": [], "unchanged": [], "errors": []}
+    if directory is None or not directory.is_dir():
+        return report
+    for path in sorted(directory.rglob("*.json")):
+        relative = str(path.relative_to(directory))
+        try:
+            doc = parse_json(path.read_bytes(), where=relative)
+            existed = isinstance(doc, dict) and by_name(str(doc.get("name"))) is not None
+            with db.session.begin_nested():
+                row, changed, _token = save(doc, owner_id=None, source="file",
+                                            path=relative, by="folder")
+        except (ValidationFailed, Conflict) as exc:
+            report["errors"].append({"file": relative, "message": exc.message,
+                                     "errors": exc.errors})
+            continue
+        key = "unchanged" if not changed else "updated" if existed else "added"
+        report[key].append({"name": row.name, "version": row.version, "file": relative})
+    db.session.commit()
+    log.info("workflows reloaded from %s: %d added, %d updated, %d errors", directory,
+             len(report["added"]), len(report["updated"]), len(report["errors"]))
+    return report
+
+
+def _digest(doc: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def _current_digest(row: Workflow) -> str | None:
+    return db.session.scalar(sa.select(WorkflowVersion.digest).where(
+        WorkflowVersion.workflow_id == row.id, WorkflowVersion.version == row.version))
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,111 @@
+"""The runtime's workflow workers.
+
+- ``InboxWorker`` (several, each owning a fixed set of inbox shards): handles inbox items
+  oldest first, one transaction each. A chat's items share a shard, so one chat's
+  messages resume and start runs in the order they came, while other chats go on in
+  parallel.
+- ``TimerWorker``: resumes waiting runs whose time has come (a reply timeout, the end of
+  a delay, a retry's backoff), found by the index on ``wait_until``, so after a restart
+  every overdue run fires.
+
+An item that fails to be handled (a database error, a bug; never a node failure, which
+the engine routes) is rolled back, counted and retried; after ``MAX_ATTEMPTS`` it is
+kept as failed with its error, and the items after it go on.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from flask import Flask
+
+from server.models import WorkflowInbox, WorkflowRun, db, utcnow
+from server.runtime import wakeup
+from server.runtime.worker import Worker
+from server.workflows import inbox, runner
+
+log = logging.getLogger(__name__)
+
+BATCH = 50
+IDLE_SECONDS = 1.0
+
+
+class InboxWorker(Worker):
+    def __init__(self, app: Flask, index: int, count: int):
+        super().__init__(app)
+        self.name = self.thread.name = f"kabar-workflows-{index}"
+        self.shards = [shard for shard in range(inbox.SHARDS) if shard % count == index]
+
+    def step(self) -> float:
+        ids = list(db.session.scalars(
+            sa.select(WorkflowInbox.id).where(WorkflowInbox.shard.in_(self.shards),
+                                              WorkflowInbox.failed.is_(False))
+            .order_by(WorkflowInbox.id).limit(BATCH)))
+        db.session.rollback()  # end the read; each item gets its own transaction
+        for item_id in ids:
+            if self.stopping.is_set():
+                return 0
+            handle_one(item_id)
+        return 0 if len(ids) == BATCH else IDLE_SECONDS
+
+
+def handle_one(item_id: int) -> None:
+    """Handle one inbox item in its own transaction, and remove it."""
+    item = db.session.get(WorkflowInbox, item_id)
+    if item is None:
+        return
+    try:
+        touched = inbox.handle(item)
+        db.session.delete(item)
+        db.session.commit()
+    except Exception as exc:  # noqa: BLE001 - kept on the item; never stops the worker
+        db.session.rollback()
+        _failed(item_id, exc)
+        return
+    if touched:
+        wakeup.notify()  # the runs may have queued messages
+
+
+def _failed(item_id: int, exc: Exception) -> None:
+    item = db.session.get(WorkflowInbox, item_id)
+    if item is None:
+        return
+    item.attempts += 1
+    item.error = f"{type(exc).__name__}: {exc}"[:2000]
+    item.failed = item.attempts >= inbox.MAX_ATTEMPTS
+    db.session.commit()
+    log.error("workflow inbox item %s failed (attempt %d): %s", item_id, item.attempts,
+              item.error, exc_info=exc)
+
+
+class TimerWorker(Worker):
+    name = "kabar-workflow-timers"
+
+    def step(self) -> float:
+        ids = runner.due(BATCH)
+        db.session.rollback()
+        for run_id in ids:
+            if self.stopping.is_set():
+                return 0
+            try:
+                resumed = runner.resume_due(run_id)
+                db.session.commit()
+            except Exception:  # noqa: BLE001 - the run stays waiting; try again later
+                db.session.rollback()
+                log.exception("resuming workflow run %s failed; it stays waiting", run_id)
+                continue
+            if resumed is not None:
+                wakeup.notify()
+        if len(ids) == BATCH:
+            return 0
+        return self._until_next()
+
+    def _until_next(self) -> float:
+        """Sleep until the next run is due (at most a second: new waits are not told)."""
+        soonest = db.session.scalar(sa.select(sa.func.min(WorkflowRun.wait_until)).where(
+            WorkflowRun.status == "waiting"))
+        db.session.rollback()
+        if soonest is None:
+            return IDLE_SECONDS
+        return max(0.0, min(IDLE_SECONDS, (soonest - utcnow()).total_seconds()))
