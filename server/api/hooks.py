@@ -22,11 +22,11 @@ blp = Blueprint("hooks", __name__, url_prefix="/api/v1/hooks",
 PASSED_HEADERS = ("content-type", "user-agent", "x-request-id")
 
 
-@blp.route("/<name>")
+@blp.route("/<workflow>")
 class Hook(MethodView):
     @blp.public
     @blp.doc(security=[{"hookToken": []}])
-    def post(self, name):
+    def post(self, workflow):
         """Start the workflow. trigger.body is the JSON body (or trigger.text the raw
         body), trigger.query the query string. 401 hook_unauthorized: unknown workflow,
         disabled, or a wrong token."""
@@ -37,7 +37,7 @@ class Hook(MethodView):
                                if k.lower() in PASSED_HEADERS}}
         if payload["body"] is None and request.data:
             payload["text"] = request.get_data(as_text=True)
-        run, ctx = service.run_hook(name, token, payload)
+        run, ctx = service.run_hook(workflow, token, payload)
         if ctx.response is None:
             return jsonify({"run_id": run.id, "status": run.status}), 202
         return _respond(ctx.response, run.id)

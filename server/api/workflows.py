@@ -138,61 +138,61 @@ class Reload(MethodView):
         return service.reload()
 
 
-@blp.route("/<name>")
+@blp.route("/<workflow>")
 class WorkflowByName(MethodView):
     @blp.requires("workflows:manage")
     @blp.arguments(VersionArgs, location="query")
     @blp.response(200, WorkflowDetailSchema)
-    def get(self, args, name):
+    def get(self, args, workflow):
         """One workflow with its document (the current version, or ?version=) and its
         versions."""
-        row = service.get(name)
+        row = service.get(workflow)
         return _with(row, doc=store.doc_of(row, args["version"]),
                      versions=service.versions(row))
 
     @blp.requires("workflows:manage")
     @blp.response(204)
-    def delete(self, name):
+    def delete(self, workflow):
         """Delete it with its versions and runs (409 while runs still wait in it)."""
-        service.delete(service.get(name))
+        service.delete(service.get(workflow))
 
 
-@blp.route("/<name>/enable")
+@blp.route("/<workflow>/enable")
 class Enable(MethodView):
     @blp.requires("workflows:manage")
     @blp.response(200, WorkflowSchema)
-    def post(self, name):
+    def post(self, workflow):
         """Start listening to its triggers."""
-        return service.set_enabled(service.get(name), True)
+        return service.set_enabled(service.get(workflow), True)
 
 
-@blp.route("/<name>/disable")
+@blp.route("/<workflow>/disable")
 class Disable(MethodView):
     @blp.requires("workflows:manage")
     @blp.response(200, WorkflowSchema)
-    def post(self, name):
+    def post(self, workflow):
         """Stop starting new runs; runs under way go on (cancel them to stop them)."""
-        return service.set_enabled(service.get(name), False)
+        return service.set_enabled(service.get(workflow), False)
 
 
-@blp.route("/<name>/hook-token")
+@blp.route("/<workflow>/hook-token")
 class HookToken(MethodView):
     @blp.requires("workflows:manage")
     @blp.response(200, TokenSchema)
-    def post(self, name):
+    def post(self, workflow):
         """Replace the hook token; the old one stops working at once."""
-        return {"hook_token": service.rotate_token(service.get(name))}
+        return {"hook_token": service.rotate_token(service.get(workflow))}
 
 
-@blp.route("/<name>/runs")
+@blp.route("/<workflow>/runs")
 class StartRun(MethodView):
     @blp.requires("workflows:manage")
     @blp.arguments(StartSchema)
     @blp.response(201, RunSchema)
-    def post(self, body, name):
+    def post(self, body, workflow):
         """Start a run by hand (trigger.type manual, trigger.input); it runs until it
         waits or ends before this answers."""
-        run, _ctx = service.run_manually(service.get(name), **body)
+        run, _ctx = service.run_manually(service.get(workflow), **body)
         return run
 
 

@@ -52,6 +52,7 @@ class ServerContext:
         try:
             row, _created = outbox.send(target, spec, idempotency_key=_key(idempotency_key),
                                         source="workflow", commit=False)
+            db.session.flush()  # the row's defaults (id, status) for the step's data
         except KabarError as exc:
             raise _node_error(exc) from None
         return {"id": row.id, "wa_id": row.wa_id, "status": row.status, "to": row.to_jid,

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+import sqlalchemy as sa
 
 from server.auth import apikeys, tokens
 from server.auth.permissions import BUILTIN_GROUPS
@@ -139,6 +140,31 @@ def _foreign_delivery(make_user, filled: dict) -> int:
     return delivery.id
 
 
+def _workflow_of(owner: User, name: str | None = None) -> str:
+    from server.models import db
+    from server.workflows import store
+
+    name = name or f"theirs-{owner.id}"
+    doc = {"name": name, "trigger": {"type": "hook"}, "start": "done",
+           "nodes": {"done": {"type": "end"}}}
+    row, _changed, _token = store.save(doc, owner_id=owner.id)
+    db.session.commit()
+    return row.name
+
+
+def _foreign_run(make_user, filled: dict) -> str:
+    """A failed run of another tenant's workflow (so cancel and retry would act)."""
+    from server.models import Workflow, WorkflowRun, db
+
+    name = _workflow_of(make_user("operator"))
+    workflow = db.session.scalar(sa.select(Workflow).where(Workflow.name == name))
+    run = WorkflowRun(workflow_id=workflow.id, version=1, owner_id=workflow.owner_id,
+                      status="failed", trigger_type="manual", state={"workflow": {}})
+    db.session.add(run)
+    db.session.commit()
+    return run.id
+
+
 @pytest.fixture(autouse=True)
 def _event_streams_end_at_once(app, monkeypatch):
     """GET /api/v1/events streams for KABAR_EVENTS_STREAM_SECONDS; here it must end after
@@ -164,6 +190,9 @@ TARGETS: dict[str, Target] = {
     "webhook_id": Target(lambda make_user, _: _webhook_of(make_user("operator")), owned=True,
                          missing=999_999),
     "delivery_id": Target(_foreign_delivery, owned=True, missing=999_999),
+    "workflow": Target(lambda make_user, _: _workflow_of(make_user("operator")), owned=True,
+                       missing="nobodys-workflow"),
+    "run_id": Target(_foreign_run, owned=True, missing="0" * 32),
 }
 
 
@@ -174,6 +203,7 @@ SEED_FOREIGN: list[Callable[[User], object]] = [
     lambda owner: __import__("server.sessions").sessions.create(
         Principal.for_user(owner), label=FOREIGN, transport="sandbox", auto_start=False),
     lambda owner: _webhook_of(owner, name=FOREIGN),
+    lambda owner: _workflow_of(owner, name=FOREIGN),
 ]
 
 

@@ -1,0 +1,82 @@
+"""The runner's promises, checked directly: a waiting run is taken once however many
+handlers race for it, and what a step queued is stored with the run or not at all."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import sqlalchemy as sa
+
+from server import sessions
+from server.auth import Principal
+from server.models import OutboxMessage, WorkflowRun, db, utcnow
+from server.workflows import runner, store
+
+CHAT = "6281234567890@s.whatsapp.net"
+
+
+def _waiting_run(operator):
+    session = sessions.create(Principal.for_user(operator), label="desk", transport="sandbox",
+                              auto_start=False)
+    doc = {"name": "ask", "start": "ask", "nodes": {
+        "ask": {"type": "wait_for_reply", "params": {"prompt": "Nama?", "timeout": 600},
+                "next": {"reply": "thanks", "timeout": "bye"}},
+        "thanks": {"type": "send", "params": {"text": "Terima kasih, {{ ask.text }}"}},
+        "bye": {"type": "end"}}}
+    workflow, _changed, _token = store.save(doc, owner_id=operator.id)
+    run, _ctx = runner.start(workflow, {"type": "manual", "session": session.id,
+                                        "chat": CHAT})
+    db.session.commit()
+    return session, run.id
+
+
+def test_racing_resumes_take_the_run_once(app, operator):
+    session, run_id = _waiting_run(operator)
+    winners, barrier = [], threading.Barrier(2)
+
+    def resume(text):
+        with app.app_context():
+            barrier.wait()
+            row = runner.resume_reply(session.id, CHAT, {"text": text})
+            time.sleep(0.2)  # hold the claim while the other one tries
+            db.session.commit()
+            if row is not None:
+                winners.append(text)
+
+    threads = [threading.Thread(target=resume, args=(text,)) for text in ("Budi", "Sari")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(winners) == 1
+    texts = [row.payload["text"] for row in db.session.scalars(sa.select(OutboxMessage)
+                                                               .order_by(OutboxMessage.seq))]
+    assert texts == ["Nama?", f"Terima kasih, {winners[0]}"]
+    assert db.session.scalar(sa.select(WorkflowRun.status)) == "completed"
+
+
+def test_a_failed_transaction_keeps_the_run_waiting_and_sends_nothing(app, operator):
+    session, run_id = _waiting_run(operator)
+    assert runner.resume_reply(session.id, CHAT, {"text": "Budi"}) is not None
+    db.session.rollback()  # e.g. the process died before commit
+    row = db.session.scalar(sa.select(WorkflowRun).where(WorkflowRun.id == run_id))
+    assert row.status == "waiting" and row.wait_chat == CHAT
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 1
+    # The message, handled again, resumes it.
+    assert runner.resume_reply(session.id, CHAT, {"text": "Budi"}) is not None
+    db.session.commit()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 2
+
+
+def test_a_timeout_is_taken_only_when_due(app, operator):
+    _session, run_id = _waiting_run(operator)
+    assert runner.due(10) == []
+    assert runner.resume_due(run_id) is None  # not yet due
+    db.session.execute(sa.update(WorkflowRun).values(wait_until=utcnow()))
+    db.session.commit()
+    assert runner.due(10) == [run_id]
+    assert runner.resume_due(run_id) is not None
+    db.session.commit()
+    row = db.session.scalar(sa.select(WorkflowRun))
+    assert row.status == "completed" and row.current == "bye"
