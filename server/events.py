@@ -253,11 +253,41 @@ class GroupUpdated(Event):
     locked: bool | None = None
 
 
+# --- workflows ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WorkflowCompleted(Event):
+    """A workflow run ended well: its last node finished, or an ``end`` node ended it
+    (``result``: what that node gave)."""
+
+    type: ClassVar[str] = "workflow.completed"
+    run_id: str
+    workflow: str
+    version: int
+    trigger: str  # message, schedule, hook, event, manual, call
+    result: Any = None
+
+
+@dataclass(frozen=True)
+class WorkflowFailed(Event):
+    """A workflow run failed: a node failed with no ``error`` path wired (after its
+    retries), the run looped, or an ``end`` node ended it as failed. ``node``: where."""
+
+    type: ClassVar[str] = "workflow.failed"
+    run_id: str
+    workflow: str
+    version: int
+    trigger: str
+    node: str | None
+    error: str
+
+
 CATALOGUE: dict[str, type[Event]] = {
     cls.type: cls for cls in (SessionStatus, MessageReceived, MessageSent, MessageStatus,
                               MessageReaction, MessageEdited, MessageRevoked, PresenceUpdate,
                               CallReceived, PollVote, GroupJoined, GroupLeft,
-                              GroupParticipants, GroupUpdated)
+                              GroupParticipants, GroupUpdated, WorkflowCompleted,
+                              WorkflowFailed)
 }
 
 

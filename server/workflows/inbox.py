@@ -128,6 +128,8 @@ def _event(session: WaSession | None, event_type: str, data: dict[str, Any],
            chat: str | None, event_id: str) -> int:
     started = 0
     for workflow in _enabled(session):
+        if event_type.startswith("workflow.") and data.get("workflow") == workflow.name:
+            continue  # a workflow never handles its own run's end: no loops
         for trigger in workflow.triggers:
             if trigger.get("type") != "event" or not matches(trigger["types"], event_type):
                 continue

@@ -24,7 +24,8 @@ from nodes import Engine, Reply, Run, Timeout
 from nodes.base import Event
 from nodes.errors import NodesError
 from server.errors import Conflict
-from server.models import Workflow, WorkflowRun, db, utcnow
+from server.events import WorkflowCompleted, WorkflowFailed
+from server.models import WaSession, Workflow, WorkflowRun, db, utcnow
 from server.whatsapp.jids import InvalidPhone, to_jid
 from server.workflows import store
 from server.workflows.context import ServerContext
@@ -181,6 +182,7 @@ def _reply_target(row: WorkflowRun, wait: dict[str, Any]) -> tuple[str | None, s
 
 
 def _store(row: WorkflowRun, run: Run) -> None:
+    ended = run.finished and row.finished_at is None
     wait = run.wait or {}
     row.status = run.status
     row.current = run.current
@@ -191,5 +193,21 @@ def _store(row: WorkflowRun, run: Run) -> None:
     row.wait_until = run.due if run.status == "waiting" else None
     row.finished_at = utcnow() if run.finished else None
     row.state = run.to_dict()
+    if ended:
+        _announce(row, run)
+
+
+def _announce(row: WorkflowRun, run: Run) -> None:
+    """``workflow.completed`` / ``workflow.failed``, in the run's transaction."""
+    from server import eventlog  # the event log feeds workflows: import when used
+
+    common = {"run_id": row.id, "workflow": run.workflow["name"], "version": row.version,
+              "trigger": row.trigger_type}
     if run.status == "failed":
         log.warning("workflow run %s failed at %s: %s", row.id, run.current, run.error)
+        event: WorkflowCompleted | WorkflowFailed = WorkflowFailed(
+            **common, node=run.current, error=run.error or "")
+    else:
+        event = WorkflowCompleted(**common, result=run.result)
+    session = db.session.get(WaSession, row.session_id) if row.session_id else None
+    eventlog.record(event, session)

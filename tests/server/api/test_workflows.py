@@ -243,3 +243,14 @@ def test_reload_reads_the_folder(app, client, admin_headers, tmp_path, monkeypat
     assert listed["owner"] is None and listed["enabled"] is False
     again = client.post(f"{BASE}/reload", headers=admin_headers).json
     assert [a["name"] for a in again["unchanged"]] == ["survey"]
+
+
+def test_a_runs_end_is_an_event(client, admin_headers):
+    doc = {"name": "fails", "start": "fetch", "nodes": {
+        "fetch": {"type": "http_request", "params": {"url": "http://127.0.0.1:9/"}}}}
+    client.post(BASE, headers=admin_headers, json=doc)
+    run = client.post(f"{BASE}/fails/runs", headers=admin_headers, json={}).json
+    log = client.get("/api/v1/events/log?type=workflow.failed", headers=admin_headers).json
+    (event,) = log["items"]
+    assert event["data"]["run_id"] == run["id"] and event["data"]["node"] == "fetch"
+    assert "loopback" in event["data"]["error"]
