@@ -80,3 +80,47 @@ def test_a_timeout_is_taken_only_when_due(app, operator):
     db.session.commit()
     row = db.session.scalar(sa.select(WorkflowRun))
     assert row.status == "completed" and row.current == "bye"
+
+
+def test_http_to_an_allowed_address_and_a_child_workflow(app, operator, monkeypatch):
+    import json as jsonlib
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            body = jsonlib.dumps({"stock": 7}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    monkeypatch.setitem(app.config["KABAR"], "FETCH_ALLOW", ["127.0.0.1"])
+    try:
+        child = {"name": "double", "start": "done", "nodes": {"done": {
+            "type": "end", "params": {"result": "{{ trigger.input.n * 2 }}"}}}}
+        store.save(child, owner_id=operator.id)
+        parent = {"name": "stock", "start": "fetch", "nodes": {
+            "fetch": {"type": "http_request", "params": {
+                "url": f"http://127.0.0.1:{server.server_address[1]}/stock"},
+                "next": {"next": "twice"}},
+            "twice": {"type": "call_workflow", "params": {
+                "name": "double", "input": {"n": "{{ fetch.json.stock }}"}},
+                "next": {"next": "done"}},
+            "done": {"type": "end", "params": {"result": "{{ twice.result }}"}}}}
+        workflow, _changed, _token = store.save(parent, owner_id=operator.id)
+        run, _ctx = runner.start(workflow, {"type": "manual"})
+        db.session.commit()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert run.status == "completed", run.error
+    assert run.state["result"] == 14
+    child_run = db.session.scalar(sa.select(WorkflowRun).where(WorkflowRun.parent_id == run.id))
+    assert child_run.status == "completed"
