@@ -119,6 +119,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def _register_error_handlers(app: Flask, api) -> None:
     @app.errorhandler(KabarError)
     def _kabar_error(error: KabarError):
+        db.session.rollback()  # a refused request leaves nothing half-done behind
         return error_body(error.status, error.code, error.message, error.errors), \
             error.status, error.headers
 
@@ -128,6 +129,7 @@ def _register_error_handlers(app: Flask, api) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
+        db.session.rollback()
         log.exception("unhandled error")
         return error_body(500, "internal_error",
                           "Something went wrong on our side; the request id is in the logs."), 500

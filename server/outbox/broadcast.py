@@ -83,6 +83,8 @@ def create(session: WaSession, *, message: dict[str, Any], recipients: list[dict
             errors[str(index)] = exc.errors
     if errors:
         savepoint.rollback()
+        if commit:
+            db.session.rollback()
         raise ValidationFailed("Some recipients are invalid; nothing was queued.",
                                errors={"recipients": errors})
     savepoint.commit()

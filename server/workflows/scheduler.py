@@ -50,8 +50,10 @@ class Scheduler:
         _app = app
         self.app = app
         self.fingerprint: Any = None
+        # An engine of its own, disposed of once the scheduler's thread has stopped.
+        self.engine = sa.create_engine(db.engine.url)
         self.scheduler = BackgroundScheduler(
-            jobstores={"default": SQLAlchemyJobStore(engine=db.engine, tablename=TABLE)},
+            jobstores={"default": _JobStore(engine=self.engine, tablename=TABLE)},
             job_defaults={"coalesce": True, "max_instances": 1,
                           "misfire_grace_time": MISFIRE_GRACE},
             timezone=app.config["KABAR"]["TIMEZONE"])
@@ -61,7 +63,8 @@ class Scheduler:
         self.refresh()
 
     def stop(self) -> None:
-        self.scheduler.shutdown(wait=False)
+        self.scheduler.shutdown(wait=False)  # joins the scheduler's thread
+        self.engine.dispose()
 
     def refresh(self) -> None:
         """Sync the jobs if the workflows changed since the last look (cheap to call)."""
@@ -92,6 +95,14 @@ class Scheduler:
 
     def next_runs(self) -> dict[str, Any]:
         return {job.id: job.next_run_time for job in self.scheduler.get_jobs()}
+
+
+class _JobStore(SQLAlchemyJobStore):
+    """APScheduler's store disposes of its engine while the scheduler's thread may still
+    hold a connection; ``Scheduler.stop`` disposes of it after that thread ends."""
+
+    def shutdown(self) -> None:
+        pass
 
 
 def _trigger(trigger: dict[str, Any]) -> CronTrigger | IntervalTrigger:
