@@ -90,7 +90,7 @@ def contact_update_group(session: WaSession, *, sender: str, group: str, changes
     changes = {k: v for k, v in changes.items() if k in GROUP_FIELDS and v is not None}
     if not changes:
         raise ValidationFailed("Give at least one of name, topic, announce, locked.",
-                               errors={"json": {"_schema": ["Nothing to change."]}})
+                               errors={"changes": ["Nothing to change."]})
     return _group_call(session, "sandbox.group_update", {
         "from": _phone(sender), "name": name, "group": parse_group_jid(group, "group"),
         "changes": changes})
@@ -110,12 +110,11 @@ def vote(session: WaSession, *, sender: str, poll_id: str, options: list[str],
         raise ValidationFailed(
             f"Not options of this poll: {', '.join(map(repr, unknown))}. It has "
             f"{', '.join(map(repr, poll['options']))}.", code="invalid_poll_option",
-            errors={"json": {"options": [f"{o!r} is not an option of this poll." for o in
-                                         unknown]}})
+            errors={"options": [f"{o!r} is not an option of this poll." for o in unknown]})
     picked = [o for o in poll["options"] if o in options]  # the poll's order, once each
     if len(picked) > 1 and not poll.get("multiple"):
         raise ValidationFailed("This poll allows one choice.", code="invalid_poll_option",
-                               errors={"json": {"options": ["Pick at most one."]}})
+                               errors={"options": ["Pick at most one."]})
     result = commands.call("sandbox.vote", session_id=session.id, payload={
         "from": _phone(sender), "name": name, "poll_id": delivery.wa_id,
         "chat": delivery.to_jid, "options": picked})
@@ -126,7 +125,7 @@ def _phone(text: str) -> str:
     try:
         return normalise_phone(text, current_app.config["KABAR"]["PHONE_REGION"])
     except InvalidPhone as exc:
-        raise ValidationFailed(errors={"json": {"from": [str(exc)]}}) from None
+        raise ValidationFailed(errors={"from": [str(exc)]}) from None
 
 
 def _group_call(session: WaSession, kind: str, payload: dict):
