@@ -237,7 +237,32 @@ def new_neonize_client(name: str, *, uuid: str, jid: Any = None, new_device: boo
     if client.uuid != uuid.encode():
         _detach_finalizer(client)
         client.uuid = uuid.encode()
+    client.decrypt_poll_vote = functools.partial(decrypt_poll_vote, client)
     return client
+
+
+def decrypt_poll_vote(client: Any, message: Any) -> Any:
+    """``NewClient.decrypt_poll_vote`` as it should be: neonize 0.5.2 leaves the Go
+    export ``DecryptPollVote`` out of the ctypes hook that turns a returned ``Bytes``
+    pointer into bytes (and frees it), then hands that pointer to protobuf, so every call
+    raises TypeError (and leaks the answer). Same Go call here, its answer read and freed;
+    also right once neonize hooks the export (then ctypes already answers bytes)."""
+    nz = _nz()
+    from neonize._binder import free_bytes, gocode
+
+    data = message.SerializeToString()
+    answer = gocode.DecryptPollVote(client.uuid, data, len(data))
+    if isinstance(answer, bytes | bytearray):
+        raw = bytes(answer)
+    else:
+        try:
+            raw = answer.contents.get_bytes()
+        finally:
+            free_bytes(answer)
+    model = nz.N.ReturnFunctionWithError.FromString(raw)
+    if model.Error:
+        raise nz.exc.DecryptPollVoteError(model.Error)
+    return model.PollVoteMessage
 
 
 def _detach_finalizer(client: Any) -> None:
@@ -1370,9 +1395,9 @@ class NeonizeTransport:
 
     def _decrypt_vote(self, ev: Any) -> Any | None:
         """whatsmeow's decryption of a poll vote (a PollVoteMessage of option hashes).
-        Go ``DecryptPollVote`` dereferences the client of the uuid, which is not there
-        before connect or after stop (the same abort as the LID look-ups, notes §6): only
-        while connected, under ``_go_lock``."""
+        Only while connected, under ``_go_lock``, as the LID look-ups: without a Go
+        client Go answers "client is nil" (tested; no abort), and stop() must not tear
+        the client down mid-call."""
         with self._go_lock:
             if not self._connected or self._stopping.is_set() or self._client is None:
                 return None
