@@ -115,10 +115,9 @@ def vote(session: WaSession, *, sender: str, poll_id: str, options: list[str],
     if len(picked) > 1 and not poll.get("multiple"):
         raise ValidationFailed("This poll allows one choice.", code="invalid_poll_option",
                                errors={"options": ["Pick at most one."]})
-    result = commands.call("sandbox.vote", session_id=session.id, payload={
+    return commands.call("sandbox.vote", session_id=session.id, payload={
         "from": _phone(sender), "name": name, "poll_id": delivery.wa_id,
         "chat": delivery.to_jid, "options": picked})
-    return result
 
 
 def _phone(text: str) -> str:

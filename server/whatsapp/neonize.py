@@ -521,7 +521,7 @@ class _Inbound:
     whatsmeow poll-vote decryption) and the id map."""
 
     def __init__(self, ids: _IdMap, lookup_pn: Callable[[Any], str | None],
-                 decrypt_vote: Callable[[Any], Any | None] = lambda ev: None):
+                 decrypt_vote: Callable[[Any], Any | None]):
         self.ids = ids
         self.lookup_pn = lookup_pn
         self.decrypt_vote = decrypt_vote
