@@ -265,17 +265,82 @@ def sandbox_scan(session_id: str, phone: str, push_name: str) -> None:
 @click.option("--session", "session_id", required=True)
 @click.option("--from", "sender", required=True, help="The contact's number, e.g. 0812...")
 @click.option("--name", default="", help="The contact's display name.")
+@click.option("--group", default=None, help="A group JID (120363…@g.us) to speak in.")
 @click.argument("text")
 @_fail_on_kabar_error
-def sandbox_say(session_id: str, sender: str, name: str, text: str) -> None:
-    """A virtual contact sends TEXT to the session."""
+def sandbox_say(session_id: str, sender: str, name: str, group: str | None,
+                text: str) -> None:
+    """A virtual contact sends TEXT to the session (in a private chat, or in --group)."""
     from server import sandbox
 
-    status, message_id = sandbox.say(_session(session_id), sender=sender, name=name, text=text)
+    status, message_id = sandbox.say(_session(session_id), sender=sender, name=name, text=text,
+                                     group=group)
     if message_id:
         click.echo(f"Delivered as message {message_id}.")
     else:
         click.echo("Queued: the runtime is not running; it is delivered when it starts.")
+
+
+@sandbox_group.command("participants")
+@click.option("--session", "session_id", required=True)
+@click.option("--from", "sender", required=True, help="The contact doing it, a group admin.")
+@click.option("--name", default="", help="The contact's display name.")
+@click.option("--group", required=True, help="The group's JID (120363…@g.us).")
+@click.option("--action", required=True, type=click.Choice(["add", "remove", "promote",
+                                                             "demote"]))
+@click.argument("people", nargs=-1, required=True)
+@_fail_on_kabar_error
+def sandbox_participants(session_id: str, sender: str, name: str, group: str, action: str,
+                         people: tuple[str, ...]) -> None:
+    """A virtual contact adds, removes, promotes or demotes PEOPLE in a group (the
+    session's own number adds or removes the session)."""
+    from server import sandbox
+
+    for result in sandbox.contact_participants(
+            _session(session_id), sender=sender, name=name, group=group, action=action,
+            participants=list(people)):
+        click.echo(f"{result['jid']}: {'ok' if result['ok'] else result['error']}")
+
+
+@sandbox_group.command("group-update")
+@click.option("--session", "session_id", required=True)
+@click.option("--from", "sender", required=True, help="The contact doing it, a member.")
+@click.option("--name", default="", help="The contact's display name.")
+@click.option("--group", required=True, help="The group's JID (120363…@g.us).")
+@click.option("--set-name", default=None, help="The group's new name.")
+@click.option("--set-topic", default=None, help="The group's new description.")
+@click.option("--announce/--no-announce", default=None, help="Only admins may send.")
+@click.option("--locked/--no-locked", default=None, help="Only admins may edit the info.")
+@_fail_on_kabar_error
+def sandbox_group_update(session_id: str, sender: str, name: str, group: str,
+                         set_name: str | None, set_topic: str | None, announce: bool | None,
+                         locked: bool | None) -> None:
+    """A virtual contact changes a group's name, description or settings."""
+    from server import sandbox
+
+    changed = sandbox.contact_update_group(
+        _session(session_id), sender=sender, name=name, group=group,
+        changes={"name": set_name, "topic": set_topic, "announce": announce, "locked": locked})
+    click.echo(f"Changed: {', '.join(changed)}." if changed else "Nothing changed.")
+
+
+@sandbox_group.command("vote")
+@click.option("--session", "session_id", required=True)
+@click.option("--from", "sender", required=True, help="The voter's number.")
+@click.option("--name", default="", help="The voter's display name.")
+@click.option("--poll", "poll_id", required=True, help="The poll's message id (id or wa_id).")
+@click.argument("options", nargs=-1)
+@_fail_on_kabar_error
+def sandbox_vote(session_id: str, sender: str, name: str, poll_id: str,
+                 options: tuple[str, ...]) -> None:
+    """A virtual contact votes for OPTIONS in a poll the session sent (none: the vote is
+    taken back)."""
+    from server import sandbox
+
+    voted = sandbox.vote(_session(session_id), sender=sender, name=name, poll_id=poll_id,
+                         options=list(options))
+    picked = ", ".join(voted["options"])
+    click.echo(f"Voted for {picked}." if picked else "Vote taken back.")
 
 
 @cli.group("sessions")

@@ -227,8 +227,9 @@ class GroupLeft(Event):
 
 @dataclass(frozen=True)
 class GroupParticipants(Event):
-    """Other people were added to, removed from, promoted or demoted in a group this
-    session is in (action: add, remove, promote, demote; join: they used a link)."""
+    """People were added to, removed from, promoted or demoted in a group this session
+    is in (action: add, remove, promote, demote; join: they used a link). This session's
+    own arrival and departure are group.joined and group.left, never in these lists."""
 
     type: ClassVar[str] = "group.participants"
     group: Party

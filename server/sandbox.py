@@ -1,17 +1,28 @@
-"""Sandbox controls (scan the QR, speak as a contact, inject faults): the service behind
-/api/v1/sandbox and `kabar sandbox`. The simulated network itself is
-server/whatsapp/sandbox.py, in the runtime process."""
+"""Sandbox controls (scan the QR, speak as a contact, act on groups and vote as one,
+inject faults): the service behind /api/v1/sandbox and `kabar sandbox`. The simulated
+network itself is server/whatsapp/sandbox.py, in the runtime process.
+
+Input is checked here, so both the API and the CLI answer a typo with a clear 422 and a
+group or poll that does not exist with a 404, before the runtime is asked anything.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 
-from server.errors import Conflict, ValidationFailed
-from server.models import WaSession
+import sqlalchemy as sa
+from flask import current_app
+
+from server.api.chats import parse_group_jid
+from server.api.wa_groups import _people as parse_people
+from server.errors import Conflict, NotFound, ValidationFailed
+from server.models import OutboxMessage, SandboxDelivery, WaSession, db
 from server.runtime import commands, heartbeat
+from server.whatsapp.jids import InvalidPhone, normalise_phone
 
 INJECT_TIMEOUT = 10.0
+GROUP_FIELDS = ("name", "topic", "announce", "locked")
 
 
 def require_sandbox(session: WaSession) -> WaSession:
@@ -58,6 +69,84 @@ def say(session: WaSession, *, sender: str, text: str = "", name: str = "",
     result = commands.call("sandbox.inject", session_id=session.id, payload=payload,
                            timeout=INJECT_TIMEOUT)
     return "delivered", result["message_id"]
+
+
+def contact_participants(session: WaSession, *, sender: str, group: str, action: str,
+                         participants: list[str], name: str = "") -> list[dict]:
+    """Virtual contact ``sender``, an admin of ``group``, adds, removes, promotes or
+    demotes people there; the session's own number adds or removes the session (it sees
+    group.joined / group.left, the others group.participants). One result per person."""
+    require_sandbox(session)
+    return _group_call(session, "sandbox.group_participants", {
+        "from": _phone(sender), "name": name, "group": parse_group_jid(group, "group"),
+        "action": action, "participants": parse_people(participants)})
+
+
+def contact_update_group(session: WaSession, *, sender: str, group: str, changes: dict,
+                         name: str = "") -> list[str]:
+    """Virtual contact ``sender`` changes the group's name, topic, announce or locked
+    (a locked group's info, and the settings, only as an admin). Answers what changed."""
+    require_sandbox(session)
+    changes = {k: v for k, v in changes.items() if k in GROUP_FIELDS and v is not None}
+    if not changes:
+        raise ValidationFailed("Give at least one of name, topic, announce, locked.",
+                               errors={"changes": ["Nothing to change."]})
+    return _group_call(session, "sandbox.group_update", {
+        "from": _phone(sender), "name": name, "group": parse_group_jid(group, "group"),
+        "changes": changes})
+
+
+def vote(session: WaSession, *, sender: str, poll_id: str, options: list[str],
+         name: str = "") -> dict:
+    """Virtual contact ``sender`` votes in a poll this session sent (``poll_id``: its
+    WhatsApp id, or Kabar's message id). ``options`` are names from the poll; empty takes
+    the vote back. The runtime checks the contact can see the poll (its recipient, or a
+    member of its group)."""
+    require_sandbox(session)
+    delivery = _sent_poll(session, poll_id)
+    poll = delivery.content["poll"]
+    unknown = [o for o in options if o not in poll["options"]]
+    if unknown:
+        raise ValidationFailed(
+            f"Not options of this poll: {', '.join(map(repr, unknown))}. It has "
+            f"{', '.join(map(repr, poll['options']))}.", code="invalid_poll_option",
+            errors={"options": [f"{o!r} is not an option of this poll." for o in unknown]})
+    picked = [o for o in poll["options"] if o in options]  # the poll's order, once each
+    if len(picked) > 1 and not poll.get("multiple"):
+        raise ValidationFailed("This poll allows one choice.", code="invalid_poll_option",
+                               errors={"options": ["Pick at most one."]})
+    return commands.call("sandbox.vote", session_id=session.id, payload={
+        "from": _phone(sender), "name": name, "poll_id": delivery.wa_id,
+        "chat": delivery.to_jid, "options": picked})
+
+
+def _phone(text: str) -> str:
+    try:
+        return normalise_phone(text, current_app.config["KABAR"]["PHONE_REGION"])
+    except InvalidPhone as exc:
+        raise ValidationFailed(errors={"from": [str(exc)]}) from None
+
+
+def _group_call(session: WaSession, kind: str, payload: dict):
+    """A group action in the runtime; a group the sandbox does not have is a 404."""
+    try:
+        return commands.call(kind, session_id=session.id, payload=payload)
+    except commands.CommandFailed as exc:
+        if exc.code == "group_not_found":
+            raise NotFound(exc.message, code=exc.code) from None
+        raise
+
+
+def _sent_poll(session: WaSession, poll_id: str) -> SandboxDelivery:
+    """The poll as the sandbox delivered it, by WhatsApp id or by Kabar's message id."""
+    wa_id = db.session.scalar(sa.select(OutboxMessage.wa_id).where(
+        OutboxMessage.session_id == session.id, OutboxMessage.id == poll_id)) or poll_id
+    delivery = db.session.scalar(sa.select(SandboxDelivery).where(
+        SandboxDelivery.session_id == session.id, SandboxDelivery.wa_id == wa_id))
+    if delivery is None or delivery.kind != "poll":
+        raise NotFound(f"This session has sent no poll {poll_id!r} (a poll is known once it "
+                       "is sent, not while it waits in the outbox).", code="poll_not_found")
+    return delivery
 
 
 def fault(session: WaSession, *, kind: str, count: int = 1) -> None:

@@ -10,10 +10,13 @@ from flask.views import MethodView
 
 from server import sandbox, sessions
 from server.api.base import Blueprint
+from server.api.wa_groups import PARTICIPANT_ACTIONS, ParticipantResultsSchema
 
 blp = Blueprint("sandbox", __name__, url_prefix="/api/v1/sandbox/sessions",
-                description="Sandbox sessions: scan the QR, speak as virtual contacts, "
-                            "inject faults. Never reaches WhatsApp.")
+                description="Sandbox sessions: scan the QR, speak, act on groups and vote "
+                            "as virtual contacts, inject faults. Never reaches WhatsApp.")
+
+FROM = {"description": "The virtual contact's phone number, as people type it."}
 
 
 class ScanSchema(ma.Schema):
@@ -61,6 +64,54 @@ class InjectedSchema(ma.Schema):
     message_id = ma.fields.String(allow_none=True)
 
 
+class ContactParticipantsSchema(ma.Schema):
+    from_ = ma.fields.String(required=True, data_key="from", metadata={
+        "description": "The virtual contact doing it, an admin of the group."})
+    name = ma.fields.String(load_default="", validate=ma.validate.Length(0, 128), metadata={
+        "description": "The contact's display name."})
+    action = ma.fields.String(required=True, validate=ma.validate.OneOf(PARTICIPANT_ACTIONS))
+    participants = ma.fields.List(ma.fields.String(), required=True,
+                                  validate=ma.validate.Length(1, 256), metadata={
+                                      "description": "Phones or JIDs; the session's own "
+                                                     "number adds or removes the session."})
+
+
+class ContactGroupUpdateSchema(ma.Schema):
+    from_ = ma.fields.String(required=True, data_key="from", metadata=FROM)
+    from_name = ma.fields.String(load_default="", validate=ma.validate.Length(0, 128),
+                                 metadata={"description": "The contact's display name."})
+    name = ma.fields.String(validate=ma.validate.Length(1, 100), metadata={
+        "description": "The group's new name."})
+    topic = ma.fields.String(validate=ma.validate.Length(0, 2048))
+    announce = ma.fields.Boolean(metadata={"description": "Only admins may send."})
+    locked = ma.fields.Boolean(metadata={"description": "Only admins may edit the info."})
+
+    @ma.validates_schema
+    def _something(self, data, **_kwargs):
+        if not set(data) & set(sandbox.GROUP_FIELDS):
+            raise ma.ValidationError("Give at least one of name, topic, announce, locked.")
+
+
+class ChangedSchema(ma.Schema):
+    changed = ma.fields.List(ma.fields.String(), metadata={
+        "description": "The settings that changed (setting the same value changes none)."})
+
+
+class VoteSchema(ma.Schema):
+    from_ = ma.fields.String(required=True, data_key="from", metadata=FROM)
+    name = ma.fields.String(load_default="", validate=ma.validate.Length(0, 128))
+    options = ma.fields.List(ma.fields.String(), required=True,
+                             validate=ma.validate.Length(0, 12), metadata={
+                                 "description": "Names of the poll's options; [] takes the "
+                                                "vote back."})
+
+
+class VotedSchema(ma.Schema):
+    poll_id = ma.fields.String(metadata={"description": "WhatsApp's id of the poll."})
+    voter = ma.fields.String()
+    options = ma.fields.List(ma.fields.String())
+
+
 class FaultSchema(ma.Schema):
     kind = ma.fields.String(required=True, validate=ma.validate.OneOf(
         ["disconnect", "logout", "send_error", "crash"]), metadata={
@@ -92,6 +143,46 @@ class Inject(MethodView):
             name=body["name"], kind=body["kind"], media=body["media"],
             location=body["location"], quoted_id=body["quoted_id"], group=body["group"])
         return {"status": status, "message_id": message_id}, 201 if message_id else 202
+
+
+@blp.route("/<string:session_id>/groups/<string:group_jid>/participants")
+class ContactParticipants(MethodView):
+    @blp.requires("sessions:manage")
+    @blp.arguments(ContactParticipantsSchema)
+    @blp.response(200, ParticipantResultsSchema)
+    def post(self, body, session_id, group_jid):
+        """A virtual contact (a group admin) adds, removes, promotes or demotes people,
+        the session included: the session sees group.joined, group.left or
+        group.participants with `by` that contact."""
+        return {"results": sandbox.contact_participants(
+            sessions.get(session_id), sender=body["from_"], name=body["name"],
+            group=group_jid, action=body["action"], participants=body["participants"])}
+
+
+@blp.route("/<string:session_id>/groups/<string:group_jid>")
+class ContactGroupUpdate(MethodView):
+    @blp.requires("sessions:manage")
+    @blp.arguments(ContactGroupUpdateSchema)
+    @blp.response(200, ChangedSchema)
+    def patch(self, body, session_id, group_jid):
+        """A virtual contact changes the group's name, topic or settings: the session
+        sees group.updated with `by` that contact."""
+        changes = {k: body[k] for k in sandbox.GROUP_FIELDS if k in body}
+        return {"changed": sandbox.contact_update_group(
+            sessions.get(session_id), sender=body["from_"], name=body["from_name"],
+            group=group_jid, changes=changes)}
+
+
+@blp.route("/<string:session_id>/polls/<string:poll_id>/votes")
+class Votes(MethodView):
+    @blp.requires("sessions:manage")
+    @blp.arguments(VoteSchema)
+    @blp.response(201, VotedSchema)
+    def post(self, body, session_id, poll_id):
+        """A virtual contact votes in a poll the session sent (`poll_id`: the message's
+        `wa_id` or `id`): the session sees poll.vote."""
+        return sandbox.vote(sessions.get(session_id), sender=body["from_"], name=body["name"],
+                            poll_id=poll_id, options=body["options"])
 
 
 @blp.route("/<string:session_id>/faults")

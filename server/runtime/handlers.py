@@ -113,6 +113,32 @@ def _sandbox_inject(runtime: Runtime, command: RuntimeCommand) -> dict:
     return {"message_id": message.id}
 
 
+@handles("sandbox.group_participants", pool=True)
+def _sandbox_group_participants(runtime: Runtime, command: RuntimeCommand) -> list[dict]:
+    p = command.payload
+    return _sandbox_transport(runtime, command).contact_participants(
+        actor=normalise_phone(p["from"], runtime.region), name=p.get("name", ""),
+        group=p["group"], participants=[to_jid(t, runtime.region) for t in p["participants"]],
+        action=p["action"])
+
+
+@handles("sandbox.group_update", pool=True)
+def _sandbox_group_update(runtime: Runtime, command: RuntimeCommand) -> list[str]:
+    p = command.payload
+    return _sandbox_transport(runtime, command).contact_update_group(
+        actor=normalise_phone(p["from"], runtime.region), name=p.get("name", ""),
+        group=p["group"], changes=p["changes"])
+
+
+@handles("sandbox.vote", pool=True)
+def _sandbox_vote(runtime: Runtime, command: RuntimeCommand) -> dict:
+    p = command.payload
+    vote = _sandbox_transport(runtime, command).vote(
+        voter=normalise_phone(p["from"], runtime.region), name=p.get("name", ""),
+        poll_id=p["poll_id"], chat=p["chat"], options=list(p["options"]))
+    return {"poll_id": vote.poll_id, "voter": vote.voter.jid, "options": list(vote.options)}
+
+
 @handles("sandbox.fault")
 def _sandbox_fault(runtime: Runtime, command: RuntimeCommand) -> None:
     kind = command.payload["kind"]

@@ -43,12 +43,21 @@ a retry of an id already sent is answered from the map instead of being sent twi
 ids in receipts, reactions, edits, revokes and quotes are translated both ways. The
 window between whatsmeow sending and the map being written remains: a crash exactly
 there sends the message twice.
+
+Poll votes arrive encrypted, naming the chosen options only by their SHA-256: whatsmeow
+decrypts them (``decrypt_poll_vote``, with the poll's secret it kept when the poll was
+sent or received) and the same SQLite file keeps each poll's option names, for polls this
+session sent or saw, so a vote can be reported by name, after a restart too. A vote in a
+poll that came before Kabar ran (or was pruned) cannot be named and is logged, not
+reported. Group events come from WhatsApp's group notifications, which reach this device
+for the changes it made itself as well: nothing is emitted by the group calls here.
 """
 
 from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import html.parser
 import io
 import json
@@ -71,6 +80,10 @@ from unittest import mock
 from server.events import (
     CallReceived,
     Event,
+    GroupJoined,
+    GroupLeft,
+    GroupParticipants,
+    GroupUpdated,
     InboundMessage,
     Location,
     MediaInfo,
@@ -80,6 +93,7 @@ from server.events import (
     MessageRevoked,
     MessageStatus,
     Party,
+    PollVote,
     PresenceUpdate,
     SessionStatus,
 )
@@ -223,7 +237,32 @@ def new_neonize_client(name: str, *, uuid: str, jid: Any = None, new_device: boo
     if client.uuid != uuid.encode():
         _detach_finalizer(client)
         client.uuid = uuid.encode()
+    client.decrypt_poll_vote = functools.partial(decrypt_poll_vote, client)
     return client
+
+
+def decrypt_poll_vote(client: Any, message: Any) -> Any:
+    """``NewClient.decrypt_poll_vote`` as it should be: neonize 0.5.2 leaves the Go
+    export ``DecryptPollVote`` out of the ctypes hook that turns a returned ``Bytes``
+    pointer into bytes (and frees it), then hands that pointer to protobuf, so every call
+    raises TypeError (and leaks the answer). Same Go call here, its answer read and freed;
+    also right once neonize hooks the export (then ctypes already answers bytes)."""
+    nz = _nz()
+    from neonize._binder import free_bytes, gocode
+
+    data = message.SerializeToString()
+    answer = gocode.DecryptPollVote(client.uuid, data, len(data))
+    if isinstance(answer, bytes | bytearray):
+        raw = bytes(answer)
+    else:
+        try:
+            raw = answer.contents.get_bytes()
+        finally:
+            free_bytes(answer)
+    model = nz.N.ReturnFunctionWithError.FromString(raw)
+    if model.Error:
+        raise nz.exc.DecryptPollVoteError(model.Error)
+    return model.PollVoteMessage
 
 
 def _detach_finalizer(client: Any) -> None:
@@ -288,12 +327,13 @@ def _is_lid(jid: Any) -> bool:
 
 
 class _IdMap:
-    """Kabar's message id for each message this session sent, and WhatsApp's.
+    """Kabar's message id for each message this session sent, and WhatsApp's; and the
+    option names of each poll this session sent or saw (votes name options by hash).
 
     Needed because neonize 0.5.2 cannot send under a chosen id (module docstring). A
     SQLite file in the session folder, so it survives restarts; rows older than
     ``KEEP_DAYS`` are dropped when it opens. Any failure here degrades to "the same id on
-    both sides" (logged) rather than failing a send.
+    both sides" (logged) rather than failing a send, or to a vote not reported.
     """
 
     KEEP_DAYS = 180
@@ -314,8 +354,11 @@ class _IdMap:
                        "wa_id TEXT NOT NULL, chat TEXT NOT NULL, sent_at REAL NOT NULL, "
                        "recorded_at REAL NOT NULL)")
             db.execute("CREATE INDEX IF NOT EXISTS sent_wa_id ON sent (wa_id)")
-            db.execute("DELETE FROM sent WHERE recorded_at < ?",
-                       (time.time() - self.KEEP_DAYS * 86400,))
+            db.execute("CREATE TABLE IF NOT EXISTS polls (wa_id TEXT PRIMARY KEY, "
+                       "options TEXT NOT NULL, recorded_at REAL NOT NULL)")
+            for table in ("sent", "polls"):
+                db.execute(f"DELETE FROM {table} WHERE recorded_at < ?",
+                           (time.time() - self.KEEP_DAYS * 86400,))
             self._db = db
         return self._db
 
@@ -344,6 +387,15 @@ class _IdMap:
         """The id Kabar knows a message by, for an id WhatsApp reports."""
         rows = self._query("SELECT kabar_id FROM sent WHERE wa_id = ?", (message_id,))
         return rows[0][0] if rows else message_id
+
+    def remember_poll(self, wa_id: str, options: list[str]) -> None:
+        self._query("INSERT OR REPLACE INTO polls VALUES (?, ?, ?)",
+                    (wa_id, json.dumps(list(options)), time.time()))
+
+    def poll_options(self, wa_id: str) -> list[str] | None:
+        """The option names of poll ``wa_id`` (WhatsApp's id), if this session knows it."""
+        rows = self._query("SELECT options FROM polls WHERE wa_id = ?", (wa_id,))
+        return json.loads(rows[0][0]) if rows else None
 
     def close(self) -> None:
         with self._lock:
@@ -451,14 +503,30 @@ def _vcard_name(vcard: str) -> str:
     return match[1].strip() if match else ""
 
 
+def _me_party(me: Identity) -> Party:
+    return Party(jid=me.jid, phone=me.phone, lid=me.lid, name=me.push_name or None)
+
+
+def _poll_of(content: Any) -> Any:
+    """The poll creation message ``content`` carries, or None."""
+    for name in _POLL_FIELDS:
+        if content.HasField(name):
+            return getattr(content, name)
+    return None
+
+
 class _Inbound:
     """Turns neonize events into Kabar events. Pure conversion: the only calls out are
-    ``lookup_pn`` (the guarded LID->phone look-up) and the id map."""
+    ``lookup_pn`` (the guarded LID->phone look-up), ``decrypt_vote`` (the guarded
+    whatsmeow poll-vote decryption) and the id map."""
 
-    def __init__(self, ids: _IdMap, lookup_pn: Callable[[Any], str | None]):
+    def __init__(self, ids: _IdMap, lookup_pn: Callable[[Any], str | None],
+                 decrypt_vote: Callable[[Any], Any | None]):
         self.ids = ids
         self.lookup_pn = lookup_pn
-        self._pn_of_lid: dict[str, str] = {}  # learned from SenderAlt/RecipientAlt
+        self.decrypt_vote = decrypt_vote
+        # learned from SenderAlt/RecipientAlt and from group participant lists
+        self._pn_of_lid: dict[str, str] = {}
 
     # parties
 
@@ -513,12 +581,16 @@ class _Inbound:
                                    reaction.senderTimestampMS else timestamp)
         if content.HasField("protocolMessage"):
             return self._protocol(content.protocolMessage, source, ev.Info.Pushname, timestamp)
+        if content.HasField("pollUpdateMessage"):
+            return self.poll_vote(ev, content.pollUpdateMessage)
         fields = {d.name for d, _ in content.ListFields()}
         if not fields or fields <= _SILENT_FIELDS:
             return None
         chat, sender = self._source_parties(source, ev.Info.Pushname)
         context = _context_of(content)
         kind, extra = self._body(content)
+        if kind == "poll":  # its option names, for the votes to come
+            self.ids.remember_poll(ev.Info.ID, [o.optionName for o in _poll_of(content).options])
         return MessageReceived(message=InboundMessage(
             id=ev.Info.ID, chat=chat, sender=sender, timestamp=timestamp,
             from_me=source.IsFromMe, is_group=source.IsGroup, kind=kind,
@@ -562,11 +634,10 @@ class _Inbound:
             # one BEGIN:VCARD … END:VCARD, so they split again unambiguously.
             return "contacts", {"text": "\n".join(
                 c.vcard for c in content.contactsArrayMessage.contacts)}
-        for name in _POLL_FIELDS:
-            if content.HasField(name):
-                poll = getattr(content, name)
-                lines = [poll.name] + [f"- {o.optionName}" for o in poll.options]
-                return "poll", {"text": "\n".join(lines)}
+        poll = _poll_of(content)
+        if poll is not None:
+            lines = [poll.name] + [f"- {o.optionName}" for o in poll.options]
+            return "poll", {"text": "\n".join(lines)}
         text = _text_of(content)
         return ("text" if text else "unknown"), {"text": text}
 
@@ -591,6 +662,97 @@ class _Inbound:
                          sha256=media.fileSHA256.hex() if media.fileSHA256 else None,
                          handle=handle)
         return kind, {"media": info, "text": getattr(media, "caption", "")}
+
+    def poll_vote(self, ev: Any, update: Any) -> PollVote | None:
+        """A vote (its options by name) in a poll whose options this session knows; None
+        for one it never saw or whatsmeow cannot decrypt (logged)."""
+        poll_id = update.pollCreationMessageKey.ID
+        options = self.ids.poll_options(poll_id)
+        if options is None:
+            log.info("vote %s in poll %s not reported: this session never saw that poll",
+                     ev.Info.ID, poll_id)
+            return None
+        vote = self.decrypt_vote(ev)
+        if vote is None:
+            return None
+        by_hash = {hashlib.sha256(o.encode()).digest(): o for o in options}
+        picked = {by_hash.get(bytes(h)) for h in vote.selectedOptions}
+        if None in picked:
+            log.warning("vote %s in poll %s names an option the poll does not have",
+                        ev.Info.ID, poll_id)
+        chat, voter = self._source_parties(ev.Info.MessageSource, ev.Info.Pushname)
+        return PollVote(poll_id=self.ids.to_kabar(poll_id), chat=chat, voter=voter,
+                        options=tuple(o for o in options if o in picked),
+                        timestamp=_when(update.senderTimestampMS or ev.Info.Timestamp))
+
+    # groups
+
+    def joined_group(self, ev: Any, me: Identity | None) -> GroupJoined:
+        """This account is in a new group: it created it (CreateKey set), joined by link
+        or was added (``Sender``, when neonize passes it on)."""
+        info = ev.GroupInfo
+        self._learn(info.Participants)
+        if ev.HasField("Sender") and ev.Sender.User:
+            by: Party | None = self.party(ev.Sender, ev.SenderPN if ev.HasField("SenderPN")
+                                          else None)
+        elif ev.CreateKey and me is not None:
+            by = _me_party(me)
+        else:
+            by = None
+        name = info.GroupName.Name
+        return GroupJoined(group=Party(jid=_jid_str(info.JID), name=name or None), name=name,
+                           timestamp=_now(), by=by)
+
+    def group_info(self, ev: Any, me: Identity | None) -> list[Event]:
+        """What one group notification says, as events: group.updated for name, topic,
+        announce and locked; group.participants per list (this account's own joining is
+        JoinedGroupEv's); group.left when this account is in Leave or the group is gone."""
+        mine = ({me.jid, me.lid} - {None}) if me is not None else set()
+
+        def who(jid: Any) -> Party:  # this account by its identity, anyone else resolved
+            return _me_party(me) if me is not None and _jid_str(jid) in mine \
+                else self.party(jid)
+
+        group = Party(jid=_jid_str(ev.JID), name=ev.Name.Name if ev.HasField("Name") else None)
+        by = who(ev.Sender) if ev.HasField("Sender") and ev.Sender.User else None
+        at = _when(ev.Timestamp)
+        changes: dict[str, Any] = {}
+        if ev.HasField("Name"):
+            changes["name"] = ev.Name.Name
+        if ev.HasField("Topic"):
+            changes["topic"] = "" if ev.Topic.TopicDeleted else ev.Topic.Topic
+        if ev.HasField("Announce"):
+            changes["announce"] = ev.Announce.IsAnnounce
+        if ev.HasField("Locked"):
+            changes["locked"] = ev.Locked.isLocked
+        events: list[Event] = []
+        if changes:
+            events.append(GroupUpdated(group=group, timestamp=at, by=by, **changes))
+        lists = (("Join", "join" if ev.JoinReason == "invite" else "add"), ("Leave", "remove"),
+                 ("Promote", "promote"), ("Demote", "demote"))
+        for field, action in lists:
+            people = [who(j) for j in getattr(ev, field)
+                      if not (field in ("Join", "Leave") and _jid_str(j) in mine)]
+            if people:
+                events.append(GroupParticipants(group=group, action=action, timestamp=at,
+                                                by=by, participants=tuple(people)))
+        if any(_jid_str(j) in mine for j in ev.Leave):
+            gone_by_itself = by is None or by.jid in mine
+            events.append(GroupLeft(group=group, timestamp=at, by=by,
+                                    reason="left" if gone_by_itself else "removed"))
+        elif ev.HasField("Delete") and ev.Delete.Deleted:
+            events.append(GroupLeft(group=group, timestamp=at, by=by, reason="deleted"))
+        return events
+
+    def _learn(self, participants: Any) -> None:
+        """LID -> phone pairs from a group's participant list, for later events that
+        name those people by LID only."""
+        for p in participants:
+            lid = p.LID if _is_lid(p.LID) else p.JID if _is_lid(p.JID) else None
+            pn = p.PhoneNumber if _is_user(p.PhoneNumber) else p.JID if _is_user(p.JID) \
+                else None
+            if lid is not None and pn is not None:
+                self._pn_of_lid[lid.User] = pn.User
 
     # receipts, presence, calls
 
@@ -826,7 +988,7 @@ class NeonizeTransport:
         self.settings = Settings.from_options(options or {})
         self._client_factory = client_factory or new_neonize_client
         self._ids = _IdMap(self.store_dir / IDS_FILE)
-        self._inbound = _Inbound(self._ids, self._lookup_pn)
+        self._inbound = _Inbound(self._ids, self._lookup_pn, self._decrypt_vote)
         self._lock = threading.RLock()  # this object's state
         # Held around every Go call that aborts the process without a live client
         # (get_me, LID look-ups) and by stop() before it tears the client down.
@@ -1057,7 +1219,9 @@ class NeonizeTransport:
                 (ev.ConnectFailureEv, self._on_connect_failure),
                 (ev.PairStatusEv, self._on_pair_status), (ev.MessageEv, self._on_message),
                 (ev.ReceiptEv, self._on_receipt), (ev.ChatPresenceEv, self._on_chat_presence),
-                (ev.PresenceEv, self._on_presence), (ev.CallOfferEv, self._on_call)):
+                (ev.PresenceEv, self._on_presence), (ev.CallOfferEv, self._on_call),
+                (ev.JoinedGroupEv, self._on_joined_group),
+                (ev.GroupInfoEv, self._on_group_info)):
             client.event(event_class)(handler)
         client.event.qr(self._on_qr)
 
@@ -1172,6 +1336,15 @@ class NeonizeTransport:
         with _logged("call"):
             self.emit(self._inbound.call(ev))
 
+    def _on_joined_group(self, client: Any, ev: Any) -> None:
+        with _logged("joined_group"):
+            self.emit(self._inbound.joined_group(ev, self._identity))
+
+    def _on_group_info(self, client: Any, ev: Any) -> None:
+        with _logged("group_info"):
+            for event in self._inbound.group_info(ev, self._identity):
+                self.emit(event)
+
     # --- state helpers ----------------------------------------------------------------
 
     def _status(self, status: str, reason: str = "", **fields: Any) -> None:
@@ -1219,6 +1392,21 @@ class NeonizeTransport:
                 log.debug("no phone for %s: %s", _jid_str(lid), exc)
                 return None
         return pn.User if pn is not None and pn.User else None
+
+    def _decrypt_vote(self, ev: Any) -> Any | None:
+        """whatsmeow's decryption of a poll vote (a PollVoteMessage of option hashes).
+        Only while connected, under ``_go_lock``, as the LID look-ups: without a Go
+        client Go answers "client is nil" (tested; no abort), and stop() must not tear
+        the client down mid-call."""
+        with self._go_lock:
+            if not self._connected or self._stopping.is_set() or self._client is None:
+                return None
+            try:
+                return self._client.decrypt_poll_vote(ev)
+            except Exception as exc:
+                log.warning("session %s: could not decrypt vote %s: %s", self.session_id,
+                            ev.Info.ID, _error_text(exc))
+                return None
 
     def _saved_jid(self) -> str | None:
         try:
@@ -1396,8 +1584,10 @@ class NeonizeTransport:
         except Exception as exc:
             raise _transport_error(exc, "send") from exc
         sent_at = _when(response.Timestamp)
-        self._ids.record(message.message_id, response.ID or message.message_id, message.to,
-                         sent_at)
+        wa_id = response.ID or message.message_id
+        self._ids.record(message.message_id, wa_id, message.to, sent_at)
+        if message.kind == "poll" and message.poll is not None:  # for naming votes
+            self._ids.remember_poll(wa_id, list(message.poll.options))
         return SendResult(message_id=message.message_id, timestamp=sent_at)
 
     def _build(self, client: Any, chat: Any, message: Outbound) -> Any:

@@ -4,6 +4,10 @@ It never talks to WhatsApp. A sandbox session shows a QR like a real one and pai
 the QR is "scanned" (API or CLI); virtual contacts send messages in; whatever the session
 sends is recorded and answered with simulated delivered/read receipts; faults can be
 injected. Use it for demos, for building automations without risking a ban, and for tests.
+Virtual contacts also act on the session's groups (add or remove people, the session
+included; rename) and vote in the polls it sent, so a developer sees the group and poll
+events that other people cause on WhatsApp; what the session does to its own groups is
+reported the same way.
 
 The device store (who the session is paired as) is a JSON file in the session's store
 folder, so a paired sandbox session reconnects after a restart without a new QR, as a
@@ -24,15 +28,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from server.events import (
+    GroupJoined,
+    GroupLeft,
+    GroupParticipants,
+    GroupUpdated,
     InboundMessage,
     Location,
     MediaInfo,
     MessageReceived,
     MessageStatus,
     Party,
+    PollVote,
     SessionStatus,
 )
-from server.whatsapp.jids import USER_SERVER, phone_of, split_jid
+from server.whatsapp.jids import GROUP_SERVER, USER_SERVER, phone_of, split_jid
 from server.whatsapp.sandbox_groups import FILE_NAME as GROUPS_FILE
 from server.whatsapp.sandbox_groups import GroupStore
 from server.whatsapp.transport import (
@@ -56,6 +65,15 @@ ACTIONS = {"reaction", "edit", "revoke"}  # aimed at another message; no receipt
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _contact(phone: str, name: str = "") -> Party:
+    """A virtual contact, by the phone number it has in the sandbox."""
+    return Party(jid=f"{phone}@{USER_SERVER}", phone=phone, name=name or None)
+
+
+def _person(jid: str) -> Party:
+    return Party(jid=jid, phone=phone_of(jid))
 
 
 class SandboxTransport:
@@ -149,11 +167,18 @@ class SandboxTransport:
         """A virtual contact sends this session a message."""
         if not self._connected:
             raise NotConnected()
-        sender_party = Party(jid=f"{sender}@{USER_SERVER}", phone=sender, name=name or None)
+        sender_party = _contact(sender, name)
         chat = sender_party
         if group:  # the contact is (made) a member; a new group is made by them
-            group, group_name = self._groups.spoken_in(group, self._me_jid(), sender_party.jid)
+            group, group_name, change = self._groups.spoken_in(group, self._me_jid(),
+                                                               sender_party.jid)
             chat = Party(jid=group, name=group_name)
+            if change == "created":  # with this session in it: the contact added it
+                self.emit(GroupJoined(group=chat, name=group_name, timestamp=_now(),
+                                      by=sender_party))
+            elif change == "added":
+                self.emit(GroupParticipants(group=chat, action="add",
+                                            participants=(sender_party,), timestamp=_now()))
         media_info = None
         if media is not None:
             data, mimetype, filename = media
@@ -168,6 +193,49 @@ class SandboxTransport:
             quoted_id=quoted_id)
         self.emit(MessageReceived(message=message))
         return message
+
+    def contact_participants(self, *, actor: str, name: str = "", group: str,
+                             participants: list[str], action: str) -> list[dict]:
+        """Virtual contact ``actor`` (a phone), an admin of ``group``, adds, removes,
+        promotes or demotes people in it, this session's account included."""
+        by = _contact(actor, name)
+        return self._change_participants(group, by.jid, participants, action, by=by,
+                                         contact=True)
+
+    def contact_update_group(self, *, actor: str, name: str = "", group: str,
+                             changes: dict) -> list[str]:
+        """Virtual contact ``actor`` changes the group's name, topic, announce or locked
+        (the same rules as for the session); answers the fields that changed."""
+        by = _contact(actor, name)
+        return [field for field in ("name", "topic", "announce", "locked")
+                if field in changes and self._edit_group(group, by.jid, field, changes[field],
+                                                         by=by, contact=True)]
+
+    def vote(self, *, voter: str, name: str = "", poll_id: str, chat: str,
+             options: list[str]) -> PollVote:
+        """Virtual contact ``voter`` votes in poll ``poll_id`` that this session sent to
+        ``chat`` (the web checked the poll and its options; empty: the vote taken back).
+        Only the person a poll went to, or a member of its group, can vote in it."""
+        me = self._me_jid()
+        who = _contact(voter, name)
+        where = who
+        if split_jid(chat)[1] == GROUP_SERVER:
+            group = self._groups.peek(chat) or {"participants": {}, "name": None}
+            if me not in group["participants"]:
+                raise TransportError(f"This session is no longer in group {chat}, so it "
+                                     "sees no votes there.", code="not_in_group",
+                                     permanent=True)
+            if who.jid not in group["participants"]:
+                raise TransportError(f"{voter} is not in group {chat}, so cannot vote in its "
+                                     "polls.", code="not_in_group", permanent=True)
+            where = Party(jid=chat, name=group["name"])
+        elif chat != who.jid:
+            raise TransportError(f"This poll was sent to {phone_of(chat) or chat}; only they "
+                                 "can vote in it.", code="not_poll_recipient", permanent=True)
+        event = PollVote(poll_id=poll_id, chat=where, voter=who, options=tuple(options),
+                         timestamp=_now())
+        self.emit(event)
+        return event
 
     def fault(self, kind: str, count: int = 1) -> None:
         """disconnect (then reconnect), logout (from the phone), send_error (next sends)."""
@@ -211,6 +279,8 @@ class SandboxTransport:
                  "devices": [jid]} for jid in jids]
 
     # --- groups (the rules and the durable store: sandbox_groups.py) ---------------------
+    # Each change is reported as the group event the session would see on WhatsApp, with
+    # ``by`` the session itself here, the contact for contact_participants/_update_group.
 
     def groups(self) -> list[GroupInfo]:
         return self._groups.of(self._me_jid())
@@ -219,32 +289,82 @@ class SandboxTransport:
         return self._groups.info(jid, self._me_jid())
 
     def create_group(self, name: str, participants: list[str]) -> GroupInfo:
-        return self._groups.create(self._me_jid(), name, participants)
+        info = self._groups.create(self._me_jid(), name, participants)
+        self.emit(GroupJoined(group=Party(jid=info.jid, name=info.name), name=info.name,
+                              timestamp=_now(), by=self._me_party()))
+        return info
 
     def set_group_name(self, jid: str, name: str) -> None:
-        self._groups.edit(jid, self._me_jid(), "name", name)
+        self._edit_group(jid, self._me_jid(), "name", name, by=self._me_party())
 
     def set_group_topic(self, jid: str, topic: str) -> None:
-        self._groups.edit(jid, self._me_jid(), "topic", topic)
+        self._edit_group(jid, self._me_jid(), "topic", topic, by=self._me_party())
 
     def set_group_announce(self, jid: str, announce: bool) -> None:
-        self._groups.edit(jid, self._me_jid(), "announce", bool(announce))
+        self._edit_group(jid, self._me_jid(), "announce", bool(announce), by=self._me_party())
 
     def set_group_locked(self, jid: str, locked: bool) -> None:
-        self._groups.edit(jid, self._me_jid(), "locked", bool(locked))
+        self._edit_group(jid, self._me_jid(), "locked", bool(locked), by=self._me_party())
 
     def group_invite_link(self, jid: str, reset: bool = False) -> str:
         return self._groups.invite_link(jid, self._me_jid(), reset=reset)
 
     def join_group(self, link: str) -> str:
-        return self._groups.join(self._me_jid(), link)
+        """By link, as on WhatsApp: nobody in particular let the session in (no ``by``)."""
+        with self._lock:
+            jid, joined = self._groups.join(self._me_jid(), link)
+            name = (self._groups.peek(jid) or {}).get("name", "")
+        if joined:
+            self.emit(GroupJoined(group=Party(jid=jid, name=name), name=name, timestamp=_now()))
+        return jid
 
     def update_participants(self, jid: str, participants: list[str],
                             action: str) -> list[dict]:
-        return self._groups.update_participants(jid, self._me_jid(), participants, action)
+        return self._change_participants(jid, self._me_jid(), participants, action,
+                                         by=self._me_party())
 
     def leave_group(self, jid: str) -> None:
-        self._groups.leave(jid, self._me_jid())
+        with self._lock:
+            name = (self._groups.peek(jid) or {}).get("name")
+            self._groups.leave(jid, self._me_jid())
+        self.emit(GroupLeft(group=Party(jid=jid, name=name), timestamp=_now(),
+                            by=self._me_party(), reason="left"))
+
+    def _edit_group(self, jid: str, actor: str, field: str, value: object, *, by: Party,
+                    contact: bool = False) -> bool:
+        """One setting changed by ``actor``; group.updated if it is new and the session
+        is in the group to see it."""
+        me = self._me_jid()
+        with self._lock:
+            changed = self._groups.edit(jid, actor, field, value, contact=contact)
+            group = self._groups.peek(jid)
+        if changed and me in group["participants"]:
+            self.emit(GroupUpdated(group=Party(jid=jid, name=group["name"]), timestamp=_now(),
+                                   by=by, **{field: value}))
+        return changed
+
+    def _change_participants(self, jid: str, actor: str, people: list[str], action: str, *,
+                             by: Party, contact: bool = False) -> list[dict]:
+        """Participants changed by ``actor``. The session's own arrival and departure are
+        group.joined / group.left; everyone else changed (and the session promoted or
+        demoted) is one group.participants, if the session was or is in the group."""
+        me = self._me_jid()
+        with self._lock:
+            before = set((self._groups.peek(jid) or {}).get("participants", ()))
+            results = self._groups.update_participants(jid, actor, people, action,
+                                                       contact=contact)
+            group = self._groups.peek(jid)
+        changed = [r["jid"] for r in results if r["ok"]]
+        where, now = Party(jid=jid, name=group["name"]), _now()
+        others = [p for p in changed if p != me or action in ("promote", "demote")]
+        if me in changed and action == "add":
+            self.emit(GroupJoined(group=where, name=group["name"], timestamp=now, by=by))
+        if others and me in before | set(group["participants"]):
+            self.emit(GroupParticipants(group=where, action=action, timestamp=now, by=by,
+                                        participants=tuple(_person(p) for p in others)))
+        if me in changed and action == "remove":
+            self.emit(GroupLeft(group=where, timestamp=now, by=by, reason="removed"))
+        return results
 
     @property
     def _groups(self) -> GroupStore:
@@ -257,6 +377,12 @@ class SandboxTransport:
         if not self._connected or identity is None:
             raise NotConnected()
         return identity.jid
+
+    def _me_party(self) -> Party:
+        identity = self._identity
+        if identity is None:
+            raise NotConnected()
+        return Party(jid=identity.jid, phone=identity.phone, name=identity.push_name or None)
 
     # --- sending --------------------------------------------------------------------------
 

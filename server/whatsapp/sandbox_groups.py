@@ -10,6 +10,10 @@ The rules follow WhatsApp where a test or a demo would notice: the creator is th
 super-admin and cannot be removed or demoted; settings, invite links and participants
 are for admins; name and description are open to every member unless the group is
 locked; the last admin to leave hands admin to someone; the last one out ends the group.
+
+The same rules hold for a virtual contact acting on a group (``contact=True`` only changes
+whose name an error gives). What changed is answered to the caller, the transport, which
+turns it into group events.
 """
 
 from __future__ import annotations
@@ -57,6 +61,12 @@ class GroupStore:
         with self.lock:
             return _value(jid, _member_of(self._load(), jid, me))
 
+    def peek(self, jid: str) -> dict | None:
+        """The group as stored (name, participants and their roles…), whoever is in it;
+        None if there is no such group."""
+        with self.lock:
+            return self._load().get(jid)
+
     # --- changing -------------------------------------------------------------------------
 
     def create(self, me: str, name: str, participants: list[str]) -> GroupInfo:
@@ -72,8 +82,10 @@ class GroupStore:
             self._save(groups)
             return _value(jid, groups[jid])
 
-    def edit(self, jid: str, me: str, field: str, value: object) -> None:
-        """Change name, topic, announce or locked."""
+    def edit(self, jid: str, me: str, field: str, value: object, *,
+             contact: bool = False) -> bool:
+        """Change name, topic, announce or locked, as member ``me``. True if the value is
+        new (setting what is already there changes nothing)."""
         if field == "name":
             _check_subject(str(value))
         elif field == "topic" and len(str(value)) > TOPIC_MAX:
@@ -81,11 +93,14 @@ class GroupStore:
                                  code="invalid_input", permanent=True)
         with self.lock:
             groups = self._load()
-            group = _member_of(groups, jid, me)
+            group = _member_of(groups, jid, me, contact=contact)
             if field not in ("name", "topic") or group["locked"]:
-                _require_admin(group, me, f"change the group's {field}")
+                _require_admin(group, me, f"change the group's {field}", contact=contact)
+            if group[field] == value:
+                return False
             group[field] = value
             self._save(groups)
+            return True
 
     def invite_link(self, jid: str, me: str, *, reset: bool) -> str:
         with self.lock:
@@ -97,30 +112,33 @@ class GroupStore:
                 self._save(groups)
             return INVITE_PREFIX + group["invite"]
 
-    def join(self, me: str, link: str) -> str:
+    def join(self, me: str, link: str) -> tuple[str, bool]:
+        """(the group's JID, whether ``me`` is new in it)."""
         code = link.strip().removeprefix(INVITE_PREFIX).removeprefix("chat.whatsapp.com/")
         with self.lock:
             groups = self._load()
             for jid, group in groups.items():
                 if code and group.get("invite") == code:
-                    group["participants"].setdefault(me, "member")
+                    if me in group["participants"]:
+                        return jid, False
+                    group["participants"][me] = "member"
                     self._save(groups)
-                    return jid
+                    return jid, True
         raise TransportError("This invite link is not valid: it was reset, or never existed.",
                              code="invite_link_invalid", permanent=True)
 
     def update_participants(self, jid: str, me: str, participants: list[str],
-                            action: str) -> list[dict]:
+                            action: str, *, contact: bool = False) -> list[dict]:
         """Per participant, as WhatsApp answers: one that cannot be changed does not stop
-        the others."""
+        the others. ``me`` is whoever does it (an admin)."""
         if action not in PARTICIPANT_ACTIONS:
             raise TransportError(f"Unknown action {action!r}; use one of "
                                  f"{', '.join(PARTICIPANT_ACTIONS)}.", code="invalid_input",
                                  permanent=True)
         with self.lock:
             groups = self._load()
-            group = _member_of(groups, jid, me)
-            _require_admin(group, me, f"{action} participants")
+            group = _member_of(groups, jid, me, contact=contact)
+            _require_admin(group, me, f"{action} participants", contact=contact)
             results = [{"jid": p, **self._change(group["participants"], p, action, me)}
                        for p in participants]
             self._save(groups)
@@ -137,10 +155,11 @@ class GroupStore:
                 members[next(iter(members))] = "admin"
             self._save(groups)
 
-    def spoken_in(self, group_jid: str, me: str, sender: str) -> tuple[str, str]:
-        """The (JID, name) of the group a virtual contact speaks in. A group nobody made
-        yet is made now, by that contact, with this session in it, so it shows in the
-        session's groups as one someone else added it to would."""
+    def spoken_in(self, group_jid: str, me: str, sender: str) -> tuple[str, str, str | None]:
+        """The (JID, name, change) of the group a virtual contact speaks in. A group nobody
+        made yet is made now, by that contact, with this session in it, so it shows in the
+        session's groups as one someone else added it to would (change "created"); a
+        contact not yet in the group is made a member (change "added")."""
         text = group_jid.strip()
         jid = text if "@" in text else f"{text}@{GROUP_SERVER}"
         user, _, server = jid.partition("@")
@@ -150,16 +169,21 @@ class GroupStore:
         with self.lock:
             groups = self._load()
             group = groups.get(jid)
+            change = None
             if group is None:
                 group = groups[jid] = _new_group(f"Sandbox group {user[-4:]}", owner=sender,
                                                  members={sender: "superadmin", me: "member"})
+                change = "created"
             elif me not in group["participants"]:
                 raise TransportError(f"This session is not in group {jid}; join it again "
                                      "before contacts can speak there.", code="not_in_group",
                                      permanent=True)
-            group["participants"].setdefault(sender, "member")
-            self._save(groups)
-            return jid, group["name"]
+            elif sender not in group["participants"]:
+                group["participants"][sender] = "member"
+                change = "added"
+            if change:
+                self._save(groups)
+            return jid, group["name"], change
 
     # --- internals ------------------------------------------------------------------------
 
@@ -226,21 +250,25 @@ def _check_subject(name: str) -> None:
                              code="invalid_input", permanent=True)
 
 
-def _member_of(groups: dict, jid: str, me: str) -> dict:
+def _member_of(groups: dict, jid: str, me: str, *, contact: bool = False) -> dict:
     group = groups.get(jid)
     if group is None:
         raise TransportError(f"There is no group {jid}.", code="group_not_found",
                              permanent=True)
     if me not in group["participants"]:
+        if contact:
+            raise TransportError(f"{phone_of(me) or me} is not in group {jid}.",
+                                 code="not_in_group", permanent=True)
         raise TransportError(f"This session is not in group {jid} (it left or was removed); "
                              "join it again with an invite link.", code="not_in_group",
                              permanent=True)
     return group
 
 
-def _require_admin(group: dict, me: str, doing: str) -> None:
+def _require_admin(group: dict, me: str, doing: str, *, contact: bool = False) -> None:
     if group["participants"].get(me) not in ADMIN_ROLES:
-        raise TransportError(f"Only group admins may {doing}; this session is not an admin "
+        who = (phone_of(me) or me) if contact else "this session"
+        raise TransportError(f"Only group admins may {doing}; {who} is not an admin "
                              "of the group.", code="not_admin", permanent=True)
 
 

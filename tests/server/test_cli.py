@@ -137,3 +137,54 @@ def test_apikey_create_refuses_what_the_user_does_not_hold(kabar, make_user):
     _ok(kabar("users", "block", "tbo"))
     blocked = kabar("apikey", "create", "--user", "tbo", "--name", "x")
     assert blocked.exit_code != 0 and "'tbo' is blocked." in blocked.output
+
+
+def test_sandbox_contacts_speak_act_on_groups_and_vote(kabar, client, operator_headers,
+                                                      sandbox_session):
+    import sqlalchemy as sa
+
+    from server.models import SandboxDelivery, WaSession
+    from tests.server.conftest import wait_for
+
+    sid, group, budi = sandbox_session, "120363012345678901@g.us", ("--from", "0812-3456-789")
+    contact = ("--session", sid, *budi, "--name", "Budi")
+    assert "Delivered as message" in _ok(kabar("sandbox", "say", *contact, "--group", group,
+                                               "Halo semua"))
+    added = _ok(kabar("sandbox", "participants", *contact, "--group", group, "--action", "add",
+                      "0813-5555-6666", "0812-3456-789"))
+    assert added.splitlines() == ["6281355556666@s.whatsapp.net: ok",
+                                  "628123456789@s.whatsapp.net: already_participant"]
+    assert "Changed: name, announce." in _ok(kabar(
+        "sandbox", "group-update", *contact, "--group", group, "--set-name", "Warga RT 5",
+        "--announce"))
+    assert "Nothing changed." in _ok(kabar("sandbox", "group-update", *contact, "--group",
+                                           group, "--set-name", "Warga RT 5"))
+    unknown = kabar("sandbox", "participants", *contact, "--group", "120363099999999999",
+                    "--action", "remove", "0813-5555-6666")
+    assert unknown.exit_code != 0 and "There is no group 120363099999999999@g.us" in \
+        unknown.output
+    nothing = kabar("sandbox", "group-update", *contact, "--group", group)
+    assert nothing.exit_code != 0 and "Give at least one of" in nothing.output
+
+    session = db.session.get(WaSession, sid)
+    session.settings = {"pacing": {"enabled": False}}
+    db.session.commit()
+    poll = client.post(f"/api/v1/sessions/{sid}/messages", headers=operator_headers, json={
+        "to": "0812-3456-789", "type": "poll",
+        "poll": {"question": "Kerja bakti?", "options": ["Ya", "Tidak"]}}).json
+    wait_for(lambda: db.session.scalar(sa.select(SandboxDelivery).where(
+        SandboxDelivery.wa_id == poll["wa_id"])), what="the poll delivered")
+    vote = ("sandbox", "vote", *contact, "--poll")
+    assert "Voted for Ya." in _ok(kabar(*vote, poll["wa_id"], "Ya"))
+    assert "Vote taken back." in _ok(kabar(*vote, poll["id"]))
+    wrong = kabar(*vote, poll["wa_id"], "Mungkin")
+    assert wrong.exit_code != 0 and "'Mungkin' is not an option of this poll." in wrong.output
+    missing = kabar(*vote, "3EB0000000000000000000", "Ya")
+    assert missing.exit_code != 0 and "has sent no poll" in missing.output
+
+    log = wait_for(lambda: (items := client.get(
+        "/api/v1/events/log?type=group.,poll.&limit=50", headers=operator_headers
+    ).json["items"]) and len(items) >= 6 and items, what="the events")
+    assert [(e["type"], e["data"].get("options")) for e in log] == [
+        ("group.joined", None), ("group.participants", None), ("group.updated", None),
+        ("group.updated", None), ("poll.vote", ["Ya"]), ("poll.vote", [])]

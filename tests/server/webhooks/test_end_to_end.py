@@ -45,6 +45,23 @@ def test_a_contact_message_arrives_signed(client, operator_headers, sandbox_sess
     assert {k.lower(): v for k, v in request["headers"].items()}["webhook-id"] == stored.id
 
 
+def test_a_contact_adding_the_session_to_a_group_arrives_signed(client, operator_headers,
+                                                               sandbox_session, receiver,
+                                                               make_hook):
+    make_hook(operator_headers, sandbox_session, events=["group.joined"])
+    group = "120363012345678901@g.us"
+    said = client.post(f"/api/v1/sandbox/sessions/{sandbox_session}/messages",
+                       headers=operator_headers,
+                       json={"from": CONTACT, "name": "Budi", "text": "halo", "group": group})
+    assert said.status_code == 201, said.json
+    (request,) = wait_for(lambda: receiver.delivered("group.joined"), what="a delivery")
+    data = request["json"]["data"]
+    assert (data["group"]["jid"], data["name"]) == (group, "Sandbox group 8901")
+    assert data["by"] == {"jid": f"{CONTACT}@s.whatsapp.net", "phone": CONTACT, "lid": None,
+                          "name": "Budi"}
+    assert not receiver.errors  # every delivery verified
+
+
 def _restart(app, runtime: Runtime) -> tuple[Runtime, threading.Thread]:
     """Stop the fixture's runtime and start a new one, as `kabar run` would."""
     old = next(t for t in threading.enumerate() if t.name == "test-runtime")

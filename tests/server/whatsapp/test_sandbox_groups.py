@@ -63,3 +63,35 @@ def test_bad_input_and_a_broken_store_say_what_is_wrong(store):
     with pytest.raises(TransportError) as error:
         store.of(ME)
     assert error.value.code == "sandbox_store_error" and not error.value.permanent
+
+
+def test_changes_answer_what_changed_for_the_events(store):
+    jid = store.create(ME, "Tim", [BUDI]).jid
+    assert store.edit(jid, ME, "name", "Tim 2") is True
+    assert store.edit(jid, ME, "name", "Tim 2") is False  # the same again: no change
+    store.edit(jid, ME, "locked", False)
+    link = store.invite_link(jid, ME, reset=False)
+    assert store.join(SARI, link) == (jid, True)
+    assert store.join(SARI, link) == (jid, False)
+    assert store.spoken_in(jid, ME, BUDI) == (jid, "Tim 2", None)
+    store.leave(jid, SARI)
+    assert store.spoken_in(jid, ME, SARI) == (jid, "Tim 2", "added")
+    assert store.spoken_in("120363000000000009", ME, BUDI)[2] == "created"
+    assert store.peek(jid)["participants"] == {ME: "superadmin", BUDI: "member",
+                                               SARI: "member"}
+    assert store.peek("120363099999999999@g.us") is None
+
+
+def test_a_contact_acts_by_the_same_rules_and_errors_name_it(store):
+    jid = store.create(BUDI, "Warga", [ME]).jid  # Budi's group; the session a member
+    results = store.update_participants(jid, BUDI, [ME, SARI], "remove", contact=True)
+    assert [r["ok"] for r in results] == [True, False]
+    with pytest.raises(TransportError) as error:
+        store.update_participants(jid, SARI, [ME], "add", contact=True)
+    assert error.value.code == "not_in_group" and "628110000003 is not in group" in \
+        str(error.value)
+    store.update_participants(jid, BUDI, [SARI], "add", contact=True)
+    with pytest.raises(TransportError) as error:
+        store.update_participants(jid, SARI, [ME], "add", contact=True)
+    assert error.value.code == "not_admin" and "628110000003 is not an admin" in \
+        str(error.value)
