@@ -35,8 +35,11 @@ def _blueprints() -> list:
         message_actions,
         messages,
         outbox,
+        people,
         sandbox,
         sessions,
+        staff,
+        tickets,
         users,
         wa_groups,
         webhooks,
@@ -44,7 +47,8 @@ def _blueprints() -> list:
 
     return [health.blp, auth.blp, users.blp, groups.blp, apikeys.blp, sessions.blp,
             messages.blp, message_actions.blp, broadcasts.blp, outbox.blp, wa_groups.blp,
-            contacts.blp, chats.blp, sandbox.blp, webhooks.blp, events.blp]
+            contacts.blp, chats.blp, sandbox.blp, webhooks.blp, events.blp, tickets.blp,
+            people.blp, staff.blp]
 
 
 def _secret_key(instance: Path) -> str:
