@@ -69,6 +69,14 @@ class Context(Protocol):
                       caller: Mapping[str, Any]) -> dict[str, Any]:
         """Run another workflow to its end; answer ``{run_id, status, result, vars}``."""
 
+    def tickets(self, action: str, params: dict[str, Any], *, actor: Mapping[str, Any],
+                idempotency_key: str | None = None) -> dict[str, Any]:
+        """Act on the gateway's helpdesk: ``create``, ``assign``, ``update``, ``lookup``,
+        ``list`` or ``person``; answer JSON (``{"ticket": {...}}``…). ``actor`` is who
+        acts (the run's ``sender``, ``name``, ``chat``, ``session``, ``message_id``,
+        ``workflow``). A refusal raises an exception whose ``code`` attribute says why
+        (``ticket_not_found``, ``ticket_not_allowed``, ``invalid_transition``…)."""
+
     def now(self) -> datetime:
         """The current time, timezone-aware."""
 
@@ -128,6 +136,20 @@ class NodeContext:
                   "session": self.session}
         return self.host.call_workflow(name, input, caller=caller)
 
+    @property
+    def actor(self) -> dict[str, Any]:
+        """Who acts when this run touches the helpdesk: its sender, or (no sender: a
+        schedule, a gateway event) the workflow itself."""
+        return {"sender": self.trigger.get("sender"),
+                "name": self.trigger.get("sender_name") or self.trigger.get("name"),
+                "chat": self.chat, "session": self.session,
+                "message_id": self.trigger.get("message_id"),
+                "workflow": self.scope.get("run", {}).get("workflow"), "run_id": self.run_id}
+
+    def tickets(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
+        return self.host.tickets(action, params, actor=self.actor,
+                                 idempotency_key=self._key())
+
     def now(self) -> datetime:
         return self.host.now()
 
@@ -147,6 +169,7 @@ class NodeContext:
 
 
 HttpHandler = Callable[..., HttpResponse]
+TicketsHandler = Callable[..., dict[str, Any]]
 
 
 class LocalContext:
@@ -154,13 +177,15 @@ class LocalContext:
     through ``http`` (a function taking ``(method, url, headers=, json=, body=, timeout=)``;
     by default a real request with httpx, for scripts), and runs ``call_workflow`` from
     ``workflows``. With ``now`` given, the clock stands still until ``advance()``.
+    The helpdesk lives in a gateway: ``tickets`` (a function taking ``(action, params,
+    actor=, idempotency_key=)``) stands in for it; without one the ticket nodes fail.
     """
 
     MAX_CALL_DEPTH = 8
 
     def __init__(self, *, now: datetime | None = None, http: HttpHandler | None = None,
                  workflows: Mapping[str, Workflow] | None = None,
-                 session: str = "local") -> None:
+                 session: str = "local", tickets: TicketsHandler | None = None) -> None:
         if now is not None and now.tzinfo is None:
             raise ValueError("LocalContext(now=...) must be timezone-aware")
         self.time = now
@@ -172,7 +197,9 @@ class LocalContext:
         self.responses: list[dict[str, Any]] = []
         self.calls: list[dict[str, Any]] = []
         self.logs: list[dict[str, Any]] = []
+        self.ticket_calls: list[dict[str, Any]] = []
         self._http = http or _httpx_request
+        self._tickets = tickets
         self._by_key: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
         self._depth = 0
@@ -254,6 +281,15 @@ class LocalContext:
                             retryable=False)
         return {"run_id": run.id, "status": run.status, "result": run.result,
                 "vars": run.vars, "error": run.error}
+
+    def tickets(self, action: str, params: dict[str, Any], *, actor: Mapping[str, Any],
+                idempotency_key: str | None = None) -> dict[str, Any]:
+        self.ticket_calls.append({"action": action, "params": params, "actor": dict(actor)})
+        if self._tickets is None:
+            raise NodeError("ticket nodes need a Kabar gateway (its helpdesk); run this "
+                            "workflow there, or pass LocalContext(tickets=...)",
+                            retryable=False)
+        return self._tickets(action, params, actor=actor, idempotency_key=idempotency_key)
 
     def now(self) -> datetime:
         return self.time if self.time is not None else datetime.now(UTC)

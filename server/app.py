@@ -36,9 +36,12 @@ def _blueprints() -> list:
         message_actions,
         messages,
         outbox,
+        people,
         runs,
         sandbox,
         sessions,
+        staff,
+        tickets,
         users,
         wa_groups,
         webhooks,
@@ -48,7 +51,7 @@ def _blueprints() -> list:
     return [health.blp, auth.blp, users.blp, groups.blp, apikeys.blp, sessions.blp,
             messages.blp, message_actions.blp, broadcasts.blp, outbox.blp, wa_groups.blp,
             contacts.blp, chats.blp, sandbox.blp, webhooks.blp, events.blp,
-            workflows.blp, runs.blp, hooks.blp]
+            workflows.blp, runs.blp, hooks.blp, tickets.blp, people.blp, staff.blp]
 
 
 def _secret_key(instance: Path) -> str:

@@ -39,6 +39,23 @@ def _list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def _ticket_prefix(value: str) -> str:
+    prefix = value.strip().upper()
+    if not (1 <= len(prefix) <= 12 and prefix.isascii() and prefix.isalpha()):
+        raise ValueError("use 1-12 letters, such as BRT")
+    return prefix
+
+
+def _timezone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("not a time zone name such as Asia/Jakarta") from None
+    return value.strip()
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("INSTANCE_PATH", None,
             "Folder for the SQLite database, media, session stores and secrets. "
@@ -107,6 +124,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WORKFLOW_WORKERS", 4,
             "Threads of the runtime that start and resume workflow runs (one chat's "
             "messages are always handled in order by one of them).", int),
+    Setting("HELPDESK_PREFIX", "BRT",
+            "Letters that begin every helpdesk tracking number (BRT2409001: prefix, YYMM, "
+            "sequence).", _ticket_prefix),
+    Setting("HELPDESK_GUESTS", True,
+            "Whether WhatsApp senders who are not in the helpdesk's people directory may "
+            "report; false: only active people in it (and staff).", _bool),
+    Setting("HELPDESK_TIMEZONE", "Asia/Jakarta",
+            "Time zone of the helpdesk: the month in tracking numbers, days in statistics "
+            "and times in exports.", _timezone),
 )
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}

@@ -315,3 +315,145 @@ def render_markdown() -> str:
         when = " ".join((cls.__doc__ or "").split())
         lines.append(f"| `{name}` | {fields} | {when} |")
     return "\n".join(lines) + "\n"
+
+
+# --- tickets (the helpdesk) -----------------------------------------------------------
+# Ticket events are the helpdesk's, not a session's: they are recorded with the session
+# the ticket came in through (when it still exists), so that session's owner, admins, and
+# webhooks of that session or of every session see them. Workflows trigger on them to
+# notify the reporter and the assignee (see docs/helpdesk.md).
+
+@dataclass(frozen=True)
+class TicketParty:
+    """Someone a ticket event names. kind: reporter (a WhatsApp sender), staff (a staff
+    member on WhatsApp), user (someone in the dashboard or API), system (a workflow)."""
+
+    kind: str
+    name: str = ""
+    phone: str | None = None
+    jid: str | None = None
+    user_id: int | None = None
+    person_id: str | None = None
+    level: str | None = None
+
+
+@dataclass(frozen=True)
+class TicketInfo:
+    """A ticket as it stands after the event. ``session_id`` and ``chat`` are where it
+    came from: reply to the reporter there."""
+
+    number: str
+    status: str
+    category: str
+    text: str
+    reporter: TicketParty
+    assignee: TicketParty | None
+    session_id: str | None
+    chat: str | None
+    photo: str | None  # a message id: the stored WhatsApp message whose media it is
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TicketCreated(Event):
+    """A report became a ticket with its tracking number (status new)."""
+
+    type: ClassVar[str] = "ticket.created"
+    ticket: TicketInfo
+    actor: TicketParty
+
+
+@dataclass(frozen=True)
+class TicketAssigned(Event):
+    """A ticket was given to a staff member (``previous``: whom it was taken from)."""
+
+    type: ClassVar[str] = "ticket.assigned"
+    ticket: TicketInfo
+    actor: TicketParty
+    assignee: TicketParty
+    note: str = ""
+    previous: TicketParty | None = None
+
+
+@dataclass(frozen=True)
+class TicketStarted(Event):
+    """The assignee started work on a ticket (status in_progress)."""
+
+    type: ClassVar[str] = "ticket.started"
+    ticket: TicketInfo
+    actor: TicketParty
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class TicketProgress(Event):
+    """Progress was reported on an open ticket, maybe with a photo (a message id)."""
+
+    type: ClassVar[str] = "ticket.progress"
+    ticket: TicketInfo
+    actor: TicketParty
+    note: str
+    photo: str | None = None
+
+
+@dataclass(frozen=True)
+class TicketFinished(Event):
+    """The work on a ticket is done (status done); the reporter may now confirm it."""
+
+    type: ClassVar[str] = "ticket.finished"
+    ticket: TicketInfo
+    actor: TicketParty
+    note: str = ""
+    photo: str | None = None
+    duration_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class TicketConfirmed(Event):
+    """The reporter (or a manager) confirmed a done ticket (status confirmed)."""
+
+    type: ClassVar[str] = "ticket.confirmed"
+    ticket: TicketInfo
+    actor: TicketParty
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class TicketReopened(Event):
+    """A done, confirmed or pending ticket is open again (assigned, or new without an
+    assignee)."""
+
+    type: ClassVar[str] = "ticket.reopened"
+    ticket: TicketInfo
+    actor: TicketParty
+    previous_status: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class TicketStatusChanged(Event):
+    """A ticket's status changed in a way no other ticket event names: put on hold
+    (pending)."""
+
+    type: ClassVar[str] = "ticket.status"
+    ticket: TicketInfo
+    actor: TicketParty
+    status: str
+    previous_status: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class TicketNote(Event):
+    """Someone added a note to a ticket without changing it."""
+
+    type: ClassVar[str] = "ticket.note"
+    ticket: TicketInfo
+    actor: TicketParty
+    note: str
+
+
+TICKET_EVENTS: tuple[type[Event], ...] = (
+    TicketCreated, TicketAssigned, TicketStarted, TicketProgress, TicketFinished,
+    TicketConfirmed, TicketReopened, TicketStatusChanged, TicketNote)
+CATALOGUE.update({cls.type: cls for cls in TICKET_EVENTS})

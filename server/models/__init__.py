@@ -19,6 +19,21 @@ from server.models.sessions import (
     WaSession,
     new_session_id,
 )
+from server.models.tickets import (
+    ASSIGNMENT_STATUSES,
+    EVENT_KINDS,
+    OPEN_STATUSES,
+    PERSON_STATUSES,
+    STAFF_LEVELS,
+    STAFF_STATUSES,
+    TICKET_STATUSES,
+    Assignment,
+    Person,
+    StaffProfile,
+    Ticket,
+    TicketCounter,
+    TicketEvent,
+)
 from server.models.users import ApiKey, Group, LoginSession, User
 from server.models.webhooks import (
     DELIVERY_STATUSES,
@@ -47,4 +62,7 @@ __all__ = [
     "DELIVERY_STATUSES", "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint",
     "OPEN_RUN_STATUSES", "RUN_STATUSES", "Workflow", "WorkflowInbox", "WorkflowRun",
     "WorkflowVersion",
+    "ASSIGNMENT_STATUSES", "EVENT_KINDS", "OPEN_STATUSES", "PERSON_STATUSES", "STAFF_LEVELS",
+    "STAFF_STATUSES", "TICKET_STATUSES", "Assignment", "Person", "StaffProfile", "Ticket",
+    "TicketCounter", "TicketEvent",
 ]

@@ -136,6 +136,16 @@ class ServerContext:
         assert self._call_workflow is not None
         return self._call_workflow(workflow, input, caller=caller, depth=self.depth + 1)
 
+    def tickets(self, action: str, params: dict[str, Any], *, actor: Mapping[str, Any],
+                idempotency_key: str | None = None) -> dict[str, Any]:
+        """The helpdesk (``server/tickets/host.py``), in the run's transaction. A refusal
+        is a ``KabarError`` whose ``code`` the ticket nodes turn into an output."""
+        from server.tickets import host, service  # the helpdesk records events: lazily
+
+        with service.in_callers_transaction(), db.session.begin_nested():
+            return host.handle(action, params, actor=actor,
+                               idempotency_key=_key(idempotency_key))
+
     def now(self) -> datetime:
         return utcnow()
 

@@ -10,6 +10,9 @@ A fixture::
      "message": {"text": "#survey", …}      matched against the workflow's trigger, or
      "trigger": {…},                        the trigger data as given
      "http": [{"status": 200, "json": {…}}, {"raise": "timed out"}],   answered in order
+     "tickets": [{"answer": {…}}, {"refuse": "ticket_not_found", "message": "…"}],
+                                            the helpdesk's answers, in order (without the
+                                            key, the ticket nodes have no gateway)
      "max_steps": 1000,
      "expect": {…},                         after the start
      "steps": [{"reply": "7", "expect": {…}}, {"timeout": true, "expect": {…}},
@@ -17,8 +20,8 @@ A fixture::
 
 ``expect`` keys: ``status``, ``path`` (this step's trace as ``node>output``, ``>wait``
 for a wait, ``>retry`` for a failed attempt run again, ``>stop`` for an end), ``sent`` /
-``broadcasts`` / ``requests`` (what this step did, each a subset of the recorded item, all
-of them), ``response``, ``vars``,
+``broadcasts`` / ``requests`` / ``tickets`` (what this step did, each a subset of the
+recorded item, all of them), ``response``, ``vars``,
 ``outputs``, ``wait``, ``result``, ``error`` (a substring), ``errors`` (substrings of this
 step's trace errors). Before each step the run goes through ``json.dumps``/``json.loads``,
 as a host stores it.
@@ -62,7 +65,9 @@ def run_fixture(name: str) -> Run:
     case = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
     workflow = load_workflow(case["workflow"])
     ctx = LocalContext(now=datetime.fromisoformat(case.get("now", MONDAY_9_WIB)),
-                       http=_scripted(case.get("http", [])), workflows={
+                       http=_scripted(case.get("http", [])),
+                       tickets=_helpdesk(case["tickets"]) if "tickets" in case else None,
+                       workflows={
                            name: Workflow.from_dict(doc)
                            for name, doc in case.get("workflows", {}).items()})
     engine = Engine(max_steps=case.get("max_steps", 1000))
@@ -113,6 +118,27 @@ def _scripted(answers: list[dict[str, Any]]):
     return answer
 
 
+class Refused(Exception):
+    """How a helpdesk refuses: a stable ``code`` (as the gateway's KabarError has)."""
+
+    def __init__(self, code: str, message: str = "") -> None:
+        super().__init__(message or code)
+        self.code, self.message = code, message or code
+
+
+def _helpdesk(answers: list[dict[str, Any]]):
+    pending = list(answers)
+
+    def answer(action: str, params: dict[str, Any], **_context: Any) -> dict[str, Any]:
+        assert pending, f"unexpected helpdesk call {action} {params}"
+        spec = pending.pop(0)
+        if "refuse" in spec:
+            raise Refused(spec["refuse"], spec.get("message", ""))
+        return spec["answer"]
+
+    return answer
+
+
 class _Seen:
     """How much of each record the earlier steps already checked."""
 
@@ -130,7 +156,8 @@ def _check(expect: dict[str, Any], run: Run, ctx: LocalContext, seen: _Seen,
     steps = seen.new("trace", run.trace)
     records = {"sent": seen.new("sent", ctx.sent),
                "broadcasts": seen.new("broadcasts", ctx.broadcasts),
-               "requests": seen.new("requests", ctx.requests)}
+               "requests": seen.new("requests", ctx.requests),
+               "tickets": seen.new("tickets", ctx.ticket_calls)}
     state = json.dumps(run.to_dict(), indent=1)[:3000]
     where = f"{when}; run: {state}"
     if "status" in expect:

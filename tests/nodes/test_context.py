@@ -55,3 +55,28 @@ def test_call_workflow_explains_what_it_cannot_do(ctx):
     with pytest.raises(NodeError, match="no workflow named 'nope' \\(this LocalContext "
                                         "knows: none\\)"):
         ctx.call_workflow("nope", {}, caller={})
+
+
+def test_the_helpdesk_is_reached_as_the_runs_sender_with_a_key_per_call():
+    calls = []
+
+    def helpdesk(action, params, *, actor, idempotency_key=None):
+        calls.append((action, params, actor, idempotency_key))
+        return {"ticket": {"number": "BRT2409001"}}
+
+    local = LocalContext(tickets=helpdesk)
+    trigger = {"type": "message", "chat": "62811@s.whatsapp.net", "sender": "62811",
+               "sender_name": "Budi", "session": "s1", "message_id": "3EB0AA"}
+    node_ctx = NodeContext(local, run_id="r1", node_id="n", step=2, attempt=1, trigger=trigger,
+                           vars={}, scope={"run": {"workflow": "helpdesk"}})
+    assert node_ctx.tickets("lookup", {"number": "x"}) == {"ticket": {"number": "BRT2409001"}}
+    assert calls == [("lookup", {"number": "x"}, {
+        "sender": "62811", "name": "Budi", "chat": "62811@s.whatsapp.net", "session": "s1",
+        "message_id": "3EB0AA", "workflow": "helpdesk", "run_id": "r1"}, "r1:2:1")]
+    assert local.ticket_calls[0]["action"] == "lookup"
+
+
+def test_without_a_gateway_the_helpdesk_says_what_is_missing(ctx):
+    with pytest.raises(NodeError, match="ticket nodes need a Kabar gateway") as caught:
+        ctx.tickets("lookup", {}, actor={})
+    assert caught.value.retryable is False

@@ -46,14 +46,16 @@ class SendV2(Node):
 def test_builtins():
     assert {node.type for node in all_nodes()} == {
         "send", "wait_for_reply", "delay", "branch", "switch", "set", "http_request",
-        "respond", "call_workflow", "end"}
+        "respond", "call_workflow", "end", "create_ticket", "assign_ticket", "update_ticket",
+        "lookup_ticket", "list_tickets", "lookup_person"}
     assert get_node("send") is Send
     assert get_node("send", 1) is Send
 
 
 def test_unknown_type_lists_the_known_ones():
     with pytest.raises(UnknownNode, match=r"unknown node type 'wait_for_replay'\. Did you "
-                                          r"mean 'wait_for_reply'\? Known types: branch, "):
+                                          r"mean 'wait_for_reply'\? Known types: assign_ticket, "
+                                          r"branch, "):
         get_node("wait_for_replay")
     with pytest.raises(UnknownNode, match="node .send. has no version 7; installed versions: 1"):
         get_node("send", 7)

@@ -69,3 +69,33 @@ def sandbox_session(client, operator_headers, runtime):
                                 headers=operator_headers).json["status"] == "connected",
              what="connected")
     return session_id
+
+
+@pytest.fixture
+def upload(client):
+    def upload(headers, doc, *, enable=True, status=200):
+        response = client.post(f"/api/v1/workflows?enable={'true' if enable else 'false'}",
+                               headers=headers, json=doc)
+        assert response.status_code == status, response.json
+        return response.json
+    return upload
+
+
+@pytest.fixture
+def say(client):
+    def say(headers, session_id, text, sender="6281234567890", **extra):
+        response = client.post(f"/api/v1/sandbox/sessions/{session_id}/messages",
+                               headers=headers,
+                               json={"from": sender, "name": "Budi", "text": text, **extra})
+        assert response.status_code == 201, response.json
+    return say
+
+
+def unpaced(session_id: str) -> str:
+    """Turn the session's anti-ban pacing off, for tests about what is sent, not when."""
+    from server.models import WaSession, db
+
+    session = db.session.get(WaSession, session_id)
+    session.settings = {**(session.settings or {}), "pacing": {"enabled": False}}
+    db.session.commit()
+    return session_id

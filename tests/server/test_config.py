@@ -37,3 +37,19 @@ def test_postgresql_urls_use_psycopg_3(tmp_path):
 def test_docs_list_every_setting():
     docs = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
     assert config.render_markdown() in docs, "regenerate docs/configuration.md's table"
+
+
+def test_helpdesk_settings_are_checked(monkeypatch):
+    monkeypatch.setenv("KABAR_HELPDESK_PREFIX", " mon ")
+    monkeypatch.setenv("KABAR_HELPDESK_GUESTS", "no")
+    monkeypatch.setenv("KABAR_HELPDESK_TIMEZONE", "Asia/Makassar")
+    values = config.load()
+    assert (values["HELPDESK_PREFIX"], values["HELPDESK_GUESTS"],
+            values["HELPDESK_TIMEZONE"]) == ("MON", False, "Asia/Makassar")
+    monkeypatch.setenv("KABAR_HELPDESK_PREFIX", "BRT-1")
+    with pytest.raises(config.ConfigError, match="use 1-12 letters"):
+        config.load()
+    monkeypatch.setenv("KABAR_HELPDESK_PREFIX", "BRT")
+    monkeypatch.setenv("KABAR_HELPDESK_TIMEZONE", "Jakarta")
+    with pytest.raises(config.ConfigError, match="KABAR_HELPDESK_TIMEZONE='Jakarta'"):
+        config.load()

@@ -51,3 +51,9 @@ def test_new_events_travel_as_json():
     assert to_wire(GroupUpdated(group=group, timestamp=at, name="RT 06"))["topic"] is None
     for cls in (PollVote, GroupJoined, GroupLeft, GroupParticipants, GroupUpdated):
         assert all(f.name != "type" for f in dataclasses.fields(cls))
+
+
+def test_ticket_events_are_in_the_catalogue():
+    assert {"ticket.created", "ticket.assigned", "ticket.started", "ticket.progress",
+            "ticket.finished", "ticket.confirmed", "ticket.reopened", "ticket.status",
+            "ticket.note"} <= set(CATALOGUE)

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from server.models import SandboxDelivery, db
+from tests.server.conftest import unpaced
 
 WORKFLOWS = Path(__file__).resolve().parents[3] / "workflows"
 CONTACT = "6281234567890"
@@ -19,26 +20,6 @@ def shipped(name: str) -> dict:
     return json.loads((WORKFLOWS / f"{name}.json").read_text())
 
 
-@pytest.fixture
-def upload(client):
-    def upload(headers, doc, *, enable=True, status=200):
-        response = client.post(f"/api/v1/workflows?enable={'true' if enable else 'false'}",
-                               headers=headers, json=doc)
-        assert response.status_code == status, response.json
-        return response.json
-    return upload
-
-
-@pytest.fixture
-def say(client):
-    def say(headers, session_id, text, sender=CONTACT, **extra):
-        response = client.post(f"/api/v1/sandbox/sessions/{session_id}/messages",
-                               headers=headers,
-                               json={"from": sender, "name": "Budi", "text": text, **extra})
-        assert response.status_code == 201, response.json
-    return say
-
-
 def received(session_id, to=None) -> list[str]:
     """What the sandbox's virtual contacts got from the session, oldest first."""
     query = sa.select(SandboxDelivery).where(SandboxDelivery.session_id == session_id)
@@ -46,3 +27,9 @@ def received(session_id, to=None) -> list[str]:
     db.session.rollback()
     return [row.content.get("text") or row.content.get("caption") or row.kind
             for row in rows if to is None or row.to_jid.startswith(to)]
+
+
+@pytest.fixture
+def sandbox_session(sandbox_session):
+    """The shared sandbox session, without pacing: these tests are about what is sent."""
+    return unpaced(sandbox_session)
