@@ -92,10 +92,15 @@ cli.add_command(db_migrate_group, "db")
 @click.option("--workers", default=None, type=int, help="Web workers (KABAR_WEB_WORKERS).")
 def run_command(host: str | None, port: int | None, workers: int | None) -> None:
     """Migrate, then serve the web app (gunicorn) and supervise the runtime process."""
+    database.upgrade()
+    _serve(host, port, workers)
+
+
+def _serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """gunicorn for the web app, and the runtime process, under the supervisor."""
     from server.runtime.supervisor import supervise
 
     settings = current_app.config["KABAR"]
-    database.upgrade()
     host = host or settings["HOST"]
     port = port or settings["PORT"]
     workers = workers or settings["WEB_WORKERS"]
@@ -115,6 +120,23 @@ def run_command(host: str | None, port: int | None, workers: int | None) -> None
     ]
     click.echo(f"Kabar serving on http://{host}:{port} (API docs at /docs)")
     raise SystemExit(supervise(current_app._get_current_object(), web, env))
+
+
+@cli.command("demo")
+@click.option("--host", default=None, help="Address to listen on (KABAR_HOST).")
+@click.option("--port", default=None, type=int, help="Port to listen on (KABAR_PORT).")
+@click.pass_context
+def demo_command(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Serve Kabar with a sandbox helpdesk ready to talk to, and say how."""
+    from server import demo
+
+    ctx.invoke(init_command)
+    prepared = demo.prepare()
+    settings = current_app.config["KABAR"]
+    base_url = f"http://{host or settings['HOST']}:{port or settings['PORT']}"
+    demo.pair_when_ready(current_app._get_current_object(), prepared.session_id)
+    click.echo(demo.instructions(prepared, base_url))
+    _serve(host, port, None)
 
 
 @cli.command("runtime")
@@ -279,6 +301,32 @@ def sandbox_say(session_id: str, sender: str, name: str, group: str | None,
         click.echo(f"Delivered as message {message_id}.")
     else:
         click.echo("Queued: the runtime is not running; it is delivered when it starts.")
+
+
+@sandbox_group.command("inbox")
+@click.option("--session", "session_id", required=True)
+@click.option("--to", default=None, help="Only what this contact received.")
+@click.option("--follow", is_flag=True, help="Keep printing what arrives (Ctrl+C stops).")
+@_fail_on_kabar_error
+def sandbox_inbox(session_id: str, to: str | None, follow: bool) -> None:
+    """What the session sent to its virtual contacts, oldest first."""
+    import time
+
+    from server import sandbox
+    from server.models import SandboxDelivery
+
+    query, last = sandbox.received(_session(session_id), to=to), 0
+    while True:
+        rows = db.session.scalars(query.where(SandboxDelivery.id > last)
+                                  .order_by(SandboxDelivery.id)).all()
+        for row in rows:
+            text = row.content.get("text") or row.content.get("caption") or f"[{row.kind}]"
+            click.echo(f"{row.received_at:%H:%M:%S} -> {row.to_jid.split('@')[0]}: {text}")
+            last = row.id
+        db.session.rollback()
+        if not follow:
+            return
+        time.sleep(1)
 
 
 @sandbox_group.command("participants")

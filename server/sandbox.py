@@ -38,6 +38,21 @@ def scan(session: WaSession, *, phone: str, push_name: str = "") -> dict:
                          payload={"phone": phone, "push_name": push_name})
 
 
+def received(session: WaSession, *, to: str | None = None) -> sa.Select:
+    """What the session's virtual contacts received, oldest first (``to``: one contact, a
+    number as typed or a JID)."""
+    require_sandbox(session)
+    query = sa.select(SandboxDelivery).where(SandboxDelivery.session_id == session.id)
+    if to:
+        try:
+            jid = to if "@" in to else \
+                f"{normalise_phone(to, current_app.config['KABAR']['PHONE_REGION'])}@s.whatsapp.net"
+        except InvalidPhone as exc:
+            raise ValidationFailed(errors={"to": [str(exc)]}) from None
+        query = query.where(SandboxDelivery.to_jid == jid)
+    return query
+
+
 def _media_kind(mimetype: str) -> str:
     major = mimetype.split("/", 1)[0]
     return {"image": "image", "video": "video", "audio": "audio"}.get(major, "document")

@@ -9,8 +9,9 @@ import marshmallow as ma
 from flask.views import MethodView
 
 from server import sandbox, sessions
-from server.api.base import Blueprint
+from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.api.wa_groups import PARTICIPANT_ACTIONS, ParticipantResultsSchema
+from server.models import SandboxDelivery
 
 blp = Blueprint("sandbox", __name__, url_prefix="/api/v1/sandbox/sessions",
                 description="Sandbox sessions: scan the QR, speak, act on groups and vote "
@@ -118,6 +119,32 @@ class FaultSchema(ma.Schema):
         "description": "disconnect (then reconnect), logout (from the phone), send_error "
                        "(the next `count` sends fail), crash (kills the runtime process)"})
     count = ma.fields.Integer(load_default=1, validate=ma.validate.Range(1, 1000))
+
+
+class ReceivedArgs(PageArgs):
+    to = ma.fields.String(metadata={"description": "Only what this contact received."})
+
+
+class ReceivedSchema(ma.Schema):
+    id = ma.fields.Integer()
+    wa_id = ma.fields.String()
+    to = ma.fields.String(attribute="to_jid")
+    kind = ma.fields.String()
+    content = ma.fields.Dict(metadata={"description": "The message as the contact got it "
+                                                      "(text, caption, media, poll…)."})
+    received_at = ma.fields.DateTime()
+
+
+@blp.route("/<string:session_id>/received")
+class Received(MethodView):
+    @blp.requires("sessions:read")
+    @blp.arguments(ReceivedArgs, location="query")
+    @blp.response(200, page_schema(ReceivedSchema))
+    def get(self, args, session_id):
+        """What the session sent to its virtual contacts, oldest first: the sandbox's
+        side of the chats (follow next_cursor for newer)."""
+        query = sandbox.received(sessions.get(session_id), to=args.get("to"))
+        return paginate(query, SandboxDelivery.id, cursor=args["cursor"], limit=args["limit"])
 
 
 @blp.route("/<string:session_id>/scan")

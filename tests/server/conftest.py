@@ -99,3 +99,21 @@ def unpaced(session_id: str) -> str:
     session.settings = {**(session.settings or {}), "pacing": {"enabled": False}}
     db.session.commit()
     return session_id
+
+
+@pytest.fixture
+def kabar(app, monkeypatch):
+    """kabar("users", "list") -> click's Result, run against the test app."""
+    # FlaskGroup sets this for the whole process; put it back after the test.
+    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")
+    from click.testing import CliRunner
+    from flask.cli import ScriptInfo
+
+    from server.cli import cli
+
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(cli, list(args), obj=ScriptInfo(create_app=lambda: app))
+
+    return run

@@ -4,25 +4,7 @@ from __future__ import annotations
 
 import re
 
-import pytest
-from click.testing import CliRunner
-from flask.cli import ScriptInfo
-
-from server.cli import cli
 from server.models import User, db
-
-
-@pytest.fixture
-def kabar(app, monkeypatch):
-    """kabar("users", "list") -> click's Result, run against the test app."""
-    # FlaskGroup sets this for the whole process; put it back after the test.
-    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")
-    runner = CliRunner()
-
-    def run(*args: str):
-        return runner.invoke(cli, list(args), obj=ScriptInfo(create_app=lambda: app))
-
-    return run
 
 
 def _login(client, username, password):
