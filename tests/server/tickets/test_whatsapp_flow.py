@@ -157,3 +157,17 @@ def test_the_shipped_helpdesk_workflows_validate():
 
     for path in sorted(Path(WORKFLOWS, "helpdesk").glob("*.json")):
         Workflow.load(path)
+
+
+def test_the_daily_summary_reaches_the_admins(client, admin_headers, operator_headers,
+                                              helpdesk, say):
+    sid = helpdesk["session"]
+    say(operator_headers, sid, "#request wastafel bocor", sender=REPORTER)
+    _wait_text(sid, REPORTER, "Nomor Tracking", "a ticket")
+    number = db.session.scalar(sa.select(Ticket.number))
+    db.session.rollback()
+    run = client.post("/api/v1/workflows/helpdesk-daily-summary/runs", headers=admin_headers,
+                      json={"vars": {"admins": "0821-5555-0001|Bu Rina"}, "session": sid})
+    assert run.status_code == 201 and run.json["status"] == "completed", run.json
+    summary = _wait_text(sid, "6282155550001", "ringkasan helpdesk", "the summary")
+    assert "Yth Bu Rina" in summary and "1 aduan terbuka" in summary and number in summary
