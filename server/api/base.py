@@ -126,11 +126,13 @@ def _decode_cursor(cursor: str, key: sa.ColumnElement) -> Any:
 
 
 def paginate(query: sa.Select, key: sa.ColumnElement, *, cursor: str | None,
-             limit: int) -> dict[str, Any]:
-    """Keyset pagination on a unique, ascending ``key`` column."""
+             limit: int, newest_first: bool = False) -> dict[str, Any]:
+    """Keyset pagination on a unique ``key`` column, ascending (or descending)."""
     if cursor:
-        query = query.where(key > _decode_cursor(cursor, key))
-    rows = list(db.session.scalars(query.order_by(key).limit(limit + 1)).unique())
+        value = _decode_cursor(cursor, key)
+        query = query.where(key < value if newest_first else key > value)
+    order = key.desc() if newest_first else key
+    rows = list(db.session.scalars(query.order_by(order).limit(limit + 1)).unique())
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
