@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import sqlalchemy as sa
 from flask import (
     Flask,
     Response,
@@ -33,6 +34,7 @@ from werkzeug.exceptions import HTTPException
 from server.errors import KabarError, Unauthorized, ValidationFailed
 from server.events import CATALOGUE
 from server.extensions import babel, csrf, db
+from server.models import StoredEvent
 from server.ui import nav
 from server.ui.base import SAFE_METHODS, UiBlueprint, safe_next, wants_fragment
 
@@ -82,6 +84,7 @@ def init_app(app: Flask) -> None:
     # Globals, not context: macros imported without context use them too.
     ui.add_app_template_global(_here, "here")
     ui.add_app_template_global(_query_args, "query_args")
+    ui.add_app_template_global(_live_after, "live_after")
     app.register_blueprint(ui)
 
 
@@ -106,6 +109,12 @@ def _template_context() -> dict[str, Any]:
     return {"principal": principal, "nav_items": nav.visible(principal) if principal else [],
             "languages": LANGUAGES, "current_language": str(get_locale() or "en"),
             "live_types": live_types}
+
+
+def _live_after() -> int:
+    """The event log's end when the page was made: its live stream starts there, so an
+    event between rendering and connecting is not missed."""
+    return db.session.scalar(sa.select(sa.func.max(StoredEvent.seq))) or 0
 
 
 def _here() -> str:

@@ -55,6 +55,7 @@
     var session = document.body.getAttribute("data-live-session");
     if (session) params.set("session", session);
     params.set("type", Object.keys(types).join(","));
+    params.set("after", document.body.getAttribute("data-live-after") || "0");
     var source = new EventSource(stream + "?" + params.toString());
 
     function refresh(region) {
