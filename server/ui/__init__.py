@@ -74,7 +74,7 @@ def init_app(app: Flask) -> None:
                      static_url_path="/assets")
     for page in _pages():
         ui.register_blueprint(page)
-    ui.before_request(_check_csrf)
+    ui.before_request(_before_request)
     ui.after_request(_security_headers)
     ui.context_processor(_template_context)
     ui.register_error_handler(KabarError, _kabar_error)
@@ -111,10 +111,14 @@ def _template_context() -> dict[str, Any]:
             "live_types": live_types}
 
 
-def _live_after() -> int:
-    """The event log's end when the page was made: its live stream starts there, so an
-    event between rendering and connecting is not missed."""
+def _log_end() -> int:
     return db.session.scalar(sa.select(sa.func.max(StoredEvent.seq))) or 0
+
+
+def _live_after() -> int:
+    """The event log's end before the page read anything: its live stream starts there,
+    so an event between reading and the browser connecting is not missed."""
+    return g.live_after if "live_after" in g else _log_end()
 
 
 def _here() -> str:
@@ -132,9 +136,11 @@ def _datetime(value, format: str = "short") -> str:
     return format_datetime(value, format) if value else ""
 
 
-def _check_csrf() -> None:
+def _before_request() -> None:
     if request.method not in SAFE_METHODS:
         csrf.protect()
+    elif request.method == "GET" and request.endpoint != "ui.static" and not wants_fragment():
+        g.live_after = _log_end()
 
 
 def _security_headers(response: Response) -> Response:
