@@ -185,8 +185,8 @@ def _kabar_error(error: KabarError):
         target = request.full_path.rstrip("?") if request.method == "GET" \
             else safe_next(url_for("ui.overview.index"))
         return redirect(url_for("ui.account.login", next=target))
-    if request.method not in SAFE_METHODS and error.status not in (403, 404) \
-            and not wants_fragment():
+    refused = error.status == 404 or error.code == "permission_denied"
+    if request.method not in SAFE_METHODS and not refused and not wants_fragment():
         # A form the service refused: back to it, with what was wrong.
         message = error.message
         if isinstance(error, ValidationFailed) and message == ValidationFailed.message:
