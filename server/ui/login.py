@@ -42,10 +42,11 @@ def authenticate() -> Principal:
         user, login = tokens.active_login(user_id, login_id)
     except Unauthorized:
         session.clear()
-        raise LoginRequired(_("Your login has ended; log in again.")) from None
+        raise LoginRequired(_("Your login has ended; log in again."),
+                            code="login_ended") from None
     if login.expires_at <= utcnow():
         session.clear()
-        raise LoginRequired(_("Your login has expired; log in again."))
+        raise LoginRequired(_("Your login has expired; log in again."), code="login_ended")
     return Principal.for_user(user, login_id=login.id)
 
 

@@ -43,6 +43,7 @@ class DashboardClient(FlaskClient):
         return self.post(url, data={"csrf_token": self.token, **(data or {})}, **kwargs)
 
     def log_in(self, username: str, password: str = "password123"):
+        self.refresh_token()
         response = self.submit("/login", {"username": username, "password": password})
         self.refresh_token()  # a login starts a new cookie, with a new token
         return response
