@@ -53,9 +53,10 @@ def test_log_in_pair_a_sandbox_session_chat_both_ways(page, log_in):
     expect(page.locator(".chat-list")).to_contain_text("Budi")
 
     # The contact speaks again through the API's service while the page only listens.
+    from flask import g
+
     from server import sandbox, sessions
     from server.auth.principal import Principal
-    from flask import g
 
     row = db.session.scalar(sa.select(WaSession).where(WaSession.id == session_id))
     from server.models import User
