@@ -296,10 +296,12 @@ def test_every_dashboard_page_x_group_x_other_tenants_resources(app, make_user, 
     stranger = make_user("operator")
     for seed in SEED_FOREIGN:
         seed(stranger)
+    # One login for the walk (logins are slow to make); a view that ended it would show
+    # as a redirect to the login page below.
+    client, token = _browser(app, make_user(group))
     for route in _routes(app, ui=True):
         if route.permissions is None:
             continue
-        client, token = _browser(app, make_user(group))
         url, owned = _fill(route, make_user)
         response = _ui_call(client, token, route, url)
         where = f"{group}: {route.method} {url}"
