@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,14 @@ test: $(VENV)/.installed-dev  ## the whole suite, on SQLite and PostgreSQL
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check server nodes tests bench
+
+UI = server/ui
+translations: $(VENV)/.installed-dev  ## the dashboard's texts: extract, update the catalogues, compile
+	$(BIN)/pybabel extract -F $(UI)/babel.cfg -k lazy_gettext --no-location --sort-output \
+		-o $(UI)/translations/messages.pot $(UI)
+	$(BIN)/pybabel update -i $(UI)/translations/messages.pot -d $(UI)/translations --width 100
+	$(BIN)/pybabel compile -d $(UI)/translations
+	rm $(UI)/translations/messages.pot
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

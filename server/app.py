@@ -96,7 +96,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     init_request_ids(app)
 
-    from server import docs_page, metrics
+    from server import docs_page, metrics, ui
     from server.api.base import SECURITY, Api
 
     api = Api(app, spec_kwargs={"info": {"description": (
@@ -112,6 +112,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         api.register_blueprint(blueprint)
     app.extensions["kabar_api"] = api
     app.register_blueprint(docs_page.blp)
+    ui.init_app(app)  # the dashboard at /
     metrics.init_app(app)
     _register_error_handlers(app, api)
     _add_security_headers(app)

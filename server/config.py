@@ -35,6 +35,16 @@ def _bool(value: str) -> bool:
     raise ValueError(f"expected true/false, got {value!r}")
 
 
+def _timezone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("expected a time zone such as Asia/Jakarta") from None
+    return value.strip()
+
+
 def _list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
@@ -133,6 +143,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HELPDESK_TIMEZONE", "Asia/Jakarta",
             "Time zone of the helpdesk: the month in tracking numbers, days in statistics "
             "and times in exports.", _timezone),
+    Setting("COOKIE_SECURE", False,
+            "Send the dashboard's login cookie over HTTPS only. Turn it on when Kabar is "
+            "served over HTTPS (behind a proxy too); leave it off for plain http://.", _bool),
+    Setting("DASHBOARD_SESSION_HOURS", 12,
+            "How long a dashboard login lasts; then the browser logs in again. Logging out, "
+            "a block or a password change ends it at once.", int),
+    Setting("DASHBOARD_TIMEZONE", "Asia/Jakarta",
+            "Time zone the dashboard shows times in and counts \"today\" by.", _timezone),
 )
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -189,6 +207,17 @@ def flask_config(values: dict[str, Any], instance: Path) -> dict[str, Any]:
         "OPENAPI_JSON_PATH": "openapi.json",
         "OPENAPI_SWAGGER_UI_PATH": None,
         "JSON_SORT_KEYS": False,
+        # The dashboard's cookie session (server/ui): the API never reads it.
+        "SESSION_COOKIE_NAME": "kabar_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": values["COOKIE_SECURE"],
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=values["DASHBOARD_SESSION_HOURS"]),
+        # CSRF is checked by the dashboard's blueprints only (Bearer-token APIs need none).
+        "WTF_CSRF_CHECK_DEFAULT": False,
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the login cookie
+        "BABEL_DEFAULT_LOCALE": "en",
+        "BABEL_DEFAULT_TIMEZONE": values["DASHBOARD_TIMEZONE"],
     }
 
 

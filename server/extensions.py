@@ -1,10 +1,12 @@
 """Flask extensions, created unbound here and bound in ``create_app``."""
 
 from flask import request
+from flask_babel import Babel
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine
@@ -21,6 +23,9 @@ NAMING_CONVENTION = {
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = Migrate()
 jwt = JWTManager()
+# The dashboard (server/ui): CSRF tokens for its forms, and its languages.
+csrf = CSRFProtect()
+babel = Babel()
 
 
 def _client_address() -> str:

@@ -6,9 +6,11 @@ live transports, writes what happened (``record_status``).
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
+import segno
 import sqlalchemy as sa
 from flask import current_app
 
@@ -120,6 +122,13 @@ def qr(session: WaSession) -> WaSession:
         raise Conflict(f"The session has no QR code to show now (status {session.status}). "
                        + hint.get(session.status, "Wait for status qr."), code="no_qr")
     return session
+
+
+def qr_png(code: str) -> bytes:
+    """The QR code as a PNG image, as a phone's camera reads it."""
+    buffer = io.BytesIO()
+    segno.make(code, error="l").save(buffer, kind="png", scale=8, border=2)
+    return buffer.getvalue()
 
 
 def pair_code(session: WaSession, phone: str) -> str:

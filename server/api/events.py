@@ -116,6 +116,17 @@ def _stream(query: sa.Select, after: int, seconds: float) -> Iterator[str]:
             time.sleep(max(0.0, min(POLL_SECONDS, deadline - now)))
 
 
+def stream_response(args: dict) -> Response:
+    """The live stream of the events the caller may see, filtered by ``args``
+    (FilterArgs). The API (Bearer) and the dashboard (cookie) both answer with it."""
+    after = _start(args)
+    query = _filtered({**args, "after": None})
+    seconds = float(current_app.config["KABAR"]["EVENTS_STREAM_SECONDS"])
+    return Response(stream_with_context(_stream(query, after, seconds)),
+                    mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
 @blp.route("")
 class Stream(MethodView):
     @blp.requires("sessions:read")
@@ -127,12 +138,7 @@ class Stream(MethodView):
     def get(self, args):
         """Live events of my sessions (admins: all) as Server-Sent Events. Resume with
         the Last-Event-ID header (or ?after=); without either, only new events come."""
-        after = _start(args)
-        query = _filtered({**args, "after": None})
-        seconds = float(current_app.config["KABAR"]["EVENTS_STREAM_SECONDS"])
-        return Response(stream_with_context(_stream(query, after, seconds)),
-                        mimetype="text/event-stream",
-                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return stream_response(args)
 
 
 @blp.route("/log")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import marshmallow as ma
-import sqlalchemy as sa
 from flask.views import MethodView
 
-from server import sessions
+from server import outbox, sessions
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.api.messages import OutgoingSchema
-from server.models import OUTBOX_STATUSES, OutboxMessage, WaSession
+from server.models import OUTBOX_STATUSES, OutboxMessage
 
 blp = Blueprint("outbox", __name__, url_prefix="/api/v1/outbox",
                 description="The outbox across sessions: what waits, what failed, and why.")
@@ -30,16 +29,8 @@ class Outbox(MethodView):
     @blp.response(200, page_schema(OutgoingSchema))
     def get(self, args):
         """Outgoing messages of the sessions I can see, oldest first."""
-        visible = sessions.visible().with_only_columns(WaSession.id)
-        query = sa.select(OutboxMessage).where(OutboxMessage.session_id.in_(visible))
-        if args.get("session"):
-            query = query.where(OutboxMessage.session_id == sessions.get(args["session"]).id)
-        if args.get("status"):
-            query = query.where(OutboxMessage.status == args["status"])
-        if args.get("since"):
-            query = query.where(OutboxMessage.created_at >= args["since"])
-        if args.get("until"):
-            query = query.where(OutboxMessage.created_at < args["until"])
-        if args.get("broadcast"):
-            query = query.where(OutboxMessage.broadcast_id == args["broadcast"])
+        query = outbox.listing(
+            status=args.get("status"), since=args.get("since"), until=args.get("until"),
+            broadcast=args.get("broadcast"),
+            session=sessions.get(args["session"]) if args.get("session") else None)
         return paginate(query, OutboxMessage.seq, cursor=args["cursor"], limit=args["limit"])

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import base64
-import io
 
 import marshmallow as ma
-import segno
 import sqlalchemy as sa
 from flask import Response, g
 from flask.views import MethodView
@@ -95,12 +93,6 @@ class DevicesSchema(ma.Schema):
     devices = ma.fields.List(ma.fields.String())
 
 
-def _png(code: str) -> bytes:
-    buffer = io.BytesIO()
-    segno.make(code, error="l").save(buffer, kind="png", scale=8, border=2)
-    return buffer.getvalue()
-
-
 @blp.route("")
 class Sessions(MethodView):
     @blp.requires("sessions:read")
@@ -186,7 +178,7 @@ class Qr(MethodView):
     def get(self, args, session_id):
         """The QR code to scan with WhatsApp > Linked devices, while status is qr."""
         session = sessions.qr(sessions.get(session_id))
-        png = _png(session.qr)
+        png = sessions.qr_png(session.qr)
         if args["format"] == "png":
             return Response(png, mimetype="image/png", headers={"Cache-Control": "no-store"})
         return {"qr": session.qr, "expires_at": session.qr_expires_at,

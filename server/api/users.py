@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import marshmallow as ma
-import sqlalchemy as sa
 from flask.views import MethodView
 
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
@@ -67,17 +66,8 @@ class Users(MethodView):
     @blp.response(200, page_schema(UserSchema))
     def get(self, args):
         """List users."""
-        query = sa.select(User)
-        if "group" in args:
-            query = query.where(User.group_id == accounts.get_group(args["group"]).id)
-        if "blocked" in args:
-            query = query.where(User.blocked_at.isnot(None) if args["blocked"]
-                                else User.blocked_at.is_(None))
-        if args.get("q"):
-            needle = args["q"].lower()
-            query = query.where(sa.or_(
-                User.username.contains(needle, autoescape=True),
-                sa.func.lower(User.display_name).contains(needle, autoescape=True)))
+        query = accounts.user_query(group=args.get("group"), blocked=args.get("blocked"),
+                                    q=args.get("q"))
         return paginate(query, User.id, cursor=args["cursor"], limit=args["limit"])
 
     @blp.requires("users:manage")

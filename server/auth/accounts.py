@@ -104,6 +104,23 @@ def get_user(user_id: int) -> User:
     return user
 
 
+def user_query(*, group: str | None = None, blocked: bool | None = None,
+               q: str | None = None) -> sa.Select:
+    """Users, filtered by group name, blocked or not, and part of the name."""
+    query = sa.select(User)
+    if group is not None:
+        query = query.where(User.group_id == get_group(group).id)
+    if blocked is not None:
+        query = query.where(User.blocked_at.isnot(None) if blocked
+                            else User.blocked_at.is_(None))
+    if q:
+        needle = q.lower()
+        query = query.where(sa.or_(
+            User.username.contains(needle, autoescape=True),
+            sa.func.lower(User.display_name).contains(needle, autoescape=True)))
+    return query
+
+
 def create_user(*, username: str, password: str, group: str = "operator",
                 display_name: str = "", email: str | None = None,
                 phone: str | None = None) -> User:

@@ -8,6 +8,7 @@ once and survives restarts.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import jwt as pyjwt
 import sqlalchemy as sa
@@ -19,18 +20,25 @@ from server.errors import Unauthorized
 from server.models import LoginSession, User, db, utcnow
 
 
-def issue_tokens(user: User) -> dict:
-    """Start a login for ``user`` and return its first token pair."""
+def start_login(user: User, *, lifetime: timedelta) -> LoginSession:
+    """Record a login of ``user``: an API token family or a dashboard cookie. Both are
+    rows here, so logout, a block and a password change end either the same way."""
     now = utcnow()
     login = LoginSession(
         id=str(uuid.uuid4()), user_id=user.id, refresh_jti=str(uuid.uuid4()),
-        created_at=now, expires_at=now + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"],
+        created_at=now, expires_at=now + lifetime,
         user_agent=(request.user_agent.string or "")[:255],
         ip_address=(request.remote_addr or "")[:64],
     )
     db.session.add(login)
     user.last_login_at = now
     db.session.commit()
+    return login
+
+
+def issue_tokens(user: User) -> dict:
+    """Start a login for ``user`` and return its first token pair."""
+    login = start_login(user, lifetime=current_app.config["JWT_REFRESH_TOKEN_EXPIRES"])
     return _token_pair(user, login)
 
 
@@ -60,14 +68,22 @@ def _decode(token: str, expected_type: str) -> dict:
     return claims
 
 
-def _check_user_and_login(claims: dict) -> tuple[User, LoginSession]:
-    user = db.session.get(User, int(claims["sub"]))
-    login = db.session.get(LoginSession, claims["sid"])
+def active_login(user_id: int, login_id: str) -> tuple[User, LoginSession]:
+    """The user and their login if it still holds (not revoked, user not blocked)."""
+    user = db.session.get(User, user_id)
+    login = db.session.get(LoginSession, login_id)
     if user is None or login is None or login.user_id != user.id:
         raise Unauthorized("The token is not valid.", code="token_invalid")
     if user.is_blocked:
         raise Unauthorized("This account is blocked.", code="account_blocked")
-    if login.revoked_at is not None or claims["iat"] < int(user.tokens_valid_after.timestamp()):
+    if login.revoked_at is not None:
+        raise Unauthorized("The token has been revoked; log in again.", code="token_revoked")
+    return user, login
+
+
+def _check_user_and_login(claims: dict) -> tuple[User, LoginSession]:
+    user, login = active_login(int(claims["sub"]), claims["sid"])
+    if claims["iat"] < int(user.tokens_valid_after.timestamp()):
         raise Unauthorized("The token has been revoked; log in again.", code="token_revoked")
     return user, login
 

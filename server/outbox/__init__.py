@@ -5,11 +5,12 @@ from server.outbox.service import (
     cancel,
     get,
     history_message,
+    listing,
     reschedule,
     retry,
     send,
     validate,
 )
 
-__all__ = ["act", "cancel", "get", "history_message", "reschedule", "retry", "send",
+__all__ = ["act", "cancel", "get", "history_message", "listing", "reschedule", "retry", "send",
            "validate"]

@@ -198,6 +198,27 @@ def act(session: WaSession, reference: str, kind: str, *, text: str = "",
 
 # --- reading and changing queued messages ---------------------------------------------
 
+def listing(*, status: str | None = None, session: WaSession | None = None,
+            since=None, until=None, broadcast: str | None = None) -> sa.Select:
+    """Outgoing messages of the sessions the caller may see, filtered (the outbox API
+    and the dashboard's outbox page)."""
+    from server import sessions
+
+    visible = sessions.visible().with_only_columns(WaSession.id)
+    query = sa.select(OutboxMessage).where(OutboxMessage.session_id.in_(visible))
+    if session is not None:
+        query = query.where(OutboxMessage.session_id == session.id)
+    if status:
+        query = query.where(OutboxMessage.status == status)
+    if since:
+        query = query.where(OutboxMessage.created_at >= since)
+    if until:
+        query = query.where(OutboxMessage.created_at < until)
+    if broadcast:
+        query = query.where(OutboxMessage.broadcast_id == broadcast)
+    return query
+
+
 def get(session: WaSession, message_id: str) -> OutboxMessage:
     row = db.session.scalar(sa.select(OutboxMessage).where(
         OutboxMessage.session_id == session.id,

@@ -2,6 +2,9 @@
 
 The walk is over the app's URL map, so a new endpoint is checked the day it is added.
 A route parameter this file cannot fill fails the test: teach ``TARGETS`` about it.
+The API (Bearer tokens) and the dashboard (``ui.*`` views: a cookie login, CSRF tokens)
+are walked alike; a dashboard view declares itself with ``@bp.requires(...)`` or
+``@bp.public`` (server/ui/base.py) as an API view does.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from server.auth import apikeys, tokens
 from server.auth.permissions import BUILTIN_GROUPS
 from server.auth.principal import Principal
 from server.models import User
+from tests.server.ui.client import dashboard_client
 
 # Views that answer without credentials, on purpose.
-PUBLIC = {"api-docs.openapi_json"}
+PUBLIC = {"api-docs.openapi_json", "ui.static"}
 
 
 @dataclass
@@ -30,11 +34,18 @@ class Route:
     permissions: tuple[str, ...] | None  # None: public
     params: tuple[str, ...]
 
+    @property
+    def ui(self) -> bool:
+        return self.endpoint.startswith("ui.")
 
-def _routes(app) -> list[Route]:
+
+def _routes(app, *, ui: bool = False) -> list[Route]:
+    """The API's routes, or (``ui``) the dashboard's."""
     routes = []
     for rule in app.url_map.iter_rules():
-        if not (rule.rule.startswith("/api/v1") or rule.rule == "/metrics"):
+        if ui != rule.endpoint.startswith("ui."):
+            continue
+        if not ui and not (rule.rule.startswith("/api/v1") or rule.rule == "/metrics"):
             continue
         view = app.view_functions[rule.endpoint]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
@@ -289,5 +300,79 @@ def test_every_endpoint_x_group_x_other_tenants_resources(app, client, make_user
             assert (response.status_code, response.json.get("code")) == (
                 nobody.status_code, nobody.json.get("code")), f"{where} leaks existence"
             assert response.status_code in (404, 422), f"{where} -> {response.json}"
+        elif owned:
+            assert response.status_code != 404, f"{where}: admins see every tenant"
+
+
+# --- the dashboard --------------------------------------------------------------------------
+
+def _browser(app, user: User | None):
+    """A client with a dashboard login for ``user`` (None: anonymous), and its CSRF
+    token: a refused request must be refused for who it is, not for a missing token."""
+    client = dashboard_client(app, user)
+    return client, client.refresh_token()
+
+
+def _ui_call(client, token: str, route: Route, url: str):
+    if route.method in {"POST", "PATCH", "PUT", "DELETE"}:
+        return client.open(url, method=route.method, data={"csrf_token": token})
+    return client.open(url, method=route.method)
+
+
+def test_every_dashboard_page_sends_anonymous_callers_to_the_login(app, make_user):
+    routes = _routes(app, ui=True)
+    assert any(r.endpoint == "ui.overview.index" for r in routes)
+    for route in routes:
+        if route.permissions is None:
+            continue
+        client, token = _browser(app, None)
+        url, _ = _fill(route, make_user)
+        response = _ui_call(client, token, route, url)
+        where = f"{route.method} {route.rule} without a login"
+        assert response.status_code == 302, f"{where}: {response.get_data(as_text=True)[-600:]}"
+        assert response.headers["Location"].startswith("/login"), where
+
+
+def test_a_dashboard_post_without_the_csrf_token_is_refused(app, make_user):
+    client, _ = _browser(app, make_user("admin"))
+    for route in _routes(app, ui=True):
+        if route.method != "POST":
+            continue
+        url, _ = _fill(route, make_user)
+        response = client.post(url, data={})
+        assert response.status_code == 400, f"POST {route.rule} without a CSRF token"
+        assert "did not come from this site" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("group", list(BUILTIN_GROUPS))
+def test_every_dashboard_page_x_group_x_other_tenants_resources(app, make_user, group):
+    granted = set(BUILTIN_GROUPS[group][1])
+    stranger = make_user("operator")
+    for seed in SEED_FOREIGN:
+        seed(stranger)
+    # One login for the walk (logins are slow to make); a view that ended it would show
+    # as a redirect to the login page below.
+    client, token = _browser(app, make_user(group))
+    for route in _routes(app, ui=True):
+        if route.permissions is None:
+            continue
+        url, owned = _fill(route, make_user)
+        response = _ui_call(client, token, route, url)
+        where = f"{group}: {route.method} {url}"
+        text = response.get_data(as_text=True)
+        if not set(route.permissions) <= granted:
+            assert response.status_code == 403, where
+            assert "needs the permission" in text, where
+            continue
+        assert response.status_code not in (401, 403, 500), f"{where} -> {text[:500]}"
+        assert not (response.status_code == 302 and "/login" in response.headers["Location"]
+                    ), f"{where}: logged out"
+        if group != "admin":
+            assert FOREIGN not in text, f"{where} leaked"
+        if owned and group != "admin":
+            url_missing, _ = _fill(route, make_user, missing=True)
+            nobody = _ui_call(client, token, route, url_missing)
+            assert response.status_code == nobody.status_code == 404, (
+                f"{where} -> {response.status_code}, nobody's -> {nobody.status_code}")
         elif owned:
             assert response.status_code != 404, f"{where}: admins see every tenant"
