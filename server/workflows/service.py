@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from nodes import NodeError
-from server.auth import current_principal
+from server.auth import current_principal, scoped
 from server.errors import NotFound, Unauthorized
 from server.models import Workflow, WorkflowRun, WorkflowVersion, db
 from server.runtime import wakeup
@@ -20,11 +20,7 @@ HOOK_HEADER = "X-Kabar-Token"
 
 
 def visible() -> sa.Select:
-    query = sa.select(Workflow)
-    principal = current_principal()
-    if not principal.is_admin:
-        query = query.where(Workflow.owner_id == principal.user.id)
-    return query
+    return scoped(Workflow)
 
 
 def get(name: str) -> Workflow:
@@ -124,11 +120,7 @@ def _session_for(row: Workflow, session: str) -> str:
 # -- runs --------------------------------------------------------------------------------
 
 def visible_runs() -> sa.Select:
-    query = sa.select(WorkflowRun)
-    principal = current_principal()
-    if not principal.is_admin:
-        query = query.where(WorkflowRun.owner_id == principal.user.id)
-    return query
+    return scoped(WorkflowRun)
 
 
 def get_run(run_id: str) -> WorkflowRun:

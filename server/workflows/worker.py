@@ -79,6 +79,17 @@ def _failed(item_id: int, exc: Exception) -> None:
               item.error, exc_info=exc)
 
 
+def _fail_run(run_id: str, exc: Exception) -> None:
+    """A run whose time came but that cannot be resumed at all (its version is gone, its
+    state unreadable) fails with the reason, rather than being retried every second."""
+    db.session.execute(sa.update(WorkflowRun).where(
+        WorkflowRun.id == run_id, WorkflowRun.status == "waiting").values(
+        status="failed", error=f"could not be resumed: {type(exc).__name__}: {exc}"[:2000],
+        wait_kind=None, wait_session_id=None, wait_chat=None, wait_until=None,
+        finished_at=utcnow()))
+    db.session.commit()
+
+
 class TimerWorker(Worker):
     name = "kabar-workflow-timers"
 
@@ -91,9 +102,10 @@ class TimerWorker(Worker):
             try:
                 resumed = runner.resume_due(run_id)
                 db.session.commit()
-            except Exception:  # noqa: BLE001 - the run stays waiting; try again later
+            except Exception as exc:  # noqa: BLE001 - that run fails, the others go on
                 db.session.rollback()
-                log.exception("resuming workflow run %s failed; it stays waiting", run_id)
+                log.exception("resuming workflow run %s failed", run_id)
+                _fail_run(run_id, exc)
                 continue
             if resumed is not None:
                 wakeup.notify()
