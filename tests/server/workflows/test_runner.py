@@ -124,3 +124,16 @@ def test_http_to_an_allowed_address_and_a_child_workflow(app, operator, monkeypa
     assert run.state["result"] == 14
     child_run = db.session.scalar(sa.select(WorkflowRun).where(WorkflowRun.parent_id == run.id))
     assert child_run.status == "completed"
+
+
+def test_a_due_run_that_cannot_be_resumed_fails_with_its_reason(app, operator):
+    from server.workflows.worker import TimerWorker
+
+    _session, run_id = _waiting_run(operator)
+    db.session.execute(sa.update(WorkflowRun).values(wait_until=utcnow(),
+                                                     state={"format": 99}))
+    db.session.commit()
+    TimerWorker(app).step()
+    row = db.session.scalar(sa.select(WorkflowRun).execution_options(populate_existing=True))
+    assert row.status == "failed" and "could not be resumed" in row.error
+    assert runner.due(10) == []
