@@ -44,7 +44,7 @@ CHAT_ROUTE = f"{ROUTE}/<string:chat>"
 PRESENCE_STATES = ("composing", "recording", "paused")
 RECEIPT_LIMIT = 200  # newest unread ids per receipt; WhatsApp reads the rest as seen too
 MAX_WAIT_SECONDS = 30  # a long-poll holds a web thread; proxies cut longer requests
-POLL_SECONDS = 0.5
+POLL_SECONDS = 0.25
 _GROUP_ID = re.compile(r"^\d{5,24}(-\d{5,24})?$")  # 120363…, or the old phone-time form
 
 
