@@ -107,9 +107,17 @@ class RemoteContext(LocalContext):
             raise NodeError(f"cannot reach the gateway at {self.base_url} ({exc}); is it "
                             "running, and is the address right?",
                             data={"code": "unreachable", "status": None}) from None
-        if answer.is_success:
-            return answer.json() if answer.content else None
-        raise api_error(answer, where)
+        if not answer.is_success:
+            raise api_error(answer, where)
+        if not answer.content:
+            return None
+        try:
+            return answer.json()
+        except ValueError:
+            raise NodeError(f"{where} answered {answer.status_code} with something that is not "
+                            f"JSON; is {self.base_url} a Kabar gateway (its address, without "
+                            "/api/v1)?", retryable=False,
+                            data={"code": "not_json", "status": answer.status_code}) from None
 
     def session_id(self, ident: str | None = None) -> str:
         """The id of the session ``ident`` names (an id or a label; default: this

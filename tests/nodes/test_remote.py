@@ -134,6 +134,14 @@ def test_errors_become_node_errors_with_the_api_code(remote, gateway, answer, co
         assert "Not a phone number." in str(caught.value)
 
 
+def test_an_answer_that_is_not_json_says_to_check_the_address(remote, gateway):
+    gateway.on("POST", f"/api/v1/sessions/{SID}/messages",
+               httpx.Response(200, text="<html>Welcome to nginx</html>"))
+    with pytest.raises(NodeError, match="is http://gateway.test a Kabar gateway") as caught:
+        remote.send({"to": CHAT, "text": "halo"})
+    assert caught.value.data["code"] == "not_json" and not caught.value.retryable
+
+
 def test_a_refused_send_takes_the_error_output_without_retrying(remote, gateway):
     gateway.on("POST", f"/api/v1/sessions/{SID}/messages",
                _error(422, "validation_error", errors={"to": ["Not a phone number."]}))
