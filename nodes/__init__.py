@@ -13,9 +13,17 @@ outbox rows, runs and waits are rows) and from a plain script::
         run = Engine().resume(run, Reply(input("> ")), ctx, workflow=survey)
     print(ctx.sent)
 
+Against a running gateway, ``RemoteContext`` sends through its REST API and
+``RemoteRunner`` drives the run to its end, waiting for replies by long-polling the chat
+(``nodes.remote``; docs/scripting.md)::
+
+    from nodes import RemoteContext, RemoteRunner, Workflow
+
+    with RemoteContext("http://127.0.0.1:7308", api_key, session="Helpdesk") as ctx:
+        run = RemoteRunner(ctx).run(survey, {"type": "manual", "chat": "0812…"})
+
 What a script may import is listed in ``__all__`` (a test guards it); anything else is
-internal. (``nodes.remote``, a ``Context`` that drives a remote gateway over REST, comes
-with the server's workflow API.) ``nodes`` never imports ``server``.
+internal. ``nodes`` never imports ``server``.
 """
 
 from nodes.base import (
@@ -45,6 +53,7 @@ from nodes.registry import Registry
 from nodes.registry import all as all_nodes
 from nodes.registry import get as get_node
 from nodes.registry import register as register_node
+from nodes.remote import RemoteContext, RemoteRunner
 from nodes.run import Run
 from nodes.triggers import match_message
 from nodes.validation import Problem, validate
@@ -67,6 +76,8 @@ __all__ = [
     "ParamsSchema",
     "Problem",
     "Registry",
+    "RemoteContext",
+    "RemoteRunner",
     "Reply",
     "Result",
     "RetryPolicy",

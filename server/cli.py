@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -40,6 +41,11 @@ def main() -> None:
         cli.main(prog_name="kabar")
     except KabarError as exc:  # a service refused: say why, no traceback
         raise SystemExit(f"Error: {exc.message}") from None
+
+
+def _exit(code: int) -> None:
+    """End the command with ``code`` (click's way, so tests see it too)."""
+    click.get_current_context().exit(code)
 
 
 def _fail_on_kabar_error(func):
@@ -405,6 +411,156 @@ def sessions_list() -> None:
             WaSession.deleted_at.is_(None)).order_by(WaSession.created_at)):
         click.echo(f"{session.id}  {session.transport:<8} {session.status:<13} "
                    f"{session.phone or '-':<15} {session.label}")
+
+
+# --- nodes and workflows ------------------------------------------------------------
+# The catalogue and file checks are nodes/commands.py's (python -m nodes prints the
+# same). The rest acts as the machine's operator: every workflow, global or owned.
+
+@cli.group("nodes")
+def nodes_group() -> None:
+    """The workflow node catalogue, documented from each node's own schema."""
+
+
+@nodes_group.command("list", with_appcontext=False)
+def nodes_list() -> None:
+    """Every node type with its version and what it does."""
+    from nodes import commands
+
+    _exit(commands.list_nodes(click.echo))
+
+
+@nodes_group.command("show", with_appcontext=False)
+@click.argument("node_type", metavar="TYPE")
+@click.option("--version", type=int, default=None, help="A version (default: the latest).")
+def nodes_show(node_type: str, version: int | None) -> None:
+    """A node's documentation, outputs and parameters (JSON Schema)."""
+    from nodes import commands
+
+    _exit(commands.show_node(node_type, version, click.echo,
+                             lambda text: click.echo(text, err=True)))
+
+
+@cli.group("workflow")
+def workflow_group() -> None:
+    """Check, list, load, enable and run workflows."""
+
+
+@workflow_group.command("validate", with_appcontext=False)
+@click.argument("files", nargs=-1, required=True)
+def workflow_validate(files: tuple[str, ...]) -> None:
+    """Check workflow files: each problem with its JSON path and what to do. Exits 1
+    when any file is not valid."""
+    from nodes import commands
+
+    _exit(commands.validate_files(files, click.echo))
+
+
+def _workflow(name: str):
+    from server.workflows import store
+
+    row = store.by_name(name)
+    if row is None:
+        raise click.ClickException(f"No workflow named {name!r}; `kabar workflow list` "
+                                   "shows them.")
+    return row
+
+
+@workflow_group.command("list")
+def workflow_list() -> None:
+    """Every workflow: version, enabled, where it came from, its owner and triggers."""
+    from server.models import Workflow
+
+    rows = db.session.execute(sa.select(Workflow, User.username).outerjoin(
+        User, User.id == Workflow.owner_id).order_by(Workflow.name)).all()
+    if not rows:
+        click.echo("No workflows. Put some in the workflows folder and run "
+                   "`kabar workflow reload`, or upload them (POST /api/v1/workflows).")
+    for row, owner in rows:
+        state = "enabled" if row.enabled else "disabled"
+        triggers = ", ".join(str(t.get("type")) for t in row.triggers) or "-"
+        click.echo(f"{row.name:<24} v{row.version:<4} {state:<9} {row.source:<5} "
+                   f"{owner or 'global':<16} {triggers}")
+
+
+@workflow_group.command("reload")
+@_fail_on_kabar_error
+def workflow_reload() -> None:
+    """Read the workflows folder (KABAR_WORKFLOWS_DIR) again: changed files become new
+    versions, new ones start disabled. Exits 1 when a file is not valid."""
+    from server.workflows import store
+
+    report = store.reload()
+    if not report["folder"]:
+        raise click.ClickException("There is no workflows folder; set KABAR_WORKFLOWS_DIR.")
+    click.echo(f"Folder: {report['folder']}")
+    for key in ("added", "updated"):
+        for item in report[key]:
+            click.echo(f"{key}: {item['name']} v{item['version']} ({item['file']})")
+    click.echo(f"unchanged: {len(report['unchanged'])}")
+    for error in report["errors"]:
+        click.echo(f"error: {error['file']}: {error['message']}")
+        for path, messages in (error["errors"] or {}).items():
+            for message in messages:
+                click.echo(f"  {path}: {message}")
+    if report["added"]:
+        click.echo("New workflows start disabled: kabar workflow enable NAME.")
+    _exit(1 if report["errors"] else 0)
+
+
+@workflow_group.command("enable")
+@click.argument("name")
+def workflow_enable(name: str) -> None:
+    """Start listening to the workflow's triggers."""
+    from server.workflows import service
+
+    row = service.set_enabled(_workflow(name), True)
+    click.echo(f"Enabled {row.name!r} (version {row.version}).")
+
+
+@workflow_group.command("disable")
+@click.argument("name")
+def workflow_disable(name: str) -> None:
+    """Stop starting new runs (runs under way go on)."""
+    from server.workflows import service
+
+    row = service.set_enabled(_workflow(name), False)
+    click.echo(f"Disabled {row.name!r}; runs under way go on.")
+
+
+@workflow_group.command("run")
+@click.argument("name")
+@click.option("--input", "input_json", default="{}", show_default=True,
+              help="trigger.input, as a JSON object.")
+@click.option("--session", default=None, help="The run's session (id or label).")
+@click.option("--chat", default=None, help="The run's chat (a phone or JID): where send "
+                                           "and wait_for_reply go by default.")
+@_fail_on_kabar_error
+def workflow_run(name: str, input_json: str, session: str | None, chat: str | None) -> None:
+    """Start a run by hand and take it as far as it goes (the runtime resumes a run that
+    waits). Prints its id, status and result; exits 1 when it failed."""
+    from server.workflows import service
+
+    row = _workflow(name)
+    try:
+        data = json.loads(input_json)
+    except ValueError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--input") from None
+    if not isinstance(data, dict):
+        raise click.BadParameter("give a JSON object, such as '{\"n\": 1}'",
+                                 param_hint="--input")
+    run, _ctx = service.start_manual(row, input=data, session=session, chat=chat, by="cli")
+    click.echo(f"Run {run.id}: {run.status}")
+    if run.status == "waiting":
+        wait = run.state.get("wait") or {}
+        what = f"a reply from {wait.get('chat')}" if wait.get("kind") == "reply" else "the time"
+        click.echo(f"It waits at {wait.get('node')} for {what} until {wait.get('until')}; "
+                   "the runtime resumes it.")
+    if run.state.get("result") is not None:
+        click.echo(f"result: {json.dumps(run.state['result'], ensure_ascii=False)}")
+    if run.error:
+        click.echo(f"error: {run.error}")
+    _exit(1 if run.status == "failed" else 0)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@ that is down costs the receipts (the answer says so), never the mark.
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
+from typing import Any
 
 import marshmallow as ma
 import sqlalchemy as sa
@@ -40,6 +43,8 @@ ROUTE = "/<string:session_id>/chats"
 CHAT_ROUTE = f"{ROUTE}/<string:chat>"
 PRESENCE_STATES = ("composing", "recording", "paused")
 RECEIPT_LIMIT = 200  # newest unread ids per receipt; WhatsApp reads the rest as seen too
+MAX_WAIT_SECONDS = 30  # a long-poll holds a web thread; proxies cut longer requests
+POLL_SECONDS = 0.25
 _GROUP_ID = re.compile(r"^\d{5,24}(-\d{5,24})?$")  # 120363…, or the old phone-time form
 
 
@@ -201,6 +206,35 @@ def mark_read(session, jid: str) -> dict:
     return answer
 
 
+# --- waiting for the next message -------------------------------------------------------
+
+def _seq_of(session_id: str, message_id: str) -> int:
+    seq = db.session.scalar(sa.select(Message.seq).where(Message.session_id == session_id,
+                                                         Message.id == message_id))
+    if seq is None:
+        raise ValidationFailed(f"No message {message_id!r} in this session: after takes the "
+                               "id of a message it stored (a chat's last_message.id).",
+                               code="invalid_after", errors={"after": ["Unknown message."]})
+    return seq
+
+
+def long_poll(page: Callable[[], dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """``page()`` now, or as soon as it has items, or empty after ``seconds``.
+
+    It polls the database (an indexed look-up every ``POLL_SECONDS``) and ends its read
+    transaction before each sleep, so a waiting request holds no connection and no lock,
+    only its web thread (KABAR_WEB_WORKERS x KABAR_WEB_THREADS of them in all).
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        answer = page()
+        left = deadline - time.monotonic()
+        if answer["items"] or left <= 0:
+            return answer
+        db.session.rollback()
+        time.sleep(min(POLL_SECONDS, left))
+
+
 # --- schemas and views --------------------------------------------------------------------
 
 class ChatLastMessageSchema(ma.Schema):
@@ -233,6 +267,13 @@ class ChatListArgs(PageArgs):
 
 class ChatMessagesArgs(PageArgs):
     direction = ma.fields.String(validate=ma.validate.OneOf(["in", "out"]))
+    after = ma.fields.String(validate=ma.validate.Length(1, 36), metadata={
+        "description": "Only messages stored after this one (a message id of this session, "
+                       "such as the chat's last_message.id)."})
+    wait = ma.fields.Float(load_default=0, validate=ma.validate.Range(0, MAX_WAIT_SECONDS),
+                           metadata={"description": "Long-poll: when no message matches yet, "
+                                     f"wait up to this many seconds (at most "
+                                     f"{MAX_WAIT_SECONDS}) for one before answering."})
 
 
 class ChatMessageSchema(MessageSchema):
@@ -289,13 +330,18 @@ class ChatMessages(MethodView):
     @blp.arguments(ChatMessagesArgs, location="query")
     @blp.response(200, page_schema(ChatMessageSchema))
     def get(self, args, session_id, chat):
-        """The chat's messages, in and out, oldest first; follow next_cursor for newer."""
+        """The chat's messages, in and out, oldest first; follow next_cursor for newer.
+        With after and wait it long-polls: the answer comes as soon as a newer message is
+        stored (or empty when the wait ends), which is how a script waits for a reply."""
         session = sessions.get(session_id)
         query = sa.select(Message).where(Message.session_id == session.id,
                                          Message.chat_jid == parse_chat(chat))
         if args.get("direction"):
             query = query.where(Message.direction == args["direction"])
-        return paginate(query, Message.seq, cursor=args["cursor"], limit=args["limit"])
+        if args.get("after"):
+            query = query.where(Message.seq > _seq_of(session.id, args["after"]))
+        return long_poll(lambda: paginate(query, Message.seq, cursor=args["cursor"],
+                                          limit=args["limit"]), args["wait"])
 
 
 @blp.route(f"{CHAT_ROUTE}/read")

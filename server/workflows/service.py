@@ -79,8 +79,18 @@ def reload() -> dict[str, Any]:
 
 def run_manually(row: Workflow, *, input: dict[str, Any], vars: dict[str, Any] | None,
                  session: str | None, chat: str | None) -> tuple[WorkflowRun, ServerContext]:
-    """A run started by hand; it goes as far as it can before this returns."""
-    trigger = {"type": "manual", "input": input, "by": current_principal().user.username}
+    """A run started by hand over the API (by the caller)."""
+    return start_manual(row, input=input, vars=vars, session=session, chat=chat,
+                        by=current_principal().user.username)
+
+
+def start_manual(row: Workflow, *, input: dict[str, Any], vars: dict[str, Any] | None = None,
+                 session: str | None = None, chat: str | None = None,
+                 by: str) -> tuple[WorkflowRun, ServerContext]:
+    """A run started by hand (API or CLI): ``trigger.type`` manual with ``input``; it goes
+    as far as it can before this returns. ``session`` (id or label) must be one the
+    workflow may use (404 otherwise)."""
+    trigger: dict[str, Any] = {"type": "manual", "input": input, "by": by}
     if session:
         trigger["session"] = _session_for(row, session)
     if chat:

@@ -11,9 +11,10 @@ import nodes
 PUBLIC = [
     "ERROR", "Context", "Engine", "Event", "Expression", "HttpResponse", "InvalidWorkflow",
     "LocalContext", "Node", "NodeContext", "NodeError", "NodesError", "Outcome",
-    "ParamsSchema", "Problem", "Registry", "Reply", "Result", "RetryPolicy", "Run", "Stop",
-    "TemplateError", "Text", "Timeout", "UnknownNode", "Wait", "Workflow", "WorkflowBuilder",
-    "WorkflowNode", "all_nodes", "get_node", "match_message", "register_node", "validate",
+    "ParamsSchema", "Problem", "Registry", "RemoteContext", "RemoteRunner", "Reply", "Result",
+    "RetryPolicy", "Run", "Stop", "TemplateError", "Text", "Timeout", "UnknownNode", "Wait",
+    "Workflow", "WorkflowBuilder", "WorkflowNode", "all_nodes", "get_node", "match_message",
+    "register_node", "validate",
 ]
 
 
@@ -25,7 +26,8 @@ def test_all_is_the_public_api():
 
 
 def test_nodes_never_imports_server():
-    code = ("import sys, nodes, nodes.schema, nodes.__main__; nodes.all_nodes(); "
+    code = ("import sys, nodes, nodes.schema, nodes.__main__, nodes.remote; "
+            "nodes.all_nodes(); "
             "print(sorted(m for m in sys.modules if m == 'server' or m.startswith('server.')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parents[2])

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
-from server.models import User, db
+import pytest
+import sqlalchemy as sa
+
+from server.models import OutboxMessage, User, WorkflowRun, db
 
 
 def _login(client, username, password):
@@ -170,3 +175,119 @@ def test_sandbox_contacts_speak_act_on_groups_and_vote(kabar, client, operator_h
     assert [(e["type"], e["data"].get("options")) for e in log] == [
         ("group.joined", None), ("group.participants", None), ("group.updated", None),
         ("group.updated", None), ("poll.vote", ["Ya"]), ("poll.vote", [])]
+# --- nodes and workflows ------------------------------------------------------------
+
+WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
+
+
+def test_nodes_list_and_show_come_from_each_nodes_schema(kabar):
+    listed = _ok(kabar("nodes", "list"))
+    assert re.search(r"^send\s+v1  Send a message: text, media", listed, re.M)
+    assert "wait_for_reply" in listed
+    shown = json.loads(_ok(kabar("nodes", "show", "send")))
+    assert shown["type"] == "send" and shown["outputs"] == ["next", "error"]
+    assert "recipients" in shown["params"]["properties"]
+    assert json.loads(_ok(kabar("nodes", "show", "send", "--version", "1")))["version"] == 1
+
+    unknown = kabar("nodes", "show", "sendd")
+    assert unknown.exit_code == 1 and "Did you mean 'send'?" in unknown.output
+    old = kabar("nodes", "show", "send", "--version", "9")
+    assert old.exit_code == 1 and "has no version 9" in old.output
+
+
+def test_workflow_validate_prints_each_problem_with_its_path(kabar, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"name": "bad", "start": "ask", "nodes": {
+        "ask": {"type": "wait_for_reply", "params": {"prompt": "?"},
+                "next": {"reply": "gone"}}}}))
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"name": ')
+    result = kabar("workflow", "validate", str(WORKFLOWS / "survey.json"), str(bad),
+                   str(broken), str(tmp_path / "missing.json"))
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[0] == f"{WORKFLOWS / 'survey.json'}: ok"
+    assert f"{bad}: $.nodes.ask.params.timeout: " in result.output
+    assert f"{bad}: $.nodes.ask.next.reply: " in result.output and "'gone'" in result.output
+    assert f"{broken}: $: not valid JSON" in result.output
+    assert f"{tmp_path / 'missing.json'}: $: cannot read the file" in result.output
+    assert _ok(kabar("workflow", "validate", str(WORKFLOWS / "otp.json"))).endswith(": ok\n")
+
+
+@pytest.fixture
+def folder(app, tmp_path, monkeypatch):
+    monkeypatch.setitem(app.config["KABAR"], "WORKFLOWS_DIR", str(tmp_path))
+    return tmp_path
+
+
+def _write(folder, doc, name=None):
+    (folder / f"{name or doc['name']}.json").write_text(json.dumps(doc))
+
+
+DOUBLE = {"name": "double", "start": "calc", "nodes": {"calc": {
+    "type": "end", "params": {"result": {"n": "{{ trigger.input.n * 2 }}"}}}}}
+
+
+def test_workflow_reload_list_enable_disable(kabar, folder):
+    assert "No workflows." in _ok(kabar("workflow", "list"))
+    _write(folder, json.loads((WORKFLOWS / "survey.json").read_text()))
+    _write(folder, DOUBLE)
+    _write(folder, {"name": "bad", "start": "x", "nodes": {"x": {"type": "nope"}}})
+    result = kabar("workflow", "reload")
+    assert result.exit_code == 1  # a file was not valid; the others were loaded
+    assert f"Folder: {folder}" in result.output
+    assert "added: double v1 (double.json)" in result.output
+    assert "added: survey v1 (survey.json)" in result.output
+    assert "error: bad.json: The workflow is not valid: 1 problem" in result.output
+    assert "  $.nodes.x.type: unknown node type 'nope'" in result.output
+    assert "New workflows start disabled" in result.output
+
+    (folder / "bad.json").unlink()
+    again = _ok(kabar("workflow", "reload"))
+    assert "unchanged: 2" in again and "added" not in again
+    listed = _ok(kabar("workflow", "list"))
+    assert re.search(r"^double\s+v1\s+disabled\s+file\s+global\s+-$", listed, re.M), listed
+    assert re.search(r"^survey\s+v1\s+disabled\s+file\s+global\s+message$", listed, re.M)
+
+    assert "Enabled 'survey' (version 1)." in _ok(kabar("workflow", "enable", "survey"))
+    assert re.search(r"^survey\s+v1\s+enabled", _ok(kabar("workflow", "list")), re.M)
+    assert "Disabled 'survey'" in _ok(kabar("workflow", "disable", "survey"))
+    assert re.search(r"^survey\s+v1\s+disabled", _ok(kabar("workflow", "list")), re.M)
+    missing = kabar("workflow", "enable", "ghost")
+    assert missing.exit_code != 0 and "No workflow named 'ghost'" in missing.output
+
+
+def test_workflow_run_starts_a_manual_run(kabar, folder, client, operator_headers):
+    _write(folder, DOUBLE)
+    _write(folder, json.loads((WORKFLOWS / "survey.json").read_text()))
+    _write(folder, {"name": "fails", "start": "stop", "nodes": {"stop": {
+        "type": "end", "params": {"status": "failed", "reason": "no stock"}}}})
+    kabar("workflow", "reload")
+
+    done = _ok(kabar("workflow", "run", "double", "--input", '{"n": 21}'))
+    run_id = re.search(r"^Run (\w+): completed$", done, re.M).group(1)
+    assert 'result: {"n": 42}' in done
+    run = db.session.scalar(sa.select(WorkflowRun).where(WorkflowRun.id == run_id))
+    assert run.trigger_type == "manual" and run.state["trigger"]["by"] == "cli"
+    assert run.state["trigger"]["input"] == {"n": 21}
+
+    session = client.post("/api/v1/sessions", headers=operator_headers,
+                          json={"label": "Helpdesk", "transport": "sandbox"}).json["id"]
+    waiting = _ok(kabar("workflow", "run", "survey", "--session", "Helpdesk",
+                        "--chat", "0812-3456-7890"))
+    assert re.search(r"^Run \w+: waiting$", waiting, re.M)
+    assert "It waits at ask for a reply from 0812-3456-7890 until" in waiting
+    (queued,) = db.session.scalars(sa.select(OutboxMessage)).all()
+    assert queued.session_id == session and queued.to_jid.startswith("6281234567890")
+
+    failed = kabar("workflow", "run", "fails")
+    assert failed.exit_code == 1 and "error: no stock" in failed.output
+
+    for args, says in ((("--input", "[1]"), "give a JSON object"),
+                       (("--input", "{nope"), "not valid JSON")):
+        bad = kabar("workflow", "run", "double", *args)
+        assert bad.exit_code == 2 and says in bad.output, bad.output
+    unknown = kabar("workflow", "run", "double", "--session", "Sales")
+    assert unknown.exit_code != 0
+    assert "No session 'Sales' that this workflow may use" in unknown.output
+    assert "No workflow named 'ghost'" in kabar("workflow", "run", "ghost").output

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 import sqlalchemy as sa
 
@@ -151,3 +154,44 @@ def test_bad_chats_and_other_tenants(client, operator_headers, make_user, login)
         assert response.status_code == 404 and response.json["code"] == "session_not_found"
     reader = login(make_user("api"))
     assert client.get(base, headers=reader).status_code == 404  # not theirs either
+
+
+def test_after_and_wait_long_poll_for_the_next_message(app, client, operator_headers):
+    created = client.post("/api/v1/sessions", headers=operator_headers,
+                          json={"label": "x", "transport": "sandbox"}).json
+    sid = created["id"]
+    _stored(sid, "628123456789", "halo")
+    url = f"/api/v1/sessions/{sid}/chats/08123456789"
+    newest = client.get(url, headers=operator_headers).json["last_message"]["id"]
+
+    def poll(query: str):
+        began = time.monotonic()
+        response = client.get(f"{url}/messages?{query}", headers=operator_headers)
+        assert response.status_code == 200, response.json
+        return [m["text"] for m in response.json["items"]], time.monotonic() - began
+
+    assert poll(f"after={newest}")[0] == []
+    texts, took = poll(f"after={newest}&wait=0.3")
+    assert texts == [] and took >= 0.3
+
+    def later():
+        with app.app_context():
+            _stored(sid, "628123456789", "masih di sana?")
+
+    threading.Timer(0.3, later).start()
+    texts, took = poll(f"after={newest}&wait=10&direction=in")
+    assert texts == ["masih di sana?"] and took < 5
+    texts, took = poll("wait=10")  # something there already: at once
+    assert texts == ["halo", "masih di sana?"] and took < 1
+
+    # ``after`` is a message of this session: another session's id is unknown here.
+    elsewhere = client.post("/api/v1/sessions", headers=operator_headers,
+                            json={"label": "y", "transport": "sandbox"}).json["id"]
+    _stored(elsewhere, "628123456789", "lain")
+    foreign = client.get(f"/api/v1/sessions/{elsewhere}/chats/08123456789",
+                         headers=operator_headers).json["last_message"]["id"]
+    for query, code in (("after=nope&wait=1", "invalid_after"),
+                        (f"after={foreign}", "invalid_after"),
+                        ("wait=31", "validation_error")):
+        bad = client.get(f"{url}/messages?{query}", headers=operator_headers)
+        assert bad.status_code == 422 and bad.json["code"] == code, bad.json
