@@ -1,11 +1,11 @@
 """Workflow benchmarks (issue #6): the auto-reply example end to end through the sandbox,
 an HTTP hook under concurrent load, and resuming runs among 100,000 waiting ones.
 
-    .venv/bin/python bench/workflows.py auto-reply [--messages 1000] [--contacts 250]
-                                                   [--clients 4]
-    .venv/bin/python bench/workflows.py hook [--requests 3000] [--clients 16] [--workers 2]
+    .venv/bin/python bench/workflows.py auto-reply [--messages 500] [--contacts 250]
+                                                   [--clients 12] [--history 0]
+    .venv/bin/python bench/workflows.py hook [--requests 2000] [--clients 16] [--workers 2]
     .venv/bin/python bench/workflows.py waiting [--runs 100000] [--small 1000]
-                                                [--sample 300] [--through-runtime 30]
+                                                [--sample 300] [--through-runtime 20]
 
 Each takes ``--database postgresql+psycopg://…`` for PostgreSQL (its public schema is
 dropped and made anew, as the tests do); SQLite in a temporary folder otherwise.
@@ -598,21 +598,35 @@ def bench_waiting(args: argparse.Namespace) -> None:
 
 
 class StatementClock:
-    """Time spent in each kind of SQL statement ("UPDATE workflow_runs") while ``on``."""
+    """Time spent in each kind of SQL statement ("UPDATE workflow_runs") and in commits
+    while ``on`` (one thread at a time)."""
 
     def __init__(self, engine: sa.Engine):
         self.engine, self.on = engine, False
         self.spent: dict[str, float] = {}
         self.count: dict[str, int] = {}
+        self.committing = self.commits = 0.0
 
     def __enter__(self) -> StatementClock:
         sa.event.listen(self.engine, "before_cursor_execute", self._before)
         sa.event.listen(self.engine, "after_cursor_execute", self._after)
+        sa.event.listen(self.engine, "commit", self._commit)
+        sa.event.listen(sa.orm.Session, "after_commit", self._committed)
         return self
 
     def __exit__(self, *_exc: object) -> None:
         sa.event.remove(self.engine, "before_cursor_execute", self._before)
         sa.event.remove(self.engine, "after_cursor_execute", self._after)
+        sa.event.remove(self.engine, "commit", self._commit)
+        sa.event.remove(sa.orm.Session, "after_commit", self._committed)
+
+    def _commit(self, _connection) -> None:
+        self.committing = time.perf_counter()
+
+    def _committed(self, _session) -> None:
+        if self.on and self.committing:
+            self.commits += time.perf_counter() - self.committing
+        self.committing = 0.0
 
     def _before(self, connection, _cursor, _statement, *_args) -> None:
         connection.info["bench_began"] = time.perf_counter()
@@ -633,7 +647,8 @@ class StatementClock:
         total = sum(self.spent.values())
         top = sorted(self.spent.items(), key=lambda item: -item[1])[:4]
         return (f"{sum(self.count.values()) / replies:.0f} statements per reply, "
-                f"{ms(total / replies)} in them; most: " + ", ".join(
+                f"{ms(total / replies)} in them, {ms(self.commits / replies)} in the commit; "
+                "most: " + ", ".join(
                     f"{label} x{self.count[label] / replies:.0f} {ms(spent / replies)}"
                     for label, spent in top))
 
@@ -669,20 +684,20 @@ def main() -> None:
     parser.add_argument("--database", default=None, help="PostgreSQL URL (default: SQLite)")
     benches = parser.add_subparsers(dest="bench", required=True)
     auto = benches.add_parser("auto-reply", help="the auto-reply example through the sandbox")
-    auto.add_argument("--messages", type=int, default=1000)
+    auto.add_argument("--messages", type=int, default=500)
     auto.add_argument("--contacts", type=int, default=250)
     auto.add_argument("--clients", type=int, default=12, help="injecting threads")
     auto.add_argument("--history", type=int, default=0,
                       help="older messages stored in the session's history first")
     hook = benches.add_parser("hook", help="hook -> set -> respond under concurrent load")
-    hook.add_argument("--requests", type=int, default=3000)
+    hook.add_argument("--requests", type=int, default=2000)
     hook.add_argument("--clients", type=int, default=16)
     hook.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     wait = benches.add_parser("waiting", help="resume latency among many waiting runs")
     wait.add_argument("--runs", type=int, default=100_000)
     wait.add_argument("--small", type=int, default=1000, help="the size to compare with")
     wait.add_argument("--sample", type=int, default=300, help="replies timed by handle_one")
-    wait.add_argument("--through-runtime", type=int, default=30,
+    wait.add_argument("--through-runtime", type=int, default=20,
                       help="replies timed end to end through the runtime")
     for sub in (auto, hook, wait):  # --database after the benchmark's name works too
         sub.add_argument("--database", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
