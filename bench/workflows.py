@@ -79,8 +79,8 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def peak_mb(who: int = resource.RUSAGE_SELF) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def ms(seconds: float) -> str:
@@ -593,8 +593,7 @@ def bench_waiting(args: argparse.Namespace) -> None:
         print(f"    through the runtime, {len(f['runtime'])} replies one at a time "
               f"(stored -> completed): {spread(f['runtime'])}")
         print(f"    RSS {f['rss']:.0f} MiB")
-    print(f"  peak RSS: this process {peak_mb():.0f} MiB, loader processes "
-          f"{peak_mb(resource.RUSAGE_CHILDREN):.0f} MiB")
+    print(f"  peak RSS of this process: {peak_mb():.0f} MiB")
 
 
 class StatementClock:
