@@ -35,6 +35,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -228,7 +229,7 @@ def bench_auto_reply(args: argparse.Namespace) -> None:
         contacts = [f"62812{c:07d}" for c in range(args.contacts)]
         transport = bench.runtime.live[sid].transport
 
-        def by_service(worker: int) -> None:
+        def by_service(sent: list[str], worker: int) -> None:
             with bench.web.app_context():
                 session = db.session.get(WaSession, sid)
                 for i in range(worker, args.messages, args.clients):
@@ -238,7 +239,7 @@ def bench_auto_reply(args: argparse.Namespace) -> None:
                     sent.append(wa_id)
                 db.session.remove()
 
-        def by_transport(worker: int) -> None:
+        def by_transport(sent: list[str], worker: int) -> None:
             for i in range(worker, args.messages, args.clients):
                 sent.append(transport.inject(sender=contacts[i % len(contacts)],
                                              name="Bench", text=f"halo {i}").id)
@@ -250,7 +251,7 @@ def bench_auto_reply(args: argparse.Namespace) -> None:
             sent: list[str] = []  # the messages' WhatsApp ids (list.append is atomic)
             started = time.perf_counter()
             with ThreadPoolExecutor(args.clients) as pool:
-                list(pool.map(inject, range(args.clients)))
+                list(pool.map(partial(inject, sent), range(args.clients)))
             inject_seconds = time.perf_counter() - started
             total = len(results) * args.messages + args.messages
             wait_until(lambda total=total: db.session.scalar(
