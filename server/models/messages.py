@@ -18,6 +18,7 @@ class Message(db.Model):
         # WhatsApp may deliver a message twice; it is stored once.
         sa.UniqueConstraint("session_id", "chat_jid", "wa_id", name="uq_messages_wa_id"),
         sa.Index("ix_messages_chat", "session_id", "chat_jid", "seq"),
+        sa.Index("ix_messages_wa_id", "session_id", "wa_id"),  # quoting and reacting
     )
 
     seq: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),

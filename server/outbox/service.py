@@ -162,10 +162,13 @@ def _vcard(name: str, phone: str) -> str:
 # --- message actions ----------------------------------------------------------------------
 
 def history_message(session: WaSession, reference: str) -> Message:
-    """A message of the session's history, by Kabar id or WhatsApp id."""
+    """A message of the session's history, by Kabar id or WhatsApp id (each look-up has
+    its index, so the cost does not grow with the history)."""
     message = db.session.scalar(sa.select(Message).where(
-        Message.session_id == session.id,
-        sa.or_(Message.id == reference, Message.wa_id == reference)))
+        Message.id == reference, Message.session_id == session.id))
+    if message is None:
+        message = db.session.scalar(sa.select(Message).where(
+            Message.session_id == session.id, Message.wa_id == reference).limit(1))
     if message is None:
         raise NotFound(f"No message {reference!r} in this session's history.",
                        code="message_not_found")

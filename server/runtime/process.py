@@ -293,6 +293,8 @@ class Runtime:
                 session_id, event, done, from_transport = item
                 try:
                     sink.handle(session_id, event, from_transport=from_transport)
+                    for worker in self.workflow_workers:  # a stored event may be their work
+                        worker.wake.set()
                 except Exception:
                     db.session.rollback()
                     log.exception("could not store %s for session %s", event.type, session_id)
