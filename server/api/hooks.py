@@ -24,8 +24,8 @@ PASSED_HEADERS = ("content-type", "user-agent", "x-request-id")
 
 @blp.route("/<workflow>")
 class Hook(MethodView):
+    @blp.doc(security=[{"hookToken": []}])  # after public: the workflow's own token
     @blp.public
-    @blp.doc(security=[{"hookToken": []}])
     def post(self, workflow):
         """Start the workflow. trigger.body is the JSON body (or trigger.text the raw
         body), trigger.query the query string. 401 hook_unauthorized: unknown workflow,

@@ -29,8 +29,12 @@ def test_security_is_declared(spec):
     assert spec["components"]["securitySchemes"] == {
         "bearerAuth": {"type": "http", "scheme": "bearer"},
         "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        "hookToken": {"type": "apiKey", "in": "header", "name": "X-Kabar-Token"},
     }
     assert spec["paths"]["/api/v1/auth/login"]["post"]["security"] == []
+    # A workflow's hook is called with that workflow's own token, not a user's.
+    assert spec["paths"]["/api/v1/hooks/{workflow}"]["post"]["security"] == [
+        {"hookToken": []}]
     assert spec["paths"]["/api/v1/health"]["get"]["security"] == []
     users = spec["paths"]["/api/v1/users"]["get"]
     assert users["security"] == [{"bearerAuth": []}, {"apiKey": []}]
@@ -60,9 +64,11 @@ def test_every_api_route_is_in_the_document(app, spec):
                 missing.append(f"{method} {rule.rule}")
                 continue
             func = getattr(view.view_class, method.lower())
-            # What the document says about credentials is what the view does.
+            # What the document says about credentials is what the view does (a public
+            # view asks for no user's credentials; a hook, for its workflow's token).
             public = getattr(func, "_kabar_public", False)
-            assert (operation.get("security") == []) == public, f"{method} {rule.rule}"
+            no_user = operation.get("security") in ([], [{"hookToken": []}])
+            assert no_user == public, f"{method} {rule.rule}"
     assert not missing, f"not in {SPEC}: {missing}"
 
 
