@@ -102,6 +102,8 @@ class DeliverySchema(ma.Schema):
 
 class DeliveryArgs(PageArgs):
     status = ma.fields.String(validate=ma.validate.OneOf(DELIVERY_STATUSES))
+    order = ma.fields.String(load_default="oldest", validate=ma.validate.OneOf(
+        ["oldest", "newest"]), metadata={"description": "oldest (default) or newest first."})
 
 
 class ReplaySchema(ma.Schema):
@@ -181,10 +183,11 @@ class Deliveries(MethodView):
     @blp.arguments(DeliveryArgs, location="query")
     @blp.response(200, page_schema(DeliverySchema))
     def get(self, args, webhook_id):
-        """The endpoint's deliveries, oldest first, each with its attempts."""
+        """The endpoint's deliveries, each with its attempts (?order=newest for a log)."""
         endpoint = service.get(webhook_id)
         return paginate(service.deliveries_of(endpoint, args.get("status")),
-                        WebhookDelivery.id, cursor=args["cursor"], limit=args["limit"])
+                        WebhookDelivery.id, cursor=args["cursor"], limit=args["limit"],
+                        descending=args["order"] == "newest")
 
 
 @blp.route("/<int:webhook_id>/replay")
@@ -197,6 +200,15 @@ class ReplayEndpoint(MethodView):
         endpoint = service.get(webhook_id)
         return {"replayed": service.replay_since(endpoint, since=body["since"],
                                                  status=body["status"])}
+
+
+@blp.route("/deliveries/<int:delivery_id>")
+class DeliveryById(MethodView):
+    @blp.requires("webhooks:manage")
+    @blp.response(200, DeliverySchema)
+    def get(self, delivery_id):
+        """One delivery with its attempts and the result of the receiver's actions."""
+        return service.get_delivery(delivery_id)
 
 
 @blp.route("/deliveries/<int:delivery_id>/replay")

@@ -176,7 +176,8 @@ def history_message(session: WaSession, reference: str) -> Message:
 
 
 def act(session: WaSession, reference: str, kind: str, *, text: str = "",
-        idempotency_key: str | None = None) -> tuple[OutboxMessage, bool]:
+        idempotency_key: str | None = None, source: str = "api"
+        ) -> tuple[OutboxMessage, bool]:
     """React to, edit or revoke a message: an outbox row like any send (high priority)."""
     if idempotency_key:
         existing = _by_key(session, idempotency_key)
@@ -190,7 +191,7 @@ def act(session: WaSession, reference: str, kind: str, *, text: str = "",
         raise Conflict("Only text messages can be edited.", code="not_editable")
     row = OutboxMessage(
         session_id=session.id, idempotency_key=idempotency_key, wa_id=new_message_id(),
-        to_jid=target.chat_jid, kind=kind, priority=PRIORITIES["high"], source="api",
+        to_jid=target.chat_jid, kind=kind, priority=PRIORITIES["high"], source=source,
         payload={"text": text, "target": {"id": target.wa_id, "sender": target.sender_jid,
                                           "message": target.id}})
     db.session.add(row)

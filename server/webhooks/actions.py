@@ -226,7 +226,8 @@ def _send(action: dict, context: Context, key: str) -> dict[str, Any]:
 def _react(action: dict, context: Context, key: str) -> dict[str, Any]:
     context.need("message_id")
     return _queued(*outbox.act(context.session, context.message_id, "reaction",
-                               text=action["emoji"], idempotency_key=key))
+                               text=action["emoji"], idempotency_key=key,
+                               source="webhook"))
 
 
 def _mark_read(_action: dict, context: Context, _key: str) -> dict[str, Any]:

@@ -170,3 +170,26 @@ def test_deliveries_replay_and_missing_ones(client, operator_headers, session_id
 def test_the_api_group_cannot_manage_webhooks(client, make_user, login):
     response = client.get(BASE, headers=login(make_user("api")))
     assert response.status_code == 403 and response.json["code"] == "permission_denied"
+
+
+def test_one_delivery_and_the_log_newest_first(client, operator_headers, session_id,
+                                               receiver, make_user, login):
+    created = _create(client, operator_headers, url=receiver.url, session_id=session_id)
+    hook_id = receiver.register(created)["id"]
+    from server import eventlog
+    from server.events import SessionStatus
+    from server.models import WaSession, db
+
+    session = db.session.get(WaSession, session_id)
+    for status in ("connecting", "connected"):
+        eventlog.record(SessionStatus(status=status), session)
+    db.session.commit()
+    oldest = client.get(f"{BASE}/{hook_id}/deliveries", headers=operator_headers).json
+    newest = client.get(f"{BASE}/{hook_id}/deliveries?order=newest",
+                        headers=operator_headers).json
+    ids = [d["id"] for d in oldest["items"]]
+    assert len(ids) == 2 and [d["id"] for d in newest["items"]] == ids[::-1]
+    one = client.get(f"{BASE}/deliveries/{ids[0]}", headers=operator_headers)
+    assert one.status_code == 200 and one.json["event_type"] == "session.status"
+    stranger = login(make_user("operator"))
+    assert client.get(f"{BASE}/deliveries/{ids[0]}", headers=stranger).status_code == 404
