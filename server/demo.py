@@ -112,7 +112,9 @@ and watch what the helpdesk answers:
   kabar sandbox inbox --session {sid} --follow
 
 Assign the ticket (number from the answer, e.g. BRT{time.strftime('%y%m')}001) to the
-field officer, as admin ({demo.admin}), in the API docs at {base_url}/docs or:
+field officer in the dashboard: log in at {base_url} as {demo.admin}, open Helpdesk, the
+ticket, choose Siswanto under "Assign to" and Assign. (The session's Chat page shows the
+conversation, and can speak as a contact too.) Or with the API ({base_url}/docs):
   curl -X POST {base_url}/api/v1/tickets/NUMBER/assign -H "Authorization: Bearer $TOKEN" \\
        -H 'Content-Type: application/json' -d '{{"assignee": {demo.officer_id}, "note": "segera"}}'
 Then be the field officer:

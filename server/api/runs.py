@@ -6,7 +6,7 @@ import marshmallow as ma
 from flask.views import MethodView
 
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
-from server.models import RUN_STATUSES, Workflow, WorkflowRun
+from server.models import RUN_STATUSES, WorkflowRun
 from server.workflows import service
 
 blp = Blueprint("runs", __name__, url_prefix="/api/v1/runs",
@@ -60,14 +60,8 @@ class Runs(MethodView):
     @blp.response(200, page_schema(RunSchema))
     def get(self, args):
         """Runs, oldest first (follow next_cursor), filtered."""
-        query = service.visible_runs()
-        if args.get("workflow"):
-            query = query.join(Workflow, Workflow.id == WorkflowRun.workflow_id).where(
-                Workflow.name == args["workflow"])
-        for key, column in (("status", WorkflowRun.status),
-                            ("session", WorkflowRun.session_id), ("chat", WorkflowRun.chat)):
-            if args.get(key):
-                query = query.where(column == args[key])
+        query = service.runs(**{key: args.get(key)
+                                for key in ("workflow", "status", "session", "chat")})
         return paginate(query, WorkflowRun.seq, cursor=args["cursor"], limit=args["limit"])
 
 

@@ -61,7 +61,7 @@ class TicketDetailSchema(TicketSchema):
                        "report, cek/track questions, replies and notifications."})
 
     def message_log(self, ticket: Ticket) -> list:
-        return MessageSchema(many=True).dump(_message_log(ticket))
+        return MessageSchema(many=True).dump(message_log(ticket))
 
 
 class AssigneeStatsSchema(ma.Schema):
@@ -132,7 +132,7 @@ def _actor() -> Actor:
     return Actor.of_principal(current_principal())
 
 
-def _session_ids(ticket: Ticket) -> list[str] | None:
+def session_ids(ticket: Ticket) -> list[str] | None:
     """The sessions whose messages belong with this ticket for the caller: the one it came
     through, and the caller's own (None: every session, for admins)."""
     if current_principal().is_admin:
@@ -141,14 +141,14 @@ def _session_ids(ticket: Ticket) -> list[str] | None:
     return own + [ticket.session_id] if ticket.session_id else own
 
 
-def _message_log(ticket: Ticket) -> list[Message]:
+def message_log(ticket: Ticket) -> list[Message]:
     """Messages that name the ticket's number, or are its report and photos."""
     own = [ticket.source_message_id, ticket.photo_message_id,
            *(event.photo_message_id for event in ticket.events)]
     query = sa.select(Message).where(sa.or_(
         sa.func.lower(Message.text).contains(ticket.number.lower()),
         Message.id.in_([ref for ref in own if ref])))
-    allowed = _session_ids(ticket)
+    allowed = session_ids(ticket)
     if allowed is not None:
         query = query.where(Message.session_id.in_(allowed))
     rows = db.session.scalars(query.order_by(Message.seq.desc()).limit(MESSAGE_LOG)).all()
@@ -234,7 +234,7 @@ class Progress(MethodView):
     def post(self, body, number):
         """Report progress (a note, and maybe a photo from a stored message)."""
         ticket = service.get(number, current_principal())
-        photo = service.photo_of(body["photo_message_id"], session_ids=_session_ids(ticket),
+        photo = service.photo_of(body["photo_message_id"], session_ids=session_ids(ticket),
                                  required=True) if body["photo_message_id"] else None
         return service.progress(ticket, _actor(), note=body["note"], photo=photo)
 
@@ -270,16 +270,21 @@ class Photo(MethodView):
                                                                    "format": "binary"}}}}})
     def get(self, args, number):
         """The ticket's photo (or, with ?event=, a progress photo), from the media store."""
-        ticket = service.get(number, current_principal())
-        ref = ticket.photo_message_id
-        if args.get("event") is not None:
-            event = db.session.get(TicketEvent, args["event"])
-            ref = event.photo_message_id if event and event.ticket_id == ticket.id else None
-        message = db.session.scalar(sa.select(Message).where(Message.id == ref)) if ref else None
-        sha = (message.media or {}).get("sha256") if message else None
-        if not sha:
-            raise NotFound("There is no stored photo here (or it is still downloading).",
-                           code="photo_not_found")
-        row = media.get(sha)
-        return send_file(media.path_of(sha), mimetype=row.mimetype, max_age=0,
-                         download_name=row.filename or f"{ticket.number}-photo")
+        return photo_response(service.get(number, current_principal()), args.get("event"))
+
+
+def photo_response(ticket: Ticket, event_id: int | None) -> Response:
+    """The ticket's photo, or its event ``event_id``'s, from the media store (the API and
+    the dashboard serve it alike)."""
+    ref = ticket.photo_message_id
+    if event_id is not None:
+        event = db.session.get(TicketEvent, event_id)
+        ref = event.photo_message_id if event and event.ticket_id == ticket.id else None
+    message = db.session.scalar(sa.select(Message).where(Message.id == ref)) if ref else None
+    sha = (message.media or {}).get("sha256") if message else None
+    if not sha:
+        raise NotFound("There is no stored photo here (or it is still downloading).",
+                       code="photo_not_found")
+    row = media.get(sha)
+    return send_file(media.path_of(sha), mimetype=row.mimetype, max_age=0,
+                     download_name=row.filename or f"{ticket.number}-photo")

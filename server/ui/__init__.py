@@ -9,7 +9,9 @@ the security headers, check the CSRF token of every state-changing request, and 
 
 from __future__ import annotations
 
+import json
 import logging
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -58,12 +60,18 @@ def _pages() -> list:
         events,
         outbox,
         overview,
+        people,
+        runs,
         sessions,
+        staff,
+        tickets,
         webhooks,
+        workflows,
     )
 
     return [account.bp, overview.bp, sessions.bp, chat.bp, outbox.bp, webhooks.bp,
-            admin.bp, apikeys.bp, events.bp]
+            workflows.bp, runs.bp, tickets.bp, people.bp, staff.bp, admin.bp, apikeys.bp,
+            events.bp]
 
 
 def init_app(app: Flask) -> None:
@@ -81,6 +89,8 @@ def init_app(app: Flask) -> None:
     ui.register_error_handler(HTTPException, _http_error)
     ui.register_error_handler(Exception, _unexpected)
     ui.add_app_template_filter(_datetime, "dt")
+    ui.add_app_template_filter(_pretty, "pretty")
+    ui.add_app_template_filter(_duration, "duration")
     # Globals, not context: macros imported without context use them too.
     ui.add_app_template_global(_here, "here")
     ui.add_app_template_global(_query_args, "query_args")
@@ -133,7 +143,32 @@ def _query_args(*without: str) -> dict[str, str]:
 
 
 def _datetime(value, format: str = "short") -> str:
+    """A time in the user's language; ISO 8601 text too (what run traces hold)."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
     return format_datetime(value, format) if value else ""
+
+
+def _pretty(value: Any) -> str:
+    """JSON to read (indented, non-ASCII kept); the template escapes it."""
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+def _duration(seconds: float | None) -> str:
+    """A span such as 2 d 3 h, 4 h 10 min or 7 min (an empty string for none)."""
+    if seconds is None:
+        return ""
+    minutes = int(round(seconds / 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return _("%(d)s d %(h)s h", d=days, h=hours)
+    if hours:
+        return _("%(h)s h %(m)s min", h=hours, m=minutes)
+    return _("%(m)s min", m=minutes)
 
 
 def _before_request() -> None:

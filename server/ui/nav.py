@@ -48,7 +48,7 @@ for _item in (
             ("ui.sessions", "ui.chat")),
     NavItem("ui.outbox.index", lazy_gettext("Messages"), "sessions:read", 30),
     NavItem("ui.webhooks.index", lazy_gettext("Webhooks"), "webhooks:manage", 40),
-    # Workflows (order 50) and the helpdesk (60) add theirs here.
+    # Workflows (50) and the Helpdesk (60) add theirs: ui/pages/workflows.py, tickets.py.
     NavItem("ui.admin.users", lazy_gettext("Users"), "users:manage", 80,
             ("ui.admin",)),
     NavItem("ui.apikeys.index", lazy_gettext("API keys"), None, 90),

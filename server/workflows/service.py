@@ -133,6 +133,20 @@ def visible_runs() -> sa.Select:
     return scoped(WorkflowRun)
 
 
+def runs(*, workflow: str | None = None, status: str | None = None,
+         session: str | None = None, chat: str | None = None) -> sa.Select:
+    """The runs the caller may see, narrowed by workflow name, status, session id, chat."""
+    query = visible_runs()
+    if workflow:
+        query = query.join(Workflow, Workflow.id == WorkflowRun.workflow_id).where(
+            Workflow.name == workflow)
+    for value, column in ((status, WorkflowRun.status), (session, WorkflowRun.session_id),
+                          (chat, WorkflowRun.chat)):
+        if value:
+            query = query.where(column == value)
+    return query
+
+
 def get_run(run_id: str) -> WorkflowRun:
     row = db.session.scalar(visible_runs().where(WorkflowRun.id == run_id))
     if row is None:

@@ -10,6 +10,7 @@ are walked alike; a dashboard view declares itself with ``@bp.requires(...)`` or
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -185,12 +186,17 @@ def _workflow_of(owner: User, name: str | None = None) -> str:
 
 def _foreign_run(make_user, filled: dict) -> str:
     """A failed run of another tenant's workflow (so cancel and retry would act)."""
+    from nodes.run import Run
     from server.models import Workflow, WorkflowRun, db
 
     name = _workflow_of(make_user("operator"))
     workflow = db.session.scalar(sa.select(Workflow).where(Workflow.name == name))
-    run = WorkflowRun(workflow_id=workflow.id, version=1, owner_id=workflow.owner_id,
-                      status="failed", trigger_type="manual", state={"workflow": {}})
+    state = Run(id=uuid.uuid4().hex, workflow={"name": name, "version": 1},
+                trigger={"type": "manual"}, status="failed", current="done",
+                error="failed on purpose")
+    run = WorkflowRun(id=state.id, workflow_id=workflow.id, version=1,
+                      owner_id=workflow.owner_id, status="failed", trigger_type="manual",
+                      current="done", state=state.to_dict())
     db.session.add(run)
     db.session.commit()
     return run.id
@@ -239,7 +245,21 @@ SEED_FOREIGN: list[Callable[[User], object]] = [
         Principal.for_user(owner), label=FOREIGN, transport="sandbox", auto_start=False),
     lambda owner: _webhook_of(owner, name=FOREIGN),
     lambda owner: _workflow_of(owner, name=FOREIGN),
+    lambda owner: _run_of(FOREIGN),
 ]
+
+
+def _run_of(name: str) -> str:
+    """A waiting run of the workflow ``name``, which names it (run listings show it)."""
+    from server.models import Workflow, WorkflowRun, db
+
+    workflow = db.session.scalar(sa.select(Workflow).where(Workflow.name == name))
+    run = WorkflowRun(workflow_id=workflow.id, version=1, owner_id=workflow.owner_id,
+                      status="waiting", trigger_type="manual", current="done",
+                      state={"workflow": {"name": name, "version": 1}})
+    db.session.add(run)
+    db.session.commit()
+    return run.id
 
 
 def _fill(route: Route, make_user, *, missing: bool = False) -> tuple[str, bool]:
@@ -359,7 +379,7 @@ def test_every_dashboard_page_x_group_x_other_tenants_resources(app, make_user, 
         url, owned = _fill(route, make_user)
         response = _ui_call(client, token, route, url)
         where = f"{group}: {route.method} {url}"
-        text = response.get_data(as_text=True)
+        text = response.get_data().decode("utf-8", errors="replace")  # an export is binary
         if not set(route.permissions) <= granted:
             assert response.status_code == 403, where
             assert "needs the permission" in text, where

@@ -109,7 +109,8 @@ for _card in (
     Card("traffic", "ui/cards/traffic.html", "sessions:read", _traffic, 20),
     Card("runtime", "ui/cards/runtime.html", None, _runtime, 30),
     Card("webhooks", "ui/cards/webhooks.html", "webhooks:manage", _webhooks, 40),
-    # Workflows ("waiting runs", order 50) and the helpdesk (open tickets, 60) add theirs.
+    # Waiting workflow runs (50) and the helpdesk's tickets (60) are added by
+    # ui/pages/runs.py and ui/pages/tickets.py.
 ):
     add_card(_card)
 

@@ -21,6 +21,11 @@
     else if (document.execCommand("copy")) copied();
   });
 
+  // Print views: a button that prints the page.
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-print]")) window.print();
+  });
+
   // Send box: show only the fields of the chosen kind (text, file, location).
   function showKind() {
     var chosen = document.querySelector("input[name=kind]:checked");
