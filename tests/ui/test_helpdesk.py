@@ -55,7 +55,7 @@ def test_assign_a_ticket_and_see_the_reporters_notification_in_the_sandbox_chat(
     people.create(name="R Marta Dinata", phone=REPORTER, department="Teknik", unit="TIF IT")
     session = _paired_sandbox(user)
 
-    page.get_by_role("link", name="Helpdesk", exact=True).click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Helpdesk").click()
     expect(page.get_by_text("No tickets match.")).to_be_visible()
     expect(page.locator("body")).to_have_attribute("data-live", "open")
 

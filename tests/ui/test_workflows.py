@@ -17,7 +17,7 @@ DOC = {"name": "hello", "description": "Answers #hello.",
 
 def test_upload_a_workflow_fix_its_mistake_enable_it_and_see_its_graph(page, log_in):
     log_in("operator")
-    page.get_by_role("link", name="Workflows", exact=True).click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Workflows").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Workflows")
 
     box = page.get_by_label("Or the JSON")
