@@ -53,28 +53,31 @@ def index():
     return _index()
 
 
-def _submitted() -> tuple[str, Any]:
-    """The form's document (an uploaded file, else the text box) as text and as JSON.
-    The text is kept, so a refused document can be fixed on the page."""
+def _submitted() -> tuple[str, bytes | str, str]:
+    """The form's document (an uploaded file, else the text box): as text for the box (a
+    refused document stays on the page to be fixed), as sent, and what to call it."""
     upload = request.files.get("file")
     if upload is not None and upload.filename:
         raw = upload.read()
-        text = raw.decode("utf-8", errors="replace")
-        return text, store.parse_json(raw, where="The uploaded file")
+        return raw.decode("utf-8", errors="replace"), raw, "The uploaded file"
     text = request.form.get("doc", "")
-    if not text.strip():
+    return text, text, "The text"
+
+
+def _document(raw: bytes | str, where: str) -> Any:
+    if not raw.strip():
         raise ValidationFailed("Paste the workflow's JSON or choose its file.",
                                code="workflow_invalid", errors={"$": ["Nothing was sent."]})
-    return text, store.parse_json(text, where="The text")
+    return store.parse_json(raw, where=where)
 
 
 @bp.route("", methods=["POST"])
 @bp.requires("workflows:manage")
 def upload():
-    text = request.form.get("doc", "")
+    text, raw, where = _submitted()
     try:
-        text, doc = _submitted()
-        row, created, token = service.upload(doc, enable=True if checkbox("enable") else None)
+        row, created, token = service.upload(_document(raw, where),
+                                             enable=True if checkbox("enable") else None)
     except (ValidationFailed, Conflict) as error:
         db.session.rollback()
         return _index(text=text, error=error), error.status
@@ -95,10 +98,9 @@ def upload():
 @bp.requires("workflows:manage")
 def validate():
     """Check a document without storing it, as POST /api/v1/workflows/validate."""
-    text = request.form.get("doc", "")
+    text, raw, where = _submitted()
     try:
-        text, doc = _submitted()
-        checked = store.check(doc)
+        checked = store.check(_document(raw, where))
     except ValidationFailed as error:
         return _index(text=text, error=error), error.status
     return _index(text=text, checked=checked)

@@ -100,6 +100,11 @@ def test_a_file_upload_and_a_name_someone_else_holds(operator_browser, make_user
                             content_type="multipart/form-data")
     assert bad_file.status_code == 422 and "The uploaded file is not valid JSON" in \
         _text(bad_file)
+    cut = other.submit("/workflows/validate", {
+        "file": (io.BytesIO(b'{"name": "cut",'), "cut.json")},
+        content_type="multipart/form-data")
+    assert cut.status_code == 422 and "at line 1" in _text(cut)
+    assert '>{"name": "cut",</textarea>' in _text(cut)  # the file's text, to fix here
 
 
 def test_a_hook_token_is_shown_once_and_can_be_replaced(operator_browser):
