@@ -117,3 +117,9 @@ def kabar(app, monkeypatch):
         return runner.invoke(cli, list(args), obj=ScriptInfo(create_app=lambda: app))
 
     return run
+
+
+@pytest.fixture
+def fast(sandbox_session):
+    """The sandbox session with pacing off, so sends go at once."""
+    return unpaced(sandbox_session)

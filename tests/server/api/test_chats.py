@@ -5,22 +5,13 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
 import sqlalchemy as sa
 
-from server.models import ChatState, Message, WaSession, db, utcnow
+from server.models import ChatState, Message, db, utcnow
 from server.whatsapp.transport import new_message_id
 from tests.server.conftest import wait_for
 
 BUDI, SARI = "628123456789@s.whatsapp.net", "6281211112222@s.whatsapp.net"
-
-
-@pytest.fixture
-def fast(sandbox_session, app):
-    session = db.session.get(WaSession, sandbox_session)
-    session.settings = {"pacing": {"enabled": False}}
-    db.session.commit()
-    return sandbox_session
 
 
 def _say(client, headers, sid, sender, text, name=""):

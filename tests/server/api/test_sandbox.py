@@ -4,10 +4,9 @@ they appear in the event log; and the sandbox API's answers to bad requests."""
 
 from __future__ import annotations
 
-import pytest
 import sqlalchemy as sa
 
-from server.models import SandboxDelivery, WaSession, db
+from server.models import SandboxDelivery, db
 from tests.server.conftest import wait_for
 
 ME = "6281100000001@s.whatsapp.net"  # what the sandbox_session fixture pairs as
@@ -41,15 +40,6 @@ def _say_in_group(client, headers, sid, sender=BUDI, group=GROUP, text="Halo"):
 def _as_contact(client, headers, sid, tail: str, method: str = "post", **body):
     return getattr(client, method)(f"/api/v1/sandbox/sessions/{sid}{tail}", headers=headers,
                                    json=body)
-
-
-@pytest.fixture
-def fast(sandbox_session, app):
-    """The sandbox session with pacing off, so sends go at once."""
-    session = db.session.get(WaSession, sandbox_session)
-    session.settings = {"pacing": {"enabled": False}}
-    db.session.commit()
-    return sandbox_session
 
 
 # --- the session's own group changes ---------------------------------------------------

@@ -4,20 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import sqlalchemy as sa
 
 from server.models import OutboxMessage, SandboxDelivery, WaSession, db
 from tests.server.conftest import wait_for
-
-
-@pytest.fixture
-def fast(sandbox_session, app):
-    """The sandbox session with pacing off, so tests do not wait for it."""
-    session = db.session.get(WaSession, sandbox_session)
-    session.settings = {"pacing": {"enabled": False}}
-    db.session.commit()
-    return sandbox_session
 
 
 def _send(client, headers, sid, body, **kwargs):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 import sqlalchemy as sa
 
 from server import sessions
@@ -12,15 +11,6 @@ from server.models import SandboxDelivery, WaSession, db
 from tests.server.conftest import wait_for
 
 ME = "6281100000001@s.whatsapp.net"  # what the sandbox_session fixture pairs as
-
-
-@pytest.fixture
-def fast(sandbox_session, app):
-    """The sandbox session with pacing off, so sends go at once."""
-    session = db.session.get(WaSession, sandbox_session)
-    session.settings = {"pacing": {"enabled": False}}
-    db.session.commit()
-    return sandbox_session
 
 
 def _url(sid: str, tail: str = "") -> str:
