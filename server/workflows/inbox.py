@@ -104,8 +104,9 @@ def _message(session: WaSession, message: dict[str, Any], event_id: str) -> int:
     if runner.resume_reply(session.id, message["chat"], message) is not None:
         return 1
     started = 0
+    enabled = _enabled(session)
     fallbacks: list[tuple[Workflow, dict[str, Any]]] = []
-    for workflow in _enabled(session):
+    for workflow in enabled:
         for trigger in workflow.triggers:
             data = match_message(trigger, message)
             if data is None:
@@ -121,13 +122,13 @@ def _message(session: WaSession, message: dict[str, Any], event_id: str) -> int:
             runner.start(workflow, data)
             started += 1
     return started + _event(session, "message.received", {"message": message},
-                            message["chat"], event_id)
+                            message["chat"], event_id, enabled)
 
 
 def _event(session: WaSession | None, event_type: str, data: dict[str, Any],
-           chat: str | None, event_id: str) -> int:
+           chat: str | None, event_id: str, enabled: list[Workflow] | None = None) -> int:
     started = 0
-    for workflow in _enabled(session):
+    for workflow in _enabled(session) if enabled is None else enabled:
         if event_type.startswith("workflow.") and data.get("workflow") == workflow.name:
             continue  # a workflow never handles its own run's end: no loops
         for trigger in workflow.triggers:

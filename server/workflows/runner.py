@@ -121,6 +121,7 @@ def retry(row: WorkflowRun) -> ServerContext:
     ctx = _context(row, 0)
     run = _engine.retry(Run.from_dict(row.state), ctx,
                         workflow=store.load(row.workflow_id, row.version))
+    row.finished_at = None  # it ends anew, and says so again (workflow.completed/failed)
     _store(row, run)
     return ctx
 

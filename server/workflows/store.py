@@ -14,7 +14,6 @@ import hmac
 import json
 import logging
 import secrets
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -121,19 +120,24 @@ def doc_of(row: Workflow, version: int | None = None) -> dict[str, Any]:
 
 def load(workflow_id: int, version: int) -> WorkflowDoc:
     """The engine's workflow for a stored version. Checking a document is the costly
-    part, so checked ones are cached by content (ids may be reused after a delete)."""
-    stored = db.session.get(WorkflowVersion, (workflow_id, version))
-    if stored is None:
+    part, so checked ones are kept by content digest (ids may be reused after a delete):
+    a run step reads only the digest, and the document when it is new to this process."""
+    digest = db.session.scalar(sa.select(WorkflowVersion.digest).where(
+        WorkflowVersion.workflow_id == workflow_id, WorkflowVersion.version == version))
+    if digest is None:
         raise NotFound(f"Workflow {workflow_id} has no version {version}.",
                        code="workflow_version_not_found")
-    return _checked(stored.digest, version, json.dumps(stored.doc))
+    checked = _CHECKED.get((digest, version))
+    if checked is None:
+        doc = dict(db.session.get(WorkflowVersion, (workflow_id, version)).doc)
+        doc["version"] = version  # the stored version is the one runs record
+        if len(_CHECKED) >= 512:
+            _CHECKED.clear()
+        checked = _CHECKED[(digest, version)] = WorkflowDoc.from_dict(doc)
+    return checked
 
 
-@lru_cache(maxsize=512)
-def _checked(_digest: str, version: int, text: str) -> WorkflowDoc:
-    doc = json.loads(text)
-    doc["version"] = version  # the stored version is the one runs record
-    return WorkflowDoc.from_dict(doc)
+_CHECKED: dict[tuple[str, int], WorkflowDoc] = {}
 
 
 def by_name(name: str) -> Workflow | None:

@@ -254,3 +254,6 @@ def test_a_runs_end_is_an_event(client, admin_headers):
     (event,) = log["items"]
     assert event["data"]["run_id"] == run["id"] and event["data"]["node"] == "fetch"
     assert "loopback" in event["data"]["error"]
+    client.post(f"/api/v1/runs/{run['id']}/retry", headers=admin_headers)
+    again = client.get("/api/v1/events/log?type=workflow.failed", headers=admin_headers).json
+    assert [e["data"]["run_id"] for e in again["items"]] == [run["id"], run["id"]]

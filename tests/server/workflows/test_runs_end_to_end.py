@@ -208,7 +208,7 @@ def test_an_event_trigger_starts_a_run(client, operator_headers, sandbox_session
     assert detail["status"] == "completed" and detail["vars"]["status"]
 
 
-def test_a_run_in_progress_is_stored_with_what_it_queued(app, client, operator_headers,
+def test_a_waiting_run_is_found_by_its_session_and_chat(app, client, operator_headers,
                                                          sandbox_session, upload, say):
     upload(operator_headers, _survey())
     say(operator_headers, sandbox_session, "#survey")
