@@ -101,6 +101,19 @@ SETTINGS: tuple[Setting, ...] = (
             "are trusted for the client address (0: none).", int),
     Setting("WATCHDOG_SECONDS", 300,
             "A connected session silent for this long is probed and reconnected if dead.", int),
+    Setting("SESSION_PROCESSES", ["neonize"],
+            "Transports whose sessions each run in a process of their own, started, watched "
+            "and restarted by the runtime (a crash or a Go abort then ends only that "
+            "session's process). neonize always should; add sandbox to run simulated "
+            "sessions the same way.", _list),
+    Setting("SESSION_STOP_SECONDS", 10,
+            "How long a session's process may take to stop before it is killed.", int),
+    Setting("SEND_WORKERS", 4,
+            "Threads of the runtime that send outbox messages, shared by all sessions (one "
+            "session sends one message at a time; pacing spaces them).", int),
+    Setting("DATABASE_POOL_SIZE", 20,
+            "Database connections each Kabar process may hold (the runtime uses about "
+            "WORKFLOW_WORKERS + SEND_WORKERS + 8, whatever the number of sessions).", int),
     Setting("RUNTIME", True,
             "Whether `kabar run` also starts and supervises the runtime process that owns "
             "the WhatsApp sessions (turn off when you run `kabar runtime` elsewhere).", _bool),
@@ -187,7 +200,9 @@ def flask_config(values: dict[str, Any], instance: Path) -> dict[str, Any]:
     if database_url.startswith("postgresql://") or database_url.startswith("postgres://"):
         # psycopg 3 is the driver we ship; plain postgresql:// would ask for psycopg2.
         database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
-    engine_options: dict[str, Any] = {"pool_pre_ping": True}
+    engine_options: dict[str, Any] = {"pool_pre_ping": True,
+                                      "pool_size": values["DATABASE_POOL_SIZE"],
+                                      "max_overflow": 5, "pool_timeout": 60}
     if database_url.startswith("sqlite"):
         engine_options["connect_args"] = {"timeout": 30}
     return {

@@ -24,6 +24,11 @@ REQUESTS = Counter("kabar_http_requests_total", "HTTP requests answered.",
 LATENCY = Histogram("kabar_http_request_seconds", "Time to answer an HTTP request.",
                     ["method", "endpoint"])
 
+SESSION_PROCESS_EXITS = Counter(
+    "kabar_session_process_exits_total",
+    "Session host processes that ended by themselves (crash: restarted with backoff; "
+    "recycle: the transport asked for a fresh process).", ["reason"])
+
 blp = Blueprint("metrics", __name__)
 
 

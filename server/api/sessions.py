@@ -47,6 +47,12 @@ class SessionSchema(ma.Schema):
     phone = ma.fields.String(dump_only=True)
     push_name = ma.fields.String(dump_only=True)
     last_seen_at = ma.fields.DateTime(dump_only=True)
+    host = ma.fields.String(dump_only=True, allow_none=True, metadata={
+        "description": "Where the session last ran: the machine, and its own process (a "
+                       "neonize session) or the runtime's (a sandbox session)."})
+    restarts = ma.fields.Integer(dump_only=True, metadata={
+        "description": "How often the session's process ended unexpectedly and was "
+                       "started again (the status reason says why)."})
     created_at = ma.fields.DateTime(dump_only=True)
 
 

@@ -46,6 +46,9 @@ class WaSession(OwnedMixin, TimestampMixin, db.Model):
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     settings: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict, nullable=False)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Where the session last ran (host, process) and how often its process died.
+    host: Mapped[str | None] = mapped_column(sa.String(128))
+    restarts: Mapped[int] = mapped_column(default=0, server_default="0", nullable=False)
 
 
 class SessionStatusChange(db.Model):

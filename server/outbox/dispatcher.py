@@ -1,16 +1,25 @@
-"""The runtime's side of the outbox: one sender thread per live session.
+"""The runtime's side of the outbox: one dispatcher sends for every live session.
 
-Each sender takes its session's due messages in priority order, paces them, marks each
-``sending`` (committed) before calling the transport and ``sent`` after, and records it
-in the chat history. A message found ``sending`` at start-up was interrupted by a crash:
-it goes again with the same WhatsApp id, so the recipient still sees it once.
+The dispatcher finds the sessions with due messages in one query, and hands each to a
+bounded pool of send workers (``KABAR_SEND_WORKERS``), at most one worker per session at
+a time; so threads and database connections do not grow with the number of sessions.
+
+Each send takes the session's next message in priority order, never overtaking an
+earlier message to the same chat; pacing decides *when* the session sends next, not
+*which* message goes. A message is marked ``sending`` (committed) before the transport
+is called and ``sent`` after, and recorded in the chat history. A message found
+``sending`` when a session attaches was interrupted by a crash: it goes again with the
+same WhatsApp id, so the recipient still sees it once.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -28,6 +37,8 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(minutes=5)
 IDLE_SECONDS = 5.0
+# How many chats' first messages one send looks at to find one that pacing lets go now.
+CANDIDATES = 20
 
 
 def backoff(attempts: int) -> timedelta:
@@ -43,45 +54,158 @@ def requeue_interrupted(session_id: str) -> int:
     return count
 
 
-class SessionSender(Worker):
-    def __init__(self, app: Flask, session_id: str, transport: Transport,
-                 connected: Callable[[], bool]):
-        self.name = f"kabar-send-{session_id}"
+@dataclass
+class _Attached:
+    sender: SessionSender
+    busy: bool = False
+    next_try: float = 0.0  # monotonic; pacing holds the session until then
+    seen_seq: int = 0  # the newest due message when it was last looked at
+    fresh: bool = True  # interrupted sends not yet requeued
+    previous: _Attached | None = None  # the session's entry before a restart
+
+
+class OutboxDispatcher(Worker):
+    name = "kabar-outbox"
+
+    def __init__(self, app: Flask, workers: int = 4):
         super().__init__(app)
+        self.pool = ThreadPoolExecutor(max_workers=max(1, workers),
+                                       thread_name_prefix="kabar-send")
+        self.sessions: dict[str, _Attached] = {}
+        self._detached: dict[str, _Attached] = {}
+        self._lock = threading.Lock()
+
+    def attach(self, session_id: str, transport: Transport,
+               connected: Callable[[], bool]) -> None:
+        with self._lock:
+            previous = self.sessions.get(session_id) or self._detached.pop(session_id, None)
+            self.sessions[session_id] = _Attached(
+                SessionSender(session_id, transport, connected),
+                previous=previous if previous is not None and previous.busy else None)
+        self.wake.set()
+
+    def detach(self, session_id: str) -> None:
+        with self._lock:
+            entry = self.sessions.pop(session_id, None)
+            if entry is not None and entry.busy:  # its send is still under way
+                self._detached[session_id] = entry
+
+    def stop(self) -> None:
+        super().stop()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def step(self) -> float:
+        """Hand every session with due work to a send worker; return how long to wait."""
+        now, clock = utcnow(), time.monotonic()
+        due = db.session.execute(
+            sa.select(OutboxMessage.session_id, sa.func.max(OutboxMessage.seq)).where(
+                OutboxMessage.status == "queued",
+                sa.or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now))
+            .group_by(OutboxMessage.session_id)).all()
+        later = db.session.scalar(sa.select(sa.func.min(OutboxMessage.not_before)).where(
+            OutboxMessage.status == "queued", OutboxMessage.not_before > now))
+        db.session.commit()
+        wait = IDLE_SECONDS
+        if later is not None:
+            wait = min(wait, max(0.01, (later - now).total_seconds()))
+        with self._lock:
+            # A session just attached first requeues what a crash left in "sending".
+            work = [(e, 0) for e in self.sessions.values() if e.fresh]
+            work += [(e, newest) for session_id, newest in due
+                     if (e := self.sessions.get(session_id)) is not None and not e.fresh]
+        for entry, newest in work:
+            if entry.busy or not entry.sender.connected():
+                continue
+            if entry.previous is not None:
+                if entry.previous.busy:  # the old connection's last send is not done
+                    continue
+                entry.previous = None
+            if entry.next_try > clock and newest <= entry.seen_seq:
+                wait = min(wait, entry.next_try - clock)
+                continue  # paced, and nothing new arrived that might go sooner
+            entry.busy, entry.seen_seq = True, max(newest, entry.seen_seq)
+            self.pool.submit(self._send, entry)
+        return wait
+
+    def _send(self, entry: _Attached) -> None:
+        delay = 1.0
+        with self.app.app_context():
+            try:
+                if entry.fresh:
+                    requeue_interrupted(entry.sender.session_id)
+                    entry.fresh = False
+                delay = entry.sender.send_next()
+            except Exception:
+                db.session.rollback()
+                log.exception("sending for session %s failed; retrying",
+                              entry.sender.session_id)
+            finally:
+                db.session.remove()
+        entry.next_try = time.monotonic() + delay
+        entry.busy = False
+        with self._lock:
+            if self._detached.get(entry.sender.session_id) is entry:
+                del self._detached[entry.sender.session_id]
+        self.wake.set()
+
+
+class SessionSender:
+    """What sends one session's messages (called by the dispatcher's workers)."""
+
+    def __init__(self, session_id: str, transport: Transport,
+                 connected: Callable[[], bool]):
         self.session_id = session_id
         self.transport = transport
         self.connected = connected
 
-    def prepare(self) -> None:
-        requeue_interrupted(self.session_id)
-
-    def step(self) -> float:
-        return self.send_next() if self.connected() else 1.0
-
     # --- one message ------------------------------------------------------------------
 
     def send_next(self) -> float:
-        """Send (or schedule) the next due message; return how long to wait after."""
+        """Send the next message that may go; return how long the session waits after."""
         now = utcnow()
         self._expire(now)
-        row = db.session.scalar(
-            sa.select(OutboxMessage).where(
-                OutboxMessage.session_id == self.session_id, OutboxMessage.status == "queued",
-                sa.or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now))
-            .order_by(OutboxMessage.priority, OutboxMessage.seq).limit(1))
-        if row is None:
-            return self._idle(now)
+        candidates = self._candidates(now)
+        if not candidates:
+            return IDLE_SECONDS
         session = db.session.get(WaSession, self.session_id)
         try:
             pacing = Pacing.from_settings(session.settings)
         except Exception:
             pacing = Pacing()  # bad settings never stop sending; the API refuses them
-        slot = next_slot(pacing, self._history(pacing, row, session, now), now=now,
-                         priority=row.priority, jitter_key=row.seq)
-        if slot is not None:
-            row.not_before, row.waiting = slot
-            db.session.commit()
-            return 0.0
+        earliest: datetime | None = None
+        for row in candidates:
+            slot = next_slot(pacing, self._history(pacing, row, session, now), now=now,
+                             priority=row.priority, jitter_key=row.seq)
+            if slot is None:
+                return self._claim_and_send(row, session, pacing, now)
+            when, why = slot
+            waiting = f"{why} (not before {when.isoformat(timespec='seconds')})"[:255]
+            if row.waiting != waiting:
+                row.waiting = waiting
+            if earliest is None or when < earliest:
+                earliest = when
+        db.session.commit()
+        return max(0.01, (earliest - now).total_seconds())
+
+    def _candidates(self, now: datetime) -> list[OutboxMessage]:
+        """The due messages that may go next: in priority order, and only the first
+        waiting message of each chat (a chat's messages leave in the order accepted;
+        one scheduled for later does not hold the others up)."""
+        earlier = sa.orm.aliased(OutboxMessage)
+        blocked = sa.exists().where(
+            earlier.session_id == OutboxMessage.session_id,
+            earlier.to_jid == OutboxMessage.to_jid, earlier.seq < OutboxMessage.seq,
+            earlier.status.in_(("queued", "sending")),
+            sa.or_(earlier.send_at.is_(None), earlier.send_at <= now))
+        return list(db.session.scalars(
+            sa.select(OutboxMessage).where(
+                OutboxMessage.session_id == self.session_id, OutboxMessage.status == "queued",
+                sa.or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now),
+                ~blocked)
+            .order_by(OutboxMessage.priority, OutboxMessage.seq).limit(CANDIDATES)))
+
+    def _claim_and_send(self, row: OutboxMessage, session: WaSession, pacing: Pacing,
+                        now: datetime) -> float:
         claimed = db.session.execute(sa.update(OutboxMessage).where(
             OutboxMessage.seq == row.seq, OutboxMessage.status == "queued").values(
             status="sending", attempts=OutboxMessage.attempts + 1, waiting=None,

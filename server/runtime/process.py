@@ -1,17 +1,23 @@
-"""The runtime process: owns the live WhatsApp transports.
+"""The runtime process: owns the live WhatsApp sessions.
 
 One loop (the control thread) takes the lease, beats, makes each session's live state
-match ``desired_state``, runs commands from the web, and watches for silent sessions.
-Starting and stopping transports happens only on this thread, one at a time (neonize
-needs that). Transport callbacks only enqueue events; the sink thread stores them.
-Look-ups run on a small pool so a slow one never stalls the loop.
+match ``desired_state``, runs commands from the web, supervises the session hosts and
+watches for silent sessions. Each live session runs in a host (``hosts.py``): a child
+process of its own for neonize, in this process for the sandbox. A host whose process
+died is restarted with backoff, and only that session is affected. Stopping a process
+host never blocks this loop: it is reaped on a thread of its own, and the session starts
+again only once its previous process has ended. Transport callbacks only enqueue events;
+the sink thread stores them. Look-ups run on a small pool so a slow one never stalls the
+loop; the outbox dispatcher sends for every session from one bounded pool.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import signal
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,9 +29,11 @@ from flask import Flask
 
 from server import sessions
 from server.events import Event, MessageReceived, SessionStatus
+from server.metrics import SESSION_PROCESS_EXITS
 from server.models import RuntimeCommand, WaSession, db
-from server.outbox.dispatcher import SessionSender
+from server.outbox.dispatcher import OutboxDispatcher
 from server.runtime import commands, handlers, heartbeat, sink, wakeup
+from server.runtime.hosts import InlineHost, ProcessHost, SessionHost
 from server.runtime.media_worker import MediaWorker
 from server.runtime.worker import Worker
 from server.webhooks.dispatcher import WebhookWorker
@@ -38,19 +46,34 @@ from server.workflows.worker import InboxWorker, TimerWorker
 
 log = logging.getLogger(__name__)
 
-# An emitter waits this long for a message to be stored before its callback returns, so
-# WhatsApp is not told "received" about a message Kabar has not saved.
-PERSIST_WAIT_SECONDS = 10.0
+# A crashed session host starts again after 1, 2, 4 ... seconds, at most this many; one
+# that ran this long before it died was healthy and starts again at once.
+RESTART_MAX_BACKOFF = 60.0
+HEALTHY_AFTER = 60.0
+# Tries to store an event that fails for a reason other than the database being down.
+SINK_ATTEMPTS = 3
 
 
 @dataclass
 class Live:
     session_id: str
-    transport: Transport
-    sender: SessionSender | None = None
+    host: SessionHost
     connected: bool = False  # from the transport's own SessionStatus events
     started_at: float = field(default_factory=time.monotonic)
     last_activity: float = field(default_factory=time.monotonic)
+
+    @property
+    def transport(self) -> Transport:
+        return self.host.transport
+
+
+@dataclass
+class Restart:
+    """A session whose host died: when it may start again, and how often it has died in
+    a row (for the backoff)."""
+
+    at: float
+    crashes: int
 
 
 class Runtime:
@@ -58,9 +81,13 @@ class Runtime:
         self.app = app
         self.holder = heartbeat.new_holder()
         self.live: dict[str, Live] = {}
+        self.restarts: dict[str, Restart] = {}
+        self.reaping: dict[str, threading.Thread] = {}  # stopping hosts, by session
         self.events: queue.Queue = queue.Queue()
         self.stopping = threading.Event()
+        self._sink_stopping = threading.Event()  # the sink gives up retrying: shutdown
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kabar-lookup")
+        self.dispatcher: OutboxDispatcher | None = None
         self.media_worker: MediaWorker | None = None
         self.webhook_worker: WebhookWorker | None = None
         self.workflow_workers: list[Worker] = []
@@ -68,6 +95,8 @@ class Runtime:
         settings = app.config["KABAR"]
         self.watchdog_after = float(settings["WATCHDOG_SECONDS"])
         self.region = settings["PHONE_REGION"]
+        self.in_processes = set(settings["SESSION_PROCESSES"])
+        self.stop_timeout = float(settings["SESSION_STOP_SECONDS"])
 
     # --- main loop ------------------------------------------------------------------------
 
@@ -79,6 +108,9 @@ class Runtime:
             self.sink_thread = threading.Thread(target=self._sink_loop, name="kabar-sink",
                                                 daemon=True)
             self.sink_thread.start()
+            self.dispatcher = OutboxDispatcher(self.app, int(self.app.config["KABAR"][
+                "SEND_WORKERS"]))
+            self.dispatcher.start()
             self.media_worker = MediaWorker(self.app, self._connected_transport)
             self.media_worker.start()
             self.webhook_worker = WebhookWorker(self.app)
@@ -103,12 +135,12 @@ class Runtime:
     def tick(self) -> None:
         """One pass of the control loop (also driven directly by tests)."""
         try:
+            self._supervise()
             self._reconcile()
             self._run_commands()
             self._watchdog()
-            for live in self.live.values():  # new messages may be queued: senders look
-                if live.sender is not None:
-                    live.sender.wake.set()
+            if self.dispatcher is not None:  # new messages may be queued
+                self.dispatcher.wake.set()
             if self.media_worker is not None:
                 self.media_worker.wake.set()
             if self.webhook_worker is not None:
@@ -156,8 +188,12 @@ class Runtime:
         self.scheduler.start()
 
     def _shutdown(self) -> None:
+        """Stop every session at once (each bounded by its stop timeout), then the rest."""
         for session_id in list(self.live):
             self._stop_live(session_id, reason="the runtime is shutting down")
+        for thread in list(self.reaping.values()):
+            thread.join(self.stop_timeout + 5)
+        self.dispatcher.stop()
         self.media_worker.stop()
         self.webhook_worker.stop()
         if self.scheduler is not None:
@@ -167,6 +203,9 @@ class Runtime:
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.events.put(None)  # the sink stores what is queued, then stops
         self.sink_thread.join(timeout=30)
+        if self.sink_thread.is_alive():  # the database is down: stop retrying
+            self._sink_stopping.set()
+            self.sink_thread.join(timeout=10)
         heartbeat.release(self.holder)
         log.info("runtime stopped")
 
@@ -176,55 +215,131 @@ class Runtime:
         rows = db.session.execute(sa.select(
             WaSession.id, WaSession.transport, WaSession.desired_state, WaSession.settings,
             WaSession.deleted_at, WaSession.status)).all()
+        now = time.monotonic()
         for row in rows:
             live = row.id in self.live
             if row.deleted_at is not None:
                 if live:
                     self._stop_live(row.id, reason="deleted", emit=False)
+                if row.id in self.reaping:
+                    continue  # its process is still ending; purge the store after
+                self.restarts.pop(row.id, None)
                 session = db.session.get(WaSession, row.id)
                 sessions.purge(session)
             elif row.desired_state == "running" and not live:
+                restart = self.restarts.get(row.id)
+                if row.id in self.reaping or (restart is not None and restart.at > now):
+                    continue  # the previous process is still ending, or backing off
                 self._start_live(row.id, row.transport, row.settings or {})
-            elif row.desired_state != "running" and live:
-                # After logged_out, banned or failed the session already says why it ended.
-                self._stop_live(row.id, reason="stopped by request",
-                                emit=row.status not in sessions.TERMINAL)
+            elif row.desired_state != "running":
+                self.restarts.pop(row.id, None)
+                if live:
+                    # After logged_out, banned or failed the session already says why.
+                    self._stop_live(row.id, reason="stopped by request",
+                                    emit=row.status not in sessions.TERMINAL)
 
-    def _start_live(self, session_id: str, transport_name: str, settings: dict) -> None:
+    def _host(self, session_id: str, transport_name: str, settings: dict,
+              emit) -> SessionHost:
+        options = settings.get(transport_name, {})
         store = sessions.store_dir(session_id)
         store.mkdir(parents=True, exist_ok=True)
-        owner: list[Live] = []  # the Live this transport belongs to, once it exists
+        if transport_name in self.in_processes:
+            return ProcessHost(session_id=session_id, transport_name=transport_name,
+                               store_dir=store, options=options, emit=emit,
+                               stop_timeout=self.stop_timeout)
         transport = factory(transport_name)(
-            session_id=session_id, store_dir=store, emit=self._emitter(session_id, owner),
-            options=settings.get(transport_name, {}))
-        live = self.live[session_id] = Live(session_id, transport)
-        owner.append(live)
-        live.sender = SessionSender(self.app, session_id, transport, lambda: live.connected)
-        live.sender.start()
+            session_id=session_id, store_dir=store, emit=lambda event: emit(event, None),
+            options=options)
+        return InlineHost(session_id, transport)
+
+    def _start_live(self, session_id: str, transport_name: str, settings: dict) -> None:
+        owner: list[Live] = []  # the Live this host belongs to, once it exists
         try:
-            transport.start()
+            host = self._host(session_id, transport_name, settings,
+                              self._emitter(session_id, owner))
+            live = self.live[session_id] = Live(session_id, host)
+            owner.append(live)
+            if self.dispatcher is not None:
+                self.dispatcher.attach(session_id, host.transport, lambda: live.connected)
+            host.start()
         except Exception as exc:
             log.exception("session %s failed to start", session_id)
             self.live.pop(session_id, None)
-            live.sender.stop()
+            if self.dispatcher is not None:
+                self.dispatcher.detach(session_id)
             session = db.session.get(WaSession, session_id)
             sessions.record_status(session, SessionStatus(
-                status="failed", reason=f"could not start: {exc}"))
+                status="failed", reason=f"could not start: {exc}"[:255]))
+            return
+        session = db.session.get(WaSession, session_id)
+        session.host = _host_name(host)
+        db.session.commit()
 
     def _stop_live(self, session_id: str, *, reason: str, emit: bool = True) -> None:
+        """Stop a session's host. A process host is stopped on a thread of its own
+        (bounded by the stop timeout, then killed), so a hung session never holds up
+        this loop; the session starts again only after that thread has ended."""
         live = self.live.pop(session_id, None)
         if live is None:
             return
         live.connected = False
-        if live.sender is not None:
-            live.sender.stop()
-        try:
-            live.transport.stop()
-        except Exception:
-            log.exception("session %s did not stop cleanly", session_id)
+        if self.dispatcher is not None:
+            self.dispatcher.detach(session_id)
+        if isinstance(live.host, ProcessHost):
+            thread = threading.Thread(target=self._reap, args=(live.host,), daemon=True,
+                                      name=f"kabar-reap-{session_id}")
+            self.reaping[session_id] = thread
+            thread.start()
+        else:
+            try:
+                live.host.stop(self.stop_timeout)
+            except Exception:
+                log.exception("session %s did not stop cleanly", session_id)
         if emit:
             self.events.put((session_id, SessionStatus(status="stopped", reason=reason), None,
                              False))
+
+    def _reap(self, host: ProcessHost) -> None:
+        try:
+            host.stop(self.stop_timeout + 1)
+        except Exception:
+            log.exception("session %s: stopping its process failed", host.session_id)
+            host.kill()
+        finally:
+            self.reaping.pop(host.session_id, None)
+
+    def _supervise(self) -> None:
+        """A session host whose process ended by itself is restarted, with backoff when it
+        keeps dying; the session shows why, and how often it restarted."""
+        for live in list(self.live.values()):
+            host = live.host
+            if host.alive():
+                continue
+            self.live.pop(live.session_id, None)
+            if self.dispatcher is not None:
+                self.dispatcher.detach(live.session_id)
+            host.stop(0)  # closes the channel of the dead process
+            previous = self.restarts.get(live.session_id)
+            lived = time.monotonic() - live.started_at
+            recycle = getattr(host, "recycle", False)
+            crashes = 0 if recycle or lived > HEALTHY_AFTER or previous is None \
+                else previous.crashes + 1
+            delay = 0.0 if recycle else min(2.0 ** crashes, RESTART_MAX_BACKOFF)
+            self.restarts[live.session_id] = Restart(time.monotonic() + delay, crashes)
+            why = host.exit_reason()
+            SESSION_PROCESS_EXITS.labels(
+                "recycle" if recycle else "crash").inc()
+            log.error("session %s: %s after %.0f s; starting it again in %.0f s",
+                      live.session_id, why, lived, delay)
+            session = db.session.get(WaSession, live.session_id)
+            if session is None:
+                continue
+            if not recycle:
+                session.restarts += 1
+            db.session.commit()
+            self.events.put((live.session_id, SessionStatus(
+                status="reconnecting", reason=f"{why}; starting again in {delay:.0f} s"[:255]),
+                None, False))
 
     def _watchdog(self) -> None:
         """A session that says connected but has been silent is probed, and reconnected if
@@ -244,6 +359,8 @@ class Runtime:
                 self.restart(live.session_id, reason="watchdog: no activity, reconnecting")
 
     def restart(self, session_id: str, *, reason: str) -> None:
+        """Stop the session's host and start it again (a process host: once the old
+        process has ended, so two never share a device store)."""
         self._stop_live(session_id, reason=reason, emit=False)
         self.events.put((session_id, SessionStatus(status="reconnecting", reason=reason), None,
                          False))
@@ -251,36 +368,45 @@ class Runtime:
         if session is not None and session.deleted_at is None:
             session.desired_state = "running"
             db.session.commit()
-            self._start_live(session_id, session.transport, session.settings or {})
+            if session_id not in self.reaping:
+                self._start_live(session_id, session.transport, session.settings or {})
 
     # --- events ---------------------------------------------------------------------------
 
     def _emitter(self, session_id: str, owner: list[Live]):
-        """The transport's ``emit``. A transport that was stopped or replaced (a restart)
-        may still report its own disconnect; that status is dropped so it cannot mark the
-        new connection down. Messages from it are still stored."""
+        """The hosts' ``emit(event, done)``. A transport that was stopped or replaced (a
+        restart) may still report its own disconnect; that status is dropped so it cannot
+        mark the new connection down. Messages from it are still stored.
 
-        def emit(event: Event) -> None:
+        ``done`` (from a process host) is set once the event is stored. Without one, an
+        inbound message waits here until it is stored, so the transport's callback does
+        not return (and WhatsApp is not told "received") before Kabar has saved it."""
+
+        def emit(event: Event, done: Any = None) -> None:
             live = owner[0] if owner else None
             current = live is not None and self.live.get(session_id) is live
             if isinstance(event, SessionStatus) and live is not None and not current:
                 log.info("dropping %s from a replaced transport of session %s",
                          event.status, session_id)
+                if done is not None:
+                    done.set()
                 return
             if current:
                 live.last_activity = time.monotonic()
                 if isinstance(event, SessionStatus):
                     live.connected = event.status == "connected"
-                    if live.connected and live.sender is not None:
-                        live.sender.wake.set()
-            if isinstance(event, MessageReceived):
-                done = threading.Event()
-                self.events.put((session_id, event, done, True))
-                if not done.wait(PERSIST_WAIT_SECONDS):
-                    log.error("message %s not stored within %ss", event.message.id,
-                              PERSIST_WAIT_SECONDS)
+                    if live.connected and self.dispatcher is not None:
+                        self.dispatcher.wake.set()
+            if done is None and isinstance(event, MessageReceived):
+                stored = threading.Event()
+                self.events.put((session_id, event, stored, True))
+                while not stored.wait(1.0):
+                    if not self.sink_thread.is_alive():
+                        log.error("message %s not stored: the runtime is stopping",
+                                  event.message.id)
+                        return
             else:
-                self.events.put((session_id, event, None, True))
+                self.events.put((session_id, event, done, True))
 
         return emit
 
@@ -291,16 +417,39 @@ class Runtime:
                 if item is None:
                     return
                 session_id, event, done, from_transport = item
-                try:
-                    sink.handle(session_id, event, from_transport=from_transport)
-                    for worker in self.workflow_workers:  # a stored event may be their work
-                        worker.wake.set()
-                except Exception:
-                    db.session.rollback()
-                    log.exception("could not store %s for session %s", event.type, session_id)
-                finally:
-                    if done is not None:
-                        done.set()
+                if self._store(session_id, event, from_transport) and done is not None:
+                    done.set()
+                for worker in self.workflow_workers:  # a stored event may be their work
+                    worker.wake.set()
+
+    def _store(self, session_id: str, event: Event, from_transport: bool) -> bool:
+        """Store one event, retrying while the database is unreachable (an outage delays
+        events, it does not lose them: the transport's callback is not released, so
+        WhatsApp keeps an unsaved message). An event that fails for any other reason is
+        a bug: retried a few times, then logged whole and given up."""
+        delay, other_failures = 0.2, 0
+        while True:
+            try:
+                sink.handle(session_id, event, from_transport=from_transport)
+                return True
+            except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+                db.session.rollback()
+                if self._sink_stopping.is_set():
+                    log.error("could not store %s for session %s before stopping: %s",
+                              event.type, session_id, exc)
+                    return False
+                log.warning("database unavailable storing %s for session %s; retrying in "
+                            "%.1f s: %s", event.type, session_id, delay, exc)
+            except Exception:
+                db.session.rollback()
+                other_failures += 1
+                if other_failures >= SINK_ATTEMPTS:
+                    log.exception("giving up storing %r for session %s", event, session_id)
+                    return True  # release the callback: retrying cannot help
+                log.exception("could not store %s for session %s; retrying", event.type,
+                              session_id)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     # --- commands -------------------------------------------------------------------------
 
@@ -343,6 +492,13 @@ class Runtime:
             raise TransportError("The session is not running; start it first.",
                                  code="session_not_running")
         return live.transport
+
+
+def _host_name(host: SessionHost) -> str:
+    """Where a session runs, as the API shows it."""
+    pid = host.pid if isinstance(host, ProcessHost) else os.getpid()
+    kind = "session process" if isinstance(host, ProcessHost) else "runtime"
+    return f"{socket.gethostname()} {kind} pid {pid}"[:128]
 
 
 def main(app: Flask) -> None:

@@ -173,8 +173,9 @@ def test_pacing_spaces_messages_and_says_why_they_wait(client, operator_headers,
     db.session.commit()
     ids = [_send(client, operator_headers, sandbox_session, {"to": "081234567890", "text": str(i)})
            .json["id"] for i in range(3)]
-    wait_for(lambda: _status(client, operator_headers, sandbox_session, ids[1])["waiting"]
-             == "pacing: minimum interval between messages", what="a pacing reason")
+    wait_for(lambda: (_status(client, operator_headers, sandbox_session, ids[1])["waiting"]
+                      or "").startswith("pacing: minimum interval between messages (not "
+                                        "before "), what="a pacing reason")
     rows = wait_for(lambda: (r := db.session.scalars(
         sa.select(OutboxMessage).order_by(OutboxMessage.seq)).all())
         and all(row.sent_at for row in r) and r, what="all three sent")
