@@ -19,6 +19,9 @@ CATALOGUE_VERSION = 1
 @dataclass(frozen=True)
 class Event:
     type: ClassVar[str]
+    # The transport's callback returns only once the runtime has stored the event (an
+    # inbound message: WhatsApp must not be told "received" about a message not saved).
+    stored_before_return: ClassVar[bool] = False
 
 
 # --- sessions -----------------------------------------------------------------------
@@ -102,6 +105,7 @@ class MessageReceived(Event):
     """A message arrived in a chat of this session (from_me: sent from the phone itself)."""
 
     type: ClassVar[str] = "message.received"
+    stored_before_return: ClassVar[bool] = True
     message: InboundMessage
 
 

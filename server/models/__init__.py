@@ -1,6 +1,13 @@
 """SQLAlchemy models, one module per domain. Import them from here."""
 
-from server.models.base import OwnedMixin, TimestampMixin, UTCDateTime, db, utcnow
+from server.models.base import (
+    OwnedMixin,
+    TimestampMixin,
+    UTCDateTime,
+    db,
+    unit_of_work,
+    utcnow,
+)
 from server.models.chats import ChatState
 from server.models.media import Media, MediaDownload
 from server.models.messages import Message, StoredEvent
@@ -51,7 +58,7 @@ from server.models.workflows import (
 )
 
 __all__ = [
-    "db", "utcnow", "UTCDateTime", "TimestampMixin", "OwnedMixin",
+    "db", "unit_of_work", "utcnow", "UTCDateTime", "TimestampMixin", "OwnedMixin",
     "ApiKey", "Group", "LoginSession", "User",
     "Media", "MediaDownload",
     "Message", "StoredEvent",

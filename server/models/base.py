@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -12,6 +14,20 @@ from server.extensions import db
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@contextmanager
+def unit_of_work() -> Iterator[None]:
+    """One transaction that ends by construction: committed when the block ends (however
+    it leaves: a ``return`` too), rolled back when it raises. A branch that forgets to
+    commit cannot leave a transaction open, holding SQLite's write lock or a PostgreSQL
+    row lock for everyone else."""
+    try:
+        yield
+    except BaseException:
+        db.session.rollback()
+        raise
+    db.session.commit()
 
 
 class UTCDateTime(sa.types.TypeDecorator):

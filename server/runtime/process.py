@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from server import sessions
-from server.events import Event, MessageReceived, SessionStatus
+from server.events import Event, SessionStatus
 from server.metrics import SESSION_PROCESS_EXITS
 from server.models import RuntimeCommand, WaSession, db
 from server.outbox.dispatcher import OutboxDispatcher
@@ -329,8 +329,9 @@ class Runtime:
             why = host.exit_reason()
             SESSION_PROCESS_EXITS.labels(
                 "recycle" if recycle else "crash").inc()
-            log.error("session %s: %s after %.0f s; starting it again in %.0f s",
-                      live.session_id, why, lived, delay)
+            log.log(logging.INFO if recycle else logging.ERROR,
+                    "session %s: %s after %.0f s; starting it again in %.0f s",
+                    live.session_id, why, lived, delay)
             session = db.session.get(WaSession, live.session_id)
             if session is None:
                 continue
@@ -397,13 +398,12 @@ class Runtime:
                     live.connected = event.status == "connected"
                     if live.connected and self.dispatcher is not None:
                         self.dispatcher.wake.set()
-            if done is None and isinstance(event, MessageReceived):
+            if done is None and event.stored_before_return:
                 stored = threading.Event()
                 self.events.put((session_id, event, stored, True))
                 while not stored.wait(1.0):
                     if not self.sink_thread.is_alive():
-                        log.error("message %s not stored: the runtime is stopping",
-                                  event.message.id)
+                        log.error("%s not stored: the runtime is stopping", event.type)
                         return
             else:
                 self.events.put((session_id, event, done, True))

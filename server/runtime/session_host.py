@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from server.events import Event, MessageReceived
+from server.events import Event
 from server.runtime.wire import Channel, error_message
 
 log = logging.getLogger("kabar.session_host")
@@ -59,7 +59,7 @@ class Host:
     def emit(self, event: Event) -> None:
         """The transport's ``emit``. An inbound message waits until the runtime stored it
         (or the runtime is gone: then this process ends and WhatsApp redelivers)."""
-        if not isinstance(event, MessageReceived):
+        if not event.stored_before_return:
             self._send("event", None, event)
             return
         with self._ack_lock:

@@ -19,7 +19,17 @@ from server.events import (
     SessionStatus,
     to_wire,
 )
-from server.models import MediaDownload, Message, OutboxMessage, WaSession, db, utcnow
+from server.models import (
+    MediaDownload,
+    Message,
+    OutboxMessage,
+    SandboxDelivery,
+    WaSession,
+    db,
+    unit_of_work,
+    utcnow,
+)
+from server.whatsapp.sandbox import SandboxDelivered
 
 log = logging.getLogger(__name__)
 
@@ -28,23 +38,27 @@ STATUS_ORDER = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4,
 
 
 def handle(session_id: str, event: Event, *, from_transport: bool = True) -> None:
-    """Store one event. ``from_transport``: the transport reported it (not the runtime),
-    so a terminal status means the session ended by itself and must stay stopped."""
-    session = db.session.get(WaSession, session_id)
-    if session is None:
-        return  # deleted meanwhile
-    if isinstance(event, SessionStatus):
-        sessions.record_status(session, event,
-                               halt=from_transport and event.status in sessions.TERMINAL)
-        return
-    session.last_seen_at = utcnow()
-    if isinstance(event, MessageReceived):
-        if not store_inbound(session, event.message):
-            return  # a duplicate delivery: stored and announced once already
-    elif isinstance(event, MessageStatus):
-        _apply_receipt(session, event)
-    eventlog.record(event, session)
-    db.session.commit()
+    """Store one event, in one transaction that ends however this returns.
+    ``from_transport``: the transport reported it (not the runtime), so a terminal status
+    means the session ended by itself and must stay stopped."""
+    with unit_of_work():
+        session = db.session.get(WaSession, session_id)
+        if session is None:
+            return  # deleted meanwhile
+        if isinstance(event, SessionStatus):
+            sessions.record_status(session, event,
+                                   halt=from_transport and event.status in sessions.TERMINAL)
+            return
+        if isinstance(event, SandboxDelivered):
+            _store_sandbox_delivery(session, event)
+            return
+        session.last_seen_at = utcnow()
+        if isinstance(event, MessageReceived):
+            if not store_inbound(session, event.message):
+                return  # a duplicate delivery: stored and announced once already
+        elif isinstance(event, MessageStatus):
+            _apply_receipt(session, event)
+        eventlog.record(event, session)
 
 
 def store_inbound(session: WaSession, message: InboundMessage) -> bool:
@@ -69,6 +83,18 @@ def store_inbound(session: WaSession, message: InboundMessage) -> bool:
         log.info("duplicate message %s in session %s ignored", message.id, session.id)
         return False
     return True
+
+
+def _store_sandbox_delivery(session: WaSession, event: SandboxDelivered) -> None:
+    """The sandbox recipient's inbox holds each WhatsApp id once (a resend after a crash
+    is the same message)."""
+    try:
+        with db.session.begin_nested():
+            db.session.add(SandboxDelivery(session_id=session.id, wa_id=event.wa_id,
+                                           to_jid=event.to_jid, kind=event.kind,
+                                           content=event.content))
+    except IntegrityError:
+        pass
 
 
 def _apply_receipt(session: WaSession, event: MessageStatus) -> None:

@@ -24,10 +24,13 @@ import logging
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 from server.events import (
+    Event,
     GroupJoined,
     GroupLeft,
     GroupParticipants,
@@ -65,6 +68,20 @@ ACTIONS = {"reaction", "edit", "revoke"}  # aimed at another message; no receipt
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SandboxDelivered(Event):
+    """The sandbox's own bookkeeping, not in the event catalogue (it never reaches
+    webhooks or workflows): a message reached a virtual contact's inbox. The runtime
+    stores it as a ``SandboxDelivery`` row."""
+
+    type: ClassVar[str] = "sandbox.delivered"
+    stored_before_return: ClassVar[bool] = True
+    wa_id: str
+    to_jid: str
+    kind: str
+    content: dict
 
 
 def _contact(phone: str, name: str = "") -> Party:
@@ -402,11 +419,10 @@ class SandboxTransport:
 
     def _deliver(self, message: Outbound) -> None:
         """Put the message in the virtual recipient's inbox, once per WhatsApp id: the
-        same id sent again (a retry after a crash) is the same message, as on WhatsApp."""
-        from sqlalchemy.exc import IntegrityError
-
+        same id sent again (a retry after a crash) is the same message, as on WhatsApp.
+        The runtime stores it (the transport may run in a process without the database)
+        before this returns."""
         from server.events import to_wire
-        from server.models import SandboxDelivery, db
 
         content = {"text": message.text, "mentions": list(message.mentions),
                    "quoted_id": message.quoted_id, "link_preview": message.link_preview}
@@ -420,14 +436,8 @@ class SandboxTransport:
                 content[name] = to_wire(getattr(message, name))
         if message.vcards:
             content["vcards"] = list(message.vcards)
-        try:
-            with db.session.begin_nested():
-                db.session.add(SandboxDelivery(session_id=self.session_id,
-                                               wa_id=message.message_id, to_jid=message.to,
-                                               kind=message.kind, content=content))
-            db.session.commit()
-        except IntegrityError:
-            db.session.rollback()
+        self.emit(SandboxDelivered(wa_id=message.message_id, to_jid=message.to,
+                                   kind=message.kind, content=content))
 
     def mark_read(self, chat: str, sender: str, message_ids: list[str]) -> None:
         self._require_connected()
