@@ -57,3 +57,9 @@ def _error_text(exc: BaseException) -> str:
 _STORE_ERRORS = re.compile(r"upgrade database|unable to open database|sqlstore|"
                            r"password authentication|no such table|pq: ", re.I)
 
+
+
+# ...unless it is only out of reach for now (PostgreSQL down or starting up, defect 9).
+_TRANSIENT_ERRORS = re.compile(r"connection refused|no such host|i/o timeout|"
+                               r"database system is (starting up|shutting down)|"
+                               r"too many clients|connection reset|timeout expired", re.I)

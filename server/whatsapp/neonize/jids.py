@@ -55,3 +55,16 @@ def _jid_device_str(jid: Any) -> str:
     if jid.Device:
         return f"{jid.User}:{jid.Device}@{jid.Server}"
     return _jid_str(jid)
+
+
+def _device_jid(text: str) -> Any:
+    """A neonize JID protobuf for a device, ``user:device@server``, keeping the device
+    number: whatsmeow's store keys devices by it, and resuming ``user@server`` (device
+    0) finds nothing (issue 12, defect 1)."""
+    match = re.match(r"^(?P<user>\d+)(?::(?P<device>\d+))?@(?P<server>[a-z.]+)$", text or "")
+    if not match:
+        raise TransportError(f"{text!r} is not a device JID.", code="invalid_jid",
+                             permanent=True)
+    return _nz().N.JID(User=match["user"], Server=match["server"],
+                       Device=int(match["device"] or 0), RawAgent=0, Integrator=0,
+                       IsEmpty=False)

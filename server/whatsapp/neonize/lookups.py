@@ -47,7 +47,8 @@ class Lookups:
         for phone, d in zip(phones, digits, strict=True):
             answer = found.get(d)
             registered = bool(answer and answer.IsIn)
-            self._registered[d] = (registered, time.monotonic())
+            self._registered[d] = (registered, time.monotonic(),
+                                   answer.JID.User if registered else None)
             result.append(Registration(query=phone, registered=registered,
                                        jid=_jid_str(answer.JID) if registered else None))
         return result

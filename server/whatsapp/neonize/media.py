@@ -54,7 +54,6 @@ def _media_message(kind: str, upload: Any, message: Outbound) -> Any:
         if size:
             common.update(width=size[0], height=size[1])
         if kind == "sticker":
-            common["mimetype"] = "image/webp"
             return E.Message(stickerMessage=E.StickerMessage(**common))
         if size:
             common["JPEGThumbnail"] = size[2]
@@ -62,8 +61,8 @@ def _media_message(kind: str, upload: Any, message: Outbound) -> Any:
     if kind == "video":
         return E.Message(videoMessage=E.VideoMessage(caption=message.text or None, **common))
     if kind in ("audio", "voice"):
-        if kind == "voice" and "opus" not in common["mimetype"]:
-            common["mimetype"] = "audio/ogg; codecs=opus"
+        if kind == "voice":
+            common["mimetype"] = "audio/ogg; codecs=opus"  # checked: check_media()
         return E.Message(audioMessage=E.AudioMessage(PTT=kind == "voice", **common))
     filename = media.filename or "file"
     return E.Message(documentMessage=E.DocumentMessage(
@@ -90,3 +89,20 @@ class MediaCalls:
             raise TransportError("WhatsApp returned no media.", code="download_failed")
         return bytes(data)
 
+
+
+def check_media(kind: str, media: Any) -> None:
+    """Refuse, permanently, what WhatsApp would show broken: a voice note that is not
+    Ogg Opus, a sticker that is not WebP. Bytes are never relabelled (the outbox
+    converts them before they reach the transport; issue 12, defect 12)."""
+    data, mimetype = bytes(media.data[:64]), (media.mimetype or "").lower()
+    if kind == "voice" and not (mimetype.startswith("audio/ogg") and data.startswith(b"OggS")
+                                and b"OpusHead" in data):
+        raise TransportError("A voice note must be Ogg Opus audio (audio/ogg; codecs=opus); "
+                             f"got {mimetype or 'unknown'}. Convert it, or send it as audio.",
+                             code="unsupported_voice_format", permanent=True)
+    if kind == "sticker" and not (mimetype == "image/webp" and data[:4] == b"RIFF"
+                                  and data[8:12] == b"WEBP"):
+        raise TransportError(f"A sticker must be a WebP image (image/webp); got "
+                             f"{mimetype or 'unknown'}. Convert it, or send it as an image.",
+                             code="unsupported_sticker_format", permanent=True)

@@ -93,8 +93,8 @@ class MessageEvents:
         """MessageReceived, MessageReaction, MessageEdited or MessageRevoked; None for
         status updates, protocol plumbing and empty messages."""
         source = ev.Info.MessageSource
-        if source.Chat.Server == "broadcast" or not ev.HasField("Message"):
-            return None  # status@broadcast: stories, not chat messages
+        if source.Chat.Server in ("broadcast", "newsletter") or not ev.HasField("Message"):
+            return None  # status@broadcast stories and channel posts: not chat messages
         content = _unwrap(ev.Message)
         timestamp = _when(ev.Info.Timestamp)
         if content.HasField("reactionMessage"):

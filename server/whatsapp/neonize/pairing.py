@@ -100,4 +100,5 @@ class Pairing:
             what = "pairing code" if self._pairing_phone else "QR code"
         self._status("stopped", f"qr_expired: nobody used the {what}; start the session to "
                      "get a new one")
+        self._recycle(f"the {what} expired")  # Go now spins in FetchMe (notes §6)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from server.events import (
@@ -30,8 +31,10 @@ class ReceiptEvents:
         """delivered / read / played for messages this session sent; receipts about our
         own other devices (READ_SELF, SENDER…) and retries are not statuses."""
         R = _nz().N.Receipt
-        status = {R.DELIVERED: "delivered", R.READ: "read", R.PLAYED: "played",
-                  R.SERVER_ERROR: "failed"}.get(ev.Type)
+        # Not SERVER_ERROR: neonize 0.5.2's Go side encodes "played-self" (our own phone
+        # played a voice note) as SERVER_ERROR too, so it cannot mean "failed" (defect 8).
+        # Any other value, known or not, is not a status of a message we sent.
+        status = {R.DELIVERED: "delivered", R.READ: "read", R.PLAYED: "played"}.get(ev.Type)
         if status is None or not ev.MessageIDs:
             return None
         source = ev.MessageSource
@@ -42,8 +45,7 @@ class ReceiptEvents:
                               source.Chat.User == source.Sender.User else None)
         return MessageStatus(message_ids=tuple(self.ids.to_kabar(i) for i in ev.MessageIDs),
                              status=status, chat=chat, timestamp=_when(ev.Timestamp),
-                             reason="WhatsApp reported a server error" if status == "failed"
-                             else "")
+                             reason="")
 
     def chat_presence(self, ev: Any) -> PresenceUpdate:
         N = _nz().N
@@ -90,8 +92,12 @@ class Receipts:
 
     def presence(self, chat: str, state: str) -> None:
         """composing / recording / paused in a chat (available / unavailable: the account).
-        WhatsApp only relays chat states from an account that has announced itself
-        available, so that is sent once per connection first."""
+
+        WhatsApp relays chat states only from an account that is available, and while a
+        linked device is available the owner's phone gets no notifications. So, as
+        whatsmeow's docs advise and WAHA does: "available" just before typing, and
+        "unavailable" again at "paused" or after ``presence_idle_seconds`` without any
+        (issue 12, defect 10)."""
         client = self._require_connected()
         enum = _nz().enum
         if state not in PRESENCE_STATES:
@@ -99,6 +105,7 @@ class Receipts:
                                  permanent=True)
         try:
             if state in ("available", "unavailable"):
+                self._cancel_idle_timer()
                 client.send_presence(getattr(enum.Presence, state.upper()))
                 self._sent_available = state == "available"
                 return
@@ -111,6 +118,45 @@ class Receipts:
                 else enum.ChatPresence.CHAT_PRESENCE_COMPOSING,
                 enum.ChatPresenceMedia.CHAT_PRESENCE_MEDIA_AUDIO if state == "recording"
                 else enum.ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT)
+            if state == "paused":
+                self._go_unavailable()
+            else:
+                self._arm_idle_timer()
         except Exception as exc:
             raise _transport_error(exc, "presence") from exc
 
+    def _announce_available(self) -> None:
+        """Once connected: available (WhatsApp then delivers presences and chat states),
+        and unavailable again after the idle time, so the phone keeps notifying."""
+        try:
+            self._client.send_presence(_nz().enum.Presence.AVAILABLE)
+            self._sent_available = True
+            self._arm_idle_timer()
+        except Exception as exc:
+            log.info("session %s: could not send presence: %s", self.session_id, exc)
+
+    def _arm_idle_timer(self) -> None:
+        self._cancel_idle_timer()
+        timer = threading.Timer(self.settings.presence_idle_seconds, self._go_unavailable)
+        timer.daemon = True
+        timer.name = f"kabar-neonize-idle-{self.session_id}"
+        self._idle_timer = timer
+        timer.start()
+
+    def _cancel_idle_timer(self) -> None:
+        timer, self._idle_timer = self._idle_timer, None
+        if timer is not None:
+            timer.cancel()
+
+    def _go_unavailable(self) -> None:
+        self._cancel_idle_timer()
+        with self._lock:
+            client = self._client if self._connected and not self._stopping.is_set() \
+                else None
+        if client is None or not self._sent_available:
+            return
+        try:
+            client.send_presence(_nz().enum.Presence.UNAVAILABLE)
+            self._sent_available = False
+        except Exception as exc:
+            log.info("session %s: could not send presence: %s", self.session_id, exc)

@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Any
 
-from server.whatsapp.jids import GROUP_SERVER
+from server.whatsapp.jids import GROUP_SERVER, USER_SERVER
 from server.whatsapp.neonize.common import _when
 from server.whatsapp.neonize.errors import _transport_error
 from server.whatsapp.neonize.idmap import _IdMap
@@ -16,6 +16,7 @@ from server.whatsapp.neonize.media import (
     _MEDIA_TYPES,
     MEDIA_KINDS,
     _media_message,
+    check_media,
 )
 from server.whatsapp.neonize.messages import (
     _vcard_name,
@@ -102,7 +103,7 @@ class Sending:
             return SendResult(message_id=message.message_id, timestamp=earlier[1])
         chat = _jid(message.to)
         if message.kind not in ACTIONS:
-            self._check_recipient(client, chat)
+            chat = self._check_recipient(client, chat)
         body = self._build(client, chat, message)
         try:
             response = client.send_message(chat, body)
@@ -133,6 +134,7 @@ class Sending:
             if message.media is None or not message.media.data:
                 raise TransportError(f"A {kind} message needs media bytes.",
                                      code="invalid_message", permanent=True)
+            check_media(kind, message.media)
             media_type = getattr(_nz().enum.MediaType, _MEDIA_TYPES[kind])
             try:
                 upload = client.upload(bytes(message.media.data), media_type)
@@ -204,24 +206,31 @@ class Sending:
         raise TransportError(f"A {message.kind} in a group needs the sender of its target "
                              "message.", code="invalid_message", permanent=True)
 
-    def _check_recipient(self, client: Any, chat: Any) -> None:
-        """Refuse, permanently, to send to a number WhatsApp says does not exist (the
-        sandbox does the same; sending to unknown numbers also looks like spam). Answers
-        are cached for an hour; a failed check does not stop the send."""
+    def _check_recipient(self, client: Any, chat: Any) -> Any:
+        """The chat to send to: for a number, the JID WhatsApp answered for it (which
+        may differ from the number as typed: Brazil's extra 9, Mexico's 1; defect 13).
+        Refuse, permanently, a number WhatsApp says does not exist (the sandbox does the
+        same; sending to unknown numbers also looks like spam). Answers are cached for
+        an hour; a failed check does not stop the send."""
         if not self.settings.check_recipients or not _is_user(chat):
-            return
+            return chat
         cached = self._registered.get(chat.User)
         if cached is None or time.monotonic() - cached[1] > 3600:
             try:
                 answers = client.is_on_whatsapp(f"+{chat.User}")
             except Exception as exc:
                 log.info("could not check whether %s is on WhatsApp: %s", chat.User, exc)
-                return
-            cached = (any(a.IsIn for a in answers), time.monotonic())
+                return chat
+            found = next((a for a in answers if a.IsIn), None)
+            cached = (found is not None, time.monotonic(),
+                      found.JID.User if found is not None and _is_user(found.JID) else None)
             self._registered[chat.User] = cached
         if not cached[0]:
             raise TransportError(f"{chat.User} is not on WhatsApp.", code="not_on_whatsapp",
                                  permanent=True)
+        if cached[2] and cached[2] != chat.User:
+            return _jid(f"{cached[2]}@{USER_SERVER}")
+        return chat
 
     def star(self, chat: str, sender: str, message_id: str, starred: bool) -> None:
         """Starring is an app-state patch (whatsmeow ``BuildStar``, type regular_high).

@@ -26,6 +26,13 @@ class Settings:
     stop_timeout: float = 5.0  # stop() returns after this, even if neonize does not
     check_recipients: bool = True  # ask WhatsApp whether a number exists before sending
     device_name: str = "Kabar"  # shown on the phone under Linked devices
+    device_platform: str = "CHROME"  # DeviceProps platform (SAFARI shows as "Opera")
+    # Each Go connect() keeps a store connection (2 fds on SQLite, a PostgreSQL backend)
+    # until the process ends: after this many, ask for a fresh process.
+    connects_per_process: int = 8
+    presence_idle_seconds: float = 20.0  # "unavailable" this long after the last typing
+    pair_code_seconds: float = 180.0  # how long a pairing code is shown as valid
+    route_go_stdout: bool = False  # Go's prints to the log: set in a session's own process
 
     @classmethod
     def from_options(cls, options: dict) -> Settings:

@@ -17,7 +17,7 @@ DEVICE_FILE = "device.json"  # our own JID, so a shared PostgreSQL store resumes
 
 
 def new_neonize_client(name: str, *, uuid: str, jid: Any = None, new_device: bool = False,
-                       device_name: str = "Kabar") -> Any:
+                       device_name: str = "Kabar", platform: str = "CHROME") -> Any:
     """A neonize ``NewClient`` for one session (the default ``client_factory``).
 
     ``NewClient`` makes no Go call; the device store is opened by ``connect()``. With a
@@ -26,7 +26,12 @@ def new_neonize_client(name: str, *, uuid: str, jid: Any = None, new_device: boo
     ``Stop(jid.User)``, is dropped (``stop()`` stops the client itself).
     """
     nz = _nz()
-    props = nz.DeviceProps(os=device_name, platformType=nz.DeviceProps.SAFARI)
+    try:
+        kind = nz.DeviceProps.PlatformType.Value(platform.upper())
+    except ValueError:
+        log.warning("unknown device platform %r; using CHROME", platform)
+        kind = nz.DeviceProps.CHROME
+    props = nz.DeviceProps(os=device_name, platformType=kind)
     client = nz.NewClient(name, jid=jid, props=props, uuid=uuid, new_device=new_device)
     if client.uuid != uuid.encode():
         _detach_finalizer(client)
@@ -78,3 +83,54 @@ def sqlite_store_name(path: Path) -> str:
     quoted = urllib.parse.quote(str(path), safe="/")
     return f"{quoted}?_journal_mode=WAL&_busy_timeout=5000&_foreign_keys=on&_x="
 
+
+
+class StoreUnavailable(Exception):
+    """The device store cannot be reached right now (PostgreSQL down or starting):
+    transient, retried with backoff (issue 12, defect 9)."""
+
+
+def stored_device(store_url: str | None, sqlite_path: Path, jid: str) -> str | None:
+    """The full JID (``user:device@server``) of device ``jid`` if whatsmeow's store holds
+    it, else None. ``jid`` may be full, or the bare ``user@server`` older Kabar kept
+    (then the one device of that user is taken, if there is exactly one).
+
+    Read with Python, not Go: each Go store open keeps a connection for the life of the
+    process (defect 4), and resuming a device the store does not hold makes neonize call
+    ``whatsmeow.NewClient(nil)``, which aborts the process (defect 1).
+    """
+    user, _, server = jid.partition("@")
+    bare = ":" not in user
+    pattern = f"{user}:%@{server}" if bare else jid
+    if store_url:
+        import psycopg
+
+        try:
+            with psycopg.connect(store_url, connect_timeout=5, autocommit=True) as db:
+                try:
+                    rows = db.execute("SELECT jid FROM whatsmeow_device WHERE jid = %s OR "
+                                      "jid LIKE %s", (jid, pattern)).fetchall()
+                except psycopg.errors.UndefinedTable:
+                    return None
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(str(exc).strip()) from exc
+    else:
+        if not sqlite_path.exists():
+            return None
+        import sqlite3
+
+        try:
+            db = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True, timeout=5)
+            try:
+                rows = db.execute("SELECT jid FROM whatsmeow_device WHERE jid = ? OR "
+                                  "jid LIKE ?", (jid, pattern)).fetchall()
+            finally:
+                db.close()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return None
+            raise StoreUnavailable(str(exc)) from exc
+    found = [r[0] for r in rows]
+    if jid in found:
+        return jid
+    return found[0] if bare and len(found) == 1 else None

@@ -71,4 +71,12 @@ class NeonizeTransport(Connection, Pairing, ReceivingMessages, Receipts, Calls, 
         self._sent_available = False
         self._registered: dict[str, tuple[bool, float]] = {}
         self._last_status = ""
+        self._device: str | None = None  # our full device JID, user:device@server
+        self._generation = 0  # start()s of this transport: part of the Go uuid
+        self._connects = 0  # Go connect() calls in this process (defect 4)
+        self._idle_timer: threading.Timer | None = None
+        # Set when this transport wants a fresh process (a Go call that cannot be
+        # stopped, a per-connect leak at its bound): the session host then exits and
+        # the runtime starts a new one.
+        self.recycle_requested = threading.Event()
 

@@ -136,9 +136,11 @@ class FakeClient:
     """neonize's ``NewClient`` with the Go side modelled (see the module docstring)."""
 
     def __init__(self, name, *, uuid, jid=None, new_device=False, device_name="Kabar",
+                 platform="CHROME",
                  paired=True):
         self.name, self.uuid = name, uuid.encode()
-        self.factory_args = {"jid": jid, "new_device": new_device, "device_name": device_name}
+        self.factory_args = {"jid": jid, "new_device": new_device, "device_name": device_name,
+                             "platform": platform}
         self.event = Event(self)  # the real dispatcher, as on a NewClient
         self.me = None
         self.connected = False
@@ -146,6 +148,7 @@ class FakeClient:
         self.device = device()
         self.calls: list[tuple[str, tuple, dict]] = []
         self.connect_error: Exception | None = None
+        self.loop_error: Exception | None = None
         self.unregistered: set[str] = set()
         self.pn_of_lid: dict[str, str] = {}
         self.fail_send: Exception | None = None
@@ -229,6 +232,8 @@ class FakeClient:
         if not held:
             feed(self, N.Connected(status=True))
         self._stop.wait()
+        if self.loop_error is not None:  # CallbackFunction returned an error
+            raise self.loop_error
 
     def _NewClient__onQr(self, uuid, data):  # what Go calls; the adapter may replace it
         self.event._qr(self, data)
@@ -438,6 +443,7 @@ def make(tmp_path):
             return client
 
         n = len(made)
+        options.setdefault("route_go_stdout", False)  # pytest owns this process's fd 1
         transport = NeonizeTransport(session_id=f"ses{n}", store_dir=tmp_path / f"s{n}",
                                      emit=recorder, options=options,
                                      client_factory=client_factory)

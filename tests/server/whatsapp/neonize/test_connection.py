@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 
 import pytest
-from neonize.events import EVENT_TO_INT
 from neonize.exc import NeonizeError
 
 from server.events import (
@@ -88,11 +87,54 @@ def test_no_retry_after_the_session_ended(make):
     assert recorder.statuses()[-1] == "logged_out" and len(spy.called("connect")) == 1
 
 
-def test_unsubscribed_events_are_not_registered(live):
-    transport, spy, _ = live
-    codes = set(spy.event.list_func)
-    for name in ("StreamReplacedEv", "KeepAliveRestoredEv", "ClientOutdatedEv"):
-        assert EVENT_TO_INT[getattr(nz.events, name)] not in codes
+@pytest.mark.parametrize("event, status, word", [
+    (N.ClientOutdated(), "failed", "client_outdated"),
+    (N.StreamReplaced(), "stopped", "stream_replaced"),
+])
+def test_client_outdated_and_stream_replaced_are_statuses(live, event, status, word):
+    """whatsmeow dispatches only these two (no ConnectFailure/Disconnected) and does not
+    reconnect: each is a status with its reason, and the connect loop ends."""
+    transport, client, recorder = live
+    feed(client, event)
+    last = recorder.last(SessionStatus)
+    assert (last.status, last.reason.split(":")[0]) == (status, word)
+    assert not transport.is_connected()
+    client.stop()
+    transport._runner.join(2)
+    assert not transport._runner.is_alive() and len(client.called("connect")) == 1
+
+
+def test_an_event_loop_ended_by_an_error_asks_for_a_fresh_process(live):
+    """Go's event loop ends when it cannot encode a value (server-error receipts, new
+    ban codes): the old client may stay connected with no owner, so recycle."""
+    transport, client, recorder = live
+    client.connect_error = None
+    client.loop_error = NeonizeError("proto: invalid enum value")
+    client.stop()
+    wait_for(transport.recycle_requested.is_set, what="recycle")
+    assert "event loop ended" in recorder.last(SessionStatus).reason
+
+
+def test_connect_attempts_per_process_are_bounded(tmp_path):
+    """Each Go connect keeps a store connection (defect 4): after the bound the transport
+    asks for a fresh process instead of leaking on."""
+    recorder = Recorder()
+
+    def factory(name, **kwargs):
+        client = FakeClient(name, **kwargs)
+        client.connect_error = NeonizeError("dial tcp: lookup web.whatsapp.com: no such host")
+        return client
+
+    transport = NeonizeTransport(session_id="x", store_dir=tmp_path, emit=recorder,
+                                 options={"backoff_initial": 0.01, "connects_per_process": 3,
+                                          "route_go_stdout": False}, client_factory=factory)
+    transport.start()
+    wait_for(transport.recycle_requested.is_set, what="recycle")
+    transport._runner.join(2)
+    assert not transport._runner.is_alive()
+    assert "restarting the session's process after 3 attempts" in \
+        recorder.last(SessionStatus).reason
+    transport.stop()
 
 
 def test_logout(live):
@@ -167,7 +209,9 @@ def test_no_network_retries_with_backoff_and_stops(tmp_path):
 def test_stop_returns_even_if_connect_never_does(make):
     """Go stuck in FetchMe after the QR channel closed ignores Stop (defect 5)."""
     transport, client, _ = make(paired=False, stop_timeout=0.3)
+    client.qr(b"2@code")
     client.qr_channel_closed()
+    wait_for(transport.recycle_requested.is_set, what="recycle")
     transport.stop()
     assert client.called("stop") and transport._runner.is_alive()
 

@@ -22,6 +22,7 @@ from tests.server.whatsapp.neonize.conftest import (
     source,
 )
 
+OGG_OPUS = b"OggS\x00\x02" + bytes(22) + b"\x13OpusHead\x01\x01"
 
 def test_image_with_caption_and_its_download(live):
     transport, spy, recorder = live
@@ -65,7 +66,7 @@ def test_send_image_bytes(live):
 
 def test_send_voice_and_document(live):
     transport, spy, _ = live
-    transport.send(out("voice", media=Media(data=b"OggS", mimetype="audio/ogg")))
+    transport.send(out("voice", media=Media(data=OGG_OPUS, mimetype="audio/ogg")))
     assert spy.called("upload")[0][0][1] is MediaType.MediaAudio
     audio = sent_message(spy)[1].audioMessage
     assert audio.PTT and audio.mimetype == "audio/ogg; codecs=opus"
@@ -81,3 +82,25 @@ def test_handles_are_opaque_to_other_transports(live):
     with pytest.raises(TransportError) as caught:
         transport.download({"sandbox_sha256": "abc"})
     assert caught.value.permanent
+
+
+@pytest.mark.parametrize("kind, media, code", [
+    ("voice", Media(data=b"ID3\x03mp3 bytes", mimetype="audio/mpeg"), "unsupported_voice_format"),
+    ("voice", Media(data=b"OggS" + bytes(24) + b"vorbis", mimetype="audio/ogg"),
+     "unsupported_voice_format"),
+    ("sticker", Media(data=PNG, mimetype="image/png"), "unsupported_sticker_format"),
+    ("sticker", Media(data=PNG, mimetype="image/webp"), "unsupported_sticker_format"),
+])
+def test_voice_and_stickers_are_never_relabelled(live, kind, media, code):
+    transport, spy, _ = live
+    with pytest.raises(TransportError) as caught:
+        transport.send(out(kind, media=media))
+    assert (caught.value.code, caught.value.permanent) == (code, True)
+    assert not spy.called("upload") and not spy.called("send_message")
+
+
+def test_webp_sticker_keeps_its_type(live):
+    transport, spy, _ = live
+    webp = b"RIFF\x1a\x00\x00\x00WEBPVP8L" + bytes(14)
+    transport.send(out("sticker", media=Media(data=webp, mimetype="image/webp")))
+    assert sent_message(spy)[1].stickerMessage.mimetype == "image/webp"

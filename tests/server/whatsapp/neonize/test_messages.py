@@ -36,6 +36,7 @@ from tests.server.whatsapp.neonize.conftest import (
     nz,
     out,
     source,
+    wait_for,
 )
 
 
@@ -178,10 +179,11 @@ def test_votes_in_a_poll_seen_in_a_group_after_a_restart(make):
                              options={}, client_factory=lambda name, **kw: spies.append(
                                  FakeClient(name, **kw)) or spies[-1])
     again.start()
+    wait_for(lambda: spies, what="the client")
     try:
         spy = spies[0]
         spy.pn_of_lid["123456789012345"] = "15550001111"
-        feed(spy, N.Connected(status=True))
+        wait_for(lambda: again.is_connected(), what="connected")
         spy.votes = {"3EB0VOTE0001": ["Mie"]}
         feed(spy, vote_ev(source(GROUP, ALICE_LID, is_group=True, addressing=N.LID),
                           "3EB0POLLIN", from_me=False))
@@ -238,8 +240,9 @@ def test_real_newclient_dispatch(tmp_path):
                                  options={"stop_timeout": 2}, client_factory=factory)
     transport.start()
     try:
+        wait_for(lambda: clients, what="the client")
         client = clients[0]
-        assert isinstance(client, nz.NewClient) and client.uuid == b"real-1"
+        assert isinstance(client, nz.NewClient) and client.uuid == b"real-1#1"
         func_string(client._NewClient__onQr)(client.uuid, b"2@real,qr")
         feed(client, device(), code=0)
         feed(client, N.Connected(status=True))

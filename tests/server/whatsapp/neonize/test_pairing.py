@@ -62,3 +62,14 @@ def test_pair_code_after_the_first_qr(make):
     client.qr(b"2@next")  # the code stays on screen
     wait_for(lambda: client.called("PairPhone"), what="PairPhone")
     assert recorder.last(SessionStatus).status == "pairing_code"
+
+
+def test_qr_loop_ending_unscanned_stops_and_asks_for_a_fresh_process(make):
+    """Go reports "timeout" through its login-status callback, then spins in FetchMe
+    ignoring Stop: the session says so at once and asks for a fresh process."""
+    transport, client, recorder = make(paired=False)
+    client.qr(b"2@code")
+    client.qr_channel_closed(b"timeout")
+    wait_for(transport.recycle_requested.is_set, what="recycle")
+    last = recorder.last(SessionStatus)
+    assert last.status == "stopped" and last.reason.startswith("qr_expired")

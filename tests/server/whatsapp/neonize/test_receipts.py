@@ -27,6 +27,13 @@ from tests.server.whatsapp.neonize.conftest import (
 )
 
 
+def test_server_error_receipts_are_not_failures(live):
+    """neonize's Go side encodes played-self as SERVER_ERROR: not a failed message."""
+    transport, spy, recorder = live
+    feed(spy, receipt(["3EB0OUT1"], N.Receipt.SERVER_ERROR))
+    assert not recorder.of(MessageStatus)
+
+
 def test_receipts_delivered_read_played(live):
     transport, spy, recorder = live
     feed(spy, receipt(["3EB0OUT1"], N.Receipt.DELIVERED))
@@ -66,7 +73,10 @@ def test_mark_read_and_presence(live):
     assert (kwargs["chat"].Server, kwargs["sender"].User) == ("g.us", "15550001111")
     for state in ("composing", "recording", "paused"):
         transport.presence("15550001111@s.whatsapp.net", state)
-    assert spy.called("send_presence") == [((Presence.AVAILABLE,), {})]  # once, first
+    # available once connected; unavailable again at "paused", so the phone keeps
+    # its notifications (defect 10)
+    assert spy.called("send_presence") == [((Presence.AVAILABLE,), {}),
+                                           ((Presence.UNAVAILABLE,), {})]
     assert [c[0][1:] for c in spy.called("send_chat_presence")] == [
         (ChatPresence.CHAT_PRESENCE_COMPOSING, ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT),
         (ChatPresence.CHAT_PRESENCE_COMPOSING, ChatPresenceMedia.CHAT_PRESENCE_MEDIA_AUDIO),

@@ -13,6 +13,7 @@ from neonize.utils.enum import (
 
 from server.events import (
     MessageReaction,
+    MessageReceived,
     MessageStatus,
 )
 from server.whatsapp.neonize import NeonizeTransport
@@ -25,11 +26,14 @@ from tests.server.whatsapp.neonize.conftest import (
     Recorder,
     device,
     feed,
+    fill_required,
+    jid,
     message_ev,
     out,
     receipt,
     sent_message,
     source,
+    wait_for,
 )
 
 
@@ -181,8 +185,9 @@ def test_id_map_survives_a_restart(make):
                              options={}, client_factory=lambda name, **kw: spies.append(
                                  FakeClient(name, **kw)) or spies[-1])
     again.start()
+    wait_for(lambda: spies, what="the client")
     try:
-        feed(spies[0], N.Connected(status=True))
+        wait_for(lambda: again.is_connected(), what="connected")
         assert again.send(out(text="hi")).message_id == "3EB0KABAR000000000000001"
         assert not spies[0].called("send_message")
         feed(spies[0], receipt(["3EB0WA0001"], N.Receipt.DELIVERED))
@@ -217,3 +222,23 @@ def test_star_is_refused_clearly(live):
     with pytest.raises(TransportError) as caught:
         transport.star("15550001111@s.whatsapp.net", "15550001111@s.whatsapp.net", "X", True)
     assert (caught.value.code, caught.value.permanent) == ("not_supported", True)
+
+
+def test_sends_to_the_jid_whatsapp_answered(live, monkeypatch):
+    """A number typed without Brazil's extra 9 goes to the JID WhatsApp returned."""
+    transport, spy, _ = live
+
+    def answer(*numbers):
+        return [fill_required(N.IsOnWhatsAppResponse(Query=n, JID=jid("5511987654321"),
+                                                     IsIn=True)) for n in numbers]
+
+    monkeypatch.setattr(spy, "is_on_whatsapp", answer)
+    transport.send(out(to="551187654321@s.whatsapp.net", text="oi"))
+    assert sent_message(spy)[0].User == "5511987654321"
+
+
+def test_newsletter_posts_are_not_chat_messages(live):
+    transport, spy, recorder = live
+    feed(spy, message_ev(source(jid("120363000000000001", "newsletter"), ALICE),
+                         E.Message(conversation="channel post")))
+    assert not recorder.of(MessageReceived)
