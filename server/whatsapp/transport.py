@@ -1,7 +1,7 @@
 """The one interface the rest of Kabar sees of WhatsApp.
 
 Two implementations: ``sandbox`` (a simulated network, ``sandbox.py``) and ``neonize``
-(the real one, ``neonize.py``, the only module that imports neonize). Transports live in
+(the real one, the package ``neonize/``, the only code that imports neonize). Transports live in
 the runtime process only. They report what happens by calling ``emit`` with events from
 ``server.events``; ``emit`` only enqueues, so a transport's callback thread never waits on
 the database.
