@@ -219,11 +219,12 @@ def test_a_session_process_that_keeps_crashing_backs_off(process_runtime, app, c
     for crash in (1, 2):
         pid = runtime.live[sid].host.pid
         os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: sid in runtime.restarts and runtime.restarts[sid].crashes ==
-                 crash - 1 and (sid not in runtime.live or runtime.live[sid].host.pid != pid),
+        wait_for(lambda c=crash, p=pid: sid in runtime.restarts
+                 and runtime.restarts[sid].crashes == c - 1
+                 and (sid not in runtime.live or runtime.live[sid].host.pid != p),
                  what=f"crash {crash} seen")
-        wait_for(lambda: sid in runtime.live and runtime.live[sid].host.alive()
-                 and runtime.live[sid].host.pid != pid, what="restarted")
+        wait_for(lambda p=pid: sid in runtime.live and runtime.live[sid].host.alive()
+                 and runtime.live[sid].host.pid != p, what="restarted")
     reasons = [r for s, r in _statuses(sid) if s == "reconnecting"]
     assert reasons[0].endswith("starting again in 1 s")
     assert reasons[1].endswith("starting again in 2 s")
