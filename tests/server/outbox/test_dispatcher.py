@@ -1,0 +1,98 @@
+"""The outbox dispatcher: a chat's messages leave in the order accepted, pacing decides
+when (not which), priority reorders across chats only, and many sessions share one
+bounded set of send workers."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from server.models import OutboxMessage, SandboxDelivery, WaSession, db
+from tests.server.conftest import wait_for
+
+
+def _send(client, headers, sid, body):
+    response = client.post(f"/api/v1/sessions/{sid}/messages", headers=headers, json=body)
+    assert response.status_code == 202, response.json
+    return response.json["id"]
+
+
+def _pace(sid, **pacing):
+    session = db.session.get(WaSession, sid)
+    session.settings = {"pacing": pacing}
+    db.session.commit()
+
+
+def _delivered(sid):
+    return [(d.to_jid.split("@")[0], d.content["text"]) for d in db.session.scalars(
+        sa.select(SandboxDelivery).where(SandboxDelivery.session_id == sid)
+        .order_by(SandboxDelivery.id))]
+
+
+def test_a_chats_messages_arrive_in_the_order_they_were_accepted(
+        client, operator_headers, sandbox_session):
+    # Jitter large against the interval: a slot per message would let later ones overtake.
+    _pace(sandbox_session, min_interval=0.05, jitter=0.4)
+    for i in range(1, 7):
+        _send(client, operator_headers, sandbox_session, {"to": "081234567890",
+                                                         "text": str(i)})
+    wait_for(lambda: len(_delivered(sandbox_session)) == 6, timeout=20, what="all six")
+    assert [text for _, text in _delivered(sandbox_session)] == ["1", "2", "3", "4", "5", "6"]
+
+
+def test_priority_goes_first_across_chats_but_never_overtakes_within_a_chat(
+        client, operator_headers, sandbox_session, runtime):
+    # Hold sending while the messages are queued, so the order is the dispatcher's choice.
+    runtime.live[sandbox_session].connected = False
+    _pace(sandbox_session, enabled=False)
+    _send(client, operator_headers, sandbox_session, {"to": "081111111111", "text": "a1"})
+    _send(client, operator_headers, sandbox_session,
+          {"to": "081111111111", "text": "a2-urgent", "priority": "high"})
+    _send(client, operator_headers, sandbox_session, {"to": "082222222222", "text": "b1"})
+    _send(client, operator_headers, sandbox_session,
+          {"to": "083333333333", "text": "c1-urgent", "priority": "high"})
+    runtime.live[sandbox_session].connected = True
+    wait_for(lambda: len(_delivered(sandbox_session)) == 4, what="all four")
+    order = [text for _, text in _delivered(sandbox_session)]
+    assert order[0] == "c1-urgent"  # high priority first, across chats
+    assert order.index("a1") < order.index("a2-urgent")  # never within a chat
+
+
+def test_a_message_scheduled_for_later_does_not_hold_up_its_chat(
+        client, operator_headers, sandbox_session):
+    _pace(sandbox_session, enabled=False)
+    _send(client, operator_headers, sandbox_session,
+          {"to": "081234567890", "text": "tomorrow", "send_at": "2099-01-01T00:00:00Z"})
+    _send(client, operator_headers, sandbox_session, {"to": "081234567890", "text": "now"})
+    wait_for(lambda: _delivered(sandbox_session), what="the unscheduled one")
+    assert [text for _, text in _delivered(sandbox_session)] == ["now"]
+
+
+def test_sessions_share_the_dispatchers_workers(client, operator_headers, sandbox_session,
+                                                runtime):
+    """One dispatcher thread and its pool, however many sessions are live."""
+    import threading
+
+    _pace(sandbox_session, enabled=False)
+    _send(client, operator_headers, sandbox_session, {"to": "081234567890", "text": "x"})
+    wait_for(lambda: _delivered(sandbox_session), what="sent")
+    names = [t.name for t in threading.enumerate()]
+    assert not any(name.startswith("kabar-send-") and name[len("kabar-send-"):] ==
+                   sandbox_session for name in names)
+    assert names.count("kabar-outbox") == 1
+    assert sandbox_session in runtime.dispatcher.sessions
+
+
+def test_pacing_says_why_and_until_when_without_rescheduling_the_message(
+        client, operator_headers, sandbox_session):
+    _pace(sandbox_session, min_interval=30, jitter=0)
+    first = _send(client, operator_headers, sandbox_session, {"to": "081234567890",
+                                                              "text": "1"})
+    second = _send(client, operator_headers, sandbox_session, {"to": "082222222222",
+                                                               "text": "2"})
+    wait_for(lambda: _delivered(sandbox_session), what="the first")
+    row = wait_for(lambda: (r := db.session.scalar(sa.select(OutboxMessage).where(
+        OutboxMessage.id == second))).waiting and r, what="a pacing reason")
+    assert row.waiting.startswith("pacing: minimum interval between messages (not before ")
+    assert row.not_before is None and row.status == "queued"
+    assert db.session.scalar(sa.select(OutboxMessage).where(
+        OutboxMessage.id == first)).status != "queued"
