@@ -259,3 +259,15 @@ def test_stopping_a_hung_session_does_not_hold_up_the_runtime(
     _paired_session(client, operator_headers, "Next", "6281100000002")
     wait_for(lambda: hung not in runtime.reaping, what="the hung process ended")
     assert hung not in runtime.live
+
+
+def test_a_session_host_loads_neither_the_web_app_nor_the_database():
+    import subprocess
+    import sys
+
+    code = ("import sys, server.runtime.session_host, server.whatsapp.sandbox; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'flask', 'sqlalchemy', 'marshmallow', 'psycopg', 'jinja2'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
