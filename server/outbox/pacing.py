@@ -1,9 +1,10 @@
 """Pacing against bans: when may a session send its next message?
 
-Pacing delays, it never drops: a message that may not go yet gets a ``not_before`` and a
-sentence in ``waiting`` saying why. Everything it needs is read from the outbox rows
-themselves (last send, last send to this recipient, sends today), so a restart forgets
-nothing.
+Pacing delays, it never drops: a message that may not go yet gets a sentence in
+``waiting`` saying why and until when, and the dispatcher holds its session until then
+(pacing decides when a session sends next, not which message). Everything it needs is
+read from the outbox rows themselves (last send, last send to this recipient, sends
+today), so a restart forgets nothing.
 """
 
 from __future__ import annotations
