@@ -90,7 +90,7 @@ def _sandbox_transport(runtime: Runtime, command: RuntimeCommand):
     return transport
 
 
-@handles("sandbox.scan")
+@handles("sandbox.scan", pool=True)
 def _sandbox_scan(runtime: Runtime, command: RuntimeCommand) -> dict:
     phone = normalise_phone(command.payload["phone"], runtime.region)
     identity = _sandbox_transport(runtime, command).scan(

@@ -82,6 +82,7 @@ class Runtime:
         self.holder = heartbeat.new_holder()
         self.live: dict[str, Live] = {}
         self.restarts: dict[str, Restart] = {}
+        self._probed: queue.Queue = queue.Queue()  # (session id, Live) the watchdog found dead
         self.reaping: dict[str, threading.Thread] = {}  # stopping hosts, by session
         self.events: queue.Queue = queue.Queue()
         self.stopping = threading.Event()
@@ -344,20 +345,30 @@ class Runtime:
 
     def _watchdog(self) -> None:
         """A session that says connected but has been silent is probed, and reconnected if
-        the probe fails."""
+        the probe fails. Probes run on the look-up pool (a hung session's probe must not
+        hold this loop); their verdicts are acted on here, at the next tick."""
+        while True:
+            try:
+                session_id, live = self._probed.get_nowait()
+            except queue.Empty:
+                break
+            if self.live.get(session_id) is live:  # not restarted meanwhile
+                log.warning("session %s silent and not connected; reconnecting", session_id)
+                self.restart(session_id, reason="watchdog: no activity, reconnecting")
         now = time.monotonic()
         for live in list(self.live.values()):
             if now - live.last_activity < self.watchdog_after:
                 continue
             live.last_activity = now
-            try:
-                alive = live.transport.is_connected()
-            except Exception:
-                alive = False
-            if not alive:
-                log.warning("session %s silent and not connected; reconnecting",
-                            live.session_id)
-                self.restart(live.session_id, reason="watchdog: no activity, reconnecting")
+            self.pool.submit(self._probe, live)
+
+    def _probe(self, live: Live) -> None:
+        try:
+            alive = live.transport.is_connected()
+        except Exception:
+            alive = False
+        if not alive:
+            self._probed.put((live.session_id, live))
 
     def restart(self, session_id: str, *, reason: str) -> None:
         """Stop the session's host and start it again (a process host: once the old
