@@ -111,6 +111,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SEND_WORKERS", 4,
             "Threads of the runtime that send outbox messages, shared by all sessions (one "
             "session sends one message at a time; pacing spaces them).", int),
+    Setting("RUNTIME_CAPACITY", 1000,
+            "Most sessions one runtime host holds. Several hosts against one PostgreSQL "
+            "share the sessions evenly, up to each one's capacity (docs/scale-out.md).", int),
     Setting("DATABASE_POOL_SIZE", 20,
             "Database connections each Kabar process may hold (the runtime uses about "
             "WORKFLOW_WORKERS + SEND_WORKERS + 8, whatever the number of sessions).", int),

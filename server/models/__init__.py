@@ -22,6 +22,7 @@ from server.models.outbox import (
 from server.models.sessions import (
     RuntimeCommand,
     RuntimeHeartbeat,
+    RuntimeHost,
     SessionStatusChange,
     WaSession,
     new_session_id,
@@ -65,7 +66,8 @@ __all__ = [
     "ChatState",
     "FINAL_STATUSES", "OUTBOX_STATUSES", "PRIORITIES", "Broadcast", "OutboxMessage",
     "SandboxDelivery",
-    "RuntimeCommand", "RuntimeHeartbeat", "SessionStatusChange", "WaSession", "new_session_id",
+    "RuntimeCommand", "RuntimeHeartbeat", "RuntimeHost", "SessionStatusChange", "WaSession",
+    "new_session_id",
     "DELIVERY_STATUSES", "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint",
     "OPEN_RUN_STATUSES", "RUN_STATUSES", "Workflow", "WorkflowInbox", "WorkflowRun",
     "WorkflowVersion",

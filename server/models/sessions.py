@@ -49,6 +49,13 @@ class WaSession(OwnedMixin, TimestampMixin, db.Model):
     # Where the session last ran (host, process) and how often its process died.
     host: Mapped[str | None] = mapped_column(sa.String(128))
     restarts: Mapped[int] = mapped_column(default=0, server_default="0", nullable=False)
+    # The runtime host holding the session (server/runtime/leases.py): every claim bumps
+    # the token, and every write made for the session checks it.
+    lease_holder: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_token: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), default=0, server_default="0",
+        nullable=False)
 
 
 class SessionStatusChange(db.Model):
@@ -76,6 +83,20 @@ class RuntimeHeartbeat(db.Model):
     beat_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
+class RuntimeHost(db.Model):
+    """One runtime process holding sessions: its pulse, capacity and drain flag."""
+
+    __tablename__ = "runtime_hosts"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)  # host:pid:nonce
+    hostname: Mapped[str] = mapped_column(sa.String(128), nullable=False)
+    pid: Mapped[int] = mapped_column(nullable=False)
+    capacity: Mapped[int] = mapped_column(nullable=False)
+    draining: Mapped[bool] = mapped_column(default=False, nullable=False)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
 class RuntimeCommand(db.Model):
     """A request from the web to the runtime, and its answer.
 
@@ -98,3 +119,4 @@ class RuntimeCommand(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(64))  # the runtime host

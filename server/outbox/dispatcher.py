@@ -29,6 +29,7 @@ from server import eventlog
 from server.events import MessageSent
 from server.models import Message, OutboxMessage, WaSession, db, utcnow
 from server.outbox.pacing import History, Pacing, next_slot
+from server.runtime.leases import LeaseLost, fence
 from server.runtime.worker import Worker
 from server.whatsapp.transport import Media, Outbound, Poll, Transport, TransportError
 
@@ -75,12 +76,13 @@ class OutboxDispatcher(Worker):
         self._detached: dict[str, _Attached] = {}
         self._lock = threading.Lock()
 
-    def attach(self, session_id: str, transport: Transport,
-               connected: Callable[[], bool]) -> None:
+    def attach(self, session_id: str, transport: Transport, connected: Callable[[], bool],
+               lease: tuple[str, int | None] | None = None) -> None:
+        """Send for this session. ``lease``: (host, token) every write is fenced with."""
         with self._lock:
             previous = self.sessions.get(session_id) or self._detached.pop(session_id, None)
             self.sessions[session_id] = _Attached(
-                SessionSender(session_id, transport, connected),
+                SessionSender(session_id, transport, connected, lease),
                 previous=previous if previous is not None and previous.busy else None)
         self.wake.set()
 
@@ -135,6 +137,11 @@ class OutboxDispatcher(Worker):
                     requeue_interrupted(entry.sender.session_id)
                     entry.fresh = False
                 delay = entry.sender.send_next()
+            except LeaseLost:
+                db.session.rollback()
+                log.warning("session %s: another host holds it; not sending here",
+                            entry.sender.session_id)
+                delay = IDLE_SECONDS
             except Exception:
                 db.session.rollback()
                 log.exception("sending for session %s failed; retrying",
@@ -153,10 +160,17 @@ class SessionSender:
     """What sends one session's messages (called by the dispatcher's workers)."""
 
     def __init__(self, session_id: str, transport: Transport,
-                 connected: Callable[[], bool]):
+                 connected: Callable[[], bool], lease: tuple[str, int | None] | None = None):
         self.session_id = session_id
         self.transport = transport
         self.connected = connected
+        self.lease = lease
+
+    def _fence(self) -> None:
+        """Raise LeaseLost unless this host still holds the session (in the caller's
+        transaction, which then commits only if it does)."""
+        if self.lease is not None:
+            fence(self.session_id, *self.lease)
 
     # --- one message ------------------------------------------------------------------
 
@@ -206,6 +220,7 @@ class SessionSender:
 
     def _claim_and_send(self, row: OutboxMessage, session: WaSession, pacing: Pacing,
                         now: datetime) -> float:
+        self._fence()
         claimed = db.session.execute(sa.update(OutboxMessage).where(
             OutboxMessage.seq == row.seq, OutboxMessage.status == "queued").values(
             status="sending", attempts=OutboxMessage.attempts + 1, waiting=None,
@@ -241,6 +256,7 @@ class SessionSender:
         eventlog.record(MessageSent(message_id=row.id, wa_id=row.wa_id, to=row.to_jid,
                                     kind=row.kind, source=row.source,
                                     timestamp=result.timestamp), session)
+        self._fence()  # sent, but another host took over: it resends under the same id
         db.session.commit()
 
     def _failed_attempt(self, row: OutboxMessage, exc: TransportError) -> None:
@@ -251,6 +267,7 @@ class SessionSender:
             row.status = "queued"
             row.not_before = utcnow() + backoff(row.attempts)
             row.waiting = f"retrying after: {exc}"[:255]
+        self._fence()
         db.session.commit()
 
     def _expire(self, now: datetime) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from server.errors import KabarError, ServiceUnavailable
-from server.models import RuntimeCommand, db, utcnow
+from server.models import RuntimeCommand, WaSession, db, utcnow
 from server.runtime import heartbeat, wakeup
 
 DEFAULT_TIMEOUT = 15.0
@@ -72,8 +72,11 @@ def call(kind: str, *, session_id: str | None = None, payload: dict | None = Non
 
 # --- the runtime's side ---------------------------------------------------------------
 
-def claim_pending(limit: int = 50) -> list[RuntimeCommand]:
-    """Pending commands, oldest first, each claimed by this runtime exactly once."""
+def claim_pending(holder: str = "", *, sessions: set[str] | None = None,
+                  leader: bool = True, limit: int = 50) -> list[RuntimeCommand]:
+    """Pending commands, oldest first, each claimed exactly once, by the host that can
+    run it: the one holding its session (``sessions``), or the leader for commands of
+    no session or of a session no host holds. ``sessions`` None: every command."""
     now = utcnow()
     db.session.execute(
         sa.update(RuntimeCommand)
@@ -81,15 +84,20 @@ def claim_pending(limit: int = 50) -> list[RuntimeCommand]:
         .values(status="failed", error_code="expired", finished_at=now,
                 error_message="The caller stopped waiting before the runtime got to it."))
     db.session.commit()
-    ids = db.session.scalars(
-        sa.select(RuntimeCommand.id).where(RuntimeCommand.status == "pending")
-        .order_by(RuntimeCommand.id).limit(limit)).all()
+    query = sa.select(RuntimeCommand.id).where(RuntimeCommand.status == "pending")
+    if sessions is not None:
+        held = WaSession.lease_holder.is_not(None) & (WaSession.lease_until > now)
+        unheld = RuntimeCommand.session_id.is_(None) | ~sa.exists().where(
+            WaSession.id == RuntimeCommand.session_id, held)
+        mine = RuntimeCommand.session_id.in_(sessions) if sessions else sa.false()
+        query = query.where(mine | unheld) if leader else query.where(mine)
+    ids = db.session.scalars(query.order_by(RuntimeCommand.id).limit(limit)).all()
     claimed = []
     for command_id in ids:
         won = db.session.execute(
             sa.update(RuntimeCommand)
             .where(RuntimeCommand.id == command_id, RuntimeCommand.status == "pending")
-            .values(status="running")).rowcount
+            .values(status="running", claimed_by=holder or None)).rowcount
         db.session.commit()
         if won:
             claimed.append(db.session.get(RuntimeCommand, command_id))
@@ -106,8 +114,11 @@ def finish(command: RuntimeCommand, *, result: Any = None, error_code: str | Non
     db.session.commit()
 
 
-def requeue_interrupted() -> None:
-    """At start-up: commands a crashed runtime had claimed but not finished run again."""
-    db.session.execute(sa.update(RuntimeCommand).where(RuntimeCommand.status == "running")
-                       .values(status="pending"))
+def requeue_interrupted(live_hosts: set[str]) -> None:
+    """Commands a host that died had claimed but not finished run again."""
+    db.session.execute(sa.update(RuntimeCommand).where(
+        RuntimeCommand.status == "running",
+        sa.or_(RuntimeCommand.claimed_by.is_(None),
+               RuntimeCommand.claimed_by.not_in(live_hosts) if live_hosts else sa.true()))
+        .values(status="pending"))
     db.session.commit()

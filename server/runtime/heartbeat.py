@@ -1,8 +1,10 @@
-"""The runtime's lease and heartbeat.
+"""The leader lease and heartbeat.
 
-One runtime owns the sessions at a time: it takes the lease row when it is free or its
-holder has stopped beating, and renews it every ``BEAT_SECONDS``. The web reads the row
-to tell whether the runtime is up (``/api/v1/ready``, each session's status).
+Any number of runtime hosts may run (``leases.py`` spreads the sessions over them); one
+of them leads: it takes this lease row when it is free or its holder has stopped
+beating, renews it every ``BEAT_SECONDS``, and runs the work that is not per session
+(webhook delivery, workflow runs and timers, schedules). The web reads the row to tell
+whether the runtime is up (``/api/v1/ready``, each session's status).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from server.models import RuntimeHeartbeat, db, utcnow
+from server.models import RuntimeHeartbeat, RuntimeHost, WaSession, db, utcnow
 
 LEASE = "runtime"
 BEAT_SECONDS = 2.0
@@ -85,8 +87,13 @@ def release(holder: str) -> None:
 
 
 def release_pid(pid: int) -> None:
-    """Free the lease of a runtime this host saw die, so its successor need not wait."""
+    """Free the leases of a runtime this machine saw die (the leader lease, its host row
+    and its sessions), so its successor need not wait for them to expire."""
+    prefix = f"{socket.gethostname()}:{pid}:"
     db.session.execute(sa.delete(RuntimeHeartbeat).where(
         RuntimeHeartbeat.name == LEASE, RuntimeHeartbeat.pid == pid,
-        RuntimeHeartbeat.holder.startswith(f"{socket.gethostname()}:{pid}:")))
+        RuntimeHeartbeat.holder.startswith(prefix)))
+    db.session.execute(sa.update(WaSession).where(WaSession.lease_holder.startswith(prefix))
+                       .values(lease_holder=None, lease_until=None))
+    db.session.execute(sa.delete(RuntimeHost).where(RuntimeHost.id.startswith(prefix)))
     db.session.commit()

@@ -22,7 +22,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from flask import Flask
@@ -30,9 +30,9 @@ from flask import Flask
 from server import sessions
 from server.events import Event, SessionStatus
 from server.metrics import SESSION_PROCESS_EXITS
-from server.models import RuntimeCommand, WaSession, db
+from server.models import RuntimeCommand, WaSession, db, utcnow
 from server.outbox.dispatcher import OutboxDispatcher
-from server.runtime import commands, handlers, heartbeat, sink, wakeup
+from server.runtime import commands, handlers, heartbeat, leases, sink, wakeup
 from server.runtime.hosts import InlineHost, ProcessHost, SessionHost
 from server.runtime.media_worker import MediaWorker
 from server.runtime.worker import Worker
@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 # that ran this long before it died was healthy and starts again at once.
 RESTART_MAX_BACKOFF = 60.0
 HEALTHY_AFTER = 60.0
+# Sessions a host over its share gives back per beat (another host joined).
+REBALANCE_PER_BEAT = 5
 # Tries to store an event that fails for a reason other than the database being down.
 SINK_ATTEMPTS = 3
 
@@ -65,6 +67,18 @@ class Live:
     @property
     def transport(self) -> Transport:
         return self.host.transport
+
+
+class Pending(NamedTuple):
+    """An event on its way to the sink. ``token``: the lease token of the host's session
+    when a transport emitted it (None for the runtime's own statuses: those need only
+    that no other host holds the session)."""
+
+    session_id: str
+    event: Event
+    done: Any = None
+    from_transport: bool = False
+    token: int | None = None
 
 
 @dataclass
@@ -98,13 +112,18 @@ class Runtime:
         self.region = settings["PHONE_REGION"]
         self.in_processes = set(settings["SESSION_PROCESSES"])
         self.stop_timeout = float(settings["SESSION_STOP_SECONDS"])
+        self.capacity = int(settings["RUNTIME_CAPACITY"])
+        self.leases: dict[str, int] = {}  # sessions this host holds -> lease token
+        self.is_leader = False
+        self.draining = False
+        self.renewed_at = time.monotonic()
 
     # --- main loop ------------------------------------------------------------------------
 
     def run(self) -> None:
         with self.app.app_context():
-            self._take_lease()
-            commands.requeue_interrupted()
+            leases.register(self.holder, capacity=self.capacity)
+            self._beat()
             self._prepare_sessions()
             self.sink_thread = threading.Thread(target=self._sink_loop, name="kabar-sink",
                                                 daemon=True)
@@ -114,18 +133,13 @@ class Runtime:
             self.dispatcher.start()
             self.media_worker = MediaWorker(self.app, self._connected_transport)
             self.media_worker.start()
-            self.webhook_worker = WebhookWorker(self.app)
-            self.webhook_worker.start()
-            self._start_workflows()
             listener = wakeup.Listener(db.engine)
             last_beat = time.monotonic()
             log.info("runtime started (%s)", self.holder)
             try:
                 while not self.stopping.is_set():
                     if time.monotonic() - last_beat >= heartbeat.BEAT_SECONDS:
-                        if not heartbeat.beat(self.holder):
-                            log.error("another runtime took the lease; stopping")
-                            break
+                        self._beat()
                         last_beat = time.monotonic()
                     self.tick()
                     listener.wait(0.5)
@@ -157,16 +171,95 @@ class Runtime:
     def request_stop(self, *_args: Any) -> None:
         self.stopping.set()
 
-    def _take_lease(self) -> None:
-        while not heartbeat.acquire(self.holder):
-            log.warning("another runtime holds the lease; waiting for it to stop")
-            if self.stopping.wait(heartbeat.BEAT_SECONDS):
-                raise SystemExit(0)
+    # --- leases: this host, its sessions, and the leader's work -----------------------------
+
+    def _beat(self) -> None:
+        """Renew this host and its session leases; stop at once any session another host
+        took; take or keep the leader lease (work that is not per session runs on the
+        leader only). A host that cannot renew stops its sessions by itself before
+        another may claim them."""
+        try:
+            held, self.draining = leases.beat(self.holder)
+        except Exception:
+            db.session.rollback()
+            log.exception("could not renew this host's leases")
+            if time.monotonic() - self.renewed_at > leases.SELF_FENCE.total_seconds():
+                self._self_fence()
+            return
+        self.renewed_at = time.monotonic()
+        for session_id in list(self.live):
+            if held.get(session_id) != self.leases.get(session_id):
+                log.warning("session %s: another host holds it now; stopping it here",
+                            session_id)
+                self._drop(session_id)
+        self.leases = held
+        try:
+            if not self.draining:
+                self._rebalance()
+        except Exception:
+            db.session.rollback()
+            log.exception("rebalancing failed")
+        try:
+            if self.is_leader and not heartbeat.beat(self.holder):
+                log.error("another host took the leader lease")
+                self._lose_leadership()
+            elif not self.is_leader and heartbeat.acquire(self.holder):
+                self._become_leader()
+            if self.is_leader:
+                commands.requeue_interrupted(leases.live_holders())
+        except Exception:
+            db.session.rollback()
+            log.exception("leader lease failed")
+
+    def _self_fence(self) -> None:
+        """Cut off from the database past the self-fence time: stop every session now
+        (writing nothing), so that no session is ever live on two hosts."""
+        if self.live:
+            log.error("cut off from the database; stopping %d session(s) before their "
+                      "leases expire", len(self.live))
+        for session_id in list(self.live):
+            self._drop(session_id)
+        self.leases = {}
+        if self.is_leader:
+            self._lose_leadership()
+
+    def _drop(self, session_id: str) -> None:
+        """Stop a session this host no longer holds, writing nothing for it."""
+        self._stop_live(session_id, reason="", emit=False)
+        self.restarts.pop(session_id, None)
+
+    def _become_leader(self) -> None:
+        log.info("this host leads: webhooks, workflows and schedules run here")
+        self.is_leader = True
+        try:
+            commands.requeue_interrupted(leases.live_holders())
+            self.webhook_worker = WebhookWorker(self.app)
+            self.webhook_worker.start()
+            self._start_workflows()
+        except Exception:
+            db.session.rollback()
+            log.exception("starting the leader's work failed")
+
+    def _lose_leadership(self) -> None:
+        self.is_leader = False
+        if self.webhook_worker is not None:
+            self.webhook_worker.stop()
+            self.webhook_worker = None
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
+        for worker in self.workflow_workers:
+            worker.stop()
+        self.workflow_workers = []
 
     def _prepare_sessions(self) -> None:
-        """After a restart: auto-start sessions come back; the others stay stopped."""
+        """After a restart: auto-start sessions come back; the others, which no other
+        host is running, stay stopped."""
+        now = utcnow()
         for session in db.session.scalars(sa.select(WaSession).where(
-                WaSession.desired_state == "running", WaSession.auto_start.is_(False))):
+                WaSession.desired_state == "running", WaSession.auto_start.is_(False),
+                sa.or_(WaSession.lease_holder.is_(None), WaSession.lease_until < now,
+                       WaSession.lease_holder == self.holder))):
             session.desired_state = "stopped"
             sessions.record_status(session, SessionStatus(
                 status="stopped", reason="the runtime restarted and auto-start is off"))
@@ -174,7 +267,7 @@ class Runtime:
 
     def _start_workflows(self) -> None:
         """Load the workflows folder, then start the inbox and timer workers and the
-        scheduler (schedule triggers fire here only: the runtime holds the lease)."""
+        scheduler (schedule triggers fire on the leader only)."""
         try:
             workflow_store.reload()
         except Exception:  # a broken folder must not keep sessions down
@@ -189,48 +282,63 @@ class Runtime:
         self.scheduler.start()
 
     def _shutdown(self) -> None:
-        """Stop every session at once (each bounded by its stop timeout), then the rest."""
+        """Stop every session at once (each bounded by its stop timeout), then the rest,
+        and give the leases back so other hosts take over at once."""
         for session_id in list(self.live):
             self._stop_live(session_id, reason="the runtime is shutting down")
         for thread in list(self.reaping.values()):
             thread.join(self.stop_timeout + 5)
         self.dispatcher.stop()
         self.media_worker.stop()
-        self.webhook_worker.stop()
-        if self.scheduler is not None:
-            self.scheduler.stop()
-        for worker in self.workflow_workers:
-            worker.stop()
+        self._lose_leadership()
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.events.put(None)  # the sink stores what is queued, then stops
         self.sink_thread.join(timeout=30)
         if self.sink_thread.is_alive():  # the database is down: stop retrying
             self._sink_stopping.set()
             self.sink_thread.join(timeout=10)
-        heartbeat.release(self.holder)
+        try:
+            leases.release_host(self.holder)
+            heartbeat.release(self.holder)
+        except Exception:
+            db.session.rollback()
+            log.exception("could not give the leases back; they expire by themselves")
         log.info("runtime stopped")
 
     # --- sessions -------------------------------------------------------------------------
 
     def _reconcile(self) -> None:
+        """Claim this host's share of the sessions that should run, then make each held
+        session's live state match what the database asks for."""
+        if self.draining:
+            for session_id in list(self.leases):
+                self._give_back(session_id, reason="its host is draining; another takes over")
+        elif time.monotonic() - self.renewed_at < leases.SELF_FENCE.total_seconds():
+            self.leases.update(leases.claim(self.holder, capacity=self.capacity,
+                                            held=len(self.leases)))
         rows = db.session.execute(sa.select(
             WaSession.id, WaSession.transport, WaSession.desired_state, WaSession.settings,
-            WaSession.deleted_at, WaSession.status)).all()
-        now = time.monotonic()
+            WaSession.deleted_at, WaSession.status, WaSession.lease_holder,
+            WaSession.lease_until)).all()
+        now, utc = time.monotonic(), utcnow()
         for row in rows:
-            live = row.id in self.live
+            live, mine = row.id in self.live, row.id in self.leases
             if row.deleted_at is not None:
                 if live:
                     self._stop_live(row.id, reason="deleted", emit=False)
                 if row.id in self.reaping:
                     continue  # its process is still ending; purge the store after
-                self.restarts.pop(row.id, None)
-                session = db.session.get(WaSession, row.id)
-                sessions.purge(session)
+                unheld = row.lease_holder is None or row.lease_until is None \
+                    or row.lease_until < utc
+                if mine or (self.is_leader and unheld):
+                    self.restarts.pop(row.id, None)
+                    self.leases.pop(row.id, None)
+                    sessions.purge(db.session.get(WaSession, row.id))
             elif row.desired_state == "running" and not live:
                 restart = self.restarts.get(row.id)
-                if row.id in self.reaping or (restart is not None and restart.at > now):
-                    continue  # the previous process is still ending, or backing off
+                if not mine or row.id in self.reaping or (restart is not None
+                                                          and restart.at > now):
+                    continue  # another host's, its process still ending, or backing off
                 self._start_live(row.id, row.transport, row.settings or {})
             elif row.desired_state != "running":
                 self.restarts.pop(row.id, None)
@@ -238,6 +346,25 @@ class Runtime:
                     # After logged_out, banned or failed the session already says why.
                     self._stop_live(row.id, reason="stopped by request",
                                     emit=row.status not in sessions.TERMINAL)
+                if mine:
+                    leases.release(self.holder, row.id)
+                    self.leases.pop(row.id, None)
+
+    def _give_back(self, session_id: str, *, reason: str) -> None:
+        """Stop a session here and free its lease, for another host to take (drain,
+        rebalance)."""
+        self._stop_live(session_id, reason=reason, emit=False)
+        self.restarts.pop(session_id, None)
+        self.leases.pop(session_id, None)
+        leases.release(self.holder, session_id)
+        log.info("session %s given back: %s", session_id, reason)
+
+    def _rebalance(self) -> None:
+        """After another host joined: give back what is over this host's share, a few
+        sessions a beat so they do not all reconnect at once."""
+        over = leases.share_over(self.holder, len(self.leases))
+        for session_id in list(self.leases)[:min(max(over, 0), REBALANCE_PER_BEAT)]:
+            self._give_back(session_id, reason="rebalanced to another host")
 
     def _host(self, session_id: str, transport_name: str, settings: dict,
               emit) -> SessionHost:
@@ -261,7 +388,8 @@ class Runtime:
             live = self.live[session_id] = Live(session_id, host)
             owner.append(live)
             if self.dispatcher is not None:
-                self.dispatcher.attach(session_id, host.transport, lambda: live.connected)
+                self.dispatcher.attach(session_id, host.transport, lambda: live.connected,
+                                       lease=(self.holder, self.leases.get(session_id)))
             host.start()
         except Exception as exc:
             log.exception("session %s failed to start", session_id)
@@ -297,8 +425,8 @@ class Runtime:
             except Exception:
                 log.exception("session %s did not stop cleanly", session_id)
         if emit:
-            self.events.put((session_id, SessionStatus(status="stopped", reason=reason), None,
-                             False))
+            self.events.put(Pending(session_id, SessionStatus(status="stopped",
+                                                              reason=reason)))
 
     def _reap(self, host: ProcessHost) -> None:
         try:
@@ -339,9 +467,8 @@ class Runtime:
             if not recycle:
                 session.restarts += 1
             db.session.commit()
-            self.events.put((live.session_id, SessionStatus(
-                status="reconnecting", reason=f"{why}; starting again in {delay:.0f} s"[:255]),
-                None, False))
+            self.events.put(Pending(live.session_id, SessionStatus(
+                status="reconnecting", reason=f"{why}; starting again in {delay:.0f} s"[:255])))
 
     def _watchdog(self) -> None:
         """A session that says connected but has been silent is probed, and reconnected if
@@ -374,8 +501,8 @@ class Runtime:
         """Stop the session's host and start it again (a process host: once the old
         process has ended, so two never share a device store)."""
         self._stop_live(session_id, reason=reason, emit=False)
-        self.events.put((session_id, SessionStatus(status="reconnecting", reason=reason), None,
-                         False))
+        self.events.put(Pending(session_id, SessionStatus(status="reconnecting",
+                                                          reason=reason)))
         session = db.session.get(WaSession, session_id)
         if session is not None and session.deleted_at is None:
             session.desired_state = "running"
@@ -411,13 +538,15 @@ class Runtime:
                         self.dispatcher.wake.set()
             if done is None and event.stored_before_return:
                 stored = threading.Event()
-                self.events.put((session_id, event, stored, True))
+                self.events.put(Pending(session_id, event, stored, True,
+                                        self.leases.get(session_id)))
                 while not stored.wait(1.0):
                     if not self.sink_thread.is_alive():
                         log.error("%s not stored: the runtime is stopping", event.type)
                         return
             else:
-                self.events.put((session_id, event, done, True))
+                self.events.put(Pending(session_id, event, done, True,
+                                        self.leases.get(session_id)))
 
         return emit
 
@@ -427,21 +556,29 @@ class Runtime:
                 item = self.events.get()
                 if item is None:
                     return
-                session_id, event, done, from_transport = item
-                if self._store(session_id, event, from_transport) and done is not None:
-                    done.set()
+                if self._store(item) and item.done is not None:
+                    item.done.set()
                 for worker in self.workflow_workers:  # a stored event may be their work
                     worker.wake.set()
 
-    def _store(self, session_id: str, event: Event, from_transport: bool) -> bool:
+    def _store(self, item: Pending) -> bool:
         """Store one event, retrying while the database is unreachable (an outage delays
         events, it does not lose them: the transport's callback is not released, so
         WhatsApp keeps an unsaved message). An event that fails for any other reason is
-        a bug: retried a few times, then logged whole and given up."""
+        a bug: retried a few times, then logged whole and given up. An event for a
+        session this host no longer holds is not written (another host has it)."""
+        session_id, event = item.session_id, item.event
+        fence = (self.holder, item.token)
         delay, other_failures = 0.2, 0
         while True:
             try:
-                sink.handle(session_id, event, from_transport=from_transport)
+                sink.handle(session_id, event, from_transport=item.from_transport,
+                            fence=fence)
+                return True
+            except leases.LeaseLost:
+                db.session.rollback()
+                log.warning("not storing %s for session %s: another host holds it",
+                            event.type, session_id)
                 return True
             except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
                 db.session.rollback()
@@ -465,7 +602,8 @@ class Runtime:
     # --- commands -------------------------------------------------------------------------
 
     def _run_commands(self) -> None:
-        for command in commands.claim_pending():
+        for command in commands.claim_pending(self.holder, sessions=set(self.leases),
+                                              leader=self.is_leader):
             if command.kind in handlers.ON_POOL:
                 self.pool.submit(self._run_in_context, command.id)
             else:

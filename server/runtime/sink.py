@@ -29,6 +29,7 @@ from server.models import (
     unit_of_work,
     utcnow,
 )
+from server.runtime import leases
 from server.whatsapp.sandbox import SandboxDelivered
 
 log = logging.getLogger(__name__)
@@ -37,14 +38,19 @@ log = logging.getLogger(__name__)
 STATUS_ORDER = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4, "played": 5}
 
 
-def handle(session_id: str, event: Event, *, from_transport: bool = True) -> None:
+def handle(session_id: str, event: Event, *, from_transport: bool = True,
+           fence: tuple[str, int | None] | None = None) -> None:
     """Store one event, in one transaction that ends however this returns.
     ``from_transport``: the transport reported it (not the runtime), so a terminal status
-    means the session ended by itself and must stay stopped."""
+    means the session ended by itself and must stay stopped. ``fence``: (host, lease
+    token): raise LeaseLost, writing nothing, unless that host still holds the session
+    (token None: unless no other host holds it)."""
     with unit_of_work():
         session = db.session.get(WaSession, session_id)
         if session is None:
             return  # deleted meanwhile
+        if fence is not None:
+            leases.fence(session_id, *fence)
         if isinstance(event, SessionStatus):
             sessions.record_status(session, event,
                                    halt=from_transport and event.status in sessions.TERMINAL)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from server.events import InboundMessage, MessageReceived, Party
 from server.models import Message, WaSession, db
 from server.runtime import sink
-from server.runtime.process import Runtime
+from server.runtime.process import Pending, Runtime
 
 
 def _session(make_user) -> str:
@@ -67,7 +67,10 @@ def test_a_database_outage_delays_an_event_and_does_not_drop_it(app, make_user, 
         return real_handle(session_id, event, **kwargs)
 
     monkeypatch.setattr(sink, "handle", flaky)
-    assert runtime._store(sid, _received(), True) is True
+    runtime.leases[sid] = 0
+    db.session.get(WaSession, sid).lease_holder = runtime.holder
+    db.session.commit()
+    assert runtime._store(Pending(sid, _received(), None, True, 0)) is True
     assert len(calls) == 4
     assert db.session.scalar(sa.select(Message.wa_id)) == "3EB0AAAA"
 
@@ -89,7 +92,7 @@ def test_the_transports_callback_is_not_released_until_the_message_is_stored(
     thread = threading.Thread(target=runtime._sink_loop, daemon=True)
     thread.start()
     stored = threading.Event()
-    runtime.events.put((sid, _received(), stored, True))
+    runtime.events.put(Pending(sid, _received(), stored, True, None))
     assert not stored.wait(0.5)  # still retrying: the callback waits
     outage.set()
     assert stored.wait(10)
