@@ -33,6 +33,7 @@ def _blueprints() -> list:
         groups,
         health,
         hooks,
+        hosts,
         message_actions,
         messages,
         outbox,
@@ -51,7 +52,7 @@ def _blueprints() -> list:
     return [health.blp, auth.blp, users.blp, groups.blp, apikeys.blp, sessions.blp,
             messages.blp, message_actions.blp, broadcasts.blp, outbox.blp, wa_groups.blp,
             contacts.blp, chats.blp, sandbox.blp, webhooks.blp, events.blp,
-            workflows.blp, runs.blp, hooks.blp, tickets.blp, people.blp, staff.blp]
+            workflows.blp, runs.blp, hooks.blp, tickets.blp, people.blp, staff.blp, hosts.blp]
 
 
 def _secret_key(instance: Path) -> str:

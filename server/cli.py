@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import sys
 from pathlib import Path
 
@@ -146,8 +147,36 @@ def demo_command(ctx: click.Context, host: str | None, port: int | None) -> None
 
 
 @cli.command("runtime")
-def runtime_command() -> None:
-    """Run only the runtime process (the one that owns WhatsApp sessions)."""
+@click.option("--drain", is_flag=True,
+              help="Instead of running: make the runtime host(s) on this machine (or --host) "
+                   "give their sessions to the other hosts, for an upgrade; stop it after.")
+@click.option("--host", "host_id", default=None, help="The host to drain (see --list).")
+@click.option("--list", "list_hosts", is_flag=True, help="List the runtime hosts and exit.")
+def runtime_command(drain: bool, host_id: str | None, list_hosts: bool) -> None:
+    """Run a runtime host (it holds WhatsApp sessions; several may share one PostgreSQL)."""
+    if drain or list_hosts:
+        from server.runtime import leases, wakeup
+
+        hosts = leases.hosts()
+        if drain:
+            here = [h for h in hosts if (h.id == host_id if host_id else
+                                         h.hostname == socket.gethostname() and h.alive)]
+            if not here:
+                raise click.ClickException(
+                    f"No runtime host {host_id!r}." if host_id else
+                    "No live runtime host on this machine; `kabar runtime --list` shows them.")
+            for host in here:
+                leases.drain(host.id)
+                click.echo(f"draining {host.id} ({host.sessions} session(s)); stop it once "
+                           "`kabar runtime --list` shows it holds none")
+            wakeup.notify()
+            return
+        for h in hosts:
+            flags = ", ".join(f for f, on in (("leader", h.leader), ("draining", h.draining),
+                                             ("down", not h.alive)) if on)
+            click.echo(f"{h.id}  {h.sessions}/{h.capacity} sessions" +
+                       (f"  ({flags})" if flags else ""))
+        return
     from server.runtime.process import main as runtime_main
 
     database.upgrade()

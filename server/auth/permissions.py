@@ -18,6 +18,7 @@ PERMISSIONS: dict[str, str] = {
     "people:manage": "Manage the helpdesk people directory and imports.",
     "users:manage": "Create, change, block and delete users; edit groups.",
     "metrics:read": "Read the Prometheus metrics at /metrics.",
+    "runtime:manage": "See the runtime hosts and the sessions they hold; drain a host.",
 }
 
 ADMIN_GROUP = "admin"

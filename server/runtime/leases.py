@@ -24,7 +24,9 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from server.models import RuntimeHost, WaSession, db, utcnow
+from server.models import RuntimeHeartbeat, RuntimeHost, WaSession, db, utcnow
+
+LEADER_LEASE = "runtime"  # heartbeat.LEASE
 
 # A lease not renewed for this long is free for another host. Hosts renew every beat
 # (2 s); a host that could not renew for SELF_FENCE stops its sessions by itself, before
@@ -46,6 +48,7 @@ class HostInfo:
     capacity: int
     draining: bool
     alive: bool
+    leader: bool
     sessions: int
     started_at: datetime
     beat_at: datetime
@@ -161,8 +164,11 @@ def hosts() -> list[HostInfo]:
         sa.select(WaSession.lease_holder, sa.func.count()).where(
             WaSession.lease_holder.is_not(None), WaSession.lease_until > now)
         .group_by(WaSession.lease_holder)).all())
+    leader = db.session.scalar(sa.select(RuntimeHeartbeat.holder).where(
+        RuntimeHeartbeat.name == LEADER_LEASE, RuntimeHeartbeat.beat_at > now - HOST_STALE))
     return [HostInfo(id=h.id, hostname=h.hostname, pid=h.pid, capacity=h.capacity,
                      draining=h.draining, alive=h.beat_at > now - HOST_STALE,
+                     leader=h.id == leader,
                      sessions=counts.get(h.id, 0), started_at=h.started_at, beat_at=h.beat_at)
             for h in db.session.scalars(sa.select(RuntimeHost).order_by(RuntimeHost.started_at))]
 
