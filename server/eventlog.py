@@ -16,18 +16,24 @@ from server.webhooks import fanout
 from server.workflows import inbox
 
 
-def record(event: Event, session: WaSession | None) -> StoredEvent:
+def record(event: Event, session: WaSession | None, *,
+           owner_id: int | None = None) -> StoredEvent:
     """Add the event to the log, in the caller's transaction (the caller commits), with a
     webhook delivery for each endpoint that wants it and, if a workflow could care, its
-    workflow inbox item."""
+    workflow inbox item.
+
+    The event belongs to the tenant that owns ``session``; an event with no session (a
+    run of a workflow with no session) to ``owner_id`` (the workflow's owner; None: an
+    admin's global one). Only that tenant's workflows, webhooks and event stream see it,
+    besides the admins' global ones."""
     ref = None
     if session is not None:
+        owner_id = session.owner_id
         owner = db.session.get(User, session.owner_id)
         ref = {"id": session.id, "label": session.label,
                "owner": owner.username if owner else None}
     row = StoredEvent(type=event.type, session_id=session.id if session else None,
-                      owner_id=session.owner_id if session else None, session=ref,
-                      data=to_wire(event))
+                      owner_id=owner_id, session=ref, data=to_wire(event))
     db.session.add(row)
     fanout.fan_out(row, session)
     inbox.fan_out(row, session)

@@ -14,7 +14,8 @@ For an inbound message, in this order:
    for a message that matched no command);
 4. workflows with an event trigger for ``message.received`` start as for any event.
 
-A workflow owned by a user only sees that user's sessions; a global one sees all.
+A workflow owned by a user only sees that user's events: its sessions' and those of its
+runs with no session. A global one (an admin's) sees all.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def fan_out(row: StoredEvent, session: WaSession | None) -> WorkflowInbox | None
     chat = chat_of(row.type, row.data)
     key = f"{row.session_id or '-'}/{chat}" if chat else (row.session_id or "-")
     return _add("event", key, row.session_id, {
-        "event_id": row.id, "type": row.type, "data": row.data, "chat": chat})
+        "event_id": row.id, "type": row.type, "data": row.data, "chat": chat,
+        "owner_id": row.owner_id})
 
 
 def add_schedule(workflow_id: int, index: int) -> WorkflowInbox:
@@ -97,7 +99,7 @@ def handle(item: WorkflowInbox) -> int:
             return 0  # the session was deleted meanwhile
         return _message(session, payload["message"], payload["event_id"])
     return _event(session, payload["type"], payload["data"], payload.get("chat"),
-                  payload["event_id"])
+                  payload["event_id"], owner_id=payload.get("owner_id"))
 
 
 def _message(session: WaSession, message: dict[str, Any], event_id: str) -> int:
@@ -126,9 +128,10 @@ def _message(session: WaSession, message: dict[str, Any], event_id: str) -> int:
 
 
 def _event(session: WaSession | None, event_type: str, data: dict[str, Any],
-           chat: str | None, event_id: str, enabled: list[Workflow] | None = None) -> int:
+           chat: str | None, event_id: str, enabled: list[Workflow] | None = None, *,
+           owner_id: int | None = None) -> int:
     started = 0
-    for workflow in _enabled(session) if enabled is None else enabled:
+    for workflow in _enabled(session, owner_id) if enabled is None else enabled:
         if event_type.startswith("workflow.") and data.get("workflow") == workflow.name:
             continue  # a workflow never handles its own run's end: no loops
         for trigger in workflow.triggers:
@@ -146,12 +149,14 @@ def _event(session: WaSession | None, event_type: str, data: dict[str, Any],
     return started
 
 
-def _enabled(session: WaSession | None) -> list[Workflow]:
-    """Enabled workflows that may see ``session``'s traffic, oldest first."""
-    query = sa.select(Workflow).where(Workflow.enabled.is_(True)).order_by(Workflow.id)
-    if session is not None:
-        query = query.where(sa.or_(Workflow.owner_id.is_(None),
-                                   Workflow.owner_id == session.owner_id))
+def _enabled(session: WaSession | None, owner_id: int | None = None) -> list[Workflow]:
+    """Enabled workflows that may see an event of ``session`` (or, with no session, of
+    the tenant ``owner_id``), oldest first: that tenant's own and the global ones."""
+    owner_id = session.owner_id if session is not None else owner_id
+    mine = Workflow.owner_id == owner_id if owner_id is not None else sa.false()
+    query = (sa.select(Workflow).where(Workflow.enabled.is_(True),
+                                       sa.or_(Workflow.owner_id.is_(None), mine))
+             .order_by(Workflow.id))
     return list(db.session.scalars(query))
 
 

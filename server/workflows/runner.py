@@ -211,4 +211,4 @@ def _announce(row: WorkflowRun, run: Run) -> None:
     else:
         event = WorkflowCompleted(**common, result=run.result)
     session = db.session.get(WaSession, row.session_id) if row.session_id else None
-    eventlog.record(event, session)
+    eventlog.record(event, session, owner_id=row.owner_id)
