@@ -134,6 +134,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WORKFLOW_WORKERS", 4,
             "Threads of the runtime that start and resume workflow runs (one chat's "
             "messages are always handled in order by one of them).", int),
+    Setting("WORKFLOW_CHAIN_LIMIT", 8,
+            "How many workflow runs in a row may each be started by the end of the one "
+            "before (workflow.completed/workflow.failed triggers); the run past it is not "
+            "started but stored as failed, with a workflow.failed event that starts nothing. "
+            "Stops workflows that start each other in a loop. 0: no limit.", int),
+    Setting("WORKFLOW_EVENT_STARTS_PER_MINUTE", 120,
+            "How many runs one workflow's event triggers may start in any minute; events "
+            "past it start none (the first refused is stored as a failed run saying so). "
+            "0: no limit.", int),
     Setting("HELPDESK_PREFIX", "BRT",
             "Letters that begin every helpdesk tracking number (BRT2409001: prefix, YYMM, "
             "sequence).", _ticket_prefix),

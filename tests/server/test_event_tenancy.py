@@ -7,23 +7,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from server.models import WorkflowInbox, WorkflowRun, db
-from server.workflows.worker import handle_one
+from server.models import WorkflowRun, db
+from tests.server.conftest import drain_inbox
 
 OTP = "OTP 482913"
-
-
-def drain_inbox(rounds: int = 50) -> None:
-    """Handle the workflow inbox as the runtime's workers would, until it is empty."""
-    for _ in range(rounds):
-        ids = db.session.scalars(sa.select(WorkflowInbox.id).where(
-            WorkflowInbox.failed.is_(False)).order_by(WorkflowInbox.id)).all()
-        db.session.rollback()
-        if not ids:
-            return
-        for item_id in ids:
-            handle_one(item_id)
-    raise AssertionError(f"the inbox still has items after {rounds} rounds")
 
 
 def listener(name: str) -> dict:
