@@ -120,7 +120,12 @@ SETTINGS: tuple[Setting, ...] = (
             "A webhook delivery still failing this many hours after its event is given up "
             "(status dead; replay it by hand).", int),
     Setting("WEBHOOK_PAUSE_AFTER", 20,
-            "Consecutive failed deliveries after which a webhook endpoint is paused.", int),
+            "Consecutive failed deliveries after which a webhook endpoint is paused: its "
+            "events are still queued, but held back until a probe delivery succeeds.", int),
+    Setting("WEBHOOK_PROBE_SECONDS", 30,
+            "How long a paused webhook endpoint waits before one delivery is sent as a "
+            "probe (and again after each failed probe); a probe that succeeds resumes the "
+            "endpoint and sends what waited at once.", int),
     Setting("EVENTS_STREAM_SECONDS", 300,
             "How long one live event stream (GET /api/v1/events) stays open; clients "
             "reconnect with Last-Event-ID.", int),
