@@ -136,7 +136,12 @@ SETTINGS: tuple[Setting, ...] = (
             "A webhook delivery still failing this many hours after its event is given up "
             "(status dead; replay it by hand).", int),
     Setting("WEBHOOK_PAUSE_AFTER", 20,
-            "Consecutive failed deliveries after which a webhook endpoint is paused.", int),
+            "Consecutive failed deliveries after which a webhook endpoint is paused: its "
+            "events are still queued, but held back until a probe delivery succeeds.", int),
+    Setting("WEBHOOK_PROBE_SECONDS", 30,
+            "How long a paused webhook endpoint waits before one delivery is sent as a "
+            "probe (and again after each failed probe); a probe that succeeds resumes the "
+            "endpoint and sends what waited at once.", int),
     Setting("EVENTS_STREAM_SECONDS", 300,
             "How long one live event stream (GET /api/v1/events) stays open; clients "
             "reconnect with Last-Event-ID.", int),
@@ -150,6 +155,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WORKFLOW_WORKERS", 4,
             "Threads of the runtime that start and resume workflow runs (one chat's "
             "messages are always handled in order by one of them).", int),
+    Setting("WORKFLOW_CHAIN_LIMIT", 8,
+            "How many workflow runs in a row may each be started by the end of the one "
+            "before (workflow.completed/workflow.failed triggers); the run past it is not "
+            "started but stored as failed, with a workflow.failed event that starts nothing. "
+            "Stops workflows that start each other in a loop. 0: no limit.", int),
+    Setting("WORKFLOW_EVENT_STARTS_PER_MINUTE", 120,
+            "How many runs one workflow's event triggers may start in any minute; events "
+            "past it start none (the first refused is stored as a failed run saying so). "
+            "0: no limit.", int),
     Setting("HELPDESK_PREFIX", "BRT",
             "Letters that begin every helpdesk tracking number (BRT2409001: prefix, YYMM, "
             "sequence).", _ticket_prefix),

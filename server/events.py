@@ -263,7 +263,8 @@ class GroupUpdated(Event):
 @dataclass(frozen=True)
 class WorkflowCompleted(Event):
     """A workflow run ended well: its last node finished, or an ``end`` node ended it
-    (``result``: what that node gave)."""
+    (``result``: what that node gave). ``chain``: how many runs before it each started
+    the next by their end (0: started otherwise)."""
 
     type: ClassVar[str] = "workflow.completed"
     run_id: str
@@ -271,12 +272,15 @@ class WorkflowCompleted(Event):
     version: int
     trigger: str  # message, schedule, hook, event, manual, call
     result: Any = None
+    chain: int = 0  # runs before this one that each started the next by their end
 
 
 @dataclass(frozen=True)
 class WorkflowFailed(Event):
     """A workflow run failed: a node failed with no ``error`` path wired (after its
-    retries), the run looped, or an ``end`` node ended it as failed. ``node``: where."""
+    retries), the run looped, an ``end`` node ended it as failed, or it was refused at
+    its start (past ``KABAR_WORKFLOW_CHAIN_LIMIT`` or the event-start rate). ``node``:
+    where; ``chain`` as in ``workflow.completed``."""
 
     type: ClassVar[str] = "workflow.failed"
     run_id: str
@@ -285,6 +289,7 @@ class WorkflowFailed(Event):
     trigger: str
     node: str | None
     error: str
+    chain: int = 0  # runs before this one that each started the next by their end
 
 
 CATALOGUE: dict[str, type[Event]] = {

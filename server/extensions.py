@@ -40,10 +40,30 @@ limiter = Limiter(key_func=_client_address)
 @sa_event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     """SQLite is shared by the web workers and the runtime process: WAL lets readers and
-    one writer work at once, and busy_timeout makes a writer wait instead of failing."""
+    one writer work at once, and busy_timeout makes a writer wait instead of failing.
+
+    A writer only waits if its transaction starts as a write: in WAL mode a transaction
+    that has read and then writes fails at once with "database is locked" when another
+    writer committed in between (SQLite cannot wait there, its snapshot is stale). So
+    every write transaction begins ``BEGIN IMMEDIATE``: pysqlite says it before the first
+    INSERT/UPDATE/DELETE (reads before it run on their own, as they always did), and
+    ``_sqlite_savepoint`` below says it before a savepoint that would otherwise begin a
+    deferred transaction."""
     if type(dbapi_connection).__module__.startswith("sqlite3"):
+        dbapi_connection.isolation_level = "IMMEDIATE"
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+
+@sa_event.listens_for(Engine, "savepoint")
+def _sqlite_savepoint(connection, _name) -> None:
+    """``SAVEPOINT`` outside a transaction begins a deferred one, whose reads would make
+    its first write fail at once under concurrency: begin it as a write instead."""
+    if connection.dialect.name != "sqlite":
+        return
+    dbapi_connection = connection.connection.dbapi_connection
+    if not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN IMMEDIATE")

@@ -32,7 +32,12 @@ class WebhookSchema(ma.Schema):
                        "Content-Type, Host, User-Agent…)."})
     enabled = ma.fields.Boolean(load_default=True)
     paused_reason = ma.fields.String(dump_only=True, allow_none=True, metadata={
-        "description": "Why deliveries stopped (410 Gone, too many failures, by request)."})
+        "description": "Why deliveries stopped or wait (410 Gone, by request, or paused "
+                       "after failures in a row)."})
+    paused_until = ma.fields.DateTime(dump_only=True, allow_none=True, metadata={
+        "description": "Paused after failures in a row: events are still queued, and at "
+                       "this time one delivery goes as a probe; its success resumes the "
+                       "endpoint. null: not paused."})
     consecutive_failures = ma.fields.Integer(dump_only=True)
     owner = ma.fields.Function(lambda e: e.owner_id, dump_only=True)
     created_at = ma.fields.DateTime(dump_only=True)
@@ -196,7 +201,9 @@ class ReplayEndpoint(MethodView):
     @blp.arguments(ReplaySchema)
     @blp.response(202, ReplayedSchema)
     def post(self, body, webhook_id):
-        """Queue again every failed and/or dead delivery made since a time."""
+        """Queue again every failed and/or dead delivery made since a time; with
+        status all (the default), also the events since then that were never queued
+        for this endpoint."""
         endpoint = service.get(webhook_id)
         return {"replayed": service.replay_since(endpoint, since=body["since"],
                                                  status=body["status"])}

@@ -23,7 +23,12 @@ _BIG_ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 class WebhookEndpoint(OwnedMixin, TimestampMixin, db.Model):
     """Where events go. ``session_id`` None: a global endpoint (every session; admins
     only). ``secret`` is kept as given out, because signing needs the secret itself (a
-    hash could only verify); the API shows it once, at creation or rotation."""
+    hash could only verify); the API shows it once, at creation or rotation.
+
+    ``enabled`` is the owner's switch (or a receiver's 410): a disabled endpoint gets no
+    deliveries. ``paused_until`` is the circuit breaker: set after failures in a row, it
+    holds deliveries back (they are still queued) until then, when one delivery goes as
+    a probe; its success closes the breaker, its failure sets a later probe."""
 
     __tablename__ = "webhook_endpoints"
 
@@ -38,6 +43,7 @@ class WebhookEndpoint(OwnedMixin, TimestampMixin, db.Model):
     enabled: Mapped[bool] = mapped_column(default=True, nullable=False)
     paused_reason: Mapped[str | None] = mapped_column(sa.String(255))
     consecutive_failures: Mapped[int] = mapped_column(default=0, nullable=False)
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class WebhookDelivery(db.Model):

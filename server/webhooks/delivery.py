@@ -7,7 +7,10 @@
 - Anything else (an error status, a timeout, a refused address): retried with
   exponential backoff and jitter, until the next try would fall past the maximum age
   (``KABAR_WEBHOOK_MAX_AGE_HOURS``): then it is dead. ``KABAR_WEBHOOK_PAUSE_AFTER``
-  failures in a row pause the endpoint.
+  failures in a row pause the endpoint, a circuit breaker: its events are still queued
+  but held back until ``paused_until``, when one delivery goes as a probe
+  (``dispatcher.probes``). A failed probe pauses it again; any 2xx closes the breaker
+  and sends what waited at once.
 
 Redirects are never followed (a receiver that moved must be updated by its owner), and
 the address is checked against the SSRF guard at every attempt, since DNS can change.
@@ -133,7 +136,12 @@ def attempt(delivery_id: int) -> None:
     if outcome.ok:
         delivery.status, delivery.delivered_at = "delivered", now
         _endpoint_values(endpoint.id, consecutive_failures=0)
+        resumed = _resume(endpoint.id)
         db.session.commit()
+        if resumed:
+            from server.runtime import wakeup
+
+            wakeup.notify()
         _run_actions(delivery, outcome.actions())
         return
     _failed(delivery, endpoint, outcome)
@@ -149,15 +157,20 @@ def _failed(delivery: WebhookDelivery, endpoint: WebhookEndpoint, outcome: Outco
         _pause(endpoint.id, "The receiver answered 410 Gone: it wants no more deliveries.")
     else:
         limit = int(settings["WEBHOOK_PAUSE_AFTER"])
-        paused = db.session.execute(
-            sa.update(WebhookEndpoint).where(
-                WebhookEndpoint.id == endpoint.id, WebhookEndpoint.enabled.is_(True),
-                WebhookEndpoint.consecutive_failures >= limit)
-            .values(enabled=False, paused_reason=(
-                f"Paused after {limit} failed deliveries in a row (last: "
-                f"{outcome.error or 'no answer'})")[:255])).rowcount
-        if paused:
-            log.warning("webhook endpoint %s paused after %s failures", endpoint.id, limit)
+        failures = db.session.scalar(sa.select(WebhookEndpoint.consecutive_failures)
+                                     .where(WebhookEndpoint.id == endpoint.id)) or 0
+        if limit and failures >= limit:
+            wait = probe_wait()
+            paused = db.session.execute(
+                sa.update(WebhookEndpoint).where(
+                    WebhookEndpoint.id == endpoint.id, WebhookEndpoint.enabled.is_(True))
+                .values(paused_until=now + timedelta(seconds=wait), paused_reason=(
+                    f"Paused after {failures} failed deliveries in a row (last: "
+                    f"{outcome.error or 'no answer'}); events are queued, and a probe "
+                    f"delivery goes in {wait:.0f} s")[:255])).rowcount
+            if paused:
+                log.warning("webhook endpoint %s paused after %s failures; probing in %.0f s",
+                            endpoint.id, failures, wait)
     next_at = now + timedelta(seconds=backoff(delivery.attempts))
     max_age = timedelta(hours=int(settings["WEBHOOK_MAX_AGE_HOURS"]))
     if next_at > delivery.created_at + max_age:
@@ -173,8 +186,30 @@ def _endpoint_values(endpoint_id: int, **values: Any) -> None:
                        .values(**values))
 
 
+def probe_wait() -> float:
+    """Seconds a paused endpoint waits before its next probe."""
+    return float(current_app.config["KABAR"]["WEBHOOK_PROBE_SECONDS"])
+
+
+def _resume(endpoint_id: int) -> bool:
+    """Close the breaker of a paused endpoint (a delivery got through): what waited for
+    it, failed deliveries included, goes now. True if it was paused."""
+    resumed = db.session.execute(
+        sa.update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id,
+                                         WebhookEndpoint.paused_until.is_not(None))
+        .values(paused_until=None, paused_reason=None)).rowcount
+    if resumed:
+        db.session.execute(sa.update(WebhookDelivery).where(
+            WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.status == "failed")
+            .values(next_at=utcnow()))
+        log.info("webhook endpoint %s answered again; resumed", endpoint_id)
+    return bool(resumed)
+
+
 def _pause(endpoint_id: int, reason: str) -> None:
-    _endpoint_values(endpoint_id, enabled=False, paused_reason=reason[:255])
+    """Disable the endpoint (a receiver's 410): only its owner enables it again."""
+    _endpoint_values(endpoint_id, enabled=False, paused_until=None,
+                     paused_reason=reason[:255])
     log.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
 
 

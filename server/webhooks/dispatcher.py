@@ -5,6 +5,11 @@ key (a chat, or the session) is still open (pending, delivering or failed); dead
 no longer hold anything back. So one chat's events reach a receiver in order, one at a
 time, while other chats and other endpoints go in parallel.
 
+A paused endpoint (``paused_until`` set, after failures in a row) sends nothing until
+that time; then ``probes`` hands out one delivery of it, the first in line, as a probe
+(its own retry time does not matter), and moves ``paused_until`` on so that only one
+probe is out at a time. The probe's success resumes the endpoint (``delivery.py``).
+
 Durable: everything is in the rows. A delivery found ``delivering`` at start-up was cut
 off by a stop or a crash and goes again (receivers dedupe on ``webhook-id``).
 """
@@ -51,20 +56,55 @@ def expire(max_age_hours: int) -> int:
     return count
 
 
-def due(limit: int) -> list[int]:
-    """Ids of deliveries that may go now, oldest first: due, of an enabled endpoint, and
-    first in line for their (endpoint, ordering key)."""
+def _first_in_line() -> sa.ColumnElement[bool]:
     older = aliased(WebhookDelivery)
-    blocked = sa.exists().where(older.endpoint_id == WebhookDelivery.endpoint_id,
-                                older.ordering_key == WebhookDelivery.ordering_key,
-                                older.id < WebhookDelivery.id,
-                                older.status.in_(OPEN_STATUSES))
+    return ~sa.exists().where(older.endpoint_id == WebhookDelivery.endpoint_id,
+                              older.ordering_key == WebhookDelivery.ordering_key,
+                              older.id < WebhookDelivery.id,
+                              older.status.in_(OPEN_STATUSES))
+
+
+def due(limit: int) -> list[int]:
+    """Ids of deliveries that may go now, oldest first: due, of an enabled endpoint that
+    is not paused, and first in line for their (endpoint, ordering key)."""
     return list(db.session.scalars(
         sa.select(WebhookDelivery.id)
         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
         .where(WebhookDelivery.status.in_(RETRYABLE), WebhookDelivery.next_at <= utcnow(),
-               WebhookEndpoint.enabled.is_(True), ~blocked)
+               WebhookEndpoint.enabled.is_(True), WebhookEndpoint.paused_until.is_(None),
+               _first_in_line())
         .order_by(WebhookDelivery.id).limit(limit)))
+
+
+def probes(limit: int) -> list[tuple[int, int]]:
+    """(endpoint id, delivery id) of one probe for each paused endpoint whose time to
+    probe has come: its oldest delivery that is first in line."""
+    now = utcnow()
+    endpoint_ids = db.session.scalars(
+        sa.select(WebhookEndpoint.id).where(WebhookEndpoint.enabled.is_(True),
+                                            WebhookEndpoint.paused_until <= now)
+        .order_by(WebhookEndpoint.paused_until).limit(limit)).all()
+    found = []
+    for endpoint_id in endpoint_ids:
+        delivery_id = db.session.scalar(
+            sa.select(WebhookDelivery.id).where(WebhookDelivery.endpoint_id == endpoint_id,
+                                                WebhookDelivery.status.in_(RETRYABLE),
+                                                _first_in_line())
+            .order_by(WebhookDelivery.id).limit(1))
+        if delivery_id is not None:
+            found.append((endpoint_id, delivery_id))
+    return found
+
+
+def claim_probe(endpoint_id: int, delivery_id: int) -> bool:
+    """Take the probe of a paused endpoint: the next probe is due a while later (the
+    probe's outcome changes that), so one probe is out at a time."""
+    now = utcnow()
+    won = db.session.execute(sa.update(WebhookEndpoint).where(
+        WebhookEndpoint.id == endpoint_id, WebhookEndpoint.paused_until <= now)
+        .values(paused_until=now + timedelta(seconds=delivery.probe_wait()))).rowcount
+    db.session.commit()
+    return bool(won) and claim(delivery_id)
 
 
 def claim(delivery_id: int) -> bool:
@@ -105,9 +145,16 @@ class WebhookWorker(Worker):
             free = self.pool_size - self.in_flight
         if free <= 0:
             return IDLE_SECONDS  # a finishing delivery wakes us
-        ids = due(free)
-        db.session.commit()  # end the read: the pool threads write these rows
         started = 0
+        for endpoint_id, delivery_id in probes(free):
+            db.session.commit()  # end the read
+            if claim_probe(endpoint_id, delivery_id):
+                with self.lock:
+                    self.in_flight += 1
+                self.pool.submit(self._deliver, delivery_id)
+                started += 1
+        ids = due(free - started) if free > started else []
+        db.session.commit()  # end the read: the pool threads write these rows
         for delivery_id in ids:
             if claim(delivery_id):
                 with self.lock:

@@ -18,10 +18,18 @@ from server import netguard, sessions
 from server.auth import Principal, current_principal, get_owned, scoped
 from server.errors import Forbidden, NotFound, ValidationFailed
 from server.events import CATALOGUE, CATALOGUE_VERSION
-from server.models import User, WaSession, WebhookDelivery, WebhookEndpoint, db, utcnow
+from server.models import (
+    StoredEvent,
+    User,
+    WaSession,
+    WebhookDelivery,
+    WebhookEndpoint,
+    db,
+    utcnow,
+)
 from server.runtime import wakeup
 from server.webhooks import delivery as deliveries
-from server.webhooks import signing
+from server.webhooks import fanout, signing
 
 FAMILIES = {name.split(".", 1)[0] for name in CATALOGUE}
 
@@ -93,10 +101,11 @@ def update(endpoint: WebhookEndpoint, **fields: Any) -> WebhookEndpoint:
     for name in ("url", "name", "events", "headers", "enabled"):
         if name in fields:
             setattr(endpoint, name, fields[name])
-    if fields.get("enabled"):  # enabling again resumes what waited
+    if fields.get("enabled"):  # enabling again resumes what waited, a pause included
         endpoint.paused_reason, endpoint.consecutive_failures = None, 0
+        endpoint.paused_until = None
     elif fields.get("enabled") is False:
-        endpoint.paused_reason = "disabled by request"
+        endpoint.paused_reason, endpoint.paused_until = "disabled by request", None
     db.session.commit()
     return endpoint
 
@@ -154,21 +163,28 @@ def replay(delivery: WebhookDelivery) -> WebhookDelivery:
     """Send the event again as a new pending delivery (fresh attempts and age, same
     event id, so receivers that dedupe on webhook-id see a repeat). The old row stays as
     history; if it was still retrying it is given up, so the event is not sent twice."""
+    again = _replayed(delivery)
+    db.session.commit()
+    wakeup.notify()
+    return again
+
+
+def _replayed(delivery: WebhookDelivery) -> WebhookDelivery:
     if delivery.status in ("pending", "failed"):
         delivery.status = "dead"
         delivery.last_error = "replaced by a replay"
     again = WebhookDelivery(endpoint_id=delivery.endpoint_id, event_seq=delivery.event_seq,
                             ordering_key=delivery.ordering_key, replay_of=delivery.id)
     db.session.add(again)
-    db.session.commit()
-    wakeup.notify()
     return again
 
 
 def replay_since(endpoint: WebhookEndpoint, *, since: datetime | None,
                  status: str = "all") -> int:
     """Replay every failed and/or dead delivery of the endpoint made since ``since``
-    (default: the maximum age), oldest first so order per chat is kept."""
+    (default: the maximum age); with ``all``, also queue the events since then that the
+    endpoint wants but never got a delivery for (while it was disabled; not before it
+    was created). In event order, so order per chat is kept. How many were queued."""
     if since is None:
         since = utcnow() - timedelta(hours=int(current_app.config["KABAR"][
             "WEBHOOK_MAX_AGE_HOURS"]))
@@ -179,6 +195,31 @@ def replay_since(endpoint: WebhookEndpoint, *, since: datetime | None,
         deliveries_of(endpoint).where(WebhookDelivery.status.in_(statuses),
                                       WebhookDelivery.created_at >= since, ~already)
         .order_by(WebhookDelivery.id)).all()
-    for row in rows:
-        replay(row)
-    return len(rows)
+    queue: list[tuple[int, WebhookDelivery | StoredEvent]] = [
+        (row.event_seq, row) for row in rows]
+    if status == "all":
+        queue += [(event.seq, event) for event in _never_queued(endpoint, since)]
+    for _seq, item in sorted(queue, key=lambda pair: pair[0]):
+        if isinstance(item, WebhookDelivery):
+            _replayed(item)
+        else:
+            db.session.add(WebhookDelivery(
+                endpoint_id=endpoint.id, event_seq=item.seq,
+                ordering_key=fanout.ordering_key(item.type, item.data, item.session_id)))
+    db.session.commit()
+    if queue:
+        wakeup.notify()
+    return len(queue)
+
+
+def _never_queued(endpoint: WebhookEndpoint, since: datetime) -> list[StoredEvent]:
+    """The events since ``since`` the endpoint wants (its session, or every one for a
+    global endpoint; its types) that it has no delivery of at all."""
+    queued = sa.exists().where(WebhookDelivery.endpoint_id == endpoint.id,
+                               WebhookDelivery.event_seq == StoredEvent.seq)
+    since = max(since, endpoint.created_at)  # not what happened before it existed
+    query = sa.select(StoredEvent).where(StoredEvent.created_at >= since, ~queued)
+    if endpoint.session_id is not None:
+        query = query.where(StoredEvent.session_id == endpoint.session_id)
+    events = db.session.scalars(query.order_by(StoredEvent.seq)).all()
+    return [event for event in events if fanout.matches(endpoint.events or [], event.type)]

@@ -29,11 +29,12 @@ import sqlalchemy as sa
 from nodes import match_message
 from server.models import StoredEvent, WaSession, Workflow, WorkflowInbox, db, utcnow
 from server.webhooks.fanout import chat_of, matches
-from server.workflows import runner
+from server.workflows import limits, runner
 
 log = logging.getLogger(__name__)
 
 SHARDS = 64
+RUN_ENDS = ("workflow.completed", "workflow.failed")
 MAX_ATTEMPTS = 5
 
 
@@ -131,6 +132,11 @@ def _event(session: WaSession | None, event_type: str, data: dict[str, Any],
            chat: str | None, event_id: str, enabled: list[Workflow] | None = None, *,
            owner_id: int | None = None) -> int:
     started = 0
+    chain = 0
+    if event_type in RUN_ENDS:
+        chain = runner.chain_of(data) + 1  # a run started by a run's end is one further
+        if limits.past_chain_limit(chain - 1):
+            return 0  # the end of a run refused for its chain starts nothing
     for workflow in _enabled(session, owner_id) if enabled is None else enabled:
         if event_type.startswith("workflow.") and data.get("workflow") == workflow.name:
             continue  # a workflow never handles its own run's end: no loops
@@ -141,10 +147,11 @@ def _event(session: WaSession | None, event_type: str, data: dict[str, Any],
                                            or trigger["session"] not in (session.id,
                                                                          session.label)):
                 continue
-            runner.start(workflow, {"type": "event", "event": event_type, "event_id": event_id,
-                                    "data": data, "chat": chat,
-                                    "session": session.id if session else None})
-            started += 1
+            trigger = {"type": "event", "event": event_type, "event_id": event_id,
+                       "data": data, "chat": chat, "session": session.id if session else None}
+            if chain:
+                trigger["chain"] = chain
+            started += limits.start_for_event(workflow, trigger)
             break
     return started
 

@@ -13,6 +13,7 @@ winner's row lock and then matches nothing; on SQLite writers take turns.
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,7 @@ from flask import current_app
 from nodes import Engine, Reply, Run, Timeout
 from nodes.base import Event
 from nodes.errors import NodesError
+from nodes.templating import jsonable
 from server.errors import Conflict
 from server.events import WorkflowCompleted, WorkflowFailed
 from server.models import WaSession, Workflow, WorkflowRun, db, utcnow
@@ -46,10 +48,34 @@ def start(workflow: Workflow, trigger: dict[str, Any], *, vars: dict[str, Any] |
                       session_id=trigger.get("session"), chat=trigger.get("chat"), state={})
     db.session.add(row)
     db.session.flush()  # the run's id, for idempotency keys
-    ctx = _context(row, depth)
+    ctx = _context(row, depth, chain=chain_of(trigger))
     run = _engine.start(doc, trigger, ctx, vars=vars, run_id=row.id)
     _store(row, run)
     return row, ctx
+
+
+def refuse(workflow: Workflow, trigger: dict[str, Any], reason: str) -> WorkflowRun:
+    """A run that is not started, for ``reason``: stored as failed at once, with its
+    ``workflow.failed`` event, so the refusal shows where runs are looked at."""
+    row = WorkflowRun(workflow_id=workflow.id, version=workflow.version,
+                      owner_id=workflow.owner_id, status="running",
+                      trigger_type=str(trigger.get("type") or "manual"),
+                      session_id=trigger.get("session"), chat=trigger.get("chat"), state={})
+    db.session.add(row)
+    db.session.flush()
+    now = utcnow()
+    run = Run.new(name=workflow.name, version=workflow.version, trigger=jsonable(trigger),
+                  vars={}, now=now, run_id=row.id)
+    run.status, run.error, run.finished_at = "failed", reason, now.isoformat()
+    _store(row, run)
+    return row
+
+
+def chain_of(trigger: dict[str, Any] | None) -> int:
+    """How many runs, each started by the end of the one before, led to this one (0: a
+    run started by a message, a schedule, a hook or by hand)."""
+    chain = (trigger or {}).get("chain")
+    return chain if isinstance(chain, int) else 0
 
 
 def resume(row: WorkflowRun, event: Event) -> ServerContext:
@@ -145,16 +171,21 @@ def cancel(row: WorkflowRun, *, reason: str = "cancelled by request") -> Workflo
     return row
 
 
-def _context(row: WorkflowRun, depth: int) -> ServerContext:
-    return ServerContext(owner_id=row.owner_id, run_id=row.id, call_workflow=_call,
-                         depth=depth)
+def _context(row: WorkflowRun, depth: int, *, chain: int | None = None) -> ServerContext:
+    if chain is None:
+        chain = chain_of((row.state or {}).get("trigger"))
+    return ServerContext(owner_id=row.owner_id, run_id=row.id,
+                         call_workflow=functools.partial(_call, chain=chain), depth=depth)
 
 
 def _call(workflow: Workflow, input: dict[str, Any], *, caller: dict[str, Any],
-          depth: int) -> dict[str, Any]:
-    """``call_workflow``: a child run, stored as a run of its own, that must finish now."""
+          depth: int, chain: int) -> dict[str, Any]:
+    """``call_workflow``: a child run, stored as a run of its own, that must finish now.
+    It is as far down an event chain as its caller."""
     trigger = {"type": "call", "input": input, "chat": caller.get("chat"),
                "session": caller.get("session")}
+    if chain:
+        trigger["chain"] = chain
     child, _ctx = start(workflow, trigger, parent_id=caller.get("run_id"), depth=depth)
     if child.status == "waiting":
         raise NodesError(f"workflow {workflow.name!r} waited; call_workflow needs a "
@@ -203,7 +234,7 @@ def _announce(row: WorkflowRun, run: Run) -> None:
     from server import eventlog  # the event log feeds workflows: import when used
 
     common = {"run_id": row.id, "workflow": run.workflow["name"], "version": row.version,
-              "trigger": row.trigger_type}
+              "trigger": row.trigger_type, "chain": chain_of(run.trigger)}
     if run.status == "failed":
         log.warning("workflow run %s failed at %s: %s", row.id, run.current, run.error)
         event: WorkflowCompleted | WorkflowFailed = WorkflowFailed(

@@ -123,3 +123,21 @@ def kabar(app, monkeypatch):
 def fast(sandbox_session):
     """The sandbox session with pacing off, so sends go at once."""
     return unpaced(sandbox_session)
+
+
+def drain_inbox(rounds: int = 50) -> None:
+    """Handle the workflow inbox as the runtime's workers would, until it is empty."""
+    import sqlalchemy as sa
+
+    from server.models import WorkflowInbox
+    from server.workflows.worker import handle_one
+
+    for _ in range(rounds):
+        ids = db.session.scalars(sa.select(WorkflowInbox.id).where(
+            WorkflowInbox.failed.is_(False)).order_by(WorkflowInbox.id)).all()
+        db.session.rollback()
+        if not ids:
+            return
+        for item_id in ids:
+            handle_one(item_id)
+    raise AssertionError(f"the inbox still has items after {rounds} rounds")

@@ -124,14 +124,32 @@ def test_410_disables_the_endpoint(endpoint, session, receiver):
     assert [d.status for d in _deliveries()] == ["delivered"]
 
 
+def _run_probes() -> list[int]:
+    """What the worker does for paused endpoints in one step, on this thread."""
+    ran = []
+    for endpoint_id, delivery_id in dispatcher.probes(10):
+        assert dispatcher.claim_probe(endpoint_id, delivery_id)
+        delivery.attempt(delivery_id)
+        ran.append(delivery_id)
+    return ran
+
+
+def _probe_time_comes(endpoint) -> None:
+    db.session.execute(sa.update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint.id)
+                       .values(paused_until=datetime.now(UTC) - timedelta(seconds=1)))
+    db.session.commit()
+
+
 def test_failures_in_a_row_pause_and_success_resets(app, endpoint, session, receiver,
                                                     monkeypatch):
     monkeypatch.setitem(app.config["KABAR"], "WEBHOOK_PAUSE_AFTER", 2)
+    monkeypatch.setattr(delivery, "BACKOFF_BASE", 600.0)  # no retry during the test
+    monkeypatch.setattr(delivery, "BACKOFF_CAP", 3600.0)
     receiver.answer = lambda p: (500, b"")
     _say(session, "one", chat="6281")
     _run_due()
     db.session.expire_all()
-    assert endpoint.consecutive_failures == 1 and endpoint.enabled
+    assert endpoint.consecutive_failures == 1 and endpoint.paused_until is None
     receiver.answer = lambda p: (200, b"")
     _say(session, "two", chat="6282")
     _run_due()
@@ -142,8 +160,65 @@ def test_failures_in_a_row_pause_and_success_resets(app, endpoint, session, rece
     _say(session, "four", chat="6284")
     _run_due()
     db.session.expire_all()
-    assert not endpoint.enabled
+    assert endpoint.enabled and endpoint.paused_until > datetime.now(UTC)
     assert endpoint.paused_reason.startswith("Paused after 2 failed deliveries")
+
+
+def test_a_paused_endpoint_still_queues_every_event_and_probes_itself_back(
+        app, endpoint, session, receiver, monkeypatch):
+    """The receiver is down: the endpoint pauses, events go on being queued; a probe that
+    fails pauses it again; the first probe that gets through sends everything, in order
+    per chat, without anyone enabling it by hand."""
+    monkeypatch.setitem(app.config["KABAR"], "WEBHOOK_PAUSE_AFTER", 3)
+    monkeypatch.setattr(delivery, "BACKOFF_BASE", 600.0)  # retries only when resumed
+    monkeypatch.setattr(delivery, "BACKOFF_CAP", 3600.0)
+    receiver.answer = lambda p: (503, b"")
+    for chat in ("6281", "6282", "6283"):
+        _say(session, f"{chat}-1", chat=chat)
+    _run_due()
+    db.session.expire_all()
+    assert endpoint.enabled and endpoint.paused_until is not None
+    for chat in ("6281", "6282", "6283", "6284"):  # during the outage
+        _say(session, f"{chat}-2", chat=chat)
+    assert len(_deliveries()) == 7  # every event is queued
+    assert dispatcher.due(10) == [] and _run_probes() == []  # held back until probe time
+
+    _probe_time_comes(endpoint)
+    assert len(_run_probes()) == 1 and receiver.attempts() == 4  # one probe, failed
+    db.session.expire_all()
+    assert endpoint.paused_until > datetime.now(UTC)  # paused again
+    assert _run_probes() == []  # one probe at a time
+
+    receiver.answer = lambda p: (200, b"")  # the receiver is back
+    _probe_time_comes(endpoint)
+    assert len(_run_probes()) == 1
+    db.session.expire_all()
+    assert endpoint.paused_until is None and endpoint.paused_reason is None
+    assert endpoint.consecutive_failures == 0
+    while _run_due():  # the failed ones go at once, not at their backoff time
+        pass
+    assert [d.status for d in _deliveries()] == ["delivered"] * 7
+    texts = [r["json"]["data"]["message"]["text"] for r in receiver.delivered()]
+    assert len(texts) == 7
+    for chat in ("6281", "6282", "6283"):
+        assert texts.index(f"{chat}-1") < texts.index(f"{chat}-2")
+
+
+def test_replay_since_covers_events_never_queued(app, endpoint, session, receiver):
+    _say(session, "before")
+    _run_due()
+    service.update(endpoint, enabled=False)
+    _say(session, "while disabled", chat="6281")
+    _say(session, "while disabled too", chat="6281")
+    assert len(_deliveries()) == 1  # a disabled endpoint is not sent anything…
+    service.update(endpoint, enabled=True)
+    since = datetime.now(UTC) - timedelta(hours=1)
+    assert service.replay_since(endpoint, since=since) == 2  # …but a replay covers them
+    assert service.replay_since(endpoint, since=since) == 0  # and only once
+    while _run_due():
+        pass
+    texts = [r["json"]["data"]["message"]["text"] for r in receiver.delivered()]
+    assert texts == ["before", "while disabled", "while disabled too"]
 
 
 def test_past_the_maximum_age_a_delivery_is_dead(app, endpoint, session, receiver,
