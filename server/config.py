@@ -112,7 +112,11 @@ SETTINGS: tuple[Setting, ...] = (
             int),
     Setting("FETCH_TIMEOUT", 30,
             "Seconds a fetch of a URL given by a user (media, webhooks) may take in all, "
-            "redirects included.", int),
+            "redirects included. Media URLs are fetched by the runtime, never inside an API "
+            "request: the message waits as `fetching` meanwhile.", int),
+    Setting("MEDIA_FETCHERS", 4,
+            "Media URLs of outgoing messages the runtime fetches at once (a slow server "
+            "holds one of them, never the API).", int),
     Setting("WEBHOOK_TIMEOUT", 10,
             "Seconds a webhook receiver has to answer one delivery before it counts as "
             "failed.", int),

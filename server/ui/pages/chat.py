@@ -44,7 +44,7 @@ def _unsent(session_id: str, jid: str) -> list[OutboxMessage]:
     """Outgoing messages to this chat that are not in its history: queued, or failed."""
     return db.session.scalars(sa.select(OutboxMessage).where(
         OutboxMessage.session_id == session_id, OutboxMessage.to_jid == jid,
-        OutboxMessage.status.in_(("queued", "sending", "failed", "expired")))
+        OutboxMessage.status.in_(("fetching", "queued", "sending", "failed", "expired")))
         .order_by(OutboxMessage.seq.desc()).limit(20)).all()[::-1]
 
 
