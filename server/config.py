@@ -114,6 +114,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds a fetch of a URL given by a user (media, webhooks) may take in all, "
             "redirects included. Media URLs are fetched by the runtime, never inside an API "
             "request: the message waits as `fetching` meanwhile.", int),
+    Setting("CONVERT_TIMEOUT", 60,
+            "Seconds ffmpeg may take to make a voice note (Ogg Opus) of the audio given; "
+            "past it the message is refused (422) or, for a media URL, fails.", int),
     Setting("MEDIA_FETCHERS", 4,
             "Media URLs of outgoing messages the runtime fetches at once (a slow server "
             "holds one of them, never the API).", int),

@@ -149,13 +149,20 @@ def resolve_media(kind: str, spec: dict[str, Any],
 
 
 def prepared_media(kind: str, stored, spec: dict[str, Any]) -> dict[str, Any]:
-    """The payload's description of stored media, made into what ``kind`` needs
-    (a sticker is WebP); the one place both accepted and fetched media go through."""
-    from server import media
+    """The payload's description of stored media, made into what ``kind`` needs (a voice
+    note is Ogg Opus, a sticker WebP: ``server.media_convert``); the one place accepted
+    and fetched media both go through. Converted media carries its real type, whatever
+    the request said."""
+    from server import media, media_convert
 
-    if kind == "sticker" and stored.mimetype != "image/webp":
-        stored = media.store(media.to_webp_sticker(media.open_bytes(stored.sha256)),
-                             mimetype="image/webp", filename=None)
+    original = media.open_bytes(stored.sha256) if kind in media_convert.KINDS else b""
+    converted = media_convert.for_kind(kind, original)
+    if converted is not None:
+        data, mimetype = converted
+        if data is not original:
+            stored = media.store(data, mimetype=mimetype, filename=None)
+        return {"sha256": stored.sha256, "mimetype": mimetype, "filename": None,
+                "size": stored.size}
     return {"sha256": stored.sha256, "mimetype": spec.get("mimetype") or stored.mimetype,
             "filename": spec.get("filename") or stored.filename, "size": stored.size}
 

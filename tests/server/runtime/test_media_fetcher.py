@@ -168,3 +168,14 @@ def test_a_sticker_by_url_is_sent_as_webp(client, operator_headers, fast, host):
     assert sent.status_code == 202
     [delivery] = wait_for(lambda: _deliveries(fast), what="the sticker")
     assert delivery.content["media"]["mimetype"] == "image/webp"
+
+
+def test_a_voice_url_that_is_not_audio_fails_the_message(client, operator_headers, fast,
+                                                         host):
+    sent = _send(client, operator_headers, fast, {
+        "to": "081234567890", "type": "voice", "media": {"url": f"{host}/note.ogg"}})
+    assert sent.status_code == 202
+    row = wait_for(lambda: (row := _row(sent.json["id"])).status == "failed" and row,
+                   what="the message to fail")
+    assert row.reason.startswith("invalid_audio"), row.reason
+    assert not _deliveries(fast)
