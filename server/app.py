@@ -14,7 +14,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from server import config as settings
-from server.errors import BadRequest, KabarError, error_body
+from server import inputs
+from server.errors import KabarError, error_body
 from server.extensions import db, jwt, limiter, migrate
 from server.logs import configure_logging, init_request_ids
 
@@ -116,7 +117,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     metrics.init_app(app)
     _register_error_handlers(app, api)
     _add_security_headers(app)
-    _refuse_nul_characters(app)
+    _check_request_text(app)
     return app
 
 
@@ -152,24 +153,21 @@ def _add_security_headers(app: Flask) -> None:
         return response
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return any(_has_nul(item) for item in value)
-    return False
-
-
-def _refuse_nul_characters(app: Flask) -> None:
-    """PostgreSQL text cannot hold U+0000: a NUL in the URL, the query or a JSON body
-    would fail in the database as a 500 (SQLite would store it). No field needs one, so
-    it is refused up front, the same on both databases."""
+def _check_request_text(app: Flask) -> None:
+    """Text no field can hold is refused before any view, the same on both databases:
+    in the path, the query and a JSON body (nested too deep, NUL, lone surrogates).
+    Checked once here rather than by every field that stores text."""
 
     @app.before_request
-    def _refuse():
-        body = request.get_json(silent=True) if request.is_json else None
-        if _has_nul([request.path, list(request.args.items(multi=True)), body]):
-            raise BadRequest("Text in a request may not contain the NUL character (U+0000).",
-                             code="nul_character")
+    def _check():
+        for text in [request.path, *(part for pair in request.args.items(multi=True)
+                                     for part in pair)]:
+            inputs.check_text(text)
+        if request.is_json and request.content_length != 0:
+            try:
+                request.get_json(silent=True)  # parsed once; views read the cached value
+            except RecursionError:
+                raise inputs.TooDeep() from None
+            body = request.get_json(silent=True)
+            if body is not None:
+                inputs.check_json(body)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import marshmallow as ma
 import sqlalchemy as sa
 from flask import request, url_for
 from flask.views import MethodView
 
-from server import outbox, sessions
+from server import inputs, outbox, sessions
+from server.api import fields
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.errors import ValidationFailed
 from server.models import Message
@@ -81,8 +80,8 @@ class MessageListArgs(PageArgs):
 
 
 class RescheduleSchema(ma.Schema):
-    send_at = ma.fields.AwareDateTime(allow_none=True)
-    expires_at = ma.fields.AwareDateTime(allow_none=True)
+    send_at = fields.AwareDateTime(allow_none=True)
+    expires_at = fields.AwareDateTime(allow_none=True)
 
 
 def _send_request() -> tuple[dict, object]:
@@ -91,7 +90,7 @@ def _send_request() -> tuple[dict, object]:
         spec: dict = {}
         if request.form.get("payload"):
             try:
-                spec = json.loads(request.form["payload"])
+                spec = inputs.load_json(request.form["payload"])
             except ValueError:
                 raise ValidationFailed(errors={"payload": ["Not valid JSON."]}) from None
         spec.update({k: v for k, v in request.form.items() if k != "payload"})

@@ -14,6 +14,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import FileStorage
 
+from server import inputs
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.models import (
     FINAL_STATUSES,
@@ -37,6 +38,7 @@ def _region() -> str:
 
 def validate(spec: dict[str, Any], *, has_upload: bool = False) -> dict[str, Any]:
     """Load a send request with the shared schema; 422 with field errors if it is wrong."""
+    inputs.check_json(spec)  # workflows and webhook actions send without an HTTP request
     schema = SendSpec()
     schema.has_upload = has_upload
     try:

@@ -22,6 +22,7 @@ from flask import current_app
 
 from nodes import InvalidWorkflow
 from nodes import Workflow as WorkflowDoc
+from server import inputs
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.models import Workflow, WorkflowRun, WorkflowVersion, db
 
@@ -50,7 +51,7 @@ def check(doc: Any) -> WorkflowDoc:
 
 def parse_json(text: str | bytes, *, where: str = "the body") -> Any:
     try:
-        return json.loads(text)
+        return inputs.load_json(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         position = f" at line {exc.lineno}, column {exc.colno}" \
             if isinstance(exc, json.JSONDecodeError) else ""
