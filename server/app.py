@@ -8,11 +8,12 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
+from nodes import templating
 from server import config as settings
 from server import inputs
 from server.errors import KabarError, error_body
@@ -87,6 +88,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(settings.flask_config(values, instance))
     app.config["KABAR"] = values
     configure_logging(values["LOG_LEVEL"], values["LOG_JSON"])
+    templating.set_limits(seconds=values["TEMPLATE_TIMEOUT"],
+                          output=values["TEMPLATE_MAX_OUTPUT"], loop=values["TEMPLATE_MAX_LOOP"])
     if values["TRUSTED_PROXIES"]:
         n = values["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore
@@ -96,6 +99,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     jwt.init_app(app)
     limiter.init_app(app)
     init_request_ids(app)
+    inputs.init_app(app)  # body limit and text checks, before any other hook reads
 
     from server import docs_page, metrics, ui
     from server.api.base import SECURITY, Api
@@ -117,7 +121,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     metrics.init_app(app)
     _register_error_handlers(app, api)
     _add_security_headers(app)
-    _check_request_text(app)
     return app
 
 
@@ -151,23 +154,3 @@ def _add_security_headers(app: Flask) -> None:
             "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
             "frame-ancestors 'none'")
         return response
-
-
-def _check_request_text(app: Flask) -> None:
-    """Text no field can hold is refused before any view, the same on both databases:
-    in the path, the query and a JSON body (nested too deep, NUL, lone surrogates).
-    Checked once here rather than by every field that stores text."""
-
-    @app.before_request
-    def _check():
-        for text in [request.path, *(part for pair in request.args.items(multi=True)
-                                     for part in pair)]:
-            inputs.check_text(text)
-        if request.is_json and request.content_length != 0:
-            try:
-                request.get_json(silent=True)  # parsed once; views read the cached value
-            except RecursionError:
-                raise inputs.TooDeep() from None
-            body = request.get_json(silent=True)
-            if body is not None:
-                inputs.check_json(body)

@@ -11,6 +11,7 @@ from server import inputs, outbox, sessions
 from server.api import fields
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.errors import ValidationFailed
+from server.inputs import carries_media
 from server.models import Message
 from server.outbox.schema import SendSpec
 from server.whatsapp.jids import InvalidPhone, to_jid
@@ -130,6 +131,7 @@ class Messages(MethodView):
                      "schema": {"type": "string", "maxLength": 128}, "description":
                      "Repeat a request with the same key and it is sent once."}])
     @blp.response(202, OutgoingSchema)
+    @carries_media
     def post(self, session_id):
         """Queue a message: text, image, video, audio, voice, document, sticker, location,
         contacts or poll. Accepted means stored; follow status_url for its progress."""

@@ -31,11 +31,18 @@ log = logging.getLogger(__name__)
 TOKEN_PREFIX = "kwh_"
 
 
+class WorkflowTooLarge(ValidationFailed):
+    status = 413
+    code = "workflow_too_large"
+
+
 def check(doc: Any) -> WorkflowDoc:
-    """The document as a workflow, or 422 ``workflow_invalid`` with every problem."""
+    """The document as a workflow, or 422 ``workflow_invalid`` with every problem (413
+    ``workflow_too_large`` past the size limits, before any validation work)."""
     if not isinstance(doc, dict):
         raise ValidationFailed("A workflow is a JSON object.", code="workflow_invalid",
                                errors={"$": ["Expected a JSON object."]})
+    _check_size(doc)
     try:
         return WorkflowDoc.from_dict(doc)
     except InvalidWorkflow as exc:
@@ -47,6 +54,23 @@ def check(doc: Any) -> WorkflowDoc:
             f"The workflow is not valid: {count} problem{'' if count == 1 else 's'}, each "
             "listed in errors under its JSON path.", code="workflow_invalid",
             errors=errors) from None
+
+
+def _check_size(doc: dict[str, Any]) -> None:
+    settings = current_app.config["KABAR"]
+    nodes = doc.get("nodes")
+    most = settings["WORKFLOW_MAX_NODES"]
+    if isinstance(nodes, dict) and len(nodes) > most:
+        raise WorkflowTooLarge(
+            f"The workflow has {len(nodes)} nodes; at most {most} are allowed "
+            "(KABAR_WORKFLOW_MAX_NODES). Split it into workflows that trigger each other.",
+            errors={"$.nodes": [f"At most {most} nodes."]})
+    size = len(json.dumps(doc, separators=(",", ":")).encode())
+    most = settings["WORKFLOW_MAX_BYTES"]
+    if size > most:
+        raise WorkflowTooLarge(
+            f"The workflow is {size} bytes of JSON; at most {most} are allowed "
+            "(KABAR_WORKFLOW_MAX_BYTES).", errors={"$": [f"At most {most} bytes."]})
 
 
 def parse_json(text: str | bytes, *, where: str = "the body") -> Any:
