@@ -12,24 +12,204 @@ checked as the number it renders to. Two rules make templates predictable:
 
 Conditions (``branch``, ``switch``) are bare expressions such as ``vars.count > 3``; a
 ``{{ }}`` around them is tolerated.
+
+Templates come from whoever writes workflows, so one render is bounded (``LIMITS``, set by
+the gateway from its ``KABAR_TEMPLATE_*`` settings with ``set_limits``): its time, the size
+of its output and of any value it makes (``'x' * 10**8`` is refused before it is built),
+and how many loop iterations it runs, ``range`` included, nested loops counted together.
+Going past a limit is a ``TemplateError`` like any other failed template.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import dataclasses
 import functools
+import math
 import re
-from collections.abc import Callable, Mapping
+import time as clock
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
+from jinja2 import nodes as jinja_nodes
+from jinja2.compiler import CodeGenerator
 from jinja2.sandbox import SandboxedEnvironment
 
 from nodes.errors import TemplateError
 
-_env = SandboxedEnvironment(undefined=jinja2.ChainableUndefined, autoescape=False,
-                            keep_trailing_newline=True)
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What one render may cost: a template, a whole parameter or a condition."""
+
+    seconds: float = 2.0  # wall-clock time
+    output: int = 100_000  # characters of output, and items or characters of any value
+    loop: int = 10_000  # loop iterations in all (nested loops multiply), range() included
+    power_bits: int = 4096  # the size of an integer a ** may make
+
+
+LIMITS = Limits()
+
+
+def set_limits(**changes: Any) -> Limits:
+    """Change the limits for every render in this process; returns the new ones."""
+    global LIMITS
+    LIMITS = dataclasses.replace(LIMITS, **changes)
+    return LIMITS
+
+
+class _Budget:
+    """What is left of one render's limits (one per render, in a context variable)."""
+
+    __slots__ = ("deadline", "loops", "limits")
+
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self.deadline = clock.monotonic() + limits.seconds
+        self.loops = limits.loop
+
+    def tick(self, iterations: int = 0) -> None:
+        self.loops -= iterations
+        if self.loops < 0:
+            raise TemplateError(f"the template loops more than {self.limits.loop} times in "
+                                "all; loop over less data")
+        if clock.monotonic() > self.deadline:
+            raise TemplateError(f"the template took longer than {self.limits.seconds:g} s "
+                                "to render; make it simpler")
+
+
+_budget: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar(
+    "template_budget", default=None)
+
+
+@contextlib.contextmanager
+def _budgeted() -> Iterator[_Budget]:
+    """The current render's budget; a new one when no render is under way."""
+    current = _budget.get()
+    if current is not None:
+        yield current
+        return
+    budget = _Budget(LIMITS)
+    token = _budget.set(budget)
+    try:
+        yield budget
+    finally:
+        _budget.reset(token)
+
+
+def _tick(iterations: int = 0) -> None:
+    budget = _budget.get()
+    if budget is not None:
+        budget.tick(iterations)
+
+
+def _check_size(value: Any) -> Any:
+    if isinstance(value, str | list | tuple | dict | set | frozenset | bytes) and \
+            len(value) > LIMITS.output:
+        raise TemplateError(f"the template made a value of {len(value)} items or "
+                            f"characters; at most {LIMITS.output} are allowed")
+    return value
+
+
+def _guarded_iter(iterable: Iterable[Any]) -> Iterator[Any]:
+    """What a ``{% for %}`` loops over: each iteration counts against the budget."""
+    for item in iterable:
+        _tick(1)
+        yield item
+
+
+def _range(*args: int) -> range:
+    numbers = range(*args)
+    if len(numbers) > LIMITS.loop:
+        raise TemplateError(f"range() of {len(numbers)} numbers; at most {LIMITS.loop}")
+    return numbers
+
+
+# Filters whose numbers say how long the output is: refused before they build it.
+_WIDTH_FILTERS = {"center", "indent", "wordwrap", "truncate", "format"}
+
+
+def _watched(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """A filter that counts against the budget and whose result is size-checked."""
+
+    @functools.wraps(function)  # keeps jinja_pass_arg, so Jinja passes what it wants
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        _tick()
+        if name in _WIDTH_FILTERS:
+            for number in (*args, *kwargs.values()):
+                if isinstance(number, int) and not isinstance(number, bool) and \
+                        number > LIMITS.output:
+                    raise TemplateError(f"{name}({number}) would make a value longer than "
+                                        f"{LIMITS.output} characters")
+        return _check_size(function(*args, **kwargs))
+
+    return watched
+
+
+class _Generator(CodeGenerator):
+    """Jinja's code generator, with every ``{% for %}`` looping through ``_guarded_iter``
+    (a plain Python loop over a plain list would otherwise run unwatched)."""
+
+    def visit_For(self, node, frame):  # noqa: N802 - Jinja's visitor naming
+        wrapped = node.iter
+        if not (isinstance(wrapped, jinja_nodes.Call)
+                and isinstance(wrapped.node, jinja_nodes.EnvironmentAttribute)
+                and wrapped.node.name == "guarded_iter"):
+            node.iter = jinja_nodes.Call(
+                jinja_nodes.EnvironmentAttribute("guarded_iter", lineno=node.lineno),
+                [wrapped], [], None, None, lineno=node.lineno)
+        super().visit_For(node, frame)
+
+
+class _Environment(SandboxedEnvironment):
+    """The sandbox, with every operation that can grow a value or take time watched."""
+
+    code_generator_class = _Generator
+    intercepted_binops = frozenset(["*", "**", "+", "%"])
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        self.guarded_iter = _guarded_iter
+        self.globals["range"] = _range
+        self.filters = {name: _watched(name, function)
+                        for name, function in self.filters.items()}
+
+    def call_binop(self, context, operator, left, right):
+        _tick()
+        if operator == "*":
+            for times, other in ((left, right), (right, left)):
+                if isinstance(times, int) and not isinstance(times, bool) and \
+                        isinstance(other, str | list | tuple) and \
+                        times * len(other) > LIMITS.output:
+                    raise TemplateError(f"the template would make a value of "
+                                        f"{times * len(other)} items or characters; at "
+                                        f"most {LIMITS.output} are allowed")
+        if operator == "**" and isinstance(left, int) and isinstance(right, int) and \
+                abs(left) > 1 and right > 0 and \
+                right * math.log2(abs(left)) > LIMITS.power_bits:
+            raise TemplateError(f"{left} ** {right} is too large a number")
+        return _check_size(super().call_binop(context, operator, left, right))
+
+    def getattr(self, obj, attribute):
+        _tick()
+        return _check_size(super().getattr(obj, attribute))
+
+    def getitem(self, obj, argument):
+        _tick()
+        return _check_size(super().getitem(obj, argument))
+
+    def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja's signature
+        _tick()
+        return _check_size(SandboxedEnvironment.call(__self, __context, __obj, *args,
+                                                     **kwargs))
+
+
+_env = _Environment(undefined=jinja2.ChainableUndefined, autoescape=False,
+                    keep_trailing_newline=True)
 _WHOLE = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\s*$", re.DOTALL)
 _HINT = "Check that every {{ has its }} and every {% if %} its {% endif %}."
 
@@ -59,29 +239,51 @@ def check_expression(expression: str) -> str | None:
 
 def render(value: Any, scope: Mapping[str, Any]) -> Any:
     """Render every template string inside ``value`` (dicts and lists walked, keys left as
-    they are); the result is plain JSON."""
+    they are); the result is plain JSON. All of ``value`` is one render for the limits."""
+    with _budgeted():
+        return _render(value, scope)
+
+
+def _render(value: Any, scope: Mapping[str, Any]) -> Any:
     if isinstance(value, Mapping):
-        return {key: render(item, scope) for key, item in value.items()}
+        return {key: _render(item, scope) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [render(item, scope) for item in value]
+        return [_render(item, scope) for item in value]
     if not is_templated(value):
         return value
     whole = _WHOLE.match(value)
     if whole:
         return jsonable(evaluate(whole["expr"], scope))
-    try:
-        return _template(value).render(scope)
-    except TemplateError:
-        raise
-    except Exception as exc:  # a template may fail in many ways at render time
-        raise TemplateError(f"template {_short(value)!r} failed: {exc}") from exc
+    with _budgeted() as budget:
+        try:
+            return _rendered(_template(value), scope, budget)
+        except TemplateError:
+            raise
+        except Exception as exc:  # a template may fail in many ways at render time
+            raise TemplateError(f"template {_short(value)!r} failed: {exc}") from exc
+
+
+def _rendered(template: jinja2.Template, scope: Mapping[str, Any], budget: _Budget) -> str:
+    """The output, gathered piece by piece so that its size and time are watched as it
+    grows (not after a runaway loop has built all of it)."""
+    pieces: list[str] = []
+    size = 0
+    for piece in template.generate(scope):
+        size += len(piece)
+        if size > budget.limits.output:
+            raise TemplateError(f"the template's output is longer than "
+                                f"{budget.limits.output} characters")
+        budget.tick()
+        pieces.append(piece)
+    return "".join(pieces)
 
 
 def evaluate(expression: str, scope: Mapping[str, Any]) -> Any:
     """The value of a bare expression (``None`` when it names something missing)."""
     source = _bare(expression)
     try:
-        return _expression(source)(**scope)
+        with _budgeted():
+            return _check_size(_expression(source)(**scope))
     except TemplateError:
         raise
     except Exception as exc:

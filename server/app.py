@@ -8,13 +8,15 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
+from nodes import templating
 from server import config as settings
-from server.errors import BadRequest, KabarError, error_body
+from server import inputs
+from server.errors import KabarError, error_body
 from server.extensions import db, jwt, limiter, migrate
 from server.logs import configure_logging, init_request_ids
 
@@ -87,6 +89,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(settings.flask_config(values, instance))
     app.config["KABAR"] = values
     configure_logging(values["LOG_LEVEL"], values["LOG_JSON"])
+    templating.set_limits(seconds=values["TEMPLATE_TIMEOUT"],
+                          output=values["TEMPLATE_MAX_OUTPUT"], loop=values["TEMPLATE_MAX_LOOP"])
     if values["TRUSTED_PROXIES"]:
         n = values["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore
@@ -96,6 +100,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     jwt.init_app(app)
     limiter.init_app(app)
     init_request_ids(app)
+    inputs.init_app(app)  # body limit and text checks, before any other hook reads
 
     from server import docs_page, metrics, ui
     from server.api.base import SECURITY, Api
@@ -117,7 +122,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     metrics.init_app(app)
     _register_error_handlers(app, api)
     _add_security_headers(app)
-    _refuse_nul_characters(app)
     return app
 
 
@@ -151,26 +155,3 @@ def _add_security_headers(app: Flask) -> None:
             "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
             "frame-ancestors 'none'")
         return response
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return any(_has_nul(item) for item in value)
-    return False
-
-
-def _refuse_nul_characters(app: Flask) -> None:
-    """PostgreSQL text cannot hold U+0000: a NUL in the URL, the query or a JSON body
-    would fail in the database as a 500 (SQLite would store it). No field needs one, so
-    it is refused up front, the same on both databases."""
-
-    @app.before_request
-    def _refuse():
-        body = request.get_json(silent=True) if request.is_json else None
-        if _has_nul([request.path, list(request.args.items(multi=True)), body]):
-            raise BadRequest("Text in a request may not contain the NUL character (U+0000).",
-                             code="nul_character")

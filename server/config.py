@@ -128,7 +128,34 @@ SETTINGS: tuple[Setting, ...] = (
             int),
     Setting("FETCH_TIMEOUT", 30,
             "Seconds a fetch of a URL given by a user (media, webhooks) may take in all, "
-            "redirects included.", int),
+            "redirects included. Media URLs are fetched by the runtime, never inside an API "
+            "request: the message waits as `fetching` meanwhile.", int),
+    Setting("CONVERT_TIMEOUT", 60,
+            "Seconds ffmpeg may take to make a voice note (Ogg Opus) of the audio given; "
+            "past it the message is refused (422) or, for a media URL, fails.", int),
+    Setting("MEDIA_FETCHERS", 4,
+            "Media URLs of outgoing messages the runtime fetches at once (a slow server "
+            "holds one of them, never the API).", int),
+    Setting("MAX_BODY_BYTES", 2097152,
+            "Largest request body, in bytes, Kabar reads (2 MiB); larger ones are refused "
+            "with 413 payload_too_large before they are read. Requests that carry media "
+            "(sending a message, sandbox messages, ticket photos, imports) may be as large "
+            "as KABAR_FETCH_MAX_BYTES allows, base64 included.", int),
+    Setting("TEMPLATE_TIMEOUT", 2.0,
+            "Seconds one workflow template (a parameter or a condition) may take to render; "
+            "past it the node fails.", float),
+    Setting("TEMPLATE_MAX_OUTPUT", 100000,
+            "Characters a workflow template may output, and items or characters of any "
+            "value it makes (\"'x' * 10**8\" is refused before it is built).", int),
+    Setting("TEMPLATE_MAX_LOOP", 10000,
+            "Loop iterations one workflow template may run in all (nested loops multiply; "
+            "range() counts too).", int),
+    Setting("WORKFLOW_MAX_NODES", 1000,
+            "Nodes a workflow may have; a larger one is refused with 413 workflow_too_large.",
+            int),
+    Setting("WORKFLOW_MAX_BYTES", 1048576,
+            "Size of a workflow document, in bytes of JSON (1 MiB); a larger one is refused "
+            "with 413 workflow_too_large.", int),
     Setting("WEBHOOK_TIMEOUT", 10,
             "Seconds a webhook receiver has to answer one delivery before it counts as "
             "failed.", int),
@@ -239,6 +266,8 @@ def flask_config(values: dict[str, Any], instance: Path) -> dict[str, Any]:
         "OPENAPI_JSON_PATH": "openapi.json",
         "OPENAPI_SWAGGER_UI_PATH": None,
         "JSON_SORT_KEYS": False,
+        "MAX_CONTENT_LENGTH": values["MAX_BODY_BYTES"],  # views that take media: inputs.py
+        "MAX_FORM_MEMORY_SIZE": values["MAX_BODY_BYTES"],
         # The dashboard's cookie session (server/ui): the API never reads it.
         "SESSION_COOKIE_NAME": "kabar_session",
         "SESSION_COOKIE_HTTPONLY": True,

@@ -12,17 +12,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import io
 import mimetypes
 import os
 import re
 import tempfile
-import warnings
 from pathlib import Path
 
 import sqlalchemy as sa
 from flask import current_app
-from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy.dialects import postgresql, sqlite
 from werkzeug.datastructures import FileStorage
 
@@ -37,14 +34,6 @@ _UNKNOWN_MIMETYPES = {GENERIC_MIMETYPE, "binary/octet-stream", "application/bina
 _MIMETYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _DATA_URL = re.compile(r"^data:(?P<type>[^;,]*)(?:;[^,]*)?;base64,", re.IGNORECASE)
-
-STICKER_SIZE = 512
-# WhatsApp refuses static stickers over 100 KiB; quality is lowered until one fits.
-STICKER_MAX_BYTES = 100 * 1024
-STICKER_QUALITIES = (80, 60, 40, 20)
-# Formats Pillow may decode for a sticker. Others (EPS through Ghostscript, say) are
-# more attack surface than a chat sticker is worth.
-STICKER_INPUT_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF")
 
 
 class MediaNotFound(NotFound):
@@ -62,12 +51,6 @@ class InvalidBase64(KabarError):
     status = 422
     code = "invalid_base64"
     message = "The media is not valid base64."
-
-
-class InvalidImage(KabarError):
-    status = 422
-    code = "invalid_image"
-    message = "The data is not an image Kabar can read (PNG, JPEG, GIF, WebP, BMP or TIFF)."
 
 
 # --- the store ------------------------------------------------------------------------
@@ -250,48 +233,3 @@ def _by_name(filename: str | None) -> str | None:
         return None
     guessed, _encoding = mimetypes.guess_type(filename)
     return guessed
-
-
-# --- stickers -------------------------------------------------------------------------
-
-
-def to_webp_sticker(data: bytes) -> bytes:
-    """A 512x512 WebP sticker of an image: scaled to fit, centred, padded transparent.
-
-    Animated input gives a still sticker of its first frame.
-    """
-    image = _open_image(data)
-    image = ImageOps.exif_transpose(image).convert("RGBA")
-    fitted = ImageOps.contain(image, (STICKER_SIZE, STICKER_SIZE), Image.Resampling.LANCZOS)
-    canvas = Image.new("RGBA", (STICKER_SIZE, STICKER_SIZE), (0, 0, 0, 0))
-    canvas.paste(fitted, ((STICKER_SIZE - fitted.width) // 2,
-                          (STICKER_SIZE - fitted.height) // 2))
-    return _encode_webp(canvas)
-
-
-def _open_image(data: bytes) -> Image.Image:
-    """Decode ``data`` fully, refusing what is not an image and decompression bombs."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=STICKER_INPUT_FORMATS)
-            image.load()
-    except Image.DecompressionBombWarning as exc:
-        raise InvalidImage(f"The image has too many pixels to make a sticker of: {exc}.") \
-            from exc
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError,
-            SyntaxError) as exc:
-        raise InvalidImage(f"{InvalidImage.message} ({exc})") from exc
-    return image
-
-
-def _encode_webp(image: Image.Image) -> bytes:
-    """The best quality that stays under WhatsApp's sticker size, else the smallest."""
-    encoded = b""
-    for quality in STICKER_QUALITIES:
-        buffer = io.BytesIO()
-        image.save(buffer, format="WEBP", quality=quality, method=4)
-        encoded = buffer.getvalue()
-        if len(encoded) <= STICKER_MAX_BYTES:
-            break
-    return encoded

@@ -112,6 +112,15 @@ def check_url(url: str, *, allow: list[str]) -> None:
     _checked_addresses(_parse(url), _AllowList.parse(allow))
 
 
+def check_url_offline(url: str, *, allow: list[str]) -> None:
+    """``check_url`` without a DNS look-up: what can be refused at once, in a web request
+    (not http(s), no host, an IP literal that is off limits). A host name is left to the
+    fetch itself, which resolves and checks it again whatever this said."""
+    parsed = _parse(url)
+    if _is_ip(_normal_host(parsed.raw_host.decode("ascii"))):
+        _checked_addresses(parsed, _AllowList.parse(allow))
+
+
 def checked_url(url: str, *, allow: list[str]) -> tuple[httpx.URL, list[IPAddress]]:
     """``check_url`` that hands back its work: the parsed URL and the addresses found safe,
     for a caller that sends its own request (a webhook POST) and must connect to one of
@@ -382,8 +391,10 @@ def _redirect_target(current: httpx.URL, response: httpx.Response) -> httpx.URL:
 
 def _raise_for_status(url: httpx.URL, response: httpx.Response) -> None:
     if not response.is_success:
-        raise FetchFailed(f"{url} answered HTTP {response.status_code} "
-                          f"{response.reason_phrase}; expected a 2xx response.")
+        error = FetchFailed(f"{url} answered HTTP {response.status_code} "
+                            f"{response.reason_phrase}; expected a 2xx response.")
+        error.http_status = response.status_code  # a 4xx will not mend by trying again
+        raise error
 
 
 def _read_capped(url: httpx.URL, response: httpx.Response, max_bytes: int,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 
+from server.api import fields
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.auth import apikeys, current_principal, get_owned, scoped
 from server.models import ApiKey
@@ -22,7 +23,7 @@ class ApiKeySchema(ma.Schema):
         "description": "Default: every permission you hold. Never more than you hold."})
     owner = ma.fields.Function(lambda key: key.owner.username, dump_only=True)
     created_at = ma.fields.DateTime(dump_only=True)
-    expires_at = ma.fields.AwareDateTime(load_default=None, allow_none=True,
+    expires_at = fields.AwareDateTime(load_default=None, allow_none=True,
                                          default_timezone=None)
     last_used_at = ma.fields.DateTime(dump_only=True)
     revoked_at = ma.fields.DateTime(dump_only=True)

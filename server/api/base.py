@@ -117,7 +117,7 @@ def _fits(value: Any, column: sa.types.TypeEngine) -> bool:
 def _decode_cursor(cursor: str, key: sa.ColumnElement) -> Any:
     try:
         value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         value = None
     if not _fits(value, key.type):
         raise ValidationFailed("The cursor is not one this API gave out.",

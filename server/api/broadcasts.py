@@ -11,6 +11,7 @@ from server import sessions
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.api.messages import IDEMPOTENCY_HEADER
 from server.errors import ValidationFailed
+from server.inputs import carries_media
 from server.models import Broadcast
 from server.outbox import broadcast as broadcasts
 
@@ -65,6 +66,7 @@ class Broadcasts(MethodView):
     @blp.requires("messages:send")
     @blp.arguments(BroadcastCreateSchema)
     @blp.response(202, BroadcastSchema)
+    @carries_media
     def post(self, body, session_id):
         """Queue a broadcast. Every recipient is checked first; nothing is queued if any is
         invalid."""

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 import marshmallow as ma
 import sqlalchemy as sa
 from flask import request, url_for
 from flask.views import MethodView
 
-from server import outbox, sessions
+from server import inputs, outbox, sessions
+from server.api import fields
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.errors import ValidationFailed
+from server.inputs import carries_media
 from server.models import Message
 from server.outbox.schema import SendSpec
 from server.whatsapp.jids import InvalidPhone, to_jid
@@ -81,8 +81,8 @@ class MessageListArgs(PageArgs):
 
 
 class RescheduleSchema(ma.Schema):
-    send_at = ma.fields.AwareDateTime(allow_none=True)
-    expires_at = ma.fields.AwareDateTime(allow_none=True)
+    send_at = fields.AwareDateTime(allow_none=True)
+    expires_at = fields.AwareDateTime(allow_none=True)
 
 
 def _send_request() -> tuple[dict, object]:
@@ -91,7 +91,7 @@ def _send_request() -> tuple[dict, object]:
         spec: dict = {}
         if request.form.get("payload"):
             try:
-                spec = json.loads(request.form["payload"])
+                spec = inputs.load_json(request.form["payload"])
             except ValueError:
                 raise ValidationFailed(errors={"payload": ["Not valid JSON."]}) from None
         spec.update({k: v for k, v in request.form.items() if k != "payload"})
@@ -131,6 +131,7 @@ class Messages(MethodView):
                      "schema": {"type": "string", "maxLength": 128}, "description":
                      "Repeat a request with the same key and it is sent once."}])
     @blp.response(202, OutgoingSchema)
+    @carries_media
     def post(self, session_id):
         """Queue a message: text, image, video, audio, voice, document, sticker, location,
         contacts or poll. Accepted means stored; follow status_url for its progress."""

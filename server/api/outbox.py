@@ -6,6 +6,7 @@ import marshmallow as ma
 from flask.views import MethodView
 
 from server import outbox, sessions
+from server.api import fields
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.api.messages import OutgoingSchema
 from server.models import OUTBOX_STATUSES, OutboxMessage
@@ -17,8 +18,8 @@ blp = Blueprint("outbox", __name__, url_prefix="/api/v1/outbox",
 class OutboxArgs(PageArgs):
     status = ma.fields.String(validate=ma.validate.OneOf(OUTBOX_STATUSES))
     session = ma.fields.String(metadata={"description": "Only this session."})
-    since = ma.fields.AwareDateTime(metadata={"description": "Created at or after."})
-    until = ma.fields.AwareDateTime(metadata={"description": "Created before."})
+    since = fields.AwareDateTime(metadata={"description": "Created at or after."})
+    until = fields.AwareDateTime(metadata={"description": "Created before."})
     broadcast = ma.fields.String()
 
 

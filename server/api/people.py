@@ -8,6 +8,7 @@ from flask.views import MethodView
 
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.errors import ValidationFailed
+from server.inputs import carries_media
 from server.models import Person
 from server.tickets import importer, people
 from server.tickets.schemas import PersonSchema
@@ -92,6 +93,7 @@ class Import(MethodView):
     @blp.doc(requestBody={"required": True, "content": {"multipart/form-data": {"schema": {
         "type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}}}})
     @blp.response(200, ImportReportSchema)
+    @carries_media
     def post(self, args):
         """Import a CSV or XLSX file (upload as 'file'); upsert by id, else by phone. Good
         rows are saved, bad rows reported with their row number."""

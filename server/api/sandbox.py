@@ -11,6 +11,7 @@ from flask.views import MethodView
 from server import sandbox, sessions
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.api.wa_groups import PARTICIPANT_ACTIONS, ParticipantResultsSchema
+from server.inputs import carries_media
 from server.models import SandboxDelivery
 
 blp = Blueprint("sandbox", __name__, url_prefix="/api/v1/sandbox/sessions",
@@ -163,6 +164,7 @@ class Inject(MethodView):
     @blp.arguments(InjectSchema)
     @blp.response(201, InjectedSchema)
     @blp.alt_response(202, schema=InjectedSchema, description="Queued: the runtime is down.")
+    @carries_media
     def post(self, body, session_id):
         """A virtual contact sends the session a message (text, media or location)."""
         status, message_id = sandbox.say(

@@ -9,6 +9,7 @@ from flask import Response, send_file
 from flask.views import MethodView
 
 from server import media, sessions
+from server.api import fields
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.api.messages import MessageSchema
 from server.auth import current_principal
@@ -30,11 +31,11 @@ SETTABLE = ("in_progress", "pending", "done", "confirmed", "assigned", "new")
 class TicketFilterArgs(ma.Schema):
     status = ma.fields.String(metadata={
         "description": "Comma-separated statuses; open = new,assigned,in_progress,pending."})
-    from_ = ma.fields.Date(data_key="from", metadata={
+    from_ = fields.Date(data_key="from", metadata={
         "description": "Reported on or after this day (helpdesk time zone)."})
-    to = ma.fields.Date(metadata={"description": "Reported on or before this day."})
+    to = fields.Date(metadata={"description": "Reported on or before this day."})
     reporter = ma.fields.String(metadata={"description": "A phone number or a person id."})
-    assignee = ma.fields.Integer(metadata={"description": "The assignee's user id."})
+    assignee = fields.RowId(metadata={"description": "The assignee's user id."})
     category = ma.fields.String()
     q = ma.fields.String(metadata={
         "description": "Part of the number, the report or the reporter's name."})
@@ -49,7 +50,7 @@ class ExportArgs(TicketFilterArgs):
 
 
 class PhotoArgs(ma.Schema):
-    event = ma.fields.Integer(metadata={
+    event = fields.RowId(metadata={
         "description": "A ticket event's photo instead of the ticket's own."})
 
 
@@ -105,7 +106,7 @@ class TicketCreateSchema(ma.Schema):
 
 
 class AssignSchema(ma.Schema):
-    assignee = ma.fields.Integer(required=True, metadata={
+    assignee = fields.RowId(required=True, metadata={
         "description": "The user id of a staff member (GET /api/v1/staff)."})
     note = ma.fields.String(load_default="", validate=ma.validate.Length(0, service.MAX_TEXT))
 

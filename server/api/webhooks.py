@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 
+from server.api import fields
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.auth import current_principal
 from server.models import DELIVERY_STATUSES, WebhookDelivery, WebhookEndpoint
@@ -112,7 +113,7 @@ class DeliveryArgs(PageArgs):
 
 
 class ReplaySchema(ma.Schema):
-    since = ma.fields.AwareDateTime(load_default=None, metadata={
+    since = fields.AwareDateTime(load_default=None, metadata={
         "description": "Deliveries made since (ISO 8601 with a zone; default: the max age)."})
     status = ma.fields.String(load_default="all",
                               validate=ma.validate.OneOf(["failed", "dead", "all"]))

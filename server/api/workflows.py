@@ -6,6 +6,7 @@ import marshmallow as ma
 from flask import request
 from flask.views import MethodView
 
+from server.api import fields
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.api.runs import RunSchema
 from server.errors import ValidationFailed
@@ -54,7 +55,7 @@ class UploadArgs(ma.Schema):
 
 
 class VersionArgs(ma.Schema):
-    version = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1))
+    version = fields.RowId(load_default=None)
 
 
 class ValidSchema(ma.Schema):

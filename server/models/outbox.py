@@ -11,8 +11,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from server.models.base import UTCDateTime, db, utcnow
 
-OUTBOX_STATUSES = ("queued", "sending", "sent", "delivered", "read", "played", "failed",
-                   "cancelled", "expired")
+# fetching: accepted, its media URL not fetched yet (the runtime's media fetcher takes it
+# to queued, or to failed with the reason); the dispatcher sends queued rows only.
+OUTBOX_STATUSES = ("fetching", "queued", "sending", "sent", "delivered", "read", "played",
+                   "failed", "cancelled", "expired")
+WAITING_STATUSES = ("fetching", "queued")  # not sent yet; may still be cancelled
 FINAL_STATUSES = {"failed", "cancelled", "expired"}
 
 PRIORITIES = {"high": 0, "normal": 5, "bulk": 9}

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from server.errors import Conflict, NotFound, ValidationFailed
-from server.models import Broadcast, OutboxMessage, WaSession, db, utcnow
+from server.models import WAITING_STATUSES, Broadcast, OutboxMessage, WaSession, db, utcnow
 from server.outbox import service
 from server.runtime import wakeup
 
@@ -64,8 +64,10 @@ def create(session: WaSession, *, message: dict[str, Any], recipients: list[dict
     # Validate and store the media once, not once per recipient.
     checked = service.validate({**template, "to": recipients[0]["to"]})
     if checked.get("media"):
-        template["media"] = {"sha256": service.resolve_media(checked["type"],
-                                                             checked["media"])["sha256"]}
+        resolved = service.resolve_media(checked["type"], checked["media"])
+        # A URL stays a URL: the runtime fetches it once for the whole broadcast.
+        template["media"] = {"url": resolved["url"]} if "url" in resolved else \
+            {"sha256": resolved["sha256"]}
     savepoint = db.session.begin_nested()
     broadcast = Broadcast(session_id=session.id, name=name, total=len(recipients))
     db.session.add(broadcast)
@@ -106,6 +108,7 @@ def progress(broadcast: Broadcast) -> dict[str, int]:
     counts = dict(db.session.execute(
         sa.select(OutboxMessage.status, sa.func.count()).where(
             OutboxMessage.broadcast_id == broadcast.id).group_by(OutboxMessage.status)).all())
+    counts["queued"] = counts.get("queued", 0) + counts.pop("fetching", 0)  # not sent yet
     return {status: counts.get(status, 0) for status in (
         "queued", "sending", "sent", "delivered", "read", "played", "failed", "cancelled",
         "expired")}
@@ -117,7 +120,8 @@ def cancel(broadcast: Broadcast) -> Broadcast:
         raise Conflict("This broadcast was cancelled already.", code="broadcast_cancelled")
     now = utcnow()
     db.session.execute(sa.update(OutboxMessage).where(
-        OutboxMessage.broadcast_id == broadcast.id, OutboxMessage.status == "queued").values(
+        OutboxMessage.broadcast_id == broadcast.id,
+        OutboxMessage.status.in_(WAITING_STATUSES)).values(
         status="cancelled", reason="broadcast cancelled", waiting=None, updated_at=now))
     broadcast.cancelled_at = now
     db.session.commit()

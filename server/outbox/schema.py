@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from server.api import fields
+
 KINDS = ("text", "image", "video", "audio", "voice", "document", "sticker", "location",
          "contacts", "poll")
 MEDIA_KINDS = {"image", "video", "audio", "voice", "document", "sticker"}
@@ -73,9 +75,9 @@ class SendSpec(ma.Schema):
                                 validate=ma.validate.OneOf(["high", "normal", "bulk"]),
                                 metadata={"description": "high: transactional (an OTP), goes "
                                           "first and through quiet hours; bulk: last."})
-    send_at = ma.fields.AwareDateTime(load_default=None, metadata={
+    send_at = fields.AwareDateTime(load_default=None, metadata={
         "description": "Do not send before this time (ISO 8601 with a zone)."})
-    expires_at = ma.fields.AwareDateTime(load_default=None, metadata={
+    expires_at = fields.AwareDateTime(load_default=None, metadata={
         "description": "Do not send after this time: the message expires instead."})
     typing = ma.fields.Boolean(load_default=None, metadata={
         "description": "Show typing… first (default: the session's pacing setting)."})

@@ -14,10 +14,12 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import FileStorage
 
+from server import inputs
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.models import (
     FINAL_STATUSES,
     PRIORITIES,
+    WAITING_STATUSES,
     Message,
     OutboxMessage,
     WaSession,
@@ -36,6 +38,7 @@ def _region() -> str:
 
 def validate(spec: dict[str, Any], *, has_upload: bool = False) -> dict[str, Any]:
     """Load a send request with the shared schema; 422 with field errors if it is wrong."""
+    inputs.check_json(spec)  # workflows and webhook actions send without an HTTP request
     schema = SendSpec()
     schema.has_upload = has_upload
     try:
@@ -55,11 +58,18 @@ def send(session: WaSession, spec: dict[str, Any], *, idempotency_key: str | Non
         if existing is not None:
             return _same_request(existing, spec), False
     data = spec if validated else validate(spec, has_upload=upload is not None)
+    payload = _payload(session, data, upload)
+    # Media given by URL is fetched by the runtime (server/runtime/media_fetcher.py), never
+    # in this request: a slow server must not hold a web thread. Until its bytes are
+    # stored the row is "fetching", which the dispatcher does not send.
+    fetching = needs_fetch(payload)
     row = OutboxMessage(
         session_id=session.id, idempotency_key=idempotency_key, wa_id=new_message_id(),
-        to_jid=_recipient(data["to"]), kind=data["type"], payload=_payload(session, data, upload),
+        to_jid=_recipient(data["to"]), kind=data["type"], payload=payload,
         priority=PRIORITIES[data["priority"]], source=source, send_at=data["send_at"],
-        not_before=data["send_at"], expires_at=data["expires_at"], broadcast_id=broadcast_id)
+        not_before=None if fetching else data["send_at"], expires_at=data["expires_at"],
+        broadcast_id=broadcast_id, status="fetching" if fetching else "queued",
+        waiting="fetching the media from its URL" if fetching else None)
     row.payload["request_hash"] = _request_hash(spec)
     db.session.add(row)
     if not commit:
@@ -121,23 +131,48 @@ def _payload(session: WaSession, data: dict[str, Any],
 
 def resolve_media(kind: str, spec: dict[str, Any],
                   upload: FileStorage | None = None) -> dict[str, Any]:
-    """Bring the media into the store (upload, base64, URL or a known sha256)."""
-    from server import media
+    """Bring the media into the store (upload, base64 or a known sha256) and describe it
+    for the payload. A URL is not fetched here: it comes back as ``{"url": …}`` for the
+    runtime's media fetcher (see ``needs_fetch``), after a check that needs no network."""
+    from server import media, netguard
 
     if upload is not None:
         stored = media.from_upload(upload)
     elif spec.get("url"):
-        stored = media.from_url(spec["url"])
+        netguard.check_url_offline(spec["url"], allow=current_app.config["KABAR"]["FETCH_ALLOW"])
+        return {"url": spec["url"], "mimetype": spec.get("mimetype"),
+                "filename": spec.get("filename")}
     elif spec.get("base64"):
         stored = media.from_base64(spec["base64"], mimetype=spec.get("mimetype"),
                                    filename=spec.get("filename"))
     else:
         stored = media.get(spec["sha256"])
-    if kind == "sticker" and stored.mimetype != "image/webp":
-        stored = media.store(media.to_webp_sticker(media.open_bytes(stored.sha256)),
-                             mimetype="image/webp", filename=None)
+    return prepared_media(kind, stored, spec)
+
+
+def prepared_media(kind: str, stored, spec: dict[str, Any]) -> dict[str, Any]:
+    """The payload's description of stored media, made into what ``kind`` needs (a voice
+    note is Ogg Opus, a sticker WebP: ``server.media_convert``); the one place accepted
+    and fetched media both go through. Converted media carries its real type, whatever
+    the request said."""
+    from server import media, media_convert
+
+    original = media.open_bytes(stored.sha256) if kind in media_convert.KINDS else b""
+    converted = media_convert.for_kind(kind, original)
+    if converted is not None:
+        data, mimetype = converted
+        if data is not original:
+            stored = media.store(data, mimetype=mimetype, filename=None)
+        return {"sha256": stored.sha256, "mimetype": mimetype, "filename": None,
+                "size": stored.size}
     return {"sha256": stored.sha256, "mimetype": spec.get("mimetype") or stored.mimetype,
             "filename": spec.get("filename") or stored.filename, "size": stored.size}
+
+
+def needs_fetch(payload: dict[str, Any]) -> bool:
+    """True when the payload's media is still a URL the runtime has to fetch."""
+    media = payload.get("media") or {}
+    return bool(media.get("url")) and not media.get("sha256")
 
 
 def _quoted(session: WaSession, reference: str) -> dict[str, Any]:
@@ -234,7 +269,7 @@ def get(session: WaSession, message_id: str) -> OutboxMessage:
 
 
 def _still_queued(row: OutboxMessage, action: str) -> None:
-    if row.status != "queued":
+    if row.status not in WAITING_STATUSES:
         raise Conflict(f"Only a queued message can be {action}; this one is {row.status}.",
                        code="message_not_queued")
 
@@ -242,7 +277,7 @@ def _still_queued(row: OutboxMessage, action: str) -> None:
 def cancel(row: OutboxMessage, *, reason: str = "cancelled by request") -> OutboxMessage:
     # Conditional: the dispatcher may be taking it right now; then it is too late.
     done = db.session.execute(sa.update(OutboxMessage).where(
-        OutboxMessage.seq == row.seq, OutboxMessage.status == "queued").values(
+        OutboxMessage.seq == row.seq, OutboxMessage.status.in_(WAITING_STATUSES)).values(
         status="cancelled", reason=reason, waiting=None, updated_at=utcnow())).rowcount
     db.session.commit()
     db.session.refresh(row)
@@ -255,8 +290,9 @@ def reschedule(row: OutboxMessage, *, send_at=None, expires_at=None,
                clear_expiry: bool = False) -> OutboxMessage:
     _still_queued(row, "rescheduled")
     if send_at is not None:
-        row.send_at = row.not_before = send_at
-        row.waiting = None
+        row.send_at = send_at
+        if row.status == "queued":  # a fetching row gets not_before when it is fetched
+            row.not_before, row.waiting = send_at, None
     if expires_at is not None or clear_expiry:
         row.expires_at = expires_at
     if row.send_at and row.expires_at and row.expires_at <= row.send_at:
@@ -271,7 +307,9 @@ def retry(row: OutboxMessage) -> OutboxMessage:
     if row.status not in FINAL_STATUSES - {"cancelled"}:
         raise Conflict(f"Only a failed or expired message can be retried; this one is "
                        f"{row.status}.", code="message_not_retryable")
-    row.status, row.reason, row.waiting = "queued", None, None
+    fetching = needs_fetch(row.payload)  # its media URL failed: fetch it again first
+    row.status = "fetching" if fetching else "queued"
+    row.reason, row.waiting = None, "fetching the media from its URL" if fetching else None
     row.not_before, row.expires_at, row.attempts = None, None, 0
     db.session.commit()
     wakeup.notify()

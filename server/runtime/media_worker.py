@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from server.models import MediaDownload, Message, db, utcnow
+from server.runtime.media_fetcher import MediaFetcher
 from server.runtime.worker import Worker
 from server.whatsapp.transport import Transport, TransportError
 
@@ -31,9 +32,21 @@ class MediaWorker(Worker):
     def __init__(self, app: Flask, transport_for: Callable[[str], Transport | None]):
         super().__init__(app)
         self.transport_for = transport_for  # session id -> its live, connected transport
+        # Outgoing media given by URL is fetched by a worker of its own (its pool waits
+        # on other people's servers); it starts and stops with this one.
+        self.fetcher = MediaFetcher(app)
+
+    def start(self) -> None:
+        super().start()
+        self.fetcher.start()
+
+    def stop(self) -> None:
+        self.fetcher.stop()
+        super().stop()
 
     def step(self) -> float:
         """Handle the due jobs of live sessions; wait a little when there were none."""
+        self.fetcher.wake.set()  # the runtime wakes this worker when there is new work
         jobs = db.session.scalars(
             sa.select(MediaDownload).where(MediaDownload.status == "pending",
                                            MediaDownload.next_at <= utcnow())

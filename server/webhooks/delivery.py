@@ -18,7 +18,6 @@ the address is checked against the SSRF guard at every attempt, since DNS can ch
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -29,7 +28,8 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
-from server import eventlog, netguard
+from server import eventlog, inputs, netguard
+from server.errors import KabarError
 from server.models import (
     WebhookAttempt,
     WebhookDelivery,
@@ -65,8 +65,8 @@ class Outcome:
     def actions(self) -> Any:
         """The ``actions`` of a JSON object answer; None when there are none."""
         try:
-            answer = json.loads(self.body)
-        except ValueError:
+            answer = inputs.load_json(self.body)
+        except (ValueError, KabarError):  # not JSON, too deep, or text no field can hold
             return None
         return answer.get("actions") if isinstance(answer, dict) else None
 

@@ -22,6 +22,7 @@ from flask import current_app
 
 from nodes import InvalidWorkflow
 from nodes import Workflow as WorkflowDoc
+from server import inputs
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.models import Workflow, WorkflowRun, WorkflowVersion, db
 
@@ -30,11 +31,18 @@ log = logging.getLogger(__name__)
 TOKEN_PREFIX = "kwh_"
 
 
+class WorkflowTooLarge(ValidationFailed):
+    status = 413
+    code = "workflow_too_large"
+
+
 def check(doc: Any) -> WorkflowDoc:
-    """The document as a workflow, or 422 ``workflow_invalid`` with every problem."""
+    """The document as a workflow, or 422 ``workflow_invalid`` with every problem (413
+    ``workflow_too_large`` past the size limits, before any validation work)."""
     if not isinstance(doc, dict):
         raise ValidationFailed("A workflow is a JSON object.", code="workflow_invalid",
                                errors={"$": ["Expected a JSON object."]})
+    _check_size(doc)
     try:
         return WorkflowDoc.from_dict(doc)
     except InvalidWorkflow as exc:
@@ -48,9 +56,26 @@ def check(doc: Any) -> WorkflowDoc:
             errors=errors) from None
 
 
+def _check_size(doc: dict[str, Any]) -> None:
+    settings = current_app.config["KABAR"]
+    nodes = doc.get("nodes")
+    most = settings["WORKFLOW_MAX_NODES"]
+    if isinstance(nodes, dict) and len(nodes) > most:
+        raise WorkflowTooLarge(
+            f"The workflow has {len(nodes)} nodes; at most {most} are allowed "
+            "(KABAR_WORKFLOW_MAX_NODES). Split it into workflows that trigger each other.",
+            errors={"$.nodes": [f"At most {most} nodes."]})
+    size = len(json.dumps(doc, separators=(",", ":")).encode())
+    most = settings["WORKFLOW_MAX_BYTES"]
+    if size > most:
+        raise WorkflowTooLarge(
+            f"The workflow is {size} bytes of JSON; at most {most} are allowed "
+            "(KABAR_WORKFLOW_MAX_BYTES).", errors={"$": [f"At most {most} bytes."]})
+
+
 def parse_json(text: str | bytes, *, where: str = "the body") -> Any:
     try:
-        return json.loads(text)
+        return inputs.load_json(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         position = f" at line {exc.lineno}, column {exc.colno}" \
             if isinstance(exc, json.JSONDecodeError) else ""

@@ -251,38 +251,3 @@ def test_from_url_refuses_private_addresses_by_default(app, server):
     with pytest.raises(UnsafeURL):
         media.from_url(f"{server}/typed.png")
     assert count_rows() == 0
-
-
-# --- stickers -------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("fmt, size", [("PNG", (40, 20)), ("JPEG", (1000, 400)),
-                                       ("GIF", (30, 90)), ("WEBP", (512, 512))])
-def test_sticker_is_a_512_square_webp(fmt, size):
-    sticker = media.to_webp_sticker(image_bytes(fmt, size))
-    assert len(sticker) <= media.STICKER_MAX_BYTES
-    with Image.open(io.BytesIO(sticker)) as image:
-        assert image.format == "WEBP"
-        assert image.size == (512, 512)
-        image = image.convert("RGBA")
-        assert image.getpixel((256, 256))[3] == 255  # the picture, centred
-
-
-def test_sticker_keeps_the_aspect_ratio_with_transparent_padding():
-    sticker = media.to_webp_sticker(image_bytes("PNG", (200, 100), (0, 0, 255, 255)))
-    with Image.open(io.BytesIO(sticker)) as image:
-        image = image.convert("RGBA")
-        assert image.getpixel((5, 5))[3] == 0  # padding above the 512x256 picture
-        assert image.getpixel((5, 505))[3] == 0  # and below it
-        red, green, blue, alpha = image.getpixel((256, 256))
-        assert alpha == 255 and blue > 200 and red < 50 and green < 50
-        top = next(y for y in range(512) if image.getpixel((256, y))[3] > 0)
-        assert 120 <= top <= 136  # (512 - 256) / 2 = 128
-
-
-@pytest.mark.parametrize("data", [b"", b"not an image", PNG_MAGIC + b"truncated",
-                                  b"%!PS-Adobe-3.0 EPSF-3.0\n"])
-def test_sticker_refuses_what_is_not_an_image(data):
-    with pytest.raises(media.InvalidImage) as caught:
-        media.to_webp_sticker(data)
-    assert (caught.value.status, caught.value.code) == (422, "invalid_image")

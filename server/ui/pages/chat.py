@@ -18,6 +18,7 @@ from server import outbox, sandbox, sessions
 from server.api.chats import chat_page, mark_read, parse_chat
 from server.api.sandbox import InjectSchema
 from server.errors import ValidationFailed
+from server.inputs import carries_media
 from server.models import Message, OutboxMessage, db
 from server.ui.base import UiBlueprint, back, form_values, load
 from server.whatsapp.jids import phone_of
@@ -44,7 +45,7 @@ def _unsent(session_id: str, jid: str) -> list[OutboxMessage]:
     """Outgoing messages to this chat that are not in its history: queued, or failed."""
     return db.session.scalars(sa.select(OutboxMessage).where(
         OutboxMessage.session_id == session_id, OutboxMessage.to_jid == jid,
-        OutboxMessage.status.in_(("queued", "sending", "failed", "expired")))
+        OutboxMessage.status.in_(("fetching", "queued", "sending", "failed", "expired")))
         .order_by(OutboxMessage.seq.desc()).limit(20)).all()[::-1]
 
 
@@ -99,6 +100,7 @@ def _send_spec() -> tuple[dict, object]:
 
 
 @bp.route("/<string:session_id>/chat/send", methods=["POST"])
+@carries_media
 @bp.requires("messages:send")
 def send(session_id):
     session = sessions.get(session_id)
@@ -121,6 +123,7 @@ def read(session_id):
 
 
 @bp.route("/<string:session_id>/chat/say", methods=["POST"])
+@carries_media
 @bp.requires("sessions:manage")
 def say(session_id):
     """A virtual contact of a sandbox session speaks (sandbox.say, as the sandbox API)."""

@@ -12,6 +12,7 @@ from flask import current_app, render_template, request
 from flask_babel import gettext as _
 
 from server import outbox, sessions
+from server.api import fields
 from server.api.base import paginate
 from server.errors import ValidationFailed
 from server.models import OUTBOX_STATUSES, Broadcast, OutboxMessage, WaSession, db
@@ -32,6 +33,8 @@ def _day(name: str) -> datetime | None:
         day = date.fromisoformat(raw)
     except ValueError:
         raise ValidationFailed(errors={name: [_("Use a date like 2025-01-31.")]}) from None
+    if not fields.FIRST_DAY <= day <= fields.LAST_DAY:  # a day more must not overflow
+        raise ValidationFailed(errors={name: [_("Use a date like 2025-01-31.")]})
     return datetime.combine(day, time(0), ZoneInfo(
         current_app.config["KABAR"]["DASHBOARD_TIMEZONE"]))
 

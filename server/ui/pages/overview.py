@@ -23,7 +23,15 @@ from flask import current_app, render_template, request
 from server import sessions
 from server.auth import current_principal
 from server.auth.principal import Principal
-from server.models import Message, OutboxMessage, WaSession, WebhookDelivery, db, utcnow
+from server.models import (
+    WAITING_STATUSES,
+    Message,
+    OutboxMessage,
+    WaSession,
+    WebhookDelivery,
+    db,
+    utcnow,
+)
 from server.runtime import heartbeat
 from server.ui.base import UiBlueprint
 from server.webhooks import service as webhooks
@@ -88,7 +96,7 @@ def _traffic(_principal: Principal) -> dict[str, Any]:
         "received": _count(count.select_from(Message).where(
             Message.session_id.in_(ids), Message.direction == "in",
             Message.timestamp >= since)),
-        "queued": _count(outbox.where(OutboxMessage.status == "queued")),
+        "queued": _count(outbox.where(OutboxMessage.status.in_(WAITING_STATUSES))),
         "sending": _count(outbox.where(OutboxMessage.status == "sending")),
     }
 

@@ -11,6 +11,7 @@ from server.api.base import paginate
 from server.api.people import PersonCreateSchema, PersonUpdateSchema
 from server.auth import current_principal
 from server.errors import ValidationFailed
+from server.inputs import carries_media
 from server.models import PERSON_STATUSES, Person, Ticket, db
 from server.tickets import importer, people
 from server.tickets.queries import filtered
@@ -42,6 +43,7 @@ def create():
 
 
 @bp.route("/import", methods=["POST"])
+@carries_media
 @bp.requires("people:manage")
 def import_file():
     upload = request.files.get("file")

@@ -13,6 +13,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
+from server import inputs
 from server.api.workflows import StartSchema
 from server.errors import Conflict, ValidationFailed
 from server.models import Workflow, WorkflowRun, db
@@ -172,7 +173,7 @@ def _json_field(name: str) -> Any:
     if not raw:
         return None
     try:
-        return json.loads(raw)
+        return inputs.load_json(raw)
     except json.JSONDecodeError as exc:
         raise ValidationFailed(errors={name: [
             _("Not valid JSON: %(why)s.", why=exc.msg)]}) from None

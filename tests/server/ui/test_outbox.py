@@ -50,6 +50,8 @@ def test_bad_filters_are_explained(operator_browser):
     assert answer.status_code == 422 and "Unknown status" in answer.get_data(as_text=True)
     answer = operator_browser.get("/outbox?since=yesterday")
     assert answer.status_code == 422 and "2025-01-31" in answer.get_data(as_text=True)
+    for edge in ("until=9999-12-31", "since=0001-01-01"):  # a day more would overflow
+        assert operator_browser.get(f"/outbox?{edge}").status_code == 422, edge
     assert operator_browser.get("/outbox?session=nope").status_code == 404
     assert operator_browser.get("/outbox?cursor=garbage").status_code == 422
 
