@@ -71,10 +71,12 @@ def init_command() -> None:
     """Migrate the database and create the first admin (once)."""
     database.upgrade()
     click.echo(f"Database at revision {database.current_revision()}.")
-    if accounts.count_active_admins():
-        click.echo("An admin exists already; nothing else to do.")
-        return
     settings = current_app.config["KABAR"]
+    kabar = _command_name()
+    if accounts.count_active_admins():
+        click.echo("An admin exists already; nothing else to do. Lost its password? "
+                   f"{kabar} users set-password USERNAME")
+        return
     password = settings["ADMIN_PASSWORD"]
     generated = not password
     if generated:
@@ -82,8 +84,35 @@ def init_command() -> None:
     user = accounts.create_user(username=settings["ADMIN_USERNAME"], password=password,
                                 group="admin", display_name="Administrator")
     click.echo(f"Created the admin user {user.username!r}.")
-    if generated:
-        click.echo(f"Its password (shown once, write it down): {password}")
+    shown = f"{password}   (shown once: write it down)" if generated \
+        else "the one in KABAR_ADMIN_PASSWORD"
+    click.echo(framed([
+        "Kabar is set up. Serve it with `kabar run` (make run does), then:",
+        f"  dashboard:       http://{settings['HOST']}:{settings['PORT']}/  (API docs at /docs)",
+        f"  admin username:  {user.username}",
+        f"  admin password:  {shown}",
+        f"  an API key:      {kabar} apikey create --user {user.username} --name \"my script\"",
+        f"  lost password:   {kabar} users set-password {user.username}",
+    ]))
+
+
+def framed(lines: list[str]) -> str:
+    """``lines`` in a box, so that they stand out at the end of a long output."""
+    width = max(len(line) for line in lines)
+    rule = "+" + "-" * (width + 2) + "+"
+    return "\n".join(["", rule, *(f"| {line.ljust(width)} |" for line in lines), rule, ""])
+
+
+def _command_name() -> str:
+    """How the person ran `kabar` (``.venv/bin/kabar`` from a checkout), to print commands
+    they can paste."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name != "kabar":
+        return "kabar"
+    found = shutil.which("kabar")
+    if found and Path(found).resolve() == argv0.resolve():
+        return "kabar"
+    return str(argv0)
 
 
 # Flask-Migrate's `kabar db ...` (migrate, upgrade, history), on server/migrations.
@@ -183,6 +212,28 @@ def users_create(username, group, display_name, email, phone, password) -> None:
     click.echo(f"Created user {user.username!r} (id {user.id}) in group {group!r}.")
 
 
+@users_group.command("set-password")
+@click.argument("username")
+@click.option("--password", default=None, help="The new password (prompted for if not "
+                                                "given, unless --generate).")
+@click.option("--generate", is_flag=True, help="Make a random password and print it.")
+@_fail_on_kabar_error
+def users_set_password(username: str, password: str | None, generate: bool) -> None:
+    """Set a user's password (a lost admin password too); their logins end."""
+    user = _user(username)
+    if password and generate:
+        raise click.UsageError("Give --password or --generate, not both.")
+    if generate:
+        password = secrets.token_urlsafe(12)
+    elif not password:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    accounts.update_user(user, password=password)
+    lines = [f"The password of {user.username!r} is set; their logins ended."]
+    if generate:
+        lines += [f"  username:  {user.username}", f"  password:  {password}   (shown once)"]
+    click.echo(framed(lines))
+
+
 @users_group.command("list")
 def users_list() -> None:
     """List users."""
@@ -222,14 +273,19 @@ def apikey_group() -> None:
 @click.option("--name", required=True, help="What the key is for.")
 @click.option("--permission", "permissions", multiple=True,
               help="Repeat for each; default: every permission the user holds.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="Print only the key, for KEY=$(kabar apikey create ... -q).")
 @_fail_on_kabar_error
-def apikey_create(username: str, name: str, permissions: tuple[str, ...]) -> None:
+def apikey_create(username: str, name: str, permissions: tuple[str, ...], quiet: bool) -> None:
     """Create an API key and print it once."""
     user = _user(username)
     if user.is_blocked:
         raise click.ClickException(f"{username!r} is blocked.")
     row, key = apikeys.create(Principal.for_user(user), name=name,
                               permissions=list(permissions) or None)
+    if quiet:
+        click.echo(key)
+        return
     click.echo(f"API key {row.id} for {user.username!r}: {', '.join(row.permissions)}")
     click.echo(f"Key (shown once): {key}")
 
