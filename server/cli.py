@@ -125,22 +125,34 @@ cli.add_command(db_migrate_group, "db")
 @click.option("--host", default=None, help="Address to listen on (KABAR_HOST).")
 @click.option("--port", default=None, type=int, help="Port to listen on (KABAR_PORT).")
 @click.option("--workers", default=None, type=int, help="Web workers (KABAR_WEB_WORKERS).")
+@_fail_on_kabar_error
 def run_command(host: str | None, port: int | None, workers: int | None) -> None:
     """Migrate, then serve the web app (gunicorn) and supervise the runtime process."""
+    host, port = _claim(host, port)
     database.upgrade()
     _serve(host, port, workers)
 
 
-def _serve(host: str | None, port: int | None, workers: int | None) -> None:
+def _claim(host: str | None, port: int | None) -> tuple[str, int]:
+    """The address to serve on, once this process holds the instance and the port is
+    free (before anything is changed)."""
+    from server import instance
+
+    settings = current_app.config["KABAR"]
+    host, port = host or settings["HOST"], port or settings["PORT"]
+    instance.claim(Path(current_app.instance_path), host=host, port=port)
+    return host, port
+
+
+def _serve(host: str, port: int, workers: int | None) -> None:
     """gunicorn for the web app, and the runtime process, under the supervisor."""
     from server.runtime.supervisor import supervise
 
     settings = current_app.config["KABAR"]
-    host = host or settings["HOST"]
-    port = port or settings["PORT"]
     workers = workers or settings["WEB_WORKERS"]
     env = dict(os.environ)
-    # Metrics from every gunicorn worker, collected in one folder cleared at each start.
+    # Metrics from every gunicorn worker, collected in one folder cleared at each start
+    # (the instance is ours: _claim refused a second kabar run on it).
     metrics_dir = Path(current_app.instance_path) / "prometheus"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)
@@ -161,14 +173,15 @@ def _serve(host: str | None, port: int | None, workers: int | None) -> None:
 @click.option("--host", default=None, help="Address to listen on (KABAR_HOST).")
 @click.option("--port", default=None, type=int, help="Port to listen on (KABAR_PORT).")
 @click.pass_context
+@_fail_on_kabar_error
 def demo_command(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Serve Kabar with a sandbox helpdesk ready to talk to, and say how."""
     from server import demo
 
+    host, port = _claim(host, port)
     ctx.invoke(init_command)
     prepared = demo.prepare()
-    settings = current_app.config["KABAR"]
-    base_url = f"http://{host or settings['HOST']}:{port or settings['PORT']}"
+    base_url = f"http://{host}:{port}"
     demo.pair_when_ready(current_app._get_current_object(), prepared.session_id)
     click.echo(demo.instructions(prepared, base_url))
     _serve(host, port, None)
