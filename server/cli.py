@@ -23,8 +23,34 @@ from server.errors import KabarError
 from server.models import ApiKey, User, db
 
 
+# Commands that may make a new instance (the others need one that `kabar init` set up).
+CREATING_COMMANDS = {"init", "run", "demo", "runtime", "db"}
+
+
 def _app_factory():
-    return create_app()
+    from server import config
+
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None and ctx.parent is not None and ctx.parent.parent is not None:
+        ctx = ctx.parent
+    command = ctx.info_name if ctx is not None and ctx.parent is not None else None
+    if command in CREATING_COMMANDS:
+        return create_app()
+    path = config.instance_path(config.load())
+    if not config.is_instance(path):
+        raise click.ClickException(
+            f"There is no Kabar instance at {path}. Create it with `kabar init` (it makes "
+            "the folder and the database), or point KABAR_INSTANCE_PATH at an existing "
+            "one. Without the setting Kabar uses ./instance when the current folder holds "
+            "one, else (a checkout) the checkout's instance folder, else /var/lib/kabar "
+            "when it exists, else ~/.local/share/kabar.")
+    app = create_app()
+    with app.app_context():
+        if database.current_revision() is None:
+            raise click.ClickException(
+                f"The database of the instance at {path} is not set up yet; run `kabar "
+                "init` first.")
+    return app
 
 
 @click.group(cls=FlaskGroup, create_app=_app_factory, add_default_commands=False,

@@ -327,3 +327,26 @@ def test_workflow_run_starts_a_manual_run(kabar, folder, client, operator_header
     assert unknown.exit_code != 0
     assert "No session 'Sales' that this workflow may use" in unknown.output
     assert "No workflow named 'ghost'" in kabar("workflow", "run", "ghost").output
+
+
+def test_a_command_without_an_instance_says_how_to_make_one(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KABAR_INSTANCE_PATH": str(tmp_path / "missing")}
+    env.pop("KABAR_DATABASE_URL", None)
+    missing = subprocess.run([sys.executable, "-m", "server.cli", "users", "list"], env=env,
+                             cwd=tmp_path, capture_output=True, text=True)
+    assert missing.returncode == 1
+    assert f"There is no Kabar instance at {tmp_path / 'missing'}. Create it with `kabar " \
+        "init`" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    assert not (tmp_path / "missing").exists() and not (tmp_path / "instance").exists()
+
+    (tmp_path / "missing").mkdir()
+    (tmp_path / "missing" / "secret_key").write_text("made by hand")
+    unmigrated = subprocess.run([sys.executable, "-m", "server.cli", "sessions", "list"],
+                                env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert unmigrated.returncode == 1 and "Traceback" not in unmigrated.stderr
+    assert "is not set up yet; run `kabar init` first." in unmigrated.stderr
