@@ -22,7 +22,6 @@ from server.auth.principal import Principal
 from server.errors import KabarError
 from server.models import ApiKey, User, db
 
-
 # Commands that may make a new instance (the others need one that `kabar init` set up).
 CREATING_COMMANDS = {"init", "run", "demo", "runtime", "db"}
 
