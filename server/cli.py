@@ -183,6 +183,7 @@ def _serve(host: str, port: int, workers: int | None) -> None:
     metrics_dir.mkdir(parents=True)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     env["KABAR_INSTANCE_PATH"] = current_app.instance_path
+    env["KABAR_DATABASE_URL"] = current_app.config["SQLALCHEMY_DATABASE_URI"]
     web = [
         sys.executable, "-m", "gunicorn", "server:create_app()",
         "--bind", f"{host}:{port}", "--workers", str(workers),
@@ -194,22 +195,36 @@ def _serve(host: str, port: int, workers: int | None) -> None:
     raise SystemExit(supervise(current_app._get_current_object(), web, env))
 
 
-@cli.command("demo")
+@cli.command("demo", with_appcontext=False)
 @click.option("--host", default=None, help="Address to listen on (KABAR_HOST).")
 @click.option("--port", default=None, type=int, help="Port to listen on (KABAR_PORT).")
+@click.option("--instance", "instance_path", default=None,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="The demo's instance folder. Default: its own, beside the usual one "
+                   "(INSTANCE-demo, with its own SQLite database). Naming your real "
+                   "instance puts the demo there: its helpdesk workflows then answer every "
+                   "session's contacts.")
 @click.pass_context
 @_fail_on_kabar_error
-def demo_command(ctx: click.Context, host: str | None, port: int | None) -> None:
-    """Serve Kabar with a sandbox helpdesk ready to talk to, and say how."""
-    from server import demo
+def demo_command(ctx: click.Context, host: str | None, port: int | None,
+                 instance_path: Path | None) -> None:
+    """Serve a sandbox helpdesk ready to talk to, on its own instance, and say how."""
+    from server import config, demo
 
-    host, port = _claim(host, port)
-    ctx.invoke(init_command)
-    prepared = demo.prepare()
-    base_url = f"http://{host}:{port}"
-    demo.pair_when_ready(current_app._get_current_object(), prepared.session_id)
-    click.echo(demo.instructions(prepared, base_url))
-    _serve(host, port, None)
+    values = config.load()
+    usual = config.instance_path(values)
+    path = (instance_path or demo.instance_beside(usual)).expanduser().resolve()
+    overrides = {"INSTANCE_PATH": str(path)}
+    if path != usual:
+        overrides["DATABASE_URL"] = None  # its own SQLite database, never the usual one
+    app = create_app(overrides)
+    with app.app_context():
+        host, port = _claim(host, port)
+        ctx.invoke(init_command)
+        prepared = demo.prepare()
+        demo.pair_when_ready(app, prepared.session_id)
+        click.echo(demo.instructions(prepared, f"http://{host}:{port}", instance=path))
+        _serve(host, port, None)
 
 
 @cli.command("runtime")
