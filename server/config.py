@@ -131,8 +131,8 @@ SETTINGS: tuple[Setting, ...] = (
             "fire by it."),
     Setting("WORKFLOWS_DIR", "",
             "Folder of workflow JSON files (subfolders too), loaded when the runtime starts "
-            "and by `kabar workflow reload`. Empty: the workflows/ folder shipped beside "
-            "the server package, if there is one."),
+            "and by `kabar workflow reload`. Empty: the workflows shipped with Kabar "
+            "(workflows/ in a checkout; inside the installed package otherwise)."),
     Setting("WORKFLOW_WORKERS", 4,
             "Threads of the runtime that start and resume workflow runs (one chat's "
             "messages are always handled in order by one of them).", int),

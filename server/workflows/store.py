@@ -162,7 +162,9 @@ def folder() -> Path | None:
     configured = current_app.config["KABAR"]["WORKFLOWS_DIR"]
     if configured:
         return Path(configured)
-    shipped = Path(__file__).resolve().parents[2] / "workflows"
+    # The shipped workflows: workflows/ in a checkout (server/shipped_workflows links to
+    # it), package data in an installed wheel.
+    shipped = (Path(__file__).resolve().parents[1] / "shipped_workflows").resolve()
     return shipped if shipped.is_dir() else None
 
 
