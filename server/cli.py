@@ -112,7 +112,8 @@ def init_command() -> None:
     shown = f"{password}   (shown once: write it down)" if generated \
         else "the one in KABAR_ADMIN_PASSWORD"
     click.echo(framed([
-        "Kabar is set up. Serve it with `kabar run` (make run does), then:",
+        f"Kabar is set up in {current_app.instance_path}.",
+        f"Serve it with `{kabar} run`, then:",
         f"  dashboard:       http://{settings['HOST']}:{settings['PORT']}/  (API docs at /docs)",
         f"  admin username:  {user.username}",
         f"  admin password:  {shown}",

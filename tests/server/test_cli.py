@@ -26,7 +26,7 @@ def test_init_creates_the_first_admin_once_and_prints_its_password(kabar, client
     assert "Database at revision" in output
     assert "Created the admin user 'admin'." in output
     # The credentials come last, in a box, with how to get a key and a lost password back.
-    box = output.strip().splitlines()[-8:]
+    box = output.strip().splitlines()[-9:]
     assert box[0] == box[-1] and set(box[0]) == {"+", "-"}, output
     password = re.search(r"\| +admin password: +(\S+) +\(shown once", output).group(1)
     assert re.search(r"\| +admin username: +admin +\|", output)
