@@ -52,7 +52,27 @@ def _app_factory():
     return app
 
 
-@click.group(cls=FlaskGroup, create_app=_app_factory, add_default_commands=False,
+class KabarGroup(FlaskGroup):
+    """Flask's group for its app loading (``with_appcontext``), without what Flask adds
+    for its own `flask` command: the --app/--env-file/--debug options, the commands of
+    installed Flask extensions (limiter, openapi, ...) and the app's own ``app.cli``."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.params = [p for p in self.params if p.name not in {"env_file", "app", "debug"}]
+        self.context_settings.pop("auto_envvar_prefix", None)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return click.Group.get_command(self, ctx, name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return click.Group.list_commands(self, ctx)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return click.Group.parse_args(self, ctx, args)
+
+
+@click.group(cls=KabarGroup, create_app=_app_factory, add_default_commands=False,
              add_version_option=False, load_dotenv=False)
 def cli() -> None:
     """Kabar: a self-hosted WhatsApp gateway.

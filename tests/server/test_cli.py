@@ -350,3 +350,12 @@ def test_a_command_without_an_instance_says_how_to_make_one(tmp_path):
                                 env=env, cwd=tmp_path, capture_output=True, text=True)
     assert unmigrated.returncode == 1 and "Traceback" not in unmigrated.stderr
     assert "is not set up yet; run `kabar init` first." in unmigrated.stderr
+
+
+def test_kabar_help_shows_kabar_s_commands_only(kabar):
+    shown = _ok(kabar("--help"))
+    for flask_own in ("--env-file", "--app", "--debug", "limiter", "openapi", "routes",
+                      "shell"):
+        assert flask_own not in shown, flask_own
+    for command in ("init", "run", "demo", "users", "apikey", "sandbox", "workflow"):
+        assert re.search(rf"^  {command}\s", shown, re.M), command
