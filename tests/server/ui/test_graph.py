@@ -122,7 +122,6 @@ def test_no_edge_or_label_is_drawn_under_a_box_in_the_shipped_workflows():
     root = Path(__file__).resolve().parents[3] / "workflows"
     for path in sorted(root.rglob("*.json")):
         layout = graph.layout(json.loads(path.read_text()))
-        boxes = _boxes(layout)
 
         def inside(x, y, box, margin=0.0):
             return (box.x - margin < x < box.x + graph.NODE_W + margin
