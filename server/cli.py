@@ -23,12 +23,57 @@ from server.auth.principal import Principal
 from server.errors import KabarError
 from server.models import ApiKey, User, db
 
+# Commands that may make a new instance (the others need one that `kabar init` set up).
+CREATING_COMMANDS = {"init", "run", "demo", "runtime", "db"}
+
 
 def _app_factory():
-    return create_app()
+    from server import config
+
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None and ctx.parent is not None and ctx.parent.parent is not None:
+        ctx = ctx.parent
+    command = ctx.info_name if ctx is not None and ctx.parent is not None else None
+    if command in CREATING_COMMANDS:
+        return create_app()
+    path = config.instance_path(config.load())
+    if not config.is_instance(path):
+        raise click.ClickException(
+            f"There is no Kabar instance at {path}. Create it with `kabar init` (it makes "
+            "the folder and the database), or point KABAR_INSTANCE_PATH at an existing "
+            "one. Without the setting Kabar uses ./instance when the current folder holds "
+            "one, else (a checkout) the checkout's instance folder, else /var/lib/kabar "
+            "when it exists, else ~/.local/share/kabar.")
+    app = create_app()
+    with app.app_context():
+        if database.current_revision() is None:
+            raise click.ClickException(
+                f"The database of the instance at {path} is not set up yet; run `kabar "
+                "init` first.")
+    return app
 
 
-@click.group(cls=FlaskGroup, create_app=_app_factory, add_default_commands=False,
+class KabarGroup(FlaskGroup):
+    """Flask's group for its app loading (``with_appcontext``), without what Flask adds
+    for its own `flask` command: the --app/--env-file/--debug options, the commands of
+    installed Flask extensions (limiter, openapi, ...) and the app's own ``app.cli``."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.params = [p for p in self.params if p.name not in {"env_file", "app", "debug"}]
+        self.context_settings.pop("auto_envvar_prefix", None)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return click.Group.get_command(self, ctx, name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return click.Group.list_commands(self, ctx)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return click.Group.parse_args(self, ctx, args)
+
+
+@click.group(cls=KabarGroup, create_app=_app_factory, add_default_commands=False,
              add_version_option=False, load_dotenv=False)
 def cli() -> None:
     """Kabar: a self-hosted WhatsApp gateway.
@@ -72,10 +117,12 @@ def init_command() -> None:
     """Migrate the database and create the first admin (once)."""
     database.upgrade()
     click.echo(f"Database at revision {database.current_revision()}.")
-    if accounts.count_active_admins():
-        click.echo("An admin exists already; nothing else to do.")
-        return
     settings = current_app.config["KABAR"]
+    kabar = _command_name()
+    if accounts.count_active_admins():
+        click.echo("An admin exists already; nothing else to do. Lost its password? "
+                   f"{kabar} users set-password USERNAME")
+        return
     password = settings["ADMIN_PASSWORD"]
     generated = not password
     if generated:
@@ -83,8 +130,36 @@ def init_command() -> None:
     user = accounts.create_user(username=settings["ADMIN_USERNAME"], password=password,
                                 group="admin", display_name="Administrator")
     click.echo(f"Created the admin user {user.username!r}.")
-    if generated:
-        click.echo(f"Its password (shown once, write it down): {password}")
+    shown = f"{password}   (shown once: write it down)" if generated \
+        else "the one in KABAR_ADMIN_PASSWORD"
+    click.echo(framed([
+        f"Kabar is set up in {current_app.instance_path}.",
+        f"Serve it with `{kabar} run`, then:",
+        f"  dashboard:       http://{settings['HOST']}:{settings['PORT']}/  (API docs at /docs)",
+        f"  admin username:  {user.username}",
+        f"  admin password:  {shown}",
+        f"  an API key:      {kabar} apikey create --user {user.username} --name \"my script\"",
+        f"  lost password:   {kabar} users set-password {user.username}",
+    ]))
+
+
+def framed(lines: list[str]) -> str:
+    """``lines`` in a box, so that they stand out at the end of a long output."""
+    width = max(len(line) for line in lines)
+    rule = "+" + "-" * (width + 2) + "+"
+    return "\n".join(["", rule, *(f"| {line.ljust(width)} |" for line in lines), rule, ""])
+
+
+def _command_name() -> str:
+    """How the person ran `kabar` (``.venv/bin/kabar`` from a checkout), to print commands
+    they can paste."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name != "kabar":
+        return "kabar"
+    found = shutil.which("kabar")
+    if found and Path(found).resolve() == argv0.resolve():
+        return "kabar"
+    return str(argv0)
 
 
 # Flask-Migrate's `kabar db ...` (migrate, upgrade, history), on server/migrations.
@@ -97,27 +172,40 @@ cli.add_command(db_migrate_group, "db")
 @click.option("--host", default=None, help="Address to listen on (KABAR_HOST).")
 @click.option("--port", default=None, type=int, help="Port to listen on (KABAR_PORT).")
 @click.option("--workers", default=None, type=int, help="Web workers (KABAR_WEB_WORKERS).")
+@_fail_on_kabar_error
 def run_command(host: str | None, port: int | None, workers: int | None) -> None:
     """Migrate, then serve the web app (gunicorn) and supervise the runtime process."""
+    host, port = _claim(host, port)
     database.upgrade()
     _serve(host, port, workers)
 
 
-def _serve(host: str | None, port: int | None, workers: int | None) -> None:
+def _claim(host: str | None, port: int | None) -> tuple[str, int]:
+    """The address to serve on, once this process holds the instance and the port is
+    free (before anything is changed)."""
+    from server import instance
+
+    settings = current_app.config["KABAR"]
+    host, port = host or settings["HOST"], port or settings["PORT"]
+    instance.claim(Path(current_app.instance_path), host=host, port=port)
+    return host, port
+
+
+def _serve(host: str, port: int, workers: int | None) -> None:
     """gunicorn for the web app, and the runtime process, under the supervisor."""
     from server.runtime.supervisor import supervise
 
     settings = current_app.config["KABAR"]
-    host = host or settings["HOST"]
-    port = port or settings["PORT"]
     workers = workers or settings["WEB_WORKERS"]
     env = dict(os.environ)
-    # Metrics from every gunicorn worker, collected in one folder cleared at each start.
+    # Metrics from every gunicorn worker, collected in one folder cleared at each start
+    # (the instance is ours: _claim refused a second kabar run on it).
     metrics_dir = Path(current_app.instance_path) / "prometheus"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     env["KABAR_INSTANCE_PATH"] = current_app.instance_path
+    env["KABAR_DATABASE_URL"] = current_app.config["SQLALCHEMY_DATABASE_URI"]
     web = [
         sys.executable, "-m", "gunicorn", "server:create_app()",
         "--bind", f"{host}:{port}", "--workers", str(workers),
@@ -129,21 +217,36 @@ def _serve(host: str | None, port: int | None, workers: int | None) -> None:
     raise SystemExit(supervise(current_app._get_current_object(), web, env))
 
 
-@cli.command("demo")
+@cli.command("demo", with_appcontext=False)
 @click.option("--host", default=None, help="Address to listen on (KABAR_HOST).")
 @click.option("--port", default=None, type=int, help="Port to listen on (KABAR_PORT).")
+@click.option("--instance", "instance_path", default=None,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="The demo's instance folder. Default: its own, beside the usual one "
+                   "(INSTANCE-demo, with its own SQLite database). Naming your real "
+                   "instance puts the demo there: its helpdesk workflows then answer every "
+                   "session's contacts.")
 @click.pass_context
-def demo_command(ctx: click.Context, host: str | None, port: int | None) -> None:
-    """Serve Kabar with a sandbox helpdesk ready to talk to, and say how."""
-    from server import demo
+@_fail_on_kabar_error
+def demo_command(ctx: click.Context, host: str | None, port: int | None,
+                 instance_path: Path | None) -> None:
+    """Serve a sandbox helpdesk ready to talk to, on its own instance, and say how."""
+    from server import config, demo
 
-    ctx.invoke(init_command)
-    prepared = demo.prepare()
-    settings = current_app.config["KABAR"]
-    base_url = f"http://{host or settings['HOST']}:{port or settings['PORT']}"
-    demo.pair_when_ready(current_app._get_current_object(), prepared.session_id)
-    click.echo(demo.instructions(prepared, base_url))
-    _serve(host, port, None)
+    values = config.load()
+    usual = config.instance_path(values)
+    path = (instance_path or demo.instance_beside(usual)).expanduser().resolve()
+    overrides = {"INSTANCE_PATH": str(path)}
+    if path != usual:
+        overrides["DATABASE_URL"] = None  # its own SQLite database, never the usual one
+    app = create_app(overrides)
+    with app.app_context():
+        host, port = _claim(host, port)
+        ctx.invoke(init_command)
+        prepared = demo.prepare()
+        demo.pair_when_ready(app, prepared.session_id)
+        click.echo(demo.instructions(prepared, f"http://{host}:{port}", instance=path))
+        _serve(host, port, None)
 
 
 @cli.command("runtime")
@@ -212,6 +315,28 @@ def users_create(username, group, display_name, email, phone, password) -> None:
     click.echo(f"Created user {user.username!r} (id {user.id}) in group {group!r}.")
 
 
+@users_group.command("set-password")
+@click.argument("username")
+@click.option("--password", default=None, help="The new password (prompted for if not "
+                                                "given, unless --generate).")
+@click.option("--generate", is_flag=True, help="Make a random password and print it.")
+@_fail_on_kabar_error
+def users_set_password(username: str, password: str | None, generate: bool) -> None:
+    """Set a user's password (a lost admin password too); their logins end."""
+    user = _user(username)
+    if password and generate:
+        raise click.UsageError("Give --password or --generate, not both.")
+    if generate:
+        password = secrets.token_urlsafe(12)
+    elif not password:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    accounts.update_user(user, password=password)
+    lines = [f"The password of {user.username!r} is set; their logins ended."]
+    if generate:
+        lines += [f"  username:  {user.username}", f"  password:  {password}   (shown once)"]
+    click.echo(framed(lines))
+
+
 @users_group.command("list")
 def users_list() -> None:
     """List users."""
@@ -251,14 +376,19 @@ def apikey_group() -> None:
 @click.option("--name", required=True, help="What the key is for.")
 @click.option("--permission", "permissions", multiple=True,
               help="Repeat for each; default: every permission the user holds.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="Print only the key, for KEY=$(kabar apikey create ... -q).")
 @_fail_on_kabar_error
-def apikey_create(username: str, name: str, permissions: tuple[str, ...]) -> None:
+def apikey_create(username: str, name: str, permissions: tuple[str, ...], quiet: bool) -> None:
     """Create an API key and print it once."""
     user = _user(username)
     if user.is_blocked:
         raise click.ClickException(f"{username!r} is blocked.")
     row, key = apikeys.create(Principal.for_user(user), name=name,
                               permissions=list(permissions) or None)
+    if quiet:
+        click.echo(key)
+        return
     click.echo(f"API key {row.id} for {user.username!r}: {', '.join(row.permissions)}")
     click.echo(f"Key (shown once): {key}")
 

@@ -68,8 +68,10 @@ def _timezone(value: str) -> str:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("INSTANCE_PATH", None,
-            "Folder for the SQLite database, media, session stores and secrets. "
-            "Default: ./instance in the working directory."),
+            "Folder for the SQLite database, media, session stores and secrets. Default: "
+            "./instance when the working directory holds one; else, in a source checkout, "
+            "its instance folder; else /var/lib/kabar when it exists and is writable (a "
+            "service); else $XDG_DATA_HOME/kabar (~/.local/share/kabar)."),
     Setting("DATABASE_URL", None,
             "SQLAlchemy URL. Default: SQLite file kabar.db in the instance folder. "
             "PostgreSQL: postgresql+psycopg://user@host:5432/dbname."),
@@ -177,8 +179,8 @@ SETTINGS: tuple[Setting, ...] = (
             "fire by it."),
     Setting("WORKFLOWS_DIR", "",
             "Folder of workflow JSON files (subfolders too), loaded when the runtime starts "
-            "and by `kabar workflow reload`. Empty: the workflows/ folder shipped beside "
-            "the server package, if there is one."),
+            "and by `kabar workflow reload`. Empty: the workflows shipped with Kabar "
+            "(workflows/ in a checkout; inside the installed package otherwise)."),
     Setting("WORKFLOW_WORKERS", 4,
             "Threads of the runtime that start and resume workflow runs (one chat's "
             "messages are always handled in order by one of them).", int),
@@ -235,7 +237,41 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 def instance_path(values: dict[str, Any]) -> Path:
-    return Path(values["INSTANCE_PATH"] or Path.cwd() / "instance").resolve()
+    """Where the instance is: the setting, else the first of ``instance_candidates``."""
+    if values["INSTANCE_PATH"]:
+        return Path(values["INSTANCE_PATH"]).expanduser().resolve()
+    return default_instance_path()
+
+
+INSTANCE_MARKERS = ("secret_key", "kabar.db")
+SYSTEM_INSTANCE = Path("/var/lib/kabar")
+
+
+def is_instance(folder: Path) -> bool:
+    """Whether ``folder`` holds a Kabar instance (made by `kabar init` or `kabar run`)."""
+    return any((folder / marker).exists() for marker in INSTANCE_MARKERS)
+
+
+def source_checkout() -> Path | None:
+    """The checkout the server package runs from (an editable install), if it does."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "setup.cfg").is_file() and (root / "server").is_dir() else None
+
+
+def default_instance_path() -> Path:
+    """Found the way services are: ./instance only when it holds an instance; a source
+    checkout keeps its instance beside the code; an installed package uses /var/lib/kabar
+    when that exists and is writable (made for the service), else the XDG data folder."""
+    here = Path.cwd() / "instance"
+    if is_instance(here):
+        return here.resolve()
+    checkout = source_checkout()
+    if checkout is not None:
+        return checkout / "instance"
+    if SYSTEM_INSTANCE.is_dir() and os.access(SYSTEM_INSTANCE, os.W_OK):
+        return SYSTEM_INSTANCE
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return (Path(data_home) / "kabar").resolve()
 
 
 def flask_config(values: dict[str, Any], instance: Path) -> dict[str, Any]:

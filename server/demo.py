@@ -13,6 +13,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 from flask import Flask
@@ -41,6 +42,11 @@ class Demo:
     officer_phone: str
     officer_id: int
     workflows: tuple[str, ...]
+
+
+def instance_beside(usual: Path) -> Path:
+    """The demo's own instance folder: beside the usual one, so that it never changes it."""
+    return usual.with_name(usual.name + "-demo")
 
 
 def prepare() -> Demo:
@@ -99,13 +105,18 @@ def pair_when_ready(app: Flask, session_id: str, *, timeout: float = 120.0) -> t
     return thread
 
 
-def instructions(demo: Demo, base_url: str) -> str:
+def instructions(demo: Demo, base_url: str, *, instance: Path | None = None) -> str:
     sid, reporter, officer = demo.session_id, demo.reporter_phone, demo.officer_phone
     say = f"kabar sandbox say --session {sid}"
+    where = "" if instance is None else f"""
+It runs on its own instance, {instance}: your usual instance is untouched. Delete the
+folder to forget the demo. In the other terminal, point kabar at it first:
+  export KABAR_INSTANCE_PATH={instance}
+"""
     return f"""
 Kabar demo: a campus helpdesk on the sandbox session {sid} ("{SESSION_LABEL}").
 Workflows enabled: {", ".join(demo.workflows)}. Nothing here reaches WhatsApp.
-
+{where}
 In another terminal (`.venv/bin/kabar` if the venv is not active), be the reporter:
   {say} --from {reporter} --name "Budi Santoso" "#request lampu kelas B201 mati"
 and watch what the helpdesk answers:

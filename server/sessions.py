@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import time
 from pathlib import Path
 
 import segno
@@ -16,7 +17,7 @@ from flask import current_app
 
 from server import eventlog
 from server.auth import Principal, scoped
-from server.errors import Conflict, NotFound, ValidationFailed
+from server.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from server.events import SessionStatus
 from server.models import SessionStatusChange, WaSession, db, utcnow
 from server.runtime import commands, wakeup
@@ -114,14 +115,44 @@ def delete(session: WaSession) -> None:
     wakeup.notify()
 
 
-def qr(session: WaSession) -> WaSession:
+# Statuses on the way to a QR code while the session should run.
+STARTING = {"created", "connecting", "reconnecting", "disconnected"}
+QR_WAIT_SECONDS = 5.0
+
+
+def qr(session: WaSession, *, wait: float | None = None) -> WaSession:
+    """The session, once it shows a QR code. A session on its way to one (just created or
+    started) is waited for up to ``wait`` seconds; still starting then, the answer is 503
+    with ``Retry-After``, not a refusal."""
+    from server.runtime import heartbeat
+
+    deadline = time.monotonic() + (QR_WAIT_SECONDS if wait is None else wait)
+    while _starting(session) and time.monotonic() < deadline \
+            and heartbeat.state().alive:
+        time.sleep(0.1)
+        db.session.refresh(session)
+    if _starting(session):
+        if not heartbeat.state().alive:
+            raise ServiceUnavailable(
+                "The session waits for the runtime process, which is not running, to "
+                "show its QR code. It restarts by itself under `kabar run`; check its log "
+                "if this persists.", code="runtime_down", headers={"Retry-After": "5"})
+        raise ServiceUnavailable(
+            f"The session is starting (status {session.status}); its QR code comes in a "
+            "moment. Ask again in a second.", code="session_starting",
+            headers={"Retry-After": "1"})
     if session.status != "qr" or not session.qr:
         hint = {"connected": "It is already paired and connected.",
                 "stopped": "Start it first: POST .../start.",
-                "created": "It has not started yet; start it, then ask again."}
+                "created": "It is not started; start it (POST .../start), then ask again."}
         raise Conflict(f"The session has no QR code to show now (status {session.status}). "
                        + hint.get(session.status, "Wait for status qr."), code="no_qr")
     return session
+
+
+def _starting(session: WaSession) -> bool:
+    return session.desired_state == "running" and session.status in STARTING \
+        and not session.qr
 
 
 def qr_png(code: str) -> bytes:

@@ -180,9 +180,14 @@ class Qr(MethodView):
     @blp.requires("sessions:read")
     @blp.arguments(QrArgs, location="query")
     @blp.response(200, QrSchema)
-    @blp.alt_response(409, description="No QR to show (not started, or already paired).")
+    @blp.alt_response(409, description="No QR to show (stopped, or already paired).")
+    @blp.alt_response(503, description="Still starting after a few seconds (code "
+                      "session_starting, with Retry-After), or the runtime is down.")
     def get(self, args, session_id):
-        """The QR code to scan with WhatsApp > Linked devices, while status is qr."""
+        """The QR code to scan with WhatsApp > Linked devices, while status is qr.
+
+        Right after the session is created or started, this waits a few seconds for its
+        first QR code."""
         session = sessions.qr(sessions.get(session_id))
         png = sessions.qr_png(session.qr)
         if args["format"] == "png":

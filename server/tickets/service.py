@@ -63,6 +63,16 @@ STATUS_WORDS = {"new": "new", "assigned": "assigned", "in_progress": "in progres
                 "pending": "pending", "done": "done", "confirmed": "confirmed"}
 
 
+# The statuses each step starts from (a status set by hand is the step leading there).
+STEP_FROM: dict[str, tuple[str, ...]] = {
+    "in_progress": ("assigned", "pending"),          # start
+    "done": ("assigned", "in_progress", "pending"),  # finish
+    "confirmed": ("done",),                          # confirm
+    "pending": ("new", "assigned", "in_progress"),   # hold
+    "reopen": ("done", "confirmed", "pending"),      # back to assigned, or new
+}
+
+
 def settings() -> dict[str, Any]:
     return current_app.config["KABAR"]
 
@@ -339,7 +349,7 @@ def start(ticket: Ticket, actor: Actor, *, note: str = "", key: str | None = Non
     if (replayed := _replayed(key)) is not None:
         return replayed
     _allow(ticket, actor, "start", assignee=True)
-    _expect(ticket, ("assigned", "pending"), "started")
+    _expect(ticket, STEP_FROM["in_progress"], "started")
     note, now = _note(note), utcnow()
     ticket.status, ticket.started_at = "in_progress", ticket.started_at or now
     _set_assignment(ticket, "active", now)
@@ -366,7 +376,7 @@ def finish(ticket: Ticket, actor: Actor, *, note: str = "", photo: str | None = 
     if (replayed := _replayed(key)) is not None:
         return replayed
     _allow(ticket, actor, "finish", assignee=True)
-    _expect(ticket, ("assigned", "in_progress", "pending"), "finished")
+    _expect(ticket, STEP_FROM["done"], "finished")
     note, now = _note(note), utcnow()
     ticket.status, ticket.finished_at = "done", now
     ticket.started_at = ticket.started_at or now
@@ -382,7 +392,7 @@ def confirm(ticket: Ticket, actor: Actor, *, note: str = "", key: str | None = N
     if (replayed := _replayed(key)) is not None:
         return replayed
     _allow(ticket, actor, "confirm", reporter=True)
-    _expect(ticket, ("done",), "confirmed")
+    _expect(ticket, STEP_FROM["confirmed"], "confirmed")
     note, now = _note(note), utcnow()
     ticket.status, ticket.confirmed_at = "confirmed", now
     return _record(ticket, "confirmed", actor, at=now, note=note, key=key,
@@ -396,7 +406,7 @@ def reopen(ticket: Ticket, actor: Actor, *, note: str = "", key: str | None = No
     if (replayed := _replayed(key)) is not None:
         return replayed
     _allow(ticket, actor, "reopen", reporter=ticket.status != "pending")
-    _expect(ticket, ("done", "confirmed", "pending"), "reopened")
+    _expect(ticket, STEP_FROM["reopen"], "reopened")
     note, now, previous = _note(note), utcnow(), ticket.status
     ticket.status = "assigned" if ticket.assignee_id else "new"
     ticket.finished_at = ticket.confirmed_at = ticket.duration_seconds = None
@@ -412,7 +422,7 @@ def hold(ticket: Ticket, actor: Actor, *, note: str = "", key: str | None = None
     if (replayed := _replayed(key)) is not None:
         return replayed
     _allow(ticket, actor, "put on hold", assignee=True)
-    _expect(ticket, ("new", "assigned", "in_progress"), "put on hold")
+    _expect(ticket, STEP_FROM["pending"], "put on hold")
     note, now, previous = _note(note), utcnow(), ticket.status
     ticket.status = "pending"
     _set_assignment(ticket, "pending", now)
@@ -431,6 +441,15 @@ def add_note(ticket: Ticket, actor: Actor, *, note: str, key: str | None = None)
     return _record(ticket, "note", actor, at=utcnow(), note=note, key=key,
                    event=catalogue.TicketNote(ticket=info(ticket), actor=actor.party(),
                                               note=note))
+
+
+def next_statuses(ticket: Ticket) -> list[str]:
+    """The statuses a person may set by hand from where ``ticket`` is (the likeliest
+    first): what the step functions above accept."""
+    reopened = "assigned" if ticket.assignee_id else "new"
+    order = ("in_progress", "done", "confirmed", "pending", reopened)
+    return [status for status in order
+            if ticket.status in STEP_FROM["reopen" if status == reopened else status]]
 
 
 STATUS_STEPS = {"in_progress": start, "done": finish, "confirmed": confirm, "pending": hold,

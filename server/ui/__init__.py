@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,10 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import format_datetime, get_locale
+from flask_babel import format_datetime, get_locale, lazy_gettext
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 
 from server.errors import KabarError, Unauthorized, ValidationFailed
@@ -44,6 +46,45 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 LANGUAGES = {"id": "Bahasa Indonesia", "en": "English"}
+# Statuses as people read them: sessions, outbox messages, workflow runs, assignments.
+STATUS_WORDS = {
+    "created": lazy_gettext("created"), "qr": lazy_gettext("waiting for a scan"),
+    "pairing_code": lazy_gettext("waiting for the pair code"),
+    "connecting": lazy_gettext("connecting"), "connected": lazy_gettext("connected"),
+    "disconnected": lazy_gettext("disconnected"), "reconnecting": lazy_gettext("reconnecting"),
+    "logged_out": lazy_gettext("logged out"), "banned": lazy_gettext("banned"),
+    "failed": lazy_gettext("failed"), "stopped": lazy_gettext("stopped"),
+    "deleted": lazy_gettext("deleted"), "queued": lazy_gettext("queued"),
+    "sending": lazy_gettext("sending"), "sent": lazy_gettext("sent"),
+    "delivered": lazy_gettext("delivered"), "read": lazy_gettext("read"),
+    "played": lazy_gettext("played"), "cancelled": lazy_gettext("cancelled"),
+    "expired": lazy_gettext("expired"), "running": lazy_gettext("running"),
+    "waiting": lazy_gettext("waiting"), "completed": lazy_gettext("completed"),
+    "active": lazy_gettext("active"), "pending": lazy_gettext("on hold"),
+    "done": lazy_gettext("done"), "replaced": lazy_gettext("replaced")}
+
+
+_MONO = re.compile(r"```(.+?)```", re.S)
+_STYLES = [(re.compile(rf"(?<![\w{m}]){re.escape(m)}(?=\S)(.+?)(?<=\S){re.escape(m)}(?![\w{m}])"),
+            tag) for m, tag in (("*", "strong"), ("_", "em"), ("~", "s"))]
+
+
+def whatsapp_text(text: str | None) -> Markup:
+    """A message's text as WhatsApp shows it: *bold*, _italic_, ~strike~ and ```mono```
+    (escaped first, so a message never injects markup)."""
+    html = str(escape(text or ""))
+    parts = _MONO.split(html)  # odd items are the monospaced runs, left as they are
+    for index in range(0, len(parts), 2):
+        for pattern, tag in _STYLES:
+            parts[index] = pattern.sub(rf"<{tag}>\1</{tag}>", parts[index])
+    for index in range(1, len(parts), 2):
+        parts[index] = f"<code>{parts[index]}</code>"
+    return Markup("".join(parts))
+
+
+def status_word(value: str) -> str:
+    """A status code (``connected``, ``queued``, ...) in the user's language."""
+    return str(STATUS_WORDS.get(value, value))
 LANGUAGE_COOKIE = "kabar_lang"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
@@ -91,8 +132,10 @@ def init_app(app: Flask) -> None:
     ui.add_app_template_filter(_datetime, "dt")
     ui.add_app_template_filter(_pretty, "pretty")
     ui.add_app_template_filter(_duration, "duration")
+    ui.add_app_template_filter(whatsapp_text, "whatsapp")
     # Globals, not context: macros imported without context use them too.
     ui.add_app_template_global(_here, "here")
+    ui.add_app_template_global(status_word, "status_word")
     ui.add_app_template_global(_query_args, "query_args")
     ui.add_app_template_global(_live_after, "live_after")
     app.register_blueprint(ui)

@@ -3,8 +3,10 @@
 A layered layout, small on purpose: a node's column is its distance (breadth first) from
 ``start``; within a column nodes sit in the order of their parents' heights (one pass of
 the barycentre rule, so fewer edges cross), else in the order the walk reached them.
-Edges are the ``next`` wiring, labelled with their outputs; one that goes back (to an
-earlier column or the same one) curves below the boxes. ``highlights`` says what a run
+Edges are the ``next`` wiring, labelled with their outputs; the gap after a column is
+wide enough for the labels of the edges crossing it. An edge to an earlier column curves
+below the boxes; one within a column curves through the gap on its right (never through
+a box). ``highlights`` says what a run
 went through, for the run's page. The template ``ui/workflows/_graph.html`` draws it.
 """
 
@@ -19,6 +21,8 @@ COL_GAP, ROW_GAP = 110, 26
 PAD = 12
 LOOP_DROP = 34  # how far below the boxes a backward edge curves
 LABEL_CHARS = 22  # a node id longer than this is cut in its box (its title has it all)
+EDGE_CHAR_W = 6.6  # the width of one character of an edge label (11px sans), generously
+SIDE_BULGE = 46  # how far right of its column an edge within the column curves
 
 KINDS = {
     "send": "message", "respond": "message",
@@ -128,6 +132,10 @@ def layout(doc: dict[str, Any]) -> Layout:
         for target in targets:
             if column[source] < column[target]:
                 parents[target].append(source)
+    gaps = _gaps(wiring, column, len(by_column))
+    lefts = [PAD]
+    for gap in gaps:
+        lefts.append(lefts[-1] + NODE_W + gap)
     boxes: dict[str, Box] = {}
     for col in sorted(by_column):
         ids = _beside_parents(by_column[col], parents, boxes)
@@ -137,15 +145,35 @@ def layout(doc: dict[str, Any]) -> Layout:
             boxes[node_id] = Box(
                 id=node_id, type=str(spec.get("type", "")), kind=kind_of(spec.get("type", "")),
                 description=str(spec.get("description", "")), column=col, row=row,
-                x=PAD + col * (NODE_W + COL_GAP), y=PAD + shift + row * (NODE_H + ROW_GAP))
-    edges = [_edge(boxes[source], boxes[target], ", ".join(outputs))
+                x=lefts[col], y=PAD + shift + row * (NODE_H + ROW_GAP))
+    lane = max((box.y + NODE_H for box in boxes.values()), default=0) + LOOP_DROP
+    edges = [_edge(boxes[source], boxes[target], ", ".join(outputs), lane)
              for source, targets in wiring.items() for target, outputs in targets.items()]
     columns = len(by_column)
-    width = 2 * PAD + columns * NODE_W + max(columns - 1, 0) * COL_GAP
+    width = 2 * PAD + columns * NODE_W + sum(gaps[:max(columns - 1, 0)])
+    if any(e.source != e.target and boxes[e.source].column == boxes[e.target].column
+           for e in edges) and gaps:  # an edge within the last column bulges right
+        width += SIDE_BULGE
     height = 2 * PAD + tallest * NODE_H + max(tallest - 1, 0) * ROW_GAP
     if any(edge.back for edge in edges):
         height += LOOP_DROP + 6
     return Layout(list(boxes.values()), edges, width, height, doc.get("start", ""))
+
+
+def _gaps(wiring: dict[str, dict[str, list[str]]], column: dict[str, int], columns: int
+          ) -> list[float]:
+    """The gap after each column: COL_GAP, or wider for the longest label drawn in it (a
+    forward edge's label sits in the gap it leaves from; one within a column, in the gap
+    on that column's right)."""
+    widest = [0.0] * columns
+    for source, targets in wiring.items():
+        for target, outputs in targets.items():
+            if column[target] >= column[source] and source != target:
+                text = len(", ".join(outputs)) * EDGE_CHAR_W + 16
+                if column[target] == column[source]:
+                    text = SIDE_BULGE + text / 2
+                widest[column[source]] = max(widest[column[source]], text)
+    return [max(COL_GAP, width) for width in widest]
 
 
 def _beside_parents(ids: list[str], parents: dict[str, list[str]], boxes: dict[str, Box]
@@ -161,7 +189,7 @@ def _beside_parents(ids: list[str], parents: dict[str, list[str]], boxes: dict[s
     return sorted(ids, key=lambda node_id: (height(node_id), reached[node_id]))
 
 
-def _edge(source: Box, target: Box, label: str) -> Edge:
+def _edge(source: Box, target: Box, label: str, lane: float) -> Edge:
     if target.column > source.column:  # forward: right side to left side
         x0, y0 = source.x + NODE_W, source.y + NODE_H / 2
         x3, y3 = target.x, target.y + NODE_H / 2
@@ -173,12 +201,20 @@ def _edge(source: Box, target: Box, label: str) -> Edge:
         x3, y3 = source.x + NODE_W * 0.75, source.y + NODE_H
         c1, c2 = (x0 + 40, y0 + 10), (x3 + 10, y3 + 40)
         back = True
-    else:  # backward or within a column: bottom to bottom, curving below
-        x0, y0 = source.x + NODE_W / 2, source.y + NODE_H
-        x3, y3 = target.x + NODE_W / 2, target.y + NODE_H
-        low = max(y0, y3) + LOOP_DROP
-        c1, c2 = (x0, low), (x3, low)
+    elif target.column == source.column:  # within a column: right side to right side
+        x0, y0 = source.x + NODE_W, source.y + NODE_H / 2
+        x3, y3 = target.x + NODE_W, target.y + NODE_H / 2
+        c1, c2 = (x0 + SIDE_BULGE * 4 / 3, y0), (x3 + SIDE_BULGE * 4 / 3, y3)
         back = True
+    else:  # backward: out to the gap on the right, along a lane below every box, in
+        # from the left (straight lines in the gaps, so it crosses no box)
+        out_x, in_x = source.x + NODE_W + 14, target.x - min(14, PAD - 2)
+        y0, y3 = source.y + NODE_H / 2, target.y + NODE_H / 2
+        points = [(source.x + NODE_W, y0), (out_x, y0), (out_x, lane), (in_x, lane),
+                  (in_x, y3), (target.x, y3)]
+        path = "M" + " L".join(f"{x:g},{y:g}" for x, y in points)
+        return Edge(source.id, target.id, label, path, round((out_x + in_x) / 2, 1),
+                    round(lane - 4, 1), True)
     # The curve's midpoint (t = 1/2 of the cubic Bézier) carries the label.
     mid_x = (x0 + 3 * c1[0] + 3 * c2[0] + x3) / 8
     mid_y = (y0 + 3 * c1[1] + 3 * c2[1] + y3) / 8

@@ -14,6 +14,7 @@ import hmac
 import json
 import logging
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -187,14 +188,37 @@ def folder() -> Path | None:
     configured = current_app.config["KABAR"]["WORKFLOWS_DIR"]
     if configured:
         return Path(configured)
-    shipped = Path(__file__).resolve().parents[2] / "workflows"
+    # The shipped workflows: workflows/ in a checkout (server/shipped_workflows links to
+    # it), package data in an installed wheel.
+    shipped = (Path(__file__).resolve().parents[1] / "shipped_workflows").resolve()
     return shipped if shipped.is_dir() else None
 
 
 def reload(directory: Path | None = None) -> dict[str, Any]:
     """Read every ``*.json`` under the workflows folder (subfolders too) and store what
     changed as new versions of global workflows. New ones start disabled; enabled state
-    is kept. One bad file is reported and does not stop the others. Commits."""
+    is kept. One bad file is reported and does not stop the others. Commits.
+
+    It is one transaction that reads before it writes. On SQLite (WAL) such a transaction
+    fails at once with "database is locked" when another connection wrote in between (the
+    busy timeout does not apply to it), as the runtime's own threads do while it starts:
+    then it is rolled back and read again, a few times."""
+    for attempt in range(1, RELOAD_ATTEMPTS + 1):
+        try:
+            return _reload(directory)
+        except sa.exc.OperationalError as exc:
+            db.session.rollback()
+            if "database is locked" not in str(exc) or attempt == RELOAD_ATTEMPTS:
+                raise
+            log.info("workflows reload met a concurrent write; reading again")
+            time.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")
+
+
+RELOAD_ATTEMPTS = 5
+
+
+def _reload(directory: Path | None) -> dict[str, Any]:
     directory = directory or folder()
     report: dict[str, Any] = {"folder": str(directory) if directory else None,
                               "added": [], "updated": [], "unchanged": [], "errors": []}

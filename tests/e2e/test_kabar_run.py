@@ -169,3 +169,37 @@ def test_kill_9_during_a_5000_message_burst_sends_each_exactly_once(served, tmp_
         (broadcast["id"],)).fetchone()
     assert outbox == (total, total)
     database.close()
+
+
+def test_a_second_kabar_run_refuses_before_changing_anything(served, tmp_path):
+    gateway, process = served
+
+    def metrics_text() -> str:
+        request = urllib.request.Request(gateway.base + "/metrics", headers={
+            "Authorization": f"Bearer {gateway.token}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.read().decode()
+
+    assert "kabar_http_requests_total" in metrics_text()
+    metrics = sorted((tmp_path / "instance" / "prometheus").iterdir())
+    assert metrics
+    env = {**os.environ, "KABAR_INSTANCE_PATH": str(tmp_path / "instance")}
+    port = gateway.base.rsplit(":", 1)[1]
+    second = subprocess.run([*KABAR, "run", "--port", port], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert second.returncode != 0
+    assert f"Kabar is already running for the instance {tmp_path / 'instance'}" in \
+        second.stderr
+    assert f"PID {process.pid} on http://127.0.0.1:{port}" in second.stderr
+    assert "--port" in second.stderr and "Kabar serving on" not in second.stdout
+    assert sorted((tmp_path / "instance" / "prometheus").iterdir()) == metrics
+    assert 'endpoint="/api/v1/auth/login"' in metrics_text()  # counted before, still there
+
+    # Another instance on the same port: the port is named, before gunicorn tries it.
+    other = {**env, "KABAR_INSTANCE_PATH": str(tmp_path / "other")}
+    busy = subprocess.run([*KABAR, "run", "--port", port], env=other, capture_output=True,
+                          text=True, timeout=60)
+    assert busy.returncode != 0
+    assert f"Port {port} on 127.0.0.1 is in use" in busy.stderr, busy.stderr
+    assert "Connection in use" not in busy.stderr
+    assert not (tmp_path / "other" / "kabar.db").exists()  # nothing was migrated

@@ -25,7 +25,13 @@ def test_init_creates_the_first_admin_once_and_prints_its_password(kabar, client
     output = _ok(kabar("init"))
     assert "Database at revision" in output
     assert "Created the admin user 'admin'." in output
-    password = re.search(r"Its password \(shown once, write it down\): (\S+)", output).group(1)
+    # The credentials come last, in a box, with how to get a key and a lost password back.
+    box = output.strip().splitlines()[-9:]
+    assert box[0] == box[-1] and set(box[0]) == {"+", "-"}, output
+    password = re.search(r"\| +admin password: +(\S+) +\(shown once", output).group(1)
+    assert re.search(r"\| +admin username: +admin +\|", output)
+    assert 'kabar apikey create --user admin --name "my script"' in output
+    assert "kabar users set-password admin" in output
     response = _login(client, "admin", password)
     assert response.status_code == 200
     me = client.get("/api/v1/auth/me",
@@ -33,8 +39,8 @@ def test_init_creates_the_first_admin_once_and_prints_its_password(kabar, client
     assert me.json["user"]["group"] == "admin"
 
     again = _ok(kabar("init"))
-    assert "An admin exists already" in again
-    assert password not in again and "password" not in again.lower()
+    assert "An admin exists already" in again and "users set-password" in again
+    assert password not in again
     assert db.session.query(User).count() == 1
 
 
@@ -43,7 +49,7 @@ def test_init_uses_the_configured_admin(app, kabar, client, monkeypatch):
     monkeypatch.setitem(app.config["KABAR"], "ADMIN_PASSWORD", "configured-secret")
     output = _ok(kabar("init"))
     assert "Created the admin user 'kepala'." in output
-    assert "password" not in output.lower() and "configured-secret" not in output
+    assert "configured-secret" not in output and "KABAR_ADMIN_PASSWORD" in output
     assert _login(client, "kepala", "configured-secret").status_code == 200
 
 
@@ -62,6 +68,28 @@ def test_users_create_list_block_unblock(kabar, client):
 
     assert "Unblocked" in _ok(kabar("users", "unblock", "TBO1"))
     assert _login(client, "tbo1", "password123").status_code == 200
+
+
+def test_users_set_password_gets_a_lost_password_back(kabar, client, admin):
+    old = client.post("/api/v1/auth/login", json={"username": admin.username,
+                                                  "password": "password123"})
+    assert old.status_code == 200, old.json
+    output = _ok(kabar("users", "set-password", admin.username, "--generate"))
+    password = re.search(r"\| +password: +(\S+) +\(shown once\)", output).group(1)
+    assert output.strip().splitlines()[-1].startswith("+--")  # the password comes last
+    assert _login(client, admin.username, password).status_code == 200
+    assert _login(client, admin.username, "password123").status_code == 401
+    me = client.get("/api/v1/auth/me",
+                    headers={"Authorization": f"Bearer {old.json['access_token']}"})
+    assert me.status_code == 401  # the logins made with the old password ended
+
+    typed = kabar("users", "set-password", admin.username, "--password", "typed-secret-1")
+    assert "is set" in _ok(typed) and "typed-secret-1" not in typed.output
+    assert _login(client, admin.username, "typed-secret-1").status_code == 200
+    short = kabar("users", "set-password", admin.username, "--password", "x")
+    assert short.exit_code != 0 and "password: Use at least" in short.output
+    missing = kabar("users", "set-password", "ghost", "--generate")
+    assert missing.exit_code != 0 and "No user named 'ghost'." in missing.output
 
 
 def test_users_errors_exit_non_zero_with_a_reason(kabar, make_user):
@@ -111,6 +139,14 @@ def test_apikey_create_list_revoke(kabar, client, make_user):
     assert "revoked" in _ok(kabar("apikey", "list"))
     missing = kabar("apikey", "revoke", "999999")
     assert missing.exit_code != 0 and "No API key with id 999999." in missing.output
+
+
+def test_apikey_create_quiet_prints_only_a_key_that_works(kabar, client, admin):
+    output = _ok(kabar("apikey", "create", "--user", admin.username, "--name", "script", "-q"))
+    key = output.strip()
+    assert output == key + "\n" and key.startswith("kabar_")
+    me = client.get("/api/v1/auth/me", headers={"X-API-Key": key})
+    assert me.status_code == 200 and "sessions:manage" in me.json["permissions"]
 
 
 def test_apikey_create_refuses_what_the_user_does_not_hold(kabar, make_user):
@@ -291,3 +327,35 @@ def test_workflow_run_starts_a_manual_run(kabar, folder, client, operator_header
     assert unknown.exit_code != 0
     assert "No session 'Sales' that this workflow may use" in unknown.output
     assert "No workflow named 'ghost'" in kabar("workflow", "run", "ghost").output
+
+
+def test_a_command_without_an_instance_says_how_to_make_one(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KABAR_INSTANCE_PATH": str(tmp_path / "missing")}
+    env.pop("KABAR_DATABASE_URL", None)
+    missing = subprocess.run([sys.executable, "-m", "server.cli", "users", "list"], env=env,
+                             cwd=tmp_path, capture_output=True, text=True)
+    assert missing.returncode == 1
+    assert f"There is no Kabar instance at {tmp_path / 'missing'}. Create it with `kabar " \
+        "init`" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    assert not (tmp_path / "missing").exists() and not (tmp_path / "instance").exists()
+
+    (tmp_path / "missing").mkdir()
+    (tmp_path / "missing" / "secret_key").write_text("made by hand")
+    unmigrated = subprocess.run([sys.executable, "-m", "server.cli", "sessions", "list"],
+                                env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert unmigrated.returncode == 1 and "Traceback" not in unmigrated.stderr
+    assert "is not set up yet; run `kabar init` first." in unmigrated.stderr
+
+
+def test_kabar_help_shows_kabar_s_commands_only(kabar):
+    shown = _ok(kabar("--help"))
+    for flask_own in ("--env-file", "--app", "--debug", "limiter", "openapi", "routes",
+                      "shell"):
+        assert flask_own not in shown, flask_own
+    for command in ("init", "run", "demo", "users", "apikey", "sandbox", "workflow"):
+        assert re.search(rf"^  {command}\s", shown, re.M), command

@@ -53,3 +53,30 @@ def test_helpdesk_settings_are_checked(monkeypatch):
     monkeypatch.setenv("KABAR_HELPDESK_TIMEZONE", "Jakarta")
     with pytest.raises(config.ConfigError, match="KABAR_HELPDESK_TIMEZONE='Jakarta'"):
         config.load()
+
+
+def test_the_instance_is_found_the_way_services_find_theirs(tmp_path, monkeypatch):
+    work, system, xdg = tmp_path / "work", tmp_path / "var-lib-kabar", tmp_path / "xdg"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("KABAR_INSTANCE_PATH", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(xdg))
+    monkeypatch.setattr(config, "SYSTEM_INSTANCE", system)
+    checkout = config.source_checkout()
+    assert checkout is not None  # the tests run from one
+    # A checkout keeps its instance beside the code, from whatever folder.
+    assert config.instance_path(config.load()) == checkout / "instance"
+
+    # An installed package: the XDG data folder, or /var/lib/kabar made for a service.
+    monkeypatch.setattr(config, "source_checkout", lambda: None)
+    assert config.instance_path(config.load()) == xdg / "kabar"
+    system.mkdir()
+    assert config.instance_path(config.load()) == system
+    # ./instance only when it holds an instance; an empty folder of that name is not one.
+    (work / "instance").mkdir()
+    assert config.instance_path(config.load()) == system
+    (work / "instance" / "secret_key").write_text("x")
+    assert config.instance_path(config.load()) == work / "instance"
+    # The setting wins over all of them.
+    assert config.instance_path(config.load({"INSTANCE_PATH": str(tmp_path / "set")})) \
+        == tmp_path / "set"

@@ -29,10 +29,11 @@ def test_log_in_pair_a_sandbox_session_chat_both_ways(page, log_in):
     qr = page.get_by_role("img", name="QR code to scan")
     expect(qr).to_be_visible()
     first = qr.get_attribute("data-qr")
-    expect(page.locator("[data-status]")).to_have_text("qr")
+    expect(page.locator("[data-status]")).to_have_attribute("data-status", "qr")
 
     page.get_by_role("button", name="Scan the QR code").click()
     expect(page.locator("[data-status]")).to_have_text("connected", timeout=15_000)
+    expect(page.locator("[data-status]")).to_have_attribute("data-status", "connected")
     expect(page.get_by_role("img", name="QR code to scan")).to_have_count(0)
     assert first and first.startswith("2@sandbox")
 

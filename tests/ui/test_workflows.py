@@ -44,5 +44,5 @@ def test_upload_a_workflow_fix_its_mistake_enable_it_and_see_its_graph(page, log
     expect(graph).to_be_visible()
     expect(graph.locator('[data-node="greet"]')).to_contain_text("send")
     expect(graph.locator('[data-node="done"]')).to_contain_text("end")
-    expect(graph.locator('[data-edge="greet>done"]')).to_contain_text("next")
+    expect(graph.locator('[data-edge-label="greet>done"]')).to_have_text("next")
     page.screenshot(path="/tmp/web2/workflow.png", full_page=True)

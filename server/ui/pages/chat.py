@@ -65,8 +65,10 @@ def index(session_id):
     if partial == "chats":
         return render_template("ui/chat/_chats.html", session=session, chats=chats,
                                jid=jid)
+    chat_name = next((c["name"] for c in chats if c["jid"] == jid and c.get("name")), None)
     return render_template("ui/chat/index.html", session=session, chats=chats, jid=jid,
-                           chat=chat, phone=_phone(jid), messages=messages, unsent=unsent,
+                           chat=chat, phone=_phone(jid), chat_name=chat_name,
+                           messages=messages, unsent=unsent,
                            idempotency_key=str(uuid.uuid4()))
 
 

@@ -12,10 +12,11 @@ import sqlalchemy as sa
 from flask import render_template, request
 from flask_babel import gettext as _
 
+from server import sessions
 from server.api.base import paginate
 from server.auth.principal import Principal
 from server.errors import ValidationFailed
-from server.models import RUN_STATUSES, Workflow, WorkflowRun, db, utcnow
+from server.models import RUN_STATUSES, WaSession, Workflow, WorkflowRun, db, utcnow
 from server.ui import graph
 from server.ui.base import UiBlueprint, back
 from server.ui.pages import overview
@@ -58,10 +59,18 @@ def detail(run_id):
     context = {"run": run, "workflow": workflow, "graph": layout, "trace": trace,
                "marks": graph.highlights(layout, trace, status=run.status,
                                          current=run.current),
-               "wait": run.state.get("wait") if run.status == "waiting" else None}
+               "wait": run.state.get("wait") if run.status == "waiting" else None,
+               "run_session": _session_of(run)}
     if request.args.get("partial"):
         return render_template("ui/runs/_live.html", **context)
     return render_template("ui/runs/detail.html", **context)
+
+
+def _session_of(run):
+    """The run's session, named, when the user may see it (else its id is shown)."""
+    if not run.session_id:
+        return None
+    return db.session.scalar(sessions.visible().where(WaSession.id == run.session_id))
 
 
 @bp.route("/<run_id>/cancel", methods=["POST"])

@@ -16,7 +16,7 @@ from server import sandbox, sessions
 from server.api.sessions import SessionSchema
 from server.auth import current_principal
 from server.errors import ValidationFailed
-from server.models import SessionStatusChange, WaSession, db
+from server.models import SessionStatusChange, User, WaSession, db
 from server.outbox.pacing import Pacing
 from server.runtime import heartbeat
 from server.ui.base import UiBlueprint, back, checkbox, done, form_values, load
@@ -31,7 +31,9 @@ PACING_FIELDS = [f for f in fields(Pacing)]
 @bp.requires("sessions:read")
 def index():
     rows = db.session.scalars(sessions.visible().order_by(WaSession.created_at)).all()
-    return render_template("ui/sessions/index.html", sessions=rows,
+    owners = {user.id: user for user in db.session.scalars(
+        sa.select(User).where(User.id.in_({row.owner_id for row in rows})))}
+    return render_template("ui/sessions/index.html", sessions=rows, owners=owners,
                            runtime=heartbeat.state(), transports=sessions.TRANSPORTS)
 
 

@@ -14,7 +14,6 @@ from flask_babel import lazy_gettext
 
 from server.api.base import paginate
 from server.api.tickets import (
-    SETTABLE,
     AssignSchema,
     ExportArgs,
     NoteSchema,
@@ -131,7 +130,8 @@ def detail(number):
     return render_template(
         "ui/tickets/detail.html", staff=_staff_choices("active"),
         open=ticket.status in OPEN_STATUSES, photos=[m for m in messages if m.media],
-        steps=[(status, STEP_WORDS[status]) for status in SETTABLE], **context)
+        steps=[(status, STEP_WORDS[status]) for status in service.next_statuses(ticket)],
+        **context)
 
 
 @bp.route("/tickets/<string:number>/print")

@@ -106,7 +106,25 @@
     source.addEventListener("error", function () { document.body.setAttribute("data-live", "retrying"); });
   }
 
+  // The chat open on the chat page is being read: when the chat list shows it unread
+  // (on opening it, or when a message arrives while it is open), post its "Mark read"
+  // form, as WhatsApp does when a chat is on screen. Without JavaScript the button stays.
+  var marking = false;
+  function markOpenChatRead() {
+    var form = document.querySelector("form[data-mark-read]");
+    var badge = document.querySelector(".chat-list .current .badge.unread");
+    if (!form || !badge || marking) return;
+    marking = true;
+    fetch(form.action, {method: "POST", body: new FormData(form), credentials: "same-origin",
+                        headers: {"X-Kabar-Fragment": "1"}})
+      .then(function (response) { if (response.ok && badge.parentNode) badge.remove(); })
+      .catch(function () {})
+      .then(function () { marking = false; });
+  }
+  document.addEventListener("kabar:refreshed", markOpenChatRead);
+
   document.addEventListener("DOMContentLoaded", function () {
+    markOpenChatRead();
     showKind();
     document.querySelectorAll("[data-scroll-end]").forEach(scrollToEnd);
     startLive();

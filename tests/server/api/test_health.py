@@ -59,6 +59,7 @@ def test_metrics_need_metrics_read(client, make_user, login, admin_headers):
     response = client.get("/metrics", headers=admin_headers)
     assert response.status_code == 200
     assert response.mimetype == "text/plain"
+    assert response.headers["Content-Type"].count("charset") == 1, response.headers
     assert "kabar_http_requests_total" in response.get_data(as_text=True)
     assert 'endpoint="/api/v1/auth/login"' in response.get_data(as_text=True)
 

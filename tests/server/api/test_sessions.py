@@ -46,6 +46,43 @@ def test_create_show_qr_scan_connect(client, operator_headers, runtime):
     assert again.status_code == 409 and again.json["code"] == "no_qr"
 
 
+def test_qr_right_after_creating_waits_for_the_first_code(client, operator_headers, runtime):
+    created = client.post("/api/v1/sessions", headers=operator_headers,
+                          json={"label": "Fresh", "transport": "sandbox"})
+    png = client.get(f"/api/v1/sessions/{created.json['id']}/qr?format=png",
+                     headers=operator_headers)
+    assert png.status_code == 200 and png.data.startswith(b"\x89PNG")
+
+
+def test_qr_of_a_starting_session_says_when_to_ask_again(client, operator_headers,
+                                                         monkeypatch):
+    from server import sessions
+    from server.runtime import heartbeat
+
+    session_id = client.post("/api/v1/sessions", headers=operator_headers,
+                             json={"label": "Fresh", "transport": "sandbox"}).json["id"]
+    url = f"/api/v1/sessions/{session_id}/qr?format=png"
+    down = client.get(url, headers=operator_headers)  # no runtime: at once, not a wait
+    assert down.status_code == 503 and down.json["code"] == "runtime_down"
+    assert down.headers["Retry-After"] == "5"
+
+    holder = heartbeat.new_holder()  # a runtime that beats but does not get to it
+    assert heartbeat.acquire(holder)
+    monkeypatch.setattr(sessions, "QR_WAIT_SECONDS", 0.2)
+    try:
+        starting = client.get(url, headers=operator_headers)
+    finally:
+        heartbeat.release(holder)
+    assert starting.status_code == 503 and starting.json["code"] == "session_starting"
+    assert starting.headers["Retry-After"] == "1" and "Ask again" in starting.json["message"]
+    assert starting.mimetype == "application/json"
+
+    client.post(f"/api/v1/sessions/{session_id}/stop", headers=operator_headers)
+    stopped = client.get(url, headers=operator_headers)
+    assert stopped.status_code == 409 and stopped.json["code"] == "no_qr"
+    assert "start it" in stopped.json["message"]
+
+
 def test_inbound_message_is_stored_and_listed(client, operator_headers, sandbox_session):
     said = client.post(f"/api/v1/sandbox/sessions/{sandbox_session}/messages",
                        headers=operator_headers,

@@ -6,6 +6,7 @@ every error path answers with its warning."""
 from __future__ import annotations
 
 import base64
+import re
 import shutil
 from pathlib import Path
 
@@ -119,9 +120,9 @@ def test_every_error_path_answers(client, admin_headers, operator_headers, helpd
 
     say(operator_headers, sid, "cek BRT9999999", sender=REPORTER)
     warning = _wait_text(sid, REPORTER, "tidak ditemukan", "an unknown number's warning")
-    assert "cek <No_pengaduan>" in warning
+    assert "Periksa kembali nomornya" in warning
     say(operator_headers, sid, "track", sender=REPORTER)
-    _wait_text(sid, REPORTER, "(kosong)", "a missing number's warning")
+    _wait_text(sid, REPORTER, "belum ditulis", "a missing number's warning")
 
     say(operator_headers, sid, f"cek {number}", sender=STRANGER)
     _wait_text(sid, STRANGER, "bukan aduan Anda", "someone else's ticket, not disclosed")
@@ -136,7 +137,7 @@ def test_every_error_path_answers(client, admin_headers, operator_headers, helpd
     _wait_text(sid, STRANGER, "hanya untuk petugas", "#job from a non-officer")
 
     say(operator_headers, sid, "#start BRT0000000", sender=OFFICER)
-    _wait_text(sid, OFFICER, "tidak valid atau tidak ditemukan", "a wrong task number")
+    _wait_text(sid, OFFICER, "Tugas *BRT0000000* tidak ditemukan", "a wrong task number")
     say(operator_headers, sid, f"#start {number}", sender=OFFICER)
     _wait_text(sid, OFFICER, "bukan tugas Anda", "someone else's task")
     say(operator_headers, sid, "#help2", sender=OFFICER)
@@ -144,6 +145,52 @@ def test_every_error_path_answers(client, admin_headers, operator_headers, helpd
 
     say(operator_headers, sid, f"#selesai {number}", sender=REPORTER)
     _wait_text(sid, REPORTER, "belum dapat dikonfirmasi", "confirming an open ticket")
+
+
+# Words of the English refusals and status codes that used to leak into the replies.
+ENGLISH = re.compile(r"\b([Tt]icket|is|only|when|can|be|the|assigned|in_progress|done|new)\b")
+
+
+def test_every_reply_is_in_indonesian_and_says_what_to_do(client, admin_headers,
+                                                          operator_headers, helpdesk, say):
+    sid = helpdesk["session"]
+    said = []
+
+    def ask(text, sender, fragment, what):
+        say(operator_headers, sid, text, sender=sender)
+        answer = _wait_text(sid, sender, fragment, what)
+        said.append(answer)
+        return answer
+
+    ask("#request proyektor mati", REPORTER, "Nomor Tracking", "a ticket")
+    number = db.session.scalar(sa.select(Ticket.number))
+    db.session.rollback()
+
+    early = ask(f"#selesai {number}", REPORTER, "belum dapat dikonfirmasi", "#selesai early")
+    assert "belum ditugaskan" in early and f"cek {number}" in early
+    assert "tidak dapat Anda konfirmasi" in ask(f"#selesai {number}", STRANGER,
+                                                "bukan aduan Anda", "someone else's #selesai")
+    # A well-formed number that matches nothing, and a mistyped one, are told apart.
+    unknown = ask("cek BRT9999999", REPORTER, "tidak ditemukan", "an unknown number")
+    assert "Periksa kembali" in unknown
+    mistyped = ask("cek 12ab", REPORTER, "bukan nomor aduan", "a mistyped number")
+    assert "contoh: cek BRT2409001" in mistyped
+
+    client.post(f"/api/v1/tickets/{number}/assign", headers=admin_headers,
+                json={"assignee": helpdesk["officer"].id})
+    jobs = ask("#job", OFFICER, "Tugas Anda", "#job")
+    assert f"*{number}* (belum dimulai)" in jobs
+    ask(f"#report {number}", OFFICER, "Tulis apa yang sudah dikerjakan", "#report, no note")
+    ask(f"#finish {number}", OFFICER, "tercatat selesai", "#finish")
+    again = ask(f"#finish {number}", OFFICER, "tidak dapat diselesaikan", "#finish twice")
+    assert "menunggu konfirmasi pelapor" in again and "Tidak ada yang perlu" in again
+    ask(f"#start {number}", OFFICER, "tidak dapat dimulai", "#start on a finished task")
+    track = ask(f"track {number}", REPORTER, "riwayat aduan", "track")
+    assert "ditugaskan" in track
+
+    for answer in said:
+        text = answer.replace(number, "").replace("#request", "").replace("#report", "")
+        assert not ENGLISH.search(text), answer
 
 
 def _wait_for_two(sid, phone):

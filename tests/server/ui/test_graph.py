@@ -97,3 +97,47 @@ def test_highlights_of_a_run():
     assert (marks.at, marks.state) == ("ask", "waiting")
     done = graph.highlights(layout, trace, status="completed", current="ask")
     assert (done.at, done.state) == (None, "")
+
+
+def _points_on(path: str, steps: int = 40):
+    """Points along an edge's path (a cubic curve, or straight lines), without its ends
+    (they touch their own boxes)."""
+    import re
+
+    numbers = list(map(float, re.findall(r"-?[\d.]+", path)))
+    pairs = list(zip(numbers[::2], numbers[1::2], strict=True))
+    if "C" in path:
+        (x0, y0), (c1x, c1y), (c2x, c2y), (x3, y3) = pairs
+        for i in range(2, steps - 1):
+            t, u = i / steps, 1 - i / steps
+            yield (u**3 * x0 + 3 * u * u * t * c1x + 3 * u * t * t * c2x + t**3 * x3,
+                   u**3 * y0 + 3 * u * u * t * c1y + 3 * u * t * t * c2y + t**3 * y3)
+        return
+    for (ax, ay), (bx, by) in zip(pairs, pairs[1:], strict=False):
+        for i in range(1, steps):
+            yield ax + (bx - ax) * i / steps, ay + (by - ay) * i / steps
+
+
+def test_no_edge_or_label_is_drawn_under_a_box_in_the_shipped_workflows():
+    root = Path(__file__).resolve().parents[3] / "workflows"
+    for path in sorted(root.rglob("*.json")):
+        layout = graph.layout(json.loads(path.read_text()))
+
+        def inside(x, y, box, margin=0.0):
+            return (box.x - margin < x < box.x + graph.NODE_W + margin
+                    and box.y - margin < y < box.y + graph.NODE_H + margin)
+
+        for edge in layout.edges:
+            others = [b for b in layout.boxes if b.id not in (edge.source, edge.target)]
+            for x, y in _points_on(edge.path):
+                hit = [b.id for b in others if inside(x, y, b)]
+                assert not hit, f"{path.name}: {edge.source}->{edge.target} crosses {hit}"
+            half = len(edge.label) * graph.EDGE_CHAR_W / 2
+            for box in layout.boxes:  # the label's box against every node's box
+                overlaps = (edge.label_x - half < box.x + graph.NODE_W
+                            and edge.label_x + half > box.x
+                            and edge.label_y - 10 < box.y + graph.NODE_H
+                            and edge.label_y + 2 > box.y)
+                assert not overlaps, f"{path.name}: label {edge.label!r} under {box.id}"
+            assert 0 <= edge.label_x - half and edge.label_x + half <= layout.width, \
+                f"{path.name}: label {edge.label!r} cut at the edge of the drawing"

@@ -171,7 +171,7 @@ def test_read_the_folder_and_delete(app, admin_browser, tmp_path, monkeypatch):
     listing = _text(admin_browser.get("/workflows"))
     assert "helpdesk-request" in listing and "message: #request" in listing
     officer = _text(admin_browser.get("/workflows/helpdesk-officer"))
-    assert officer.count('class="node ') == 16
+    assert officer.count('class="node ') == 17
 
     deleted = admin_browser.submit("/workflows/helpdesk-help/delete")
     assert deleted.headers["Location"] == "/workflows"
