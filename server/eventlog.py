@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from server import directory
 from server.events import CATALOGUE_VERSION, Event, to_wire
 from server.models import StoredEvent, User, WaSession, db  # noqa: F401
 from server.webhooks import fanout
@@ -18,8 +19,8 @@ from server.workflows import inbox
 
 def record(event: Event, session: WaSession | None) -> StoredEvent:
     """Add the event to the log, in the caller's transaction (the caller commits), with a
-    webhook delivery for each endpoint that wants it and, if a workflow could care, its
-    workflow inbox item."""
+    webhook delivery for each endpoint that wants it, if a workflow could care, its
+    workflow inbox item, and what it teaches about the session's groups and contacts."""
     ref = None
     if session is not None:
         owner = db.session.get(User, session.owner_id)
@@ -31,6 +32,7 @@ def record(event: Event, session: WaSession | None) -> StoredEvent:
     db.session.add(row)
     fanout.fan_out(row, session)
     inbox.fan_out(row, session)
+    directory.learn(event, session)
     return row
 
 

@@ -24,9 +24,10 @@ from server.models import (
     db,
     utcnow,
 )
+from server.outbox import recipients
 from server.outbox.schema import MEDIA_KINDS, SendSpec
 from server.runtime import wakeup
-from server.whatsapp.jids import InvalidPhone, normalise_phone, to_jid
+from server.whatsapp.jids import InvalidPhone, normalise_phone
 from server.whatsapp.transport import new_message_id
 
 
@@ -57,7 +58,8 @@ def send(session: WaSession, spec: dict[str, Any], *, idempotency_key: str | Non
     data = spec if validated else validate(spec, has_upload=upload is not None)
     row = OutboxMessage(
         session_id=session.id, idempotency_key=idempotency_key, wa_id=new_message_id(),
-        to_jid=_recipient(data["to"]), kind=data["type"], payload=_payload(session, data, upload),
+        to_jid=recipients.resolve(session, data["to"], _region()), kind=data["type"],
+        payload=_payload(session, data, upload),
         priority=PRIORITIES[data["priority"]], source=source, send_at=data["send_at"],
         not_before=data["send_at"], expires_at=data["expires_at"], broadcast_id=broadcast_id)
     row.payload["request_hash"] = _request_hash(spec)
@@ -92,19 +94,13 @@ def _same_request(row: OutboxMessage, spec: dict[str, Any]) -> OutboxMessage:
     return row
 
 
-def _recipient(to: str) -> str:
-    try:
-        return to_jid(to, _region())
-    except InvalidPhone as exc:
-        raise ValidationFailed(errors={"to": [str(exc)]}) from None
-
-
 def _payload(session: WaSession, data: dict[str, Any],
              upload: FileStorage | None) -> dict[str, Any]:
     payload: dict[str, Any] = {"text": data["text"], "link_preview": data["link_preview"],
                                "typing": data["typing"]}
     if data["mentions"]:
-        payload["mentions"] = [_recipient(m) for m in data["mentions"]]
+        payload["mentions"] = [recipients.person_or_jid(m, _region(), field="mentions")
+                               for m in data["mentions"]]
     if data["reply_to"]:
         payload["quoted"] = _quoted(session, data["reply_to"])
     if data["type"] in MEDIA_KINDS:
