@@ -2,6 +2,7 @@
 
 from server.models.base import OwnedMixin, TimestampMixin, UTCDateTime, db, utcnow
 from server.models.chats import ChatState
+from server.models.contacts import Contact
 from server.models.media import Media, MediaDownload
 from server.models.messages import Message, StoredEvent
 from server.models.outbox import (
@@ -55,7 +56,7 @@ __all__ = [
     "ApiKey", "Group", "LoginSession", "User",
     "Media", "MediaDownload",
     "Message", "StoredEvent",
-    "ChatState",
+    "ChatState", "Contact",
     "FINAL_STATUSES", "OUTBOX_STATUSES", "PRIORITIES", "Broadcast", "OutboxMessage",
     "SandboxDelivery",
     "RuntimeCommand", "RuntimeHeartbeat", "SessionStatusChange", "WaSession", "new_session_id",

@@ -87,3 +87,48 @@ def test_a_session_that_is_not_connected_answers_503(client, operator_headers, r
     wait_for(lambda: db.session.get(WaSession, created["id"]).status == "qr", what="a QR")
     response = client.get(_url(created["id"], "/0812-1111-2222"), headers=operator_headers)
     assert response.status_code == 503 and response.json["code"] == "session_not_connected"
+
+
+def test_in_contacts_is_answered_apart_from_registered(client, operator_headers, fast, say):
+    say(operator_headers, fast, "halo", sender="6281211112222")
+    wait_for(lambda: client.get(_url(fast), headers=operator_headers).json["items"],
+             what="the contact")
+    response = client.post(_url(fast, "/check"), headers=operator_headers, json={
+        "phones": ["0812-1111-2222", "0812-3333-4444", "abc"]})
+    assert response.status_code == 200, response.json
+    assert [(r["phone"], r["registered"], r["in_contacts"], r["name"])
+            for r in response.json["results"]] == [
+        ("6281211112222", True, True, "Budi"),  # has written to the session
+        ("6281233334444", True, False, None),  # on WhatsApp, never seen
+        (None, False, False, None)]
+    info = client.get(_url(fast, "/0812-1111-2222"), headers=operator_headers).json
+    assert (info["in_contacts"], info["saved"], info["name"]) == (True, False, "Budi")
+    stranger = client.get(_url(fast, "/0812-3333-4444"), headers=operator_headers).json
+    assert (stranger["in_contacts"], stranger["name"]) == (False, None)
+
+
+def test_the_contact_list_needs_no_runtime_and_searches(client, operator_headers, operator):
+    from datetime import UTC, datetime
+
+    from server import eventlog, sessions
+    from server.auth import Principal
+    from server.events import ContactUpdated, Party
+
+    session = sessions.create(Principal.for_user(operator), label="c", transport="sandbox",
+                              auto_start=False)
+    for phone, name in (("6281211112222", "Budi"), ("6281233334444", "Siti")):
+        eventlog.record(ContactUpdated(contact=Party(jid=f"{phone}@s.whatsapp.net",
+                                                     phone=phone),
+                                       timestamp=datetime.now(UTC), saved=True,
+                                       full_name=name), session)
+    db.session.commit()
+    listed = client.get(_url(session.id), headers=operator_headers)
+    assert listed.status_code == 200
+    assert [(c["phone"], c["name"], c["saved"]) for c in listed.json["items"]] == [
+        ("6281211112222", "Budi", True), ("6281233334444", "Siti", True)]
+    for q, expected in (("siti", ["Siti"]), ("0812-1111", ["Budi"]), ("nobody", [])):
+        found = client.get(_url(session.id), headers=operator_headers, query_string={"q": q})
+        assert [c["name"] for c in found.json["items"]] == expected, q
+    paged = client.get(_url(session.id), headers=operator_headers,
+                       query_string={"limit": 1}).json
+    assert len(paged["items"]) == 1 and paged["next_cursor"]
