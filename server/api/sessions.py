@@ -124,7 +124,8 @@ class SessionById(MethodView):
     @blp.response(200, SessionSchema)
     def patch(self, body, session_id):
         """Change label, auto-start or settings."""
-        return sessions.update(sessions.get(session_id), **body)
+        return sessions.update(sessions.get(session_id), principal=current_principal(),
+                               **body)
 
     @blp.requires("sessions:manage")
     @blp.response(204)
