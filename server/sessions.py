@@ -125,7 +125,8 @@ def restart(session: WaSession) -> WaSession:
 
 def logout(session: WaSession) -> None:
     """Unlink the device from the phone. Needs the runtime and a connected session."""
-    commands.call("logout", session_id=session.id)
+    commands.call("logout", session_id=session.id,
+                  timeout=max(commands.SLOW_TIMEOUT, commands.wait_seconds()))
 
 
 def delete(session: WaSession) -> None:
@@ -154,7 +155,8 @@ def qr_png(code: str) -> bytes:
 
 
 def pair_code(session: WaSession, phone: str) -> str:
-    return commands.call("pair_code", session_id=session.id, payload={"phone": phone})
+    return commands.call("pair_code", session_id=session.id, payload={"phone": phone},
+                         timeout=max(commands.SLOW_TIMEOUT, commands.wait_seconds()))
 
 
 # --- the runtime's side ---------------------------------------------------------------

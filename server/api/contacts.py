@@ -66,10 +66,7 @@ def check(session, queries: list[str]) -> list[dict]:
                             "in_contacts": False, "saved": False, "name": None,
                             "error": str(exc)})
     known = directory.contacts_by_phone(session.id, list(phones))
-    if phones:
-        answers = commands.call("is_on_whatsapp", session_id=session.id,
-                                payload={"phones": list(phones)})
-        phones.update({a["query"]: a for a in answers})
+    _fill_registered(session, phones)
     for result in results:
         answer = phones.get(result["phone"]) if result["phone"] else None
         if answer:
@@ -78,6 +75,23 @@ def check(session, queries: list[str]) -> list[dict]:
         if contact is not None:
             result.update(_contact_fields(contact))
     return results
+
+
+def _fill_registered(session, phones: dict[str, dict | None]) -> None:
+    """Whether each number is on WhatsApp: answers from the last few minutes are reused
+    (KABAR_REGISTERED_CACHE_SECONDS), only the rest is asked of the runtime. A check
+    before every send of a busy flow then costs no runtime round trip."""
+    within = current_app.config["KABAR"]["REGISTERED_CACHE_SECONDS"]
+    for _payload, answers in commands.recent_results("is_on_whatsapp", session_id=session.id,
+                                                     within=within):
+        for answer in answers or []:
+            if answer.get("query") in phones and phones[answer["query"]] is None:
+                phones[answer["query"]] = answer
+    missing = [phone for phone, answer in phones.items() if answer is None]
+    if missing:
+        answers = commands.call("is_on_whatsapp", session_id=session.id,
+                                payload={"phones": missing})
+        phones.update({a["query"]: a for a in answers})
 
 
 def _contact_fields(contact) -> dict:
