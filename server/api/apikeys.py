@@ -24,8 +24,8 @@ class ApiKeySchema(ma.Schema):
     created_at = ma.fields.DateTime(dump_only=True)
     expires_at = ma.fields.AwareDateTime(load_default=None, allow_none=True,
                                          default_timezone=None)
-    last_used_at = ma.fields.DateTime(dump_only=True)
-    revoked_at = ma.fields.DateTime(dump_only=True)
+    last_used_at = ma.fields.DateTime(dump_only=True, allow_none=True)
+    revoked_at = ma.fields.DateTime(dump_only=True, allow_none=True)
 
 
 class ApiKeyCreatedSchema(ApiKeySchema):

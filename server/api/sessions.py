@@ -40,13 +40,13 @@ class SessionSchema(ma.Schema):
     status = ma.fields.String(dump_only=True)
     status_reason = ma.fields.String(dump_only=True)
     status_changed_at = ma.fields.DateTime(dump_only=True)
-    last_error = ma.fields.String(dump_only=True)
+    last_error = ma.fields.String(dump_only=True, allow_none=True)
     runtime = ma.fields.Function(_runtime, dump_only=True, metadata={
         "description": "up or down: whether the runtime process that owns sessions beats."})
-    jid = ma.fields.String(dump_only=True)
-    phone = ma.fields.String(dump_only=True)
-    push_name = ma.fields.String(dump_only=True)
-    last_seen_at = ma.fields.DateTime(dump_only=True)
+    jid = ma.fields.String(dump_only=True, allow_none=True)
+    phone = ma.fields.String(dump_only=True, allow_none=True)
+    push_name = ma.fields.String(dump_only=True, allow_none=True)
+    last_seen_at = ma.fields.DateTime(dump_only=True, allow_none=True)
     created_at = ma.fields.DateTime(dump_only=True)
 
 
@@ -84,8 +84,8 @@ class StatusChangeSchema(ma.Schema):
 
 class SessionMeSchema(ma.Schema):
     jid = ma.fields.String()
-    phone = ma.fields.String()
-    push_name = ma.fields.String()
+    phone = ma.fields.String(allow_none=True)
+    push_name = ma.fields.String(allow_none=True)
 
 
 class DevicesSchema(ma.Schema):
