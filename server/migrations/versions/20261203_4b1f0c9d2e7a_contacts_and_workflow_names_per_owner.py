@@ -1,4 +1,5 @@
-"""contacts per session, filled from the private chats already stored
+"""contacts per session (filled from the private chats already stored); workflow names
+unique per owner (and among the global ones), not across tenants
 
 Revision ID: 4b1f0c9d2e7a
 Revises: 872d5404fb45
@@ -50,8 +51,20 @@ def upgrade():
                                   THEN chat_phone || '@s.whatsapp.net' ELSE chat_jid END
     """)
 
+    with op.batch_alter_table('workflows', schema=None) as batch_op:
+        batch_op.drop_constraint('uq_workflows_name', type_='unique')
+        batch_op.create_unique_constraint('uq_workflows_owner_name', ['owner_id', 'name'])
+        batch_op.create_index('uq_workflows_global_name', ['name'], unique=True,
+                              sqlite_where=sa.text('owner_id IS NULL'),
+                              postgresql_where=sa.text('owner_id IS NULL'))
+
 
 def downgrade():
+    # Fails if two owners now share a workflow name: rename one of them first.
+    with op.batch_alter_table('workflows', schema=None) as batch_op:
+        batch_op.drop_index('uq_workflows_global_name')
+        batch_op.drop_constraint('uq_workflows_owner_name', type_='unique')
+        batch_op.create_unique_constraint('uq_workflows_name', ['name'])
     with op.batch_alter_table('contacts', schema=None) as batch_op:
         batch_op.drop_index('ix_contacts_phone')
     op.drop_table('contacts')
