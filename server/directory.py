@@ -26,7 +26,7 @@ from server.events import (
     MessageReceived,
     Party,
 )
-from server.models import ChatState, Contact, WaSession, db
+from server.models import ChatState, Contact, WaSession, db, utcnow
 from server.whatsapp.jids import GROUP_SERVER, LID_SERVER, USER_SERVER, split_jid
 
 NAME_MAX = 256  # chat_states.name
@@ -126,6 +126,45 @@ def remember_contact(session_id: str, party: Party, *, push_name: str | None = N
     if saved is not None and contact.saved != saved:
         contact.saved = saved
         contact.source = "address_book"
+
+
+def sync_address_book(session: WaSession, entries: list[dict]) -> dict[str, int]:
+    """Store the phone's address book as the transport synced it: a ``contact.updated``
+    event for each contact added, renamed or no longer saved (stored by ``learn`` like
+    any event), nothing for what did not change. Commits."""
+    from server import eventlog
+
+    saved = {c.jid: c for c in db.session.scalars(sa.select(Contact).where(
+        Contact.session_id == session.id, Contact.saved.is_(True)))}
+    counts = {"added": 0, "changed": 0, "removed": 0, "total": 0}
+    now = utcnow()
+    seen = set()
+    for entry in entries:
+        try:
+            user, server = split_jid(str(entry.get("jid") or ""))
+        except ValueError:
+            continue
+        if server != USER_SERVER:
+            continue
+        party = Party(jid=f"{user}@{USER_SERVER}", phone=user)
+        full_name = (entry.get("full_name") or entry.get("first_name") or "")[:NAME_MAX]
+        push_name = entry.get("push_name") or None
+        seen.add(party.jid)
+        counts["total"] += 1
+        known = saved.get(party.jid)
+        if known is not None and (known.name or "") == full_name and \
+                (not push_name or known.push_name == push_name):
+            continue
+        counts["added" if known is None else "changed"] += 1
+        eventlog.record(ContactUpdated(contact=party, timestamp=now, saved=True,
+                                       full_name=full_name, push_name=push_name), session)
+    for jid, contact in saved.items():
+        if jid not in seen:
+            counts["removed"] += 1
+            eventlog.record(ContactUpdated(contact=Party(jid=jid, phone=contact.phone),
+                                           timestamp=now, saved=False), session)
+    db.session.commit()
+    return counts
 
 
 def contacts_by_phone(session_id: str, phones: list[str]) -> dict[str, Contact]:

@@ -181,6 +181,26 @@ class Contacts(MethodView):
                         ContactRow.id, cursor=args["cursor"], limit=args["limit"])
 
 
+class ContactSyncSchema(ma.Schema):
+    added = ma.fields.Integer(metadata={"description": "Saved contacts new to the gateway."})
+    changed = ma.fields.Integer(metadata={"description": "Saved under a new name."})
+    removed = ma.fields.Integer(metadata={"description": "No longer in the address book."})
+    total = ma.fields.Integer(metadata={"description": "Contacts in the address book."})
+
+
+@blp.route(f"{ROUTE}/sync")
+class Sync(MethodView):
+    @blp.requires("sessions:manage")
+    @blp.response(200, ContactSyncSchema)
+    def post(self, session_id):
+        """Read the phone's address book through the session (a runtime call) and store
+        it: saved contacts, their saved names, and who is no longer saved. Each change is
+        a contact.updated event. 409 not_supported for a transport without one."""
+        session = sessions.get(session_id)
+        return directory.sync_address_book(
+            session, commands.call("contacts", session_id=session.id))
+
+
 @blp.route(f"{ROUTE}/check")
 class Check(MethodView):
     @blp.requires("sessions:read")

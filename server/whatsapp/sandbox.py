@@ -45,6 +45,7 @@ from server.whatsapp.jids import GROUP_SERVER, USER_SERVER, phone_of, split_jid
 from server.whatsapp.sandbox_groups import FILE_NAME as GROUPS_FILE
 from server.whatsapp.sandbox_groups import GroupStore
 from server.whatsapp.transport import (
+    AddressBookEntry,
     Emit,
     GroupInfo,
     Identity,
@@ -89,6 +90,10 @@ class SandboxTransport:
         self.qr_seconds = float(options.get("qr_seconds", QR_SECONDS))
         self.qr_rotations = int(options.get("qr_rotations", QR_ROTATIONS))
         self.unregistered = set(options.get("unregistered", ()))
+        # The simulated phone's address book: {"6281…": "Name as saved"}.
+        book = options.get("address_book")
+        self.address_book = {str(k): str(v) for k, v in book.items()} \
+            if isinstance(book, dict) else {}
         self.receipts = bool(options.get("receipts", True))
         self._lock = threading.RLock()
         self._identity: Identity | None = None
@@ -283,6 +288,13 @@ class SandboxTransport:
     # --- groups (the rules and the durable store: sandbox_groups.py) ---------------------
     # Each change is reported as the group event the session would see on WhatsApp, with
     # ``by`` the session itself here, the contact for contact_participants/_update_group.
+
+    def contacts(self) -> list[AddressBookEntry]:
+        """The simulated phone's address book (settings.sandbox.address_book)."""
+        self._require_connected()
+        return [AddressBookEntry(jid=f"{phone}@{USER_SERVER}", full_name=name,
+                                 first_name=name.split()[0] if name.split() else "")
+                for phone, name in sorted(self.address_book.items())]
 
     def groups(self) -> list[GroupInfo]:
         return self._groups.of(self._me_jid())

@@ -16,10 +16,15 @@ def _restart_with(client, headers, sid, settings: dict) -> None:
     """New sandbox options take effect when the session restarts."""
     assert client.patch(f"/api/v1/sessions/{sid}", headers=headers,
                         json={"settings": settings}).status_code == 200
+
+    def restarts():
+        return db.session.scalar(sa.select(sa.func.count(SessionStatusChange.id)).where(
+            SessionStatusChange.session_id == sid,
+            SessionStatusChange.reason == "restarted by request"))
+
+    before = restarts()
     client.post(f"/api/v1/sessions/{sid}/restart", headers=headers)
-    wait_for(lambda: db.session.scalar(sa.select(SessionStatusChange.id).where(
-        SessionStatusChange.session_id == sid,
-        SessionStatusChange.reason == "restarted by request")), what="the restart")
+    wait_for(lambda: restarts() > before, what="the restart")
     wait_for(lambda: db.session.get(WaSession, sid).status == "connected", what="connected")
 
 
@@ -132,3 +137,32 @@ def test_the_contact_list_needs_no_runtime_and_searches(client, operator_headers
     paged = client.get(_url(session.id), headers=operator_headers,
                        query_string={"limit": 1}).json
     assert len(paged["items"]) == 1 and paged["next_cursor"]
+
+
+def test_the_address_book_sync_marks_saved_contacts(client, operator_headers, fast, say):
+    say(operator_headers, fast, "halo", sender="6281233334444")  # a chat, not saved
+    _restart_with(client, operator_headers, fast, {"pacing": {"enabled": False}, "sandbox": {
+        "address_book": {"6281211112222": "Budi Santoso", "6281233334444": "Siti RT 5"}}})
+    synced = client.post(_url(fast, "/sync"), headers=operator_headers)
+    assert synced.status_code == 200, synced.json
+    assert synced.json == {"added": 2, "changed": 0, "removed": 0, "total": 2}
+    listed = client.get(_url(fast), headers=operator_headers,
+                        query_string={"saved": "true"}).json["items"]
+    assert [(c["phone"], c["name"], c["push_name"], c["source"]) for c in listed] == [
+        ("6281233334444", "Siti RT 5", "Budi", "address_book"),
+        ("6281211112222", "Budi Santoso", None, "address_book")]
+    check = client.post(_url(fast, "/check"), headers=operator_headers,
+                        json={"phones": ["0812-1111-2222"]}).json["results"][0]
+    assert (check["in_contacts"], check["saved"], check["name"]) == (True, True,
+                                                                      "Budi Santoso")
+    again = client.post(_url(fast, "/sync"), headers=operator_headers).json
+    assert again == {"added": 0, "changed": 0, "removed": 0, "total": 2}
+    _restart_with(client, operator_headers, fast, {"pacing": {"enabled": False}, "sandbox": {
+        "address_book": {"6281211112222": "Pak Budi"}}})
+    later = client.post(_url(fast, "/sync"), headers=operator_headers).json
+    assert later == {"added": 0, "changed": 1, "removed": 1, "total": 1}
+    siti = client.get(_url(fast, "/0812-3333-4444"), headers=operator_headers).json
+    assert (siti["in_contacts"], siti["saved"]) == (True, False)  # still a chat
+    log = client.get("/api/v1/events/log", headers=operator_headers,
+                     query_string={"type": "contact.updated"}).json["items"]
+    assert len(log) == 4
