@@ -618,11 +618,14 @@ def workflow_validate(files: tuple[str, ...]) -> None:
 def _workflow(name: str):
     from server.workflows import store
 
-    row = store.by_name(name)
-    if row is None:
+    rows = store.named(name)  # the global one first; names are unique per owner
+    if len(rows) > 1 and rows[0].owner_id is not None:
+        raise click.ClickException(f"{len(rows)} users have a workflow named {name!r}; "
+                                   "manage theirs over the API by its id.")
+    if not rows:
         raise click.ClickException(f"No workflow named {name!r}; `kabar workflow list` "
                                    "shows them.")
-    return row
+    return rows[0]
 
 
 @workflow_group.command("list")

@@ -122,6 +122,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RUNTIME", True,
             "Whether `kabar run` also starts and supervises the runtime process that owns "
             "the WhatsApp sessions (turn off when you run `kabar runtime` elsewhere).", _bool),
+    Setting("RUNTIME_WAIT", 5.0,
+            "Seconds a web request waits for the runtime to answer a live look-up (is a "
+            "number on WhatsApp, groups, profile pictures, sandbox messages) before it "
+            "answers 503 runtime_timeout with Retry-After, freeing the web thread. Pairing "
+            "and logging out wait at least 15 s (WhatsApp itself is slow to answer them).",
+            float),
+    Setting("REGISTERED_CACHE_SECONDS", 600,
+            "How long an answer to \"is this number on WhatsApp\" is reused for the same "
+            "session before WhatsApp is asked again (0: always ask).", int),
     Setting("FETCH_ALLOW", [],
             "Hosts or networks (CIDR) the server may fetch from although they are private, "
             "e.g. 10.0.0.0/8,files.internal", _list),

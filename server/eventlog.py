@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from server import directory
 from server.events import CATALOGUE_VERSION, Event, to_wire
 from server.models import StoredEvent, User, WaSession, db  # noqa: F401
 from server.webhooks import fanout
@@ -19,8 +20,8 @@ from server.workflows import inbox
 def record(event: Event, session: WaSession | None, *,
            owner_id: int | None = None) -> StoredEvent:
     """Add the event to the log, in the caller's transaction (the caller commits), with a
-    webhook delivery for each endpoint that wants it and, if a workflow could care, its
-    workflow inbox item.
+    webhook delivery for each endpoint that wants it, if a workflow could care, its
+    workflow inbox item, and what it teaches about the session's groups and contacts.
 
     The event belongs to the tenant that owns ``session``; an event with no session (a
     run of a workflow with no session) to ``owner_id`` (the workflow's owner; None: an
@@ -37,6 +38,7 @@ def record(event: Event, session: WaSession | None, *,
     db.session.add(row)
     fanout.fan_out(row, session)
     inbox.fan_out(row, session)
+    directory.learn(event, session)
     return row
 
 

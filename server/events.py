@@ -258,6 +258,22 @@ class GroupUpdated(Event):
     locked: bool | None = None
 
 
+# --- contacts -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ContactUpdated(Event):
+    """The session's address book synced a contact, or a contact changed the name they
+    show (push name). ``saved``: in the phone's own contacts (None: not said);
+    ``full_name``: the name saved there; only what the transport reported is set."""
+
+    type: ClassVar[str] = "contact.updated"
+    contact: Party
+    timestamp: datetime
+    saved: bool | None = None
+    full_name: str | None = None
+    push_name: str | None = None
+
+
 # --- workflows ----------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -296,7 +312,8 @@ CATALOGUE: dict[str, type[Event]] = {
     cls.type: cls for cls in (SessionStatus, MessageReceived, MessageSent, MessageStatus,
                               MessageReaction, MessageEdited, MessageRevoked, PresenceUpdate,
                               CallReceived, PollVote, GroupJoined, GroupLeft,
-                              GroupParticipants, GroupUpdated, WorkflowCompleted,
+                              GroupParticipants, GroupUpdated, ContactUpdated,
+                              WorkflowCompleted,
                               WorkflowFailed)
 }
 

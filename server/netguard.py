@@ -7,8 +7,11 @@ cloud credentials and ``http://127.0.0.1:5432/`` would probe the database. So:
 - only ``http`` and ``https``;
 - the host is resolved here, and the URL is refused if *any* address it resolves to is
   private, loopback, link-local, multicast, reserved, unspecified or carrier-grade NAT
-  (IPv4-mapped IPv6 addresses are judged by the IPv4 address inside), unless the
-  operator allowed that address or host name (``KABAR_FETCH_ALLOW``);
+  (IPv6 addresses that carry an IPv4 address, IPv4-mapped ``::ffff:a.b.c.d``, 6to4
+  ``2002::/16``, NAT64 ``64:ff9b::/96`` and IPv4-compatible ``::a.b.c.d``, are judged by
+  the IPv4 address inside, since a relay or translator delivers them there; local-use
+  NAT64 ``64:ff9b:1::/48`` is always internal), unless the operator allowed that address
+  or host name (``KABAR_FETCH_ALLOW``);
 - the connection goes to an address that was checked, not to whatever a second DNS
   look-up answers (see ``_pinned``);
 - redirects are followed by hand, at most ``MAX_REDIRECTS``, each hop checked again;
@@ -45,6 +48,13 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # Shared address space for carrier-grade NAT (RFC 6598): ``ipaddress`` calls it neither
 # private nor global, yet it is somebody's internal network.
 CARRIER_GRADE_NAT = ipaddress.ip_network("100.64.0.0/10")
+# IPv6 prefixes whose addresses carry an IPv4 address that a relay or translator reaches
+# (RFC 3056 6to4, RFC 6052 NAT64's well-known prefix); and local-use NAT64 (RFC 8215), a
+# translator of the operator's own whose embedding depends on its prefix length.
+SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 
 # What makes an address off limits, most specific first so the message names the
 # reason a person recognises (127.0.0.1 is "loopback", although it is "private" too).
@@ -264,7 +274,7 @@ def _checked_addresses(url: httpx.URL, allowed: _AllowList) -> list[IPAddress]:
         reason = _refusal(address)
         if reason and not allowed.covers(address) and not _mapped_allowed(address, allowed):
             shown = host if literal else f"the host {host} resolves to {address}"
-            to_allow = getattr(address, "ipv4_mapped", None) or address
+            to_allow = (_embedded_ipv4(address) or (address,))[0]
             names = f"{to_allow} (or a CIDR network that holds it)"
             if not literal:
                 names += f" or the host name {host}"
@@ -304,11 +314,29 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
     return addresses
 
 
+def _embedded_ipv4(address: IPAddress) -> tuple[ipaddress.IPv4Address, str] | None:
+    """The IPv4 address an IPv6 address stands for, and how it is written; None if none."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped, "IPv4-mapped IPv6"
+    if address.sixtofour is not None:
+        return address.sixtofour, "a 6to4 address (2002::/16)"
+    if address in NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF), "a NAT64 address (64:ff9b::/96)"
+    if address in IPV4_COMPATIBLE and int(address) > 1:  # not :: or ::1
+        return ipaddress.IPv4Address(int(address)), "an IPv4-compatible IPv6 address"
+    return None
+
+
 def _refusal(address: IPAddress) -> str | None:
     """Why ``address`` is off limits, as a phrase; None if it is a public address."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        inner = _refusal(address.ipv4_mapped)
-        return f"{inner}, written as IPv4-mapped IPv6" if inner else None
+    embedded = _embedded_ipv4(address)
+    if embedded is not None:
+        inner = _refusal(embedded[0])
+        return f"{inner}, written as {embedded[1]}" if inner else None
+    if address in LOCAL_NAT64:
+        return "a local-use NAT64 address (64:ff9b:1::/48, the operator's own translator)"
     for attribute, phrase in _REFUSED_KINDS:
         if getattr(address, attribute, False):
             return phrase
@@ -318,9 +346,9 @@ def _refusal(address: IPAddress) -> str | None:
 
 
 def _mapped_allowed(address: IPAddress, allowed: _AllowList) -> bool:
-    """``::ffff:10.1.2.3`` is allowed when 10.1.2.3 is: they are the same host."""
-    return (isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None
-            and allowed.covers(address.ipv4_mapped))
+    """``::ffff:10.1.2.3`` (or 6to4, NAT64) is allowed when 10.1.2.3 is: the same host."""
+    embedded = _embedded_ipv4(address)
+    return embedded is not None and allowed.covers(embedded[0])
 
 
 def _normal_host(host: str) -> str:

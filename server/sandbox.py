@@ -21,7 +21,6 @@ from server.models import OutboxMessage, SandboxDelivery, WaSession, db
 from server.runtime import commands, heartbeat
 from server.whatsapp.jids import InvalidPhone, normalise_phone
 
-INJECT_TIMEOUT = 10.0
 GROUP_FIELDS = ("name", "topic", "announce", "locked")
 
 
@@ -81,8 +80,7 @@ def say(session: WaSession, *, sender: str, text: str = "", name: str = "",
     if not heartbeat.state().alive:
         commands.submit("sandbox.inject", session_id=session.id, payload=payload)
         return "queued", None
-    result = commands.call("sandbox.inject", session_id=session.id, payload=payload,
-                           timeout=INJECT_TIMEOUT)
+    result = commands.call("sandbox.inject", session_id=session.id, payload=payload)
     return "delivered", result["message_id"]
 
 

@@ -17,12 +17,14 @@ from flask import current_app
 
 from server import eventlog
 from server.auth import Principal, scoped
-from server.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from server.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
 from server.events import SessionStatus
 from server.models import SessionStatusChange, WaSession, db, utcnow
 from server.runtime import commands, wakeup
 
 TRANSPORTS = ("sandbox", "neonize")
+# Settings only an admin may set or change: they make the runtime connect somewhere.
+ADMIN_ONLY_SETTINGS = (("neonize", "store_url"),)
 
 
 class NotPaired(Conflict):
@@ -53,7 +55,7 @@ def create(principal: Principal, *, label: str, transport: str, auto_start: bool
            settings: dict | None = None) -> WaSession:
     if transport not in TRANSPORTS:
         raise ValidationFailed(errors={"transport": [f"Use one of: {', '.join(TRANSPORTS)}."]})
-    _check_settings(settings)
+    _check_settings(settings, principal)
     session = WaSession(owner_id=principal.user.id, label=label, transport=transport,
                         auto_start=auto_start, settings=settings or {},
                         desired_state="running" if auto_start else "stopped")
@@ -65,15 +67,35 @@ def create(principal: Principal, *, label: str, transport: str, auto_start: bool
     return session
 
 
-def _check_settings(settings: dict | None) -> None:
+def _check_settings(settings: dict | None, principal: Principal | None,
+                    current: dict | None = None) -> None:
+    """422 for pacing values that are wrong; 403 when someone who is not an admin sets
+    or changes an admin-only setting (keeping the value an admin set is fine)."""
     from server.outbox.pacing import Pacing
 
     Pacing.from_settings(settings)  # raises 422 with what is wrong
+    if principal is None or principal.is_admin:
+        return
+    for section, key in ADMIN_ONLY_SETTINGS:
+        new, old = _setting(settings, section, key), _setting(current, section, key)
+        if new is not None and new != old:
+            raise Forbidden(
+                f"Only an admin may set settings.{section}.{key}: it makes the runtime "
+                "connect to that server. Ask an admin to set it, or leave it out.",
+                code="admin_only_setting")
 
 
-def update(session: WaSession, **fields) -> WaSession:
+def _setting(settings: dict | None, section: str, key: str):
+    part = (settings or {}).get(section)
+    return part.get(key) if isinstance(part, dict) else None
+
+
+def update(session: WaSession, *, principal: Principal | None = None,
+           **fields) -> WaSession:
+    """Change label, auto_start or settings. ``principal``: who asks (the API and the
+    dashboard pass the caller; admin-only settings are checked against it)."""
     if "settings" in fields:
-        _check_settings(fields["settings"])
+        _check_settings(fields["settings"], principal, session.settings)
     for name in ("label", "auto_start", "settings"):
         if name in fields:
             setattr(session, name, fields[name])
@@ -104,7 +126,8 @@ def restart(session: WaSession) -> WaSession:
 
 def logout(session: WaSession) -> None:
     """Unlink the device from the phone. Needs the runtime and a connected session."""
-    commands.call("logout", session_id=session.id)
+    commands.call("logout", session_id=session.id,
+                  timeout=max(commands.SLOW_TIMEOUT, commands.wait_seconds()))
 
 
 def delete(session: WaSession) -> None:
@@ -163,7 +186,8 @@ def qr_png(code: str) -> bytes:
 
 
 def pair_code(session: WaSession, phone: str) -> str:
-    return commands.call("pair_code", session_id=session.id, payload={"phone": phone})
+    return commands.call("pair_code", session_id=session.id, payload={"phone": phone},
+                         timeout=max(commands.SLOW_TIMEOUT, commands.wait_seconds()))
 
 
 # --- the runtime's side ---------------------------------------------------------------

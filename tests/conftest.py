@@ -41,6 +41,8 @@ def migrated_app(request, tmp_path_factory):
         "WORKFLOWS_DIR": str(instance / "workflows"),  # none: tests load their own
         "DATABASE_URL": _database_url(request.param, tmp_path_factory),
         "SECRET_KEY": "test-secret-key-that-is-long-enough-for-hs256",
+        # A loaded test machine: wait longer for the runtime thread than production does.
+        "RUNTIME_WAIT": 15.0,
         **FAST_HASHING,
     })
     app.config["TESTING"] = True

@@ -71,8 +71,9 @@ class RecipientParams(ParamsSchema):
 
 class SendParams(ParamsSchema):
     to = Text(load_default=None, metadata={
-        "description": "A phone number as people type it, a JID, a group JID or an @lid. "
-                       "Default: the chat that started the run."})
+        "description": "A phone number as people type it, a JID, a group JID, an @lid or "
+                       "the name of a group the session is in. Default: the chat that "
+                       "started the run."})
     type = ma.fields.String(load_default="text", validate=ma.validate.OneOf(KINDS))
     text = Text(load_default=None, validate=ma.validate.Length(0, 65536), metadata={
         "description": "The text, or the caption of an image, video or document."})

@@ -25,8 +25,8 @@ class ApiKeySchema(ma.Schema):
     created_at = ma.fields.DateTime(dump_only=True)
     expires_at = fields.AwareDateTime(load_default=None, allow_none=True,
                                          default_timezone=None)
-    last_used_at = ma.fields.DateTime(dump_only=True)
-    revoked_at = ma.fields.DateTime(dump_only=True)
+    last_used_at = ma.fields.DateTime(dump_only=True, allow_none=True)
+    revoked_at = ma.fields.DateTime(dump_only=True, allow_none=True)
 
 
 class ApiKeyCreatedSchema(ApiKeySchema):
@@ -39,14 +39,21 @@ class ApiKeys(MethodView):
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, page_schema(ApiKeySchema))
     def get(self, args):
-        """List my API keys (admins: everyone's). The keys themselves are never shown."""
-        return paginate(scoped(ApiKey), ApiKey.id, cursor=args["cursor"], limit=args["limit"])
+        """List my API keys (admins: everyone's). The keys themselves are never shown.
+        Called with an API key that does not hold users:manage: that key only."""
+        principal = current_principal()
+        query = scoped(ApiKey)
+        if not apikeys.may_manage_keys(principal):
+            query = query.where(ApiKey.id == principal.api_key.id)
+        return paginate(query, ApiKey.id, cursor=args["cursor"], limit=args["limit"])
 
     @blp.requires()
     @blp.arguments(ApiKeySchema)
     @blp.response(201, ApiKeyCreatedSchema)
     def post(self, body):
-        """Create an API key. Copy the key from the answer: it is not stored."""
+        """Create an API key. Copy the key from the answer: it is not stored. An API key
+        may create keys only if it holds users:manage."""
+        apikeys.check_may_manage(current_principal())
         row, key = apikeys.create(current_principal(), name=body["name"],
                                   permissions=body["permissions"],
                                   expires_at=body["expires_at"])
@@ -60,10 +67,15 @@ class ApiKeyById(MethodView):
     @blp.response(200, ApiKeySchema)
     def get(self, key_id):
         """One API key (without the key)."""
-        return get_owned(ApiKey, key_id, what="api key")
+        row = get_owned(ApiKey, key_id, what="api key")
+        apikeys.check_may_manage(current_principal(), row)
+        return row
 
     @blp.requires()
     @blp.response(204)
     def delete(self, key_id):
-        """Revoke an API key; it stops working at once."""
-        apikeys.revoke(get_owned(ApiKey, key_id, what="api key"))
+        """Revoke an API key; it stops working at once. An API key that does not hold
+        users:manage may revoke only itself."""
+        row = get_owned(ApiKey, key_id, what="api key")
+        apikeys.check_may_manage(current_principal(), row)
+        apikeys.revoke(row)

@@ -1,8 +1,12 @@
-"""/api/v1/sessions/{id}/contacts: look people up on WhatsApp through a session.
+"""/api/v1/sessions/{id}/contacts: the session's contacts, and people looked up on
+WhatsApp through it.
 
-Each look-up is a runtime command answered by the live transport (503 while the
-runtime or the session is down). Check numbers before a broadcast: sending to numbers
-that are not on WhatsApp is wasted and looks like spam to WhatsApp.
+The contact list is the gateway's own (``server.directory``: the address book sync and
+every private chat), so listing it and ``in_contacts`` need no live client. Whether a
+number is on WhatsApp, a picture or an about text is a runtime command answered by the
+live transport (503 while the runtime or the session is down). Check numbers before a
+broadcast: sending to numbers that are not on WhatsApp is wasted and looks like spam to
+WhatsApp.
 """
 
 from __future__ import annotations
@@ -11,15 +15,17 @@ import marshmallow as ma
 from flask import current_app
 from flask.views import MethodView
 
-from server import sessions
-from server.api.base import Blueprint
+from server import directory, sessions
+from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.errors import NotFound, ValidationFailed
+from server.models import Contact as ContactRow
 from server.runtime import commands
 from server.whatsapp.jids import GROUP_SERVER, InvalidPhone, phone_of, split_jid, to_jid
 
 blp = Blueprint("contacts", __name__, url_prefix="/api/v1/sessions",
                 description="Look people up through a session: is a number on WhatsApp, "
-                            "profile picture, about and devices.")
+                            "profile picture, about and devices; the session's own contact "
+                            "list.")
 
 ROUTE = "/<string:session_id>/contacts"
 CHECK_MAX = 100
@@ -42,8 +48,9 @@ def _person(text: str) -> str:
 
 
 def check(session, queries: list[str]) -> list[dict]:
-    """Each query in order, with its number, JID and whether it is on WhatsApp. A query
-    that is not a number answers registered false with an error, not a failed batch."""
+    """Each query in order, with its number, JID, whether it is on WhatsApp and whether
+    it is one of the session's contacts. A query that is not a number answers registered
+    and in_contacts false with an error, not a failed batch."""
     results, phones = [], {}
     for query in queries:
         try:
@@ -51,20 +58,45 @@ def check(session, queries: list[str]) -> list[dict]:
             if phone is None:
                 raise InvalidPhone(f"{query!r} is not a phone number.")
             results.append({"query": query, "phone": phone, "jid": None, "registered": False,
+                            "in_contacts": False, "saved": False, "name": None,
                             "error": None})
             phones[phone] = None
         except InvalidPhone as exc:
             results.append({"query": query, "phone": None, "jid": None, "registered": False,
+                            "in_contacts": False, "saved": False, "name": None,
                             "error": str(exc)})
-    if phones:
-        answers = commands.call("is_on_whatsapp", session_id=session.id,
-                                payload={"phones": list(phones)})
-        phones.update({a["query"]: a for a in answers})
+    known = directory.contacts_by_phone(session.id, list(phones))
+    _fill_registered(session, phones)
     for result in results:
         answer = phones.get(result["phone"]) if result["phone"] else None
         if answer:
             result["jid"], result["registered"] = answer.get("jid"), bool(answer["registered"])
+        contact = known.get(result["phone"]) if result["phone"] else None
+        if contact is not None:
+            result.update(_contact_fields(contact))
     return results
+
+
+def _fill_registered(session, phones: dict[str, dict | None]) -> None:
+    """Whether each number is on WhatsApp: answers from the last few minutes are reused
+    (KABAR_REGISTERED_CACHE_SECONDS), only the rest is asked of the runtime. A check
+    before every send of a busy flow then costs no runtime round trip."""
+    within = current_app.config["KABAR"]["REGISTERED_CACHE_SECONDS"]
+    for _payload, answers in commands.recent_results("is_on_whatsapp", session_id=session.id,
+                                                     within=within):
+        for answer in answers or []:
+            if answer.get("query") in phones and phones[answer["query"]] is None:
+                phones[answer["query"]] = answer
+    missing = [phone for phone, answer in phones.items() if answer is None]
+    if missing:
+        answers = commands.call("is_on_whatsapp", session_id=session.id,
+                                payload={"phones": missing})
+        phones.update({a["query"]: a for a in answers})
+
+
+def _contact_fields(contact) -> dict:
+    return {"in_contacts": True, "saved": contact.saved,
+            "name": contact.name or contact.push_name}
 
 
 class ContactCheckSchema(ma.Schema):
@@ -78,7 +110,14 @@ class ContactCheckResultSchema(ma.Schema):
     query = ma.fields.String(metadata={"description": "The number as it was given."})
     phone = ma.fields.String(allow_none=True, metadata={"description": "Normalised: 628…"})
     jid = ma.fields.String(allow_none=True, metadata={"description": "Null if not on WhatsApp."})
-    registered = ma.fields.Boolean()
+    registered = ma.fields.Boolean(metadata={"description": "On WhatsApp (asks WhatsApp)."})
+    in_contacts = ma.fields.Boolean(metadata={
+        "description": "One of this session's contacts: in its address book, or someone it "
+                       "had a private chat with (the gateway's own list; see GET …/contacts)."})
+    saved = ma.fields.Boolean(metadata={
+        "description": "In the phone's own address book, as the transport synced it."})
+    name = ma.fields.String(allow_none=True, metadata={
+        "description": "The contact's name: as saved, else the name they show."})
     error = ma.fields.String(allow_none=True, metadata={
         "description": "Why the query is not a phone number (then registered is false)."})
 
@@ -94,12 +133,72 @@ class ContactPictureSchema(ma.Schema):
                        "or the contact's privacy settings hide it."})
 
 
+class ContactSchema(ma.Schema):
+    jid = ma.fields.String(metadata={"description": "628…@s.whatsapp.net, or an @lid while "
+                                                    "the number is unknown."})
+    phone = ma.fields.String(allow_none=True)
+    name = ma.fields.String(allow_none=True, metadata={
+        "description": "As saved in the address book."})
+    push_name = ma.fields.String(allow_none=True, metadata={
+        "description": "The name the person shows on WhatsApp."})
+    saved = ma.fields.Boolean(metadata={"description": "In the phone's own address book."})
+    source = ma.fields.String(metadata={"description": "chat (learnt from a private chat) or "
+                                                       "address_book (the transport's sync)."})
+    created_at = ma.fields.DateTime()
+    updated_at = ma.fields.DateTime()
+
+
+class ContactListArgs(PageArgs):
+    q = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 100), metadata={
+        "description": "Part of a name or number."})
+    saved = ma.fields.Boolean(load_default=None, metadata={
+        "description": "Only contacts in (true) or not in (false) the address book."})
+
+
 class ContactInfoSchema(ma.Schema):
     jid = ma.fields.String()
     phone = ma.fields.String(allow_none=True)
+    in_contacts = ma.fields.Boolean(metadata={"description": "One of this session's contacts."})
+    saved = ma.fields.Boolean(metadata={"description": "In the phone's own address book."})
+    name = ma.fields.String(allow_none=True, metadata={
+        "description": "The contact's name: as saved, else the name they show."})
     status = ma.fields.String(allow_none=True, metadata={"description": "The 'about' text."})
     verified_name = ma.fields.String(allow_none=True)
     devices = ma.fields.List(ma.fields.String())
+
+
+@blp.route(ROUTE)
+class Contacts(MethodView):
+    @blp.requires("sessions:read")
+    @blp.arguments(ContactListArgs, location="query")
+    @blp.response(200, page_schema(ContactSchema))
+    def get(self, args, session_id):
+        """The session's contacts: its address book (where the transport syncs one) and
+        everyone it had a private chat with. From the gateway's store: no runtime needed."""
+        session = sessions.get(session_id)
+        return paginate(directory.contact_listing(session.id, q=args["q"],
+                                                  saved=args["saved"]),
+                        ContactRow.id, cursor=args["cursor"], limit=args["limit"])
+
+
+class ContactSyncSchema(ma.Schema):
+    added = ma.fields.Integer(metadata={"description": "Saved contacts new to the gateway."})
+    changed = ma.fields.Integer(metadata={"description": "Saved under a new name."})
+    removed = ma.fields.Integer(metadata={"description": "No longer in the address book."})
+    total = ma.fields.Integer(metadata={"description": "Contacts in the address book."})
+
+
+@blp.route(f"{ROUTE}/sync")
+class Sync(MethodView):
+    @blp.requires("sessions:manage")
+    @blp.response(200, ContactSyncSchema)
+    def post(self, session_id):
+        """Read the phone's address book through the session (a runtime call) and store
+        it: saved contacts, their saved names, and who is no longer saved. Each change is
+        a contact.updated event. 409 not_supported for a transport without one."""
+        session = sessions.get(session_id)
+        return directory.sync_address_book(
+            session, commands.call("contacts", session_id=session.id))
 
 
 @blp.route(f"{ROUTE}/check")
@@ -136,4 +235,8 @@ class Contact(MethodView):
         if not info:
             raise NotFound(f"WhatsApp knows nothing about {phone!r}.",
                            code="contact_not_found")
-        return {"phone": phone_of(jid), **info[0]}
+        phone = phone_of(jid)
+        contact = directory.contacts_by_phone(session.id, [phone]).get(phone)
+        fields = _contact_fields(contact) if contact is not None else {
+            "in_contacts": False, "saved": False, "name": None}
+        return {"phone": phone, **info[0], **fields}

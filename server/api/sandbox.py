@@ -29,8 +29,8 @@ class ScanSchema(ma.Schema):
 
 class PairedSchema(ma.Schema):
     jid = ma.fields.String()
-    phone = ma.fields.String()
-    push_name = ma.fields.String()
+    phone = ma.fields.String(allow_none=True)
+    push_name = ma.fields.String(allow_none=True)
 
 
 class MediaSchema(ma.Schema):

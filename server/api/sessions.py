@@ -40,13 +40,13 @@ class SessionSchema(ma.Schema):
     status = ma.fields.String(dump_only=True)
     status_reason = ma.fields.String(dump_only=True)
     status_changed_at = ma.fields.DateTime(dump_only=True)
-    last_error = ma.fields.String(dump_only=True)
+    last_error = ma.fields.String(dump_only=True, allow_none=True)
     runtime = ma.fields.Function(_runtime, dump_only=True, metadata={
         "description": "up or down: whether the runtime process that owns sessions beats."})
-    jid = ma.fields.String(dump_only=True)
-    phone = ma.fields.String(dump_only=True)
-    push_name = ma.fields.String(dump_only=True)
-    last_seen_at = ma.fields.DateTime(dump_only=True)
+    jid = ma.fields.String(dump_only=True, allow_none=True)
+    phone = ma.fields.String(dump_only=True, allow_none=True)
+    push_name = ma.fields.String(dump_only=True, allow_none=True)
+    last_seen_at = ma.fields.DateTime(dump_only=True, allow_none=True)
     host = ma.fields.String(dump_only=True, allow_none=True, metadata={
         "description": "Where the session last ran: the machine, and its own process (a "
                        "neonize session) or the runtime's (a sandbox session)."})
@@ -90,8 +90,8 @@ class StatusChangeSchema(ma.Schema):
 
 class SessionMeSchema(ma.Schema):
     jid = ma.fields.String()
-    phone = ma.fields.String()
-    push_name = ma.fields.String()
+    phone = ma.fields.String(allow_none=True)
+    push_name = ma.fields.String(allow_none=True)
 
 
 class DevicesSchema(ma.Schema):
@@ -130,7 +130,8 @@ class SessionById(MethodView):
     @blp.response(200, SessionSchema)
     def patch(self, body, session_id):
         """Change label, auto-start or settings."""
-        return sessions.update(sessions.get(session_id), **body)
+        return sessions.update(sessions.get(session_id), principal=current_principal(),
+                               **body)
 
     @blp.requires("sessions:manage")
     @blp.response(204)

@@ -21,9 +21,9 @@ class UserSchema(ma.Schema):
     phone = ma.fields.String(allow_none=True)
     group = ma.fields.Function(lambda user: user.group.name, dump_only=True)
     blocked = ma.fields.Function(lambda user: user.is_blocked, dump_only=True)
-    blocked_at = ma.fields.DateTime(dump_only=True)
-    block_reason = ma.fields.String(dump_only=True)
-    last_login_at = ma.fields.DateTime(dump_only=True)
+    blocked_at = ma.fields.DateTime(dump_only=True, allow_none=True)
+    block_reason = ma.fields.String(dump_only=True, allow_none=True)
+    last_login_at = ma.fields.DateTime(dump_only=True, allow_none=True)
     created_at = ma.fields.DateTime(dump_only=True)
 
 

@@ -2,7 +2,7 @@
 
 Groups live on WhatsApp, not in the gateway: every call here is a runtime command
 answered by the live transport (503 while the runtime or the session is down). Sending
-to a group needs nothing here: POST /messages takes a group JID as ``to``.
+to a group needs nothing here: POST /messages takes a group JID (or its name) as ``to``.
 """
 
 from __future__ import annotations

@@ -19,7 +19,9 @@ blp = Blueprint("workflows", __name__, url_prefix="/api/v1/workflows",
 
 
 class WorkflowSchema(ma.Schema):
-    name = ma.fields.String()
+    id = ma.fields.Integer(metadata={"description": "Also accepted where a name is: tells "
+                                                    "two users' workflows of one name apart."})
+    name = ma.fields.String(metadata={"description": "Unique among its owner's workflows."})
     description = ma.fields.String()
     version = ma.fields.Integer(metadata={"description": "The current version; runs keep "
                                                          "the version they started with."})

@@ -78,6 +78,27 @@ def authenticate(key: str) -> Principal:
     return Principal.for_api_key(row)
 
 
+MANAGE_KEYS = "users:manage"
+
+
+def may_manage_keys(principal: Principal) -> bool:
+    """A person (a login) manages their own keys; an API key manages keys only if it holds
+    ``users:manage``, so a narrow key (``sessions:read``) cannot mint keys or revoke its
+    owner's other keys. Any key may see and revoke itself."""
+    return principal.api_key is None or principal.can(MANAGE_KEYS)
+
+
+def check_may_manage(principal: Principal, row: ApiKey | None = None) -> None:
+    """403 unless the caller may manage ``row`` (None: keys in general)."""
+    if may_manage_keys(principal):
+        return
+    if row is not None and principal.api_key is not None and row.id == principal.api_key.id:
+        return
+    raise Forbidden(
+        f"This API key may only see and revoke itself. Manage API keys from a login, or "
+        f"with a key that holds {MANAGE_KEYS}.", code="api_key_management_denied")
+
+
 def revoke(row: ApiKey) -> None:
     if row.revoked_at is None:
         row.revoked_at = utcnow()

@@ -9,6 +9,7 @@ from server.models.base import (
     utcnow,
 )
 from server.models.chats import ChatState
+from server.models.contacts import Contact
 from server.models.media import Media, MediaDownload
 from server.models.messages import Message, StoredEvent
 from server.models.outbox import (
@@ -64,7 +65,7 @@ __all__ = [
     "ApiKey", "Group", "LoginSession", "User",
     "Media", "MediaDownload",
     "Message", "StoredEvent",
-    "ChatState",
+    "ChatState", "Contact",
     "FINAL_STATUSES", "OUTBOX_STATUSES", "PRIORITIES", "WAITING_STATUSES", "Broadcast",
     "OutboxMessage",
     "SandboxDelivery",

@@ -25,13 +25,22 @@ class Workflow(TimestampMixin, db.Model):
 
     ``owner_id`` None: a global workflow (from the workflows folder, or uploaded by an
     admin for everyone): it sees every session's messages. Otherwise it belongs to that
-    user and only sees their sessions. Names are unique: they are the hook URL.
+    user and only sees their sessions. Names are unique per owner (and among the global
+    ones), so one tenant neither learns nor takes another's names; a hook is found by its
+    name and its token together.
     """
 
     __tablename__ = "workflows"
+    __table_args__ = (
+        sa.UniqueConstraint("owner_id", "name", name="uq_workflows_owner_name"),
+        # owner_id NULL never collides in a unique constraint: the global ones need this.
+        sa.Index("uq_workflows_global_name", "name", unique=True,
+                 sqlite_where=sa.text("owner_id IS NULL"),
+                 postgresql_where=sa.text("owner_id IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(sa.String(64), unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(sa.String(64), nullable=False)
     owner_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     description: Mapped[str] = mapped_column(sa.Text, default="", nullable=False)

@@ -81,8 +81,8 @@ def create(session: WaSession, *, message: dict[str, Any], recipients: list[dict
             service.send(session, spec, source=source, broadcast_id=broadcast.id,
                          idempotency_key=f"{idempotency_key}:{index}" if idempotency_key
                          else None, commit=False)
-        except ValidationFailed as exc:
-            errors[str(index)] = exc.errors
+        except (ValidationFailed, NotFound, Conflict) as exc:  # a bad number or group name
+            errors[str(index)] = exc.errors or {"to": [exc.message]}
     if errors:
         savepoint.rollback()
         if commit:

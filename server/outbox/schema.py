@@ -57,7 +57,9 @@ class PollSpec(ma.Schema):
 
 class SendSpec(ma.Schema):
     to = ma.fields.String(required=True, metadata={
-        "description": "A phone number as people type it, a JID, a group JID or an @lid."})
+        "description": "A phone number as people type it, a JID, a group JID, an @lid, or "
+                       "the name of a group the session is in (exact, any case; 404 if no "
+                       "group has it, 409 if several do)."})
     type = ma.fields.String(load_default="text", validate=ma.validate.OneOf(KINDS))
     text = ma.fields.String(load_default="", validate=ma.validate.Length(0, 65536), metadata={
         "description": "The text, or the caption of an image, video or document."})

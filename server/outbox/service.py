@@ -26,9 +26,10 @@ from server.models import (
     db,
     utcnow,
 )
+from server.outbox import recipients
 from server.outbox.schema import MEDIA_KINDS, SendSpec
 from server.runtime import wakeup
-from server.whatsapp.jids import InvalidPhone, normalise_phone, to_jid
+from server.whatsapp.jids import InvalidPhone, normalise_phone
 from server.whatsapp.transport import new_message_id
 
 
@@ -65,7 +66,8 @@ def send(session: WaSession, spec: dict[str, Any], *, idempotency_key: str | Non
     fetching = needs_fetch(payload)
     row = OutboxMessage(
         session_id=session.id, idempotency_key=idempotency_key, wa_id=new_message_id(),
-        to_jid=_recipient(data["to"]), kind=data["type"], payload=payload,
+        to_jid=recipients.resolve(session, data["to"], _region()), kind=data["type"],
+        payload=payload,
         priority=PRIORITIES[data["priority"]], source=source, send_at=data["send_at"],
         not_before=None if fetching else data["send_at"], expires_at=data["expires_at"],
         broadcast_id=broadcast_id, status="fetching" if fetching else "queued",
@@ -102,19 +104,13 @@ def _same_request(row: OutboxMessage, spec: dict[str, Any]) -> OutboxMessage:
     return row
 
 
-def _recipient(to: str) -> str:
-    try:
-        return to_jid(to, _region())
-    except InvalidPhone as exc:
-        raise ValidationFailed(errors={"to": [str(exc)]}) from None
-
-
 def _payload(session: WaSession, data: dict[str, Any],
              upload: FileStorage | None) -> dict[str, Any]:
     payload: dict[str, Any] = {"text": data["text"], "link_preview": data["link_preview"],
                                "typing": data["typing"]}
     if data["mentions"]:
-        payload["mentions"] = [_recipient(m) for m in data["mentions"]]
+        payload["mentions"] = [recipients.person_or_jid(m, _region(), field="mentions")
+                               for m in data["mentions"]]
     if data["reply_to"]:
         payload["quoted"] = _quoted(session, data["reply_to"])
     if data["type"] in MEDIA_KINDS:

@@ -7,17 +7,21 @@ each runs once, and writes the result back. Nothing here holds state in memory.
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app, has_app_context
 
 from server.errors import KabarError, ServiceUnavailable
 from server.models import RuntimeCommand, WaSession, db, utcnow
 from server.runtime import heartbeat, wakeup
 
-DEFAULT_TIMEOUT = 15.0
+DEFAULT_TIMEOUT = 5.0  # without an app (KABAR_RUNTIME_WAIT otherwise)
+SLOW_TIMEOUT = 15.0  # pairing and logging out: WhatsApp itself takes seconds
+RETRY_DOWN_SECONDS = 5  # Retry-After while the runtime is down (kabar run restarts it)
 
 
 class CommandFailed(KabarError):
@@ -43,14 +47,27 @@ def submit(kind: str, *, session_id: str | None = None, payload: dict | None = N
     return command
 
 
+def wait_seconds() -> float:
+    """How long a web request waits for the runtime (KABAR_RUNTIME_WAIT)."""
+    if has_app_context():
+        return float(current_app.config["KABAR"].get("RUNTIME_WAIT") or DEFAULT_TIMEOUT)
+    return DEFAULT_TIMEOUT
+
+
 def call(kind: str, *, session_id: str | None = None, payload: dict | None = None,
-         timeout: float = DEFAULT_TIMEOUT) -> Any:
-    """Run a command in the runtime and return its result, or raise a clear error."""
+         timeout: float | None = None) -> Any:
+    """Run a command in the runtime and return its result, or raise a clear error.
+
+    Waits ``timeout`` seconds at most (default KABAR_RUNTIME_WAIT): a busy runtime costs
+    the caller a quick 503 ``runtime_timeout`` with Retry-After, not a web thread held
+    for long. The command expires with the wait, so the runtime never does a look-up
+    nobody waits for any more."""
+    timeout = wait_seconds() if timeout is None else timeout
     if not heartbeat.state().alive:
         raise ServiceUnavailable(
             "The runtime process is not running, so live WhatsApp calls cannot be made. "
             "It restarts by itself under `kabar run`; check its log if this persists.",
-            code="runtime_down")
+            code="runtime_down", headers={"Retry-After": str(RETRY_DOWN_SECONDS)})
     command = submit(kind, session_id=session_id, payload=payload, expires_in=timeout)
     deadline = time.monotonic() + timeout
     delay = 0.01
@@ -66,8 +83,25 @@ def call(kind: str, *, session_id: str | None = None, payload: dict | None = Non
             raise error_class(command.error_message or "The runtime could not do this.",
                               code=command.error_code or "runtime_error")
     raise ServiceUnavailable(
-        f"The runtime did not answer within {timeout:g} seconds; try again.",
-        code="runtime_timeout")
+        f"The runtime did not answer within {timeout:g} seconds (it is busy); try again "
+        "after Retry-After seconds.", code="runtime_timeout",
+        headers={"Retry-After": str(max(1, math.ceil(timeout)))})
+
+
+def recent_results(kind: str, *, session_id: str, within: float,
+                   limit: int = 50) -> list[tuple[dict, Any]]:
+    """(payload, result) of the session's ``kind`` commands answered in the last
+    ``within`` seconds, newest first: a cache of recent answers that every web worker
+    shares, because it is the commands table itself."""
+    if within <= 0:
+        return []
+    rows = db.session.execute(
+        sa.select(RuntimeCommand.payload, RuntimeCommand.result)
+        .where(RuntimeCommand.session_id == session_id, RuntimeCommand.kind == kind,
+               RuntimeCommand.status == "done",
+               RuntimeCommand.finished_at >= utcnow() - timedelta(seconds=within))
+        .order_by(RuntimeCommand.id.desc()).limit(limit)).all()
+    return [(row.payload, row.result) for row in rows]
 
 
 # --- the runtime's side ---------------------------------------------------------------

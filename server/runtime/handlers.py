@@ -82,6 +82,17 @@ def _groups(runtime: Runtime, command: RuntimeCommand) -> list[dict]:
             for g in runtime.transport_for(command).groups()]
 
 
+@handles("contacts", pool=True)
+def _contacts(runtime: Runtime, command: RuntimeCommand) -> list[dict]:
+    """The address book as the device synced it; the web stores it (server.directory)."""
+    transport = runtime.transport_for(command)
+    if not hasattr(transport, "contacts"):
+        raise TransportError(f"The {transport.name} transport does not read the phone's "
+                             "address book yet; contacts come from chats only.",
+                             code="not_supported", permanent=True)
+    return [entry.__dict__ for entry in transport.contacts()]
+
+
 def _sandbox_transport(runtime: Runtime, command: RuntimeCommand):
     transport = runtime.transport_for(command)
     if transport.name != "sandbox":

@@ -263,7 +263,9 @@ def _kabar_error(error: KabarError):
         target = request.full_path.rstrip("?") if request.method == "GET" \
             else safe_next(url_for("ui.overview.index"))
         return redirect(url_for("ui.account.login", next=target))
-    refused = error.status == 404 or error.code == "permission_denied"
+    # A 404 with field errors is a form naming something missing (a group by name): the
+    # form's to fix, not a missing page.
+    refused = (error.status == 404 and not error.errors) or error.code == "permission_denied"
     if request.method not in SAFE_METHODS and not refused and not wants_fragment():
         # A form the service refused: back to it, with what was wrong.
         message = error.message

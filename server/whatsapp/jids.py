@@ -16,6 +16,9 @@ USER_SERVER = "s.whatsapp.net"
 GROUP_SERVER = "g.us"
 LID_SERVER = "lid"
 _JID = re.compile(r"^(?P<user>[0-9A-Za-z.\-_]+)(?::(?P<device>\d+))?@(?P<server>[a-z.]+)$")
+# What people type for a number: digits, one leading plus, spaces and -().  Anything else
+# (letters, "ext.") is not a phone number, however many digits phonenumbers could dig out.
+_PHONE_TEXT = re.compile(r"^\+?[\d\s\-().]*\d[\d\s\-().]*$")
 
 
 class InvalidPhone(ValueError):
@@ -27,6 +30,9 @@ def normalise_phone(text: str, region: str = "ID") -> str:
     raw = (text or "").strip()
     if not raw:
         raise InvalidPhone("The phone number is empty.")
+    if not looks_like_phone(raw):
+        raise InvalidPhone(f"{raw!r} is not a phone number: write digits only, as 0812… or "
+                           "+62 812….")
     digits_only = re.sub(r"[\s\-().]", "", raw)
     # 62812… typed without a plus: phonenumbers needs the plus to see a country code.
     candidate = "+" + digits_only if digits_only.isdigit() and not digits_only.startswith("0") \
@@ -44,6 +50,11 @@ def normalise_phone(text: str, region: str = "ID") -> str:
         raise InvalidPhone(
             f"{raw!r} is not a possible phone number; write it as 0812… or +62 812….")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
+
+
+def looks_like_phone(text: str) -> bool:
+    """Only what people type for a number: digits, a leading plus, spaces and -()."""
+    return bool(_PHONE_TEXT.match(text.strip()))
 
 
 def is_jid(text: str) -> bool:

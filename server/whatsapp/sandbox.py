@@ -48,6 +48,7 @@ from server.whatsapp.jids import GROUP_SERVER, USER_SERVER, phone_of, split_jid
 from server.whatsapp.sandbox_groups import FILE_NAME as GROUPS_FILE
 from server.whatsapp.sandbox_groups import GroupStore
 from server.whatsapp.transport import (
+    AddressBookEntry,
     Emit,
     GroupInfo,
     Identity,
@@ -63,6 +64,8 @@ from server.whatsapp.transport import (
 QR_SECONDS = 20
 QR_ROTATIONS = 5
 RECEIPT_DELAYS = (("delivered", 0.2), ("read", 1.0))
+# After a restart, receipts still owed for messages delivered this recently are sent.
+RECEIPTS_RESUMED_FOR = timedelta(days=1)
 ACTIONS = {"reaction", "edit", "revoke"}  # aimed at another message; no receipts
 
 
@@ -104,6 +107,10 @@ class SandboxTransport:
         self.qr_seconds = float(options.get("qr_seconds", QR_SECONDS))
         self.qr_rotations = int(options.get("qr_rotations", QR_ROTATIONS))
         self.unregistered = set(options.get("unregistered", ()))
+        # The simulated phone's address book: {"6281…": "Name as saved"}.
+        book = options.get("address_book")
+        self.address_book = {str(k): str(v) for k, v in book.items()} \
+            if isinstance(book, dict) else {}
         self.receipts = bool(options.get("receipts", True))
         self._lock = threading.RLock()
         self._identity: Identity | None = None
@@ -299,6 +306,13 @@ class SandboxTransport:
     # Each change is reported as the group event the session would see on WhatsApp, with
     # ``by`` the session itself here, the contact for contact_participants/_update_group.
 
+    def contacts(self) -> list[AddressBookEntry]:
+        """The simulated phone's address book (settings.sandbox.address_book)."""
+        self._require_connected()
+        return [AddressBookEntry(jid=f"{phone}@{USER_SERVER}", full_name=name,
+                                 first_name=name.split()[0] if name.split() else "")
+                for phone, name in sorted(self.address_book.items())]
+
     def groups(self) -> list[GroupInfo]:
         return self._groups.of(self._me_jid())
 
@@ -471,6 +485,35 @@ class SandboxTransport:
             self._qr = None
         self.emit(SessionStatus(status="connected", reason=reason, jid=identity.jid,
                                 phone=identity.phone, push_name=identity.push_name))
+        self._resume_receipts()
+
+    def _resume_receipts(self) -> None:
+        """Receipts still owed when the runtime stopped (their timers lived in the old
+        process) are derived from the rows: a message the virtual recipient received
+        (a delivery) whose outbox row is still sent or delivered gets the rest."""
+        if not self.receipts:
+            return
+        import sqlalchemy as sa
+
+        from server.models import OutboxMessage, SandboxDelivery, db
+
+        since = _now() - RECEIPTS_RESUMED_FOR
+        # Its own connection: the caller's session (the runtime's control thread) may be
+        # in the middle of its own work.
+        with db.engine.connect() as connection:
+            owed = connection.execute(
+                sa.select(SandboxDelivery.to_jid, SandboxDelivery.wa_id, OutboxMessage.status)
+                .join(OutboxMessage, sa.and_(
+                    OutboxMessage.session_id == SandboxDelivery.session_id,
+                    OutboxMessage.wa_id == SandboxDelivery.wa_id))
+                .where(SandboxDelivery.session_id == self.session_id,
+                       SandboxDelivery.received_at >= since,
+                       SandboxDelivery.kind.not_in(ACTIONS),
+                       OutboxMessage.status.in_(("sent", "delivered")))
+                .order_by(SandboxDelivery.id)).all()
+        for row in owed:
+            self._simulate_receipts(row.to_jid, [row.wa_id],
+                                    after=row.status)
 
     def _show_qr(self, rotation: int) -> None:
         with self._lock:
@@ -487,12 +530,17 @@ class SandboxTransport:
                                     f"{self.qr_rotations}", qr=self._qr, qr_expires_at=expires))
             self._later(self.qr_seconds, lambda: self._show_qr(rotation + 1))
 
-    def _simulate_receipts(self, chat: str, ids: list[str]) -> None:
+    def _simulate_receipts(self, chat: str, ids: list[str], *, after: str = "sent") -> None:
+        """Delivered and read receipts for ``ids`` a little later (only those past
+        ``after``, the status the messages already have)."""
         if not self.receipts:
             return
         user, server = split_jid(chat)
         party = Party(jid=chat, phone=user if server == USER_SERVER else None)
+        statuses = [name for name, _delay in RECEIPT_DELAYS]
         for status, delay in RECEIPT_DELAYS:
+            if after in statuses and statuses.index(status) <= statuses.index(after):
+                continue
             self._later(delay, lambda status=status: self._connected and self.emit(
                 MessageStatus(message_ids=tuple(ids), status=status, chat=party,
                               timestamp=_now())))

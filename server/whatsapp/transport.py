@@ -113,6 +113,16 @@ class GroupInfo:
     participants: tuple[dict, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True)
+class AddressBookEntry:
+    """Someone saved in the phone's contacts, as the device's address book sync has it."""
+
+    jid: str  # the person's phone JID
+    full_name: str = ""
+    first_name: str = ""
+    push_name: str = ""  # the name they show, where the device has seen it
+
+
 class Transport(Protocol):
     """A live WhatsApp device. One instance per session, created by the runtime."""
 
@@ -131,6 +141,9 @@ class Transport(Protocol):
     def profile_picture(self, jid: str) -> str | None: ...
     def user_info(self, jids: list[str]) -> list[dict]: ...
     def groups(self) -> list[GroupInfo]: ...
+    # The phone's address book as the device synced it (optional: a transport without
+    # one has no such method, and a sync answers not_supported).
+    # def contacts(self) -> list[AddressBookEntry]: ...
 
     # groups (participant JIDs; action is add, remove, promote or demote)
     def group_info(self, jid: str) -> GroupInfo: ...

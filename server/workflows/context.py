@@ -125,11 +125,12 @@ class ServerContext:
         if self.depth >= MAX_CALL_DEPTH:
             raise NodeError(f"call_workflow nested more than {MAX_CALL_DEPTH} deep; does a "
                             "workflow call itself?", retryable=False)
-        query = sa.select(Workflow).where(Workflow.name == name)
-        if self.owner_id is not None:
-            query = query.where(sa.or_(Workflow.owner_id == self.owner_id,
-                                       Workflow.owner_id.is_(None)))
-        workflow = db.session.scalar(query)
+        # Its owner's workflow of that name, else a global one (a global workflow calls
+        # global ones only).
+        query = sa.select(Workflow).where(Workflow.name == name, sa.or_(
+            Workflow.owner_id.is_(None), Workflow.owner_id == self.owner_id)
+            if self.owner_id is not None else Workflow.owner_id.is_(None))
+        workflow = db.session.scalar(query.order_by(Workflow.owner_id.is_(None)).limit(1))
         if workflow is None:
             raise NodeError(f"no workflow named {name!r} that this workflow may call",
                             retryable=False)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from nodes import NodeError
 from server.auth import current_principal, scoped
-from server.errors import NotFound, Unauthorized
+from server.errors import Conflict, NotFound, Unauthorized
 from server.models import Workflow, WorkflowRun, WorkflowVersion, db
 from server.runtime import wakeup
 from server.workflows import runner, store
@@ -24,7 +24,20 @@ def visible() -> sa.Select:
 
 
 def get(name: str) -> Workflow:
-    row = db.session.scalar(visible().where(Workflow.name == name))
+    """The caller's workflow by name (admins: the global one by that name, else the only
+    workflow of anyone by that name); also by its id, which tells apart two tenants'
+    workflows of one name for an admin."""
+    principal = current_principal()
+    row = store.by_name(name, owner_id=None if principal.is_admin else principal.user.id)
+    if row is None and principal.is_admin:
+        others = store.named(name)
+        if len(others) > 1:
+            raise Conflict(f"{len(others)} users have a workflow named {name!r}; address "
+                           f"one by its id ({', '.join(str(o.id) for o in others)}).",
+                           code="workflow_name_ambiguous")
+        row = others[0] if others else None
+    if row is None and name.isdigit():
+        row = db.session.scalar(visible().where(Workflow.id == int(name)))
     if row is None:
         raise NotFound(f"No workflow named {name!r}.", code="workflow_not_found")
     return row
@@ -35,7 +48,8 @@ def upload(doc: Any, *, enable: bool | None = None) -> tuple[Workflow, bool, str
     Returns (workflow, created, hook_token shown once)."""
     principal = current_principal()
     owner_id = None if principal.is_admin else principal.user.id
-    existed = store.by_name(doc.get("name")) is not None if isinstance(doc, dict) else False
+    existed = isinstance(doc, dict) and isinstance(doc.get("name"), str) and \
+        store.by_name(doc["name"], owner_id=owner_id) is not None
     row, _changed, token = store.save(doc, owner_id=owner_id, source="api",
                                       by=principal.user.username)
     if enable is not None:
@@ -102,9 +116,11 @@ def run_hook(name: str, token: str | None, request: dict[str, Any]
              ) -> tuple[WorkflowRun, ServerContext]:
     """``POST /api/v1/hooks/{name}``: the token must be the workflow's; a disabled or
     unknown workflow and a wrong token answer alike (401), so names do not leak."""
-    row = store.by_name(name)
-    if row is None or not row.enabled or not store.has_hook(row) \
-            or not store.token_matches(row, token):
+    # Names are per owner: the token tells whose hook this is (each compared in constant
+    # time; a name is shared by a handful of workflows at most).
+    row = next((w for w in store.named(name) if w.enabled and store.has_hook(w)
+                and store.token_matches(w, token)), None)
+    if row is None:
         raise Unauthorized("Unknown hook, or a wrong or missing token: send the workflow's "
                            f"hook token in the {HOOK_HEADER} header.", code="hook_unauthorized")
     return _started(row, {"type": "hook", **request}, None)

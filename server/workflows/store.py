@@ -93,10 +93,7 @@ def save(doc: dict[str, Any], *, owner_id: int | None, source: str = "api",
     """
     checked = check(doc)
     digest = _digest(doc)
-    row = db.session.scalar(sa.select(Workflow).where(Workflow.name == checked.name))
-    if row is not None and row.owner_id != owner_id:
-        raise Conflict(f"A workflow named {checked.name!r} already exists and belongs to "
-                       "someone else; choose another name.", code="workflow_name_taken")
+    row = by_name(checked.name, owner_id=owner_id)  # names are per owner: no one else's
     if row is None:
         row = Workflow(name=checked.name, owner_id=owner_id, version=0, source=source)
         db.session.add(row)
@@ -166,8 +163,20 @@ def load(workflow_id: int, version: int) -> WorkflowDoc:
 _CHECKED: dict[tuple[str, int], WorkflowDoc] = {}
 
 
-def by_name(name: str) -> Workflow | None:
-    return db.session.scalar(sa.select(Workflow).where(Workflow.name == name))
+def _owned_by(owner_id: int | None) -> sa.ColumnElement[bool]:
+    return Workflow.owner_id.is_(None) if owner_id is None else Workflow.owner_id == owner_id
+
+
+def by_name(name: str, *, owner_id: int | None = None) -> Workflow | None:
+    """The workflow of that owner (None: the global one) with that name."""
+    return db.session.scalar(sa.select(Workflow).where(Workflow.name == name,
+                                                       _owned_by(owner_id)))
+
+
+def named(name: str) -> list[Workflow]:
+    """Every owner's workflow with that name (hooks, admins), global one first."""
+    return list(db.session.scalars(sa.select(Workflow).where(Workflow.name == name)
+                                   .order_by(Workflow.owner_id.is_not(None), Workflow.id)))
 
 
 def delete(row: Workflow) -> None:

@@ -59,7 +59,8 @@ def served(tmp_path: Path):
     port = _free_port()
     env = {**os.environ, "KABAR_INSTANCE_PATH": str(tmp_path / "instance"),
            "KABAR_ADMIN_PASSWORD": "admin-password", "KABAR_PORT": str(port),
-           "KABAR_WEB_WORKERS": "1", "KABAR_ARGON2_MEMORY_COST": "1024"}
+           "KABAR_WEB_WORKERS": "1", "KABAR_ARGON2_MEMORY_COST": "1024",
+           "KABAR_RUNTIME_WAIT": "15"}  # a loaded test machine: wait longer than production
     env.pop("KABAR_DATABASE_URL", None)
     subprocess.run([*KABAR, "init"], env=env, check=True, capture_output=True)
     log = open(tmp_path / "kabar.log", "w")

@@ -145,6 +145,14 @@ def get(url: str, *, max_bytes: int = 1000, timeout: float = 5, allow=None):
     ("http://0.0.0.0/", "0.0.0.0"),
     ("http://224.0.0.1/", "224.0.0.1"),
     ("https://[fe80::1]/", "fe80::1"),
+    # IPv6 that carries an IPv4 address: a 6to4 relay or a NAT64 translator delivers there.
+    ("http://[2002:7f00:1::]/", "127.0.0.1"),
+    ("http://[2002:a9fe:a9fe::]/", "169.254.169.254"),
+    ("http://[2002:0a01:0203::1]/", "10.1.2.3"),
+    ("http://[64:ff9b::7f00:1]/", "127.0.0.1"),
+    ("http://[64:ff9b::a9fe:a9fe]/", "169.254.169.254"),
+    ("http://[64:ff9b:1::a01:203]/", "64:ff9b:1::a01:203"),
+    ("http://[::7f00:1]/", "127.0.0.1"),
 ])
 def test_refuses_internal_addresses(url, refused):
     with pytest.raises(UnsafeURL) as caught:
@@ -169,6 +177,7 @@ def test_allow_list_lets_a_network_through():
     check_url("http://10.20.30.40/", allow=["10.0.0.0/8"])
     check_url("http://[::1]/", allow=["::1"])
     check_url("http://[::ffff:10.0.0.1]/", allow=["10.0.0.0/8"])  # same host, IPv6 form
+    check_url("http://[2002:0a00:0001::]/", allow=["10.0.0.0/8"])  # and as 6to4
     with pytest.raises(UnsafeURL):
         check_url("http://127.0.0.2/", allow=["127.0.0.1/32"])
 
@@ -186,6 +195,15 @@ def test_refuses_a_name_when_any_of_its_addresses_is_private(fake_dns):
     with pytest.raises(UnsafeURL) as caught:
         check_url("http://mixed.example/", allow=[])
     assert "192.168.1.10" in caught.value.message
+
+
+def test_6to4_and_nat64_of_a_public_address_pass(fake_dns):
+    check_url("http://[2002:5db8:d822::1]/", allow=[])  # 93.184.216.34 through 6to4
+    check_url("http://[64:ff9b::5db8:d822]/", allow=[])  # and through NAT64
+    fake_dns["v6only.example"] = ["64:ff9b::7f00:1"]
+    with pytest.raises(UnsafeURL) as caught:
+        check_url("http://v6only.example/", allow=[])
+    assert "127.0.0.1" in caught.value.message and "NAT64" in caught.value.message
 
 
 def test_public_addresses_pass(fake_dns):

@@ -100,7 +100,7 @@ def settings(session_id):
     label = request.form.get("label", "").strip()
     body = load(SessionSchema(partial=True, only=("label", "auto_start")),
                 {"label": label or session.label, "auto_start": checkbox("auto_start")})
-    sessions.update(session, **body)
+    sessions.update(session, principal=current_principal(), **body)
     return back(_("Settings saved."))
 
 
@@ -127,7 +127,8 @@ def _pacing_form() -> dict:
 @bp.requires("sessions:manage")
 def pacing(session_id):
     session = sessions.get(session_id)
-    sessions.update(session, settings={**session.settings, "pacing": _pacing_form()})
+    sessions.update(session, principal=current_principal(),
+                    settings={**session.settings, "pacing": _pacing_form()})
     return back(_("Pacing saved."))
 
 

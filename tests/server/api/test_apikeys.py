@@ -63,10 +63,10 @@ def test_permissions_a_key_may_not_have(client, make_user, login):
     assert "users:manage" in beyond.json["message"]
     unknown = _create(client, headers, permissions=["sessions:fly"])
     assert unknown.status_code == 422 and "permissions" in unknown.json["errors"]
-    # A key cannot mint a key stronger than itself either.
+    # A key cannot mint a key stronger than itself either (a narrow one mints none at all).
     _, narrow = _key(client, headers, permissions=["sessions:read"])
     wider = _create(client, narrow, permissions=["sessions:manage"])
-    assert wider.status_code == 403 and wider.json["code"] == "permission_not_held"
+    assert wider.status_code == 403 and wider.json["code"] == "api_key_management_denied"
     assert len(client.get(KEYS, headers=headers).json["items"]) == 1
 
 
@@ -183,3 +183,28 @@ def test_a_key_has_no_login_to_end(client, make_user, login):
         "current_password": "password123", "new_password": "another-password"})
     assert password.status_code == 401 and password.json["code"] == "not_a_login"
     assert client.get(ME, headers=key).status_code == 200
+
+
+def test_a_narrow_key_cannot_manage_its_owners_other_keys(client, make_user, login):
+    headers = login(make_user("operator"))
+    other_id, _other = _key(client, headers, name="billing")
+    narrow_id, narrow = _key(client, headers, name="dashboard", permissions=["sessions:read"])
+    refused = client.delete(f"{KEYS}/{other_id}", headers=narrow)
+    assert refused.status_code == 403 and refused.json["code"] == "api_key_management_denied"
+    assert client.get(f"{KEYS}/{other_id}", headers=narrow).status_code == 403
+    minted = _create(client, narrow, name="mine now", permissions=["sessions:read"])
+    assert minted.status_code == 403
+    assert [k["id"] for k in client.get(KEYS, headers=narrow).json["items"]] == [narrow_id]
+    assert db.session.get(ApiKey, other_id).revoked_at is None
+    # A key may always see and revoke itself (a leaked key can end itself).
+    assert client.get(f"{KEYS}/{narrow_id}", headers=narrow).status_code == 200
+    assert client.delete(f"{KEYS}/{narrow_id}", headers=narrow).status_code == 204
+    assert client.get(ME, headers=narrow).status_code == 401
+
+
+def test_a_key_with_users_manage_manages_keys_like_its_owner(client, admin_headers):
+    other_id, _other = _key(client, admin_headers, name="billing")
+    _manager_id, manager = _key(client, admin_headers, name="ops",
+                                permissions=["users:manage", "sessions:read"])
+    assert _create(client, manager, permissions=["sessions:read"]).status_code == 201
+    assert client.delete(f"{KEYS}/{other_id}", headers=manager).status_code == 204

@@ -16,10 +16,15 @@ def _restart_with(client, headers, sid, settings: dict) -> None:
     """New sandbox options take effect when the session restarts."""
     assert client.patch(f"/api/v1/sessions/{sid}", headers=headers,
                         json={"settings": settings}).status_code == 200
+
+    def restarts():
+        return db.session.scalar(sa.select(sa.func.count(SessionStatusChange.id)).where(
+            SessionStatusChange.session_id == sid,
+            SessionStatusChange.reason == "restarted by request"))
+
+    before = restarts()
     client.post(f"/api/v1/sessions/{sid}/restart", headers=headers)
-    wait_for(lambda: db.session.scalar(sa.select(SessionStatusChange.id).where(
-        SessionStatusChange.session_id == sid,
-        SessionStatusChange.reason == "restarted by request")), what="the restart")
+    wait_for(lambda: restarts() > before, what="the restart")
     wait_for(lambda: db.session.get(WaSession, sid).status == "connected", what="connected")
 
 
@@ -87,3 +92,77 @@ def test_a_session_that_is_not_connected_answers_503(client, operator_headers, r
     wait_for(lambda: db.session.get(WaSession, created["id"]).status == "qr", what="a QR")
     response = client.get(_url(created["id"], "/0812-1111-2222"), headers=operator_headers)
     assert response.status_code == 503 and response.json["code"] == "session_not_connected"
+
+
+def test_in_contacts_is_answered_apart_from_registered(client, operator_headers, fast, say):
+    say(operator_headers, fast, "halo", sender="6281211112222")
+    wait_for(lambda: client.get(_url(fast), headers=operator_headers).json["items"],
+             what="the contact")
+    response = client.post(_url(fast, "/check"), headers=operator_headers, json={
+        "phones": ["0812-1111-2222", "0812-3333-4444", "abc"]})
+    assert response.status_code == 200, response.json
+    assert [(r["phone"], r["registered"], r["in_contacts"], r["name"])
+            for r in response.json["results"]] == [
+        ("6281211112222", True, True, "Budi"),  # has written to the session
+        ("6281233334444", True, False, None),  # on WhatsApp, never seen
+        (None, False, False, None)]
+    info = client.get(_url(fast, "/0812-1111-2222"), headers=operator_headers).json
+    assert (info["in_contacts"], info["saved"], info["name"]) == (True, False, "Budi")
+    stranger = client.get(_url(fast, "/0812-3333-4444"), headers=operator_headers).json
+    assert (stranger["in_contacts"], stranger["name"]) == (False, None)
+
+
+def test_the_contact_list_needs_no_runtime_and_searches(client, operator_headers, operator):
+    from datetime import UTC, datetime
+
+    from server import eventlog, sessions
+    from server.auth import Principal
+    from server.events import ContactUpdated, Party
+
+    session = sessions.create(Principal.for_user(operator), label="c", transport="sandbox",
+                              auto_start=False)
+    for phone, name in (("6281211112222", "Budi"), ("6281233334444", "Siti")):
+        eventlog.record(ContactUpdated(contact=Party(jid=f"{phone}@s.whatsapp.net",
+                                                     phone=phone),
+                                       timestamp=datetime.now(UTC), saved=True,
+                                       full_name=name), session)
+    db.session.commit()
+    listed = client.get(_url(session.id), headers=operator_headers)
+    assert listed.status_code == 200
+    assert [(c["phone"], c["name"], c["saved"]) for c in listed.json["items"]] == [
+        ("6281211112222", "Budi", True), ("6281233334444", "Siti", True)]
+    for q, expected in (("siti", ["Siti"]), ("0812-1111", ["Budi"]), ("nobody", [])):
+        found = client.get(_url(session.id), headers=operator_headers, query_string={"q": q})
+        assert [c["name"] for c in found.json["items"]] == expected, q
+    paged = client.get(_url(session.id), headers=operator_headers,
+                       query_string={"limit": 1}).json
+    assert len(paged["items"]) == 1 and paged["next_cursor"]
+
+
+def test_the_address_book_sync_marks_saved_contacts(client, operator_headers, fast, say):
+    say(operator_headers, fast, "halo", sender="6281233334444")  # a chat, not saved
+    _restart_with(client, operator_headers, fast, {"pacing": {"enabled": False}, "sandbox": {
+        "address_book": {"6281211112222": "Budi Santoso", "6281233334444": "Siti RT 5"}}})
+    synced = client.post(_url(fast, "/sync"), headers=operator_headers)
+    assert synced.status_code == 200, synced.json
+    assert synced.json == {"added": 2, "changed": 0, "removed": 0, "total": 2}
+    listed = client.get(_url(fast), headers=operator_headers,
+                        query_string={"saved": "true"}).json["items"]
+    assert [(c["phone"], c["name"], c["push_name"], c["source"]) for c in listed] == [
+        ("6281233334444", "Siti RT 5", "Budi", "address_book"),
+        ("6281211112222", "Budi Santoso", None, "address_book")]
+    check = client.post(_url(fast, "/check"), headers=operator_headers,
+                        json={"phones": ["0812-1111-2222"]}).json["results"][0]
+    assert (check["in_contacts"], check["saved"], check["name"]) == (True, True,
+                                                                      "Budi Santoso")
+    again = client.post(_url(fast, "/sync"), headers=operator_headers).json
+    assert again == {"added": 0, "changed": 0, "removed": 0, "total": 2}
+    _restart_with(client, operator_headers, fast, {"pacing": {"enabled": False}, "sandbox": {
+        "address_book": {"6281211112222": "Pak Budi"}}})
+    later = client.post(_url(fast, "/sync"), headers=operator_headers).json
+    assert later == {"added": 0, "changed": 1, "removed": 1, "total": 1}
+    siti = client.get(_url(fast, "/0812-3333-4444"), headers=operator_headers).json
+    assert (siti["in_contacts"], siti["saved"]) == (True, False)  # still a chat
+    log = client.get("/api/v1/events/log", headers=operator_headers,
+                     query_string={"type": "contact.updated"}).json["items"]
+    assert len(log) == 4

@@ -97,3 +97,95 @@ def test_swagger_ui_is_served_locally(client):
         response = client.get(escape)
         assert response.status_code == 404, escape
         assert response.json["code"] == "not_found"
+
+
+# --- what the document says a response holds is what responses hold ------------------
+
+def _json_schema(node, components: dict, seen: frozenset = frozenset()):
+    """OpenAPI 3.0 schema -> JSON Schema: refs inlined, ``nullable`` as a null type."""
+    if isinstance(node, list):
+        return [_json_schema(item, components, seen) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        name = node["$ref"].rsplit("/", 1)[-1]
+        if name in seen:
+            return {}
+        return _json_schema(components[name], components, seen | {name})
+    schema = {key: _json_schema(value, components, seen) for key, value in node.items()
+              if key not in ("nullable", "example", "x-permissions")}
+    if node.get("nullable"):
+        if "type" in schema:
+            schema["type"] = [schema["type"], "null"]
+        else:
+            schema = {"anyOf": [schema, {"type": "null"}]}
+    return schema
+
+
+@pytest.fixture
+def lived_in(client, admin_headers, operator, operator_headers, fast, say, make_user):
+    """A gateway with one of most things, many of their optional parts still empty."""
+    make_user("operator")  # never logged in, no e-mail, not blocked
+    idle = client.post("/api/v1/sessions", headers=operator_headers, json={
+        "label": "idle", "transport": "sandbox", "auto_start": False}).json
+    key = client.post("/api/v1/api-keys", headers=operator_headers,
+                      json={"name": "script"}).json
+    say(operator_headers, fast, "halo", sender="6281211112222")
+    sent = client.post(f"/api/v1/sessions/{fast}/messages", headers=operator_headers,
+                       json={"to": "0812-1111-2222", "text": "Halo",
+                             "send_at": "2099-01-01T00:00:00+00:00"}).json
+    hook = client.post("/api/v1/webhooks", headers=operator_headers, json={
+        "url": "http://[64:ff9b::5db8:d822]/hook", "events": ["message.received"],
+        "session_id": fast})
+    assert hook.status_code == 201, hook.json
+    flow = {"name": "later", "start": "pause", "nodes": {
+        "pause": {"type": "delay", "params": {"seconds": 3600}, "next": {"next": "done"}},
+        "done": {"type": "end"}}}
+    assert client.post("/api/v1/workflows", headers=operator_headers,
+                       json=flow).status_code in (200, 201)
+    run = client.post("/api/v1/workflows/later/runs", headers=operator_headers,
+                      json={"input": {}}).json
+    broadcast = client.post(f"/api/v1/sessions/{fast}/broadcasts", headers=operator_headers,
+                            json={"message": {"text": "hai"}, "recipients": [
+                                {"to": "0812-1111-2222"}],
+                                  "send_at": "2099-01-01T00:00:00+00:00"})
+    return {"session_id": [fast, idle["id"]], "user_id": [operator.id],
+            "key_id": [key["id"]], "message_id": [sent["id"]], "chat": ["6281211112222"],
+            "phone": ["6281211112222"], "name": ["operator"], "webhook_id": [hook.json["id"]],
+            "workflow": ["later"], "run_id": [run["id"]],
+            "broadcast_id": [broadcast.json["id"]] if broadcast.status_code < 300 else []}
+
+
+def test_responses_match_the_document_nulls_included(client, admin_headers, lived_in):
+    import itertools
+
+    import jsonschema
+
+    spec = client.get(SPEC).json
+    components = spec["components"]["schemas"]
+    checked, wrong = 0, []
+    for path, operations in spec["paths"].items():
+        answer = (operations.get("get") or {}).get("responses", {}).get("200", {})
+        schema = answer.get("content", {}).get("application/json", {}).get("schema")
+        params = re.findall(r"{([a-z_]+)}", path)
+        if schema is None or any(p not in lived_in for p in params):
+            continue
+        for values in itertools.product(*(lived_in[p] for p in params)):
+            url = path
+            for param, value in zip(params, values, strict=True):
+                url = url.replace(f"{{{param}}}", str(value))
+            response = client.get(url, headers=admin_headers)
+            if response.status_code != 200 or not response.is_json:
+                continue
+            checked += 1
+            for error in jsonschema.Draft7Validator(
+                    _json_schema(schema, components)).iter_errors(response.json):
+                wrong.append(f"{url}: {'/'.join(map(str, error.absolute_path))}: "
+                             f"{error.message}")
+    assert checked > 25, checked
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_event_stream_is_declared_as_server_sent_events(client):
+    responses = client.get(SPEC).json["paths"]["/api/v1/events"]["get"]["responses"]
+    assert list(responses["200"]["content"]) == ["text/event-stream"]

@@ -81,7 +81,7 @@ def test_same_idempotency_key_sends_once(client, operator_headers, fast):
 def test_invalid_requests_get_field_errors(client, operator_headers, fast):
     cases = [
         ({"text": "no recipient"}, "to"),
-        ({"to": "abc", "text": "x"}, "to"),
+        ({"to": "++62 -", "text": "x"}, "to"),
         ({"to": "081234567890", "text": " "}, "text"),
         ({"to": "081234567890", "type": "image"}, "media"),
         ({"to": "081234567890", "type": "poll",
@@ -93,6 +93,9 @@ def test_invalid_requests_get_field_errors(client, operator_headers, fast):
         response = _send(client, operator_headers, fast, body)
         assert response.status_code == 422, body
         assert field in response.json["errors"], (body, response.json)
+    no_group = _send(client, operator_headers, fast, {"to": "abc", "text": "x"})
+    assert no_group.status_code == 404 and no_group.json["code"] == "group_not_found"
+    assert "to" in no_group.json["errors"]
     not_json = client.post(f"/api/v1/sessions/{fast}/messages", headers=operator_headers,
                            data="x", content_type="text/plain")
     assert not_json.status_code == 422

@@ -212,3 +212,26 @@ def test_session_validation_and_tenancy(client, operator_headers, make_user, log
     other = login(make_user("operator"))
     assert client.get(f"/api/v1/sessions/{mine.json['id']}", headers=other).status_code == 404
     assert client.get("/api/v1/sessions", headers=other).json["items"] == []
+
+
+def test_only_an_admin_points_a_session_at_a_store_database(client, operator_headers,
+                                                           admin_headers):
+    store = {"neonize": {"store_url": "postgresql://db.internal:5432/whatsmeow"}}
+    refused = client.post("/api/v1/sessions", headers=operator_headers, json={
+        "label": "x", "transport": "neonize", "auto_start": False, "settings": store})
+    assert refused.status_code == 403 and refused.json["code"] == "admin_only_setting"
+    mine = client.post("/api/v1/sessions", headers=operator_headers, json={
+        "label": "x", "transport": "neonize", "auto_start": False}).json
+    url = f"/api/v1/sessions/{mine['id']}"
+    patched = client.patch(url, headers=operator_headers, json={"settings": store})
+    assert patched.status_code == 403 and patched.json["code"] == "admin_only_setting"
+    assert client.patch(url, headers=admin_headers, json={"settings": store}).status_code == 200
+    # The owner keeps what the admin set while changing something else, but cannot move it.
+    kept = client.patch(url, headers=operator_headers, json={"settings": {
+        **store, "pacing": {"enabled": False}}})
+    assert kept.status_code == 200, kept.json
+    moved = client.patch(url, headers=operator_headers, json={"settings": {
+        "neonize": {"store_url": "postgresql://169.254.169.254/x"}}})
+    assert moved.status_code == 403
+    assert client.get(url, headers=operator_headers).json["settings"]["neonize"] == \
+        store["neonize"]

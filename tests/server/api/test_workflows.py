@@ -81,12 +81,46 @@ def test_validate_answers_what_it_found(client, operator_headers):
     assert response.json["valid"] is True and response.json["name"] == "survey"
 
 
-def test_names_belong_to_one_owner(client, operator_headers, make_user, login):
-    client.post(BASE, headers=operator_headers, json=_doc())
-    other = login(make_user("operator"))
-    taken = client.post(BASE, headers=other, json=_doc())
-    assert taken.status_code == 409 and taken.json["code"] == "workflow_name_taken"
-    assert client.get(f"{BASE}/greet", headers=other).status_code == 404
+def test_names_are_per_owner_so_nobody_learns_or_takes_anothers(client, operator_headers,
+                                                                 make_user, login,
+                                                                 admin_headers):
+    alices = client.post(BASE, headers=operator_headers, json=_doc()).json
+    bob = login(make_user("operator"))
+    assert client.get(f"{BASE}/greet", headers=bob).status_code == 404
+    # Bob's own "greet": no 409 that would tell him Alice has one, and nothing of hers.
+    bobs = client.post(BASE, headers=bob, json=_doc(hello={
+        "type": "send", "params": {"text": "Halo dari Bob"}}))
+    assert bobs.status_code == 200 and bobs.json["created"], bobs.json
+    assert bobs.json["id"] != alices["id"] and bobs.json["version"] == 1
+    mine = client.get(f"{BASE}/greet", headers=operator_headers).json
+    assert (mine["id"], mine["version"], mine["doc"]["nodes"]["hello"]["params"]["text"]) == \
+        (alices["id"], 1, "Halo")
+    assert client.get(f"{BASE}/{alices['id']}", headers=bob).status_code == 404
+    assert client.delete(f"{BASE}/greet", headers=bob).status_code == 204
+    assert client.get(f"{BASE}/greet", headers=operator_headers).status_code == 200
+    # An admin sees both and tells them apart by id.
+    client.post(BASE, headers=bob, json=_doc())
+    ambiguous = client.get(f"{BASE}/greet", headers=admin_headers)
+    assert ambiguous.status_code == 409 and ambiguous.json["code"] == "workflow_name_ambiguous"
+    assert client.get(f"{BASE}/{alices['id']}", headers=admin_headers).json["id"] == \
+        alices["id"]
+
+
+def test_two_owners_hooks_of_one_name_are_told_apart_by_their_tokens(
+        client, operator_headers, make_user, login):
+    tokens = {}
+    for who, headers in (("alice", operator_headers),
+                         ("bob", login(make_user("operator")))):
+        doc = {"name": "note", "trigger": {"type": "hook"}, "start": "keep",
+               "nodes": {"keep": {"type": "respond", "params": {"json": {"who": who}}}}}
+        created = client.post(f"{BASE}?enable=true", headers=headers, json=doc)
+        assert created.status_code == 200 and created.json["created"], created.json
+        tokens[who] = created.json["hook_token"]
+    for who, token in tokens.items():
+        answer = client.post("/api/v1/hooks/note", headers={"X-Kabar-Token": token}, json={})
+        assert answer.status_code == 200 and answer.json == {"who": who}, answer.json
+    wrong = client.post("/api/v1/hooks/note", headers={"X-Kabar-Token": "kwh_nope"}, json={})
+    assert wrong.status_code == 401
 
 
 def test_enable_disable_and_delete(client, operator_headers):

@@ -103,7 +103,7 @@ def test_an_invalid_action_is_recorded_and_the_next_still_runs(event):
         {"type": "reply"},  # no text, no media
         {"type": "reply", "text": "x", "colour": "red"},  # unknown field
         "not an object",
-        {"type": "send", "message": {"to": "not a number", "text": "x"}},
+        {"type": "send", "message": {"to": "++ 1 --", "text": "x"}},
         {"type": "reply", "text": "still here"},
     ], event, key_prefix="t")
     assert [r["ok"] for r in results] == [False] * 5 + [True]
