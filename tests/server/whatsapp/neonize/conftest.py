@@ -42,6 +42,8 @@ from server.whatsapp.neonize import (
 from server.whatsapp.transport import (
     Outbound,
 )
+from tests.server.whatsapp.neonize import offline
+from tests.server.whatsapp.neonize.offline import pg_store  # noqa: F401 (a fixture)
 
 nz = _nz()  # neonize, imported the contained way (see the module docstring)
 
@@ -378,6 +380,27 @@ NEWCLIENT_METHODS = ["connect", "stop", "logout", "get_me", "get_pn_from_lid", "
                      "get_user_info", "get_group_info", "create_group", "set_group_topic",
                      "get_group_invite_link", "join_group_with_link",
                      "update_group_participants"]
+
+
+# --- tests against the real library, in a loopback-only network namespace -----------------
+
+
+def pytest_pyfunc_call(pyfuncitem):
+    """A test marked ``netns`` runs in a sub-pytest inside a loopback-only network
+    namespace (``offline.py``); outside, this stands in for its body."""
+    if pyfuncitem.get_closest_marker("netns") is None or offline.INSIDE:
+        return None
+    offline.run_inside(pyfuncitem)
+    return True
+
+
+def pytest_runtest_logreport(report):
+    if offline.INSIDE:
+        offline.record_report(report)
+
+
+def pytest_sessionfinish(session):
+    offline.finish()
 
 
 # --- fixtures -----------------------------------------------------------------------------
