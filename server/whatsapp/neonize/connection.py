@@ -299,6 +299,7 @@ class Connection:
                 (ev.ReceiptEv, self._on_receipt), (ev.ChatPresenceEv, self._on_chat_presence),
                 (ev.PresenceEv, self._on_presence), (ev.CallOfferEv, self._on_call),
                 (ev.JoinedGroupEv, self._on_joined_group),
+                (ev.HistorySyncEv, self._on_history_sync),
                 (ev.ClientOutdatedEv, self._on_client_outdated),
                 (ev.StreamReplacedEv, self._on_stream_replaced),
                 (ev.UndecryptableMessageEv, self._on_undecryptable),

@@ -264,6 +264,16 @@ class FakeClient:
         self._record("get_pn_from_lid", jid)
         return globals()["jid"](self.pn_of_lid.get(jid.User, ""))
 
+    def get_lid_from_pn(self, jid):
+        self._record("get_lid_from_pn", jid)
+        for lid, pn in self.pn_of_lid.items():
+            if pn == jid.User:
+                return globals()["jid"](lid, "lid")
+        return globals()["jid"]("", "")
+
+    def reject_call(self, call_from, call_id):
+        self._record("reject_call", call_from, call_id)
+
     def PairPhone(self, phone, show_push_notification, client_name=None, client_type=None):
         self._record("PairPhone", phone, show_push_notification)
         return "ABCD-EFGH"
@@ -372,7 +382,8 @@ class FakeClient:
                 for p in participants_changes]
 
 
-NEWCLIENT_METHODS = ["connect", "stop", "logout", "get_me", "get_pn_from_lid", "PairPhone",
+NEWCLIENT_METHODS = ["connect", "stop", "logout", "get_me", "get_pn_from_lid",
+                     "get_lid_from_pn", "reject_call", "PairPhone",
                      "send_message", "upload", "build_reaction", "build_poll_vote_creation",
                      "decrypt_poll_vote", "mark_read", "send_chat_presence", "send_presence",
                      "download_any",
