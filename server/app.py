@@ -29,6 +29,7 @@ def _blueprints() -> list:
         apikeys,
         auth,
         broadcasts,
+        calls,
         chats,
         contacts,
         events,
@@ -53,7 +54,7 @@ def _blueprints() -> list:
 
     return [health.blp, auth.blp, users.blp, groups.blp, apikeys.blp, sessions.blp,
             messages.blp, message_actions.blp, broadcasts.blp, outbox.blp, wa_groups.blp,
-            contacts.blp, chats.blp, sandbox.blp, webhooks.blp, events.blp,
+            contacts.blp, calls.blp, chats.blp, sandbox.blp, webhooks.blp, events.blp,
             workflows.blp, runs.blp, hooks.blp, tickets.blp, people.blp, staff.blp, hosts.blp]
 
 

@@ -110,6 +110,18 @@ class MessageReceived(Event):
 
 
 @dataclass(frozen=True)
+class MessageBackfilled(Event):
+    """A message Kabar had not stored, recovered from WhatsApp's history sync (sent or
+    received while this session was disconnected, or within ``backfill_days`` of a new
+    pairing). Stored in the message history like any other, at most once per WhatsApp
+    id; it never starts or resumes a workflow and is never auto-replied to: it is old
+    news. Fires once per message that was new."""
+
+    type: ClassVar[str] = "message.backfilled"
+    message: InboundMessage
+
+
+@dataclass(frozen=True)
 class MessageSent(Event):
     """WhatsApp accepted a message this session sent through the outbox."""
 
@@ -181,7 +193,8 @@ class PresenceUpdate(Event):
 
 @dataclass(frozen=True)
 class CallReceived(Event):
-    """Someone is calling this number (Kabar cannot answer calls)."""
+    """Someone is calling this number (Kabar cannot answer calls; it can reject one:
+    ``POST /api/v1/sessions/{id}/calls/{call_id}/reject``)."""
 
     type: ClassVar[str] = "call.received"
     call_id: str
@@ -309,8 +322,9 @@ class WorkflowFailed(Event):
 
 
 CATALOGUE: dict[str, type[Event]] = {
-    cls.type: cls for cls in (SessionStatus, MessageReceived, MessageSent, MessageStatus,
-                              MessageReaction, MessageEdited, MessageRevoked, PresenceUpdate,
+    cls.type: cls for cls in (SessionStatus, MessageReceived, MessageBackfilled,
+                              MessageSent, MessageStatus, MessageReaction, MessageEdited,
+                              MessageRevoked, PresenceUpdate,
                               CallReceived, PollVote, GroupJoined, GroupLeft,
                               GroupParticipants, GroupUpdated, ContactUpdated,
                               WorkflowCompleted,

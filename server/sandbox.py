@@ -166,3 +166,21 @@ def fault(session: WaSession, *, kind: str, count: int = 1) -> None:
     require_sandbox(session)
     commands.call("sandbox.fault", session_id=session.id,
                   payload={"kind": kind, "count": count})
+
+
+def call(session: WaSession, *, sender: str, name: str = "", video: bool = False) -> dict:
+    """A virtual contact calls the session: a call.received event; it rings until
+    rejected (POST /sessions/{id}/calls/{call_id}/reject)."""
+    require_sandbox(session)
+    return commands.call("sandbox.call", session_id=session.id,
+                         payload={"from": sender, "name": name, "video": video})
+
+
+def history(session: WaSession, *, messages: list[dict]) -> list[str]:
+    """WhatsApp's history sync after a reconnect: the messages arrive as
+    message.backfilled (stored once per id, never seen by workflows)."""
+    require_sandbox(session)
+    payload = [{**m, "timestamp": m["timestamp"].isoformat() if m.get("timestamp") else None}
+               for m in messages]
+    return commands.call("sandbox.history", session_id=session.id,
+                         payload={"messages": payload})

@@ -211,6 +211,37 @@ class Check(MethodView):
         return {"results": check(sessions.get(session_id), body["phones"])}
 
 
+class ContactIdsSchema(ma.Schema):
+    query = ma.fields.String(metadata={"description": "The contact as it was given."})
+    phone = ma.fields.String(allow_none=True, metadata={"description": "628…, or null."})
+    jid = ma.fields.String(allow_none=True, metadata={
+        "description": "The phone JID (…@s.whatsapp.net), or null when unknown."})
+    lid = ma.fields.String(allow_none=True, metadata={
+        "description": "The LID (…@lid), WhatsApp's number-hiding id, or null when "
+                       "unknown."})
+
+
+def ids(session, who: str) -> dict:
+    """A contact's phone JID and LID, as far as this session's device knows them."""
+    jid = _person(who)
+    answer = commands.call("lid_lookup", session_id=session.id, payload={"targets": [jid]})
+    return {**answer[0], "query": who}
+
+
+@blp.route(f"{ROUTE}/<string:phone>/ids")
+class ContactIds(MethodView):
+    @blp.requires("sessions:read")
+    @blp.response(200, ContactIdsSchema)
+    def get(self, session_id, phone):
+        """A contact's phone number and LID, each looked up from the other.
+
+        Give a phone number (as people type it, or a JID) to learn its LID, or a LID
+        (`…@lid`, as in a group's participants or an event's `sender.lid`) to learn the
+        number behind it. Answered from what WhatsApp told this device (no message is
+        sent); null when it does not know."""
+        return ids(sessions.get(session_id), phone)
+
+
 @blp.route(f"{ROUTE}/<string:phone>/picture")
 class Picture(MethodView):
     @blp.requires("sessions:read")

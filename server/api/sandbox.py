@@ -122,6 +122,41 @@ class FaultSchema(ma.Schema):
     count = ma.fields.Integer(load_default=1, validate=ma.validate.Range(1, 1000))
 
 
+class CallSchema(ma.Schema):
+    from_ = ma.fields.String(required=True, data_key="from", metadata=FROM)
+    name = ma.fields.String(load_default="", validate=ma.validate.Length(0, 128))
+    video = ma.fields.Boolean(load_default=False)
+
+
+class CallingSchema(ma.Schema):
+    call_id = ma.fields.String()
+    caller = ma.fields.String(metadata={"description": "The caller's JID."})
+
+
+class HistoryMessageSchema(ma.Schema):
+    from_ = ma.fields.String(required=True, data_key="from", metadata={
+        "description": "The virtual contact whose chat it is (the sender, unless "
+                       "from_me)."})
+    name = ma.fields.String(load_default="", validate=ma.validate.Length(0, 128))
+    text = ma.fields.String(required=True, validate=ma.validate.Length(1, 65536))
+    id = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 128), metadata={
+        "description": "WhatsApp's id; give one Kabar already has to see it dropped."})
+    timestamp = ma.fields.AwareDateTime(load_default=None)
+    from_me = ma.fields.Boolean(load_default=False, metadata={
+        "description": "Sent by the session's phone while Kabar was away."})
+
+
+class HistorySchema(ma.Schema):
+    messages = ma.fields.List(ma.fields.Nested(HistoryMessageSchema), required=True,
+                              validate=ma.validate.Length(1, 500))
+
+
+class HistoryIdsSchema(ma.Schema):
+    ids = ma.fields.List(ma.fields.String(), metadata={
+        "description": "The messages' WhatsApp ids, in order (duplicates included: the "
+                       "runtime drops what it already has)."})
+
+
 class ReceivedArgs(PageArgs):
     to = ma.fields.String(metadata={"description": "Only what this contact received."})
 
@@ -222,3 +257,26 @@ class Faults(MethodView):
     def post(self, body, session_id):
         """Inject a fault to see how your automation copes."""
         sandbox.fault(sessions.get(session_id), **body)
+
+
+@blp.route("/<string:session_id>/calls")
+class Call(MethodView):
+    @blp.requires("sessions:manage")
+    @blp.arguments(CallSchema)
+    @blp.response(201, CallingSchema)
+    def post(self, body, session_id):
+        """A virtual contact calls the session (a call.received event)."""
+        return sandbox.call(sessions.get(session_id), sender=body["from_"],
+                            name=body["name"], video=body["video"])
+
+
+@blp.route("/<string:session_id>/history")
+class History(MethodView):
+    @blp.requires("sessions:manage")
+    @blp.arguments(HistorySchema)
+    @blp.response(200, HistoryIdsSchema)
+    def post(self, body, session_id):
+        """WhatsApp's history sync, as after a reconnect: each message new to Kabar is
+        stored and announced as message.backfilled; workflows never see them."""
+        return {"ids": sandbox.history(sessions.get(session_id), messages=[
+            {**m, "from": m.pop("from_")} for m in body["messages"]])}

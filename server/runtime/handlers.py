@@ -14,6 +14,7 @@ import base64
 import logging
 import os
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from server.events import Location
@@ -76,6 +77,19 @@ def _user_info(runtime: Runtime, command: RuntimeCommand) -> list[dict]:
     return runtime.transport_for(command).user_info(jids)
 
 
+@handles("lid_lookup", pool=True)
+def _lid_lookup(runtime: Runtime, command: RuntimeCommand) -> list[dict]:
+    jids = [to_jid(t, runtime.region) for t in command.payload["targets"]]
+    return runtime.transport_for(command).lid_lookup(jids)
+
+
+@handles("reject_call", pool=True)
+def _reject_call(runtime: Runtime, command: RuntimeCommand) -> None:
+    p = command.payload
+    runtime.transport_for(command).reject_call(p["call_id"], to_jid(p["caller"],
+                                                                   runtime.region))
+
+
 @handles("groups", pool=True)
 def _groups(runtime: Runtime, command: RuntimeCommand) -> list[dict]:
     return [g.__dict__ | {"participants": list(g.participants)}
@@ -122,6 +136,26 @@ def _sandbox_inject(runtime: Runtime, command: RuntimeCommand) -> dict:
         text=payload.get("text", ""), kind=payload.get("kind", "text"), media=media,
         location=location, quoted_id=payload.get("quoted_id"), group=payload.get("group"))
     return {"message_id": message.id}
+
+
+@handles("sandbox.call", pool=True)
+def _sandbox_call(runtime: Runtime, command: RuntimeCommand) -> dict:
+    p = command.payload
+    call = _sandbox_transport(runtime, command).call(
+        caller=normalise_phone(p["from"], runtime.region), name=p.get("name", ""),
+        video=bool(p.get("video")))
+    return {"call_id": call.call_id, "caller": call.caller.jid}
+
+
+@handles("sandbox.history", pool=True)
+def _sandbox_history(runtime: Runtime, command: RuntimeCommand) -> list[str]:
+    messages = []
+    for m in command.payload["messages"]:
+        m = dict(m, **{"from": normalise_phone(m["from"], runtime.region)})
+        if m.get("timestamp"):
+            m["timestamp"] = datetime.fromisoformat(m["timestamp"])
+        messages.append(m)
+    return _sandbox_transport(runtime, command).history(messages)
 
 
 @handles("sandbox.group_participants", pool=True)

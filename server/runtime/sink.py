@@ -14,6 +14,7 @@ from server import eventlog, sessions
 from server.events import (
     Event,
     InboundMessage,
+    MessageBackfilled,
     MessageReceived,
     MessageStatus,
     SessionStatus,
@@ -59,9 +60,11 @@ def handle(session_id: str, event: Event, *, from_transport: bool = True,
             _store_sandbox_delivery(session, event)
             return
         session.last_seen_at = utcnow()
-        if isinstance(event, MessageReceived):
+        if isinstance(event, MessageReceived | MessageBackfilled):
             if not store_inbound(session, event.message):
-                return  # a duplicate delivery: stored and announced once already
+                # A duplicate delivery, or a backfilled message Kabar already has (by
+                # its WhatsApp id): stored and announced once already.
+                return
         elif isinstance(event, MessageStatus):
             _apply_receipt(session, event)
         eventlog.record(event, session)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from server.events import (
+    CallReceived,
     Event,
     GroupJoined,
     GroupLeft,
@@ -38,13 +39,14 @@ from server.events import (
     InboundMessage,
     Location,
     MediaInfo,
+    MessageBackfilled,
     MessageReceived,
     MessageStatus,
     Party,
     PollVote,
     SessionStatus,
 )
-from server.whatsapp.jids import GROUP_SERVER, USER_SERVER, phone_of, split_jid
+from server.whatsapp.jids import GROUP_SERVER, LID_SERVER, USER_SERVER, phone_of, split_jid
 from server.whatsapp.sandbox_groups import FILE_NAME as GROUPS_FILE
 from server.whatsapp.sandbox_groups import GroupStore
 from server.whatsapp.transport import (
@@ -92,6 +94,20 @@ def _contact(phone: str, name: str = "") -> Party:
     return Party(jid=f"{phone}@{USER_SERVER}", phone=phone, name=name or None)
 
 
+# A virtual contact's LID: its number, scrambled reversibly (real LIDs are unrelated
+# 15-digit numbers that WhatsApp hands out; the sandbox needs no store to know them).
+LID_FACTOR, LID_OFFSET = 7, 100_000_000_000_000
+
+
+def sandbox_lid(phone: str) -> str:
+    return f"{int(phone) * LID_FACTOR + LID_OFFSET}@{LID_SERVER}"
+
+
+def _phone_of_lid(user: str) -> str | None:
+    number = int(user) - LID_OFFSET if user.isdigit() else -1
+    return str(number // LID_FACTOR) if number > 0 and number % LID_FACTOR == 0 else None
+
+
 def _person(jid: str) -> Party:
     return Party(jid=jid, phone=phone_of(jid))
 
@@ -119,6 +135,7 @@ class SandboxTransport:
         self._clock = _Clock(f"kabar-sandbox-{session_id}")
         self._fail_sends = 0
         self._pending_phone: str | None = None
+        self._calls: dict[str, str] = {}  # ringing call id -> caller JID
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -261,6 +278,36 @@ class SandboxTransport:
         self.emit(event)
         return event
 
+    def call(self, *, caller: str, name: str = "", video: bool = False) -> CallReceived:
+        """A virtual contact calls this session (it rings until rejected)."""
+        if not self._connected:
+            raise NotConnected()
+        event = CallReceived(call_id=secrets.token_hex(16).upper(),
+                             caller=_contact(caller, name), timestamp=_now(), video=video)
+        with self._lock:
+            self._calls[event.call_id] = event.caller.jid
+        self.emit(event)
+        return event
+
+    def history(self, messages: list[dict]) -> list[str]:
+        """WhatsApp's history sync after a reconnect: each message (``from``, ``text``,
+        optional ``id``, ``timestamp``, ``from_me``, ``name``) as the sync delivers it,
+        emitted as MessageBackfilled. Returns their ids."""
+        if not self._connected:
+            raise NotConnected()
+        ids = []
+        for item in messages:
+            contact = _contact(item["from"], item.get("name", ""))
+            from_me = bool(item.get("from_me"))
+            message = InboundMessage(
+                id=item.get("id") or new_message_id(), chat=contact,
+                sender=self._me_party() if from_me else contact,
+                timestamp=item.get("timestamp") or _now(), kind="text",
+                text=item.get("text", ""), from_me=from_me)
+            self.emit(MessageBackfilled(message=message))
+            ids.append(message.id)
+        return ids
+
     def fault(self, kind: str, count: int = 1) -> None:
         """disconnect (then reconnect), logout (from the phone), send_error (next sends)."""
         if kind == "disconnect":
@@ -301,6 +348,37 @@ class SandboxTransport:
         self._require_connected()
         return [{"jid": jid, "phone": phone_of(jid), "status": "Sandbox contact",
                  "devices": [jid]} for jid in jids]
+
+    def lid_lookup(self, jids: list[str]) -> list[dict]:
+        self._require_connected()
+        result = []
+        for query in jids:
+            user, server = split_jid(query)
+            # The id asked about is always answered; the other one only if known.
+            if server == LID_SERVER:
+                phone, lid = _phone_of_lid(user), query
+                if phone in self.unregistered:
+                    phone = None
+            elif server == USER_SERVER:
+                phone = user
+                lid = None if user in self.unregistered else sandbox_lid(user)
+            else:
+                raise TransportError(f"{query!r} is neither a phone JID nor a LID.",
+                                     code="invalid_jid", permanent=True)
+            result.append({"query": query, "phone": phone, "lid": lid,
+                           "jid": f"{phone}@{USER_SERVER}" if phone else None})
+        return result
+
+    # --- calls ----------------------------------------------------------------------------
+
+    def reject_call(self, call_id: str, caller: str) -> None:
+        self._require_connected()
+        with self._lock:
+            ringing = self._calls.get(call_id)
+            if ringing is None or ringing != caller:
+                raise TransportError(f"No call {call_id} from {caller} is ringing.",
+                                     code="call_not_found", permanent=True)
+            del self._calls[call_id]
 
     # --- groups (the rules and the durable store: sandbox_groups.py) ---------------------
     # Each change is reported as the group event the session would see on WhatsApp, with

@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 SHARDS = 64
 RUN_ENDS = ("workflow.completed", "workflow.failed")
+# Old news: a message recovered from the history sync is stored and sent to webhooks,
+# but never starts, resumes or is answered by a workflow (not even a "*" event trigger).
+NEVER_TO_WORKFLOWS = {"message.backfilled"}
 MAX_ATTEMPTS = 5
 
 
@@ -48,6 +51,8 @@ def fan_out(row: StoredEvent, session: WaSession | None) -> WorkflowInbox | None
         key = f"{session.id}/{message['chat']['jid']}"
         return _add("message", key, session.id, {"event_id": row.id,
                                                  "message": trigger_message(session, message)})
+    if row.type in NEVER_TO_WORKFLOWS:
+        return None
     with db.session.no_autoflush:
         listening = db.session.scalars(sa.select(Workflow.event_types).where(
             Workflow.enabled.is_(True))).all()

@@ -100,6 +100,12 @@ class Connection:
                 # Go cannot be stopped (FetchMe after an unscanned QR, a hung Disconnect):
                 # only a fresh process frees its thread, goroutine and store connection.
                 self._recycle(f"neonize did not stop within {self.settings.stop_timeout:g} s")
+        with self._lock:
+            if self._client is client:
+                # The next start() makes a new Go client under a new uuid: one that
+                # reused this one's would be deleted from neonize's map by a Stop of
+                # this one still under way (defect 3; seen with the real library).
+                self._client = None
         self._ids.close()
 
     def logout(self) -> None:
@@ -293,6 +299,7 @@ class Connection:
                 (ev.ReceiptEv, self._on_receipt), (ev.ChatPresenceEv, self._on_chat_presence),
                 (ev.PresenceEv, self._on_presence), (ev.CallOfferEv, self._on_call),
                 (ev.JoinedGroupEv, self._on_joined_group),
+                (ev.HistorySyncEv, self._on_history_sync),
                 (ev.ClientOutdatedEv, self._on_client_outdated),
                 (ev.StreamReplacedEv, self._on_stream_replaced),
                 (ev.UndecryptableMessageEv, self._on_undecryptable),

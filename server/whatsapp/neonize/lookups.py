@@ -8,10 +8,12 @@ import time
 from typing import Any
 
 from server.whatsapp.neonize.errors import _error_text, _transport_error
-from server.whatsapp.neonize.jids import _is_user, _jid, _jid_device_str, _jid_str
+from server.whatsapp.neonize.jids import _is_lid, _is_user, _jid, _jid_device_str, _jid_str
 from server.whatsapp.transport import (
     GroupInfo,
+    NotConnected,
     Registration,
+    TransportError,
 )
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,35 @@ class Lookups:
                 "status": info.Status or None, "picture_id": info.PictureID or None,
                 "verified_name": info.VerifiedName.Details.verifiedName or None,
                 "devices": [_jid_device_str(d) for d in info.Devices]})
+        return result
+
+    def lid_lookup(self, jids: list[str]) -> list[dict]:
+        """Each JID's other id from whatsmeow's LID store (filled as WhatsApp tells this
+        device; no round trip): a phone JID's LID, a LID's phone JID, or None. Go's
+        LID calls abort the process without a logged-in client (notes §6): only while
+        connected, under ``_go_lock``."""
+        self._require_connected()
+        result = []
+        for text in jids:
+            jid = _jid(text)
+            lid_side = _is_lid(jid)
+            if not (lid_side or _is_user(jid)):
+                raise TransportError(f"{text!r} is neither a phone JID nor a LID.",
+                                     code="invalid_jid", permanent=True)
+            with self._go_lock:
+                if not self._connected or self._stopping.is_set() or self._client is None:
+                    raise NotConnected()
+                try:
+                    other = (self._client.get_pn_from_lid(jid) if lid_side
+                             else self._client.get_lid_from_pn(jid))
+                except Exception as exc:
+                    log.debug("no other id for %s: %s", text, _error_text(exc))
+                    other = None
+            other_text = _jid_str(other) if other is not None and other.User else None
+            phone_jid, lid = (other_text, _jid_str(jid)) if lid_side else \
+                (_jid_str(jid), other_text)
+            result.append({"query": text, "jid": phone_jid, "lid": lid,
+                           "phone": phone_jid.split("@")[0] if phone_jid else None})
         return result
 
     def groups(self) -> list[GroupInfo]:

@@ -32,6 +32,9 @@ class Settings:
     connects_per_process: int = 8
     presence_idle_seconds: float = 20.0  # "unavailable" this long after the last typing
     pair_code_seconds: float = 180.0  # how long a pairing code is shown as valid
+    # History sync: messages up to this many days old that Kabar lacks are backfilled
+    # (message.backfilled); 0 turns backfill off.
+    backfill_days: float = 7.0
     route_go_stdout: bool = False  # Go's prints to the log: set in a session's own process
 
     @classmethod

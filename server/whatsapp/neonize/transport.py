@@ -11,6 +11,7 @@ from typing import Any
 from server.whatsapp.neonize.calls import Calls
 from server.whatsapp.neonize.connection import Connection
 from server.whatsapp.neonize.groups import Groups
+from server.whatsapp.neonize.history import History
 from server.whatsapp.neonize.idmap import IDS_FILE, _IdMap
 from server.whatsapp.neonize.inbound import Inbound
 from server.whatsapp.neonize.lookups import Lookups
@@ -34,8 +35,8 @@ from server.whatsapp.transport import (
 
 log = logging.getLogger(__name__)
 
-class NeonizeTransport(Connection, Pairing, ReceivingMessages, Receipts, Calls, Groups, Lookups,
-                       Sending, MediaCalls):
+class NeonizeTransport(Connection, Pairing, ReceivingMessages, History, Receipts, Calls,
+                       Groups, Lookups, Sending, MediaCalls):
     """A live WhatsApp device over neonize (see the module docstring for the hazards).
 
     ``client_factory`` is a seam for tests only (the runtime never passes it): a callable
@@ -70,6 +71,7 @@ class NeonizeTransport(Connection, Pairing, ReceivingMessages, Receipts, Calls, 
         self._pairing_phone: str | None = None
         self._sent_available = False
         self._registered: dict[str, tuple[bool, float]] = {}
+        self._offers: dict[str, Any] = {}  # ringing call id -> the offer's caller JID
         self._last_status = ""
         self._device: str | None = None  # our full device JID, user:device@server
         self._generation = 0  # start()s of this transport: part of the Go uuid

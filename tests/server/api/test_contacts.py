@@ -166,3 +166,22 @@ def test_the_address_book_sync_marks_saved_contacts(client, operator_headers, fa
     log = client.get("/api/v1/events/log", headers=operator_headers,
                      query_string={"type": "contact.updated"}).json["items"]
     assert len(log) == 4
+
+
+def test_ids_look_a_lid_up_from_a_phone_and_back(client, operator_headers, sandbox_session):
+    by_phone = client.get(_url(sandbox_session, "/0812-1111-2222/ids"), headers=operator_headers)
+    assert by_phone.status_code == 200, by_phone.json
+    lid = by_phone.json["lid"]
+    assert lid.endswith("@lid") and by_phone.json == {
+        "query": "0812-1111-2222", "phone": "6281211112222", "lid": lid,
+        "jid": "6281211112222@s.whatsapp.net"}
+    by_lid = client.get(_url(sandbox_session, f"/{lid}/ids"), headers=operator_headers)
+    assert by_lid.status_code == 200, by_lid.json
+    assert by_lid.json == {"query": lid, "phone": "6281211112222", "lid": lid,
+                           "jid": "6281211112222@s.whatsapp.net"}
+    unknown = client.get(_url(sandbox_session, "/123@lid/ids"), headers=operator_headers)
+    assert unknown.status_code == 200
+    assert (unknown.json["phone"], unknown.json["lid"]) == (None, "123@lid")
+    group = client.get(_url(sandbox_session, "/120363012345678901@g.us/ids"),
+                       headers=operator_headers)
+    assert group.status_code == 422 and group.json["code"] == "invalid_phone"

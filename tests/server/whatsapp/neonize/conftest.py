@@ -42,6 +42,8 @@ from server.whatsapp.neonize import (
 from server.whatsapp.transport import (
     Outbound,
 )
+from tests.server.whatsapp.neonize import offline
+from tests.server.whatsapp.neonize.offline import pg_store  # noqa: F401 (a fixture)
 
 nz = _nz()  # neonize, imported the contained way (see the module docstring)
 
@@ -262,6 +264,16 @@ class FakeClient:
         self._record("get_pn_from_lid", jid)
         return globals()["jid"](self.pn_of_lid.get(jid.User, ""))
 
+    def get_lid_from_pn(self, jid):
+        self._record("get_lid_from_pn", jid)
+        for lid, pn in self.pn_of_lid.items():
+            if pn == jid.User:
+                return globals()["jid"](lid, "lid")
+        return globals()["jid"]("", "")
+
+    def reject_call(self, call_from, call_id):
+        self._record("reject_call", call_from, call_id)
+
     def PairPhone(self, phone, show_push_notification, client_name=None, client_type=None):
         self._record("PairPhone", phone, show_push_notification)
         return "ABCD-EFGH"
@@ -370,7 +382,8 @@ class FakeClient:
                 for p in participants_changes]
 
 
-NEWCLIENT_METHODS = ["connect", "stop", "logout", "get_me", "get_pn_from_lid", "PairPhone",
+NEWCLIENT_METHODS = ["connect", "stop", "logout", "get_me", "get_pn_from_lid",
+                     "get_lid_from_pn", "reject_call", "PairPhone",
                      "send_message", "upload", "build_reaction", "build_poll_vote_creation",
                      "decrypt_poll_vote", "mark_read", "send_chat_presence", "send_presence",
                      "download_any",
@@ -378,6 +391,27 @@ NEWCLIENT_METHODS = ["connect", "stop", "logout", "get_me", "get_pn_from_lid", "
                      "get_user_info", "get_group_info", "create_group", "set_group_topic",
                      "get_group_invite_link", "join_group_with_link",
                      "update_group_participants"]
+
+
+# --- tests against the real library, in a loopback-only network namespace -----------------
+
+
+def pytest_pyfunc_call(pyfuncitem):
+    """A test marked ``netns`` runs in a sub-pytest inside a loopback-only network
+    namespace (``offline.py``); outside, this stands in for its body."""
+    if pyfuncitem.get_closest_marker("netns") is None or offline.INSIDE:
+        return None
+    offline.run_inside(pyfuncitem)
+    return True
+
+
+def pytest_runtest_logreport(report):
+    if offline.INSIDE:
+        offline.record_report(report)
+
+
+def pytest_sessionfinish(session):
+    offline.finish()
 
 
 # --- fixtures -----------------------------------------------------------------------------

@@ -63,6 +63,13 @@ def test_presence_and_calls(live):
     feed(spy, offer)
     call = recorder.last(CallReceived)
     assert (call.call_id, call.caller.phone, call.video) == ("CALL1", "15550001111", True)
+    # Rejected with the caller exactly as the offer named it (its @lid), not the phone
+    # JID the event shows: whatsmeow's RejectCall needs the offer's JID.
+    transport.reject_call("CALL1", call.caller.jid)
+    [((caller, call_id), _)] = spy.called("reject_call")
+    assert (caller.User, caller.Server, call_id) == (ALICE_LID.User, "lid", "CALL1")
+    transport.reject_call("CALL2", "15550002222@s.whatsapp.net")  # one this process missed
+    assert spy.called("reject_call")[-1][0][0].User == "15550002222"
 
 
 def test_mark_read_and_presence(live):
