@@ -24,6 +24,9 @@ class ApiKeySchema(ma.Schema):
     created_at = ma.fields.DateTime(dump_only=True)
     expires_at = ma.fields.AwareDateTime(load_default=None, allow_none=True,
                                          default_timezone=None)
+    session_id = ma.fields.String(load_default=None, allow_none=True, metadata={
+        "description": "Bind the key to this session: it sees and acts on it only. A fonnte "
+                       "client uses such a key as its device token (docs/fonnte.md)."})
     last_used_at = ma.fields.DateTime(dump_only=True)
     revoked_at = ma.fields.DateTime(dump_only=True)
 
@@ -48,7 +51,8 @@ class ApiKeys(MethodView):
         """Create an API key. Copy the key from the answer: it is not stored."""
         row, key = apikeys.create(current_principal(), name=body["name"],
                                   permissions=body["permissions"],
-                                  expires_at=body["expires_at"])
+                                  expires_at=body["expires_at"],
+                                  session_id=body["session_id"])
         row.key = key  # transient: dumped in this answer only, never stored
         return row
 

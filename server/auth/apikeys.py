@@ -33,8 +33,12 @@ def _digest(key: str) -> str:
 
 
 def create(principal: Principal, *, name: str, permissions: list[str] | None,
-           expires_at: datetime | None = None) -> tuple[ApiKey, str]:
-    """Create a key for the calling user; returns the row and the key (shown once)."""
+           expires_at: datetime | None = None,
+           session_id: str | None = None) -> tuple[ApiKey, str]:
+    """Create a key for the calling user; returns the row and the key (shown once).
+
+    ``session_id`` binds the key to that session (one the caller may see): it then sees
+    and acts on that session only, like a fonnte device token (docs/fonnte.md)."""
     if permissions is None:
         permissions = sorted(principal.permissions)
     bad = unknown(permissions)
@@ -47,10 +51,17 @@ def create(principal: Principal, *, name: str, permissions: list[str] | None,
             code="permission_not_held")
     if expires_at is not None and expires_at <= utcnow():
         raise ValidationFailed(errors={"expires_at": ["Must be in the future."]})
+    if session_id is not None:
+        from server import sessions
+
+        session_id = sessions.get(session_id).id  # another tenant's: 404
+    elif principal.api_key is not None and principal.api_key.session_id is not None:
+        session_id = principal.api_key.session_id  # a bound key makes bound keys only
     prefix = secrets.token_hex(6)
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     row = ApiKey(owner_id=principal.user.id, name=name, prefix=prefix, key_hash=_digest(key),
-                 permissions=sorted(set(permissions)), expires_at=expires_at)
+                 permissions=sorted(set(permissions)), expires_at=expires_at,
+                 session_id=session_id)
     db.session.add(row)
     db.session.commit()
     return row, key
