@@ -17,13 +17,14 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 
+from server import media as media_store
 from server import sessions
-from server.auth import apikeys
+from server.auth import apikeys, public
 from server.errors import Forbidden, KabarError, Unauthorized
-from server.fonnte import lookups
+from server.fonnte import lookups, webhooks
 from server.fonnte import send as sending
 from server.models import WaSession, db
 
@@ -134,3 +135,16 @@ def status(session: WaSession):
 def device(session: WaSession):
     """fonnte's device profile: the session's number, name and connection."""
     return _answer(lookups.device(session))
+
+
+@blp.route("/media/<signed>", methods=["GET"])
+@public  # the signed, 30-minute link is the credential, as fonnte's webhook url is
+def media_file(signed: str):
+    """The file of an inbound message, from the ``url`` of a fonnte-format webhook."""
+    message = webhooks.message_of_link(signed)
+    sha256 = ((message.media or {}).get("sha256") if message is not None else None)
+    if not sha256:
+        return jsonify({"status": False, "reason": "file not found or link expired"}), 404
+    info = message.media or {}
+    return send_file(media_store.path_of(sha256), mimetype=info.get("mimetype"),
+                     download_name=info.get("filename") or sha256, max_age=0)
