@@ -222,15 +222,19 @@ def apikey_group() -> None:
 @click.option("--name", required=True, help="What the key is for.")
 @click.option("--permission", "permissions", multiple=True,
               help="Repeat for each; default: every permission the user holds.")
+@click.option("--session", "session_id", default=None,
+              help="Bind the key to this session (a fonnte device token, docs/fonnte.md).")
 @_fail_on_kabar_error
-def apikey_create(username: str, name: str, permissions: tuple[str, ...]) -> None:
+def apikey_create(username: str, name: str, permissions: tuple[str, ...],
+                  session_id: str | None) -> None:
     """Create an API key and print it once."""
     user = _user(username)
     if user.is_blocked:
         raise click.ClickException(f"{username!r} is blocked.")
     row, key = apikeys.create(Principal.for_user(user), name=name,
-                              permissions=list(permissions) or None)
-    click.echo(f"API key {row.id} for {user.username!r}: {', '.join(row.permissions)}")
+                              permissions=list(permissions) or None, session_id=session_id)
+    click.echo(f"API key {row.id} for {user.username!r}: {', '.join(row.permissions)}"
+               + (f" (session {row.session_id} only)" if row.session_id else ""))
     click.echo(f"Key (shown once): {key}")
 
 

@@ -314,6 +314,9 @@ def test_status_look_up(client, token, offline):
         row.status = kabar
         db.session.commit()
         assert fonnte(client, token, "status", data={"id": row.seq})["message_status"] == theirs
+    row.status, row.reason = "failed", "not_on_whatsapp: 6281234567890 is not on WhatsApp."
+    db.session.commit()
+    assert fonnte(client, token, "status", data={"id": row.seq})["message_status"] == "invalid"
 
 
 def test_device_of_a_session_that_is_not_running(client, token, offline):
@@ -351,3 +354,16 @@ def test_a_token_bound_to_one_session_cannot_reach_another(client, owner, owner_
     foreign = client.post("/api/v1/api-keys", headers=stranger,
                           json={"name": "x", "session_id": offline})
     assert (foreign.status_code, foreign.json["code"]) == (404, "session_not_found")
+
+
+def test_a_device_token_from_the_command_line(client, kabar, owner, offline, make_user):
+    made = kabar("apikey", "create", "--user", owner.username, "--name", "toko",
+                 "--session", offline)
+    assert made.exit_code == 0, made.output
+    assert f"(session {offline} only)" in made.output
+    key = made.output.split("Key (shown once): ")[1].strip()
+    assert fonnte(client, key, "device")["name"] == "Toko"
+    stranger = make_user("operator")
+    refused = kabar("apikey", "create", "--user", stranger.username, "--name", "x",
+                    "--session", offline)
+    assert refused.exit_code != 0 and "No session" in refused.output
