@@ -119,6 +119,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         api.register_blueprint(blueprint)
     app.extensions["kabar_api"] = api
     app.register_blueprint(docs_page.blp)
+    from server.api import fonnte
+
+    app.register_blueprint(fonnte.blp)  # fonnte's API shapes, at /fonnte (docs/fonnte.md)
     ui.init_app(app)  # the dashboard at /
     metrics.init_app(app)
     _register_error_handlers(app, api)

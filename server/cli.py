@@ -378,18 +378,22 @@ def apikey_group() -> None:
               help="Repeat for each; default: every permission the user holds.")
 @click.option("--quiet", "-q", is_flag=True,
               help="Print only the key, for KEY=$(kabar apikey create ... -q).")
+@click.option("--session", "session_id", default=None,
+              help="Bind the key to this session (a fonnte device token, docs/fonnte.md).")
 @_fail_on_kabar_error
-def apikey_create(username: str, name: str, permissions: tuple[str, ...], quiet: bool) -> None:
+def apikey_create(username: str, name: str, permissions: tuple[str, ...], quiet: bool,
+                  session_id: str | None) -> None:
     """Create an API key and print it once."""
     user = _user(username)
     if user.is_blocked:
         raise click.ClickException(f"{username!r} is blocked.")
     row, key = apikeys.create(Principal.for_user(user), name=name,
-                              permissions=list(permissions) or None)
+                              permissions=list(permissions) or None, session_id=session_id)
     if quiet:
         click.echo(key)
         return
-    click.echo(f"API key {row.id} for {user.username!r}: {', '.join(row.permissions)}")
+    click.echo(f"API key {row.id} for {user.username!r}: {', '.join(row.permissions)}"
+               + (f" (session {row.session_id} only)" if row.session_id else ""))
     click.echo(f"Key (shown once): {key}")
 
 

@@ -98,6 +98,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PORT", 7308, "Port `kabar run` listens on.", int),
     Setting("WEB_WORKERS", 2, "gunicorn worker processes for `kabar run`.", int),
     Setting("WEB_THREADS", 8, "Threads per gunicorn worker.", int),
+    Setting("PUBLIC_URL", None,
+            "The address people and receivers reach Kabar at (https://wa.example.com); "
+            "links Kabar sends out, such as the media url of a fonnte-format webhook, "
+            "start with it. Unset: such links are paths only."),
     Setting("TRUSTED_PROXIES", 0,
             "How many reverse proxies sit in front of Kabar; their X-Forwarded-* headers "
             "are trusted for the client address (0: none).", int),

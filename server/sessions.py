@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from server import eventlog
-from server.auth import Principal, scoped
+from server.auth import Principal, current_principal, scoped
 from server.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
 from server.events import SessionStatus
 from server.models import SessionStatusChange, WaSession, db, utcnow
@@ -40,7 +40,13 @@ def store_dir(session_id: str) -> Path:
 
 
 def visible():
-    return scoped(WaSession).where(WaSession.deleted_at.is_(None))
+    """The sessions the caller may see: their own (admins: all), and for an API key bound
+    to one session, that session only."""
+    query = scoped(WaSession).where(WaSession.deleted_at.is_(None))
+    key = current_principal().api_key
+    if key is not None and key.session_id is not None:
+        query = query.where(WaSession.id == key.session_id)
+    return query
 
 
 def get(session_id: str) -> WaSession:

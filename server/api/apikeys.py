@@ -25,6 +25,9 @@ class ApiKeySchema(ma.Schema):
     created_at = ma.fields.DateTime(dump_only=True)
     expires_at = fields.AwareDateTime(load_default=None, allow_none=True,
                                          default_timezone=None)
+    session_id = ma.fields.String(load_default=None, allow_none=True, metadata={
+        "description": "Bind the key to this session: it sees and acts on it only. A fonnte "
+                       "client uses such a key as its device token (docs/fonnte.md)."})
     last_used_at = ma.fields.DateTime(dump_only=True, allow_none=True)
     revoked_at = ma.fields.DateTime(dump_only=True, allow_none=True)
 
@@ -56,7 +59,8 @@ class ApiKeys(MethodView):
         apikeys.check_may_manage(current_principal())
         row, key = apikeys.create(current_principal(), name=body["name"],
                                   permissions=body["permissions"],
-                                  expires_at=body["expires_at"])
+                                  expires_at=body["expires_at"],
+                                  session_id=body["session_id"])
         row.key = key  # transient: dumped in this answer only, never stored
         return row
 

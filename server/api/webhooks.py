@@ -32,6 +32,9 @@ class WebhookSchema(ma.Schema):
         "description": "Extra headers sent with every delivery (not webhook-*, "
                        "Content-Type, Host, User-Agent…)."})
     enabled = ma.fields.Boolean(load_default=True)
+    format = ma.fields.String(load_default="kabar", validate=ma.validate.OneOf(
+        ["kabar", "fonnte"]), metadata={"description": "The body: kabar (the signed envelope, "
+        "docs/webhooks.md) or fonnte (fonnte's webhook bodies, docs/fonnte.md)."})
     paused_reason = ma.fields.String(dump_only=True, allow_none=True, metadata={
         "description": "Why deliveries stopped or wait (410 Gone, by request, or paused "
                        "after failures in a row)."})
@@ -55,6 +58,7 @@ class WebhookUpdateSchema(ma.Schema):
     url = ma.fields.Url(schemes={"http", "https"}, validate=ma.validate.Length(1, 2048))
     events = ma.fields.List(ma.fields.String(), validate=ma.validate.Length(1, 50))
     headers = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
+    format = ma.fields.String(validate=ma.validate.OneOf(["kabar", "fonnte"]))
     enabled = ma.fields.Boolean(metadata={
         "description": "true also resumes a paused endpoint (and what waited for it)."})
 

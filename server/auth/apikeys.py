@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 from server.auth.permissions import unknown
 from server.auth.principal import Principal
-from server.errors import Forbidden, Unauthorized, ValidationFailed
-from server.models import ApiKey, db, utcnow
+from server.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
+from server.models import ApiKey, WaSession, db, utcnow
 
 KEY_PREFIX = "kabar_"
 # last_used_at is written at most this often per key, not on every request.
@@ -33,8 +33,12 @@ def _digest(key: str) -> str:
 
 
 def create(principal: Principal, *, name: str, permissions: list[str] | None,
-           expires_at: datetime | None = None) -> tuple[ApiKey, str]:
-    """Create a key for the calling user; returns the row and the key (shown once)."""
+           expires_at: datetime | None = None,
+           session_id: str | None = None) -> tuple[ApiKey, str]:
+    """Create a key for the calling user; returns the row and the key (shown once).
+
+    ``session_id`` binds the key to that session (one the caller may see): it then sees
+    and acts on that session only, like a fonnte device token (docs/fonnte.md)."""
     if permissions is None:
         permissions = sorted(principal.permissions)
     bad = unknown(permissions)
@@ -47,10 +51,18 @@ def create(principal: Principal, *, name: str, permissions: list[str] | None,
             code="permission_not_held")
     if expires_at is not None and expires_at <= utcnow():
         raise ValidationFailed(errors={"expires_at": ["Must be in the future."]})
+    bound = principal.api_key.session_id if principal.api_key is not None else None
+    if session_id is not None:
+        session = db.session.get(WaSession, session_id)
+        if session is None or session.deleted_at is not None or bound not in (None, session_id) \
+                or not (principal.is_admin or session.owner_id == principal.user.id):
+            raise NotFound(f"No session with id {session_id!r}.", code="session_not_found")
+    session_id = session_id or bound  # a bound key makes keys bound to its session only
     prefix = secrets.token_hex(6)
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     row = ApiKey(owner_id=principal.user.id, name=name, prefix=prefix, key_hash=_digest(key),
-                 permissions=sorted(set(permissions)), expires_at=expires_at)
+                 permissions=sorted(set(permissions)), expires_at=expires_at,
+                 session_id=session_id)
     db.session.add(row)
     db.session.commit()
     return row, key

@@ -44,6 +44,10 @@ class WebhookEndpoint(OwnedMixin, TimestampMixin, db.Model):
     paused_reason: Mapped[str | None] = mapped_column(sa.String(255))
     consecutive_failures: Mapped[int] = mapped_column(default=0, nullable=False)
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The body's shape: "kabar" (the envelope, docs/webhooks.md) or "fonnte" (fonnte's
+    # own webhook bodies, docs/fonnte.md; events fonnte has no shape for are not sent).
+    format: Mapped[str] = mapped_column(sa.String(16), default="kabar",
+                                        server_default="kabar", nullable=False)
 
 
 class WebhookDelivery(db.Model):

@@ -30,6 +30,7 @@ from flask import current_app
 
 from server import eventlog, inputs, netguard
 from server.errors import KabarError
+from server.fonnte import webhooks as fonnte_webhooks
 from server.models import (
     WebhookAttempt,
     WebhookDelivery,
@@ -105,10 +106,12 @@ def _status_error(answer: netguard.Answer) -> str:
     return f"HTTP {answer.status}"
 
 
-def send_signed(endpoint: WebhookEndpoint, envelope: dict[str, Any]) -> Outcome:
-    """Sign ``envelope`` with the endpoint's secret and POST it (raises UnsafeURL)."""
+def send_signed(endpoint: WebhookEndpoint, envelope: dict[str, Any],
+                content: dict[str, Any] | None = None) -> Outcome:
+    """Sign ``envelope`` (or ``content`` in its stead, under the envelope's id) with the
+    endpoint's secret and POST it (raises UnsafeURL)."""
     settings = current_app.config["KABAR"]
-    body = signing.payload(envelope)
+    body = signing.payload(envelope if content is None else content)
     headers = signing.headers(endpoint.secret, envelope["id"], body, utcnow(),
                               endpoint.headers)
     return post(endpoint.url, body.encode(), headers, timeout=settings["WEBHOOK_TIMEOUT"],
@@ -121,8 +124,10 @@ def attempt(delivery_id: int) -> None:
     if delivery is None or delivery.status != "delivering":
         return
     endpoint = db.session.get(WebhookEndpoint, delivery.endpoint_id)
+    fonnte = endpoint.format == "fonnte"
     try:
-        outcome = send_signed(endpoint, eventlog.envelope(delivery.event))
+        outcome = send_signed(endpoint, eventlog.envelope(delivery.event),
+                              fonnte_webhooks.body(delivery.event) if fonnte else None)
     except netguard.UnsafeURL as exc:
         outcome = Outcome(None, 0, error=f"unsafe_url: {exc.message}")
     now = utcnow()
@@ -142,7 +147,8 @@ def attempt(delivery_id: int) -> None:
             from server.runtime import wakeup
 
             wakeup.notify()
-        _run_actions(delivery, outcome.actions())
+        if not fonnte:  # a fonnte receiver's answer is not Kabar's actions
+            _run_actions(delivery, outcome.actions())
         return
     _failed(delivery, endpoint, outcome)
     db.session.commit()

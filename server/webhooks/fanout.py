@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from server.fonnte import webhooks as fonnte_webhooks
 from server.models import StoredEvent, WaSession, WebhookDelivery, WebhookEndpoint, db
 
 
@@ -47,10 +48,11 @@ def fan_out(row: StoredEvent, session: WaSession | None) -> list[WebhookDelivery
         scope = sa.or_(scope, WebhookEndpoint.session_id == session.id)
     with db.session.no_autoflush:
         candidates = db.session.execute(
-            sa.select(WebhookEndpoint.id, WebhookEndpoint.events)
+            sa.select(WebhookEndpoint.id, WebhookEndpoint.events, WebhookEndpoint.format)
             .where(WebhookEndpoint.enabled.is_(True), scope)).all()
-    wanted = [endpoint_id for endpoint_id, filters in candidates
-              if matches(filters or [], row.type)]
+    wanted = [endpoint_id for endpoint_id, filters, shape in candidates
+              if matches(filters or [], row.type)
+              and (shape != "fonnte" or fonnte_webhooks.applies(row.type, row.data))]
     if not wanted:
         return []
     db.session.flush()  # the event's seq

@@ -63,7 +63,7 @@ def check_headers(headers: dict[str, Any]) -> None:
 
 def create(principal: Principal, *, url: str, session_id: str | None = None,
            events: list[str] | None = None, headers: dict[str, str] | None = None,
-           enabled: bool = True, name: str = "") -> WebhookEndpoint:
+           enabled: bool = True, name: str = "", format: str = "kabar") -> WebhookEndpoint:
     if session_id is None and not principal.is_admin:
         raise AdminOnly()
     if session_id is not None:
@@ -74,7 +74,7 @@ def create(principal: Principal, *, url: str, session_id: str | None = None,
     check_url(url)
     endpoint = WebhookEndpoint(owner_id=principal.user.id, session_id=session_id, url=url,
                                name=name, events=events, headers=headers or {},
-                               enabled=enabled, secret=signing.new_secret())
+                               enabled=enabled, secret=signing.new_secret(), format=format)
     db.session.add(endpoint)
     db.session.commit()
     return endpoint
@@ -98,7 +98,7 @@ def update(endpoint: WebhookEndpoint, **fields: Any) -> WebhookEndpoint:
         check_events(fields["events"])
     if "headers" in fields:
         check_headers(fields["headers"])
-    for name in ("url", "name", "events", "headers", "enabled"):
+    for name in ("url", "name", "events", "headers", "enabled", "format"):
         if name in fields:
             setattr(endpoint, name, fields[name])
     if fields.get("enabled"):  # enabling again resumes what waited, a pause included

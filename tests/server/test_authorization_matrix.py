@@ -398,3 +398,94 @@ def test_every_dashboard_page_x_group_x_other_tenants_resources(app, make_user, 
                 f"{where} -> {response.status_code}, nobody's -> {nobody.status_code}")
         elif owned:
             assert response.status_code != 404, f"{where}: admins see every tenant"
+
+
+# --- the fonnte-compatible API (/fonnte) ----------------------------------------------------
+# fonnte's conventions: the token is a Kabar API key bound to one session, and every
+# refusal is HTTP 200 with {"status": false, "reason": ...} (docs/fonnte.md).
+
+def _fonnte_routes(app) -> list[Route]:
+    routes = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/fonnte"):
+            continue
+        view = app.view_functions[rule.endpoint]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            public = getattr(view, "_kabar_public", False)
+            permissions = getattr(view, "_kabar_permissions", None)
+            assert public or permissions is not None, (
+                f"{method} {rule.rule} is neither a device-token view nor @public")
+            routes.append(Route(rule.rule, method, rule.endpoint,
+                                None if public else tuple(permissions), tuple(rule.arguments)))
+    assert {r.rule for r in routes} >= {"/fonnte/send", "/fonnte/status", "/fonnte/device"}
+    return routes
+
+
+def _fonnte_call(client, route: Route, headers: dict[str, str], data: dict | None = None):
+    response = client.open(route.rule, method=route.method, headers=headers, data=data or {})
+    assert response.status_code == 200, f"{route.method} {route.rule} -> {response.status_code}"
+    return response.json
+
+
+def _device_key(client, app, owner: User) -> str:
+    """An API key of ``owner``, bound to a session of theirs, made through the API."""
+    from server import sessions
+
+    session = sessions.create(Principal.for_user(owner), label="device", transport="sandbox",
+                              auto_start=False)
+    made = client.post("/api/v1/api-keys", headers=_headers(app, owner),
+                       json={"name": "device", "session_id": session.id})
+    assert made.status_code == 201, made.json
+    return made.json["key"]
+
+
+def test_fonnte_routes_refuse_all_but_a_device_token(app, client, make_user):
+    owner = make_user("operator")
+    unbound = client.post("/api/v1/api-keys", headers=_headers(app, owner),
+                          json={"name": "unbound"}).json["key"]
+    callers = [{}, {"Authorization": unbound}, {"Authorization": "kabar_nope_nope"},
+               *({"Authorization": _headers(app, make_user(g))["Authorization"]}
+                 for g in BUILTIN_GROUPS)]
+    for route in _fonnte_routes(app):
+        if route.permissions is None:
+            continue
+        for headers in callers:
+            answer = _fonnte_call(client, route, headers)
+            assert (answer["status"], answer["reason"]) == (False, "invalid token"), (
+                f"{route.rule} with {headers}")
+
+
+@pytest.mark.parametrize("group", list(BUILTIN_GROUPS))
+def test_fonnte_routes_x_group_x_other_sessions(app, client, make_user, group):
+    from server.models import OutboxMessage, db
+
+    granted = set(BUILTIN_GROUPS[group][1])
+    stranger = make_user("operator")
+    for seed in SEED_FOREIGN:
+        seed(stranger)
+    theirs = OutboxMessage(session_id=_foreign_session(make_user, {}), wa_id="3EB0FOREIGN",
+                           to_jid="628123@s.whatsapp.net", kind="text",
+                           payload={"text": FOREIGN}, status="sent")
+    db.session.add(theirs)
+    db.session.commit()
+    key = {"Authorization": _device_key(client, app, make_user(group))}
+    for route in _fonnte_routes(app):
+        if route.permissions is None:
+            continue
+        answer = _fonnte_call(client, route, key, {"id": str(theirs.seq)})
+        where = f"{group}: {route.method} {route.rule}"
+        if not set(route.permissions) <= granted:
+            assert (answer["status"], answer["code"]) == (False, "permission_denied"), where
+            continue
+        assert answer.get("code") not in ("unauthorized", "permission_denied"), where
+        assert FOREIGN not in str(answer), f"{where} leaked"
+        if route.rule == "/fonnte/status":
+            # Another session's message looks exactly like one that does not exist,
+            # for admins too: a device token is one device.
+            nobody = _fonnte_call(client, route, key, {"id": str(theirs.seq + 1000)})
+            assert answer == nobody, where
+
+
+def test_fonnte_media_links_are_the_credential(client):
+    for forged in ("nothing", "eyJhIjoxfQ.forged.sig"):
+        assert client.get(f"/fonnte/media/{forged}").status_code == 404
