@@ -37,6 +37,7 @@ def _blueprints() -> list:
         messages,
         outbox,
         people,
+        reply_watches,
         runs,
         sandbox,
         sessions,
@@ -51,7 +52,7 @@ def _blueprints() -> list:
     return [health.blp, auth.blp, users.blp, groups.blp, apikeys.blp, sessions.blp,
             messages.blp, message_actions.blp, broadcasts.blp, outbox.blp, wa_groups.blp,
             contacts.blp, chats.blp, sandbox.blp, webhooks.blp, events.blp,
-            workflows.blp, runs.blp, hooks.blp, tickets.blp, people.blp, staff.blp]
+            workflows.blp, runs.blp, reply_watches.blp, hooks.blp, tickets.blp, people.blp, staff.blp]
 
 
 def _secret_key(instance: Path) -> str:

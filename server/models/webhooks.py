@@ -23,7 +23,11 @@ _BIG_ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 class WebhookEndpoint(OwnedMixin, TimestampMixin, db.Model):
     """Where events go. ``session_id`` None: a global endpoint (every session; admins
     only). ``secret`` is kept as given out, because signing needs the secret itself (a
-    hash could only verify); the API shows it once, at creation or rotation."""
+    hash could only verify); the API shows it once, at creation or rotation.
+
+    ``run_id`` set: a one-shot endpoint of a reply watch (``server/workflows/watches.py``):
+    it receives only the end (``workflow.completed``/``failed``) of that one run, and no
+    other event ever looks at it."""
 
     __tablename__ = "webhook_endpoints"
 
@@ -38,6 +42,7 @@ class WebhookEndpoint(OwnedMixin, TimestampMixin, db.Model):
     enabled: Mapped[bool] = mapped_column(default=True, nullable=False)
     paused_reason: Mapped[str | None] = mapped_column(sa.String(255))
     consecutive_failures: Mapped[int] = mapped_column(default=0, nullable=False)
+    run_id: Mapped[str | None] = mapped_column(sa.String(32), index=True)
 
 
 class WebhookDelivery(db.Model):

@@ -109,7 +109,15 @@ def send_signed(endpoint: WebhookEndpoint, envelope: dict[str, Any]) -> Outcome:
     headers = signing.headers(endpoint.secret, envelope["id"], body, utcnow(),
                               endpoint.headers)
     return post(endpoint.url, body.encode(), headers, timeout=settings["WEBHOOK_TIMEOUT"],
-                allow=settings["FETCH_ALLOW"])
+                allow=allowed(endpoint.run_id is not None))
+
+
+def allowed(callback: bool) -> list[str]:
+    """What the SSRF guard lets through although private: ``KABAR_FETCH_ALLOW``, and for
+    a reply watch's callback (n8n's resume URL, often on localhost) ``KABAR_CALLBACK_ALLOW``
+    too."""
+    settings = current_app.config["KABAR"]
+    return [*settings["FETCH_ALLOW"], *(settings["CALLBACK_ALLOW"] if callback else [])]
 
 
 def attempt(delivery_id: int) -> None:

@@ -73,7 +73,8 @@ def create(principal: Principal, *, url: str, session_id: str | None = None,
 
 
 def visible(session_id: str | None = None) -> sa.Select:
-    query = scoped(WebhookEndpoint)
+    """The caller's endpoints; a reply watch's one-shot endpoint is listed by its watch."""
+    query = scoped(WebhookEndpoint).where(WebhookEndpoint.run_id.is_(None))
     if session_id is not None:
         query = query.where(WebhookEndpoint.session_id == session_id)
     return query

@@ -28,6 +28,7 @@ from server.models import Workflow, WorkflowRun, WorkflowVersion, db
 log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "kwh_"
+BUILTIN = "builtin"  # a workflow Kabar itself defines (``watches.py``): never replaced
 
 
 def check(doc: Any) -> WorkflowDoc:
@@ -68,6 +69,9 @@ def save(doc: dict[str, Any], *, owner_id: int | None, source: str = "api",
     checked = check(doc)
     digest = _digest(doc)
     row = db.session.scalar(sa.select(Workflow).where(Workflow.name == checked.name))
+    if row is not None and row.source == BUILTIN and source != BUILTIN:
+        raise Conflict(f"{checked.name!r} is built into Kabar and cannot be replaced; "
+                       "choose another name.", code="workflow_name_taken")
     if row is not None and row.owner_id != owner_id:
         raise Conflict(f"A workflow named {checked.name!r} already exists and belongs to "
                        "someone else; choose another name.", code="workflow_name_taken")
@@ -145,7 +149,11 @@ def by_name(name: str) -> Workflow | None:
 
 
 def delete(row: Workflow) -> None:
-    """Delete a workflow and its history; refused while runs still wait in it."""
+    """Delete a workflow and its history; refused while runs still wait in it, and for
+    a built-in one."""
+    if row.source == BUILTIN:
+        raise Conflict(f"{row.name!r} is built into Kabar and cannot be deleted.",
+                       code="workflow_builtin")
     waiting = db.session.scalar(sa.select(sa.func.count()).select_from(WorkflowRun).where(
         WorkflowRun.workflow_id == row.id, WorkflowRun.status.in_(("running", "waiting"))))
     if waiting:
