@@ -54,7 +54,7 @@ DOC: dict[str, Any] = {
     "start": "ask",
     "nodes": {
         "ask": {"type": "wait_for_reply",
-                "params": {name: "{{ vars.%s }}" % name for name in _WAIT_PARAMS},
+                "params": {name: f"{{{{ vars.{name} }}}}" for name in _WAIT_PARAMS},
                 "next": {"reply": "replied", "timeout": "timed_out", "invalid": "invalid"}},
         "replied": _end("reply", text="{{ ask.text }}", attempts="{{ ask.attempts }}",
                         groups="{{ ask.groups }}", named="{{ ask.named }}",
