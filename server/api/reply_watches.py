@@ -27,7 +27,7 @@ class ReplyWatchCreateSchema(ma.Schema):
                                  validate=ma.validate.Length(1, 2048), metadata={
         "description": "Where the outcome is POSTed (n8n: the execution's resume URL). It "
                        "must pass the SSRF guard; allow a private n8n with "
-                       "KABAR_CALLBACK_ALLOW."})
+                       "KABAR_WEBHOOK_ALLOW."})
     timeout = ma.fields.Integer(required=True, validate=ma.validate.Range(1, 30 * 86400),
                                 metadata={"description": "Seconds to wait for a reply "
                                           "(again after each reprompt)."})

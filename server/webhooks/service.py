@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import aliased
 
-from server import netguard, sessions
+from server import sessions
 from server.auth import Principal, current_principal, get_owned, scoped
 from server.errors import Forbidden, NotFound, ValidationFailed
 from server.events import CATALOGUE, CATALOGUE_VERSION
@@ -35,7 +35,7 @@ class AdminOnly(Forbidden):
 def check_url(url: str) -> None:
     """Refuse a URL the gateway may not POST to (422 unsafe_url), the same check every
     delivery makes again."""
-    netguard.check_url(url, allow=current_app.config["KABAR"]["FETCH_ALLOW"])
+    deliveries.check_url(url)
 
 
 def check_events(events: list[str]) -> None:

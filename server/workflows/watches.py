@@ -12,7 +12,7 @@ else may: no new mechanism, two old ones joined.
   (``WebhookEndpoint.run_id``): its end (``workflow.completed``, or ``workflow.failed``
   if the prompt could not be sent) is signed (Standard Webhooks), retried with backoff,
   logged per attempt and replayable, and the URL passes the SSRF guard at every attempt
-  (``KABAR_CALLBACK_ALLOW`` lets it reach an n8n on localhost or a private network).
+  (``KABAR_WEBHOOK_ALLOW`` lets it reach an n8n on localhost or a private network).
 
 The callback's ``data.result`` is ``{"outcome": "reply" | "timeout" | "invalid", ...}``.
 An idempotency key makes the run's id, so creating the same watch twice gives one.
@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
-from server import netguard, sessions
+from server import sessions
 from server.auth import Principal
 from server.errors import NotFound, ValidationFailed
 from server.models import WaSession, WebhookDelivery, WebhookEndpoint, Workflow, WorkflowRun, db
@@ -89,7 +89,7 @@ def create(principal: Principal, *, session_id: str, chat: str, callback_url: st
         jid = to_jid(chat, settings["PHONE_REGION"])
     except InvalidPhone as exc:
         raise ValidationFailed(errors={"chat": [str(exc)]}) from None
-    netguard.check_url(callback_url, allow=delivery.allowed(callback=True))
+    delivery.check_url(callback_url)
     if idempotency_key:
         run_id = run_id_for(principal.user.id, idempotency_key)
         existing = _existing(run_id)

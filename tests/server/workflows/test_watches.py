@@ -18,9 +18,9 @@ from tests.server.workflows.conftest import CONTACT, received
 
 @pytest.fixture
 def receiver(app, monkeypatch):
-    """The callback's receiver, reachable through KABAR_CALLBACK_ALLOW only (not through
+    """The callback's receiver, reachable through KABAR_WEBHOOK_ALLOW only (not through
     KABAR_FETCH_ALLOW, which stays empty)."""
-    monkeypatch.setitem(app.config["KABAR"], "CALLBACK_ALLOW", ["127.0.0.1"])
+    monkeypatch.setitem(app.config["KABAR"], "WEBHOOK_ALLOW", ["127.0.0.1"])
     monkeypatch.setattr(delivery, "BACKOFF_BASE", 0.05)
     receiver = Receiver()
     receiver.thread.start()
@@ -141,10 +141,10 @@ def test_a_cancelled_watch_posts_nothing_and_lets_the_reply_pass(client, operato
     assert not receiver.delivered()
 
 
-def test_a_private_callback_needs_callback_allow(app, monkeypatch, watch, receiver):
-    monkeypatch.setitem(app.config["KABAR"], "CALLBACK_ALLOW", [])
+def test_a_private_callback_needs_webhook_allow(app, monkeypatch, watch, receiver):
+    monkeypatch.setitem(app.config["KABAR"], "WEBHOOK_ALLOW", [])
     refused = watch(status=422)
-    assert refused["code"] == "unsafe_url" and "KABAR_FETCH_ALLOW" in refused["message"]
+    assert refused["code"] == "unsafe_url" and "KABAR_WEBHOOK_ALLOW" in refused["message"]
 
 
 def test_bad_input_is_a_422_never_a_500(watch):
