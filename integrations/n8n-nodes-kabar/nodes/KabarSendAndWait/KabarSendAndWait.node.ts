@@ -24,9 +24,14 @@ import { CREDENTIALS, getSessions, kabarRequest } from '../shared/transport';
  * Send and Wait for Reply: sends the prompt through Kabar and waits, in n8n's waiting
  * state, for the chat's answer in WhatsApp. Kabar keeps the wait (a reply watch, stored,
  * surviving restarts) and resumes the execution by POSTing the outcome, signed, to its
- * resume URL: the reply (output Reply), nobody answering in time (Timeout), or too many
- * replies that did not match the pattern (Invalid). Same semantics as Kabar's
- * wait_for_reply workflow node.
+ * resume URL. The item that comes out says which: `outcome` is `reply` (with `text`,
+ * `groups`, `named`, `message`), `timeout` (nobody answered in time) or `invalid` (too many
+ * replies that did not match the pattern); branch on it with a Switch node. Same semantics
+ * as Kabar's wait_for_reply workflow node.
+ *
+ * One output, not three: n8n 1.x resumes a waiting node by passing the webhook's data
+ * through it as a disabled node, which keeps only the first output (WorkflowExecute
+ * handleDisabledNode), so items on a second or third output would be lost.
  */
 export class KabarSendAndWait implements INodeType {
 	description: INodeTypeDescription = {
@@ -37,11 +42,10 @@ export class KabarSendAndWait implements INodeType {
 		version: 1,
 		subtitle: '={{"wait for " + $parameter["to"]}}',
 		description:
-			'Ask on WhatsApp and wait for the answer in the chat: the execution waits until the contact replies (or the timeout)',
+			'Ask on WhatsApp and wait for the answer in the chat: the execution waits until the contact replies or the timeout passes; outcome says which',
 		defaults: { name: 'Send and Wait for Reply' },
 		inputs: [NodeConnectionTypes.Main],
-		outputs: [NodeConnectionTypes.Main, NodeConnectionTypes.Main, NodeConnectionTypes.Main],
-		outputNames: ['Reply', 'Timeout', 'Invalid'],
+		outputs: [NodeConnectionTypes.Main],
 		credentials: [{ name: CREDENTIALS, required: true }],
 		webhooks: [
 			{
@@ -78,7 +82,7 @@ export class KabarSendAndWait implements INodeType {
 				type: 'number',
 				typeOptions: { minValue: 1 },
 				default: 3600,
-				description: 'How long to wait for a reply, again after each re-prompt; then the Timeout output',
+				description: 'How long to wait for a reply, again after each re-prompt; then the outcome is timeout',
 			},
 			{
 				displayName: 'Pattern',
@@ -103,7 +107,7 @@ export class KabarSendAndWait implements INodeType {
 				type: 'number',
 				typeOptions: { minValue: 1, maxValue: 20 },
 				default: 3,
-				description: 'Replies that do not match before the Invalid output',
+				description: 'Replies that do not match before the outcome is invalid',
 				displayOptions: { hide: { pattern: [''] } },
 			},
 		],
@@ -152,9 +156,7 @@ export class KabarSendAndWait implements INodeType {
 			this.getResponseObject().status(401).json({ message: `Kabar signature: ${problem}` });
 			return { noWebhookResponse: true };
 		}
-		const { output, json } = outcomeOf(this.getBodyData());
-		const outputs: INodeExecutionData[][] = [[], [], []];
-		outputs[output] = [{ json: json as IDataObject }];
-		return { webhookResponse: { ok: true }, workflowData: outputs };
+		const { json } = outcomeOf(this.getBodyData());
+		return { webhookResponse: { ok: true }, workflowData: [[{ json: json as IDataObject }]] };
 	}
 }

@@ -142,8 +142,8 @@ export function buildWatchBody(input: WatchInput): Record<string, unknown> {
 
 export const OUTCOMES = ['reply', 'timeout', 'invalid'] as const;
 
-/** Which output of Send and Wait a callback leads to (0 reply, 1 timeout, 2 invalid), and
- * the item it carries. A failed watch (its prompt could not be sent) is an error. */
+/** The item a reply watch's callback makes (``outcome``: reply, timeout or invalid, and
+ * its index in OUTCOMES). A failed watch (its prompt could not be sent) is an error. */
 export function outcomeOf(envelope: any): { output: number; json: Record<string, unknown> } {
 	const data = envelope?.data ?? {};
 	if (envelope?.type === 'workflow.failed') {
