@@ -27,7 +27,6 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
-from server import sessions
 from server.auth import Principal
 from server.errors import NotFound, ValidationFailed
 from server.models import WaSession, WebhookDelivery, WebhookEndpoint, Workflow, WorkflowRun, db
@@ -83,7 +82,10 @@ def create(principal: Principal, *, session_id: str, chat: str, callback_url: st
            idempotency_key: str | None = None) -> tuple[WorkflowRun, WebhookEndpoint, bool]:
     """Start a watch; (run, its endpoint, created). With an ``idempotency_key`` already
     used by this caller, the existing watch and created=False."""
-    session = sessions.get(session_id)  # another tenant's: 404
+    session = db.session.get(WaSession, session_id)
+    if session is None or session.deleted_at is not None or not (
+            principal.is_admin or session.owner_id == principal.user.id):
+        raise NotFound(f"No session with id {session_id!r}.", code="session_not_found")
     settings = current_app.config["KABAR"]
     try:
         jid = to_jid(chat, settings["PHONE_REGION"])
