@@ -41,6 +41,7 @@ def _blueprints() -> list:
         messages,
         outbox,
         people,
+        reply_watches,
         runs,
         sandbox,
         sessions,
@@ -55,7 +56,8 @@ def _blueprints() -> list:
     return [health.blp, auth.blp, users.blp, groups.blp, apikeys.blp, sessions.blp,
             messages.blp, message_actions.blp, broadcasts.blp, outbox.blp, wa_groups.blp,
             contacts.blp, calls.blp, chats.blp, sandbox.blp, webhooks.blp, events.blp,
-            workflows.blp, runs.blp, hooks.blp, tickets.blp, people.blp, staff.blp, hosts.blp]
+            workflows.blp, runs.blp, reply_watches.blp, hooks.blp, tickets.blp, people.blp,
+            staff.blp, hosts.blp]
 
 
 def _secret_key(instance: Path) -> str:

@@ -138,6 +138,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FETCH_ALLOW", [],
             "Hosts or networks (CIDR) the server may fetch from although they are private, "
             "e.g. 10.0.0.0/8,files.internal", _list),
+    Setting("WEBHOOK_ALLOW", [],
+            "Hosts or networks (CIDR) that webhooks and reply-watch callbacks may be POSTed "
+            "to although they are private or loopback, e.g. 127.0.0.1 for an n8n on this "
+            "machine; it adds to KABAR_FETCH_ALLOW for webhooks only (media URLs still may "
+            "not reach them).", _list),
     Setting("FETCH_MAX_BYTES", 67108864,
             "Largest body, in bytes, Kabar fetches from a URL or accepts as media (64 MiB).",
             int),

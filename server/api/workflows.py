@@ -26,7 +26,8 @@ class WorkflowSchema(ma.Schema):
     version = ma.fields.Integer(metadata={"description": "The current version; runs keep "
                                                          "the version they started with."})
     enabled = ma.fields.Boolean()
-    source = ma.fields.String(metadata={"description": "file (the workflows folder) or api."})
+    source = ma.fields.String(metadata={"description": "file (the workflows folder), api, "
+                              "or builtin (defined by Kabar, such as reply-watch)."})
     path = ma.fields.String(allow_none=True)
     triggers = ma.fields.List(ma.fields.Dict())
     hook = ma.fields.Function(lambda w: {"url": f"/api/v1/hooks/{w.name}",

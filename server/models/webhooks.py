@@ -28,7 +28,11 @@ class WebhookEndpoint(OwnedMixin, TimestampMixin, db.Model):
     ``enabled`` is the owner's switch (or a receiver's 410): a disabled endpoint gets no
     deliveries. ``paused_until`` is the circuit breaker: set after failures in a row, it
     holds deliveries back (they are still queued) until then, when one delivery goes as
-    a probe; its success closes the breaker, its failure sets a later probe."""
+    a probe; its success closes the breaker, its failure sets a later probe.
+
+    ``run_id`` set: a one-shot endpoint of a reply watch (``server/workflows/watches.py``):
+    it receives only the end (``workflow.completed``/``failed``) of that one run, and no
+    other event ever looks at it."""
 
     __tablename__ = "webhook_endpoints"
 
@@ -48,6 +52,7 @@ class WebhookEndpoint(OwnedMixin, TimestampMixin, db.Model):
     # own webhook bodies, docs/fonnte.md; events fonnte has no shape for are not sent).
     format: Mapped[str] = mapped_column(sa.String(16), default="kabar",
                                         server_default="kabar", nullable=False)
+    run_id: Mapped[str | None] = mapped_column(sa.String(32), index=True)
 
 
 class WebhookDelivery(db.Model):

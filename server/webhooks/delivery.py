@@ -115,7 +115,24 @@ def send_signed(endpoint: WebhookEndpoint, envelope: dict[str, Any],
     headers = signing.headers(endpoint.secret, envelope["id"], body, utcnow(),
                               endpoint.headers)
     return post(endpoint.url, body.encode(), headers, timeout=settings["WEBHOOK_TIMEOUT"],
-                allow=settings["FETCH_ALLOW"])
+                allow=allowed())
+
+
+def allowed() -> list[str]:
+    """What the SSRF guard lets a webhook reach although private: ``KABAR_FETCH_ALLOW``
+    and ``KABAR_WEBHOOK_ALLOW`` (an n8n on localhost, say, that media URLs may not reach)."""
+    settings = current_app.config["KABAR"]
+    return [*settings["FETCH_ALLOW"], *settings["WEBHOOK_ALLOW"]]
+
+
+def check_url(url: str) -> None:
+    """Refuse (422 unsafe_url) a URL no delivery could reach; the message names the
+    setting meant for webhooks."""
+    try:
+        netguard.check_url(url, allow=allowed())
+    except netguard.UnsafeURL as exc:
+        raise netguard.UnsafeURL(exc.message.replace("KABAR_FETCH_ALLOW",
+                                                     "KABAR_WEBHOOK_ALLOW")) from None
 
 
 def attempt(delivery_id: int) -> None:

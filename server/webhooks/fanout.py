@@ -2,7 +2,9 @@
 an event is never stored without its deliveries, nor a delivery without its event.
 
 Cost per event: one indexed query for the candidate endpoints (the session's and the
-global ones); the type filter is applied here, in Python.
+global ones); the type filter is applied here, in Python. A run's end also finds, by
+index, the one-shot endpoints of reply watches bound to that run (``run_id``); no other
+event ever sees those.
 """
 
 from __future__ import annotations
@@ -49,10 +51,12 @@ def fan_out(row: StoredEvent, session: WaSession | None) -> list[WebhookDelivery
     with db.session.no_autoflush:
         candidates = db.session.execute(
             sa.select(WebhookEndpoint.id, WebhookEndpoint.events, WebhookEndpoint.format)
-            .where(WebhookEndpoint.enabled.is_(True), scope)).all()
-    wanted = [endpoint_id for endpoint_id, filters, shape in candidates
-              if matches(filters or [], row.type)
-              and (shape != "fonnte" or fonnte_webhooks.applies(row.type, row.data))]
+            .where(WebhookEndpoint.enabled.is_(True), WebhookEndpoint.run_id.is_(None),
+                   scope)).all()
+        wanted = [endpoint_id for endpoint_id, filters, shape in candidates
+                  if matches(filters or [], row.type)
+                  and (shape != "fonnte" or fonnte_webhooks.applies(row.type, row.data))
+                  ] + _bound_to_run(row)
     if not wanted:
         return []
     db.session.flush()  # the event's seq
@@ -61,3 +65,15 @@ def fan_out(row: StoredEvent, session: WaSession | None) -> list[WebhookDelivery
                                   ordering_key=key) for endpoint_id in wanted]
     db.session.add_all(deliveries)
     return deliveries
+
+
+RUN_ENDS = ("workflow.completed", "workflow.failed")
+
+
+def _bound_to_run(row: StoredEvent) -> list[int]:
+    """The one-shot endpoints waiting for the end of the run this event ends."""
+    run_id = (row.data or {}).get("run_id") if row.type in RUN_ENDS else None
+    if not run_id:
+        return []
+    return list(db.session.scalars(sa.select(WebhookEndpoint.id).where(
+        WebhookEndpoint.run_id == run_id, WebhookEndpoint.enabled.is_(True))))

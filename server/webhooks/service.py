@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import aliased
 
-from server import netguard, sessions
+from server import sessions
 from server.auth import Principal, current_principal, get_owned, scoped
 from server.errors import Forbidden, NotFound, ValidationFailed
 from server.events import CATALOGUE, CATALOGUE_VERSION
@@ -43,7 +43,7 @@ class AdminOnly(Forbidden):
 def check_url(url: str) -> None:
     """Refuse a URL the gateway may not POST to (422 unsafe_url), the same check every
     delivery makes again."""
-    netguard.check_url(url, allow=current_app.config["KABAR"]["FETCH_ALLOW"])
+    deliveries.check_url(url)
 
 
 def check_events(events: list[str]) -> None:
@@ -81,7 +81,8 @@ def create(principal: Principal, *, url: str, session_id: str | None = None,
 
 
 def visible(session_id: str | None = None) -> sa.Select:
-    query = scoped(WebhookEndpoint)
+    """The caller's endpoints; a reply watch's one-shot endpoint is listed by its watch."""
+    query = scoped(WebhookEndpoint).where(WebhookEndpoint.run_id.is_(None))
     if session_id is not None:
         query = query.where(WebhookEndpoint.session_id == session_id)
     return query

@@ -38,14 +38,20 @@ _engine = Engine()
 
 
 def start(workflow: Workflow, trigger: dict[str, Any], *, vars: dict[str, Any] | None = None,
-          parent_id: str | None = None, depth: int = 0
-          ) -> tuple[WorkflowRun, ServerContext]:
-    """Start a run of the workflow's current version and take it as far as it goes."""
+          parent_id: str | None = None, depth: int = 0, run_id: str | None = None,
+          owner_id: int | None = None) -> tuple[WorkflowRun, ServerContext]:
+    """Start a run of the workflow's current version and take it as far as it goes.
+
+    ``run_id`` and ``owner_id`` (default: a new id, the workflow's owner) are for a run
+    made on someone's behalf, such as a reply watch."""
     doc = store.load(workflow.id, workflow.version)
     row = WorkflowRun(workflow_id=workflow.id, version=workflow.version,
-                      owner_id=workflow.owner_id, parent_id=parent_id, status="running",
+                      owner_id=workflow.owner_id if owner_id is None else owner_id,
+                      parent_id=parent_id, status="running",
                       trigger_type=str(trigger.get("type") or "manual"),
                       session_id=trigger.get("session"), chat=trigger.get("chat"), state={})
+    if run_id is not None:
+        row.id = run_id
     db.session.add(row)
     db.session.flush()  # the run's id, for idempotency keys
     ctx = _context(row, depth, chain=chain_of(trigger))

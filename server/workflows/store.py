@@ -30,6 +30,7 @@ from server.models import Workflow, WorkflowRun, WorkflowVersion, db
 log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "kwh_"
+BUILTIN = "builtin"  # a workflow Kabar itself defines (``watches.py``): never replaced
 
 
 class WorkflowTooLarge(ValidationFailed):
@@ -94,6 +95,10 @@ def save(doc: dict[str, Any], *, owner_id: int | None, source: str = "api",
     checked = check(doc)
     digest = _digest(doc)
     row = by_name(checked.name, owner_id=owner_id)  # names are per owner: no one else's
+    builtin = by_name(checked.name, owner_id=None) if source != BUILTIN else None
+    if builtin is not None and builtin.source == BUILTIN:
+        raise Conflict(f"{checked.name!r} is built into Kabar and cannot be replaced; "
+                       "choose another name.", code="workflow_name_taken")
     if row is None:
         row = Workflow(name=checked.name, owner_id=owner_id, version=0, source=source)
         db.session.add(row)
@@ -180,7 +185,11 @@ def named(name: str) -> list[Workflow]:
 
 
 def delete(row: Workflow) -> None:
-    """Delete a workflow and its history; refused while runs still wait in it."""
+    """Delete a workflow and its history; refused while runs still wait in it, and for
+    a built-in one."""
+    if row.source == BUILTIN:
+        raise Conflict(f"{row.name!r} is built into Kabar and cannot be deleted.",
+                       code="workflow_builtin")
     waiting = db.session.scalar(sa.select(sa.func.count()).select_from(WorkflowRun).where(
         WorkflowRun.workflow_id == row.id, WorkflowRun.status.in_(("running", "waiting"))))
     if waiting:

@@ -209,6 +209,30 @@ def _event_streams_end_at_once(app, monkeypatch):
     monkeypatch.setitem(app.config["KABAR"], "EVENTS_STREAM_SECONDS", 0)
 
 
+def _foreign_watch(make_user, filled: dict) -> str:
+    """A reply watch (waiting, no prompt) on another tenant's session; its callback is a
+    TEST-NET address, allowed only while it is made, so nothing is ever POSTed there."""
+    from flask import current_app
+
+    from server import sessions
+    from server.workflows import watches
+
+    owner = make_user("operator")
+    principal = Principal.for_user(owner)
+    session = sessions.create(principal, label="watched", transport="sandbox",
+                              auto_start=False)
+    settings = current_app.config["KABAR"]
+    before = settings["WEBHOOK_ALLOW"]
+    settings["WEBHOOK_ALLOW"] = ["192.0.2.1"]
+    try:
+        row, _endpoint, _created = watches.create(
+            principal, session_id=session.id, chat="6281234567890",
+            callback_url="http://192.0.2.1/resume", timeout=3600)
+    finally:
+        settings["WEBHOOK_ALLOW"] = before
+    return row.id
+
+
 TARGETS: dict[str, Target] = {
     "session_id": Target(_foreign_session, owned=True, missing="0000000000000000"),
     # Messages live inside a session: the foreign session already hides them.
@@ -234,6 +258,7 @@ TARGETS: dict[str, Target] = {
     "workflow": Target(lambda make_user, _: _workflow_of(make_user("operator")), owned=True,
                        missing="nobodys-workflow"),
     "run_id": Target(_foreign_run, owned=True, missing="0" * 32),
+    "watch_id": Target(_foreign_watch, owned=True, missing="0" * 32),
     "number": Target(_ticket, owned=False),
     "person_id": Target(_person, owned=False),
 }
