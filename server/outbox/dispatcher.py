@@ -203,13 +203,14 @@ class SessionSender:
 
     def _candidates(self, now: datetime) -> list[OutboxMessage]:
         """The due messages that may go next: in priority order, and only the first
-        waiting message of each chat (a chat's messages leave in the order accepted;
-        one scheduled for later does not hold the others up)."""
+        waiting message of each chat (a chat's messages leave in the order accepted,
+        so one whose media is still being fetched holds its chat; one scheduled for
+        later does not)."""
         earlier = sa.orm.aliased(OutboxMessage)
         blocked = sa.exists().where(
             earlier.session_id == OutboxMessage.session_id,
             earlier.to_jid == OutboxMessage.to_jid, earlier.seq < OutboxMessage.seq,
-            earlier.status.in_(("queued", "sending")),
+            earlier.status.in_(("fetching", "queued", "sending")),
             sa.or_(earlier.send_at.is_(None), earlier.send_at <= now))
         return list(db.session.scalars(
             sa.select(OutboxMessage).where(

@@ -30,13 +30,12 @@ from server.models import (
     unit_of_work,
     utcnow,
 )
+from server.outbox import receipts
 from server.runtime import leases
 from server.whatsapp.sandbox import SandboxDelivered
 
 log = logging.getLogger(__name__)
 
-# A receipt never moves a message backwards (a late "delivered" after "read").
-STATUS_ORDER = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4, "played": 5}
 
 
 def handle(session_id: str, event: Event, *, from_transport: bool = True,
@@ -108,17 +107,10 @@ def _store_sandbox_delivery(session: WaSession, event: SandboxDelivered) -> None
 
 def _apply_receipt(session: WaSession, event: MessageStatus) -> None:
     """Move sent messages forward (history and outbox alike), never backwards."""
-    rank = STATUS_ORDER.get(event.status)
     for model in (Message, OutboxMessage):
         query = sa.select(model).where(model.session_id == session.id,
                                        model.wa_id.in_(event.message_ids))
         if model is Message:
             query = query.where(Message.direction == "out")
         for row in db.session.scalars(query):
-            if event.status == "failed" or (rank is not None
-                                            and rank > STATUS_ORDER.get(row.status, -1)):
-                row.status = event.status
-                if model is OutboxMessage and event.status == "delivered":
-                    row.delivered_at = event.timestamp
-                elif model is OutboxMessage and event.status in ("read", "played"):
-                    row.read_at = event.timestamp
+            receipts.apply(row, event.status, event.timestamp)

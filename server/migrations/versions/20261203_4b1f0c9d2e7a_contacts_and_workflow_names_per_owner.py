@@ -2,7 +2,7 @@
 unique per owner (and among the global ones), not across tenants
 
 Revision ID: 4b1f0c9d2e7a
-Revises: 872d5404fb45
+Revises: a7c3e1f05b2d
 Create Date: 2026-12-03 10:25:00
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '4b1f0c9d2e7a'
-down_revision = '872d5404fb45'
+down_revision = 'a7c3e1f05b2d'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """webhook_endpoints: run_id, the one-shot endpoint of a reply watch (n8n send-and-wait)
 
 Revision ID: 5e7a1c0d9b42
-Revises: a1b2c3d4e5f6
+Revises: f0a7e1b2c3d4
 Create Date: 2026-12-03 12:00:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '5e7a1c0d9b42'
-down_revision = 'a1b2c3d4e5f6'
+down_revision = 'f0a7e1b2c3d4'
 branch_labels = None
 depends_on = None
 

@@ -5,7 +5,7 @@ and is probed at ``paused_until``. Endpoints that the old code paused by disabli
 are turned into paused ones, probed at once.
 
 Revision ID: a7c3e1f05b2d
-Revises: 872d5404fb45
+Revises: b7c8d9e0f1a2
 Create Date: 2026-12-03 11:00:00.000000
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'a7c3e1f05b2d'
-down_revision = '872d5404fb45'
+down_revision = 'b7c8d9e0f1a2'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """fonnte compatibility: API keys bound to one session, webhook body format
 
 Revision ID: f0a7e1b2c3d4
-Revises: a1b2c3d4e5f6
+Revises: 4b1f0c9d2e7a
 Create Date: 2026-12-10 10:00:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'f0a7e1b2c3d4'
-down_revision = 'a1b2c3d4e5f6'
+down_revision = '4b1f0c9d2e7a'
 branch_labels = None
 depends_on = None
 
