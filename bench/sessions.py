@@ -31,7 +31,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -410,7 +409,7 @@ def settle(seconds: float = 3.0) -> None:
 def in_namespace(argv: list[str]) -> None:
     """Run this script again inside a loopback-only network namespace, unless it already
     runs in one (no interface but lo)."""
-    interfaces = set(os.listdir("/sys/class/net"))
+    interfaces = {name for _, name in socket.if_nameindex()}  # (not /sys: it is the host's)
     if interfaces == {"lo"}:
         return
     inner = " ".join(shlex.quote(a) for a in [sys.executable, *argv])
@@ -472,12 +471,13 @@ def bench_neonize(args: argparse.Namespace) -> None:
         def status_again():
             row = gateway.call("GET", f"/api/v1/sessions/{victim}")[1]
             return row["status_changed_at"] != before[victim]["status_changed_at"] \
-                and f"pid {new_pid}" in (row["host"] or "") and row
+                and f"pid {new_pid}" in (row["host"] or "") \
+                and "killed by" not in (row["status_reason"] or "") and row
 
         row = gateway.wait(status_again, timeout=120, interval=0.05,
                            what="the killed session's status")
         new_status = time.monotonic() - killed
-        history = gateway.call("GET", f"/api/v1/sessions/{victim}/status-history?limit=5")
+        history = gateway.call("GET", f"/api/v1/sessions/{victim}/status-history")
         time.sleep(5)  # would anything else follow?
         after = {row["id"]: row for row in gateway.sessions()}
         hosts_after = session_hosts(runtime)
@@ -486,6 +486,13 @@ def bench_neonize(args: argparse.Namespace) -> None:
                    or (hosts_after.get(sid) != pid and not recycled(gateway, sid))]
         runtime_after = gateway.runtime_pid()
         exits = gateway.runtime_restarts()
+        process_ends: dict[str, int] = {}  # why session processes ended, over the run
+        for sid in ids:
+            for change in gateway.call("GET", f"/api/v1/sessions/{sid}/status-history")[1]:
+                reason = change.get("reason") or ""
+                if "session process" in reason:
+                    why = re.sub(r"; starting again.*", "", reason)
+                    process_ends[why] = process_ends.get(why, 0) + 1
     finally:
         gateway.close()
 
@@ -506,14 +513,16 @@ def bench_neonize(args: argparse.Namespace) -> None:
           + (f"; all backends {first['backends']} -> {last['backends']} (max "
              f"{max(s['backends'] for s in samples)})" if first["backends"] is not None
              else ""))
-    print(f"  session restarts (crashes) at the end: {last['restarts']}; processes started "
-          f"afresh (recycled or restarted) seen: {last['pids_seen'] - args.sessions}")
+    print(f"  session restarts (crashes) at the end of the sampling: {last['restarts']}; "
+          f"session processes seen: {last['pids_seen']}; why session processes ended "
+          f"(status history, the kill included): {process_ends or 'none'}")
     print(f"  kill -9 of {label[victim]}'s process {old_pid}: a new process ({new_pid}) after "
           f"{new_process:.1f} s, its status again after {new_status:.1f} s: {row['status']} "
           f"({row['status_reason']}), restarts {row['restarts']}")
     if history[0] == 200:
+        items = history[1]["items"] if isinstance(history[1], dict) else history[1]
         print("    its latest statuses: " + "; ".join(
-            f"{h['status']} ({h['reason']})" for h in history[1]["items"][:4]))
+            f"{h['status']} ({h['reason']})" for h in items[:4]))
     print(f"  other sessions changed by the kill: {changed or 'none'}; runtime pid "
           f"{'unchanged' if runtime_after == first['runtime'] else 'CHANGED'}; supervisor: "
           + (f"{len(exits)} runtime exits" if exits else "no runtime exit"))
@@ -525,8 +534,9 @@ _PIDS_SEEN: set[int] = set()
 def recycled(gateway: Gateway, sid: str) -> bool:
     """A session whose process was replaced without a crash (a recycle after
     ``connects_per_process`` connects) says so in its latest status."""
-    status, page = gateway.call("GET", f"/api/v1/sessions/{sid}/status-history?limit=3")
-    return status == 200 and any("afresh" in (h.get("reason") or "") for h in page["items"])
+    status, page = gateway.call("GET", f"/api/v1/sessions/{sid}/status-history")
+    items = page["items"] if isinstance(page, dict) else page
+    return status == 200 and any("afresh" in (h.get("reason") or "") for h in items[:3])
 
 
 def sample_neonize(gateway: Gateway, runtime: int, began: float) -> dict:
@@ -558,7 +568,7 @@ def sample_neonize(gateway: Gateway, runtime: int, began: float) -> dict:
 def print_sample(sample: dict, label: dict[str, str]) -> None:
     reasons: dict[tuple[str, str], list[str]] = {}
     for sid, (status, reason) in sample["statuses"].items():
-        short = re.sub(r"\d+(\.\d+)?", "N", (reason or "")[:110])
+        short = re.sub(r"\d+(\.\d+)?", "N", (reason or "")[:240])
         reasons.setdefault((status, short), []).append(label.get(sid, sid[:6]))
     print(f"[{sample['t']:5.0f} s] runtime {sample['runtime']}, health "
           f"{sample['health'] * 1000:.0f} ms, sessions list {sample['list'] * 1000:.0f} ms, "
