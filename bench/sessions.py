@@ -449,7 +449,7 @@ def bench_neonize(args: argparse.Namespace) -> None:
         print(f"{args.sessions} neonize sessions, sampling every {args.every:g} s for "
               f"{args.minutes:g} min", flush=True)
         while True:
-            sample = sample_neonize(gateway, runtime, began)
+            sample = sample_neonize(gateway, runtime, began, args.store_url)
             samples.append(sample)
             print_sample(sample, label)
             if time.monotonic() + args.every > end + 1:
@@ -508,7 +508,10 @@ def bench_neonize(args: argparse.Namespace) -> None:
           f"{sum(s['unanswered'] for s in samples)}")
     print(f"  runtime fds {first['runtime_fds']} -> {last['runtime_fds']} (max "
           f"{max(s['runtime_fds'] for s in samples)}); session process fds per process "
-          f"{first['host_fds']} -> {last['host_fds']}; runtime database connections "
+          f"{first['host_fds']} -> {last['host_fds']}"
+          + (f" (store connections per process {first['host_db']} -> {last['host_db']}, "
+             f"max {max(s['host_db'] for s in samples)})" if last["host_db"] else "")
+          + "; runtime database connections "
           f"{first['db']} -> {last['db']} (max {max(s['db'] for s in samples)})"
           + (f"; all backends {first['backends']} -> {last['backends']} (max "
              f"{max(s['backends'] for s in samples)})" if first["backends"] is not None
@@ -539,7 +542,8 @@ def recycled(gateway: Gateway, sid: str) -> bool:
     return status == 200 and any("afresh" in (h.get("reason") or "") for h in items[:3])
 
 
-def sample_neonize(gateway: Gateway, runtime: int, began: float) -> dict:
+def sample_neonize(gateway: Gateway, runtime: int, began: float,
+                   store_url: str | None = None) -> dict:
     health, health_status = gateway.timed("/api/v1/health")
     listing, list_status = gateway.timed("/api/v1/sessions?limit=200")
     hosts = session_hosts(runtime)
@@ -553,12 +557,16 @@ def sample_neonize(gateway: Gateway, runtime: int, began: float) -> dict:
     except (KeyError, urllib.error.URLError):
         current = None
     host_fds = sorted(len(fds(pid)) for pid in hosts.values())
+    # neonize's own store connections (whatsmeow's, over lib/pq) when it is PostgreSQL
+    host_db = sorted(database_handles(pid, store_url) for pid in hosts.values()) \
+        if store_url else []
     return {
         "t": time.monotonic() - began, "health": health, "list": listing,
         "unanswered": (health_status != 200) + (list_status != 200),
         "runtime": current, "runtime_fds": len(fds(runtime)),
         "host_fds": f"{host_fds[0]}-{host_fds[-1]}" if host_fds else "-",
         "hosts": len(hosts), "pids_seen": len(_PIDS_SEEN),
+        "host_db": f"{host_db[0]}-{host_db[-1]}" if host_db else None,
         "db": database_handles(runtime, gateway.url), "backends": pg_backends(gateway),
         "restarts": sum(row["restarts"] for row in rows),
         "statuses": {row["id"]: (row["status"], row["status_reason"]) for row in rows},
@@ -574,6 +582,8 @@ def print_sample(sample: dict, label: dict[str, str]) -> None:
           f"{sample['health'] * 1000:.0f} ms, sessions list {sample['list'] * 1000:.0f} ms, "
           f"runtime fds {sample['runtime_fds']}, session process fds {sample['host_fds']} "
           f"({sample['hosts']} processes), db connections {sample['db']}"
+          + (f", store connections per session process {sample['host_db']}"
+             if sample["host_db"] is not None else "")
           + (f" (all backends {sample['backends']})" if sample["backends"] is not None
              else "") + f", restarts {sample['restarts']}", flush=True)
     for (status, reason), who in sorted(reasons.items()):
@@ -612,10 +622,10 @@ def bench_memory(args: argparse.Namespace) -> None:
     for count, own, per in results:
         rss = [m["Rss"] for m in per]
         pss = [m["Pss"] for m in per]
-        uss = [m.get("Private_Clean", 0) + m.get("Private_Dirty", 0) for m in per]
+        anon = [m.get("Anonymous", 0) for m in per]
         print(f"  {count} sessions: runtime RSS {mib(own['Rss'])}, PSS {mib(own['Pss'])}; "
               f"per session process RSS {mib(sum(rss) / len(rss))} (max {mib(max(rss))}), "
-              f"PSS {mib(sum(pss) / len(pss))}, private {mib(sum(uss) / len(uss))}; "
+              f"PSS {mib(sum(pss) / len(pss))}, anonymous {mib(sum(anon) / len(anon))}; "
               f"runtime + processes: RSS {mib(own['Rss'] + sum(rss))}, "
               f"PSS {mib(own['Pss'] + sum(pss))}")
 

@@ -226,6 +226,21 @@ def test_unusable_store_fails_without_retrying(make):
     assert not transport._runner.is_alive() and len(spy.called("connect")) == 2
 
 
+def test_a_store_two_sessions_upgrade_at_once_is_tried_again(make):
+    """Sessions sharing one new PostgreSQL store, started together, race to create
+    whatsmeow's tables; the loser must try again (the winner made them), not be
+    halted as if its store were unusable (found by bench/sessions.py neonize)."""
+    transport, spy, recorder = make(backoff_initial=0.01)
+    spy.connect_error = NeonizeError(
+        "failed to upgrade database: failed to create version table: pq: duplicate key "
+        'value violates unique constraint "pg_type_typname_nsp_index" (23505)')
+    spy.stop()  # end the current connect(); the next ones raise
+    wait_for(lambda: recorder.statuses().count("reconnecting") >= 2, what="retries")
+    assert "failed" not in recorder.statuses()
+    assert "duplicate key" in recorder.last(SessionStatus).reason
+    transport.stop()
+
+
 def test_gives_up_after_max_connect_attempts(make):
     transport, spy, recorder = make(max_connect_attempts=2, backoff_initial=0.01)
     spy.connect_error = NeonizeError("dial tcp: i/o timeout")
