@@ -309,6 +309,7 @@ def bench_sandbox(args: argparse.Namespace) -> None:
         gateway.upload(AUTO_REPLY)
         settle()
         handles[0] = (database_handles(runtime, gateway.url), pg_backends(gateway))
+        idle_empty = idle_cpu_percent(runtime, args.idle)
 
         def pair(index: int) -> str:
             status, session = gateway.call("POST", "/api/v1/sessions", {
@@ -336,9 +337,7 @@ def bench_sandbox(args: argparse.Namespace) -> None:
         pair_seconds = sum(pairing)
 
         memory = memory_kb(runtime)
-        began_cpu, began = cpu_seconds(runtime), time.monotonic()
-        time.sleep(args.idle)
-        idle_cpu = (cpu_seconds(runtime) - began_cpu) / (time.monotonic() - began) * 100
+        idle_cpu = idle_cpu_percent(runtime, args.idle)
 
         def say(index_sid: tuple[int, str]) -> None:
             index, sid = index_sid
@@ -388,7 +387,8 @@ def bench_sandbox(args: argparse.Namespace) -> None:
         + f"; after the replies: {after[0]}" + (f" [{after[1]}]" if after[1] is not None
                                                else ""))
     print(f"  runtime with {args.sessions} sessions connected: RSS {mib(memory['Rss'])}, "
-          f"PSS {mib(memory['Pss'])}; idle CPU over {args.idle:.0f} s: {idle_cpu:.1f} %")
+          f"PSS {mib(memory['Pss'])}; idle CPU over {args.idle:.0f} s: {idle_cpu:.1f} % "
+          f"(with no session: {idle_empty:.1f} %)")
     print(f"  one message to each session sent in {said:.1f} s; every auto-reply "
           f"received {reply_seconds:.1f} s after the first message: "
           f"{len(ids) - len(waiting)} of {len(ids)} sessions answered"
@@ -397,6 +397,13 @@ def bench_sandbox(args: argparse.Namespace) -> None:
           f"{restarts}; runtime pid {runtime} -> {runtime_after} "
           f"({'unchanged' if runtime == runtime_after else 'CHANGED'}), supervisor: "
           + (f"{len(exits)} runtime exits: {exits[:3]}" if exits else "no runtime exit"))
+
+
+def idle_cpu_percent(pid: int, seconds: float) -> float:
+    """The CPU time process ``pid`` used over ``seconds``, as a percentage of one core."""
+    began_cpu, began = cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    return (cpu_seconds(pid) - began_cpu) / (time.monotonic() - began) * 100
 
 
 def settle(seconds: float = 3.0) -> None:
