@@ -53,6 +53,24 @@ def _error_text(exc: BaseException) -> str:
     return str(text or exc or type(exc).__name__)
 
 
+def _brief(text: str, limit: int = 170) -> str:
+    """An error for a status reason (255 characters with its context). whatsmeow wraps
+    errors outside in ("failed to dial whatsapp web websocket: failed to WebSocket dial:
+    … dial udp 10.0.0.53:53: connect: network is unreachable"), so cutting the end cuts
+    the cause; keep the outermost step and as much of the innermost as fits."""
+    if len(text) <= limit:
+        return text
+    head, *rest = text.split(": ")
+    tail: list[str] = []
+    for part in reversed(rest):
+        if len(head) + 4 + len(": ".join([part, *tail])) > limit:
+            break
+        tail.insert(0, part)
+    if not tail:
+        return text[:limit - 1] + "…"
+    return f"{head}: … {': '.join(tail)}"
+
+
 # A device store that cannot be opened will not open on the next try either: "failed".
 _STORE_ERRORS = re.compile(r"upgrade database|unable to open database|sqlstore|"
                            r"password authentication|no such table|pq: ", re.I)

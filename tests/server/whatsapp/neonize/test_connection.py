@@ -241,6 +241,29 @@ def test_a_store_two_sessions_upgrade_at_once_is_tried_again(make):
     transport.stop()
 
 
+def test_the_reason_keeps_the_cause_of_a_long_whatsmeow_error(make):
+    """whatsmeow wraps errors outside in; cut at the status's 255 characters, the reason
+    lost the cause and the next try (seen with no network: "…dial udp 10.255.25")."""
+    transport, spy, recorder = make(backoff_initial=0.01)
+    spy.connect_error = NeonizeError(
+        "failed to dial whatsapp web websocket: failed to WebSocket dial: failed to send "
+        'handshake request: Get "https://web.whatsapp.com/ws/chat": dial tcp: lookup '
+        "web.whatsapp.com on 10.255.255.53:53: dial udp 10.255.255.53:53: connect: "
+        "network is unreachable")
+    spy.stop()
+    def failed_attempts() -> list[str]:
+        return [e.reason for e in recorder.of(SessionStatus)
+                if e.status == "reconnecting" and "(attempt " in e.reason]
+
+    wait_for(failed_attempts, what="a failed attempt")
+    reason = failed_attempts()[0]
+    assert len(reason) <= 255
+    assert reason.startswith("could not connect to WhatsApp (attempt ")
+    assert "failed to dial whatsapp web websocket: … " in reason
+    assert "connect: network is unreachable; next try in " in reason
+    transport.stop()
+
+
 def test_gives_up_after_max_connect_attempts(make):
     transport, spy, recorder = make(max_connect_attempts=2, backoff_initial=0.01)
     spy.connect_error = NeonizeError("dial tcp: i/o timeout")
