@@ -15,6 +15,7 @@ not even DNS, and every connect fails at once. PostgreSQL on 127.0.0.1 is not re
 from there; give its unix socket instead:
 ``postgresql+psycopg://postgres@/kabar_bench?host=/var/run/postgresql``.
 
+The temporary folder goes at the end (``KABAR_BENCH_KEEP=1`` keeps it, with ``kabar.log``).
 They print figures and assert nothing timed. Record results in docs/benchmarks.md.
 """
 
@@ -26,6 +27,7 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -170,6 +172,10 @@ class Gateway:
                 self.process.wait()
         self.log.close()
         self.engine.dispose()
+        if os.environ.get("KABAR_BENCH_KEEP"):  # to read kabar.log afterwards
+            print(f"kept {self.instance}")
+        else:
+            shutil.rmtree(self.instance, ignore_errors=True)
 
 
 # -- what /proc says about a process --------------------------------------------------------------
