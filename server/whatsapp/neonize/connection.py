@@ -19,6 +19,7 @@ from server.whatsapp.neonize.common import _bounded, _enum_name, _logged, _now
 from server.whatsapp.neonize.errors import (
     _STORE_ERRORS,
     _TRANSIENT_ERRORS,
+    _brief,
     _error_text,
     _transport_error,
 )
@@ -251,27 +252,28 @@ class Connection:
             if self._last_status in ENDED:
                 return  # banned, logged out, failed, QR expired: the runtime stops us
             reason = _error_text(error) if error else "the connection to WhatsApp ended"
+            said = _brief(reason)  # what the status shows: the cause, not cut off
             limit = self.settings.max_connect_attempts
             if had_connection and error is not None:
                 # Go's event loop ended on an error (e.g. a value it cannot encode, defect
                 # 8) and may leave its client connected with nobody reading its events.
-                self._status("reconnecting", f"neonize's event loop ended: {reason}; "
+                self._status("reconnecting", f"neonize's event loop ended: {said}; "
                              "restarting the session's process")
                 self._recycle(f"the event loop ended: {reason}")
                 return
             transient = _TRANSIENT_ERRORS.search(reason)
             if _STORE_ERRORS.search(reason) and not transient:
                 self._status("failed", f"store_error: the device store cannot be used: "
-                             f"{reason}")
+                             f"{said}")
                 return
             if limit and attempt >= limit:
                 self._status("failed", f"could not connect to WhatsApp after {attempt} "
-                             f"attempts: {reason}")
+                             f"attempts: {said}")
                 return
             if self._connects >= self.settings.connects_per_process:
                 # Each Go connect opens a store connection it never closes (defect 4):
                 # bounded by handing over to a fresh process.
-                self._status("reconnecting", f"could not connect to WhatsApp: {reason}; "
+                self._status("reconnecting", f"could not connect to WhatsApp: {said}; "
                              f"restarting the session's process after {self._connects} "
                              "attempts")
                 self._recycle(f"{self._connects} connect attempts in this process")
@@ -279,7 +281,7 @@ class Connection:
             delay = self.settings.backoff(attempt)
             what = "lost the connection to WhatsApp" if had_connection else \
                 f"could not connect to WhatsApp (attempt {attempt})"
-            self._status("reconnecting", f"{what}: {reason}; next try in {delay:g} s")
+            self._status("reconnecting", f"{what}: {said}; next try in {delay:g} s")
             if self._stopping.wait(delay):
                 return
 

@@ -53,13 +53,39 @@ def _error_text(exc: BaseException) -> str:
     return str(text or exc or type(exc).__name__)
 
 
+def _brief(text: str, limit: int = 170) -> str:
+    """An error for a status reason (255 characters with its context). whatsmeow wraps
+    errors outside in ("failed to dial whatsapp web websocket: failed to WebSocket dial:
+    … dial udp 10.0.0.53:53: connect: network is unreachable"), so cutting the end cuts
+    the cause; keep the outermost step and as much of the innermost as fits."""
+    if len(text) <= limit:
+        return text
+    head, *rest = text.split(": ")
+    tail: list[str] = []
+    for part in reversed(rest):
+        if len(head) + 4 + len(": ".join([part, *tail])) > limit:
+            break
+        tail.insert(0, part)
+    if not tail:
+        return text[:limit - 1] + "…"
+    return f"{head}: … {': '.join(tail)}"
+
+
 # A device store that cannot be opened will not open on the next try either: "failed".
 _STORE_ERRORS = re.compile(r"upgrade database|unable to open database|sqlstore|"
                            r"password authentication|no such table|pq: ", re.I)
 
 
 
-# ...unless it is only out of reach for now (PostgreSQL down or starting up, defect 9).
+# ...unless it is only out of reach for now (PostgreSQL down or starting up, defect 9),
+# or lost a race the next try will not meet: sessions sharing one new PostgreSQL store
+# and started together each upgrade its schema, and all but one fail on a table or type
+# the winner just created ("duplicate key value violates unique constraint
+# pg_type_typname_nsp_index", "relation … already exists"), a deadlock or a
+# serialization failure (found by bench/sessions.py).
 _TRANSIENT_ERRORS = re.compile(r"connection refused|no such host|i/o timeout|"
                                r"database system is (starting up|shutting down)|"
-                               r"too many clients|connection reset|timeout expired", re.I)
+                               r"too many clients|connection reset|timeout expired|"
+                               r"duplicate key value|already exists|deadlock detected|"
+                               r"could not serialize|\((23505|42P07|42710|40P01|40001)\)",
+                               re.I)

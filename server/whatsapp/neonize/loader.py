@@ -3,18 +3,48 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import io
 import logging
 import os
 import subprocess
 import sys
 import threading
+import types
 import warnings
 from types import SimpleNamespace
 from typing import Any
-from unittest import mock
 
 log = logging.getLogger(__name__)
+
+# Modules neonize imports when it loads, for code paths Kabar never takes: its own link
+# previews (linkpreview, with bs4 and soupsieve; Kabar fetches previews through its SSRF
+# guard), fetching URLs and downloading a missing Go library (requests, httpx with click
+# and pygments, tqdm), and printing QR codes on a terminal (segno). Together they are
+# about 12 MB of every session process (docs/benchmarks.md); they load on first use.
+DEFERRED = ("linkpreview", "requests", "httpx", "tqdm", "segno")
+
+
+class _Deferred(types.ModuleType):
+    """Stands in for a module while neonize imports: ``from linkpreview import
+    link_preview`` binds a function that imports the real module when called. Once
+    neonize is loaded the stand-in leaves ``sys.modules``, and any other attribute asked
+    of it (``requests.get``, ``segno.make_qr``) comes from the real module."""
+
+    loading = True
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        name = self.__name__
+        if not _Deferred.loading:
+            return getattr(importlib.import_module(name), attr)
+
+        def deferred(*args: Any, **kwargs: Any) -> Any:
+            return getattr(importlib.import_module(name), attr)(*args, **kwargs)
+
+        deferred.__name__ = attr
+        return deferred
 
 def _closed_popen(command: str, mode: str = "r", buffering: int = -1) -> io.StringIO:
     """os.popen for neonize's import: the same output, but the child is waited for and
@@ -72,17 +102,29 @@ def _nz() -> SimpleNamespace:
     os.environ["NEONIZE_BOT_TAG"] = "off"
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    with warnings.catch_warnings(), mock.patch("os.popen", _closed_popen):
-        warnings.simplefilter("ignore", ResourceWarning)
-        import neonize._binder as binder
-        import neonize.builder as builder
-        import neonize.events as events
-        import neonize.exc as exc
-        from neonize.client import NewClient
-        from neonize.proto import Neonize_pb2
-        from neonize.proto.waCompanionReg.WAWebProtobufsCompanionReg_pb2 import DeviceProps
-        from neonize.proto.waE2E import WAWebProtobufsE2E_pb2
-        from neonize.utils import enum
+    stand_ins = {name: _Deferred(name) for name in DEFERRED if name not in sys.modules}
+    sys.modules.update(stand_ins)
+    popen, os.popen = os.popen, _closed_popen
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            import neonize._binder as binder
+            import neonize.builder as builder
+            import neonize.events as events
+            import neonize.exc as exc
+            from neonize.client import NewClient
+            from neonize.proto import Neonize_pb2
+            from neonize.proto.waCompanionReg.WAWebProtobufsCompanionReg_pb2 import (
+                DeviceProps,
+            )
+            from neonize.proto.waE2E import WAWebProtobufsE2E_pb2
+            from neonize.utils import enum
+    finally:
+        os.popen = popen
+        _Deferred.loading = False
+        for name, stand_in in stand_ins.items():
+            if sys.modules.get(name) is stand_in:
+                del sys.modules[name]
     import neonize.client
 
     # connect() runs Go ``Neonize`` on a non-daemon thread; when Go cannot be stopped

@@ -226,6 +226,44 @@ def test_unusable_store_fails_without_retrying(make):
     assert not transport._runner.is_alive() and len(spy.called("connect")) == 2
 
 
+def test_a_store_two_sessions_upgrade_at_once_is_tried_again(make):
+    """Sessions sharing one new PostgreSQL store, started together, race to create
+    whatsmeow's tables; the loser must try again (the winner made them), not be
+    halted as if its store were unusable (found by bench/sessions.py neonize)."""
+    transport, spy, recorder = make(backoff_initial=0.01)
+    spy.connect_error = NeonizeError(
+        "failed to upgrade database: failed to create version table: pq: duplicate key "
+        'value violates unique constraint "pg_type_typname_nsp_index" (23505)')
+    spy.stop()  # end the current connect(); the next ones raise
+    wait_for(lambda: recorder.statuses().count("reconnecting") >= 2, what="retries")
+    assert "failed" not in recorder.statuses()
+    assert "duplicate key" in recorder.last(SessionStatus).reason
+    transport.stop()
+
+
+def test_the_reason_keeps_the_cause_of_a_long_whatsmeow_error(make):
+    """whatsmeow wraps errors outside in; cut at the status's 255 characters, the reason
+    lost the cause and the next try (seen with no network: "…dial udp 10.255.25")."""
+    transport, spy, recorder = make(backoff_initial=0.01)
+    spy.connect_error = NeonizeError(
+        "failed to dial whatsapp web websocket: failed to WebSocket dial: failed to send "
+        'handshake request: Get "https://web.whatsapp.com/ws/chat": dial tcp: lookup '
+        "web.whatsapp.com on 10.255.255.53:53: dial udp 10.255.255.53:53: connect: "
+        "network is unreachable")
+    spy.stop()
+    def failed_attempts() -> list[str]:
+        return [e.reason for e in recorder.of(SessionStatus)
+                if e.status == "reconnecting" and "(attempt " in e.reason]
+
+    wait_for(failed_attempts, what="a failed attempt")
+    reason = failed_attempts()[0]
+    assert len(reason) <= 255
+    assert reason.startswith("could not connect to WhatsApp (attempt ")
+    assert "failed to dial whatsapp web websocket: … " in reason
+    assert "connect: network is unreachable; next try in " in reason
+    transport.stop()
+
+
 def test_gives_up_after_max_connect_attempts(make):
     transport, spy, recorder = make(max_connect_attempts=2, backoff_initial=0.01)
     spy.connect_error = NeonizeError("dial tcp: i/o timeout")

@@ -49,3 +49,30 @@ print(loaded)
                             cwd=ROOT, timeout=120, check=False)
     assert answer.returncode == 0, answer.stderr
     assert answer.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_session_process_loads_only_what_the_session_needs():
+    """A neonize session's process (session_host, the transport, neonize itself) loads
+    neither the web app nor the database layer, nor the modules neonize imports for code
+    Kabar never runs (about 12 MB a process; docs/benchmarks.md); these still load when
+    something asks for them."""
+    script = """
+import json, sys
+from server.runtime import session_host
+session_host.load_factory("server.whatsapp.neonize:NeonizeTransport")
+from server.whatsapp.neonize.loader import _nz
+_nz()
+unwanted = ("flask", "sqlalchemy", "werkzeug", "linkpreview", "bs4", "soupsieve",
+            "requests", "httpx", "urllib3", "click", "pygments", "tqdm", "segno", "unittest")
+print(json.dumps(sorted(name for name in unwanted if name in sys.modules)))
+import neonize.client, neonize.events, neonize.utils.iofile
+import requests, segno
+print(neonize.utils.iofile.requests.get is requests.get,
+      neonize.events.segno.make_qr is segno.make_qr, callable(neonize.client.link_preview))
+"""
+    answer = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            cwd=ROOT, timeout=120, check=False)
+    assert answer.returncode == 0, answer.stderr
+    loaded, resolved = answer.stdout.strip().splitlines()[-2:]
+    assert loaded == "[]"
+    assert resolved == "True True True"
