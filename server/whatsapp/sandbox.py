@@ -577,8 +577,15 @@ class SandboxTransport:
 
         since = _now() - RECEIPTS_RESUMED_FOR
         # Its own connection: the caller's session (the runtime's control thread) may be
-        # in the middle of its own work.
-        with db.engine.connect() as connection:
+        # in the middle of its own work. In a session process there is no database (the
+        # sandbox there does not resume receipts owed from before a restart).
+        try:
+            engine = db.engine
+        except RuntimeError:
+            logging.getLogger(__name__).info("session %s: no database here; owed "
+                                             "receipts not resumed", self.session_id)
+            return
+        with engine.connect() as connection:
             owed = connection.execute(
                 sa.select(SandboxDelivery.to_jid, SandboxDelivery.wa_id, OutboxMessage.status)
                 .join(OutboxMessage, sa.and_(

@@ -245,6 +245,8 @@ TARGETS: dict[str, Target] = {
     "phone": Target(lambda make_user, _: "0812-3456-7890", owned=False),
     # A call rings on WhatsApp: the foreign session hides it.
     "call_id": Target(lambda make_user, _: "CALL0000000000000000000000000000", owned=False),
+    # A runtime host is the installation's, not a tenant's (runtime:manage: admins).
+    "host_id": Target(lambda make_user, _: "vm:1:0000", owned=False),
     # A poll is a message the session sent: the foreign session hides it.
     "poll_id": Target(lambda make_user, _: "3EB0AAAAAAAAAAAAAAAAAA", owned=False),
     # A chat is messages stored in a session: the foreign session's own chat.
