@@ -232,7 +232,10 @@ class ProcessHost:
             slot: list = [threading.Event(), None]
             self._calls[call_id] = slot
         try:
-            self.channel.send("call", call_id, method, args, kwargs)
+            try:
+                self.channel.send("call", call_id, method, args, kwargs)
+            except EOFError:  # the process ended before its reader noticed
+                slot[0].set()
             if not slot[0].wait(timeout):
                 raise TransportError(f"{method}: the session did not answer within "
                                      f"{timeout:g} s; try again.", code="timeout")
