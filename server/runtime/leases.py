@@ -86,12 +86,7 @@ def claim(holder: str, *, capacity: int, held: int) -> dict[str, int]:
     """Take unheld sessions that should run, up to this host's fair share. Returns the
     newly claimed ones (id -> token)."""
     now = utcnow()
-    alive = db.session.scalar(sa.select(sa.func.count()).select_from(RuntimeHost).where(
-        RuntimeHost.beat_at > now - HOST_STALE, RuntimeHost.draining.is_(False))) or 1
-    wanted = db.session.scalar(sa.select(sa.func.count()).select_from(WaSession).where(
-        WaSession.desired_state == "running", WaSession.deleted_at.is_(None))) or 0
-    share = min(capacity, math.ceil(wanted / alive))
-    room = share - held
+    room = min(capacity, fair_share()) - held
     if room <= 0:
         return {}
     free = sa.or_(WaSession.lease_holder.is_(None), WaSession.lease_until < now)
@@ -150,12 +145,16 @@ def fence(session_id: str, holder: str, token: int | None) -> None:
 
 def share_over(holder: str, held: int) -> int:
     """How many sessions this host holds beyond its share (after another host joined)."""
-    now = utcnow()
+    return held - fair_share()
+
+
+def fair_share() -> int:
+    """Sessions that should run, divided evenly over the live hosts not draining."""
     alive = db.session.scalar(sa.select(sa.func.count()).select_from(RuntimeHost).where(
-        RuntimeHost.beat_at > now - HOST_STALE, RuntimeHost.draining.is_(False))) or 1
+        RuntimeHost.beat_at > utcnow() - HOST_STALE, RuntimeHost.draining.is_(False))) or 1
     wanted = db.session.scalar(sa.select(sa.func.count()).select_from(WaSession).where(
         WaSession.desired_state == "running", WaSession.deleted_at.is_(None))) or 0
-    return held - math.ceil(wanted / alive)
+    return math.ceil(wanted / alive)
 
 
 def hosts() -> list[HostInfo]:
