@@ -39,7 +39,8 @@ class Gateway:
                 raw = response.read()
                 return response.status, json.loads(raw) if raw else {}
         except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"{}")
+            with error:  # it holds the connection: close it, or a ResourceWarning follows
+                return error.code, json.loads(error.read() or b"{}")
 
     def wait(self, predicate, timeout: float = 30.0, what: str = "condition"):
         deadline = time.monotonic() + timeout
