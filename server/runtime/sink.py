@@ -1,10 +1,13 @@
 """What the runtime does with each event a transport emits: store it, then log it.
 
-Runs on the runtime's sink thread, never on a transport's callback thread.
+Runs on the runtime's sink thread, never on a transport's callback thread. The sink
+stores what has piled up in one transaction (``handle_many``, a group commit), so under
+load one commit carries many events; an event is acknowledged only once it is committed.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import sqlalchemy as sa
@@ -27,6 +30,7 @@ from server.models import (
     SandboxDelivery,
     WaSession,
     db,
+    memoised,
     unit_of_work,
     utcnow,
 )
@@ -51,22 +55,58 @@ def handle(session_id: str, event: Event, *, from_transport: bool = True,
             return  # deleted meanwhile
         if fence is not None:
             leases.fence(session_id, *fence)
-        if isinstance(event, SessionStatus):
-            sessions.record_status(session, event,
-                                   halt=from_transport and event.status in sessions.TERMINAL)
-            return
-        if isinstance(event, SandboxDelivered):
-            _store_sandbox_delivery(session, event)
-            return
+        _apply(session, event, from_transport=from_transport)
+
+
+def groupable(event: Event) -> bool:
+    """Whether ``handle_many`` may store this event with others: not a session status,
+    which commits on its own (``sessions.record_status``)."""
+    return not isinstance(event, SessionStatus)
+
+
+def handle_many(items: list[tuple[str, Event, bool, tuple[str, int | None] | None]]) -> None:
+    """Store several events, in order, in one transaction (a group commit): all or none.
+    Each item is (session id, event, from transport, fence), as ``handle`` takes them.
+    A session is read, its lease checked (the check locks its row until the commit) and
+    its ``last_seen_at`` moved once per transaction. The caller stores them one by one
+    if this raises."""
+    held: dict[str, WaSession | None] = {}  # strong references: the identity map is weak
+    fenced: set[tuple[str, tuple[str, int | None]]] = set()
+    touched: set[str] = set()
+    with unit_of_work(), memoised():
+        for session_id, event, from_transport, fence in items:
+            if session_id not in held:
+                held[session_id] = db.session.get(WaSession, session_id)
+            session = held[session_id]
+            if session is None:
+                continue  # deleted meanwhile
+            if fence is not None and (session_id, fence) not in fenced:
+                leases.fence(session_id, *fence)
+                fenced.add((session_id, fence))
+            _apply(session, event, from_transport=from_transport, touched=touched)
+
+
+def _apply(session: WaSession, event: Event, *, from_transport: bool,
+           touched: set[str] | None = None) -> None:
+    if isinstance(event, SessionStatus):
+        sessions.record_status(session, event,
+                               halt=from_transport and event.status in sessions.TERMINAL)
+        return
+    if isinstance(event, SandboxDelivered):
+        _store_sandbox_delivery(session, event)
+        return
+    if touched is None or session.id not in touched:
         session.last_seen_at = utcnow()
-        if isinstance(event, MessageReceived | MessageBackfilled):
-            if not store_inbound(session, event.message):
-                # A duplicate delivery, or a backfilled message Kabar already has (by
-                # its WhatsApp id): stored and announced once already.
-                return
-        elif isinstance(event, MessageStatus):
-            _apply_receipt(session, event)
-        eventlog.record(event, session)
+        if touched is not None:
+            touched.add(session.id)
+    if isinstance(event, MessageReceived | MessageBackfilled):
+        if not store_inbound(session, event.message):
+            # A duplicate delivery, or a backfilled message Kabar already has (by
+            # its WhatsApp id): stored and announced once already.
+            return
+    elif isinstance(event, MessageStatus):
+        _apply_receipt(session, event)
+    eventlog.record(event, session)
 
 
 def store_inbound(session: WaSession, message: InboundMessage) -> bool:
@@ -95,22 +135,54 @@ def store_inbound(session: WaSession, message: InboundMessage) -> bool:
 
 def _store_sandbox_delivery(session: WaSession, event: SandboxDelivered) -> None:
     """The sandbox recipient's inbox holds each WhatsApp id once (a resend after a crash
-    is the same message)."""
-    try:
-        with db.session.begin_nested():
-            db.session.add(SandboxDelivery(session_id=session.id, wa_id=event.wa_id,
-                                           to_jid=event.to_jid, kind=event.kind,
-                                           content=event.content))
-    except IntegrityError:
-        pass
+    is the same message): an insert that does nothing on a second copy."""
+    db.session.execute(_insert_once(SandboxDelivery.__table__, db.engine.dialect.name), {
+        "session_id": session.id, "wa_id": event.wa_id, "to_jid": event.to_jid,
+        "kind": event.kind, "content": event.content, "received_at": utcnow()})
+
+
+@functools.cache
+def _insert_once(table: sa.Table, dialect: str) -> sa.Insert:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for this database (both have it)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing()
 
 
 def _apply_receipt(session: WaSession, event: MessageStatus) -> None:
-    """Move sent messages forward (history and outbox alike), never backwards."""
-    for model in (Message, OutboxMessage):
-        query = sa.select(model).where(model.session_id == session.id,
-                                       model.wa_id.in_(event.message_ids))
-        if model is Message:
-            query = query.where(Message.direction == "out")
-        for row in db.session.scalars(query):
-            receipts.apply(row, event.status, event.timestamp)
+    """Move sent messages forward (history and outbox alike), never backwards: one
+    UPDATE each, whose condition is ``receipts.advances`` (rows already at or past the
+    receipt's status are left alone)."""
+    if event.status not in receipts.ORDER and event.status != "failed":
+        return  # a status Kabar does not know moves nothing
+    params = {"b_session": session.id, "b_ids": list(event.message_ids),
+              "b_ahead": list(receipts.not_advanced_by(event.status)),
+              "b_status": event.status, "b_at": event.timestamp}
+    for statement in _receipt_updates(event.status):
+        db.session.execute(statement, params)
+
+
+@functools.cache
+def _receipt_updates(status: str) -> tuple[sa.Update, ...]:
+    """The two UPDATEs a receipt of ``status`` makes, built once (Core, with bound
+    parameters: a receipt is the commonest event, and building the statement cost more
+    than running it)."""
+    def where(table: sa.Table) -> list[sa.ColumnElement[bool]]:
+        return [table.c.session_id == sa.bindparam("b_session"),
+                table.c.wa_id.in_(sa.bindparam("b_ids", expanding=True)),
+                table.c.status.not_in(sa.bindparam("b_ahead", expanding=True))]
+
+    history, outbox = Message.__table__, OutboxMessage.__table__
+    at = sa.bindparam("b_at", type_=outbox.c.delivered_at.type)
+    values: dict[str, object] = {"status": sa.bindparam("b_status")}
+    if status in receipts.DELIVERED:
+        values["delivered_at"] = sa.func.coalesce(outbox.c.delivered_at, at)
+    if status in receipts.READ:
+        values["read_at"] = sa.func.coalesce(outbox.c.read_at, at)
+    return (
+        sa.update(history).where(*where(history), history.c.direction == "out")
+        .values(status=sa.bindparam("b_status")),
+        sa.update(outbox).where(*where(outbox)).values(**values),
+    )

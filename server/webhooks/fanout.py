@@ -2,7 +2,8 @@
 an event is never stored without its deliveries, nor a delivery without its event.
 
 Cost per event: one indexed query for the candidate endpoints (the session's and the
-global ones); the type filter is applied here, in Python. A run's end also finds, by
+global ones; asked once per session in a group commit, ``memoised``); the type filter is
+applied here, in Python. A run's end also finds, by
 index, the one-shot endpoints of reply watches bound to that run (``run_id``); no other
 event ever sees those.
 """
@@ -14,7 +15,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from server.fonnte import webhooks as fonnte_webhooks
-from server.models import StoredEvent, WaSession, WebhookDelivery, WebhookEndpoint, db
+from server.models import (
+    StoredEvent,
+    WaSession,
+    WebhookDelivery,
+    WebhookEndpoint,
+    db,
+    memo,
+)
 
 
 def matches(filters: list[str], event_type: str) -> bool:
@@ -49,10 +57,11 @@ def fan_out(row: StoredEvent, session: WaSession | None) -> list[WebhookDelivery
     if session is not None:
         scope = sa.or_(scope, WebhookEndpoint.session_id == session.id)
     with db.session.no_autoflush:
-        candidates = db.session.execute(
+        candidates = memo(("webhook endpoints", session.id if session else None),
+                          lambda: db.session.execute(
             sa.select(WebhookEndpoint.id, WebhookEndpoint.events, WebhookEndpoint.format)
             .where(WebhookEndpoint.enabled.is_(True), WebhookEndpoint.run_id.is_(None),
-                   scope)).all()
+                   scope)).all())
         wanted = [endpoint_id for endpoint_id, filters, shape in candidates
                   if matches(filters or [], row.type)
                   and (shape != "fonnte" or fonnte_webhooks.applies(row.type, row.data))
