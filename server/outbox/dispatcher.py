@@ -266,7 +266,7 @@ class SessionSender:
             for row in rows:
                 outcomes.append((row, self._transmit(row, pacing)))
             stored.wait()
-        with memoised():
+        with memoised(), db.session.no_autoflush:  # one flush of all rows at the commit
             for row, outcome in outcomes:
                 self._record(row, session, outcome)
             self._fence()
@@ -303,10 +303,7 @@ class SessionSender:
             self._failed_attempt(row, outcome)
             return
         at = outcome.timestamp
-        db.session.execute(sa.update(OutboxMessage).where(
-            OutboxMessage.seq == row.seq, OutboxMessage.status == "sending").values(
-            status="sent", sent_at=at, reason=None),
-            execution_options={"synchronize_session": False})
+        db.session.connection().execute(_MARK_SENT, {"b_seq": row.seq, "b_at": at})
         if row.kind in ACTIONS:
             _apply_action(row)
         else:
@@ -359,6 +356,10 @@ class SessionSender:
 
 
 ACTIONS = {"reaction", "edit", "revoke"}
+_outbox = OutboxMessage.__table__
+_MARK_SENT = sa.update(_outbox).where(
+    _outbox.c.seq == sa.bindparam("b_seq"), _outbox.c.status == "sending").values(
+    status="sent", sent_at=sa.bindparam("b_at", type_=_outbox.c.sent_at.type), reason=None)
 
 
 def _apply_action(row: OutboxMessage) -> None:

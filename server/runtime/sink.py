@@ -73,6 +73,7 @@ def handle_many(items: list[tuple[str, Event, bool, tuple[str, int | None] | Non
     held: dict[str, WaSession | None] = {}  # strong references: the identity map is weak
     fenced: set[tuple[str, tuple[str, int | None]]] = set()
     touched: set[str] = set()
+    receipts_due: dict[str, list[dict]] = {}
     with unit_of_work(), memoised():
         for session_id, event, from_transport, fence in items:
             if session_id not in held:
@@ -83,11 +84,15 @@ def handle_many(items: list[tuple[str, Event, bool, tuple[str, int | None] | Non
             if fence is not None and (session_id, fence) not in fenced:
                 leases.fence(session_id, *fence)
                 fenced.add((session_id, fence))
-            _apply(session, event, from_transport=from_transport, touched=touched)
+            _apply(session, event, from_transport=from_transport, touched=touched,
+                   receipts_due=receipts_due)
+        if receipts_due:
+            _run_receipts(receipts_due)
 
 
 def _apply(session: WaSession, event: Event, *, from_transport: bool,
-           touched: set[str] | None = None) -> None:
+           touched: set[str] | None = None,
+           receipts_due: dict[str, list[dict]] | None = None) -> None:
     if isinstance(event, SessionStatus):
         sessions.record_status(session, event,
                                halt=from_transport and event.status in sessions.TERMINAL)
@@ -105,7 +110,7 @@ def _apply(session: WaSession, event: Event, *, from_transport: bool,
             # its WhatsApp id): stored and announced once already.
             return
     elif isinstance(event, MessageStatus):
-        _apply_receipt(session, event)
+        _apply_receipt(session, event, receipts_due)
     eventlog.record(event, session)
 
 
@@ -136,7 +141,8 @@ def store_inbound(session: WaSession, message: InboundMessage) -> bool:
 def _store_sandbox_delivery(session: WaSession, event: SandboxDelivered) -> None:
     """The sandbox recipient's inbox holds each WhatsApp id once (a resend after a crash
     is the same message): an insert that does nothing on a second copy."""
-    db.session.execute(_insert_once(SandboxDelivery.__table__, db.engine.dialect.name), {
+    db.session.connection().execute(_insert_once(SandboxDelivery.__table__,
+                                                 db.engine.dialect.name), {
         "session_id": session.id, "wa_id": event.wa_id, "to_jid": event.to_jid,
         "kind": event.kind, "content": event.content, "received_at": utcnow()})
 
@@ -151,38 +157,53 @@ def _insert_once(table: sa.Table, dialect: str) -> sa.Insert:
     return insert(table).on_conflict_do_nothing()
 
 
-def _apply_receipt(session: WaSession, event: MessageStatus) -> None:
+def _apply_receipt(session: WaSession, event: MessageStatus,
+                   receipts_due: dict[str, list[dict]] | None = None) -> None:
     """Move sent messages forward (history and outbox alike), never backwards: one
     UPDATE each, whose condition is ``receipts.advances`` (rows already at or past the
-    receipt's status are left alone)."""
+    receipt's status are left alone). With ``receipts_due`` (a group commit) the updates
+    are collected there and run at the end, each statement once for all of them."""
     if event.status not in receipts.ORDER and event.status != "failed":
         return  # a status Kabar does not know moves nothing
-    params = {"b_session": session.id, "b_ids": list(event.message_ids),
-              "b_ahead": list(receipts.not_advanced_by(event.status)),
-              "b_status": event.status, "b_at": event.timestamp}
-    for statement in _receipt_updates(event.status):
-        db.session.execute(statement, params)
+    params = [{"b_session": session.id, "b_id": wa_id, "b_at": event.timestamp}
+              for wa_id in event.message_ids]
+    if receipts_due is None:
+        _run_receipts({event.status: params})
+    else:
+        receipts_due.setdefault(event.status, []).extend(params)
+
+
+def _run_receipts(receipts_due: dict[str, list[dict]]) -> None:
+    """Apply collected receipts: each status's UPDATEs as one executemany, "failed"
+    first, then in the order statuses advance. Every receipt only moves a row forward
+    (and "failed" only a row not yet delivered), so this ends where applying them one
+    by one in their order would."""
+    connection = db.session.connection()  # Core: nothing of the ORM's is touched
+    for status in sorted(receipts_due, key=lambda name: receipts.ORDER.get(name, -1)):
+        for statement in _receipt_updates(status):
+            connection.execute(statement, receipts_due[status])
 
 
 @functools.cache
 def _receipt_updates(status: str) -> tuple[sa.Update, ...]:
-    """The two UPDATEs a receipt of ``status`` makes, built once (Core, with bound
-    parameters: a receipt is the commonest event, and building the statement cost more
-    than running it)."""
+    """The two UPDATEs a receipt of ``status`` makes for one message, built once (Core,
+    with bound parameters: a receipt is the commonest event, and building the statement
+    cost more than running it)."""
+    ahead = receipts.not_advanced_by(status)
+
     def where(table: sa.Table) -> list[sa.ColumnElement[bool]]:
         return [table.c.session_id == sa.bindparam("b_session"),
-                table.c.wa_id.in_(sa.bindparam("b_ids", expanding=True)),
-                table.c.status.not_in(sa.bindparam("b_ahead", expanding=True))]
+                table.c.wa_id == sa.bindparam("b_id"), table.c.status.not_in(ahead)]
 
     history, outbox = Message.__table__, OutboxMessage.__table__
     at = sa.bindparam("b_at", type_=outbox.c.delivered_at.type)
-    values: dict[str, object] = {"status": sa.bindparam("b_status")}
+    values: dict[str, object] = {"status": status}
     if status in receipts.DELIVERED:
         values["delivered_at"] = sa.func.coalesce(outbox.c.delivered_at, at)
     if status in receipts.READ:
         values["read_at"] = sa.func.coalesce(outbox.c.read_at, at)
     return (
         sa.update(history).where(*where(history), history.c.direction == "out")
-        .values(status=sa.bindparam("b_status")),
+        .values(status=status),
         sa.update(outbox).where(*where(outbox)).values(**values),
     )

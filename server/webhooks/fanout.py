@@ -53,15 +53,10 @@ def ordering_key(event_type: str, data: dict[str, Any], session_id: str | None) 
 
 def fan_out(row: StoredEvent, session: WaSession | None) -> list[WebhookDelivery]:
     """Add a pending delivery for each enabled endpoint that wants ``row``."""
-    scope = WebhookEndpoint.session_id.is_(None)
-    if session is not None:
-        scope = sa.or_(scope, WebhookEndpoint.session_id == session.id)
+    session_id = session.id if session is not None else None
     with db.session.no_autoflush:
-        candidates = memo(("webhook endpoints", session.id if session else None),
-                          lambda: db.session.execute(
-            sa.select(WebhookEndpoint.id, WebhookEndpoint.events, WebhookEndpoint.format)
-            .where(WebhookEndpoint.enabled.is_(True), WebhookEndpoint.run_id.is_(None),
-                   scope)).all())
+        candidates = memo(("webhook endpoints", session_id),
+                          lambda: _candidates(session_id))
         wanted = [endpoint_id for endpoint_id, filters, shape in candidates
                   if matches(filters or [], row.type)
                   and (shape != "fonnte" or fonnte_webhooks.applies(row.type, row.data))
@@ -74,6 +69,16 @@ def fan_out(row: StoredEvent, session: WaSession | None) -> list[WebhookDelivery
                                   ordering_key=key) for endpoint_id in wanted]
     db.session.add_all(deliveries)
     return deliveries
+
+
+def _candidates(session_id: str | None) -> list[sa.Row]:
+    scope = WebhookEndpoint.session_id.is_(None)
+    if session_id is not None:
+        scope = sa.or_(scope, WebhookEndpoint.session_id == session_id)
+    return db.session.execute(
+        sa.select(WebhookEndpoint.id, WebhookEndpoint.events, WebhookEndpoint.format)
+        .where(WebhookEndpoint.enabled.is_(True), WebhookEndpoint.run_id.is_(None),
+               scope)).all()
 
 
 RUN_ENDS = ("workflow.completed", "workflow.failed")
