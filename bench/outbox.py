@@ -75,7 +75,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def drain(argv: list[str]) -> None:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from sessions import Gateway
+    from sessions import Gateway, cpu_seconds
 
     parser = argparse.ArgumentParser(prog="bench/outbox.py drain")
     parser.add_argument("--sessions", type=int, default=1)
@@ -144,6 +144,8 @@ def drain(argv: list[str]) -> None:
                  args.profile, "--pid", str(gateway.runtime_pid()), "--rate", "100", "--gil",
                  "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)
+        runtime = gateway.runtime_pid()
+        cpu_began = cpu_seconds(runtime)
         for sid in ids:
             gateway.call("POST", f"/api/v1/sessions/{sid}/start")
         started = time.perf_counter()
@@ -157,6 +159,7 @@ def drain(argv: list[str]) -> None:
                          >= args.messages, timeout=args.timeout, interval=0.05,
                          what="every receipt applied")
             read_seconds = time.perf_counter() - started
+        cpu = cpu_seconds(runtime) - cpu_began
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(timeout=60)
@@ -195,6 +198,8 @@ def drain(argv: list[str]) -> None:
         print(f"  every receipt (delivered, read) applied after {read_seconds:.1f} s: "
               f"{args.messages / read_seconds:.0f} msgs/s (the read receipt comes 1 s after "
               f"the send)")
+    print(f"  the runtime's CPU time meanwhile: {cpu:.1f} s, {cpu / args.messages * 1000:.2f} ms "
+          f"a message (what caps it on an idle core: {args.messages / cpu:.0f} msgs/s)")
     print(f"  delivered: {delivered} rows; sent twice: {twice}; not sent: {failed}; "
           f"out of order within a chat: {out_of_order}")
 

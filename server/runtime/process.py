@@ -598,8 +598,8 @@ class Runtime:
                                        (self.holder, item.token)) for item in group])
                 except Exception as exc:  # noqa: BLE001 - each goes alone below
                     db.session.rollback()
-                    log.info("storing %d events together failed (%s); one at a time",
-                             len(group), exc)
+                    log.warning("storing %d events together failed (%s); one at a time",
+                                len(group), str(exc).splitlines()[0][:300])
                 else:
                     for item in group:
                         if item.done is not None:

@@ -193,7 +193,10 @@ def _receipt_updates(status: str) -> tuple[sa.Update, ...]:
 
     def where(table: sa.Table) -> list[sa.ColumnElement[bool]]:
         return [table.c.session_id == sa.bindparam("b_session"),
-                table.c.wa_id == sa.bindparam("b_id"), table.c.status.not_in(ahead)]
+                table.c.wa_id == sa.bindparam("b_id"),
+                # not NOT IN: a list renders as an expanding parameter, which
+                # executemany cannot take
+                *(table.c.status != status_ahead for status_ahead in ahead)]
 
     history, outbox = Message.__table__, OutboxMessage.__table__
     at = sa.bindparam("b_at", type_=outbox.c.delivered_at.type)

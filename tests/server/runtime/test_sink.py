@@ -98,3 +98,96 @@ def test_the_transports_callback_is_not_released_until_the_message_is_stored(
     assert stored.wait(10)
     runtime.events.put(None)
     thread.join(10)
+
+
+def _sent(sid: str, wa_id: str):
+    from server.models import OutboxMessage
+
+    row = OutboxMessage(session_id=sid, wa_id=wa_id, to_jid="628123@s.whatsapp.net",
+                        kind="text", payload={"text": "hi"}, status="sent")
+    db.session.add(row)
+    db.session.commit()
+    return row.seq
+
+
+def _receipt(wa_id: str, status: str):
+    from server.events import MessageStatus
+
+    return MessageStatus(message_ids=(wa_id,), status=status,
+                         chat=Party(jid="628123@s.whatsapp.net", phone="628123"),
+                         timestamp=datetime.now(UTC))
+
+
+def test_events_stored_together_are_all_there_and_in_one_commit(app, make_user):
+    """A burst is stored in one transaction: every message, event and receipt lands, a
+    duplicate among them changes nothing, and receipts only move a message forward
+    (a late "delivered" after "read" leaves it read)."""
+    from server.models import OutboxMessage, StoredEvent
+
+    sid = _session(make_user)
+    seq = _sent(sid, "3EB0SENT")
+    other = _sent(sid, "3EB0SENT2")
+    commits = []
+
+    def on_commit(_conn):
+        commits.append(1)
+
+    sa.event.listen(db.engine, "commit", on_commit)
+    try:
+        sink.handle_many([(sid, event, True, None) for event in (
+            _received("3EB0A1"), _received("3EB0A2"), _received("3EB0A1"),
+            _receipt("3EB0SENT", "read"), _receipt("3EB0SENT", "delivered"),
+            _receipt("3EB0SENT2", "delivered"))])
+    finally:
+        sa.event.remove(db.engine, "commit", on_commit)
+    assert len(commits) == 1
+    assert not db.session().in_transaction()
+    assert sorted(db.session.scalars(sa.select(Message.wa_id))) == ["3EB0A1", "3EB0A2"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(StoredEvent)) == 5
+    row = db.session.get(OutboxMessage, seq)
+    assert row.status == "read" and row.read_at is not None and row.delivered_at is not None
+    assert db.session.get(OutboxMessage, other).status == "delivered"
+
+
+def test_a_group_that_fails_is_stored_one_by_one_and_each_acknowledged(
+        app, make_user, monkeypatch):
+    """One bad event in a burst costs the group commit, not the others: they are stored
+    alone, each acknowledged once stored; the bad one is given up after its retries."""
+    sid = _session(make_user)
+    runtime = Runtime(app)
+    real_store = sink.store_inbound
+
+    def broken_for_one(session, message):
+        if message.id == "3EB0BAD":
+            raise RuntimeError("a bug")
+        return real_store(session, message)
+
+    monkeypatch.setattr(sink, "store_inbound", broken_for_one)
+    monkeypatch.setattr("server.runtime.process.time.sleep", lambda _s: None)
+    batch = [Pending(sid, _received(wa_id), threading.Event(), True, None)
+             for wa_id in ("3EB0G1", "3EB0BAD", "3EB0G2")]
+    runtime._store_batch(batch)
+    assert sorted(db.session.scalars(sa.select(Message.wa_id))) == ["3EB0G1", "3EB0G2"]
+    assert all(item.done.is_set() for item in batch)
+
+
+def test_an_event_is_acknowledged_only_after_its_group_is_committed(app, make_user,
+                                                                    monkeypatch):
+    """Ack-after-store holds for a group: while the commit has not happened, no event of
+    the group is acknowledged."""
+    sid = _session(make_user)
+    runtime = Runtime(app)
+    seen_at_commit = []
+    batch = [Pending(sid, _received(wa_id), threading.Event(), True, None)
+             for wa_id in ("3EB0C1", "3EB0C2")]
+
+    def on_commit(_conn):
+        seen_at_commit.append([item.done.is_set() for item in batch])
+
+    sa.event.listen(db.engine, "commit", on_commit)
+    try:
+        runtime._store_batch(batch)
+    finally:
+        sa.event.remove(db.engine, "commit", on_commit)
+    assert seen_at_commit == [[False, False]]
+    assert all(item.done.is_set() for item in batch)
