@@ -157,8 +157,11 @@ def attempt(delivery_id: int) -> None:
     delivery.last_error = (outcome.error or "")[:512] or None
     if outcome.ok:
         delivery.status, delivery.delivered_at = "delivered", now
-        _endpoint_values(endpoint.id, consecutive_failures=0)
-        resumed = _resume(endpoint.id)
+        # Only when there is something to undo: an UPDATE of the endpoint's row for
+        # every delivery would queue all of them on that one row.
+        if endpoint.consecutive_failures:
+            _endpoint_values(endpoint.id, consecutive_failures=0)
+        resumed = _resume(endpoint.id) if endpoint.paused_until is not None else False
         db.session.commit()
         if resumed:
             from server.runtime import wakeup

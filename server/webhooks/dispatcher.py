@@ -115,6 +115,19 @@ def claim(delivery_id: int) -> bool:
     return bool(won)
 
 
+def claim_many(delivery_ids: list[int]) -> list[int]:
+    """Claim several deliveries with one UPDATE and one commit; returns those won (a
+    replay or an expiry may have changed one meanwhile)."""
+    if not delivery_ids:
+        return []
+    won = set(db.session.scalars(sa.update(WebhookDelivery).where(
+        WebhookDelivery.id.in_(delivery_ids), WebhookDelivery.status.in_(RETRYABLE))
+        .values(status="delivering").returning(WebhookDelivery.id),
+        execution_options={"synchronize_session": False}))
+    db.session.commit()
+    return [delivery_id for delivery_id in delivery_ids if delivery_id in won]
+
+
 class WebhookWorker(Worker):
     name = "kabar-webhooks"
 
@@ -155,12 +168,11 @@ class WebhookWorker(Worker):
                 started += 1
         ids = due(free - started) if free > started else []
         db.session.commit()  # end the read: the pool threads write these rows
-        for delivery_id in ids:
-            if claim(delivery_id):
-                with self.lock:
-                    self.in_flight += 1
-                self.pool.submit(self._deliver, delivery_id)
-                started += 1
+        for delivery_id in claim_many(ids):
+            with self.lock:
+                self.in_flight += 1
+            self.pool.submit(self._deliver, delivery_id)
+            started += 1
         return 0.0 if started else IDLE_SECONDS
 
     def _deliver(self, delivery_id: int) -> None:
