@@ -25,7 +25,9 @@ the address actually reached is the proxy's business, and the checks above mean 
 from __future__ import annotations
 
 import email.message
+import functools
 import ipaddress
+import ssl
 import socket
 import time
 import unicodedata
@@ -151,6 +153,14 @@ def pinned_request(client: httpx.Client, method: str, url: httpx.URL, address: I
                                 headers=merged, extensions=request.extensions)
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context (the CA bundle, verification on) for every request: building it
+    loads the CA certificates, which cost more CPU than a whole webhook delivery to a
+    receiver on the same network. A context is safe to share between threads."""
+    return httpx.create_ssl_context()
+
+
 @dataclass(frozen=True)
 class Answer:
     """What ``request`` got back: the status, headers and (capped) body."""
@@ -171,7 +181,7 @@ def request(method: str, url: str, *, timeout: float, allow: list[str], max_byte
     """
     parsed, addresses = checked_url(url, allow=allow)
     deadline = time.monotonic() + timeout
-    with httpx.Client(trust_env=False, follow_redirects=False,
+    with httpx.Client(trust_env=False, follow_redirects=False, verify=_tls(),
                       headers={"User-Agent": USER_AGENT}) as client:
         for index, address in enumerate(addresses):
             built = pinned_request(client, method, parsed, address, timeout=timeout,
@@ -367,7 +377,7 @@ def _send(url: httpx.URL, addresses: list[IPAddress],
     and a pooled TLS connection verified for one host name must not carry a request for
     another.
     """
-    with httpx.Client(trust_env=False, follow_redirects=False,
+    with httpx.Client(trust_env=False, follow_redirects=False, verify=_tls(),
                       headers={"User-Agent": USER_AGENT}) as client:
         response = None
         for index, address in enumerate(addresses):
