@@ -383,10 +383,9 @@
       drag = { kind: "move", id, startX: event.clientX, startY: event.clientY, x: p.x, y: p.y, moved: false, box };
     }
     select(id, { focus: false });
-    canvas.setPointerCapture(event.pointerId);
   });
 
-  canvas.addEventListener("pointermove", (event) => {
+  window.addEventListener("pointermove", (event) => {
     if (!drag) return;
     if (drag.kind === "move") {
       const dx = event.clientX - drag.startX;
@@ -405,7 +404,7 @@
     }
   });
 
-  canvas.addEventListener("pointerup", (event) => {
+  window.addEventListener("pointerup", (event) => {
     if (!drag) return;
     const current = drag;
     drag = null;
@@ -526,7 +525,7 @@
     palette.replaceChildren();
     for (const [group, label] of Object.entries(catalogue.groups)) {
       const items = catalogue.nodes.filter((n) => n.group === group && (!query
-        || `${n.type} ${n.summary} ${n.doc}`.toLowerCase().includes(query)));
+        || `${n.type} ${n.type.replace(/_/g, " ")} ${n.summary} ${n.doc}`.toLowerCase().includes(query)));
       if (!items.length) continue;
       palette.append(el("section", { class: "studio-group" },
         el("h3", { text: label }),
@@ -623,7 +622,8 @@
   function fieldBox(path, label, input, { help, required, extra } = {}) {
     const id = input.id;
     const wrap = el("div", { class: "field studio-field", "data-path": jsonPath(path) },
-      el("label", { for: id }, label, required ? el("span", { class: "required", title: "required", text: " *" }) : null),
+      el("label", { for: id }, label),
+      required ? el("span", { class: "required", title: "required", "aria-hidden": "true", text: "*" }) : null,
       input, extra || null,
       help ? el("small", { class: "help", id: `${id}-help`, text: help }) : null,
       el("p", { class: "field-problem error-text", "data-field-problem": "", hidden: true }));
@@ -958,23 +958,31 @@
   }
 
   let jsonTimer = null;
+  /** Take the panel's text as the document; false while it is not a JSON object. */
+  function applyJson() {
+    clearTimeout(jsonTimer);
+    jsonTimer = null;
+    let parsed;
+    try { parsed = JSON.parse(jsonArea.value); } catch (error) {
+      jsonError.textContent = `Not valid JSON: ${error.message}`;
+      return false;
+    }
+    if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
+      jsonError.textContent = "A workflow is a JSON object.";
+      return false;
+    }
+    jsonError.textContent = "";
+    change(() => { state.doc = parsed; }, { coalesce: "$json" });
+    return true;
+  }
   jsonArea.addEventListener("input", () => {
     clearTimeout(jsonTimer);
-    jsonTimer = setTimeout(() => {
-      let parsed;
-      try { parsed = JSON.parse(jsonArea.value); } catch (error) {
-        jsonError.textContent = `Not valid JSON: ${error.message}`;
-        return;
-      }
-      if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
-        jsonError.textContent = "A workflow is a JSON object.";
-        return;
-      }
-      jsonError.textContent = "";
-      change(() => { state.doc = parsed; }, { coalesce: "$json" });
-    }, 300);
+    jsonTimer = setTimeout(applyJson, 300);
   });
-  jsonArea.addEventListener("blur", () => { state.coalesce = null; });
+  jsonArea.addEventListener("blur", () => {
+    if (jsonTimer) applyJson();
+    state.coalesce = null;
+  });
 
   function renderToolbar() {
     $('[data-act="undo"]').disabled = !state.undo.length;
@@ -991,6 +999,10 @@
   }
 
   async function save() {
+    if (jsonTimer && !applyJson()) {
+      status("Not saved: the JSON panel does not hold a JSON object yet.", "error");
+      return;
+    }
     clearTimeout(checkTimer);
     state.checkSeq += 1;  // a check under way is older than this save's answer
     status("Saving…");
