@@ -24,9 +24,10 @@ SURVEY = json.loads((WORKFLOWS / "survey.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture
-def shots(tmp_path):
-    """shots(page, name): a PNG of the page for the docs."""
+def shots(page, tmp_path):
+    """shots(page, name): a PNG of the page for the docs (in a wide window)."""
     folder = Path(os.environ.get("KABAR_STUDIO_SCREENSHOTS") or tmp_path)
+    page.set_viewport_size({"width": 1600, "height": 960})
 
     def take(page, name: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -234,7 +235,7 @@ def test_every_shipped_workflow_opens_and_saves_back_unchanged(page, log_in, sho
         page.get_by_role("button", name="Save").click()
         expect(page.get_by_role("status").filter(
             has_text=f"No changes: {name} stays at version 1")).to_be_visible()
-        if name == "request":
+        if name == "helpdesk-request":
             shots(page, "helpdesk")
         _doc, versions = _stored(name, user.id)
         assert versions == 1, name
