@@ -174,6 +174,18 @@ def test_a_broken_connection_shows_its_problem_on_its_node_and_undo_mends_it(pag
     expect(page.locator("[data-problem-count]")).to_have_text("0")
     expect(page.locator('[data-node="ask"]')).to_have_class("studio-node kind-wait is-start")
 
+    # What the simulator sees and says (its contract with the editor).
+    assert page.evaluate("window.kabarStudio.document()") == SURVEY
+    assert page.evaluate("window.kabarStudio.workflow") == "survey"
+    page.evaluate("""document.dispatchEvent(new CustomEvent("kabar:studio-step", {detail: {
+        run: "r1", node: "happy", status: "running",
+        steps: [{node: "ask"}, {node: "score"}, {node: "happy"}]}}))""")
+    expect(page.locator(".studio-node.is-current")).to_have_attribute("data-node", "happy")
+    expect(page.locator(".studio-node.is-done")).to_have_count(2)
+    page.evaluate("""document.dispatchEvent(new CustomEvent("kabar:studio-step", {detail: {
+        run: "r1", node: null, status: "done", steps: []}}))""")
+    expect(page.locator(".studio-node.is-current, .studio-node.is-done")).to_have_count(0)
+
     _wire(page, "ask", "timeout", "")  # nowhere: a wait must say what a timeout does
     ask = page.locator('[data-node="ask"]')
     expect(ask).to_have_class("studio-node kind-wait is-start is-selected has-problem")

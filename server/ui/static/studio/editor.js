@@ -231,6 +231,7 @@
   let checkTimer = null;
   function scheduleCheck(delay = 250) {
     clearTimeout(checkTimer);
+    root.dataset.checking = "true";  // from now: what is shown may be about an older draft
     checkTimer = setTimeout(check, delay);
   }
 
@@ -1012,10 +1013,13 @@
       result = await post(data.urls.save, body);
     } catch (_e) {
       status("Not saved: the server did not answer.", "error");
+      scheduleCheck();
       return;
     }
     if (!result.ok) {
       showProblems(result.answer.errors || {});
+      root.dataset.checking = "false";
+      root.dataset.valid = "false";
       renderGraph();
       renderProblems();
       status(`Not saved: ${result.answer.message || result.status}`, "error");
