@@ -146,6 +146,13 @@ def test_build_the_survey_from_an_empty_canvas_and_save_it(page, log_in, shots):
     expect(page.locator("[data-problem-count]")).to_have_text("0")
     expect(page.locator(".studio-node.has-problem")).to_have_count(0)
 
+    # Arrange lays the graph out as the workflow's page draws it.
+    before = page.locator('[data-node="closed"]').bounding_box()
+    page.get_by_role("button", name="Arrange").click()
+    assert page.locator('[data-node="closed"]').bounding_box() != before
+    assert page.locator('[data-node="score"]').bounding_box()["x"] > \
+        page.locator('[data-node="ask"]').bounding_box()["x"]
+
     # The JSON panel takes edits too: give the file its $schema there.
     panel = page.get_by_label("The workflow's JSON")
     doc = json.loads(panel.input_value())

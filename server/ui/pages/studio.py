@@ -80,8 +80,13 @@ STRETCH = 1.7
 its rows are drawn this much further apart."""
 
 
-def positions(doc: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Where each node starts on the canvas: the read-only graph's layout, rows apart."""
+def positions(doc: Any) -> dict[str, dict[str, float]]:
+    """Where each node starts on the canvas (and where **Arrange** puts it): the read-only
+    graph's layout, rows further apart. Nothing for a draft too broken to lay out."""
+    nodes = doc.get("nodes") if isinstance(doc, dict) else None
+    if not isinstance(nodes, dict) or not all(isinstance(spec, dict) and isinstance(
+            spec.get("next", {}), dict) for spec in nodes.values()):
+        return {}
     drawn = graph.layout(doc)
     return {box.id: {"x": box.x, "y": round(graph.PAD + (box.y - graph.PAD) * STRETCH)}
             for box in drawn.boxes}
@@ -127,16 +132,17 @@ def _body() -> Any:
 @bp.requires("workflows:manage")
 def check():
     """Check a draft as POST /api/v1/workflows/validate does, and add each node's outputs
-    (the body of a refusal is the API's error shape plus ``outputs``)."""
+    and the layout **Arrange** would give it (a refusal is the API's error shape plus
+    those two)."""
     doc = request.get_json(silent=True)
     try:
         checked = store.check(_body())
     except KabarError as error:
         db.session.rollback()
         return jsonify({**error_body(error.status, error.code, error.message, error.errors),
-                        "outputs": outputs(doc)}), error.status
+                        "outputs": outputs(doc), "layout": positions(doc)}), error.status
     return jsonify({"valid": True, "name": checked.name, "nodes": len(checked.nodes),
-                    "outputs": outputs(doc)})
+                    "outputs": outputs(doc), "layout": positions(doc)})
 
 
 @bp.route("/studio/save", methods=["POST"])

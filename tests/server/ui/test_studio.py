@@ -77,6 +77,7 @@ def test_check_answers_the_apis_messages_by_json_path_and_each_nodes_outputs(
     ok = _post(operator_browser, "/workflows/studio/check", doc)
     assert ok.status_code == 200 and ok.json["valid"] is True
     assert ok.json["outputs"]["ask"] == ["reply", "timeout", "invalid", "error"]
+    assert set(ok.json["layout"]) == set(doc["nodes"])  # where Arrange puts them
 
     del doc["nodes"]["ask"]["next"]["timeout"]
     doc["nodes"]["score"]["params"]["variables"] = "nothing"

@@ -257,6 +257,7 @@
     if (seq !== state.checkSeq) return;  // a newer draft is being checked
     showProblems(result.answer.errors || {});
     state.outputs = result.answer.outputs || {};
+    state.arranged = result.answer.layout || {};
     renderGraph();
     renderProblems();
     root.dataset.checking = "false";
@@ -455,6 +456,7 @@
   // --- selecting, adding, duplicating, deleting -------------------------------------------
 
   function select(id, { focus = true } = {}) {
+    if (id !== state.selected) inspector.closest(".studio-inspector").scrollTop = 0;
     state.selected = id;
     state.coalesce = null;
     for (const box of nodesLayer.querySelectorAll("[data-node]")) {
@@ -514,6 +516,18 @@
     select(null, { focus: false });
     nodesLayer.focus();
     status(`Deleted ${id}.`);
+  }
+
+  /** Lay the graph out as the workflow page draws it (the server's layout of the draft
+   * last checked); nodes it could not place keep theirs. */
+  function arrange() {
+    change(() => {
+      writePositions();
+      for (const [id, p] of Object.entries(state.arranged || {})) {
+        if (id in nodes()) state.doc.positions[id] = { x: Math.round(p.x), y: Math.round(p.y) };
+      }
+    });
+    status("Arranged as the workflow's page draws it.");
   }
 
   // --- the palette -------------------------------------------------------------------------
@@ -1055,6 +1069,7 @@
     else if (act === "duplicate") duplicateSelected();
     else if (act === "delete") removeSelected();
     else if (act === "settings") select(null, { focus: false });
+    else if (act === "arrange") arrange();
     else if (act === "save") save();
   });
 
