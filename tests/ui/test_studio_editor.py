@@ -112,6 +112,9 @@ def test_build_the_survey_from_an_empty_canvas_and_save_it(page, log_in, shots):
     _param(page, "pattern", ask["pattern"])
     _param(page, "reprompt", ask["reprompt"])
     _param(page, "max_attempts", "3")
+    timeout = inspector.locator('[data-path="$.nodes.ask.params.timeout"]')
+    expect(timeout.locator(".required")).to_be_visible()  # required, and said so
+    expect(timeout.locator("[data-field-problem]")).to_contain_text("missing: add 'timeout'")
     _param(page, "timeout", "1")  # a duration: one hour
     inspector.get_by_label("timeout unit").select_option("hours")
     expect(inspector.locator('[data-path="$.nodes.ask.params.timeout"] .studio-duration')
@@ -130,6 +133,9 @@ def test_build_the_survey_from_an_empty_canvas_and_save_it(page, log_in, shots):
 
     for node_id in ("thanks", "sorry", "closed", "gave_up"):
         _add(page, "send", node_id)
+        kinds = inspector.get_by_label("type", exact=True)  # an enum: its choices
+        expect(kinds.locator("option")).to_have_count(11)  # "—" (the default) and 10 kinds
+        assert "poll" in kinds.inner_text()
         _param(page, "text", SURVEY["nodes"][node_id]["params"]["text"])
 
     # Connect the outputs: one by dragging an output onto a node, the rest by their forms.

@@ -722,7 +722,7 @@
         refresh();
       });
       refresh();
-      return fieldBox(path, name, input, { help, required, extra: (templatable || expression || isTemplate(value)) ? preview : preview });
+      return fieldBox(path, name, input, { help, required, extra: preview });
     }
 
     if (kind === "array" && plain.items && (plain.items.type === "string" || (plain.items.anyOf && baseType(plainOf(plain.items).plain) === "string"))
@@ -855,7 +855,8 @@
     const base = triggerBase(index);
     const schema = catalogue.triggers[trigger.type] || { properties: {} };
     const box = el("fieldset", { class: "studio-trigger", "data-path": jsonPath(base) },
-      el("legend", { text: `Trigger ${index + 1}` }));
+      el("legend", { text: `Trigger ${index + 1}` }),
+      el("p", { class: "field-problem error-text", "data-field-problem": "", hidden: true }));
     const kind = el("select", { id: nextId() }, Object.keys(catalogue.triggers).map((t) => el("option", { value: t, text: t })));
     if (!(trigger.type in catalogue.triggers)) kind.append(el("option", { value: String(trigger.type), text: String(trigger.type) }));
     kind.value = String(trigger.type);
@@ -1016,7 +1017,7 @@
   async function save() {
     if (jsonTimer && !applyJson()) {
       status("Not saved: the JSON panel does not hold a JSON object yet.", "error");
-      return;
+      return null;
     }
     clearTimeout(checkTimer);
     state.checkSeq += 1;  // a check under way is older than this save's answer
@@ -1028,7 +1029,7 @@
     } catch (_e) {
       status("Not saved: the server did not answer.", "error");
       scheduleCheck();
-      return;
+      return null;
     }
     if (!result.ok) {
       showProblems(result.answer.errors || {});
@@ -1037,7 +1038,7 @@
       renderGraph();
       renderProblems();
       status(`Not saved: ${result.answer.message || result.status}`, "error");
-      return;
+      return null;
     }
     const saved = result.answer;
     const unchanged = body === state.saved && state.workflow === saved.name;
@@ -1056,6 +1057,7 @@
     state.problems = [];
     renderToolbar();
     scheduleCheck(0);
+    return saved;
   }
 
   // --- the toolbar and the keyboard ---------------------------------------------------------
@@ -1109,6 +1111,8 @@
   window.kabarStudio = {
     document: () => JSON.parse(JSON.stringify(state.doc)),
     get workflow() { return state.workflow; },
+    /** Save the draft as the Save button does; resolves to the saved workflow or null. */
+    save: () => save(),
   };
 
   root.hidden = false;
