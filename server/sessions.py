@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import shutil
 import time
+from datetime import datetime
 from pathlib import Path
 
 import segno
@@ -21,6 +22,7 @@ from server.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, Val
 from server.events import SessionStatus
 from server.models import SessionStatusChange, WaSession, db, utcnow
 from server.runtime import commands, wakeup
+from server.whatsapp.transport import PairingCode
 
 TRANSPORTS = ("sandbox", "neonize")
 # Settings only an admin may set or change: they make the runtime connect somewhere.
@@ -191,9 +193,11 @@ def qr_png(code: str) -> bytes:
     return buffer.getvalue()
 
 
-def pair_code(session: WaSession, phone: str) -> str:
-    return commands.call("pair_code", session_id=session.id, payload={"phone": phone},
-                         timeout=max(commands.SLOW_TIMEOUT, commands.wait_seconds()))
+def pair_code(session: WaSession, phone: str) -> PairingCode:
+    """Ask WhatsApp for a code to link by phone number; it works until ``expires_at``."""
+    answer = commands.call("pair_code", session_id=session.id, payload={"phone": phone},
+                           timeout=max(commands.SLOW_TIMEOUT, commands.wait_seconds()))
+    return PairingCode(answer["code"], datetime.fromisoformat(answer["expires_at"]))
 
 
 # --- the runtime's side ---------------------------------------------------------------
@@ -218,7 +222,8 @@ def record_status(session: WaSession, event: SessionStatus, *, halt: bool = Fals
     session.status_changed_at = now
     session.last_seen_at = now
     session.qr = event.qr if event.status == "qr" else None
-    session.qr_expires_at = event.qr_expires_at if event.status == "qr" else None
+    session.qr_expires_at = event.qr_expires_at \
+        if event.status in ("qr", "pairing_code") else None
     session.pair_code = event.pair_code if event.status == "pairing_code" else None
     if event.status == "connected":
         session.jid = event.jid or session.jid

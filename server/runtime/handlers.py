@@ -54,9 +54,10 @@ def _logout(runtime: Runtime, command: RuntimeCommand) -> None:
 
 
 @handles("pair_code", pool=True)
-def _pair_code(runtime: Runtime, command: RuntimeCommand) -> str:
+def _pair_code(runtime: Runtime, command: RuntimeCommand) -> dict:
     phone = normalise_phone(command.payload["phone"], runtime.region)
-    return runtime.transport_for(command).pair_code(phone)
+    code, expires_at = runtime.transport_for(command).pair_code(phone)
+    return {"code": code, "expires_at": expires_at.isoformat()}
 
 
 @handles("is_on_whatsapp", pool=True)
