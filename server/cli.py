@@ -577,7 +577,7 @@ def sessions_list() -> None:
 
 
 # --- nodes and workflows ------------------------------------------------------------
-# The catalogue and file checks are nodes/commands.py's (python -m nodes prints the
+# The catalogue and file checks are nodes/cli.py's (python -m nodes prints the
 # same). The rest acts as the machine's operator: every workflow, global or owned.
 
 @cli.group("nodes")
@@ -588,9 +588,9 @@ def nodes_group() -> None:
 @nodes_group.command("list", with_appcontext=False)
 def nodes_list() -> None:
     """Every node type with its version and what it does."""
-    from nodes import commands
+    from nodes import cli as nodes_cli
 
-    _exit(commands.list_nodes(click.echo))
+    _exit(nodes_cli.list_nodes(click.echo))
 
 
 @nodes_group.command("show", with_appcontext=False)
@@ -598,10 +598,10 @@ def nodes_list() -> None:
 @click.option("--version", type=int, default=None, help="A version (default: the latest).")
 def nodes_show(node_type: str, version: int | None) -> None:
     """A node's documentation, outputs and parameters (JSON Schema)."""
-    from nodes import commands
+    from nodes import cli as nodes_cli
 
-    _exit(commands.show_node(node_type, version, click.echo,
-                             lambda text: click.echo(text, err=True)))
+    _exit(nodes_cli.show_node(node_type, version, click.echo,
+                              lambda text: click.echo(text, err=True)))
 
 
 @cli.group("workflow")
@@ -614,9 +614,9 @@ def workflow_group() -> None:
 def workflow_validate(files: tuple[str, ...]) -> None:
     """Check workflow files: each problem with its JSON path and what to do. Exits 1
     when any file is not valid."""
-    from nodes import commands
+    from nodes import cli as nodes_cli
 
-    _exit(commands.validate_files(files, click.echo))
+    _exit(nodes_cli.validate_files(files, click.echo))
 
 
 def _workflow(name: str):
