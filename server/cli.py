@@ -446,9 +446,9 @@ def sandbox_group() -> None:
 @_fail_on_kabar_error
 def sandbox_scan(session_id: str, phone: str, push_name: str) -> None:
     """Scan the session's QR code with the sandbox phone."""
-    from server import sandbox
+    from server import sandbox_controls
 
-    identity = sandbox.scan(_session(session_id), phone=phone, push_name=push_name)
+    identity = sandbox_controls.scan(_session(session_id), phone=phone, push_name=push_name)
     click.echo(f"Paired as {identity['jid']} ({identity['push_name']}).")
 
 
@@ -462,10 +462,10 @@ def sandbox_scan(session_id: str, phone: str, push_name: str) -> None:
 def sandbox_say(session_id: str, sender: str, name: str, group: str | None,
                 text: str) -> None:
     """A virtual contact sends TEXT to the session (in a private chat, or in --group)."""
-    from server import sandbox
+    from server import sandbox_controls
 
-    status, message_id = sandbox.say(_session(session_id), sender=sender, name=name, text=text,
-                                     group=group)
+    status, message_id = sandbox_controls.say(_session(session_id), sender=sender, name=name,
+                                              text=text, group=group)
     if message_id:
         click.echo(f"Delivered as message {message_id}.")
     else:
@@ -481,10 +481,10 @@ def sandbox_inbox(session_id: str, to: str | None, follow: bool) -> None:
     """What the session sent to its virtual contacts, oldest first."""
     import time
 
-    from server import sandbox
+    from server import sandbox_controls
     from server.models import SandboxDelivery
 
-    query, last = sandbox.received(_session(session_id), to=to), 0
+    query, last = sandbox_controls.received(_session(session_id), to=to), 0
     while True:
         rows = db.session.scalars(query.where(SandboxDelivery.id > last)
                                   .order_by(SandboxDelivery.id)).all()
@@ -511,9 +511,9 @@ def sandbox_participants(session_id: str, sender: str, name: str, group: str, ac
                          people: tuple[str, ...]) -> None:
     """A virtual contact adds, removes, promotes or demotes PEOPLE in a group (the
     session's own number adds or removes the session)."""
-    from server import sandbox
+    from server import sandbox_controls
 
-    for result in sandbox.contact_participants(
+    for result in sandbox_controls.contact_participants(
             _session(session_id), sender=sender, name=name, group=group, action=action,
             participants=list(people)):
         click.echo(f"{result['jid']}: {'ok' if result['ok'] else result['error']}")
@@ -533,9 +533,9 @@ def sandbox_group_update(session_id: str, sender: str, name: str, group: str,
                          set_name: str | None, set_topic: str | None, announce: bool | None,
                          locked: bool | None) -> None:
     """A virtual contact changes a group's name, description or settings."""
-    from server import sandbox
+    from server import sandbox_controls
 
-    changed = sandbox.contact_update_group(
+    changed = sandbox_controls.contact_update_group(
         _session(session_id), sender=sender, name=name, group=group,
         changes={"name": set_name, "topic": set_topic, "announce": announce, "locked": locked})
     click.echo(f"Changed: {', '.join(changed)}." if changed else "Nothing changed.")
@@ -552,9 +552,9 @@ def sandbox_vote(session_id: str, sender: str, name: str, poll_id: str,
                  options: tuple[str, ...]) -> None:
     """A virtual contact votes for OPTIONS in a poll the session sent (none: the vote is
     taken back)."""
-    from server import sandbox
+    from server import sandbox_controls
 
-    voted = sandbox.vote(_session(session_id), sender=sender, name=name, poll_id=poll_id,
+    voted = sandbox_controls.vote(_session(session_id), sender=sender, name=name, poll_id=poll_id,
                          options=list(options))
     picked = ", ".join(voted["options"])
     click.echo(f"Voted for {picked}." if picked else "Vote taken back.")

@@ -1,7 +1,7 @@
 """Chat per session: the chats, one chat's history with statuses, a send box (text, file,
 location) and, for sandbox sessions, a panel to speak as a virtual contact.
 
-Sending is ``outbox.send`` (the one send path), speaking is ``sandbox.say``, the lists are
+Sending is ``outbox.send`` (the one send path), speaking is ``sandbox_controls.say``, the lists are
 the chats API's ``chat_page`` and ``parse_chat``.
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask import redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from server import outbox, sandbox, sessions
+from server import outbox, sandbox_controls, sessions
 from server.api.chats import chat_page, mark_read, parse_chat
 from server.api.sandbox import InjectSchema
 from server.errors import ValidationFailed
@@ -128,7 +128,7 @@ def read(session_id):
 @carries_media
 @bp.requires("sessions:manage")
 def say(session_id):
-    """A virtual contact of a sandbox session speaks (sandbox.say, as the sandbox API)."""
+    """A virtual contact of a sandbox session speaks (sandbox_controls.say, as the sandbox API)."""
     session = sessions.get(session_id)
     values = form_values()
     upload = request.files.get("file")
@@ -137,7 +137,7 @@ def say(session_id):
                            "mimetype": upload.mimetype or "application/octet-stream",
                            "filename": upload.filename}
     body = load(InjectSchema(), values)
-    status, _message_id = sandbox.say(session, sender=body["from_"], name=body["name"],
+    status, _message_id = sandbox_controls.say(session, sender=body["from_"], name=body["name"],
                                       text=body["text"], media=body["media"])
     if status == "queued":
         return back(_("The runtime is down: the message is queued and arrives when it is "
