@@ -28,7 +28,7 @@ import marshmallow as ma
 
 from server.errors import KabarError
 from server.models import StoredEvent, WaSession, db, utcnow
-from server.outbox import service as outbox
+from server.outbox import queue as outbox
 from server.outbox.schema import MEDIA_KINDS
 from server.runtime import commands
 from server.webhooks.fanout import chat_of

@@ -22,7 +22,7 @@ from server import netguard
 from server.errors import KabarError
 from server.models import WaSession, Workflow, db, utcnow
 from server.outbox import broadcast as broadcasts
-from server.outbox import service as outbox
+from server.outbox import queue as outbox
 
 log = logging.getLogger(__name__)
 
