@@ -20,7 +20,7 @@ from server.models import SessionStatusChange, User, WaSession, db
 from server.outbox.pacing import Pacing
 from server.runtime import heartbeat
 from server.ui.base import UiBlueprint, back, checkbox, done, form_values, load
-from server.webhooks import service as webhooks
+from server.webhooks import endpoints as webhooks
 
 bp = UiBlueprint("sessions", __name__, url_prefix="/sessions")
 
