@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from server import sandbox_controls, sessions
 from server.auth.principal import Principal
 from server.models import ChatState, WaSession, db
-from server.tickets import service
+from server.tickets import lifecycle
 from server.tickets.actors import Actor
 from server.workflows import store
 from tests.ui.test_browser import _create_sandbox_session
@@ -112,7 +112,7 @@ def test_a_chat_shows_names_formatting_and_is_read_while_open(page, log_in):
 def test_ticket_steps_follow_the_status_and_graph_labels_are_not_hidden(
         page, log_in, app, tmp_path, monkeypatch):
     log_in("admin")
-    ticket = service.create("proyektor mati", Actor.system("test"),
+    ticket = lifecycle.create("proyektor mati", Actor.system("test"),
                             reporter_phone="6281234567890", reporter_name="Marta")
     page.goto(f"/helpdesk/tickets/{ticket.number}")
     step = page.get_by_label("Step")
