@@ -678,9 +678,9 @@ def workflow_reload() -> None:
 @click.argument("name")
 def workflow_enable(name: str) -> None:
     """Start listening to the workflow's triggers."""
-    from server.workflows import service
+    from server.workflows import operations
 
-    row = service.set_enabled(_workflow(name), True)
+    row = operations.set_enabled(_workflow(name), True)
     click.echo(f"Enabled {row.name!r} (version {row.version}).")
 
 
@@ -688,9 +688,9 @@ def workflow_enable(name: str) -> None:
 @click.argument("name")
 def workflow_disable(name: str) -> None:
     """Stop starting new runs (runs under way go on)."""
-    from server.workflows import service
+    from server.workflows import operations
 
-    row = service.set_enabled(_workflow(name), False)
+    row = operations.set_enabled(_workflow(name), False)
     click.echo(f"Disabled {row.name!r}; runs under way go on.")
 
 
@@ -705,7 +705,7 @@ def workflow_disable(name: str) -> None:
 def workflow_run(name: str, input_json: str, session: str | None, chat: str | None) -> None:
     """Start a run by hand and take it as far as it goes (the runtime resumes a run that
     waits). Prints its id, status and result; exits 1 when it failed."""
-    from server.workflows import service
+    from server.workflows import operations
 
     row = _workflow(name)
     try:
@@ -715,7 +715,7 @@ def workflow_run(name: str, input_json: str, session: str | None, chat: str | No
     if not isinstance(data, dict):
         raise click.BadParameter("give a JSON object, such as '{\"n\": 1}'",
                                  param_hint="--input")
-    run, _ctx = service.start_manual(row, input=data, session=session, chat=chat, by="cli")
+    run, _ctx = operations.start_manual(row, input=data, session=session, chat=chat, by="cli")
     click.echo(f"Run {run.id}: {run.status}")
     if run.status == "waiting":
         wait = run.state.get("wait") or {}
