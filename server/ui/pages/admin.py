@@ -9,7 +9,7 @@ from flask import render_template, request
 from flask_babel import gettext as _
 
 from server.api.base import paginate
-from server.api.groups import GroupSchema
+from server.api.permission_groups import GroupSchema
 from server.api.users import BlockSchema, UserCreateSchema, UserUpdateSchema
 from server.auth import accounts, current_principal
 from server.auth.permissions import ADMIN_GROUP, PERMISSIONS, group_permissions
