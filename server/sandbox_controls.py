@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from server.api.chats import parse_group_jid
-from server.api.wa_groups import _people as parse_people
+from server.api.whatsapp_groups import _people as parse_people
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.models import OutboxMessage, SandboxDelivery, WaSession, db
 from server.runtime import commands, heartbeat

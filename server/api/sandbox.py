@@ -10,7 +10,7 @@ from flask.views import MethodView
 
 from server import sandbox_controls, sessions
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
-from server.api.wa_groups import PARTICIPANT_ACTIONS, ParticipantResultsSchema
+from server.api.whatsapp_groups import PARTICIPANT_ACTIONS, ParticipantResultsSchema
 from server.inputs import carries_media
 from server.models import SandboxDelivery
 
