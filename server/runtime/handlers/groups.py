@@ -1,5 +1,4 @@
-"""Runtime commands for groups and chats: what /api/v1/sessions/{id}/groups and /chats ask
-of a live transport.
+"""Runtime commands for groups: what /api/v1/sessions/{id}/groups asks of a live transport.
 
 All run on the look-up pool: each is one request to WhatsApp and none starts or stops a
 transport. The web has validated the request already; these checks stay light and
@@ -13,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from server.models import RuntimeCommand
-from server.runtime.handlers import handles
+from server.runtime.handlers.registry import handles
 from server.whatsapp.jids import GROUP_SERVER, split_jid, to_jid
 from server.whatsapp.transport import GroupInfo
 
@@ -21,7 +20,6 @@ if TYPE_CHECKING:
     from server.runtime.process import Runtime
 
 PARTICIPANT_ACTIONS = ("add", "remove", "promote", "demote")
-PRESENCE_STATES = ("composing", "recording", "paused")
 
 
 def group_value(group: GroupInfo) -> dict:
@@ -106,27 +104,3 @@ def _participants(runtime: Runtime, command: RuntimeCommand) -> list[dict]:
 @handles("group.leave", pool=True)
 def _leave(runtime: Runtime, command: RuntimeCommand) -> None:
     runtime.transport_for(command).leave_group(_group_jid(runtime, command))
-
-
-@handles("chats.mark_read", pool=True)
-def _mark_read(runtime: Runtime, command: RuntimeCommand) -> int:
-    """Send read receipts: WhatsApp takes them per sender (in a group, each author's
-    messages are one receipt). Answers how many messages were marked."""
-    chat = to_jid(str(command.payload.get("chat", "")), runtime.region)
-    transport = runtime.transport_for(command)
-    marked = 0
-    for receipt in command.payload.get("receipts", []):
-        ids = [str(i) for i in receipt.get("ids", [])]
-        if ids:
-            transport.mark_read(chat, to_jid(str(receipt["sender"]), runtime.region), ids)
-            marked += len(ids)
-    return marked
-
-
-@handles("chats.presence", pool=True)
-def _presence(runtime: Runtime, command: RuntimeCommand) -> None:
-    state = command.payload.get("state")
-    if state not in PRESENCE_STATES:
-        raise ValueError(f"state must be one of {', '.join(PRESENCE_STATES)}.")
-    chat = to_jid(str(command.payload.get("chat", "")), runtime.region)
-    runtime.transport_for(command).presence(chat, state)
