@@ -29,6 +29,7 @@ import platform
 import random
 import resource
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -40,7 +41,12 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from outbox import free_port, percentile  # bench/outbox.py, beside this file
+from outbox import percentile  # bench/outbox.py, beside this file
+
+# tests/gateway.py, the end-to-end tests' helpers; the checkout first, before any
+# installed package that also calls itself ``tests``.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.gateway import free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench-password"
