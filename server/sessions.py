@@ -20,7 +20,7 @@ from server.auth import Principal, current_principal, scoped
 from server.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
 from server.events import SessionStatus
 from server.models import SessionStatusChange, WaSession, db, utcnow
-from server.runtime import commands, wakeup
+from server.runtime import live, wakeup
 
 TRANSPORTS = ("sandbox", "neonize")
 # Settings only an admin may set or change: they make the runtime connect somewhere.
@@ -126,14 +126,13 @@ def stop(session: WaSession) -> WaSession:
 def restart(session: WaSession) -> WaSession:
     session.desired_state = "running"
     db.session.commit()
-    commands.submit("restart", session_id=session.id)
+    live.restart(session.id)
     return session
 
 
 def logout(session: WaSession) -> None:
     """Unlink the device from the phone. Needs the runtime and a connected session."""
-    commands.call("logout", session_id=session.id,
-                  timeout=max(commands.SLOW_TIMEOUT, commands.wait_seconds()))
+    live.logout(session.id)
 
 
 def delete(session: WaSession) -> None:
@@ -192,8 +191,7 @@ def qr_png(code: str) -> bytes:
 
 
 def pair_code(session: WaSession, phone: str) -> str:
-    return commands.call("pair_code", session_id=session.id, payload={"phone": phone},
-                         timeout=max(commands.SLOW_TIMEOUT, commands.wait_seconds()))
+    return live.pair_code(session.id, phone)
 
 
 # --- the runtime's side ---------------------------------------------------------------

@@ -10,9 +10,10 @@ from flask.views import MethodView
 
 from server import sandbox_controls, sessions
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
-from server.api.whatsapp_groups import PARTICIPANT_ACTIONS, ParticipantResultsSchema
+from server.api.whatsapp_groups import ParticipantResultsSchema
 from server.inputs import carries_media
 from server.models import SandboxDelivery
+from server.runtime import live
 
 blp = Blueprint("sandbox", __name__, url_prefix="/api/v1/sandbox/sessions",
                 description="Sandbox sessions: scan the QR, speak, act on groups and vote "
@@ -71,7 +72,7 @@ class ContactParticipantsSchema(ma.Schema):
         "description": "The virtual contact doing it, an admin of the group."})
     name = ma.fields.String(load_default="", validate=ma.validate.Length(0, 128), metadata={
         "description": "The contact's display name."})
-    action = ma.fields.String(required=True, validate=ma.validate.OneOf(PARTICIPANT_ACTIONS))
+    action = ma.fields.String(required=True, validate=ma.validate.OneOf(live.PARTICIPANT_ACTIONS))
     participants = ma.fields.List(ma.fields.String(), required=True,
                                   validate=ma.validate.Length(1, 256), metadata={
                                       "description": "Phones or JIDs; the session's own "

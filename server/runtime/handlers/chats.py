@@ -13,10 +13,14 @@ from server.whatsapp.jids import to_jid
 if TYPE_CHECKING:
     from server.runtime.process import Runtime
 
+# The commands this module answers; the web asks through server/runtime/live.py.
+CHATS_MARK_READ = "chats.mark_read"
+CHATS_PRESENCE = "chats.presence"
+
 PRESENCE_STATES = ("composing", "recording", "paused")
 
 
-@handles("chats.mark_read", pool=True)
+@handles(CHATS_MARK_READ, pool=True)
 def _mark_read(runtime: Runtime, command: RuntimeCommand) -> int:
     """Send read receipts: WhatsApp takes them per sender (in a group, each author's
     messages are one receipt). Answers how many messages were marked."""
@@ -31,7 +35,7 @@ def _mark_read(runtime: Runtime, command: RuntimeCommand) -> int:
     return marked
 
 
-@handles("chats.presence", pool=True)
+@handles(CHATS_PRESENCE, pool=True)
 def _presence(runtime: Runtime, command: RuntimeCommand) -> None:
     state = command.payload.get("state")
     if state not in PRESENCE_STATES:

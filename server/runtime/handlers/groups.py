@@ -19,6 +19,16 @@ from server.whatsapp.transport import GroupInfo
 if TYPE_CHECKING:
     from server.runtime.process import Runtime
 
+# The commands this module answers; the web asks through server/runtime/live.py.
+GROUPS = "groups"
+GROUP_INFO = "group.info"
+GROUP_CREATE = "group.create"
+GROUP_UPDATE = "group.update"
+GROUP_INVITE_LINK = "group.invite_link"
+GROUP_JOIN = "group.join"
+GROUP_PARTICIPANTS = "group.participants"
+GROUP_LEAVE = "group.leave"
+
 PARTICIPANT_ACTIONS = ("add", "remove", "promote", "demote")
 
 
@@ -42,13 +52,18 @@ def _people(runtime: Runtime, targets: list) -> list[str]:
     return jids
 
 
-@handles("group.info", pool=True)
+@handles(GROUPS, pool=True)
+def _groups(runtime: Runtime, command: RuntimeCommand) -> list[dict]:
+    return [group_value(g) for g in runtime.transport_for(command).groups()]
+
+
+@handles(GROUP_INFO, pool=True)
 def _info(runtime: Runtime, command: RuntimeCommand) -> dict:
     transport = runtime.transport_for(command)
     return group_value(transport.group_info(_group_jid(runtime, command)))
 
 
-@handles("group.create", pool=True)
+@handles(GROUP_CREATE, pool=True)
 def _create(runtime: Runtime, command: RuntimeCommand) -> dict:
     name = str(command.payload.get("name", "")).strip()
     if not name:
@@ -57,7 +72,7 @@ def _create(runtime: Runtime, command: RuntimeCommand) -> dict:
     return group_value(runtime.transport_for(command).create_group(name, participants))
 
 
-@handles("group.update", pool=True)
+@handles(GROUP_UPDATE, pool=True)
 def _update(runtime: Runtime, command: RuntimeCommand) -> dict:
     """Apply each setting given, in a fixed order, then answer the group as it is now.
     WhatsApp has one call per setting, so a failure part-way leaves the earlier ones
@@ -73,14 +88,14 @@ def _update(runtime: Runtime, command: RuntimeCommand) -> dict:
     return group_value(transport.group_info(jid))
 
 
-@handles("group.invite_link", pool=True)
+@handles(GROUP_INVITE_LINK, pool=True)
 def _invite_link(runtime: Runtime, command: RuntimeCommand) -> str:
     transport = runtime.transport_for(command)
     return transport.group_invite_link(_group_jid(runtime, command),
                                        reset=bool(command.payload.get("reset")))
 
 
-@handles("group.join", pool=True)
+@handles(GROUP_JOIN, pool=True)
 def _join(runtime: Runtime, command: RuntimeCommand) -> dict:
     link = str(command.payload.get("link", "")).strip()
     if not link:
@@ -89,7 +104,7 @@ def _join(runtime: Runtime, command: RuntimeCommand) -> dict:
     return group_value(transport.group_info(transport.join_group(link)))
 
 
-@handles("group.participants", pool=True)
+@handles(GROUP_PARTICIPANTS, pool=True)
 def _participants(runtime: Runtime, command: RuntimeCommand) -> list[dict]:
     action = command.payload.get("action")
     if action not in PARTICIPANT_ACTIONS:
@@ -101,6 +116,6 @@ def _participants(runtime: Runtime, command: RuntimeCommand) -> list[dict]:
         _group_jid(runtime, command), people, action)
 
 
-@handles("group.leave", pool=True)
+@handles(GROUP_LEAVE, pool=True)
 def _leave(runtime: Runtime, command: RuntimeCommand) -> None:
     runtime.transport_for(command).leave_group(_group_jid(runtime, command))

@@ -20,6 +20,15 @@ from server.whatsapp.transport import TransportError
 if TYPE_CHECKING:
     from server.runtime.process import Runtime
 
+# The commands this module answers; the web asks through server/runtime/live.py.
+SANDBOX_SCAN = "sandbox.scan"
+SANDBOX_INJECT = "sandbox.inject"
+SANDBOX_CALL = "sandbox.call"
+SANDBOX_HISTORY = "sandbox.history"
+SANDBOX_GROUP_PARTICIPANTS = "sandbox.group_participants"
+SANDBOX_GROUP_UPDATE = "sandbox.group_update"
+SANDBOX_VOTE = "sandbox.vote"
+SANDBOX_FAULT = "sandbox.fault"
 log = logging.getLogger(__name__)
 
 
@@ -31,7 +40,7 @@ def _sandbox_transport(runtime: Runtime, command: RuntimeCommand):
     return transport
 
 
-@handles("sandbox.scan", pool=True)
+@handles(SANDBOX_SCAN, pool=True)
 def _sandbox_scan(runtime: Runtime, command: RuntimeCommand) -> dict:
     phone = normalise_phone(command.payload["phone"], runtime.region)
     identity = _sandbox_transport(runtime, command).scan(
@@ -39,7 +48,7 @@ def _sandbox_scan(runtime: Runtime, command: RuntimeCommand) -> dict:
     return identity.__dict__
 
 
-@handles("sandbox.inject", pool=True)
+@handles(SANDBOX_INJECT, pool=True)
 def _sandbox_inject(runtime: Runtime, command: RuntimeCommand) -> dict:
     payload = command.payload
     media = None
@@ -54,7 +63,7 @@ def _sandbox_inject(runtime: Runtime, command: RuntimeCommand) -> dict:
     return {"message_id": message.id}
 
 
-@handles("sandbox.call", pool=True)
+@handles(SANDBOX_CALL, pool=True)
 def _sandbox_call(runtime: Runtime, command: RuntimeCommand) -> dict:
     p = command.payload
     call = _sandbox_transport(runtime, command).call(
@@ -63,7 +72,7 @@ def _sandbox_call(runtime: Runtime, command: RuntimeCommand) -> dict:
     return {"call_id": call.call_id, "caller": call.caller.jid}
 
 
-@handles("sandbox.history", pool=True)
+@handles(SANDBOX_HISTORY, pool=True)
 def _sandbox_history(runtime: Runtime, command: RuntimeCommand) -> list[str]:
     messages = []
     for m in command.payload["messages"]:
@@ -74,7 +83,7 @@ def _sandbox_history(runtime: Runtime, command: RuntimeCommand) -> list[str]:
     return _sandbox_transport(runtime, command).history(messages)
 
 
-@handles("sandbox.group_participants", pool=True)
+@handles(SANDBOX_GROUP_PARTICIPANTS, pool=True)
 def _sandbox_group_participants(runtime: Runtime, command: RuntimeCommand) -> list[dict]:
     p = command.payload
     return _sandbox_transport(runtime, command).contact_participants(
@@ -83,7 +92,7 @@ def _sandbox_group_participants(runtime: Runtime, command: RuntimeCommand) -> li
         action=p["action"])
 
 
-@handles("sandbox.group_update", pool=True)
+@handles(SANDBOX_GROUP_UPDATE, pool=True)
 def _sandbox_group_update(runtime: Runtime, command: RuntimeCommand) -> list[str]:
     p = command.payload
     return _sandbox_transport(runtime, command).contact_update_group(
@@ -91,7 +100,7 @@ def _sandbox_group_update(runtime: Runtime, command: RuntimeCommand) -> list[str
         group=p["group"], changes=p["changes"])
 
 
-@handles("sandbox.vote", pool=True)
+@handles(SANDBOX_VOTE, pool=True)
 def _sandbox_vote(runtime: Runtime, command: RuntimeCommand) -> dict:
     p = command.payload
     vote = _sandbox_transport(runtime, command).vote(
@@ -100,7 +109,7 @@ def _sandbox_vote(runtime: Runtime, command: RuntimeCommand) -> dict:
     return {"poll_id": vote.poll_id, "voter": vote.voter.jid, "options": list(vote.options)}
 
 
-@handles("sandbox.fault")
+@handles(SANDBOX_FAULT)
 def _sandbox_fault(runtime: Runtime, command: RuntimeCommand) -> None:
     kind = command.payload["kind"]
     if kind == "crash":
