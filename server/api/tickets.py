@@ -8,8 +8,7 @@ import sqlalchemy as sa
 from flask import Response, send_file
 from flask.views import MethodView
 
-from server import media, sessions
-from server.api import fields
+from server import fields, media, sessions
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.api.messages import MessageSchema
 from server.auth import current_principal

@@ -6,7 +6,7 @@ import marshmallow as ma
 from flask import request
 from flask.views import MethodView
 
-from server.api import fields
+from server import fields
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.api.runs import RunSchema
 from server.errors import ValidationFailed

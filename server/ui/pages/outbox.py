@@ -11,8 +11,7 @@ import sqlalchemy as sa
 from flask import current_app, render_template, request
 from flask_babel import gettext as _
 
-from server import outbox, sessions
-from server.api import fields
+from server import fields, outbox, sessions
 from server.api.base import paginate
 from server.errors import ValidationFailed
 from server.models import OUTBOX_STATUSES, Broadcast, OutboxMessage, WaSession, db
