@@ -15,8 +15,8 @@ from server import chats, sessions
 from server.api.base import (
     Blueprint,
     PageArgs,
-    _decode_cursor,
-    _encode_cursor,
+    decode_cursor,
+    encode_cursor,
     page_schema,
     paginate,
 )
@@ -110,10 +110,10 @@ class Chats(MethodView):
         """Chats with their last message and unread count, newest first."""
         session = sessions.get(session_id)
         # The cursor is the last seq of the previous page (see chat_page).
-        before = _decode_cursor(args["cursor"], Message.seq) if args["cursor"] else None
+        before = decode_cursor(args["cursor"], Message.seq) if args["cursor"] else None
         items, last = chats.chat_page(session.id, limit=args["limit"], before=before,
                                 q=args.get("q"))
-        return {"items": items, "next_cursor": None if last is None else _encode_cursor(last)}
+        return {"items": items, "next_cursor": None if last is None else encode_cursor(last)}
 
 
 @blp.route(CHAT_ROUTE)

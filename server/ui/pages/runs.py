@@ -13,10 +13,10 @@ from flask import render_template, request
 from flask_babel import gettext as _
 
 from server import sessions
-from server.api.base import paginate
 from server.auth.principal import Principal
 from server.errors import ValidationFailed
 from server.models import RUN_STATUSES, WaSession, Workflow, WorkflowRun, db, utcnow
+from server.pagination import paginate
 from server.ui import graph
 from server.ui.base import UiBlueprint, back
 from server.ui.pages import overview

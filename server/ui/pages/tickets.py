@@ -12,7 +12,6 @@ from flask import Response, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
-from server.api.base import paginate
 from server.api.tickets import (
     AssignSchema,
     ExportArgs,
@@ -28,6 +27,7 @@ from server.api.tickets import (
 from server.auth import current_principal
 from server.auth.principal import Principal
 from server.models import OPEN_STATUSES, TICKET_STATUSES, StaffProfile, Ticket, db
+from server.pagination import paginate
 from server.tickets import export, lifecycle, staff, stats
 from server.tickets.actors import Actor
 from server.tickets.queries import filtered

@@ -8,12 +8,12 @@ from flask import flash, render_template, request
 from flask_babel import gettext as _
 
 from server import sessions
-from server.api.base import paginate
 from server.api.webhooks import WebhookSchema, WebhookUpdateSchema
 from server.auth import current_principal
 from server.errors import ValidationFailed
 from server.events import CATALOGUE
 from server.models import DELIVERY_STATUSES, WaSession, WebhookDelivery, WebhookEndpoint, db
+from server.pagination import paginate
 from server.ui.base import UiBlueprint, back, checkbox, done, form_values, load
 from server.webhooks import endpoints
 
