@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import shutil
 import time
-from datetime import datetime
 from pathlib import Path
 
 import segno
@@ -21,7 +20,7 @@ from server.auth import Principal, current_principal, scoped
 from server.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
 from server.events import SessionStatus
 from server.models import SessionStatusChange, WaSession, db, utcnow
-from server.runtime import commands, wakeup
+from server.runtime import live, wakeup
 from server.whatsapp.transport import PairingCode
 
 TRANSPORTS = ("sandbox", "neonize")
@@ -128,14 +127,13 @@ def stop(session: WaSession) -> WaSession:
 def restart(session: WaSession) -> WaSession:
     session.desired_state = "running"
     db.session.commit()
-    commands.submit("restart", session_id=session.id)
+    live.restart(session.id)
     return session
 
 
 def logout(session: WaSession) -> None:
     """Unlink the device from the phone. Needs the runtime and a connected session."""
-    commands.call("logout", session_id=session.id,
-                  timeout=max(commands.SLOW_TIMEOUT, commands.wait_seconds()))
+    live.logout(session.id)
 
 
 def delete(session: WaSession) -> None:
@@ -195,9 +193,7 @@ def qr_png(code: str) -> bytes:
 
 def pair_code(session: WaSession, phone: str) -> PairingCode:
     """Ask WhatsApp for a code to link by phone number; it works until ``expires_at``."""
-    answer = commands.call("pair_code", session_id=session.id, payload={"phone": phone},
-                           timeout=max(commands.SLOW_TIMEOUT, commands.wait_seconds()))
-    return PairingCode(answer["code"], datetime.fromisoformat(answer["expires_at"]))
+    return live.pair_code(session.id, phone)
 
 
 # --- the runtime's side ---------------------------------------------------------------

@@ -13,7 +13,7 @@ from server import sessions
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.auth import current_principal
 from server.models import SessionStatusChange, WaSession, db
-from server.runtime import commands, heartbeat
+from server.runtime import heartbeat, live
 
 blp = Blueprint("sessions", __name__, url_prefix="/api/v1/sessions",
                 description="WhatsApp sessions: one per account (device).")
@@ -243,6 +243,5 @@ class Devices(MethodView):
         session = sessions.get(session_id)
         if not session.jid:
             raise sessions.NotPaired()
-        info = commands.call("user_info", session_id=session.id,
-                             payload={"targets": [session.jid]})
+        info = live.user_info(session.id, [session.jid])
         return {"jid": session.jid, "devices": info[0].get("devices", []) if info else []}

@@ -1,5 +1,5 @@
 """Sessions: list and create; one session's live status, QR and pair code, its actions,
-pacing and settings. Everything goes through ``server.sessions`` (and ``server.sandbox``
+pacing and settings. Everything goes through ``server.sessions`` (and ``server.sandbox_controls``
 for the sandbox phone), as /api/v1/sessions does."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
-from server import sandbox, sessions
+from server import sandbox_controls, sessions
 from server.api.sessions import SessionSchema
 from server.auth import current_principal
 from server.errors import ValidationFailed
@@ -21,7 +21,7 @@ from server.models import SessionStatusChange, User, WaSession, db
 from server.outbox.pacing import Pacing
 from server.runtime import heartbeat
 from server.ui.base import UiBlueprint, back, checkbox, done, form_values, load
-from server.webhooks import service as webhooks
+from server.webhooks import endpoints as webhooks
 
 bp = UiBlueprint("sessions", __name__, url_prefix="/sessions")
 
@@ -148,6 +148,6 @@ def pair_code(session_id):
 def scan(session_id):
     """The sandbox phone scans the QR (sandbox sessions only)."""
     values = form_values()
-    sandbox.scan(sessions.get(session_id), phone=values.get("phone", "6281100000000"),
+    sandbox_controls.scan(sessions.get(session_id), phone=values.get("phone", "6281100000000"),
                  push_name=values.get("push_name", ""))
     return back(_("Scanned with the sandbox phone."))
