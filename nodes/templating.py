@@ -154,7 +154,7 @@ class _Generator(CodeGenerator):
     """Jinja's code generator, with every ``{% for %}`` looping through ``_guarded_iter``
     (a plain Python loop over a plain list would otherwise run unwatched)."""
 
-    def visit_For(self, node, frame):  # noqa: N802 - Jinja's visitor naming
+    def visit_For(self, node, frame):
         wrapped = node.iter
         if not (isinstance(wrapped, jinja_nodes.Call)
                 and isinstance(wrapped.node, jinja_nodes.EnvironmentAttribute)
@@ -202,7 +202,7 @@ class _Environment(SandboxedEnvironment):
         _tick()
         return _check_size(super().getitem(obj, argument))
 
-    def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja's signature
+    def call(__self, __context, __obj, *args, **kwargs):  # Jinja's signature
         _tick()
         return _check_size(SandboxedEnvironment.call(__self, __context, __obj, *args,
                                                      **kwargs))
