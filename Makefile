@@ -46,8 +46,17 @@ test-n8n: $(VENV)/.installed-dev $(N8N_CACHE)/.installed $(N8N_PKG)/node_modules
 	cd $(N8N_PKG) && npm test
 	KABAR_N8N_TESTS=1 $(BIN)/python -m pytest tests/n8n $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check server nodes tests bench
+# Every check that reads the code without running it, one tool a line: a new check is one
+# more line. FORMAT_CHECK=no skips the formatter's check, only until the tree has been
+# formatted once (`ruff format server nodes tests bench`); then its default becomes yes.
+LINT_PATHS = server nodes tests bench
+FORMAT_CHECK ?= no
+lint: $(VENV)/.installed-dev  ## ruff, the formatter's check, mypy (settings: pyproject.toml)
+	$(BIN)/ruff check $(LINT_PATHS)
+ifeq ($(FORMAT_CHECK),yes)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+endif
+	$(BIN)/mypy
 
 UI = server/ui
 translations: $(VENV)/.installed-dev  ## the dashboard's texts: extract, update the catalogues, compile
@@ -58,4 +67,4 @@ translations: $(VENV)/.installed-dev  ## the dashboard's texts: extract, update 
 	rm $(UI)/translations/messages.pot
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache *.egg-info
