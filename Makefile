@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: run test test-n8n lint bench clean translations
+.PHONY: run test test-n8n lint lock bench clean translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,14 @@ ifeq ($(FORMAT_CHECK),yes)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 endif
 	$(BIN)/mypy
+
+# requirements.lock: the deployable app's dependencies (setup.cfg's install_requires and
+# theirs), pinned with hashes, for every platform and Python 3.11+ (docs/deploy.md). After a
+# change to setup.cfg, `make lock` solves again keeping the pins it can;
+# `make lock LOCK_ARGS=--upgrade` moves every pin to the newest allowed version.
+lock: $(VENV)/.installed-dev
+	$(BIN)/uv pip compile setup.cfg --universal --python-version 3.11 --generate-hashes \
+		--custom-compile-command "make lock" --quiet $(LOCK_ARGS) -o requirements.lock
 
 UI = server/ui
 translations: $(VENV)/.installed-dev  ## the dashboard's texts: extract, update the catalogues, compile
