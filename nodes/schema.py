@@ -32,8 +32,10 @@ _TEMPLATED_DEF = {"type": "string", "pattern": r"\{\{|\{%",
                   "description": "A Jinja2 template, rendered and checked when the node runs."}
 _CONSTRAINTS = ("enum", "const", "pattern", "format", "minLength", "maxLength")
 
+# schema2jsonschema needs no APISpec, although the converter's signature asks for one.
+_NO_SPEC: Any = None
 _converter = OpenAPIConverter(openapi_version="3.1.0", schema_name_resolver=lambda _: None,
-                              spec=None)  # type: ignore[arg-type]
+                              spec=_NO_SPEC)
 
 
 def to_jsonschema(schema: type[ma.Schema]) -> dict[str, Any]:
