@@ -39,7 +39,8 @@ def test_the_wheel_installs_and_runs_from_any_folder(tmp_path: Path):
                    "server/ui/static/kabar.js", "server/ui/templates/ui/base.html",
                    "server/ui/translations/id/LC_MESSAGES/messages.mo",
                    "server/shipped_workflows/survey.json",
-                   "server/shipped_workflows/helpdesk/request.json", "nodes/schema.json"):
+                   "server/shipped_workflows/helpdesk/request.json", "nodes/schema.json",
+                   "nodes/py.typed"):
         assert needed in names, needed
     migrations = {p.name for p in (ROOT / "server/migrations/versions").glob("*.py")}
     assert migrations <= {Path(n).name for n in names if "migrations/versions/" in n}
