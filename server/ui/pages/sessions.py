@@ -9,9 +9,8 @@ from dataclasses import fields
 
 import sqlalchemy as sa
 from flask import flash, render_template, request
-from flask_babel import format_datetime
+from flask_babel import format_datetime, lazy_gettext
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext
 
 from server import sandbox_controls, sessions
 from server.api.sessions import SessionSchema
