@@ -3,7 +3,7 @@
 
 The document stays the truth: the page hands the editor the stored document as it is, the
 editor changes only what the person changes, and saving sends the whole document to
-``service.upload`` (an unchanged one is no new version). Checking a draft is
+``operations.upload`` (an unchanged one is no new version). Checking a draft is
 ``store.check``, so the editor shows the API's own messages under their JSON paths, plus
 each node's outputs as the registry computes them (a switch's come from its cases). Where a
 node is drawn is the document's optional ``positions``; a node without one is placed by
@@ -30,7 +30,7 @@ from server.errors import KabarError, ValidationFailed, error_body
 from server.models import db
 from server.ui import graph
 from server.ui.base import UiBlueprint
-from server.workflows import service, store
+from server.workflows import operations, store
 
 bp = UiBlueprint("studio", __name__, url_prefix="/workflows")
 
@@ -115,7 +115,7 @@ def new():
 @bp.requires("workflows:manage")
 def edit(workflow):
     """A stored workflow in the editor (its current version, or ``?version=``)."""
-    row = service.get(workflow)
+    row = operations.get(workflow)
     return _editor(row, store.doc_of(row, request.args.get("version", type=int)))
 
 
@@ -151,7 +151,7 @@ def save():
     """Store the draft as POST /api/v1/workflows does: a new workflow (disabled), or the
     next version of the caller's workflow of that name when it changed."""
     try:
-        row, created, token = service.upload(_body())
+        row, created, token = operations.upload(_body())
     except KabarError as error:
         db.session.rollback()
         return jsonify(error_body(error.status, error.code, error.message, error.errors)), \
