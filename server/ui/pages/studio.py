@@ -34,6 +34,55 @@ from server.workflows import operations, store
 
 bp = UiBlueprint("studio", __name__, url_prefix="/workflows")
 
+_ = lazy_gettext
+TEXTS = {
+    # The editor's own words (editor.js says tr("key", {name: ...})), in the user's language.
+    "start": _("start"), "drag_port": _("%(output)s: drag to a node"),
+    "problems_n": _("%(n)s problem(s)"), "added": _("Added %(id)s (%(type)s)."),
+    "duplicated": _("Duplicated %(source)s as %(id)s."), "deleted": _("Deleted %(id)s."),
+    "arranged": _("Arranged as the workflow's page draws it."),
+    "add_item": _("Add %(type)s: %(summary)s"), "no_match": _("No node matches."),
+    "reads": _("Reads:"), "reads_trigger": _("what started the run (its message, sender, body…)"),
+    "reads_args": _("the words after the command"), "reads_var": _("the variable %(name)s"),
+    "reads_set_by": _("(set by %(ids)s)"), "reads_set_by_none": _("(set by no set node yet)"),
+    "reads_vars": _("the run's variables"), "reads_now": _("the current time"),
+    "reads_run": _("this run"), "reads_node": _("the output of node %(id)s (%(type)s)"),
+    "reads_unknown": _("unknown: not a node, trigger, args or vars"),
+    "required": _("required"), "default": _("— (default %(value)s)"),
+    "unit": _("%(name)s unit"), "seconds": _("seconds"), "minutes": _("minutes"),
+    "hours": _("hours"), "days": _("days"), "comma": _("%(name)s (comma-separated)"),
+    "as_json": _("%(name)s (JSON)"), "json_not_yet": _("Not valid JSON yet: %(error)s"),
+    "unknown_type": _("Unknown node type: edit its params in the JSON."),
+    "parameters": _("Parameters"), "no_params": _("This node has no parameters."),
+    "connections": _("Connections"), "nowhere": _("— nowhere (the run ends) —"),
+    "missing": _("%(id)s (missing)"), "goes_to": _("%(output)s goes to"),
+    "node_title": _("Node %(id)s"), "id": _("Id"),
+    "id_help": _("Templates read its output as {{ %(id)s.… }}."),
+    "id_rule": _("Letters, digits and _, not starting with a digit."),
+    "id_taken": _("There is a node %(id)s already."), "retry": _("Retry when it fails"),
+    "retry_max": _("Attempts after the first."),
+    "retry_backoff": _("Wait before the first retry (doubles after each)."),
+    "about_node": _("About this node"), "description": _("Description"),
+    "starts_here": _("The run starts here."), "start_here": _("Start here"),
+    "duplicate": _("Duplicate"), "delete": _("Delete"), "trigger_n": _("Trigger %(n)s"),
+    "trigger_type": _("Trigger %(n)s type"), "remove_trigger": _("Remove trigger %(n)s"),
+    "settings": _("Workflow settings"), "name": _("Name"),
+    "name_help": _("Letters, digits, . _ -; unique among your workflows."),
+    "version": _("Version"), "version_help": _("Bump it when you change what the workflow does."),
+    "start_node": _("Start node"), "triggers": _("Triggers"),
+    "no_triggers": _("None: it runs when started by hand or called."),
+    "add_trigger": _("Add a trigger"), "json_invalid": _("Not valid JSON: %(error)s"),
+    "json_object": _("A workflow is a JSON object."),
+    "not_saved_json": _("Not saved: the JSON panel does not hold a JSON object yet."),
+    "saving": _("Saving…"), "not_saved_offline": _("Not saved: the server did not answer."),
+    "not_saved": _("Not saved: %(message)s"),
+    "created": _("Created %(name)s (version %(version)s, disabled: enable it on its page)."),
+    "unchanged": _("No changes: %(name)s stays at version %(version)s."),
+    "saved": _("Saved %(name)s as version %(version)s."),
+    "hook_token": _("Its hook token, shown this once: %(token)s"),
+}
+del _
+
 GROUPS = {"message": lazy_gettext("Messages"), "wait": lazy_gettext("Waiting"),
           "logic": lazy_gettext("Logic"), "http": lazy_gettext("HTTP"),
           "ticket": lazy_gettext("Helpdesk"), "other": lazy_gettext("Other nodes")}
@@ -98,6 +147,7 @@ def _editor(row, doc: dict[str, Any]):
         "ui/studio/editor.html", workflow=row, doc=doc, studio=htmlsafe_json_dumps({
             "workflow": row.name if row is not None else None,
             "doc": doc, "layout": positions(doc), "catalogue": catalogue(),
+            "texts": {key: str(text) for key, text in TEXTS.items()},
             "urls": {"check": url_for("ui.studio.check"), "save": url_for("ui.studio.save"),
                      "studio": url_for("ui.studio.edit", workflow="__name__"),
                      "detail": url_for("ui.workflows.detail", workflow="__name__")}},

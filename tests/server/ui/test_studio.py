@@ -129,3 +129,12 @@ def test_the_workflow_pages_link_to_the_studio(operator_browser):
     empty = _data(operator_browser.get("/workflows/studio/new"))
     assert empty["workflow"] is None and empty["doc"] == {"name": "", "start": "",
                                                          "nodes": {}}
+
+
+def test_the_editor_speaks_the_dashboards_language(operator_browser):
+    english = _data(operator_browser.get("/workflows/studio/new"))["texts"]
+    assert english["goes_to"] == "%(output)s goes to"
+    indonesian = _data(operator_browser.get("/workflows/studio/new",
+                                            headers={"Accept-Language": "id"}))["texts"]
+    assert indonesian["goes_to"] == "%(output)s menuju"
+    assert set(indonesian) == set(english) == set(studio.TEXTS)

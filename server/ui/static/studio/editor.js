@@ -19,6 +19,10 @@
   if (!root || !dataNode) return;
   const data = JSON.parse(dataNode.textContent);
   const catalogue = data.catalogue;
+  const TEXTS = data.texts || {};
+  /** The editor's words in the page's language (studio.py TEXTS), with %(name)s filled. */
+  const tr = (key, vars = {}) => String(TEXTS[key] || key)
+    .replace(/%\((\w+)\)s/g, (_m, name) => String(vars[name] === undefined ? "" : vars[name]));
   const types = Object.fromEntries(catalogue.nodes.map((n) => [n.type, n]));
   const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   const NODE_ID = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -301,17 +305,17 @@
       const ports = outputsOf(id).filter((out) => out !== "error" || (spec.next && spec.next.error));
       const box = el("div", {
         class: classes.join(" "), "data-node": id, role: "listitem", tabindex: "0",
-        "aria-label": `${id} (${spec && spec.type})${problems.length ? ` — ${problems.length} problem(s)` : ""}`,
+        "aria-label": `${id} (${spec && spec.type})${problems.length ? ` — ${tr("problems_n", { n: problems.length })}` : ""}`,
         "aria-current": state.selected === id ? "true" : null,
         "data-run-status": state.run.node === id ? state.run.status : null,
       },
       el("div", { class: "studio-node-head" },
         el("span", { class: "studio-node-id", text: id }),
         el("span", { class: "studio-node-type", text: spec && spec.type }),
-        state.doc.start === id ? el("span", { class: "studio-node-start", text: "start" }) : null),
+        state.doc.start === id ? el("span", { class: "studio-node-start", text: tr("start") }) : null),
       el("ul", { class: "studio-ports" }, ports.map((out) => el("li", {
         class: `studio-port${spec.next && spec.next[out] ? " is-wired" : ""}`, "data-output": out,
-        title: spec.next && spec.next[out] ? `${out} → ${spec.next[out]}` : `${out}: drag to a node`,
+        title: spec.next && spec.next[out] ? `${out} → ${spec.next[out]}` : tr("drag_port", { output: out }),
       }, el("span", { text: out }), el("span", { class: "studio-port-dot", "aria-hidden": "true" })))),
       problems.length ? el("p", { class: "studio-node-problem", text: problems[0].message }) : null);
       box.style.left = `${p.x}px`;
@@ -491,7 +495,7 @@
       if (!state.doc.start || !(state.doc.start in nodes())) state.doc.start = id;
     });
     select(id);
-    status(`Added ${id} (${type}).`);
+    status(tr("added", { id, type }));
   }
 
   function duplicateSelected() {
@@ -506,7 +510,7 @@
       state.doc.positions[id] = spot;
     });
     select(id);
-    status(`Duplicated ${from} as ${id}.`);
+    status(tr("duplicated", { source: from, id }));
   }
 
   function removeSelected() {
@@ -515,7 +519,7 @@
     change(() => deleteNode(id));
     select(null, { focus: false });
     nodesLayer.focus();
-    status(`Deleted ${id}.`);
+    status(tr("deleted", { id }));
   }
 
   /** Lay the graph out as the workflow page draws it (the server's layout of the draft
@@ -527,7 +531,7 @@
         if (id in nodes()) state.doc.positions[id] = { x: Math.round(p.x), y: Math.round(p.y) };
       }
     });
-    status("Arranged as the workflow's page draws it.");
+    status(tr("arranged"));
   }
 
   // --- the palette -------------------------------------------------------------------------
@@ -547,10 +551,10 @@
         el("ul", { class: "plain" }, items.map((n) => el("li", {},
           el("button", {
             type: "button", class: `studio-palette-item kind-${n.group}`, "data-type": n.type, title: n.doc,
-            "aria-label": `Add ${n.type}: ${n.summary}`, onclick: () => addNode(n.type),
+            "aria-label": tr("add_item", { type: n.type, summary: n.summary }), onclick: () => addNode(n.type),
           }, el("strong", { text: n.type }), el("span", { text: n.summary })))))));
     }
-    if (!palette.children.length) palette.append(el("p", { class: "help", text: "No node matches." }));
+    if (!palette.children.length) palette.append(el("p", { class: "help", text: tr("no_match") }));
   }
 
   search.addEventListener("input", renderPalette);
@@ -619,16 +623,16 @@
         if (skip.has(name) || found.has(name + m[3])) continue;
         const chain = name + m[3];
         let said;
-        if (name === "trigger") said = "what started the run (its message, sender, body…)";
-        else if (name === "args") said = "the words after the command";
+        if (name === "trigger") said = tr("reads_trigger");
+        else if (name === "args") said = tr("reads_args");
         else if (name === "vars") {
           const variable = (/^\.(\w+)/.exec(m[3]) || [])[1];
-          said = variable ? `the variable ${variable}` + (setBy[variable] ? ` (set by ${setBy[variable].join(", ")})` : " (set by no set node yet)") : "the run's variables";
-        } else if (name === "now" || name === "timedelta") said = "the current time";
-        else if (name === "run") said = "this run";
-        else if (name in nodes()) said = `the output of node ${name} (${nodes()[name].type})`;
-        else said = "unknown: not a node, trigger, args or vars";
-        found.set(chain, { chain, said, unknown: said.startsWith("unknown") });
+          said = variable ? `${tr("reads_var", { name: variable })} ${setBy[variable] ? tr("reads_set_by", { ids: setBy[variable].join(", ") }) : tr("reads_set_by_none")}` : tr("reads_vars");
+        } else if (name === "now" || name === "timedelta") said = tr("reads_now");
+        else if (name === "run") said = tr("reads_run");
+        else if (name in nodes()) said = tr("reads_node", { id: name, type: nodes()[name].type });
+        else said = null;
+        found.set(chain, { chain, said: said || tr("reads_unknown"), unknown: !said });
       }
     }
     return [...found.values()];
@@ -638,7 +642,7 @@
     const id = input.id;
     const wrap = el("div", { class: "field studio-field", "data-path": jsonPath(path) },
       el("label", { for: id }, label),
-      required ? el("span", { class: "required", title: "required", "aria-hidden": "true", text: "*" }) : null,
+      required ? el("span", { class: "required", title: tr("required"), "aria-hidden": "true", text: "*" }) : null,
       input, extra || null,
       help ? el("small", { class: "help", id: `${id}-help`, text: help }) : null,
       el("p", { class: "field-problem error-text", "data-field-problem": "", hidden: true }));
@@ -658,13 +662,13 @@
     const id = nextId();
     const key = jsonPath(path);
     const help = plain.description || "";
-    const defaultText = plain.default !== undefined && plain.default !== null ? ` (default ${JSON.stringify(plain.default)})` : "";
+    const defaultText = plain.default !== undefined && plain.default !== null ? tr("default", { value: JSON.stringify(plain.default) }) : "";
     const write = (v, { form = false } = {}) => change(() => set(v), { coalesce: key, form });
 
     if (Array.isArray(plain.enum) || kind === "boolean") {
       const choices = kind === "boolean" ? [true, false] : plain.enum.filter((v) => v !== null);
       const select = el("select", { id, name });
-      if (!required || value === undefined) select.append(el("option", { value: "", text: `—${defaultText}` }));
+      if (!required || value === undefined) select.append(el("option", { value: "", text: defaultText || "—" }));
       for (const choice of choices) select.append(el("option", { value: JSON.stringify(choice), text: String(choice) }));
       if (value !== undefined && !choices.some((c) => c === value)) {
         select.append(el("option", { value: JSON.stringify(value), text: String(value) }));
@@ -675,8 +679,8 @@
     }
 
     if ((kind === "integer" || kind === "number") && DURATION.test(name)) {
-      const amount = el("input", { id, name, type: "text", inputmode: "decimal", autocomplete: "off", placeholder: defaultText.trim() });
-      const unit = el("select", { "aria-label": `${name} unit` }, UNITS.map(([label, size]) => el("option", { value: String(size), text: label })));
+      const amount = el("input", { id, name, type: "text", inputmode: "decimal", autocomplete: "off", placeholder: defaultText.replace(/^— /, "") });
+      const unit = el("select", { "aria-label": tr("unit", { name }) }, UNITS.map(([label, size]) => el("option", { value: String(size), text: tr(label) })));
       const shown = el("output", { class: "studio-duration", for: id });
       let size = 1;
       if (typeof value === "number" && value > 0) for (const [, s] of UNITS) if (value % s === 0) size = s;
@@ -700,7 +704,7 @@
     }
 
     if (kind === "integer" || kind === "number") {
-      const input = el("input", { id, name, type: "text", inputmode: "decimal", autocomplete: "off", placeholder: defaultText.trim() });
+      const input = el("input", { id, name, type: "text", inputmode: "decimal", autocomplete: "off", placeholder: defaultText.replace(/^— /, "") });
       input.value = value === undefined || value === null ? "" : String(value);
       input.addEventListener("input", () => {
         const text = input.value.trim();
@@ -713,7 +717,7 @@
     if (kind === "string" || (!kind && expression)) {
       const long = LONG_TEXT.test(name) || (plain.maxLength || 0) > 256;
       const input = long ? el("textarea", { id, name, rows: "2", spellcheck: "false" })
-        : el("input", { id, name, type: "text", autocomplete: "off", spellcheck: "false", placeholder: defaultText.trim() });
+        : el("input", { id, name, type: "text", autocomplete: "off", spellcheck: "false", placeholder: defaultText.replace(/^— /, "") });
       input.value = value === undefined || value === null ? "" : String(value);
       const preview = el("ul", { class: "studio-reads plain", "aria-live": "polite" });
       const refresh = () => renderReads(preview, input.value, expression);
@@ -733,7 +737,7 @@
         const text = input.value.trim();
         write(text === "" ? undefined : (isTemplate(text) ? text : text.split(",").map((s) => s.trim()).filter(Boolean)));
       });
-      return fieldBox(path, `${name} (comma-separated)`, input, { help, required });
+      return fieldBox(path, tr("comma", { name }), input, { help, required });
     }
 
     // Anything else (objects, lists of objects, free values): its JSON.
@@ -750,18 +754,18 @@
         local.textContent = "";
         write(parsed);
       } catch (error) {
-        local.textContent = `Not valid JSON yet: ${error.message}`;
+        local.textContent = tr("json_not_yet", { error: error.message });
       }
       refresh();
     });
     refresh();
-    return fieldBox(path, `${name} (JSON)`, area, { help, required, extra: el("div", {}, local, preview) });
+    return fieldBox(path, tr("as_json", { name }), area, { help, required, extra: el("div", {}, local, preview) });
   }
 
   function renderReads(list, text, expression) {
     list.replaceChildren(...reads(text, expression).map((r) => el("li", { class: r.unknown ? "is-unknown" : "" },
       el("code", { text: r.chain }), ` — ${r.said}`)));
-    if (list.children.length) list.prepend(el("li", { class: "studio-reads-title", text: "Reads:" }));
+    if (list.children.length) list.prepend(el("li", { class: "studio-reads-title", text: tr("reads") }));
   }
 
   function objectAt(parent, key) {
@@ -771,12 +775,12 @@
 
   function paramFields(id, spec) {
     const info = types[spec.type];
-    if (!info) return el("p", { class: "help", text: "Unknown node type: edit its params in the JSON." });
+    if (!info) return el("p", { class: "help", text: tr("unknown_type") });
     const schema = info.params;
     const required = new Set(schema.required || []);
     const props = schema.properties || {};
-    const box = el("fieldset", { class: "studio-params" }, el("legend", { text: "Parameters" }));
-    if (!Object.keys(props).length) box.append(el("p", { class: "help", text: "This node has no parameters." }));
+    const box = el("fieldset", { class: "studio-params" }, el("legend", { text: tr("parameters") }));
+    if (!Object.keys(props).length) box.append(el("p", { class: "help", text: tr("no_params") }));
     for (const [name, prop] of Object.entries(props)) {
       box.append(schemaField(name, prop, ["nodes", id, "params", name],
         () => (spec.params && typeof spec.params === "object" ? spec.params[name] : undefined),
@@ -790,18 +794,18 @@
   }
 
   function nextFields(id, spec) {
-    const box = el("fieldset", { class: "studio-next" }, el("legend", { text: "Connections" }));
+    const box = el("fieldset", { class: "studio-next" }, el("legend", { text: tr("connections") }));
     const others = Object.keys(nodes());
     for (const out of outputsOf(id)) {
       const fid = nextId();
       const select = el("select", { id: fid },
-        el("option", { value: "", text: "— nowhere (the run ends) —" }),
+        el("option", { value: "", text: tr("nowhere") }),
         others.map((other) => el("option", { value: other, text: other })));
       const current = spec.next && typeof spec.next === "object" ? spec.next[out] : undefined;
-      if (current && !others.includes(current)) select.append(el("option", { value: current, text: `${current} (missing)` }));
+      if (current && !others.includes(current)) select.append(el("option", { value: current, text: tr("missing", { id: current }) }));
       select.value = current || "";
       select.addEventListener("change", () => change(() => connect(id, out, select.value || null), { form: false }));
-      box.append(fieldBox(["nodes", id, "next", out], `${out} goes to`, select));
+      box.append(fieldBox(["nodes", id, "next", out], tr("goes_to", { output: out }), select));
     }
     return box;
   }
@@ -809,14 +813,14 @@
   function nodeForm(id) {
     const spec = nodes()[id];
     const info = types[spec.type];
-    inspectorTitle.textContent = `Node ${id}`;
+    inspectorTitle.textContent = tr("node_title", { id });
     const idInput = el("input", { id: nextId(), type: "text", autocomplete: "off", spellcheck: "false", value: id });
     const idProblem = el("p", { class: "error-text", role: "alert" });
     const rename = () => {
       const to = idInput.value.trim();
       if (to === id) { idProblem.textContent = ""; return; }
-      if (!NODE_ID.test(to)) { idProblem.textContent = "Letters, digits and _, not starting with a digit."; return; }
-      if (to in nodes()) { idProblem.textContent = `There is a node ${to} already.`; return; }
+      if (!NODE_ID.test(to)) { idProblem.textContent = tr("id_rule"); return; }
+      if (to in nodes()) { idProblem.textContent = tr("id_taken", { id: to }); return; }
       idProblem.textContent = "";
       change(() => renameNode(id, to));
       select(to, { focus: false });
@@ -830,9 +834,9 @@
     description.addEventListener("input", () => change(() => {
       if (description.value === "") delete nodes()[id].description; else nodes()[id].description = description.value;
     }, { coalesce: jsonPath(["nodes", id, "description"]), form: false }));
-    const retry = el("details", { class: "studio-retry" }, el("summary", { text: "Retry when it fails" }),
+    const retry = el("details", { class: "studio-retry" }, el("summary", { text: tr("retry") }),
       ["max", "backoff_seconds"].map((name) => schemaField(name, {
-        type: "number", description: name === "max" ? "Attempts after the first." : "Wait before the first retry (doubles after each).",
+        type: "number", description: name === "max" ? tr("retry_max") : tr("retry_backoff"),
       }, ["nodes", id, "retry", name], () => (spec.retry ? spec.retry[name] : undefined), (v) => {
         const target = nodes()[id];
         if (v === undefined) { if (target.retry) { delete target.retry[name]; if (!Object.keys(target.retry).length) delete target.retry; } } else objectAt(target, "retry")[name] = v;
@@ -840,22 +844,22 @@
     if (spec.retry) retry.open = true;
     return el("div", {},
       el("p", { class: "studio-about" }, el("strong", { text: spec.type }), info ? ` — ${info.summary}` : ""),
-      info && info.doc !== info.summary ? el("details", { class: "studio-doc" }, el("summary", { text: "About this node" }), el("pre", { text: info.doc })) : null,
-      fieldBox(["nodes", id], "Id", idInput, { help: "Templates read its output as {{ " + id + ".… }}.", extra: idProblem }),
-      fieldBox(["nodes", id, "description"], "Description", description),
-      state.doc.start === id ? el("p", { class: "help", text: "The run starts here." })
-        : el("button", { type: "button", onclick: () => change(() => { state.doc.start = id; }) }, "Start here"),
+      info && info.doc !== info.summary ? el("details", { class: "studio-doc" }, el("summary", { text: tr("about_node") }), el("pre", { text: info.doc })) : null,
+      fieldBox(["nodes", id], tr("id"), idInput, { help: tr("id_help", { id }), extra: idProblem }),
+      fieldBox(["nodes", id, "description"], tr("description"), description),
+      state.doc.start === id ? el("p", { class: "help", text: tr("starts_here") })
+        : el("button", { type: "button", onclick: () => change(() => { state.doc.start = id; }) }, tr("start_here")),
       paramFields(id, spec), nextFields(id, spec), retry,
       el("div", { class: "actions" },
-        el("button", { type: "button", onclick: duplicateSelected }, "Duplicate"),
-        el("button", { type: "button", class: "danger", onclick: removeSelected }, "Delete")));
+        el("button", { type: "button", onclick: duplicateSelected }, tr("duplicate")),
+        el("button", { type: "button", class: "danger", onclick: removeSelected }, tr("delete"))));
   }
 
   function triggerFields(index, trigger) {
     const base = triggerBase(index);
     const schema = catalogue.triggers[trigger.type] || { properties: {} };
     const box = el("fieldset", { class: "studio-trigger", "data-path": jsonPath(base) },
-      el("legend", { text: `Trigger ${index + 1}` }),
+      el("legend", { text: tr("trigger_n", { n: index + 1 }) }),
       el("p", { class: "field-problem error-text", "data-field-problem": "", hidden: true }));
     const kind = el("select", { id: nextId() }, Object.keys(catalogue.triggers).map((t) => el("option", { value: t, text: t })));
     if (!(trigger.type in catalogue.triggers)) kind.append(el("option", { value: String(trigger.type), text: String(trigger.type) }));
@@ -865,7 +869,7 @@
       list[index] = { type: kind.value };
       setTriggers(list);
     }));
-    box.append(fieldBox([...base, "type"], `Trigger ${index + 1} type`, kind));
+    box.append(fieldBox([...base, "type"], tr("trigger_type", { n: index + 1 }), kind));
     const required = new Set(schema.required || []);
     for (const [name, prop] of Object.entries(schema.properties || {})) {
       if (name === "type") continue;
@@ -878,12 +882,12 @@
       const list = triggers().slice();
       list.splice(index, 1);
       setTriggers(list);
-    }) }, `Remove trigger ${index + 1}`));
+    }) }, tr("remove_trigger", { n: index + 1 })));
     return box;
   }
 
   function workflowForm() {
-    inspectorTitle.textContent = "Workflow settings";
+    inspectorTitle.textContent = tr("settings");
     const text = (label, key, { required = false, number = false, help = "" } = {}) => {
       const input = el("input", { id: nextId(), type: "text", autocomplete: "off", inputmode: number ? "numeric" : null });
       const value = state.doc[key];
@@ -900,15 +904,15 @@
     start.value = state.doc.start in nodes() ? state.doc.start : "";
     start.addEventListener("change", () => change(() => { state.doc.start = start.value; }, { form: false }));
     return el("div", {},
-      text("Name", "name", { required: true, help: "Letters, digits, . _ -; unique among your workflows." }),
-      text("Description", "description"),
-      text("Version", "version", { number: true, help: "Bump it when you change what the workflow does." }),
-      fieldBox(["start"], "Start node", start, { required: true }),
+      text(tr("name"), "name", { required: true, help: tr("name_help") }),
+      text(tr("description"), "description"),
+      text(tr("version"), "version", { number: true, help: tr("version_help") }),
+      fieldBox(["start"], tr("start_node"), start, { required: true }),
       el("section", { class: "studio-triggers", "data-path": "$.triggers" },
-        el("h3", { text: "Triggers" }),
-        triggers().length ? null : el("p", { class: "help", text: "None: it runs when started by hand or called." }),
+        el("h3", { text: tr("triggers") }),
+        triggers().length ? null : el("p", { class: "help", text: tr("no_triggers") }),
         triggers().map((trigger, index) => triggerFields(index, trigger)),
-        el("button", { type: "button", onclick: () => change(() => setTriggers([...triggers(), { type: "message" }])) }, "Add a trigger")));
+        el("button", { type: "button", onclick: () => change(() => setTriggers([...triggers(), { type: "message" }])) }, tr("add_trigger"))));
   }
 
   function renderInspector() {
@@ -980,11 +984,11 @@
     jsonTimer = null;
     let parsed;
     try { parsed = JSON.parse(jsonArea.value); } catch (error) {
-      jsonError.textContent = `Not valid JSON: ${error.message}`;
+      jsonError.textContent = tr("json_invalid", { error: error.message });
       return false;
     }
     if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
-      jsonError.textContent = "A workflow is a JSON object.";
+      jsonError.textContent = tr("json_object");
       return false;
     }
     jsonError.textContent = "";
@@ -1016,18 +1020,18 @@
 
   async function save() {
     if (jsonTimer && !applyJson()) {
-      status("Not saved: the JSON panel does not hold a JSON object yet.", "error");
+      status(tr("not_saved_json"), "error");
       return null;
     }
     clearTimeout(checkTimer);
     state.checkSeq += 1;  // a check under way is older than this save's answer
-    status("Saving…");
+    status(tr("saving"));
     const body = JSON.stringify(state.doc);
     let result;
     try {
       result = await post(data.urls.save, body);
     } catch (_e) {
-      status("Not saved: the server did not answer.", "error");
+      status(tr("not_saved_offline"), "error");
       scheduleCheck();
       return null;
     }
@@ -1037,7 +1041,7 @@
       root.dataset.valid = "false";
       renderGraph();
       renderProblems();
-      status(`Not saved: ${result.answer.message || result.status}`, "error");
+      status(tr("not_saved", { message: result.answer.message || result.status }), "error");
       return null;
     }
     const saved = result.answer;
@@ -1050,10 +1054,8 @@
       if (title) title.textContent = saved.name;
     }
     root.dataset.savedVersion = String(saved.version);
-    status((saved.created ? `Created ${saved.name} (version ${saved.version}, disabled: enable it on its page).`
-      : unchanged ? `No changes: ${saved.name} stays at version ${saved.version}.`
-        : `Saved ${saved.name} as version ${saved.version}.`)
-      + (saved.hook_token ? ` Its hook token, shown this once: ${saved.hook_token}` : ""), "ok");
+    status(tr(saved.created ? "created" : unchanged ? "unchanged" : "saved", saved)
+      + (saved.hook_token ? ` ${tr("hook_token", { token: saved.hook_token })}` : ""), "ok");
     state.problems = [];
     renderToolbar();
     scheduleCheck(0);
