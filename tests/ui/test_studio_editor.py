@@ -224,6 +224,16 @@ def test_a_broken_connection_shows_its_problem_on_its_node_and_undo_mends_it(pag
     _settled(page)
     expect(page.locator(".studio-node.has-problem")).to_have_count(0)
 
+    # The JSON panel drives the graph: a node removed there leaves the canvas.
+    panel = page.get_by_label("The workflow's JSON")
+    edited = json.loads(panel.input_value())
+    del edited["nodes"]["sorry"], edited["nodes"]["happy"]["next"]["false"]
+    panel.fill(json.dumps(edited, indent=2))
+    expect(page.locator('[data-node="sorry"]')).to_have_count(0)
+    page.get_by_role("button", name="Undo").click()
+    expect(page.locator('[data-node="sorry"]')).to_have_count(1)
+    assert json.loads(panel.input_value()) == SURVEY
+
     # Keyboard: move a node, duplicate it, delete the copy.
     ask.focus()
     before = ask.bounding_box()
