@@ -210,6 +210,7 @@ def test_a_broken_connection_shows_its_problem_on_its_node_and_undo_mends_it(pag
     expect(page.locator(".studio-node.has-problem")).to_have_count(2)  # closed: unreached
     expect(page.locator('[data-node="closed"] .studio-node-problem')).to_contain_text(
         "never reached from start 'ask'")
+    field.scroll_into_view_if_needed()
     shots(page, "problem")
 
     # Undo by the keyboard, from the graph: the connection is back, the problems gone.

@@ -552,7 +552,7 @@
           el("button", {
             type: "button", class: `studio-palette-item kind-${n.group}`, "data-type": n.type, title: n.doc,
             "aria-label": tr("add_item", { type: n.type, summary: n.summary }), onclick: () => addNode(n.type),
-          }, el("strong", { text: n.type }), el("span", { text: n.summary })))))));
+          }, el("strong", { text: n.type }), el("span", { text: n.summary.replace(/`/g, "") })))))));
     }
     if (!palette.children.length) palette.append(el("p", { class: "help", text: tr("no_match") }));
   }
