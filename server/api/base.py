@@ -17,7 +17,7 @@ from server.auth.guard import public, require
 from server.errors import ValidationFailed, error_body
 from server.models import db
 
-SECURITY = [{"bearerAuth": []}, {"apiKey": []}]
+SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"apiKey": []}]
 
 # Stable codes for errors Flask/Werkzeug raise before our code runs.
 HTTP_CODES = {
