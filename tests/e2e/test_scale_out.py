@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import POSTGRES_URL
-from tests.e2e.test_kabar_run import KABAR, Gateway, _free_port
+from tests.gateway import KABAR, Gateway, free_port
 
 SESSIONS = 30
 FAILOVER_LIMIT = 30.0  # seconds, from the issue
@@ -67,7 +67,7 @@ class Receiver(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def cluster(tmp_path: Path):
-    port = _free_port()
+    port = free_port()
     url = _scratch_database()
     env = {**os.environ, "KABAR_INSTANCE_PATH": str(tmp_path / "instance"),
            "KABAR_DATABASE_URL": url, "KABAR_ADMIN_PASSWORD": "admin-password",

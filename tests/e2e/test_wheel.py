@@ -13,7 +13,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from tests.e2e.test_kabar_run import Gateway, _free_port
+from tests.gateway import Gateway, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,7 +75,7 @@ def test_the_wheel_installs_and_runs_from_any_folder(tmp_path: Path):
     password = re.search(r"admin password: +(\S+)", init).group(1)
     assert (instance / "kabar.db").exists() and not (elsewhere / "instance").exists()
 
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path / "kabar.log", "w")
     server = subprocess.Popen(["kabar", "run", "--port", str(port)], cwd=elsewhere, env=env,
                               stdout=log, stderr=subprocess.STDOUT)
