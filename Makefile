@@ -46,8 +46,9 @@ test-n8n: $(VENV)/.installed-dev $(N8N_CACHE)/.installed $(N8N_PKG)/node_modules
 	cd $(N8N_PKG) && npm test
 	KABAR_N8N_TESTS=1 $(BIN)/python -m pytest tests/n8n $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed-dev
+lint: $(VENV)/.installed-dev  ## ruff, and the import layers of ARCHITECTURE.md (pyproject.toml)
 	$(BIN)/ruff check server nodes tests bench
+	$(BIN)/lint-imports
 
 UI = server/ui
 translations: $(VENV)/.installed-dev  ## the dashboard's texts: extract, update the catalogues, compile
