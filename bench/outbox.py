@@ -24,7 +24,7 @@ from pathlib import Path
 # tests/gateway.py, the end-to-end tests' helpers; the checkout first, before any
 # installed package that also calls itself ``tests``.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.gateway import Gateway, free_port, wait_for  # noqa: E402
+from tests.gateway import Gateway, free_port, wait_for
 
 
 class Client(Gateway):

@@ -44,7 +44,7 @@ import sqlalchemy as sa
 # tests/gateway.py, the end-to-end tests' helpers; the checkout first, before any
 # installed package that also calls itself ``tests``.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.gateway import KABAR, free_port, request_json, wait_for  # noqa: E402
+from tests.gateway import KABAR, free_port, request_json, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench-password"

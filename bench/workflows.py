@@ -46,7 +46,7 @@ from outbox import percentile  # bench/outbox.py, beside this file
 # tests/gateway.py, the end-to-end tests' helpers; the checkout first, before any
 # installed package that also calls itself ``tests``.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.gateway import free_port  # noqa: E402
+from tests.gateway import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench-password"

@@ -135,10 +135,12 @@ def init_command() -> None:
     click.echo(framed([
         f"Kabar is set up in {current_app.instance_path}.",
         f"Serve it with `{kabar} run`, then:",
-        f"  dashboard:       http://{settings['HOST']}:{settings['PORT']}/  (API docs at /docs)",
+        f"  dashboard:       http://{settings['HOST']}:{settings['PORT']}/"
+        "  (API docs at /docs)",
         f"  admin username:  {user.username}",
         f"  admin password:  {shown}",
-        f"  an API key:      {kabar} apikey create --user {user.username} --name \"my script\"",
+        f"  an API key:      {kabar} apikey create --user {user.username}"
+        " --name \"my script\"",
         f"  lost password:   {kabar} users set-password {user.username}",
     ]))
 

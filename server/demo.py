@@ -95,7 +95,7 @@ def pair_when_ready(app: Flask, session_id: str, *, timeout: float = 120.0) -> t
                     try:
                         sandbox_controls.scan(session, phone=SESSION_PHONE, push_name="Helpdesk")
                         return
-                    except Exception:  # noqa: BLE001 - the QR rotated; try again
+                    except Exception:  # the QR rotated; try again
                         log.info("demo: scan not taken yet; trying again", exc_info=True)
                 time.sleep(0.5)
             log.warning("demo: the sandbox session did not show a QR code in time")

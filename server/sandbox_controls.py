@@ -44,8 +44,8 @@ def received(session: WaSession, *, to: str | None = None) -> sa.Select:
     query = sa.select(SandboxDelivery).where(SandboxDelivery.session_id == session.id)
     if to:
         try:
-            jid = to if "@" in to else \
-                f"{normalise_phone(to, current_app.config['KABAR']['PHONE_REGION'])}@s.whatsapp.net"
+            region = current_app.config["KABAR"]["PHONE_REGION"]
+            jid = to if "@" in to else f"{normalise_phone(to, region)}@s.whatsapp.net"
         except InvalidPhone as exc:
             raise ValidationFailed(errors={"to": [str(exc)]}) from None
         query = query.where(SandboxDelivery.to_jid == jid)

@@ -21,6 +21,7 @@ from server.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, Val
 from server.events import SessionStatus
 from server.models import SessionStatusChange, WaSession, db, utcnow
 from server.runtime import live, wakeup
+from server.whatsapp.transport import PairingCode
 
 TRANSPORTS = ("sandbox", "neonize")
 # Settings only an admin may set or change: they make the runtime connect somewhere.
@@ -190,7 +191,8 @@ def qr_png(code: str) -> bytes:
     return buffer.getvalue()
 
 
-def pair_code(session: WaSession, phone: str) -> str:
+def pair_code(session: WaSession, phone: str) -> PairingCode:
+    """Ask WhatsApp for a code to link by phone number; it works until ``expires_at``."""
     return live.pair_code(session.id, phone)
 
 
@@ -216,7 +218,8 @@ def record_status(session: WaSession, event: SessionStatus, *, halt: bool = Fals
     session.status_changed_at = now
     session.last_seen_at = now
     session.qr = event.qr if event.status == "qr" else None
-    session.qr_expires_at = event.qr_expires_at if event.status == "qr" else None
+    session.qr_expires_at = event.qr_expires_at \
+        if event.status in ("qr", "pairing_code") else None
     session.pair_code = event.pair_code if event.status == "pairing_code" else None
     if event.status == "connected":
         session.jid = event.jid or session.jid

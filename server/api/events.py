@@ -35,12 +35,13 @@ class Stream(MethodView):
     @blp.requires("sessions:read")
     @blp.arguments(FilterArgs, location="query")
     @blp.doc(responses={"200": {
-        "description": "text/event-stream: `id: <seq>`, `event: <type>`, `data: <envelope>`;"
-                       " a keep-alive comment every 15 s.",
+        "description": "text/event-stream: `id: <seq>`, `event: <type>`, "
+                       "`data: <envelope>`; a keep-alive comment every 15 s.",
         "content": {"text/event-stream": {
             "schema": {"type": "string", "format": "event-stream", "description":
-                       "Server-Sent Events frames (not JSON); each data line is one event "
-                       "envelope as GET /api/v1/events/log items show it."},
+                       "Server-Sent Events frames (not JSON); "
+                       "each data line is one event envelope "
+                       "as GET /api/v1/events/log items show it."},
             "example": 'id: 42\nevent: message.received\ndata: {"id": "…", "type": '
                        '"message.received", "data": {…}}\n\n'}}}})
     def get(self, args):

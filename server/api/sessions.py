@@ -44,6 +44,9 @@ class PairCodeArgs(ma.Schema):
 class PairCodeSchema(ma.Schema):
     code = ma.fields.String(metadata={
         "description": "Enter it on the phone: Linked devices > Link with phone number."})
+    expires_at = ma.fields.DateTime(metadata={
+        "description": "When the code stops working; the session then stops (status "
+                       "`stopped`, reason `qr_expired…`) and must be started again."})
 
 
 class StatusChangeSchema(ma.Schema):
@@ -168,7 +171,7 @@ class PairCode(MethodView):
     @blp.response(200, PairCodeSchema)
     def post(self, body, session_id):
         """Link by phone number instead of a QR: returns the code to type on the phone."""
-        return {"code": sessions.pair_code(sessions.get(session_id), body["phone"])}
+        return sessions.pair_code(sessions.get(session_id), body["phone"])._asdict()
 
 
 @blp.route("/<string:session_id>/status-history")

@@ -8,6 +8,7 @@ command's two ends are found from either side with one grep.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from server.models import RuntimeCommand
@@ -36,6 +37,7 @@ from server.runtime.handlers.lookups import (
     STAR,
     USER_INFO,
 )
+from server.whatsapp.transport import PairingCode
 
 __all__ = [
     "GROUP_CREATE", "GROUP_INFO", "GROUP_INVITE_LINK", "GROUP_JOIN", "GROUP_LEAVE",
@@ -65,9 +67,11 @@ def logout(session_id: str) -> None:
     commands.call(LOGOUT, session_id=session_id, timeout=_slow())
 
 
-def pair_code(session_id: str, phone: str) -> str:
-    return commands.call(PAIR_CODE, session_id=session_id, payload={"phone": phone},
-                         timeout=_slow())
+def pair_code(session_id: str, phone: str) -> PairingCode:
+    """A code to link by phone number; it works until ``expires_at``."""
+    answer = commands.call(PAIR_CODE, session_id=session_id, payload={"phone": phone},
+                           timeout=_slow())
+    return PairingCode(answer["code"], datetime.fromisoformat(answer["expires_at"]))
 
 
 # --- look-ups ------------------------------------------------------------------------------

@@ -63,10 +63,6 @@ def looks_like_phone(text: str) -> bool:
     return bool(_PHONE_TEXT.match(text.strip()))
 
 
-def is_jid(text: str) -> bool:
-    return bool(_JID.match(text.strip()))
-
-
 def split_jid(jid: str) -> tuple[str, str]:
     """(user, server) of a JID, without the device part."""
     match = _JID.match(jid.strip())

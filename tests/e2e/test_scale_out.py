@@ -52,7 +52,7 @@ class Receiver(BaseHTTPRequestHandler):
     seen: set[str] = set()
     lock = threading.Lock()
 
-    def do_POST(self):  # noqa: N802 (http.server's name)
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         message = (body.get("data") or {}).get("message") or {}
         with self.lock:

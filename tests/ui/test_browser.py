@@ -84,7 +84,7 @@ class _Attacker(BaseHTTPRequestHandler):
 
     target = ""
 
-    def do_GET(self):  # noqa: N802 - http.server's name
+    def do_GET(self):
         body = (f'<form method="post" action="{self.target}/sessions">'
                 '<input name="label" value="forged"><input name="transport" value="sandbox">'
                 '<button>Win a prize</button></form>').encode()

@@ -38,9 +38,10 @@ def _logout(runtime: Runtime, command: RuntimeCommand) -> None:
 
 
 @handles(PAIR_CODE, pool=True)
-def _pair_code(runtime: Runtime, command: RuntimeCommand) -> str:
+def _pair_code(runtime: Runtime, command: RuntimeCommand) -> dict:
     phone = normalise_phone(command.payload["phone"], runtime.region)
-    return runtime.transport_for(command).pair_code(phone)
+    code, expires_at = runtime.transport_for(command).pair_code(phone)
+    return {"code": code, "expires_at": expires_at.isoformat()}
 
 
 @handles(IS_ON_WHATSAPP, pool=True)

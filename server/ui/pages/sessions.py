@@ -9,8 +9,8 @@ from dataclasses import fields
 
 import sqlalchemy as sa
 from flask import flash, render_template, request
+from flask_babel import format_datetime, lazy_gettext
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext
 
 from server import sandbox_controls, sessions
 from server.auth import current_principal
@@ -135,9 +135,10 @@ def pacing(session_id):
 @bp.route("/<string:session_id>/pair-code", methods=["POST"])
 @bp.requires("sessions:manage")
 def pair_code(session_id):
-    code = sessions.pair_code(sessions.get(session_id), request.form.get("phone", ""))
-    flash(_("On the phone: Linked devices > Link with phone number, then enter %(code)s.",
-            code=code), "success")
+    code, expires_at = sessions.pair_code(sessions.get(session_id),
+                                          request.form.get("phone", ""))
+    flash(_("On the phone: Linked devices > Link with phone number, then enter %(code)s "
+            "before %(at)s.", code=code, at=format_datetime(expires_at, "medium")), "success")
     return back(_("Pair code requested."))
 
 
