@@ -33,17 +33,26 @@ from server.whatsapp.jids import InvalidPhone, normalise_phone
 from server.whatsapp.transport import new_message_id
 
 
-def _region() -> str:
+def region() -> str:
     return current_app.config["KABAR"]["PHONE_REGION"]
+
+
+def _spec_schema(has_upload: bool) -> SendSpec:
+    schema = SendSpec()
+    schema.has_upload = has_upload
+    return schema
+
+
+# Built once: making a marshmallow schema costs several times loading a request with it,
+# and loading keeps no state on the schema, so threads share these two.
+_SCHEMAS = {False: _spec_schema(False), True: _spec_schema(True)}
 
 
 def validate(spec: dict[str, Any], *, has_upload: bool = False) -> dict[str, Any]:
     """Load a send request with the shared schema; 422 with field errors if it is wrong."""
     inputs.check_json(spec)  # workflows and webhook actions send without an HTTP request
-    schema = SendSpec()
-    schema.has_upload = has_upload
     try:
-        return schema.load(spec)
+        return _SCHEMAS[has_upload].load(spec)
     except ma.ValidationError as exc:
         raise ValidationFailed(errors=exc.messages) from None
 
@@ -59,20 +68,20 @@ def send(session: WaSession, spec: dict[str, Any], *, idempotency_key: str | Non
         if existing is not None:
             return _same_request(existing, spec), False
     data = spec if validated else validate(spec, has_upload=upload is not None)
-    payload = _payload(session, data, upload)
+    payload = payload_of(session, data, upload)
     # Media given by URL is fetched by the runtime (server/runtime/media_fetcher.py), never
     # in this request: a slow server must not hold a web thread. Until its bytes are
     # stored the row is "fetching", which the dispatcher does not send.
     fetching = needs_fetch(payload)
     row = OutboxMessage(
         session_id=session.id, idempotency_key=idempotency_key, wa_id=new_message_id(),
-        to_jid=recipients.resolve(session, data["to"], _region()), kind=data["type"],
+        to_jid=recipients.resolve(session, data["to"], region()), kind=data["type"],
         payload=payload,
         priority=PRIORITIES[data["priority"]], source=source, send_at=data["send_at"],
         not_before=None if fetching else data["send_at"], expires_at=data["expires_at"],
         broadcast_id=broadcast_id, status="fetching" if fetching else "queued",
         waiting="fetching the media from its URL" if fetching else None)
-    row.payload["request_hash"] = _request_hash(spec)
+    row.payload["request_hash"] = request_hash(spec)
     db.session.add(row)
     if not commit:
         return row, True
@@ -88,7 +97,7 @@ def send(session: WaSession, spec: dict[str, Any], *, idempotency_key: str | Non
     return row, True
 
 
-def _request_hash(spec: dict[str, Any]) -> str:
+def request_hash(spec: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -98,18 +107,18 @@ def _by_key(session: WaSession, key: str) -> OutboxMessage | None:
 
 
 def _same_request(row: OutboxMessage, spec: dict[str, Any]) -> OutboxMessage:
-    if row.payload.get("request_hash") not in (None, _request_hash(spec)):
+    if row.payload.get("request_hash") not in (None, request_hash(spec)):
         raise Conflict("This Idempotency-Key was used for a different request. Use a new "
                        "key for a new message.", code="idempotency_key_reused")
     return row
 
 
-def _payload(session: WaSession, data: dict[str, Any],
+def payload_of(session: WaSession, data: dict[str, Any],
              upload: FileStorage | None) -> dict[str, Any]:
     payload: dict[str, Any] = {"text": data["text"], "link_preview": data["link_preview"],
                                "typing": data["typing"]}
     if data["mentions"]:
-        payload["mentions"] = [recipients.person_or_jid(m, _region(), field="mentions")
+        payload["mentions"] = [recipients.person_or_jid(m, region(), field="mentions")
                                for m in data["mentions"]]
     if data["reply_to"]:
         payload["quoted"] = _quoted(session, data["reply_to"])
@@ -183,7 +192,7 @@ def _quoted(session: WaSession, reference: str) -> dict[str, Any]:
 
 def _vcard(name: str, phone: str) -> str:
     try:
-        number = normalise_phone(phone, _region())
+        number = normalise_phone(phone, region())
     except InvalidPhone as exc:
         raise ValidationFailed(errors={"contacts": [str(exc)]}) from None
     return ("BEGIN:VCARD\nVERSION:3.0\n"
