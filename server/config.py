@@ -302,7 +302,11 @@ def flask_config(values: dict[str, Any], instance: Path) -> dict[str, Any]:
                                       "pool_size": values["DATABASE_POOL_SIZE"],
                                       "max_overflow": 5, "pool_timeout": 60}
     if database_url.startswith("sqlite"):
-        engine_options["connect_args"] = {"timeout": 30}
+        from server import sqlite_writer
+
+        # Writers queue (sqlite_writer.py); a file needs no ping before each checkout.
+        engine_options["connect_args"] = {"timeout": 30, "factory": sqlite_writer.Connection}
+        engine_options["pool_pre_ping"] = False
     return {
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
