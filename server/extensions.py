@@ -57,6 +57,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # KABAR_SQLITE_SYNCHRONOUS (server/config.py), carried by the connection's class.
+        cursor.execute(f"PRAGMA synchronous={getattr(dbapi_connection, 'synchronous', 'FULL')}")
         cursor.close()
 
 

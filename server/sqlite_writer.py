@@ -97,7 +97,10 @@ class Cursor(sqlite3.Cursor):
 
 
 class Connection(sqlite3.Connection):
-    """``sqlite3.connect(..., factory=Connection)``: a connection that queues to write."""
+    """``sqlite3.connect(..., factory=Connection)``: a connection that queues to write.
+    ``synchronous`` is the PRAGMA ``server/extensions.py`` sets on it."""
+
+    synchronous = "FULL"
 
     def __init__(self, database: Any, *args: Any, **kwargs: Any):
         super().__init__(database, *args, **kwargs)
@@ -147,3 +150,8 @@ class Connection(sqlite3.Connection):
             self._holding = False
             assert self._gate is not None
             self._gate.leave()
+
+
+def factory(synchronous: str) -> type[Connection]:
+    """The connection class for ``KABAR_SQLITE_SYNCHRONOUS``."""
+    return type("Connection", (Connection,), {"synchronous": synchronous})

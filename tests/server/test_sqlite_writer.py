@@ -75,10 +75,12 @@ def test_one_thread_on_two_connections_is_left_to_sqlite(database):
     second.commit()
 
 
-def test_the_app_uses_it_on_sqlite(app):
+def test_the_app_uses_it_on_sqlite_with_its_synchronous_setting(app):
     from server.models import db
 
     if db.engine.dialect.name != "sqlite":
         pytest.skip("SQLite only")
     with db.engine.connect() as connection:
         assert isinstance(connection.connection.dbapi_connection, sqlite_writer.Connection)
+        # KABAR_SQLITE_SYNCHRONOUS's default: NORMAL (1).
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1
