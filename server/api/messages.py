@@ -9,7 +9,7 @@ from flask.views import MethodView
 
 from server import inputs, outbox, sessions
 from server.api import fields
-from server.api.base import Blueprint, PageArgs, page_schema, paginate
+from server.api.base import Blueprint, ErrorSchema, PageArgs, page_schema, paginate
 from server.errors import ValidationFailed
 from server.inputs import carries_media
 from server.models import Message
@@ -191,6 +191,8 @@ class BulkSend(MethodView):
         responses={"207": {"description": "Some items were rejected; see results.",
                            "content": {"application/json": {"schema": BulkResultSchema}}}})
     @blp.response(202, BulkResultSchema, description="Every item was queued (or replayed).")
+    @blp.alt_response(422, description="messages is not a list of 1 to "
+                      f"{bulk.MAX_ITEMS} items.", schema=ErrorSchema)
     def post(self, session_id):
         """Queue many messages in one request: each item is validated and answered on its
         own (202 when all were queued, 207 when some were rejected, with each one's error);

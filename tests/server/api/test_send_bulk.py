@@ -39,9 +39,10 @@ def test_every_item_is_queued_in_order_and_answered(client, operator_headers):
     assert [r["index"] for r in body["results"]] == [0, 1, 2]
     assert all(r["status"] == "queued" and not r["replayed"] for r in body["results"])
     rows = _rows(sid)
+    kinds = ["text", "text", "location"]
     assert [(r.id, r.to_jid, r.kind, r.source) for r in rows] == [
         (res["id"], f"62812111100{i + 1:02d}@s.whatsapp.net", kind, "api")
-        for i, (res, kind) in enumerate(zip(body["results"], ["text", "text", "location"]))]
+        for i, (res, kind) in enumerate(zip(body["results"], kinds, strict=True))]
     assert rows[1].priority < rows[0].priority  # high goes first
     assert rows[0].payload["text"] == "Halo 1"
     # Each one is an ordinary outgoing message.
@@ -158,3 +159,12 @@ def test_another_tenants_session_looks_missing(client, operator_headers, make_us
     assert client.post(f"/api/v1/sessions/{sid}/messages/bulk",
                        json={"messages": []}).status_code == 401
     assert _rows(sid) == []
+
+
+def test_the_document_declares_it(client):
+    spec = client.get("/api/v1/openapi.json").json
+    post = spec["paths"]["/api/v1/sessions/{session_id}/messages/bulk"]["post"]
+    body = post["requestBody"]["content"]["application/json"]["schema"]
+    assert spec["components"]["schemas"][body["$ref"].rsplit("/", 1)[-1]]["required"] == [
+        "messages"]
+    assert {"202", "207", "422"} <= set(post["responses"])
