@@ -141,7 +141,8 @@ class Messages(MethodView):
         if key is not None and len(key) > 128:
             raise ValidationFailed(errors={IDEMPOTENCY_HEADER: ["At most 128 characters."]})
         spec, upload = _send_request()
-        row, created = outbox.send(session, spec, idempotency_key=key, upload=upload)
+        row, created = outbox.send(session, spec, idempotency_key=key, upload=upload,
+                                   grouped=True)
         headers = {"Location": OutgoingSchema().dump(row)["status_url"]}
         if not created:
             headers["Idempotent-Replayed"] = "true"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from typing import Any
 
 import marshmallow as ma
@@ -14,7 +15,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import FileStorage
 
-from server import inputs
+from server import group_commit, inputs
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.models import (
     FINAL_STATUSES,
@@ -60,9 +61,13 @@ def validate(spec: dict[str, Any], *, has_upload: bool = False) -> dict[str, Any
 def send(session: WaSession, spec: dict[str, Any], *, idempotency_key: str | None = None,
          source: str = "api", upload: FileStorage | None = None,
          broadcast_id: str | None = None, commit: bool = True,
-         validated: bool = False) -> tuple[OutboxMessage, bool]:
+         validated: bool = False, grouped: bool = False) -> tuple[OutboxMessage, bool]:
     """Queue one message. Returns (row, created); created is False when the idempotency
-    key was seen before, in which case the original row comes back and nothing is sent."""
+    key was seen before, in which case the original row comes back and nothing is sent.
+
+    ``grouped``: the row alone is stored, in the group commit of this process
+    (``server/group_commit.py``), for a caller whose transaction holds nothing else (the
+    REST send); it returns once the row is committed, as a commit would."""
     if idempotency_key:
         existing = _by_key(session, idempotency_key)
         if existing is not None:
@@ -82,6 +87,8 @@ def send(session: WaSession, spec: dict[str, Any], *, idempotency_key: str | Non
         broadcast_id=broadcast_id, status="fetching" if fetching else "queued",
         waiting="fetching the media from its URL" if fetching else None)
     row.payload["request_hash"] = request_hash(spec)
+    if grouped:
+        return _grouped(session, row, spec)
     db.session.add(row)
     if not commit:
         return row, True
@@ -95,6 +102,28 @@ def send(session: WaSession, spec: dict[str, Any], *, idempotency_key: str | Non
         return _same_request(existing, spec), False
     wakeup.notify()
     return row, True
+
+
+def _grouped(session: WaSession, row: OutboxMessage, spec: dict[str, Any]
+             ) -> tuple[OutboxMessage, bool]:
+    now = utcnow()
+    row.id, row.attempts, row.created_at, row.updated_at = str(uuid.uuid4()), 0, now, now
+    values = {column.key: getattr(row, column.key) for column in OutboxMessage.__table__.c
+              if column.key != "seq"}
+    if group_commit.writer(db.engine, _wake_runtime).insert(OutboxMessage.__table__, values):
+        return row, True  # not in this request's session: it was stored by the writer
+    existing = _by_key(session, row.idempotency_key) if row.idempotency_key else None
+    if existing is None:  # nothing else is unique that a new row could take
+        raise Conflict("The message could not be stored; send it again.",
+                       code="outbox_conflict")
+    return _same_request(existing, spec), False
+
+
+def _wake_runtime(connection: sa.Connection) -> None:
+    """In each group commit's transaction: PostgreSQL delivers the NOTIFY with it."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("SELECT pg_notify(:channel, '')"),
+                           {"channel": wakeup.CHANNEL})
 
 
 def request_hash(spec: dict[str, Any]) -> str:
