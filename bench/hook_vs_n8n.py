@@ -42,10 +42,10 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import wrk  # noqa: E402  (bench/wrk.py)
-from sessions import ROOT, Gateway, free_port  # noqa: E402
+import wrk
+from sessions import ROOT, Gateway, free_port
 
-from workflows import HOOK  # noqa: E402
+from workflows import HOOK
 
 N8N_HOST = ROOT / "integrations" / "n8n-nodes-kabar" / "test" / "n8n-host" / "package.json"
 PATH = "bench-hook"

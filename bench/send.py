@@ -38,9 +38,9 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import wrk  # noqa: E402  (bench/wrk.py)
-from send_baseline import TABLE  # noqa: E402
-from sessions import ROOT, Gateway, free_port  # noqa: E402
+import wrk
+from send_baseline import TABLE
+from sessions import ROOT, Gateway, free_port
 
 WORKERS, THREADS = 2, 8  # kabar run's defaults (KABAR_WEB_WORKERS, KABAR_WEB_THREADS)
 

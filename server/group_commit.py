@@ -72,11 +72,11 @@ class GroupCommit:
                     break
             try:
                 self._store(batch)
-            except Exception:  # noqa: BLE001 - each row again, alone, to say which failed
+            except Exception:  # each row again, alone, to say which failed
                 for row in batch:
                     try:
                         self._store([row])
-                    except Exception as exc:  # noqa: BLE001 - the caller raises it
+                    except Exception as exc:  # the caller raises it
                         row.error = exc
             for row in batch:
                 row.done.set()

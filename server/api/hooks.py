@@ -14,7 +14,7 @@ from flask import Response, jsonify, request
 from flask.views import MethodView
 
 from server.api.base import Blueprint
-from server.workflows import service
+from server.workflows import operations
 
 blp = Blueprint("hooks", __name__, url_prefix="/api/v1/hooks",
                 description="HTTP hooks: POST to start a workflow with a hook trigger.")
@@ -30,14 +30,14 @@ class Hook(MethodView):
         """Start the workflow. trigger.body is the JSON body (or trigger.text the raw
         body), trigger.query the query string. 401 hook_unauthorized: unknown workflow,
         disabled, or a wrong token."""
-        token = request.headers.get(service.HOOK_HEADER)
+        token = request.headers.get(operations.HOOK_HEADER)
         payload = {"body": request.get_json(silent=True),
                    "query": request.args.to_dict(flat=True),
                    "headers": {k: v for k, v in request.headers.items()
                                if k.lower() in PASSED_HEADERS}}
         if payload["body"] is None and request.data:
             payload["text"] = request.get_data(as_text=True)
-        run, ctx = service.run_hook(workflow, token, payload)
+        run, ctx = operations.run_hook(workflow, token, payload)
         if ctx.response is None:
             return jsonify({"run_id": run.id, "status": run.status}), 202
         # The context's run id: the committed row would be read again for its own.

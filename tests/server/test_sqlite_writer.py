@@ -38,7 +38,7 @@ def test_a_second_writer_waits_for_the_first_to_commit(database):
         try:
             second.execute("INSERT INTO t (who) VALUES ('second')")
             second.commit()
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             failure.append(exc)
         done.set()
 
