@@ -1,5 +1,5 @@
 """Many messages in one request: each one a send of its own (the same schema, the same
-recipients, the same outbox row as ``service.send``), answered one by one, stored in one
+recipients, the same outbox row as ``queue.send``), answered one by one, stored in one
 transaction.
 
 Unlike a broadcast (one message to many, all or none), the items of a bulk send differ
@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from server.errors import Conflict, KabarError, ValidationFailed
 from server.models import PRIORITIES, OutboxMessage, WaSession, db, utcnow
-from server.outbox import recipients, service
+from server.outbox import queue, recipients
 from server.runtime import wakeup
 from server.whatsapp.transport import new_message_id
 
@@ -100,16 +100,16 @@ def _checked(session: WaSession, index: int, spec: Any, request_key: str | None,
             raise ValidationFailed(errors={KEY_FIELD: [
                 f"A text of 1 to {KEY_MAX} characters."]})
         item.key = key
-        item.request_hash = service.request_hash(spec)
-        data = service.validate(spec)
-        payload = service.payload_of(session, data, None)
-        fetching = service.needs_fetch(payload)
+        item.request_hash = queue.request_hash(spec)
+        data = queue.validate(spec)
+        payload = queue.payload_of(session, data, None)
+        fetching = queue.needs_fetch(payload)
         payload["request_hash"] = item.request_hash
         now = utcnow()
         item.checked = {
             "id": str(uuid.uuid4()), "session_id": session.id, "idempotency_key": key,
             "wa_id": new_message_id(), "to_jid": recipients.resolve(
-                session, data["to"], service.region()),
+                session, data["to"], queue.region()),
             "kind": data["type"], "payload": payload,
             "priority": PRIORITIES[data["priority"]], "source": source, "send_at": data["send_at"],
             "not_before": None if fetching else data["send_at"],
