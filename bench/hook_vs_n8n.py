@@ -116,7 +116,11 @@ class N8n:
         self.log = open(self.folder / "n8n.log", "w")
         self.process = subprocess.Popen(["node", str(self.bin), "start"], env=self.env,
                                         stdout=self.log, stderr=subprocess.STDOUT)
-        Gateway.wait(self.ready, timeout=300, what="n8n to start")
+        try:
+            Gateway.wait(self.ready, timeout=300, what="n8n to start")
+        except BaseException:
+            self.close()
+            raise
 
     def cli(self, *args: str) -> None:
         done = subprocess.run(["node", str(self.bin), *args], env=self.env,
@@ -128,8 +132,11 @@ class N8n:
         request = urllib.request.Request(f"{self.base}/webhook/{PATH}", method="POST",
                                          data=b'{"order": 0}',
                                          headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return json.loads(response.read()) == {"order": 0, "accepted": True}
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return json.loads(response.read()) == {"order": 0, "accepted": True}
+        except (OSError, ValueError):  # not listening yet, or not the workflow's answer yet
+            return False
 
     def executions(self) -> dict[str, int]:
         with sqlite3.connect(self.folder / ".n8n" / "database.sqlite") as connection:

@@ -142,7 +142,8 @@ class Messages(MethodView):
         spec, upload = _send_request()
         row, created = outbox.send(session, spec, idempotency_key=key, upload=upload,
                                    grouped=True)
-        headers = {"Location": OutgoingSchema().dump(row)["status_url"]}
+        headers = {"Location": url_for("messages.OutgoingById", session_id=row.session_id,
+                                       message_id=row.id)}
         if not created:
             headers["Idempotent-Replayed"] = "true"
         return row, 202, headers
