@@ -63,7 +63,8 @@ from server.models.workflows import (
 )
 
 __all__ = [
-    "db", "memo", "memoised", "unit_of_work", "utcnow", "UTCDateTime", "TimestampMixin", "OwnedMixin",
+    "db", "memo", "memoised", "unit_of_work", "utcnow", "UTCDateTime", "TimestampMixin",
+    "OwnedMixin",
     "ApiKey", "Group", "LoginSession", "User",
     "Media", "MediaDownload",
     "Message", "StoredEvent",

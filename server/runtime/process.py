@@ -600,7 +600,7 @@ class Runtime:
                 try:
                     sink.handle_many([(item.session_id, item.event, item.from_transport,
                                        (self.holder, item.token)) for item in group])
-                except Exception as exc:  # noqa: BLE001 - each goes alone below
+                except Exception as exc:  # each goes alone below
                     db.session.rollback()
                     log.info("storing %d events together failed (%s); one at a time",
                              len(group), exc)
