@@ -40,7 +40,8 @@ class Hook(MethodView):
         run, ctx = operations.run_hook(workflow, token, payload)
         if ctx.response is None:
             return jsonify({"run_id": run.id, "status": run.status}), 202
-        return _respond(ctx.response, run.id)
+        # The context's run id: the committed row would be read again for its own.
+        return _respond(ctx.response, ctx.run_id)
 
 
 def _respond(answer: dict, run_id: str) -> Response:
