@@ -37,7 +37,14 @@
     function apply(state) {
       messages.innerHTML = state.html.messages;
       messages.scrollTop = messages.scrollHeight;
+      // A step someone opened stays open across refreshes.
+      var open = Array.prototype.map.call(runBox.querySelectorAll("li[data-step] details[open]"),
+        function (details) { return details.parentNode.getAttribute("data-step"); });
       runBox.innerHTML = state.html.run;
+      open.forEach(function (step) {
+        var details = runBox.querySelector('li[data-step="' + step + '"] details');
+        if (details) details.open = true;
+      });
       pane.setAttribute("data-ready", state.ready ? "yes" : "no");
       pane.setAttribute("data-run-status", state.run ? state.run.status : "");
       if (state.session) listen(state.session.id);
