@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 from server import inputs, sandbox, sessions
 from server.auth import current_principal
-from server.errors import Conflict, NotFound, ValidationFailed
+from server.errors import Conflict, ValidationFailed
 from server.models import (
     Message,
     OutboxMessage,
@@ -153,12 +153,11 @@ def _forget(row: Simulator) -> None:
 def skip_wait(workflow: Workflow, run_id: str) -> WorkflowRun:
     """Fire the wait's timeout now: the run takes its timeout branch, durably, as when
     the timer worker finds it due. Only a run of this simulator."""
+    run = service.get_run(run_id)  # 404 for a run the caller may not see
     row = mine()
-    run = db.session.scalar(sa.select(WorkflowRun).where(
-        WorkflowRun.id == run_id, WorkflowRun.session_id == row.session_id)) \
-        if row is not None else None
-    if run is None:
-        raise NotFound(f"No run {run_id!r} in your simulator.", code="run_not_found")
+    if row is None or run.session_id != row.session_id:
+        raise Conflict(f"Run {run_id} is not a run of your simulator; the simulator skips "
+                       "only its own waits.", code="run_not_simulated")
     if run.status != "waiting" or run.wait_until is None:
         raise Conflict(f"Run {run_id} is {run.status}, not waiting: there is no wait to "
                        "skip.", code="run_not_waiting")

@@ -151,6 +151,13 @@ def test_no_hook_no_other_tenant_and_the_right_permission(app, operator, operato
     skipped = stranger.submit(f"/workflows/survey/simulator/runs/{run['id']}/skip-wait",
                               headers=FRAGMENT)
     assert skipped.status_code == 404
+    admin = dashboard_client(app, make_user("admin"))  # sees the run, has no simulator
+    workflow_id = db.session.scalar(sa.select(Workflow.id).where(
+        Workflow.owner_id == operator.id))
+    refused = admin.submit(f"/workflows/{workflow_id}/simulator/runs/{run['id']}/skip-wait",
+                           headers=FRAGMENT)
+    assert refused.status_code == 409
+    assert "not a run of your simulator" in refused.get_data(as_text=True)
     assert _state(stranger)["run"] is None
     mine = db.session.scalars(sa.select(Simulator).order_by(Simulator.id)).all()
     assert len(mine) == 1  # looking does not make a simulator; only acting does
