@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 # What a node is made of, as the graph diff names it; other keys (such as where the
 # editor placed the node) are reported by name too.
 NODE_PARTS = ("type", "version", "params", "next", "retry", "description")
+LAYOUT = "positions"  # where the studio draws each node: no part of the meaning
 
 
 def listing(row: Workflow) -> list[dict[str, Any]]:
@@ -56,13 +57,14 @@ def graph_diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
             changed.append({"id": node_id, "parts": parts})
     old_edges, new_edges = _edges(old_nodes), _edges(new_nodes)
     top = sorted(key for key in set(before) | set(after)
-                 if key != "nodes" and before.get(key) != after.get(key))
+                 if key not in ("nodes", LAYOUT) and before.get(key) != after.get(key))
     return {"nodes": {"added": sorted(set(new_nodes) - set(old_nodes)),
                       "removed": sorted(set(old_nodes) - set(new_nodes)),
                       "changed": changed},
             "edges": {"added": sorted(new_edges - old_edges),
                       "removed": sorted(old_edges - new_edges)},
-            "top": top, "same": before == after}
+            "top": top, "moved": before.get(LAYOUT) != after.get(LAYOUT),
+            "same": before == after}
 
 
 def _edges(nodes: dict[str, Any]) -> set[tuple[str, str, str]]:

@@ -38,7 +38,7 @@ def _state(row) -> dict[str, Any]:
             "run": render_template("ui/studio/_sim_run.html", **state)}
     return {"workflow": state["workflow"], "version": state["version"],
             "ready": state["ready"], "session": state["session"], "run": state["run"],
-            "html": html}
+            "html": html, "doc": store.doc_of(row)}
 
 
 @bp.route("/<workflow>/simulator/state")

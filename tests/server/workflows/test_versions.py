@@ -35,9 +35,10 @@ def test_graph_diff_names_nodes_and_edges_added_removed_and_changed():
                              "removed": [("happy", "false", "sorry")]}
     assert diff["top"] == [] and not diff["same"]
     moved = copy.deepcopy(before)
-    moved["nodes"]["ask"]["position"] = {"x": 10, "y": 20}  # not a part of its meaning
-    assert versions.graph_diff(before, moved)["nodes"]["changed"] == [
-        {"id": "ask", "parts": ["position"]}]
+    moved["positions"] = {"ask": {"x": 10, "y": 20}}  # where the studio draws it
+    layout = versions.graph_diff(before, moved)
+    assert layout["moved"] and layout["top"] == [] and layout["nodes"]["changed"] == []
+    assert not diff["moved"]
     assert versions.graph_diff(before, copy.deepcopy(before))["same"]
 
 

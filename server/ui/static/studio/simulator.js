@@ -48,9 +48,23 @@
       pane.setAttribute("data-ready", state.ready ? "yes" : "no");
       pane.setAttribute("data-run-status", state.run ? state.run.status : "");
       if (state.session) listen(state.session.id);
+      saved = canonical(state.doc);
+      checkUnsaved();
       tellGraph(state.run);
       tick();
     }
+
+    // The simulator runs the saved version: say so while the editor's draft differs.
+    var saved = null;
+    var unsaved = pane.querySelector("[data-sim-unsaved]");
+    function checkUnsaved() {
+      var studio = window.kabarStudio;
+      if (!unsaved || !studio || typeof studio.document !== "function" || saved === null) return;
+      var draft;
+      try { draft = canonical(studio.document()); } catch (error) { return; }
+      unsaved.hidden = draft === saved;
+    }
+    setInterval(checkUnsaved, 1500);
 
     function tellGraph(run) {
       var detail = run ? {run: run.id, node: run.node, status: run.status, steps: run.steps}
@@ -153,6 +167,17 @@
     }
 
     refresh();
+  }
+
+  // JSON with keys sorted, to compare two documents whatever their key order.
+  function canonical(value) {
+    if (Array.isArray(value)) return "[" + value.map(canonical).join(",") + "]";
+    if (value && typeof value === "object") {
+      return "{" + Object.keys(value).sort().map(function (key) {
+        return JSON.stringify(key) + ":" + canonical(value[key]);
+      }).join(",") + "}";
+    }
+    return JSON.stringify(value === undefined ? null : value);
   }
 
   // Without the studio's editor, mark the server-drawn graph on this page.
