@@ -85,3 +85,22 @@ def test_another_tenants_versions_look_missing(app, operator, operator_headers, 
     assert stranger.get("/workflows/survey/versions").status_code == 404
     assert stranger.get("/workflows/survey/versions/1..1").status_code == 404
     assert stranger.submit("/workflows/survey/versions/1/restore").status_code == 404
+
+
+def test_the_api_compares_and_restores(client, operator_headers, upload):
+    first = shipped("survey")
+    upload(operator_headers, first)
+    upload(operator_headers, _second(first))
+    diff = client.get("/api/v1/workflows/survey/versions/1/diff/2", headers=operator_headers)
+    assert diff.status_code == 200, diff.json
+    assert diff.json["nodes"]["removed"] == ["sorry"]
+    assert diff.json["edges"]["removed"] == [["happy", "false", "sorry"]]
+    assert any(line.startswith("-") and "3600" in line for line in diff.json["json"])
+    restored = client.post("/api/v1/workflows/survey/versions/1/restore",
+                           headers=operator_headers)
+    assert restored.status_code == 200 and restored.json["version"] == 3
+    again = client.post("/api/v1/workflows/survey/versions/1/restore",
+                        headers=operator_headers)
+    assert (again.status_code, again.json["code"]) == (409, "version_is_current")
+    missing = client.get("/api/v1/workflows/survey/versions/1/diff/7", headers=operator_headers)
+    assert (missing.status_code, missing.json["code"]) == (404, "workflow_version_not_found")
