@@ -148,6 +148,7 @@
           var text = form.querySelector("input[name=text]");
           if (text) { text.value = ""; text.focus(); }
           if (state.hook && hookAnswer) showHook(state.hook);
+          else if (hookAnswer && form.hasAttribute("data-sim-reset")) hookAnswer.textContent = "";
           apply(state);
         })
         .catch(function () { say(pane.getAttribute("data-offline") || "offline", true); })
