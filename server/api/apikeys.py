@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 
-from server.api import fields
+from server import fields
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.auth import apikeys, current_principal, get_owned, scoped
 from server.models import ApiKey

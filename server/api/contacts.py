@@ -17,10 +17,10 @@ from flask.views import MethodView
 
 from server import directory, sessions
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
-from server.errors import NotFound, ValidationFailed
+from server.errors import NotFound
 from server.models import Contact as ContactRow
-from server.runtime import commands
-from server.whatsapp.jids import GROUP_SERVER, InvalidPhone, phone_of, split_jid, to_jid
+from server.runtime import live
+from server.whatsapp.jids import InvalidPhone, parse_person, phone_of, to_jid
 
 blp = Blueprint("contacts", __name__, url_prefix="/api/v1/sessions",
                 description="Look people up through a session: is a number on WhatsApp, "
@@ -36,15 +36,7 @@ def _region() -> str:
 
 
 def _person(text: str) -> str:
-    """A person's JID from a phone as people type it or a JID; groups and junk are 422."""
-    try:
-        jid = to_jid(text, _region())
-        if split_jid(jid)[1] == GROUP_SERVER:
-            raise InvalidPhone(f"{text!r} is a group; see /groups for groups.")
-    except InvalidPhone as exc:
-        raise ValidationFailed(str(exc), code="invalid_phone",
-                               errors={"phone": [str(exc)]}) from None
-    return jid
+    return parse_person(text, _region())
 
 
 def check(session, queries: list[str]) -> list[dict]:
@@ -82,15 +74,13 @@ def _fill_registered(session, phones: dict[str, dict | None]) -> None:
     (KABAR_REGISTERED_CACHE_SECONDS), only the rest is asked of the runtime. A check
     before every send of a busy flow then costs no runtime round trip."""
     within = current_app.config["KABAR"]["REGISTERED_CACHE_SECONDS"]
-    for _payload, answers in commands.recent_results("is_on_whatsapp", session_id=session.id,
-                                                     within=within):
+    for _payload, answers in live.recent_registrations(session.id, within=within):
         for answer in answers or []:
             if answer.get("query") in phones and phones[answer["query"]] is None:
                 phones[answer["query"]] = answer
     missing = [phone for phone, answer in phones.items() if answer is None]
     if missing:
-        answers = commands.call("is_on_whatsapp", session_id=session.id,
-                                payload={"phones": missing})
+        answers = live.is_on_whatsapp(session.id, missing)
         phones.update({a["query"]: a for a in answers})
 
 
@@ -198,7 +188,7 @@ class Sync(MethodView):
         a contact.updated event. 409 not_supported for a transport without one."""
         session = sessions.get(session_id)
         return directory.sync_address_book(
-            session, commands.call("contacts", session_id=session.id))
+            session, live.contacts(session.id))
 
 
 @blp.route(f"{ROUTE}/check")
@@ -224,7 +214,7 @@ class ContactIdsSchema(ma.Schema):
 def ids(session, who: str) -> dict:
     """A contact's phone JID and LID, as far as this session's device knows them."""
     jid = _person(who)
-    answer = commands.call("lid_lookup", session_id=session.id, payload={"targets": [jid]})
+    answer = live.lid_lookup(session.id, [jid])
     return {**answer[0], "query": who}
 
 
@@ -250,8 +240,7 @@ class Picture(MethodView):
         """A contact's profile picture URL, or null."""
         session = sessions.get(session_id)
         jid = _person(phone)
-        return {"jid": jid, "url": commands.call("profile_picture", session_id=session.id,
-                                                 payload={"target": jid})}
+        return {"jid": jid, "url": live.profile_picture(session.id, jid)}
 
 
 @blp.route(f"{ROUTE}/<string:phone>")
@@ -262,7 +251,7 @@ class Contact(MethodView):
         """What WhatsApp says about a contact: about text and devices."""
         session = sessions.get(session_id)
         jid = _person(phone)
-        info = commands.call("user_info", session_id=session.id, payload={"targets": [jid]})
+        info = live.user_info(session.id, [jid])
         if not info:
             raise NotFound(f"WhatsApp knows nothing about {phone!r}.",
                            code="contact_not_found")

@@ -12,10 +12,11 @@ from flask import Response, request
 from flask.views import MethodView
 
 from server.api.base import Blueprint
-from server.workflows import service
+from server.workflows import operations
 
 blp = Blueprint("hooks", __name__, url_prefix="/api/v1/hooks",
                 description="HTTP hooks: POST to start a workflow with a hook trigger.")
+
 
 @blp.route("/<workflow>")
 class Hook(MethodView):
@@ -25,13 +26,13 @@ class Hook(MethodView):
         """Start the workflow. trigger.body is the JSON body (or trigger.text the raw
         body), trigger.query the query string. 401 hook_unauthorized: unknown workflow,
         disabled, or a wrong token."""
-        token = request.headers.get(service.HOOK_HEADER)
-        payload = service.hook_request(
+        token = request.headers.get(operations.HOOK_HEADER)
+        payload = operations.hook_request(
             body=request.get_json(silent=True),
             text=request.get_data(as_text=True) if request.data else "",
             query=request.args.to_dict(flat=True), headers=dict(request.headers.items()))
-        run, ctx = service.run_hook(workflow, token, payload)
-        answer = service.hook_answer(run, ctx)
+        run, ctx = operations.run_hook(workflow, token, payload)
+        answer = operations.hook_answer(run, ctx)
         response = Response(answer["body"], status=answer["status"],
                             content_type=answer["content_type"])
         for key, value in answer["headers"].items():

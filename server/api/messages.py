@@ -7,8 +7,7 @@ import sqlalchemy as sa
 from flask import request, url_for
 from flask.views import MethodView
 
-from server import inputs, outbox, sessions
-from server.api import fields
+from server import fields, inputs, outbox, sessions
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.errors import ValidationFailed
 from server.inputs import carries_media

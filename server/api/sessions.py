@@ -13,7 +13,7 @@ from server import sessions
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.auth import current_principal
 from server.models import SessionStatusChange, WaSession, db
-from server.runtime import commands, heartbeat
+from server.runtime import heartbeat, live
 
 blp = Blueprint("sessions", __name__, url_prefix="/api/v1/sessions",
                 description="WhatsApp sessions: one per account (device).")
@@ -80,6 +80,9 @@ class PairCodeArgs(ma.Schema):
 class PairCodeSchema(ma.Schema):
     code = ma.fields.String(metadata={
         "description": "Enter it on the phone: Linked devices > Link with phone number."})
+    expires_at = ma.fields.DateTime(metadata={
+        "description": "When the code stops working; the session then stops (status "
+                       "`stopped`, reason `qr_expired…`) and must be started again."})
 
 
 class StatusChangeSchema(ma.Schema):
@@ -204,7 +207,7 @@ class PairCode(MethodView):
     @blp.response(200, PairCodeSchema)
     def post(self, body, session_id):
         """Link by phone number instead of a QR: returns the code to type on the phone."""
-        return {"code": sessions.pair_code(sessions.get(session_id), body["phone"])}
+        return sessions.pair_code(sessions.get(session_id), body["phone"])._asdict()
 
 
 @blp.route("/<string:session_id>/status-history")
@@ -240,6 +243,5 @@ class Devices(MethodView):
         session = sessions.get(session_id)
         if not session.jid:
             raise sessions.NotPaired()
-        info = commands.call("user_info", session_id=session.id,
-                             payload={"targets": [session.jid]})
+        info = live.user_info(session.id, [session.jid])
         return {"jid": session.jid, "devices": info[0].get("devices", []) if info else []}

@@ -8,14 +8,13 @@ import sqlalchemy as sa
 from flask import Response, send_file
 from flask.views import MethodView
 
-from server import media, sessions
-from server.api import fields
+from server import fields, media, sessions
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.api.messages import MessageSchema
 from server.auth import current_principal
 from server.errors import NotFound
 from server.models import Message, Ticket, TicketEvent, WaSession, db
-from server.tickets import export, people, service, staff, stats
+from server.tickets import export, lifecycle, people, staff, stats
 from server.tickets.actors import Actor
 from server.tickets.queries import filtered
 from server.tickets.schemas import AssignmentSchema, TicketEventSchema, TicketSchema
@@ -90,7 +89,7 @@ class StatsSchema(ma.Schema):
 
 
 class TicketCreateSchema(ma.Schema):
-    text = ma.fields.String(required=True, validate=ma.validate.Length(1, service.MAX_TEXT))
+    text = ma.fields.String(required=True, validate=ma.validate.Length(1, lifecycle.MAX_TEXT))
     category = ma.fields.String(load_default="request")
     reporter_phone = ma.fields.String(load_default=None, metadata={
         "description": "The reporter's phone (or give person_id)."})
@@ -108,11 +107,11 @@ class TicketCreateSchema(ma.Schema):
 class AssignSchema(ma.Schema):
     assignee = fields.RowId(required=True, metadata={
         "description": "The user id of a staff member (GET /api/v1/staff)."})
-    note = ma.fields.String(load_default="", validate=ma.validate.Length(0, service.MAX_TEXT))
+    note = ma.fields.String(load_default="", validate=ma.validate.Length(0, lifecycle.MAX_TEXT))
 
 
 class ProgressSchema(ma.Schema):
-    note = ma.fields.String(load_default="", validate=ma.validate.Length(0, service.MAX_TEXT))
+    note = ma.fields.String(load_default="", validate=ma.validate.Length(0, lifecycle.MAX_TEXT))
     photo_message_id = ma.fields.String(load_default=None, metadata={
         "description": "A stored message (of the ticket's session or yours) whose media "
                        "is the photo."})
@@ -122,11 +121,11 @@ class StatusSchema(ma.Schema):
     status = ma.fields.String(required=True, validate=ma.validate.OneOf(SETTABLE), metadata={
         "description": "in_progress (start), pending (hold), done (finish), confirmed, or "
                        "assigned/new (reopen)."})
-    note = ma.fields.String(load_default="", validate=ma.validate.Length(0, service.MAX_TEXT))
+    note = ma.fields.String(load_default="", validate=ma.validate.Length(0, lifecycle.MAX_TEXT))
 
 
 class NoteSchema(ma.Schema):
-    note = ma.fields.String(required=True, validate=ma.validate.Length(1, service.MAX_TEXT))
+    note = ma.fields.String(required=True, validate=ma.validate.Length(1, lifecycle.MAX_TEXT))
 
 
 def _actor() -> Actor:
@@ -175,7 +174,7 @@ class Tickets(MethodView):
             sessions.get(body["session_id"])
         phone = (people.normalise(body["reporter_phone"], "reporter_phone")
                  if body["reporter_phone"] else None)
-        return service.create(body["text"], _actor(), category=body["category"],
+        return lifecycle.create(body["text"], _actor(), category=body["category"],
                               reporter_phone=phone, reporter_name=body["reporter_name"],
                               person_id=body["person_id"], session_id=body["session_id"])
 
@@ -213,7 +212,7 @@ class TicketByNumber(MethodView):
     @blp.response(200, TicketDetailSchema)
     def get(self, number):
         """A ticket with its history, assignments and the messages that name it."""
-        return service.get(number, current_principal())
+        return lifecycle.get(number, current_principal())
 
 
 @blp.route("/<string:number>/assign")
@@ -223,8 +222,8 @@ class Assign(MethodView):
     @blp.response(200, TicketSchema)
     def post(self, body, number):
         """Assign the ticket to a staff member, with an instruction (replaces the last)."""
-        ticket = service.get(number, current_principal())
-        return service.assign(ticket, staff.get(body["assignee"]), _actor(), note=body["note"])
+        ticket = lifecycle.get(number, current_principal())
+        return lifecycle.assign(ticket, staff.get(body["assignee"]), _actor(), note=body["note"])
 
 
 @blp.route("/<string:number>/progress")
@@ -234,10 +233,10 @@ class Progress(MethodView):
     @blp.response(200, TicketSchema)
     def post(self, body, number):
         """Report progress (a note, and maybe a photo from a stored message)."""
-        ticket = service.get(number, current_principal())
-        photo = service.photo_of(body["photo_message_id"], session_ids=session_ids(ticket),
+        ticket = lifecycle.get(number, current_principal())
+        photo = lifecycle.photo_of(body["photo_message_id"], session_ids=session_ids(ticket),
                                  required=True) if body["photo_message_id"] else None
-        return service.progress(ticket, _actor(), note=body["note"], photo=photo)
+        return lifecycle.progress(ticket, _actor(), note=body["note"], photo=photo)
 
 
 @blp.route("/<string:number>/status")
@@ -247,8 +246,8 @@ class Status(MethodView):
     @blp.response(200, TicketSchema)
     def post(self, body, number):
         """Move the ticket: start, hold, finish, confirm or reopen it."""
-        ticket = service.get(number, current_principal())
-        return service.change_status(ticket, body["status"], _actor(), note=body["note"])
+        ticket = lifecycle.get(number, current_principal())
+        return lifecycle.change_status(ticket, body["status"], _actor(), note=body["note"])
 
 
 @blp.route("/<string:number>/notes")
@@ -258,7 +257,7 @@ class Notes(MethodView):
     @blp.response(200, TicketSchema)
     def post(self, body, number):
         """Add a note that changes nothing."""
-        return service.add_note(service.get(number, current_principal()), _actor(),
+        return lifecycle.add_note(lifecycle.get(number, current_principal()), _actor(),
                                 note=body["note"])
 
 
@@ -271,7 +270,7 @@ class Photo(MethodView):
                                                                    "format": "binary"}}}}})
     def get(self, args, number):
         """The ticket's photo (or, with ?event=, a progress photo), from the media store."""
-        return photo_response(service.get(number, current_principal()), args.get("event"))
+        return photo_response(lifecycle.get(number, current_principal()), args.get("event"))
 
 
 def photo_response(ticket: Ticket, event_id: int | None) -> Response:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 
-from server.api import fields
+from server import fields
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.auth import current_principal
 from server.models import DELIVERY_STATUSES, WebhookDelivery, WebhookEndpoint
-from server.webhooks import service
+from server.webhooks import endpoints
 
 blp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks",
                 description="Webhooks: events POSTed to your URL, signed (Standard Webhooks), "
@@ -134,7 +134,7 @@ class Webhooks(MethodView):
     @blp.response(200, page_schema(WebhookSchema))
     def get(self, args):
         """My webhook endpoints (admins: everyone's). The secret is never shown here."""
-        return paginate(service.visible(args.get("session")), WebhookEndpoint.id,
+        return paginate(endpoints.visible(args.get("session")), WebhookEndpoint.id,
                         cursor=args["cursor"], limit=args["limit"])
 
     @blp.requires("webhooks:manage")
@@ -143,7 +143,7 @@ class Webhooks(MethodView):
     def post(self, body):
         """Create an endpoint. The answer holds its secret: keep it, it is not shown again.
         The URL must be one the gateway may reach (422 unsafe_url otherwise)."""
-        endpoint = service.create(current_principal(), **body)
+        endpoint = endpoints.create(current_principal(), **body)
         return endpoint
 
 
@@ -153,20 +153,20 @@ class WebhookById(MethodView):
     @blp.response(200, WebhookSchema)
     def get(self, webhook_id):
         """One endpoint (without its secret)."""
-        return service.get(webhook_id)
+        return endpoints.get(webhook_id)
 
     @blp.requires("webhooks:manage")
     @blp.arguments(WebhookUpdateSchema)
     @blp.response(200, WebhookSchema)
     def patch(self, body, webhook_id):
         """Change the URL, events, headers or name; enable, disable or resume it."""
-        return service.update(service.get(webhook_id), **body)
+        return endpoints.update(endpoints.get(webhook_id), **body)
 
     @blp.requires("webhooks:manage")
     @blp.response(204)
     def delete(self, webhook_id):
         """Delete the endpoint and its delivery history."""
-        service.delete(service.get(webhook_id))
+        endpoints.delete(endpoints.get(webhook_id))
 
 
 @blp.route("/<int:webhook_id>/rotate-secret")
@@ -175,7 +175,7 @@ class RotateSecret(MethodView):
     @blp.response(200, SecretSchema)
     def post(self, webhook_id):
         """Replace the secret at once; the new one is shown this once."""
-        return {"secret": service.rotate_secret(service.get(webhook_id))}
+        return {"secret": endpoints.rotate_secret(endpoints.get(webhook_id))}
 
 
 @blp.route("/<int:webhook_id>/test")
@@ -184,7 +184,7 @@ class Test(MethodView):
     @blp.response(200, PingSchema)
     def post(self, webhook_id):
         """POST a signed webhook.ping now and report the receiver's answer."""
-        return service.ping(service.get(webhook_id))
+        return endpoints.ping(endpoints.get(webhook_id))
 
 
 @blp.route("/<int:webhook_id>/deliveries")
@@ -194,8 +194,8 @@ class Deliveries(MethodView):
     @blp.response(200, page_schema(DeliverySchema))
     def get(self, args, webhook_id):
         """The endpoint's deliveries, each with its attempts (?order=newest for a log)."""
-        endpoint = service.get(webhook_id)
-        return paginate(service.deliveries_of(endpoint, args.get("status")),
+        endpoint = endpoints.get(webhook_id)
+        return paginate(endpoints.deliveries_of(endpoint, args.get("status")),
                         WebhookDelivery.id, cursor=args["cursor"], limit=args["limit"],
                         descending=args["order"] == "newest")
 
@@ -209,8 +209,8 @@ class ReplayEndpoint(MethodView):
         """Queue again every failed and/or dead delivery made since a time; with
         status all (the default), also the events since then that were never queued
         for this endpoint."""
-        endpoint = service.get(webhook_id)
-        return {"replayed": service.replay_since(endpoint, since=body["since"],
+        endpoint = endpoints.get(webhook_id)
+        return {"replayed": endpoints.replay_since(endpoint, since=body["since"],
                                                  status=body["status"])}
 
 
@@ -220,7 +220,7 @@ class DeliveryById(MethodView):
     @blp.response(200, DeliverySchema)
     def get(self, delivery_id):
         """One delivery with its attempts and the result of the receiver's actions."""
-        return service.get_delivery(delivery_id)
+        return endpoints.get_delivery(delivery_id)
 
 
 @blp.route("/deliveries/<int:delivery_id>/replay")
@@ -229,4 +229,4 @@ class ReplayDelivery(MethodView):
     @blp.response(202, DeliverySchema)
     def post(self, delivery_id):
         """Send one delivery's event again, as a new delivery."""
-        return service.replay(service.get_delivery(delivery_id))
+        return endpoints.replay(endpoints.get_delivery(delivery_id))

@@ -61,7 +61,7 @@ class OwnedMixin:
     """A resource that belongs to one user (its tenant). See ``server.auth.tenancy``."""
 
     @declared_attr
-    def owner_id(cls) -> Mapped[int]:  # noqa: N805 - SQLAlchemy declared_attr
+    def owner_id(cls) -> Mapped[int]:
         return mapped_column(
             sa.ForeignKey("users.id", ondelete="CASCADE"), index=True, nullable=False
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from server.api import fields
+from server import fields
 
 KINDS = ("text", "image", "video", "audio", "voice", "document", "sticker", "location",
          "contacts", "poll")

@@ -28,9 +28,9 @@ import marshmallow as ma
 
 from server.errors import KabarError
 from server.models import StoredEvent, WaSession, db, utcnow
-from server.outbox import service as outbox
+from server.outbox import queue as outbox
 from server.outbox.schema import MEDIA_KINDS
-from server.runtime import commands
+from server.runtime import live
 from server.webhooks.fanout import chat_of
 
 log = logging.getLogger(__name__)
@@ -232,17 +232,15 @@ def _react(action: dict, context: Context, key: str) -> dict[str, Any]:
 
 def _mark_read(_action: dict, context: Context, _key: str) -> dict[str, Any]:
     context.need("chat", "message_id", "sender")
-    command = commands.submit("chats.mark_read", session_id=context.session.id, payload={
-        "chat": context.chat,
-        "receipts": [{"sender": context.sender, "ids": [context.message_id]}]})
+    command = live.request_read(context.session.id, context.chat,
+                                {context.sender: [context.message_id]})
     return {"command_id": command.id}
 
 
 def _typing(action: dict, context: Context, _key: str) -> dict[str, Any]:
     context.need("chat")
-    command = commands.submit("chats.presence", session_id=context.session.id,
-                              payload={"chat": context.chat, "state": action["state"]},
-                              expires_in=PRESENCE_EXPIRES)
+    command = live.request_presence(context.session.id, context.chat, action["state"],
+                                    expires_in=PRESENCE_EXPIRES)
     context.delay = min(MAX_DELAY, context.delay + action["seconds"])
     return {"command_id": command.id}
 

@@ -22,7 +22,7 @@ from server import netguard
 from server.errors import KabarError
 from server.models import Simulator, WaSession, Workflow, db, utcnow
 from server.outbox import broadcast as broadcasts
-from server.outbox import service as outbox
+from server.outbox import queue as outbox
 
 log = logging.getLogger(__name__)
 
@@ -151,9 +151,9 @@ class ServerContext:
                 idempotency_key: str | None = None) -> dict[str, Any]:
         """The helpdesk (``server/tickets/host.py``), in the run's transaction. A refusal
         is a ``KabarError`` whose ``code`` the ticket nodes turn into an output."""
-        from server.tickets import host, service  # the helpdesk records events: lazily
+        from server.tickets import host, lifecycle  # the helpdesk records events: lazily
 
-        with service.in_callers_transaction(), db.session.begin_nested():
+        with lifecycle.in_callers_transaction(), db.session.begin_nested():
             return host.handle(action, params, actor=actor,
                                idempotency_key=_key(idempotency_key))
 

@@ -12,10 +12,10 @@ who types. What it runs is decided here, and only here:
   started in the simulator (``trigger.simulator``) sends only through the simulator's
   session, whatever session a step names (``context.ServerContext``).
 
-Everything else is the product's own path: the contact speaks through ``sandbox.say``,
+Everything else is the product's own path: the contact speaks through ``sandbox_controls.say``,
 runs are started and resumed by the runtime's workers, "skip the wait" is
 ``runner.resume_now`` (the timer worker's resume, now), a hook is tested through
-``service.start_hook`` with the same request shape as ``POST /api/v1/hooks/{name}``.
+``operations.start_hook`` with the same request shape as ``POST /api/v1/hooks/{name}``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server import inputs, sandbox, sessions
+from server import inputs, sandbox_controls, sessions
 from server.auth import current_principal
 from server.errors import Conflict, ValidationFailed
 from server.models import (
@@ -38,7 +38,7 @@ from server.models import (
     db,
 )
 from server.runtime import commands, wakeup
-from server.workflows import runner, service, store
+from server.workflows import operations, runner, store
 
 LABEL = "Studio simulator (sandbox)"
 PHONE = "6280000000100"  # the simulator session's own number, on the sandbox only
@@ -107,7 +107,7 @@ def _paired(session: WaSession) -> None:
         sessions.start(session)
     session = sessions.qr(session, wait=10)
     try:
-        sandbox.scan(session, phone=PHONE, push_name="Kabar studio")
+        sandbox_controls.scan(session, phone=PHONE, push_name="Kabar studio")
     except commands.CommandFailed as exc:
         if exc.code != "already_paired":  # paired a moment ago; the status follows
             raise
@@ -118,14 +118,14 @@ def say(workflow: Workflow, text: str) -> Simulator:
     if not text.strip():
         raise ValidationFailed("Type a message first.", errors={"text": ["Say something."]})
     row = open_for(workflow)
-    sandbox.say(session_of(row), sender=row.contact, name=CONTACT_NAME, text=text)
+    sandbox_controls.say(session_of(row), sender=row.contact, name=CONTACT_NAME, text=text)
     return row
 
 
 def vote(workflow: Workflow, poll_id: str, options: list[str]) -> Simulator:
     """The virtual contact votes in a poll the workflow sent."""
     row = open_for(workflow)
-    sandbox.vote(session_of(row), sender=row.contact, poll_id=poll_id, options=options,
+    sandbox_controls.vote(session_of(row), sender=row.contact, poll_id=poll_id, options=options,
                  name=CONTACT_NAME)
     return row
 
@@ -153,7 +153,7 @@ def _forget(row: Simulator) -> None:
 def skip_wait(workflow: Workflow, run_id: str) -> WorkflowRun:
     """Fire the wait's timeout now: the run takes its timeout branch, durably, as when
     the timer worker finds it due. Only a run of this simulator."""
-    run = service.get_run(run_id)  # 404 for a run the caller may not see
+    run = operations.get_run(run_id)  # 404 for a run the caller may not see
     row = mine()
     if row is None or run.session_id != row.session_id:
         raise Conflict(f"Run {run_id} is not a run of your simulator; the simulator skips "
@@ -182,12 +182,12 @@ def hook(workflow: Workflow, body: str) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError):
         parsed = None  # sent as text, as a hook gets a body that is not JSON
     row = open_for(workflow)
-    request = service.hook_request(
+    request = operations.hook_request(
         body=parsed, text=body, query={},
         headers={"Content-Type": "application/json" if parsed is not None else "text/plain",
                  "User-Agent": "Kabar studio"})
-    run, ctx = service.start_hook(workflow, request, session=row.session_id)
-    return {"run_id": run.id, **service.hook_answer(run, ctx)}
+    run, ctx = operations.start_hook(workflow, request, session=row.session_id)
+    return {"run_id": run.id, **operations.hook_answer(run, ctx)}
 
 
 # -- what the pane shows -----------------------------------------------------------------
@@ -224,10 +224,11 @@ def _conversation(row: Simulator) -> list[dict[str, Any]]:
         Message.session_id == row.session_id, Message.seq > row.message_seq)
         .order_by(Message.seq.desc()).limit(HISTORY)).all()))
     polls = {m.id for m in messages if m.kind == "poll" and m.direction == "out"}
-    options = dict(db.session.execute(sa.select(OutboxMessage.id, OutboxMessage.payload)
-                                      .where(OutboxMessage.id.in_(polls))).all()) if polls else {}
+    options: dict[str, dict[str, Any]] = dict(db.session.execute(
+        sa.select(OutboxMessage.id, OutboxMessage.payload)
+        .where(OutboxMessage.id.in_(polls))).all()) if polls else {}
     quoted_ids = {m.quoted_id for m in messages if m.quoted_id}
-    quoted = dict(db.session.execute(sa.select(Message.wa_id, Message.text).where(
+    quoted: dict[str, str] = dict(db.session.execute(sa.select(Message.wa_id, Message.text).where(
         Message.session_id == row.session_id, Message.wa_id.in_(quoted_ids))).all()) \
         if quoted_ids else {}
     return [{"message": m, "poll": (options.get(m.id) or {}).get("poll"),

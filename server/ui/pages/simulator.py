@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 
 from server.ui import graph
 from server.ui.base import UiBlueprint, back, wants_fragment
-from server.workflows import service, simulator, store
+from server.workflows import operations, simulator, store
 
 bp = UiBlueprint("simulator", __name__, url_prefix="/workflows")
 
@@ -26,7 +26,7 @@ PERMISSIONS = ("workflows:manage", "sessions:manage")  # it makes a sandbox sess
 def page(workflow):
     """The simulator beside the workflow's drawn graph (the studio shows it beside the
     editor instead)."""
-    row = service.get(workflow)
+    row = operations.get(workflow)
     doc = store.doc_of(row)
     return render_template("ui/studio/simulator_page.html", workflow=row,
                            graph=graph.layout(doc))
@@ -44,7 +44,7 @@ def _state(row) -> dict[str, Any]:
 @bp.route("/<workflow>/simulator/state")
 @bp.requires(*PERMISSIONS)
 def state(workflow):
-    return jsonify(_state(service.get(workflow)))
+    return jsonify(_state(operations.get(workflow)))
 
 
 def _answer(row, message: str, extra: dict[str, Any] | None = None):
@@ -56,7 +56,7 @@ def _answer(row, message: str, extra: dict[str, Any] | None = None):
 @bp.route("/<workflow>/simulator/start", methods=["POST"])
 @bp.requires(*PERMISSIONS)
 def start(workflow):
-    row = service.get(workflow)
+    row = operations.get(workflow)
     simulator.open_for(row)
     return _answer(row, _("The simulator runs %(name)s.", name=row.name))
 
@@ -64,7 +64,7 @@ def start(workflow):
 @bp.route("/<workflow>/simulator/say", methods=["POST"])
 @bp.requires(*PERMISSIONS)
 def say(workflow):
-    row = service.get(workflow)
+    row = operations.get(workflow)
     simulator.say(row, request.form.get("text", ""))
     return _answer(row, _("Sent."))
 
@@ -72,7 +72,7 @@ def say(workflow):
 @bp.route("/<workflow>/simulator/vote", methods=["POST"])
 @bp.requires(*PERMISSIONS)
 def vote(workflow):
-    row = service.get(workflow)
+    row = operations.get(workflow)
     simulator.vote(row, request.form.get("poll", ""), request.form.getlist("option"))
     return _answer(row, _("Voted."))
 
@@ -80,7 +80,7 @@ def vote(workflow):
 @bp.route("/<workflow>/simulator/reset", methods=["POST"])
 @bp.requires(*PERMISSIONS)
 def reset(workflow):
-    row = service.get(workflow)
+    row = operations.get(workflow)
     simulator.reset(row)
     return _answer(row, _("A new conversation: the simulator's runs were cancelled."))
 
@@ -88,7 +88,7 @@ def reset(workflow):
 @bp.route("/<workflow>/simulator/runs/<run_id>/skip-wait", methods=["POST"])
 @bp.requires(*PERMISSIONS)
 def skip_wait(workflow, run_id):
-    row = service.get(workflow)
+    row = operations.get(workflow)
     simulator.skip_wait(row, run_id)
     return _answer(row, _("The wait's time is up: the run took its timeout branch."))
 
@@ -96,7 +96,7 @@ def skip_wait(workflow, run_id):
 @bp.route("/<workflow>/simulator/hook", methods=["POST"])
 @bp.requires(*PERMISSIONS)
 def hook(workflow):
-    row = service.get(workflow)
+    row = operations.get(workflow)
     answer = simulator.hook(row, request.form.get("body", ""))
     return _answer(row, _("The hook answered %(status)s.", status=answer["status"]),
                    {"hook": answer})

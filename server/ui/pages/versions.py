@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 
 from server.errors import ValidationFailed
 from server.ui.base import UiBlueprint, done
-from server.workflows import service, versions
+from server.workflows import operations, versions
 
 bp = UiBlueprint("versions", __name__, url_prefix="/workflows")
 
@@ -16,7 +16,7 @@ bp = UiBlueprint("versions", __name__, url_prefix="/workflows")
 @bp.route("/<workflow>/versions")
 @bp.requires("workflows:manage")
 def index(workflow):
-    row = service.get(workflow)
+    row = operations.get(workflow)
     return render_template("ui/studio/versions.html", workflow=row,
                            versions=versions.listing(row))
 
@@ -24,7 +24,7 @@ def index(workflow):
 @bp.route("/<workflow>/versions/<int:old>..<int:new>")
 @bp.requires("workflows:manage")
 def diff(workflow, old, new):
-    row = service.get(workflow)
+    row = operations.get(workflow)
     return render_template("ui/studio/diff.html", workflow=row,
                            diff=versions.compare(row, old, new))
 
@@ -33,7 +33,7 @@ def diff(workflow, old, new):
 @bp.requires("workflows:manage")
 def compare(workflow):
     """The list's form: two versions picked, shown as /versions/<old>..<new>."""
-    row = service.get(workflow)
+    row = operations.get(workflow)
     old, new = request.args.get("old", type=int), request.args.get("new", type=int)
     if not old or not new:
         raise ValidationFailed(_("Pick two versions to compare."),
@@ -45,6 +45,6 @@ def compare(workflow):
 @bp.route("/<workflow>/versions/<int:version>/restore", methods=["POST"])
 @bp.requires("workflows:manage")
 def restore(workflow, version):
-    row = versions.restore(service.get(workflow), version)
+    row = versions.restore(operations.get(workflow), version)
     return done(_("Version %(old)s restored as version %(new)s.", old=version,
                   new=row.version), "ui.versions.index", workflow=row.name)

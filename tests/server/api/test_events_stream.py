@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from server import eventlog, sessions
-from server.api import events as events_api
+from server import event_stream, eventlog, sessions
 from server.auth import Principal
 from server.events import SessionStatus
 from server.models import db
@@ -52,7 +51,7 @@ def _say(client, headers, session_id, text):
 def short_streams(app, monkeypatch):
     """Streams end after a few seconds: the tests' deadline."""
     monkeypatch.setitem(app.config["KABAR"], "EVENTS_STREAM_SECONDS", 8)
-    monkeypatch.setattr(events_api, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(event_stream, "POLL_SECONDS", 0.05)
 
 
 def test_a_message_arrives_live_and_resuming_skips_what_was_seen(
@@ -106,8 +105,8 @@ def test_only_my_sessions_events(app, client, operator, operator_headers, admin_
 
 def test_keep_alives_and_the_end_of_a_stream(app, client, operator_headers, monkeypatch):
     monkeypatch.setitem(app.config["KABAR"], "EVENTS_STREAM_SECONDS", 0.5)
-    monkeypatch.setattr(events_api, "POLL_SECONDS", 0.05)
-    monkeypatch.setattr(events_api, "KEEPALIVE_SECONDS", 0.1)
+    monkeypatch.setattr(event_stream, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(event_stream, "KEEPALIVE_SECONDS", 0.1)
     messages, comments = _read(client.get(STREAM, headers=operator_headers, buffered=False))
     assert messages == []
     assert "keep-alive" in comments

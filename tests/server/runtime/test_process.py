@@ -1,11 +1,10 @@
-"""The runtime loop: faults, the watchdog, duplicate deliveries, commands run once."""
+"""The runtime loop: faults, the watchdog, duplicate deliveries."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from server.models import Message, RuntimeCommand, SessionStatusChange, StoredEvent, db
-from server.runtime import commands
+from server.models import Message, SessionStatusChange, StoredEvent, db
 from tests.server.conftest import wait_for
 
 
@@ -68,22 +67,6 @@ def test_status_changes_are_events_in_the_log(app, sandbox_session):
     assert ("session.status", "connected") in types
     assert all(e.session["id"] == sandbox_session for e in db.session.scalars(
         sa.select(StoredEvent).where(StoredEvent.session_id == sandbox_session)))
-
-
-def test_commands_are_claimed_once_and_stale_ones_expire(app):
-    first = commands.submit("groups", payload={})
-    stale = commands.submit("groups", payload={}, expires_in=-1)
-    claimed = commands.claim_pending()
-    assert [c.id for c in claimed] == [first.id]
-    assert commands.claim_pending() == []  # never handed out twice
-    assert db.session.get(RuntimeCommand, stale.id).error_code == "expired"
-
-
-def test_a_crashed_runtimes_claimed_commands_run_again(app):
-    command = commands.submit("groups", payload={})
-    commands.claim_pending()
-    commands.requeue_interrupted(set())  # no host is alive: what the next leader does
-    assert [c.id for c in commands.claim_pending()] == [command.id]
 
 
 def test_lookups_need_a_connected_session(client, operator_headers, runtime):

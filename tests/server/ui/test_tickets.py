@@ -13,7 +13,7 @@ import pytest
 from openpyxl import load_workbook
 
 from server.models import Ticket, db
-from server.tickets import service, staff
+from server.tickets import lifecycle, staff
 from server.tickets.actors import Actor
 from server.ui.pages import tickets as page_module
 from tests.server.tickets.conftest import REPORTER, STRANGER, desk  # noqa: F401 - fixture
@@ -25,7 +25,7 @@ def _text(response) -> str:
 
 
 def _report(desk, text, phone=REPORTER, **kwargs):  # noqa: F811
-    return service.create(text, desk.actor(phone), reporter_phone=phone,
+    return lifecycle.create(text, desk.actor(phone), reporter_phone=phone,
                           session_id=desk.session.id, **kwargs)
 
 
@@ -39,7 +39,7 @@ def manager(desk, browser_for):  # noqa: F811
 def tickets(desk):  # noqa: F811
     """Three tickets: one assigned to Siswanto, one new, one from a stranger."""
     lamp = _report(desk, "lampu kelas B201 mati")
-    service.assign(lamp, staff.get(desk.tbo.id), Actor.system(), note="segera")
+    lifecycle.assign(lamp, staff.get(desk.tbo.id), Actor.system(), note="segera")
     door = _report(desk, "pintu lab rusak")
     guest = _report(desk, "atap bocor", phone=STRANGER, reporter_name="Tamu")
     return lamp.number, door.number, guest.number

@@ -51,8 +51,9 @@ def check_events(events: list[str]) -> None:
         e.endswith(".*") and e[:-2] in FAMILIES))]
     if unknown:
         raise ValidationFailed(errors={"events": [
-            f"Unknown event type(s): {', '.join(unknown)}. Use '*', a type of the catalogue "
-            "(docs/events.md) or a family such as 'message.*'."]})
+            f"Unknown event type(s): {', '.join(unknown)}. "
+            "Use '*', a type of the catalogue (docs/events.md) "
+            "or a family such as 'message.*'."]})
 
 
 def check_headers(headers: dict[str, Any]) -> None:

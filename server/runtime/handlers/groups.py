@@ -1,5 +1,4 @@
-"""Runtime commands for groups and chats: what /api/v1/sessions/{id}/groups and /chats ask
-of a live transport.
+"""Runtime commands for groups: what /api/v1/sessions/{id}/groups asks of a live transport.
 
 All run on the look-up pool: each is one request to WhatsApp and none starts or stops a
 transport. The web has validated the request already; these checks stay light and
@@ -13,15 +12,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from server.models import RuntimeCommand
-from server.runtime.handlers import handles
+from server.runtime.handlers.registry import handles
 from server.whatsapp.jids import GROUP_SERVER, split_jid, to_jid
 from server.whatsapp.transport import GroupInfo
 
 if TYPE_CHECKING:
     from server.runtime.process import Runtime
 
+# The commands this module answers; the web asks through server/runtime/live.py.
+GROUPS = "groups"
+GROUP_INFO = "group.info"
+GROUP_CREATE = "group.create"
+GROUP_UPDATE = "group.update"
+GROUP_INVITE_LINK = "group.invite_link"
+GROUP_JOIN = "group.join"
+GROUP_PARTICIPANTS = "group.participants"
+GROUP_LEAVE = "group.leave"
+
 PARTICIPANT_ACTIONS = ("add", "remove", "promote", "demote")
-PRESENCE_STATES = ("composing", "recording", "paused")
 
 
 def group_value(group: GroupInfo) -> dict:
@@ -44,13 +52,18 @@ def _people(runtime: Runtime, targets: list) -> list[str]:
     return jids
 
 
-@handles("group.info", pool=True)
+@handles(GROUPS, pool=True)
+def _groups(runtime: Runtime, command: RuntimeCommand) -> list[dict]:
+    return [group_value(g) for g in runtime.transport_for(command).groups()]
+
+
+@handles(GROUP_INFO, pool=True)
 def _info(runtime: Runtime, command: RuntimeCommand) -> dict:
     transport = runtime.transport_for(command)
     return group_value(transport.group_info(_group_jid(runtime, command)))
 
 
-@handles("group.create", pool=True)
+@handles(GROUP_CREATE, pool=True)
 def _create(runtime: Runtime, command: RuntimeCommand) -> dict:
     name = str(command.payload.get("name", "")).strip()
     if not name:
@@ -59,7 +72,7 @@ def _create(runtime: Runtime, command: RuntimeCommand) -> dict:
     return group_value(runtime.transport_for(command).create_group(name, participants))
 
 
-@handles("group.update", pool=True)
+@handles(GROUP_UPDATE, pool=True)
 def _update(runtime: Runtime, command: RuntimeCommand) -> dict:
     """Apply each setting given, in a fixed order, then answer the group as it is now.
     WhatsApp has one call per setting, so a failure part-way leaves the earlier ones
@@ -75,14 +88,14 @@ def _update(runtime: Runtime, command: RuntimeCommand) -> dict:
     return group_value(transport.group_info(jid))
 
 
-@handles("group.invite_link", pool=True)
+@handles(GROUP_INVITE_LINK, pool=True)
 def _invite_link(runtime: Runtime, command: RuntimeCommand) -> str:
     transport = runtime.transport_for(command)
     return transport.group_invite_link(_group_jid(runtime, command),
                                        reset=bool(command.payload.get("reset")))
 
 
-@handles("group.join", pool=True)
+@handles(GROUP_JOIN, pool=True)
 def _join(runtime: Runtime, command: RuntimeCommand) -> dict:
     link = str(command.payload.get("link", "")).strip()
     if not link:
@@ -91,7 +104,7 @@ def _join(runtime: Runtime, command: RuntimeCommand) -> dict:
     return group_value(transport.group_info(transport.join_group(link)))
 
 
-@handles("group.participants", pool=True)
+@handles(GROUP_PARTICIPANTS, pool=True)
 def _participants(runtime: Runtime, command: RuntimeCommand) -> list[dict]:
     action = command.payload.get("action")
     if action not in PARTICIPANT_ACTIONS:
@@ -103,30 +116,6 @@ def _participants(runtime: Runtime, command: RuntimeCommand) -> list[dict]:
         _group_jid(runtime, command), people, action)
 
 
-@handles("group.leave", pool=True)
+@handles(GROUP_LEAVE, pool=True)
 def _leave(runtime: Runtime, command: RuntimeCommand) -> None:
     runtime.transport_for(command).leave_group(_group_jid(runtime, command))
-
-
-@handles("chats.mark_read", pool=True)
-def _mark_read(runtime: Runtime, command: RuntimeCommand) -> int:
-    """Send read receipts: WhatsApp takes them per sender (in a group, each author's
-    messages are one receipt). Answers how many messages were marked."""
-    chat = to_jid(str(command.payload.get("chat", "")), runtime.region)
-    transport = runtime.transport_for(command)
-    marked = 0
-    for receipt in command.payload.get("receipts", []):
-        ids = [str(i) for i in receipt.get("ids", [])]
-        if ids:
-            transport.mark_read(chat, to_jid(str(receipt["sender"]), runtime.region), ids)
-            marked += len(ids)
-    return marked
-
-
-@handles("chats.presence", pool=True)
-def _presence(runtime: Runtime, command: RuntimeCommand) -> None:
-    state = command.payload.get("state")
-    if state not in PRESENCE_STATES:
-        raise ValueError(f"state must be one of {', '.join(PRESENCE_STATES)}.")
-    chat = to_jid(str(command.payload.get("chat", "")), runtime.region)
-    runtime.transport_for(command).presence(chat, state)

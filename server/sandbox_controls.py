@@ -14,12 +14,11 @@ import binascii
 import sqlalchemy as sa
 from flask import current_app
 
-from server.api.chats import parse_group_jid
-from server.api.wa_groups import _people as parse_people
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.models import OutboxMessage, SandboxDelivery, WaSession, db
 from server.runtime import commands, heartbeat
-from server.whatsapp.jids import InvalidPhone, normalise_phone
+from server.runtime.handlers import sandbox_controls as handlers
+from server.whatsapp.jids import InvalidPhone, normalise_phone, parse_group_jid, parse_participants
 
 GROUP_FIELDS = ("name", "topic", "announce", "locked")
 
@@ -33,7 +32,7 @@ def require_sandbox(session: WaSession) -> WaSession:
 
 def scan(session: WaSession, *, phone: str, push_name: str = "") -> dict:
     require_sandbox(session)
-    return commands.call("sandbox.scan", session_id=session.id,
+    return commands.call(handlers.SANDBOX_SCAN, session_id=session.id,
                          payload={"phone": phone, "push_name": push_name})
 
 
@@ -44,8 +43,8 @@ def received(session: WaSession, *, to: str | None = None) -> sa.Select:
     query = sa.select(SandboxDelivery).where(SandboxDelivery.session_id == session.id)
     if to:
         try:
-            jid = to if "@" in to else \
-                f"{normalise_phone(to, current_app.config['KABAR']['PHONE_REGION'])}@s.whatsapp.net"
+            region = current_app.config["KABAR"]["PHONE_REGION"]
+            jid = to if "@" in to else f"{normalise_phone(to, region)}@s.whatsapp.net"
         except InvalidPhone as exc:
             raise ValidationFailed(errors={"to": [str(exc)]}) from None
         query = query.where(SandboxDelivery.to_jid == jid)
@@ -78,9 +77,9 @@ def say(session: WaSession, *, sender: str, text: str = "", name: str = "",
                "kind": kind or ("location" if location else
                                 _media_kind(media["mimetype"]) if media else "text")}
     if not heartbeat.state().alive:
-        commands.submit("sandbox.inject", session_id=session.id, payload=payload)
+        commands.submit(handlers.SANDBOX_INJECT, session_id=session.id, payload=payload)
         return "queued", None
-    result = commands.call("sandbox.inject", session_id=session.id, payload=payload)
+    result = commands.call(handlers.SANDBOX_INJECT, session_id=session.id, payload=payload)
     return "delivered", result["message_id"]
 
 
@@ -90,9 +89,10 @@ def contact_participants(session: WaSession, *, sender: str, group: str, action:
     demotes people there; the session's own number adds or removes the session (it sees
     group.joined / group.left, the others group.participants). One result per person."""
     require_sandbox(session)
-    return _group_call(session, "sandbox.group_participants", {
+    return _group_call(session, handlers.SANDBOX_GROUP_PARTICIPANTS, {
         "from": _phone(sender), "name": name, "group": parse_group_jid(group, "group"),
-        "action": action, "participants": parse_people(participants)})
+        "action": action, "participants": parse_participants(
+            participants, current_app.config["KABAR"]["PHONE_REGION"])})
 
 
 def contact_update_group(session: WaSession, *, sender: str, group: str, changes: dict,
@@ -104,7 +104,7 @@ def contact_update_group(session: WaSession, *, sender: str, group: str, changes
     if not changes:
         raise ValidationFailed("Give at least one of name, topic, announce, locked.",
                                errors={"changes": ["Nothing to change."]})
-    return _group_call(session, "sandbox.group_update", {
+    return _group_call(session, handlers.SANDBOX_GROUP_UPDATE, {
         "from": _phone(sender), "name": name, "group": parse_group_jid(group, "group"),
         "changes": changes})
 
@@ -128,7 +128,7 @@ def vote(session: WaSession, *, sender: str, poll_id: str, options: list[str],
     if len(picked) > 1 and not poll.get("multiple"):
         raise ValidationFailed("This poll allows one choice.", code="invalid_poll_option",
                                errors={"options": ["Pick at most one."]})
-    return commands.call("sandbox.vote", session_id=session.id, payload={
+    return commands.call(handlers.SANDBOX_VOTE, session_id=session.id, payload={
         "from": _phone(sender), "name": name, "poll_id": delivery.wa_id,
         "chat": delivery.to_jid, "options": picked})
 
@@ -164,7 +164,7 @@ def _sent_poll(session: WaSession, poll_id: str) -> SandboxDelivery:
 
 def fault(session: WaSession, *, kind: str, count: int = 1) -> None:
     require_sandbox(session)
-    commands.call("sandbox.fault", session_id=session.id,
+    commands.call(handlers.SANDBOX_FAULT, session_id=session.id,
                   payload={"kind": kind, "count": count})
 
 
@@ -172,7 +172,7 @@ def call(session: WaSession, *, sender: str, name: str = "", video: bool = False
     """A virtual contact calls the session: a call.received event; it rings until
     rejected (POST /sessions/{id}/calls/{call_id}/reject)."""
     require_sandbox(session)
-    return commands.call("sandbox.call", session_id=session.id,
+    return commands.call(handlers.SANDBOX_CALL, session_id=session.id,
                          payload={"from": sender, "name": name, "video": video})
 
 
@@ -182,5 +182,5 @@ def history(session: WaSession, *, messages: list[dict]) -> list[str]:
     require_sandbox(session)
     payload = [{**m, "timestamp": m["timestamp"].isoformat() if m.get("timestamp") else None}
                for m in messages]
-    return commands.call("sandbox.history", session_id=session.id,
+    return commands.call(handlers.SANDBOX_HISTORY, session_id=session.id,
                          payload={"messages": payload})

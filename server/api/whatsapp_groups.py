@@ -13,10 +13,10 @@ from flask.views import MethodView
 
 from server import sessions
 from server.api.base import Blueprint
-from server.api.chats import parse_group_jid, remember_names
-from server.errors import NotFound, ValidationFailed
-from server.runtime import commands
-from server.whatsapp.jids import GROUP_SERVER, InvalidPhone, split_jid, to_jid
+from server.chats import remember_names
+from server.errors import NotFound
+from server.runtime import commands, live
+from server.whatsapp.jids import parse_group_jid, parse_participants
 
 blp = Blueprint("wa_groups", __name__, url_prefix="/api/v1/sessions",
                 description="WhatsApp groups of a session: list, create, settings, invite "
@@ -26,30 +26,16 @@ ROUTE = "/<string:session_id>/groups"
 GROUP_ROUTE = f"{ROUTE}/<string:group_jid>"
 # Transport codes that mean "no such thing" rather than "not allowed now".
 NOT_FOUND_CODES = {"group_not_found", "invite_link_invalid"}
-PARTICIPANT_ACTIONS = ("add", "remove", "promote", "demote")
 
 
 def _people(targets: list[str]) -> list[str]:
-    """Participants as JIDs, each checked here so a typo answers 422 with its index."""
-    region = current_app.config["KABAR"]["PHONE_REGION"]
-    jids, errors = [], {}
-    for index, target in enumerate(targets):
-        try:
-            jid = to_jid(target, region)
-            if split_jid(jid)[1] == GROUP_SERVER:
-                raise InvalidPhone(f"{target!r} is a group; participants are people.")
-            jids.append(jid)
-        except InvalidPhone as exc:
-            errors[index] = [str(exc)]
-    if errors:
-        raise ValidationFailed(errors={"json": {"participants": errors}})
-    return list(dict.fromkeys(jids))
+    return parse_participants(targets, current_app.config["KABAR"]["PHONE_REGION"])
 
 
 def _call(session, kind: str, **payload):
     """Run a group command; a group or link WhatsApp does not know is a 404."""
     try:
-        return commands.call(kind, session_id=session.id, payload=payload)
+        return live.group(session.id, kind, **payload)
     except commands.CommandFailed as exc:
         if exc.code in NOT_FOUND_CODES:
             raise NotFound(exc.message, code=exc.code) from None
@@ -109,7 +95,7 @@ class GroupJoinSchema(ma.Schema):
 
 
 class ParticipantsChangeSchema(ma.Schema):
-    action = ma.fields.String(required=True, validate=ma.validate.OneOf(PARTICIPANT_ACTIONS))
+    action = ma.fields.String(required=True, validate=ma.validate.OneOf(live.PARTICIPANT_ACTIONS))
     participants = ma.fields.List(ma.fields.String(), required=True,
                                   validate=ma.validate.Length(1, 256), metadata={
                                       "description": "Phones as people type them, or JIDs."})
@@ -134,7 +120,7 @@ class Groups(MethodView):
     def get(self, session_id):
         """The groups the session is in, as WhatsApp lists them now."""
         session = sessions.get(session_id)
-        return _with_names(session, _call(session, "groups"))
+        return _with_names(session, _call(session, live.GROUPS))
 
     @blp.requires("sessions:manage")
     @blp.arguments(WaGroupCreateSchema)
@@ -144,7 +130,7 @@ class Groups(MethodView):
         add (not on WhatsApp, privacy settings) are left out: compare participants."""
         session = sessions.get(session_id)
         people = _people(body["participants"])
-        return _with_names(session, [_call(session, "group.create", name=body["name"],
+        return _with_names(session, [_call(session, live.GROUP_CREATE, name=body["name"],
                                            participants=people)])[0]
 
 
@@ -156,7 +142,7 @@ class GroupById(MethodView):
         """One group with its settings and participants (the session must be in it)."""
         session = sessions.get(session_id)
         jid = parse_group_jid(group_jid)
-        return _with_names(session, [_call(session, "group.info", jid=jid)])[0]
+        return _with_names(session, [_call(session, live.GROUP_INFO, jid=jid)])[0]
 
     @blp.requires("sessions:manage")
     @blp.arguments(WaGroupUpdateSchema)
@@ -166,7 +152,7 @@ class GroupById(MethodView):
         Settings are applied one by one: if one fails, the earlier ones stay."""
         session = sessions.get(session_id)
         jid = parse_group_jid(group_jid)
-        return _with_names(session, [_call(session, "group.update", jid=jid, **body)])[0]
+        return _with_names(session, [_call(session, live.GROUP_UPDATE, jid=jid, **body)])[0]
 
 
 @blp.route(f"{GROUP_ROUTE}/invite-link")
@@ -177,7 +163,7 @@ class InviteLink(MethodView):
         """The group's invite link (admins only). Anyone with it can join."""
         session = sessions.get(session_id)
         jid = parse_group_jid(group_jid)
-        return {"link": _call(session, "group.invite_link", jid=jid, reset=False)}
+        return {"link": _call(session, live.GROUP_INVITE_LINK, jid=jid, reset=False)}
 
 
 @blp.route(f"{GROUP_ROUTE}/invite-link/reset")
@@ -188,7 +174,7 @@ class InviteLinkReset(MethodView):
         """A new invite link; the old one stops working."""
         session = sessions.get(session_id)
         jid = parse_group_jid(group_jid)
-        return {"link": _call(session, "group.invite_link", jid=jid, reset=True)}
+        return {"link": _call(session, live.GROUP_INVITE_LINK, jid=jid, reset=True)}
 
 
 @blp.route(f"{ROUTE}/join")
@@ -199,7 +185,7 @@ class Join(MethodView):
     def post(self, body, session_id):
         """Join a group by its invite link; answers the group."""
         session = sessions.get(session_id)
-        return _with_names(session, [_call(session, "group.join", link=body["link"])])[0]
+        return _with_names(session, [_call(session, live.GROUP_JOIN, link=body["link"])])[0]
 
 
 @blp.route(f"{GROUP_ROUTE}/participants")
@@ -213,7 +199,7 @@ class Participants(MethodView):
         session = sessions.get(session_id)
         jid = parse_group_jid(group_jid)
         people = _people(body["participants"])
-        return {"results": _call(session, "group.participants", jid=jid,
+        return {"results": _call(session, live.GROUP_PARTICIPANTS, jid=jid,
                                  action=body["action"], participants=people)}
 
 
@@ -224,4 +210,4 @@ class Leave(MethodView):
     def post(self, session_id, group_jid):
         """Leave the group. Its chat history stays in the gateway."""
         session = sessions.get(session_id)
-        _call(session, "group.leave", jid=parse_group_jid(group_jid))
+        _call(session, live.GROUP_LEAVE, jid=parse_group_jid(group_jid))
