@@ -125,8 +125,8 @@ def say(workflow: Workflow, text: str) -> Simulator:
 def vote(workflow: Workflow, poll_id: str, options: list[str]) -> Simulator:
     """The virtual contact votes in a poll the workflow sent."""
     row = open_for(workflow)
-    sandbox_controls.vote(session_of(row), sender=row.contact, poll_id=poll_id, options=options,
-                 name=CONTACT_NAME)
+    sandbox_controls.vote(session_of(row), sender=row.contact, poll_id=poll_id,
+                          options=options, name=CONTACT_NAME)
     return row
 
 

@@ -177,3 +177,22 @@ def test_the_simulator_session_is_made_again_when_deleted(app, operator, operato
     second = _post(browser, "/workflows/survey/simulator/start")["session"]["id"]
     assert second != first
     assert db.session.scalar(sa.select(Simulator.session_id)) == second
+
+
+def test_a_poll_shows_its_options_and_the_contact_votes(app, operator, operator_headers,
+                                                       runtime, upload):
+    doc = {"name": "pick", "trigger": {"type": "message", "command": ["#pick"]},
+           "start": "ask", "nodes": {"ask": {"type": "send", "params": {
+               "type": "poll", "poll": {"question": "Kopi atau *teh*?",
+                                        "options": ["Kopi", "Teh"]}}}}}
+    browser = _simulated(app, operator, upload, operator_headers, doc)
+    _post(browser, "/workflows/pick/simulator/say", text="#pick")
+    html = wait_for(lambda: 'name="option" value="Teh"' in _texts(_state(browser, "pick"))
+                    and _texts(_state(browser, "pick")), what="the poll")
+    assert "Kopi atau <strong>teh</strong>?" in html  # WhatsApp's formatting
+    poll = html.split('name="poll" value="')[1].split('"')[0]
+    _post(browser, "/workflows/pick/simulator/vote", poll=poll, option="Teh")
+    wrong = browser.submit("/workflows/pick/simulator/vote", {"poll": poll, "option": "Susu"},
+                           headers=FRAGMENT)
+    assert wrong.status_code == 422 and "not options of this poll" in \
+        wrong.get_data(as_text=True).lower()
