@@ -5,6 +5,8 @@ from server.models.base import (
     TimestampMixin,
     UTCDateTime,
     db,
+    memo,
+    memoised,
     unit_of_work,
     utcnow,
 )
@@ -62,7 +64,8 @@ from server.models.workflows import (
 )
 
 __all__ = [
-    "db", "unit_of_work", "utcnow", "UTCDateTime", "TimestampMixin", "OwnedMixin",
+    "db", "memo", "memoised", "unit_of_work", "utcnow", "UTCDateTime", "TimestampMixin",
+    "OwnedMixin",
     "ApiKey", "Group", "LoginSession", "User",
     "Media", "MediaDownload",
     "Message", "StoredEvent",

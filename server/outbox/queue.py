@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from typing import Any
 
 import marshmallow as ma
@@ -14,7 +15,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import FileStorage
 
-from server import inputs
+from server import group_commit, inputs
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.models import (
     FINAL_STATUSES,
@@ -33,17 +34,26 @@ from server.whatsapp.jids import InvalidPhone, normalise_phone
 from server.whatsapp.transport import new_message_id
 
 
-def _region() -> str:
+def region() -> str:
     return current_app.config["KABAR"]["PHONE_REGION"]
+
+
+def _spec_schema(has_upload: bool) -> SendSpec:
+    schema = SendSpec()
+    schema.has_upload = has_upload
+    return schema
+
+
+# Built once: making a marshmallow schema costs several times loading a request with it,
+# and loading keeps no state on the schema, so threads share these two.
+_SCHEMAS = {False: _spec_schema(False), True: _spec_schema(True)}
 
 
 def validate(spec: dict[str, Any], *, has_upload: bool = False) -> dict[str, Any]:
     """Load a send request with the shared schema; 422 with field errors if it is wrong."""
     inputs.check_json(spec)  # workflows and webhook actions send without an HTTP request
-    schema = SendSpec()
-    schema.has_upload = has_upload
     try:
-        return schema.load(spec)
+        return _SCHEMAS[has_upload].load(spec)
     except ma.ValidationError as exc:
         raise ValidationFailed(errors=exc.messages) from None
 
@@ -51,28 +61,34 @@ def validate(spec: dict[str, Any], *, has_upload: bool = False) -> dict[str, Any
 def send(session: WaSession, spec: dict[str, Any], *, idempotency_key: str | None = None,
          source: str = "api", upload: FileStorage | None = None,
          broadcast_id: str | None = None, commit: bool = True,
-         validated: bool = False) -> tuple[OutboxMessage, bool]:
+         validated: bool = False, grouped: bool = False) -> tuple[OutboxMessage, bool]:
     """Queue one message. Returns (row, created); created is False when the idempotency
-    key was seen before, in which case the original row comes back and nothing is sent."""
+    key was seen before, in which case the original row comes back and nothing is sent.
+
+    ``grouped``: the row alone is stored, in the group commit of this process
+    (``server/group_commit.py``), for a caller whose transaction holds nothing else (the
+    REST send); it returns once the row is committed, as a commit would."""
     if idempotency_key:
         existing = _by_key(session, idempotency_key)
         if existing is not None:
             return _same_request(existing, spec), False
     data = spec if validated else validate(spec, has_upload=upload is not None)
-    payload = _payload(session, data, upload)
+    payload = payload_of(session, data, upload)
     # Media given by URL is fetched by the runtime (server/runtime/media_fetcher.py), never
     # in this request: a slow server must not hold a web thread. Until its bytes are
     # stored the row is "fetching", which the dispatcher does not send.
     fetching = needs_fetch(payload)
     row = OutboxMessage(
         session_id=session.id, idempotency_key=idempotency_key, wa_id=new_message_id(),
-        to_jid=recipients.resolve(session, data["to"], _region()), kind=data["type"],
+        to_jid=recipients.resolve(session, data["to"], region()), kind=data["type"],
         payload=payload,
         priority=PRIORITIES[data["priority"]], source=source, send_at=data["send_at"],
         not_before=None if fetching else data["send_at"], expires_at=data["expires_at"],
         broadcast_id=broadcast_id, status="fetching" if fetching else "queued",
         waiting="fetching the media from its URL" if fetching else None)
-    row.payload["request_hash"] = _request_hash(spec)
+    row.payload["request_hash"] = request_hash(spec)
+    if grouped:
+        return _grouped(session, row, spec)
     db.session.add(row)
     if not commit:
         return row, True
@@ -88,7 +104,29 @@ def send(session: WaSession, spec: dict[str, Any], *, idempotency_key: str | Non
     return row, True
 
 
-def _request_hash(spec: dict[str, Any]) -> str:
+def _grouped(session: WaSession, row: OutboxMessage, spec: dict[str, Any]
+             ) -> tuple[OutboxMessage, bool]:
+    now = utcnow()
+    row.id, row.attempts, row.created_at, row.updated_at = str(uuid.uuid4()), 0, now, now
+    values = {column.key: getattr(row, column.key) for column in OutboxMessage.__table__.c
+              if column.key != "seq"}
+    if group_commit.writer(db.engine, _wake_runtime).insert(OutboxMessage.__table__, values):
+        return row, True  # not in this request's session: it was stored by the writer
+    existing = _by_key(session, row.idempotency_key) if row.idempotency_key else None
+    if existing is None:  # nothing else is unique that a new row could take
+        raise Conflict("The message could not be stored; send it again.",
+                       code="outbox_conflict")
+    return _same_request(existing, spec), False
+
+
+def _wake_runtime(connection: sa.Connection) -> None:
+    """In each group commit's transaction: PostgreSQL delivers the NOTIFY with it."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("SELECT pg_notify(:channel, '')"),
+                           {"channel": wakeup.CHANNEL})
+
+
+def request_hash(spec: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -98,18 +136,18 @@ def _by_key(session: WaSession, key: str) -> OutboxMessage | None:
 
 
 def _same_request(row: OutboxMessage, spec: dict[str, Any]) -> OutboxMessage:
-    if row.payload.get("request_hash") not in (None, _request_hash(spec)):
+    if row.payload.get("request_hash") not in (None, request_hash(spec)):
         raise Conflict("This Idempotency-Key was used for a different request. Use a new "
                        "key for a new message.", code="idempotency_key_reused")
     return row
 
 
-def _payload(session: WaSession, data: dict[str, Any],
+def payload_of(session: WaSession, data: dict[str, Any],
              upload: FileStorage | None) -> dict[str, Any]:
     payload: dict[str, Any] = {"text": data["text"], "link_preview": data["link_preview"],
                                "typing": data["typing"]}
     if data["mentions"]:
-        payload["mentions"] = [recipients.person_or_jid(m, _region(), field="mentions")
+        payload["mentions"] = [recipients.person_or_jid(m, region(), field="mentions")
                                for m in data["mentions"]]
     if data["reply_to"]:
         payload["quoted"] = _quoted(session, data["reply_to"])
@@ -183,7 +221,7 @@ def _quoted(session: WaSession, reference: str) -> dict[str, Any]:
 
 def _vcard(name: str, phone: str) -> str:
     try:
-        number = normalise_phone(phone, _region())
+        number = normalise_phone(phone, region())
     except InvalidPhone as exc:
         raise ValidationFailed(errors={"contacts": [str(exc)]}) from None
     return ("BEGIN:VCARD\nVERSION:3.0\n"

@@ -106,6 +106,7 @@ def _pages() -> list:
         sessions,
         simulator,
         staff,
+        studio,
         tickets,
         versions,
         webhooks,
@@ -114,7 +115,7 @@ def _pages() -> list:
 
     return [account.bp, overview.bp, sessions.bp, chat.bp, outbox.bp, webhooks.bp,
             workflows.bp, runs.bp, tickets.bp, people.bp, staff.bp, admin.bp, apikeys.bp,
-            events.bp, simulator.bp, versions.bp]
+            events.bp, studio.bp, simulator.bp, versions.bp]
 
 
 def init_app(app: Flask) -> None:

@@ -163,7 +163,8 @@ def hook_answer(run: WorkflowRun, ctx: ServerContext) -> dict[str, Any]:
     else:
         body, kind = answer.get("body") or "", "text/plain; charset=utf-8"
     return {"status": answer["status"], "content_type": kind, "body": body,
-            "headers": {**(answer.get("headers") or {}), "X-Kabar-Run": run.id}}
+            # The context's run id: the committed row would be read again for its own.
+            "headers": {**(answer.get("headers") or {}), "X-Kabar-Run": ctx.run_id}}
 
 
 def _started(row: Workflow, trigger: dict[str, Any], vars: dict[str, Any] | None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -48,19 +49,24 @@ def start(workflow: Workflow, trigger: dict[str, Any], *, vars: dict[str, Any] |
     if is_simulator(trigger.get("session")):
         trigger = {**trigger, "simulator": True}
     doc = store.load(workflow.id, workflow.version)
-    row = WorkflowRun(workflow_id=workflow.id, version=workflow.version,
+    # The row is added once the run has gone as far as it goes, so it is inserted once,
+    # with its final state, and (on SQLite) the write lock is not held while nodes run.
+    # Its id is made here: idempotency keys of what the run sends name it.
+    row = WorkflowRun(id=run_id or new_run_id(), workflow_id=workflow.id,
+                      version=workflow.version,
                       owner_id=workflow.owner_id if owner_id is None else owner_id,
                       parent_id=parent_id, status="running",
                       trigger_type=str(trigger.get("type") or "manual"),
                       session_id=trigger.get("session"), chat=trigger.get("chat"), state={})
-    if run_id is not None:
-        row.id = run_id
-    db.session.add(row)
-    db.session.flush()  # the run's id, for idempotency keys
     ctx = _context(row, depth, chain=chain_of(trigger), trigger=trigger)
     run = _engine.start(doc, trigger, ctx, vars=vars, run_id=row.id)
+    db.session.add(row)
     _store(row, run)
     return row, ctx
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
 
 
 def refuse(workflow: Workflow, trigger: dict[str, Any], reason: str) -> WorkflowRun:

@@ -12,8 +12,8 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
-# Set KABAR_SCREENSHOTS=docs/img to refresh the pictures in docs/studio.md.
-SHOTS = os.environ.get("KABAR_SCREENSHOTS")
+# Set KABAR_STUDIO_SCREENSHOTS=docs/img to refresh the pictures in docs/studio.md.
+SHOTS = os.environ.get("KABAR_STUDIO_SCREENSHOTS")
 
 
 def _shipped(name: str) -> dict:
