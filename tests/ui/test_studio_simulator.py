@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 from pathlib import Path
 
 from playwright.sync_api import expect
@@ -153,3 +154,26 @@ def test_versions_listed_compared_and_restored(page, log_in, client, login):
     expect(row).to_contain_text("restored from version 1")
     expect(row).to_contain_text(user.username)
     expect(row).to_contain_text("current")
+
+
+def test_the_pane_beside_the_editor_marks_the_node_the_run_is_at(page, log_in, client, login):
+    user = log_in("operator")
+    _upload(client, login(user), _shipped("survey"))
+    page.set_viewport_size({"width": 1700, "height": 1000})
+    page.goto("/workflows/survey/studio")
+    pane = page.locator("#simulator")
+    phone = pane.get_by_role("group", name="Simulated phone")
+    phone.get_by_label("Message as the contact").fill("#survey")
+    phone.get_by_role("button", name="Send").click()
+    expect(phone).to_contain_text("Seberapa puas")
+    ask = page.locator('.studio-nodes [data-node="ask"]')
+    expect(ask).to_have_attribute("data-run-status", "waiting")
+    expect(ask).to_have_class(re.compile(r"\bis-current\b"))
+    expect(pane.locator("[data-sim-unsaved]")).to_be_hidden()  # the draft is the saved one
+    _shot(page, "studio-simulator-in-editor.png")
+
+    phone.get_by_label("Message as the contact").fill("2")
+    phone.get_by_role("button", name="Send").click()
+    expect(phone).to_contain_text("Kami akan berusaha menjadi lebih baik.")
+    expect(page.locator('.studio-nodes [data-node="sorry"]')).to_have_class(
+        re.compile(r"\bis-done\b"))
