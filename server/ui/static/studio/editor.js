@@ -389,6 +389,7 @@
       drag = { kind: "move", id, startX: event.clientX, startY: event.clientY, x: p.x, y: p.y, moved: false, box };
     }
     select(id, { focus: false });
+    box.focus({ preventScroll: true });  // so the arrow keys and Delete work after a click
   });
 
   window.addEventListener("pointermove", (event) => {
