@@ -11,7 +11,7 @@ from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.api.runs import RunSchema
 from server.errors import ValidationFailed
 from server.models import Workflow
-from server.workflows import operations, store
+from server.workflows import operations, store, versions
 from server.workflows.schemas import StartSchema
 
 blp = Blueprint("workflows", __name__, url_prefix="/api/v1/workflows",
@@ -190,6 +190,41 @@ class StartRun(MethodView):
         waits or ends before this answers."""
         run, _ctx = operations.run_manually(operations.get(workflow), **body)
         return run
+
+
+class DiffSchema(ma.Schema):
+    old = ma.fields.Integer()
+    new = ma.fields.Integer()
+    nodes = ma.fields.Dict(metadata={"description": "added and removed (node ids), changed "
+                                     "(id and the parts that differ: params, next, ...)."})
+    edges = ma.fields.Dict(metadata={"description": "added and removed connections, each "
+                                     "[from node, output, to node]."})
+    top = ma.fields.List(ma.fields.String(), metadata={
+        "description": "Other top-level fields that differ (trigger, start, ...)."})
+    moved = ma.fields.Boolean(metadata={"description": "The studio's node positions differ "
+                                        "(layout only: no change of meaning)."})
+    same = ma.fields.Boolean()
+    json = ma.fields.List(ma.fields.String(), metadata={
+        "description": "A unified diff of the two documents as indented JSON, keys sorted."})
+
+
+@blp.route("/<workflow>/versions/<int:old>/diff/<int:new>")
+class VersionDiff(MethodView):
+    @blp.requires("workflows:manage")
+    @blp.response(200, DiffSchema)
+    def get(self, workflow, old, new):
+        """How version ``new`` differs from version ``old``: the graph and the JSON."""
+        return versions.compare(operations.get(workflow), old, new)
+
+
+@blp.route("/<workflow>/versions/<int:version>/restore")
+class RestoreVersion(MethodView):
+    @blp.requires("workflows:manage")
+    @blp.response(200, WorkflowSchema)
+    def post(self, workflow, version):
+        """Save that version's document again as the next version (noted "restored from
+        version N"); 409 version_is_current when it is the current document."""
+        return versions.restore(operations.get(workflow), version)
 
 
 def _with(row: Workflow, **extra) -> Workflow:

@@ -4,6 +4,7 @@ what admins upload is global (it sees every session)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import sqlalchemy as sa
@@ -79,7 +80,8 @@ def rotate_token(row: Workflow) -> str:
 
 
 def versions(row: Workflow) -> list[dict[str, Any]]:
-    return [{"version": v.version, "created_at": v.created_at, "created_by": v.created_by}
+    return [{"version": v.version, "created_at": v.created_at, "created_by": v.created_by,
+             "note": v.note}
             for v in db.session.scalars(sa.select(WorkflowVersion).where(
                 WorkflowVersion.workflow_id == row.id).order_by(WorkflowVersion.version))]
 
@@ -123,7 +125,46 @@ def run_hook(name: str, token: str | None, request: dict[str, Any]
     if row is None:
         raise Unauthorized("Unknown hook, or a wrong or missing token: send the workflow's "
                            f"hook token in the {HOOK_HEADER} header.", code="hook_unauthorized")
-    return _started(row, {"type": "hook", **request}, None)
+    return start_hook(row, request)
+
+
+PASSED_HEADERS = ("content-type", "user-agent", "x-request-id")
+
+
+def hook_request(*, body: Any, text: str, query: dict[str, str],
+                 headers: dict[str, str]) -> dict[str, Any]:
+    """What a hook run sees as ``trigger``, besides ``type``: ``body`` (the JSON body),
+    ``text`` (the raw body, when it is not JSON), ``query`` and a few ``headers``."""
+    request = {"body": body, "query": query,
+               "headers": {k: v for k, v in headers.items() if k.lower() in PASSED_HEADERS}}
+    if body is None and text:
+        request["text"] = text
+    return request
+
+
+def start_hook(row: Workflow, request: dict[str, Any], *, session: str | None = None
+               ) -> tuple[WorkflowRun, ServerContext]:
+    """A hook run of ``row`` (whoever let it in: the token, or the studio for its
+    simulator's ``session``)."""
+    trigger = {"type": "hook", **request}
+    if session is not None:
+        trigger["session"] = session
+    return _started(row, trigger, None)
+
+
+def hook_answer(run: WorkflowRun, ctx: ServerContext) -> dict[str, Any]:
+    """What the hook answers: what a ``respond`` node chose, else 202 with the run."""
+    answer = ctx.response
+    if answer is None:
+        return {"status": 202, "content_type": "application/json", "headers": {},
+                "body": json.dumps({"run_id": run.id, "status": run.status})}
+    if answer.get("json") is not None:
+        body, kind = json.dumps(answer["json"]), "application/json"
+    else:
+        body, kind = answer.get("body") or "", "text/plain; charset=utf-8"
+    return {"status": answer["status"], "content_type": kind, "body": body,
+            # The context's run id: the committed row would be read again for its own.
+            "headers": {**(answer.get("headers") or {}), "X-Kabar-Run": ctx.run_id}}
 
 
 def _started(row: Workflow, trigger: dict[str, Any], vars: dict[str, Any] | None

@@ -263,6 +263,10 @@ TARGETS: dict[str, Target] = {
     "watch_id": Target(_foreign_watch, owned=True, missing="0" * 32),
     "number": Target(_ticket, owned=False),
     "person_id": Target(_person, owned=False),
+    # Versions live inside a workflow: the foreign workflow already hides them.
+    "version": Target(lambda make_user, _: 1, owned=False),
+    "old": Target(lambda make_user, _: 1, owned=False),
+    "new": Target(lambda make_user, _: 1, owned=False),
 }
 
 
