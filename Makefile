@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: run test test-n8n lint bench clean translations
+.PHONY: run test test-n8n lint lock bench clean translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,8 +46,26 @@ test-n8n: $(VENV)/.installed-dev $(N8N_CACHE)/.installed $(N8N_PKG)/node_modules
 	cd $(N8N_PKG) && npm test
 	KABAR_N8N_TESTS=1 $(BIN)/python -m pytest tests/n8n $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check server nodes tests bench
+# Every check that reads the code without running it, one tool a line: a new check is one
+# more line. FORMAT_CHECK=no skips the formatter's check, only until the tree has been
+# formatted once (`ruff format server nodes tests bench`); then its default becomes yes.
+LINT_PATHS = server nodes tests bench
+FORMAT_CHECK ?= no
+lint: $(VENV)/.installed-dev  ## ruff, the formatter's check, mypy, the import layers (pyproject.toml)
+	$(BIN)/ruff check $(LINT_PATHS)
+ifeq ($(FORMAT_CHECK),yes)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+endif
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+# requirements.lock: the deployable app's dependencies (setup.cfg's install_requires and
+# theirs), pinned with hashes, for every platform and Python 3.11+ (docs/deploy.md). After a
+# change to setup.cfg, `make lock` solves again keeping the pins it can;
+# `make lock LOCK_ARGS=--upgrade` moves every pin to the newest allowed version.
+lock: $(VENV)/.installed-dev
+	$(BIN)/uv pip compile setup.cfg --universal --python-version 3.11 --generate-hashes \
+		--custom-compile-command "make lock" --quiet $(LOCK_ARGS) -o requirements.lock
 
 UI = server/ui
 translations: $(VENV)/.installed-dev  ## the dashboard's texts: extract, update the catalogues, compile
@@ -58,4 +76,4 @@ translations: $(VENV)/.installed-dev  ## the dashboard's texts: extract, update 
 	rm $(UI)/translations/messages.pot
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache *.egg-info

@@ -20,53 +20,29 @@ WhatsApp id), and each chat's messages delivered in the order they were queued.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+# tests/gateway.py, the end-to-end tests' helpers; the checkout first, before any
+# installed package that also calls itself ``tests``.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.gateway import Gateway, free_port, wait_for
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Client:
+class Client(Gateway):
     def __init__(self, base: str):
-        self.base, self.token = base, None
-
-    def call(self, method: str, path: str, body=None):
-        request = urllib.request.Request(
-            self.base + path, method=method,
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={"Content-Type": "application/json",
-                     **({"Authorization": f"Bearer {self.token}"} if self.token else {})})
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return response.status, json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"{}")
+        super().__init__(base, timeout=60)
 
     def wait(self, predicate, timeout=120):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if predicate():
-                    return
-            except (urllib.error.URLError, ConnectionError):
-                pass
-            time.sleep(0.1)
-        raise SystemExit("timed out")
+        wait_for(predicate, timeout=timeout, interval=0.1)
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -22,7 +22,6 @@ They print figures and assert nothing timed. Record results in docs/benchmarks.m
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
@@ -42,9 +41,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+# tests/gateway.py, the end-to-end tests' helpers; the checkout first, before any
+# installed package that also calls itself ``tests``.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.gateway import KABAR, free_port, request_json, wait_for
+
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench-password"
-KABAR = [sys.executable, "-m", "server.cli"]
 PG_SOCKET = ".s.PGSQL.5432"
 
 AUTO_REPLY = {"name": "bench-auto-reply", "description": "any message -> send",
@@ -54,12 +57,6 @@ AUTO_REPLY = {"name": "bench-auto-reply", "description": "any message -> send",
 
 
 # -- the gateway under test ---------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def fresh_database(url: str | None, instance: Path) -> str:
     if url is None:
@@ -100,21 +97,8 @@ class Gateway:
 
     def call(self, method: str, path: str, body: Any = None,
              timeout: float = 60) -> tuple[int, Any]:
-        request = urllib.request.Request(
-            self.base + path, method=method,
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={"Content-Type": "application/json",
-                     **({"Authorization": f"Bearer {self.token}"} if self.token else {})})
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                raw = response.read()
-                return response.status, json.loads(raw) if raw else {}
-        except urllib.error.HTTPError as error:
-            raw = error.read()
-            try:
-                return error.code, json.loads(raw or b"{}")
-            except ValueError:
-                return error.code, {"raw": raw[:200].decode(errors="replace")}
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return request_json(method, self.base + path, body, headers=headers, timeout=timeout)
 
     def timed(self, path: str) -> tuple[float, int]:
         """Seconds a GET took, and its status (0 when it did not answer)."""
@@ -128,16 +112,7 @@ class Gateway:
     @staticmethod
     def wait(predicate, *, timeout: float = 120, what: str = "condition",
              interval: float = 0.1):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                value = predicate()
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                value = None
-            if value:
-                return value
-            time.sleep(interval)
-        raise SystemExit(f"timed out after {timeout:g} s waiting for {what}")
+        return wait_for(predicate, timeout=timeout, what=what, interval=interval)
 
     def runtime_pid(self) -> int:
         return self.call("GET", "/api/v1/ready")[1]["checks"]["runtime"]["pid"]

@@ -29,6 +29,7 @@ import platform
 import random
 import resource
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -40,7 +41,12 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from outbox import free_port, percentile  # bench/outbox.py, beside this file
+from outbox import percentile  # bench/outbox.py, beside this file
+
+# tests/gateway.py, the end-to-end tests' helpers; the checkout first, before any
+# installed package that also calls itself ``tests``.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.gateway import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench-password"
@@ -208,12 +214,12 @@ def bench_auto_reply(args: argparse.Namespace) -> None:
     """N messages from many contacts; the shipped auto-reply answers each. Runs/s to the
     last run completed and to the last reply delivered, fed two ways in turn:
 
-    - ``service``: ``server.sandbox.say`` (what POST /api/v1/sandbox/sessions/{id}/messages
+    - ``service``: ``server.sandbox_controls.say`` (what POST /api/v1/sandbox/sessions/{id}/messages
       does): a runtime command per message, run by the runtime's loop;
     - ``transport``: the sandbox transport's ``inject`` called directly (what that
       command runs), so the web-to-runtime command channel is not the limit.
     """
-    from server import sandbox
+    from server import sandbox_controls
     from server.models import Message, SandboxDelivery, WaSession, WorkflowRun, db
 
     bench = InProcess(args.database)
@@ -233,7 +239,7 @@ def bench_auto_reply(args: argparse.Namespace) -> None:
             with bench.web.app_context():
                 session = db.session.get(WaSession, sid)
                 for i in range(worker, args.messages, args.clients):
-                    status, wa_id = sandbox.say(session, name="Bench", text=f"halo {i}",
+                    status, wa_id = sandbox_controls.say(session, name="Bench", text=f"halo {i}",
                                                 sender=contacts[i % len(contacts)])
                     assert status == "delivered", status
                     sent.append(wa_id)
@@ -456,7 +462,7 @@ def bench_waiting(args: argparse.Namespace) -> None:
     """Resume latency with ``--small`` and with ``--runs`` runs waiting on distinct chats,
     two ways: the inbox worker's own work on one message (``handle_one``, runtime stopped),
     and end to end through the runtime (sandbox message -> run completed)."""
-    from server import sandbox
+    from server import sandbox_controls
     from server.events import InboundMessage, MessageReceived, Party
     from server.models import Message, OutboxMessage, WaSession, WorkflowInbox, WorkflowRun, db
     from server.runtime import sink
@@ -472,7 +478,7 @@ def bench_waiting(args: argparse.Namespace) -> None:
         survey["nodes"]["ask"]["params"]["timeout"] = 7 * 86400  # none times out meanwhile
         bench.upload(survey)
         session = db.session.get(WaSession, sid)
-        sandbox.say(session, sender=TEMPLATE_PHONE, name="Bench", text="#survey")
+        sandbox_controls.say(session, sender=TEMPLATE_PHONE, name="Bench", text="#survey")
         template_id = wait_until(lambda: db.session.scalar(sa.select(WorkflowRun.id).where(
             WorkflowRun.status == "waiting")), what="the template run to wait")
         template = dict(db.session.execute(sa.select(WorkflowRun.__table__).where(
@@ -541,7 +547,7 @@ def bench_waiting(args: argparse.Namespace) -> None:
             (its row) to the run completed (the run's finished_at)."""
             took = []
             for phone, run_id in zip(phones, run_ids(phones), strict=True):
-                _, wa_id = sandbox.say(session, sender=phone, name="Bench", text="5")
+                _, wa_id = sandbox_controls.say(session, sender=phone, name="Bench", text="5")
                 finished = wait_until(lambda run_id=run_id: db.session.scalar(
                     sa.select(WorkflowRun.finished_at).where(
                         WorkflowRun.id == run_id, WorkflowRun.status == "completed")),

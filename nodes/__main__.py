@@ -1,5 +1,5 @@
 """``python -m nodes``: check workflow files and read the node catalogue without a server
-(``kabar nodes …`` and ``kabar workflow validate`` print the same, from nodes/commands.py).
+(``kabar nodes …`` and ``kabar workflow validate`` print the same, from nodes/cli.py).
 
     python -m nodes validate workflows/*.json
     python -m nodes list
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nodes import commands
+from nodes import cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,11 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "validate":
-        return commands.validate_files(args.files, print)
+        return cli.validate_files(args.files, print)
     if args.command == "list":
-        return commands.list_nodes(print)
-    return commands.show_node(args.type, args.version, print,
-                              lambda text: print(text, file=sys.stderr))
+        return cli.list_nodes(print)
+    return cli.show_node(args.type, args.version, print,
+                         lambda text: print(text, file=sys.stderr))
 
 
 if __name__ == "__main__":

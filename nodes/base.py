@@ -17,7 +17,7 @@ import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
 
 import marshmallow as ma
 
@@ -35,6 +35,11 @@ class ParamsSchema(ma.Schema):
 
     class Meta:
         unknown = ma.RAISE
+
+
+ParamsClass: TypeAlias = type[ma.Schema]
+"""A node's ``Params``: spelled here because inside ``Node`` the name ``type`` is the
+node's type name (a class attribute), not the builtin."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +111,7 @@ class Node:
 
     type: ClassVar[str] = ""
     version: ClassVar[int] = 1
-    Params: ClassVar[type[ma.Schema]] = ParamsSchema
+    Params: ClassVar[ParamsClass] = ParamsSchema
     outputs: ClassVar[tuple[str, ...]] = ("next",)
     raw_params: ClassVar[tuple[str, ...]] = ()
     """Parameters the engine passes through unrendered: conditions that the node evaluates

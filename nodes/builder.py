@@ -57,8 +57,8 @@ class WorkflowBuilder:
 
     def to_dict(self) -> dict[str, Any]:
         """The workflow document, keys in the order a person would write them."""
-        doc = {key: self._doc[key] for key in ("name", "description", "version")
-               if key in self._doc}
+        doc: dict[str, Any] = {key: self._doc[key] for key in ("name", "description", "version")
+                               if key in self._doc}
         if len(self._triggers) == 1:
             doc["trigger"] = self._triggers[0]
         elif self._triggers:

@@ -55,6 +55,9 @@ class Engine:
         self.max_steps = max_steps
         self.max_trace = max_trace
         self.load_workflow = load_workflow
+        # One Params schema per node class: building a marshmallow schema costs several
+        # times loading params with it, and loading keeps no state on the schema.
+        self._schemas: dict[type[Node], ma.Schema] = {}
 
     def start(self, workflow: Workflow, trigger: dict[str, Any], ctx: Context, *,
               vars: dict[str, Any] | None = None, run_id: str | None = None) -> Run:
@@ -154,7 +157,10 @@ class Engine:
             rendered = {key: value if key in node.raw_params else templating.render(value, scope)
                         for key, value in spec.params.items()}
         try:
-            params = node.Params().load(rendered)
+            schema = self._schemas.get(node)
+            if schema is None:
+                schema = self._schemas[node] = node.Params()
+            params = schema.load(rendered)
         except ma.ValidationError as exc:
             raise NodeError(f"params of {spec.id!r} are not valid once rendered: "
                             f"{_flatten(exc.normalized_messages())}", retryable=False) from None

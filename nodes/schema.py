@@ -32,13 +32,16 @@ _TEMPLATED_DEF = {"type": "string", "pattern": r"\{\{|\{%",
                   "description": "A Jinja2 template, rendered and checked when the node runs."}
 _CONSTRAINTS = ("enum", "const", "pattern", "format", "minLength", "maxLength")
 
+# schema2jsonschema needs no APISpec, although the converter's signature asks for one.
+_NO_SPEC: Any = None
 _converter = OpenAPIConverter(openapi_version="3.1.0", schema_name_resolver=lambda _: None,
-                              spec=None)  # type: ignore[arg-type]
+                              spec=_NO_SPEC)
 
 
 def to_jsonschema(schema: type[ma.Schema]) -> dict[str, Any]:
     """A marshmallow schema as JSON Schema (OpenAPI 3.1's dialect is JSON Schema)."""
-    return _converter.schema2jsonschema(schema)
+    converted: dict[str, Any] = _converter.schema2jsonschema(schema)
+    return converted
 
 
 def params_schema(node: type[Node]) -> dict[str, Any]:
@@ -123,7 +126,14 @@ def build(registry: Registry) -> dict[str, Any]:
             "start": {"type": "string", "description": "The id of the first node."},
             "nodes": {"type": "object", "minProperties": 1,
                       "propertyNames": {"pattern": NODE_ID},
-                      "additionalProperties": {"$ref": "#/$defs/node"}}},
+                      "additionalProperties": {"$ref": "#/$defs/node"}},
+            "positions": {
+                "type": "object", "propertyNames": {"pattern": NODE_ID},
+                "description": "Where the studio draws each node (node id -> x and y in "
+                               "pixels). Optional; the engine ignores it.",
+                "additionalProperties": {
+                    "type": "object", "required": ["x", "y"], "additionalProperties": False,
+                    "properties": {"x": {"type": "number"}, "y": {"type": "number"}}}}},
         "$defs": defs,
     }
 
@@ -141,7 +151,7 @@ def _templatable(prop: dict[str, Any]) -> dict[str, Any]:
     kinds = {kinds} if isinstance(kinds, str) else set(kinds or ())
     if not kinds or (kinds <= {"string", "null"} and not set(_CONSTRAINTS) & set(prop)):
         return prop  # any value, or any string: a template already passes
-    outer = {k: prop.pop(k) for k in ("description", "default") if k in prop}
+    outer: dict[str, Any] = {k: prop.pop(k) for k in ("description", "default") if k in prop}
     return {**outer, "anyOf": [prop, TEMPLATED]}
 
 

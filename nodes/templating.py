@@ -36,7 +36,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
 from jinja2 import nodes as jinja_nodes
-from jinja2.compiler import CodeGenerator
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 from nodes.errors import TemplateError
@@ -154,7 +155,7 @@ class _Generator(CodeGenerator):
     """Jinja's code generator, with every ``{% for %}`` looping through ``_guarded_iter``
     (a plain Python loop over a plain list would otherwise run unwatched)."""
 
-    def visit_For(self, node, frame):  # noqa: N802 - Jinja's visitor naming
+    def visit_For(self, node: jinja_nodes.For, frame: Frame) -> None:
         wrapped = node.iter
         if not (isinstance(wrapped, jinja_nodes.Call)
                 and isinstance(wrapped.node, jinja_nodes.EnvironmentAttribute)
@@ -178,7 +179,7 @@ class _Environment(SandboxedEnvironment):
         self.filters = {name: _watched(name, function)
                         for name, function in self.filters.items()}
 
-    def call_binop(self, context, operator, left, right):
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         _tick()
         if operator == "*":
             for times, other in ((left, right), (right, left)):
@@ -194,15 +195,16 @@ class _Environment(SandboxedEnvironment):
             raise TemplateError(f"{left} ** {right} is too large a number")
         return _check_size(super().call_binop(context, operator, left, right))
 
-    def getattr(self, obj, attribute):
+    def getattr(self, obj: Any, attribute: str) -> Any:
         _tick()
         return _check_size(super().getattr(obj, attribute))
 
-    def getitem(self, obj, argument):
+    def getitem(self, obj: Any, argument: Any) -> Any:
         _tick()
         return _check_size(super().getitem(obj, argument))
 
-    def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja's signature
+    def call(__self, __context: Context, __obj: Any, *args: Any,  # Jinja's signature
+             **kwargs: Any) -> Any:
         _tick()
         return _check_size(SandboxedEnvironment.call(__self, __context, __obj, *args,
                                                      **kwargs))

@@ -70,10 +70,10 @@ def validate(doc: Any, *, registry: Registry | None = None) -> list[Problem]:
         for path, message in _from_schema(error):
             found.add(path, message)
     for path, trigger in _triggers(doc):
-        schema = TRIGGERS.get(trigger.get("type"))
+        schema = TRIGGERS.get(str(trigger.get("type")))
         if schema:
             found.extend(_from_marshmallow(schema, trigger, path, templates=False))
-    nodes = doc.get("nodes") if isinstance(doc.get("nodes"), dict) else {}
+    nodes = found_nodes if isinstance(found_nodes := doc.get("nodes"), dict) else {}
     for node_id, spec in nodes.items():
         if isinstance(spec, dict):
             _check_node(found, registry, nodes, node_id, spec)
@@ -160,7 +160,7 @@ def _message(error: jsonschema.ValidationError) -> str:
             return f"needs at least {expected} entries"
         case "pattern":
             return f"{json.dumps(value)} does not match {expected}"
-    return error.message
+    return str(error.message)
 
 
 _A = {"string": "a string", "integer": "an integer", "number": "a number",
@@ -225,7 +225,7 @@ def _flat(item: Any) -> list[str]:
     return [m for value in item for m in _flat(value)]
 
 
-def _said(messages: list[str], path: Path, fields: Mapping[str, ma.fields.Field]) -> str:
+def _said(messages: list[str], path: Path, fields: Mapping[str, ma.fields.Field[Any]]) -> str:
     top = fields.get(str(path[0])) if len(path) == 1 else None
     if messages == ["Missing data for required field."]:
         about = top.metadata.get("description") if top else None
@@ -250,7 +250,7 @@ def _strings(value: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
 def _triggers(doc: dict[str, Any]) -> list[tuple[Path, dict[str, Any]]]:
     if isinstance(doc.get("trigger"), dict):
         return [(("trigger",), doc["trigger"])]
-    triggers = doc.get("triggers") if isinstance(doc.get("triggers"), list) else []
+    triggers = listed if isinstance(listed := doc.get("triggers"), list) else []
     return [(("triggers", i), t) for i, t in enumerate(triggers) if isinstance(t, dict)]
 
 
@@ -281,7 +281,7 @@ def _check_node(found: _Found, registry: Registry, nodes: Mapping[str, Any], nod
                 found.add((*base, "params", *path), error)
     found.extend(_from_marshmallow(node.Params, params, (*base, "params")))
     outputs = node.outputs_for(params)
-    wired = spec.get("next") if isinstance(spec.get("next"), dict) else {}
+    wired = given if isinstance(given := spec.get("next"), dict) else {}
     for output, target in wired.items():
         where = (*base, "next", output)
         if outputs is not None and output not in (*outputs, ERROR):

@@ -34,7 +34,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        return self.backoff_seconds * 2 ** (attempt - 1)
+        return self.backoff_seconds * 2.0 ** (attempt - 1)
 
 
 @dataclass(frozen=True)

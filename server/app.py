@@ -33,7 +33,6 @@ def _blueprints() -> list:
         chats,
         contacts,
         events,
-        groups,
         health,
         hooks,
         hosts,
@@ -41,6 +40,7 @@ def _blueprints() -> list:
         messages,
         outbox,
         people,
+        permission_groups,
         reply_watches,
         runs,
         sandbox,
@@ -48,13 +48,13 @@ def _blueprints() -> list:
         staff,
         tickets,
         users,
-        wa_groups,
         webhooks,
+        whatsapp_groups,
         workflows,
     )
 
-    return [health.blp, auth.blp, users.blp, groups.blp, apikeys.blp, sessions.blp,
-            messages.blp, message_actions.blp, broadcasts.blp, outbox.blp, wa_groups.blp,
+    return [health.blp, auth.blp, users.blp, permission_groups.blp, apikeys.blp, sessions.blp,
+            messages.blp, message_actions.blp, broadcasts.blp, outbox.blp, whatsapp_groups.blp,
             contacts.blp, calls.blp, chats.blp, sandbox.blp, webhooks.blp, events.blp,
             workflows.blp, runs.blp, reply_watches.blp, hooks.blp, tickets.blp, people.blp,
             staff.blp, hosts.blp]

@@ -135,10 +135,12 @@ def init_command() -> None:
     click.echo(framed([
         f"Kabar is set up in {current_app.instance_path}.",
         f"Serve it with `{kabar} run`, then:",
-        f"  dashboard:       http://{settings['HOST']}:{settings['PORT']}/  (API docs at /docs)",
+        f"  dashboard:       http://{settings['HOST']}:{settings['PORT']}/"
+        "  (API docs at /docs)",
         f"  admin username:  {user.username}",
         f"  admin password:  {shown}",
-        f"  an API key:      {kabar} apikey create --user {user.username} --name \"my script\"",
+        f"  an API key:      {kabar} apikey create --user {user.username}"
+        " --name \"my script\"",
         f"  lost password:   {kabar} users set-password {user.username}",
     ]))
 
@@ -446,9 +448,9 @@ def sandbox_group() -> None:
 @_fail_on_kabar_error
 def sandbox_scan(session_id: str, phone: str, push_name: str) -> None:
     """Scan the session's QR code with the sandbox phone."""
-    from server import sandbox
+    from server import sandbox_controls
 
-    identity = sandbox.scan(_session(session_id), phone=phone, push_name=push_name)
+    identity = sandbox_controls.scan(_session(session_id), phone=phone, push_name=push_name)
     click.echo(f"Paired as {identity['jid']} ({identity['push_name']}).")
 
 
@@ -462,10 +464,10 @@ def sandbox_scan(session_id: str, phone: str, push_name: str) -> None:
 def sandbox_say(session_id: str, sender: str, name: str, group: str | None,
                 text: str) -> None:
     """A virtual contact sends TEXT to the session (in a private chat, or in --group)."""
-    from server import sandbox
+    from server import sandbox_controls
 
-    status, message_id = sandbox.say(_session(session_id), sender=sender, name=name, text=text,
-                                     group=group)
+    status, message_id = sandbox_controls.say(_session(session_id), sender=sender, name=name,
+                                              text=text, group=group)
     if message_id:
         click.echo(f"Delivered as message {message_id}.")
     else:
@@ -481,10 +483,10 @@ def sandbox_inbox(session_id: str, to: str | None, follow: bool) -> None:
     """What the session sent to its virtual contacts, oldest first."""
     import time
 
-    from server import sandbox
+    from server import sandbox_controls
     from server.models import SandboxDelivery
 
-    query, last = sandbox.received(_session(session_id), to=to), 0
+    query, last = sandbox_controls.received(_session(session_id), to=to), 0
     while True:
         rows = db.session.scalars(query.where(SandboxDelivery.id > last)
                                   .order_by(SandboxDelivery.id)).all()
@@ -511,9 +513,9 @@ def sandbox_participants(session_id: str, sender: str, name: str, group: str, ac
                          people: tuple[str, ...]) -> None:
     """A virtual contact adds, removes, promotes or demotes PEOPLE in a group (the
     session's own number adds or removes the session)."""
-    from server import sandbox
+    from server import sandbox_controls
 
-    for result in sandbox.contact_participants(
+    for result in sandbox_controls.contact_participants(
             _session(session_id), sender=sender, name=name, group=group, action=action,
             participants=list(people)):
         click.echo(f"{result['jid']}: {'ok' if result['ok'] else result['error']}")
@@ -533,9 +535,9 @@ def sandbox_group_update(session_id: str, sender: str, name: str, group: str,
                          set_name: str | None, set_topic: str | None, announce: bool | None,
                          locked: bool | None) -> None:
     """A virtual contact changes a group's name, description or settings."""
-    from server import sandbox
+    from server import sandbox_controls
 
-    changed = sandbox.contact_update_group(
+    changed = sandbox_controls.contact_update_group(
         _session(session_id), sender=sender, name=name, group=group,
         changes={"name": set_name, "topic": set_topic, "announce": announce, "locked": locked})
     click.echo(f"Changed: {', '.join(changed)}." if changed else "Nothing changed.")
@@ -552,9 +554,9 @@ def sandbox_vote(session_id: str, sender: str, name: str, poll_id: str,
                  options: tuple[str, ...]) -> None:
     """A virtual contact votes for OPTIONS in a poll the session sent (none: the vote is
     taken back)."""
-    from server import sandbox
+    from server import sandbox_controls
 
-    voted = sandbox.vote(_session(session_id), sender=sender, name=name, poll_id=poll_id,
+    voted = sandbox_controls.vote(_session(session_id), sender=sender, name=name, poll_id=poll_id,
                          options=list(options))
     picked = ", ".join(voted["options"])
     click.echo(f"Voted for {picked}." if picked else "Vote taken back.")
@@ -577,7 +579,7 @@ def sessions_list() -> None:
 
 
 # --- nodes and workflows ------------------------------------------------------------
-# The catalogue and file checks are nodes/commands.py's (python -m nodes prints the
+# The catalogue and file checks are nodes/cli.py's (python -m nodes prints the
 # same). The rest acts as the machine's operator: every workflow, global or owned.
 
 @cli.group("nodes")
@@ -588,9 +590,9 @@ def nodes_group() -> None:
 @nodes_group.command("list", with_appcontext=False)
 def nodes_list() -> None:
     """Every node type with its version and what it does."""
-    from nodes import commands
+    from nodes import cli as nodes_cli
 
-    _exit(commands.list_nodes(click.echo))
+    _exit(nodes_cli.list_nodes(click.echo))
 
 
 @nodes_group.command("show", with_appcontext=False)
@@ -598,10 +600,10 @@ def nodes_list() -> None:
 @click.option("--version", type=int, default=None, help="A version (default: the latest).")
 def nodes_show(node_type: str, version: int | None) -> None:
     """A node's documentation, outputs and parameters (JSON Schema)."""
-    from nodes import commands
+    from nodes import cli as nodes_cli
 
-    _exit(commands.show_node(node_type, version, click.echo,
-                             lambda text: click.echo(text, err=True)))
+    _exit(nodes_cli.show_node(node_type, version, click.echo,
+                              lambda text: click.echo(text, err=True)))
 
 
 @cli.group("workflow")
@@ -614,9 +616,9 @@ def workflow_group() -> None:
 def workflow_validate(files: tuple[str, ...]) -> None:
     """Check workflow files: each problem with its JSON path and what to do. Exits 1
     when any file is not valid."""
-    from nodes import commands
+    from nodes import cli as nodes_cli
 
-    _exit(commands.validate_files(files, click.echo))
+    _exit(nodes_cli.validate_files(files, click.echo))
 
 
 def _workflow(name: str):
@@ -678,9 +680,9 @@ def workflow_reload() -> None:
 @click.argument("name")
 def workflow_enable(name: str) -> None:
     """Start listening to the workflow's triggers."""
-    from server.workflows import service
+    from server.workflows import operations
 
-    row = service.set_enabled(_workflow(name), True)
+    row = operations.set_enabled(_workflow(name), True)
     click.echo(f"Enabled {row.name!r} (version {row.version}).")
 
 
@@ -688,9 +690,9 @@ def workflow_enable(name: str) -> None:
 @click.argument("name")
 def workflow_disable(name: str) -> None:
     """Stop starting new runs (runs under way go on)."""
-    from server.workflows import service
+    from server.workflows import operations
 
-    row = service.set_enabled(_workflow(name), False)
+    row = operations.set_enabled(_workflow(name), False)
     click.echo(f"Disabled {row.name!r}; runs under way go on.")
 
 
@@ -705,7 +707,7 @@ def workflow_disable(name: str) -> None:
 def workflow_run(name: str, input_json: str, session: str | None, chat: str | None) -> None:
     """Start a run by hand and take it as far as it goes (the runtime resumes a run that
     waits). Prints its id, status and result; exits 1 when it failed."""
-    from server.workflows import service
+    from server.workflows import operations
 
     row = _workflow(name)
     try:
@@ -715,7 +717,7 @@ def workflow_run(name: str, input_json: str, session: str | None, chat: str | No
     if not isinstance(data, dict):
         raise click.BadParameter("give a JSON object, such as '{\"n\": 1}'",
                                  param_hint="--input")
-    run, _ctx = service.start_manual(row, input=data, session=session, chat=chat, by="cli")
+    run, _ctx = operations.start_manual(row, input=data, session=session, chat=chat, by="cli")
     click.echo(f"Run {run.id}: {run.status}")
     if run.status == "waiting":
         wait = run.state.get("wait") or {}

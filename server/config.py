@@ -35,14 +35,11 @@ def _bool(value: str) -> bool:
     raise ValueError(f"expected true/false, got {value!r}")
 
 
-def _timezone(value: str) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(value.strip())
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError("expected a time zone such as Asia/Jakarta") from None
-    return value.strip()
+def _synchronous(value: str) -> str:
+    level = value.strip().upper()
+    if level not in {"NORMAL", "FULL", "EXTRA"}:
+        raise ValueError("use NORMAL, FULL or EXTRA")
+    return level
 
 
 def _list(value: str) -> list[str]:
@@ -120,6 +117,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RUNTIME_CAPACITY", 1000,
             "Most sessions one runtime host holds. Several hosts against one PostgreSQL "
             "share the sessions evenly, up to each one's capacity (docs/scale-out.md).", int),
+    Setting("SQLITE_SYNCHRONOUS", "NORMAL",
+            "SQLite only: when a commit waits for the disk. NORMAL (WAL): a commit survives "
+            "any crash of Kabar (kill -9 included) at once, and reaches the disk at the "
+            "next checkpoint, so a power cut or an OS crash may undo the last moments of "
+            "commits (never corrupts the database). FULL: every commit waits for fsync "
+            "and survives a power cut too, at one fsync a commit (often 150-1000 a second "
+            "for the whole server; docs/benchmarks.md). PostgreSQL keeps its own setting "
+            "(synchronous_commit).", _synchronous),
     Setting("DATABASE_POOL_SIZE", 20,
             "Database connections each Kabar process may hold (the runtime uses about "
             "WORKFLOW_WORKERS + SEND_WORKERS + 8, whatever the number of sessions).", int),
@@ -302,7 +307,12 @@ def flask_config(values: dict[str, Any], instance: Path) -> dict[str, Any]:
                                       "pool_size": values["DATABASE_POOL_SIZE"],
                                       "max_overflow": 5, "pool_timeout": 60}
     if database_url.startswith("sqlite"):
-        engine_options["connect_args"] = {"timeout": 30}
+        from server import sqlite_writer
+
+        # Writers queue (sqlite_writer.py); a file needs no ping before each checkout.
+        engine_options["connect_args"] = {
+            "timeout": 30, "factory": sqlite_writer.factory(values["SQLITE_SYNCHRONOUS"])}
+        engine_options["pool_pre_ping"] = False
     return {
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options,

@@ -18,7 +18,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import Flask
 
-from server import sandbox, sessions
+from server import sandbox_controls, sessions
 from server.auth import accounts
 from server.auth.permissions import ADMIN_GROUP
 from server.auth.principal import Principal
@@ -93,9 +93,9 @@ def pair_when_ready(app: Flask, session_id: str, *, timeout: float = 120.0) -> t
                     return
                 if status == "qr":
                     try:
-                        sandbox.scan(session, phone=SESSION_PHONE, push_name="Helpdesk")
+                        sandbox_controls.scan(session, phone=SESSION_PHONE, push_name="Helpdesk")
                         return
-                    except Exception:  # noqa: BLE001 - the QR rotated; try again
+                    except Exception:  # the QR rotated; try again
                         log.info("demo: scan not taken yet; trying again", exc_info=True)
                 time.sleep(0.5)
             log.warning("demo: the sandbox session did not show a QR code in time")

@@ -12,7 +12,7 @@ from typing import Any
 
 from server import directory
 from server.events import CATALOGUE_VERSION, Event, to_wire
-from server.models import StoredEvent, User, WaSession, db, memo  # noqa: F401
+from server.models import StoredEvent, User, WaSession, db, memo
 from server.webhooks import fanout
 from server.workflows import inbox
 

@@ -1,5 +1,7 @@
 """Flask extensions, created unbound here and bound in ``create_app``."""
 
+import sqlite3
+
 from flask import request
 from flask_babel import Babel
 from flask_jwt_extended import JWTManager
@@ -49,12 +51,14 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     INSERT/UPDATE/DELETE (reads before it run on their own, as they always did), and
     ``_sqlite_savepoint`` below says it before a savepoint that would otherwise begin a
     deferred transaction."""
-    if type(dbapi_connection).__module__.startswith("sqlite3"):
+    if isinstance(dbapi_connection, sqlite3.Connection):  # server/sqlite_writer.py's too
         dbapi_connection.isolation_level = "IMMEDIATE"
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # KABAR_SQLITE_SYNCHRONOUS (server/config.py), carried by the connection's class.
+        cursor.execute(f"PRAGMA synchronous={getattr(dbapi_connection, 'synchronous', 'FULL')}")
         cursor.close()
 
 

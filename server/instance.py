@@ -34,7 +34,7 @@ def claim(instance: Path, *, host: str, port: int) -> None:
     """Lock ``instance`` for this process and check that ``host:port`` is free, or raise
     InstanceBusy saying what holds it and what to do. Changes nothing when refused."""
     path = instance / LOCK_NAME
-    handle = open(path, "a+")  # noqa: SIM115 - kept open: the lock is the open file
+    handle = open(path, "a+")  # kept open: the lock is the open file
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:

@@ -27,8 +27,8 @@ from __future__ import annotations
 import email.message
 import functools
 import ipaddress
-import ssl
 import socket
+import ssl
 import time
 import unicodedata
 from collections.abc import Iterator
@@ -81,6 +81,8 @@ class FetchFailed(KabarError):
     status = 422
     code = "fetch_failed"
     message = "The URL could not be fetched."
+    http_status: int | None = None
+    """The HTTP status the URL answered with, when it answered."""
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from server.auth import Principal, current_principal, scoped
 from server.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
 from server.events import SessionStatus
 from server.models import SessionStatusChange, WaSession, db, utcnow
-from server.runtime import commands, wakeup
+from server.runtime import live, wakeup
+from server.whatsapp.transport import PairingCode
 
 TRANSPORTS = ("sandbox", "neonize")
 # Settings only an admin may set or change: they make the runtime connect somewhere.
@@ -126,14 +127,13 @@ def stop(session: WaSession) -> WaSession:
 def restart(session: WaSession) -> WaSession:
     session.desired_state = "running"
     db.session.commit()
-    commands.submit("restart", session_id=session.id)
+    live.restart(session.id)
     return session
 
 
 def logout(session: WaSession) -> None:
     """Unlink the device from the phone. Needs the runtime and a connected session."""
-    commands.call("logout", session_id=session.id,
-                  timeout=max(commands.SLOW_TIMEOUT, commands.wait_seconds()))
+    live.logout(session.id)
 
 
 def delete(session: WaSession) -> None:
@@ -191,9 +191,9 @@ def qr_png(code: str) -> bytes:
     return buffer.getvalue()
 
 
-def pair_code(session: WaSession, phone: str) -> str:
-    return commands.call("pair_code", session_id=session.id, payload={"phone": phone},
-                         timeout=max(commands.SLOW_TIMEOUT, commands.wait_seconds()))
+def pair_code(session: WaSession, phone: str) -> PairingCode:
+    """Ask WhatsApp for a code to link by phone number; it works until ``expires_at``."""
+    return live.pair_code(session.id, phone)
 
 
 # --- the runtime's side ---------------------------------------------------------------
@@ -218,7 +218,8 @@ def record_status(session: WaSession, event: SessionStatus, *, halt: bool = Fals
     session.status_changed_at = now
     session.last_seen_at = now
     session.qr = event.qr if event.status == "qr" else None
-    session.qr_expires_at = event.qr_expires_at if event.status == "qr" else None
+    session.qr_expires_at = event.qr_expires_at \
+        if event.status in ("qr", "pairing_code") else None
     session.pair_code = event.pair_code if event.status == "pairing_code" else None
     if event.status == "connected":
         session.jid = event.jid or session.jid

@@ -1,23 +1,19 @@
-"""The API's shared pieces: the Api and Blueprint classes, error schema, pagination."""
+"""The API's shared pieces: the Api and Blueprint classes, error schema, the page
+schemas (the pagination itself is server/pagination.py, which the dashboard shares)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Callable
-from typing import Any
 
 import flask_smorest
 import marshmallow as ma
-import sqlalchemy as sa
 from werkzeug.exceptions import HTTPException
 
 from server.auth.guard import public, require
-from server.errors import ValidationFailed, error_body
-from server.models import db
+from server.errors import error_body
+from server.pagination import decode_cursor, encode_cursor, paginate
 
-SECURITY = [{"bearerAuth": []}, {"apiKey": []}]
+SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"apiKey": []}]
 
 # Stable codes for errors Flask/Werkzeug raise before our code runs.
 HTTP_CODES = {
@@ -83,7 +79,7 @@ class Blueprint(flask_smorest.Blueprint):
         return self.doc(security=[])(public(func))
 
 
-# --- cursor pagination --------------------------------------------------------------
+# --- cursor pagination (server/pagination.py) ---------------------------------------
 
 class PageArgs(ma.Schema):
     cursor = ma.fields.String(load_default=None, metadata={
@@ -99,42 +95,5 @@ def page_schema(item: type[ma.Schema]) -> type[ma.Schema]:
     }, name=f"{item.__name__.removesuffix('Schema')}PageSchema")
 
 
-def _encode_cursor(value: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
-
-
-def _fits(value: Any, column: sa.types.TypeEngine) -> bool:
-    """Whether the database can compare ``value`` with the key column. Anything else
-    would fail there (a 500 on PostgreSQL, or SQLite quietly answering an empty page)."""
-    if type(value) is not column.python_type:  # ``is``: a JSON true is no integer id
-        return False
-    if isinstance(value, int):
-        bits = 63 if isinstance(column, sa.BigInteger) else 31
-        return -(2 ** bits) <= value < 2 ** bits
-    return "\x00" not in value  # PostgreSQL text cannot hold NUL
-
-
-def _decode_cursor(cursor: str, key: sa.ColumnElement) -> Any:
-    try:
-        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
-        value = None
-    if not _fits(value, key.type):
-        raise ValidationFailed("The cursor is not one this API gave out.",
-                               code="invalid_cursor")
-    return value
-
-
-def paginate(query: sa.Select, key: sa.ColumnElement, *, cursor: str | None,
-             limit: int, descending: bool = False) -> dict[str, Any]:
-    """Keyset pagination on a unique ``key`` column, ascending (or newest first)."""
-    if cursor:
-        after = _decode_cursor(cursor, key)
-        query = query.where(key < after if descending else key > after)
-    order = key.desc() if descending else key
-    rows = list(db.session.scalars(query.order_by(order).limit(limit + 1)).unique())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = _encode_cursor(getattr(rows[-1], key.key))
-    return {"items": rows, "next_cursor": next_cursor}
+__all__ = ["HTTP_CODES", "SECURITY", "Api", "Blueprint", "ErrorSchema", "PageArgs", "decode_cursor",
+           "encode_cursor", "page_schema", "paginate"]

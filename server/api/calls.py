@@ -11,7 +11,7 @@ from flask.views import MethodView
 
 from server import sessions
 from server.api.base import Blueprint
-from server.runtime import commands
+from server.runtime import live
 
 blp = Blueprint("calls", __name__, url_prefix="/api/v1/sessions",
                 description="Incoming calls: reject a ringing call.")
@@ -29,8 +29,7 @@ class RejectedCallSchema(ma.Schema):
 
 
 def reject(session, call_id: str, caller: str) -> dict:
-    commands.call("reject_call", session_id=session.id,
-                  payload={"call_id": call_id, "caller": caller})
+    live.reject_call(session.id, call_id=call_id, caller=caller)
     return {"call_id": call_id, "rejected": True}
 
 

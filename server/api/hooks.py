@@ -8,18 +8,14 @@ result); without one the answer is 202 with the run id.
 
 from __future__ import annotations
 
-import json
-
-from flask import Response, jsonify, request
+from flask import Response, request
 from flask.views import MethodView
 
 from server.api.base import Blueprint
-from server.workflows import service
+from server.workflows import operations
 
 blp = Blueprint("hooks", __name__, url_prefix="/api/v1/hooks",
                 description="HTTP hooks: POST to start a workflow with a hook trigger.")
-
-PASSED_HEADERS = ("content-type", "user-agent", "x-request-id")
 
 
 @blp.route("/<workflow>")
@@ -30,26 +26,15 @@ class Hook(MethodView):
         """Start the workflow. trigger.body is the JSON body (or trigger.text the raw
         body), trigger.query the query string. 401 hook_unauthorized: unknown workflow,
         disabled, or a wrong token."""
-        token = request.headers.get(service.HOOK_HEADER)
-        payload = {"body": request.get_json(silent=True),
-                   "query": request.args.to_dict(flat=True),
-                   "headers": {k: v for k, v in request.headers.items()
-                               if k.lower() in PASSED_HEADERS}}
-        if payload["body"] is None and request.data:
-            payload["text"] = request.get_data(as_text=True)
-        run, ctx = service.run_hook(workflow, token, payload)
-        if ctx.response is None:
-            return jsonify({"run_id": run.id, "status": run.status}), 202
-        return _respond(ctx.response, run.id)
-
-
-def _respond(answer: dict, run_id: str) -> Response:
-    if answer.get("json") is not None:
-        body, kind = json.dumps(answer["json"]), "application/json"
-    else:
-        body, kind = answer.get("body") or "", "text/plain; charset=utf-8"
-    response = Response(body, status=answer["status"], content_type=kind)
-    for key, value in (answer.get("headers") or {}).items():
-        response.headers[key] = value
-    response.headers["X-Kabar-Run"] = run_id
-    return response
+        token = request.headers.get(operations.HOOK_HEADER)
+        payload = operations.hook_request(
+            body=request.get_json(silent=True),
+            text=request.get_data(as_text=True) if request.data else "",
+            query=request.args.to_dict(flat=True), headers=dict(request.headers.items()))
+        run, ctx = operations.run_hook(workflow, token, payload)
+        answer = operations.hook_answer(run, ctx)
+        response = Response(answer["body"], status=answer["status"],
+                            content_type=answer["content_type"])
+        for key, value in answer["headers"].items():
+            response.headers[key] = value
+        return response

@@ -14,7 +14,7 @@ from flask.views import MethodView
 from server import outbox, sessions
 from server.api.base import Blueprint
 from server.api.messages import IDEMPOTENCY_HEADER, OutgoingSchema
-from server.runtime import commands
+from server.runtime import live
 
 blp = Blueprint("message_actions", __name__, url_prefix="/api/v1/sessions",
                 description="React to, edit, revoke (delete for everyone) and star messages.")
@@ -80,6 +80,5 @@ class Star(MethodView):
         """Star (or unstar) a message on this device."""
         session = sessions.get(session_id)
         message = outbox.history_message(session, message_id)
-        commands.call("star", session_id=session.id, payload={
-            "chat": message.chat_jid, "sender": message.sender_jid,
-            "message_id": message.wa_id, "starred": body["starred"]})
+        live.star(session.id, chat=message.chat_jid, sender=message.sender_jid,
+                  message_id=message.wa_id, starred=body["starred"])

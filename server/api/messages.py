@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import marshmallow as ma
 import sqlalchemy as sa
-from flask import request, url_for
+from flask import jsonify, request, url_for
 from flask.views import MethodView
 
-from server import inputs, outbox, sessions
-from server.api import fields
-from server.api.base import Blueprint, PageArgs, page_schema, paginate
+from server import fields, inputs, outbox, sessions
+from server.api.base import Blueprint, ErrorSchema, PageArgs, page_schema, paginate
 from server.errors import ValidationFailed
 from server.inputs import carries_media
 from server.models import Message
+from server.outbox import bulk
 from server.outbox.schema import SendSpec
 from server.whatsapp.jids import InvalidPhone, to_jid
 
@@ -140,11 +140,82 @@ class Messages(MethodView):
         if key is not None and len(key) > 128:
             raise ValidationFailed(errors={IDEMPOTENCY_HEADER: ["At most 128 characters."]})
         spec, upload = _send_request()
-        row, created = outbox.send(session, spec, idempotency_key=key, upload=upload)
-        headers = {"Location": OutgoingSchema().dump(row)["status_url"]}
+        row, created = outbox.send(session, spec, idempotency_key=key, upload=upload,
+                                   grouped=True)
+        headers = {"Location": url_for("messages.OutgoingById", session_id=row.session_id,
+                                       message_id=row.id)}
         if not created:
             headers["Idempotent-Replayed"] = "true"
         return row, 202, headers
+
+
+class BulkSendSchema(ma.Schema):
+    messages = ma.fields.List(ma.fields.Raw(), required=True, metadata={
+        "description": f"1 to {bulk.MAX_ITEMS} send requests (as POST .../messages takes "
+                       "them), each with an optional idempotency_key. Media by url or "
+                       "sha256 (the body is capped at KABAR_MAX_BODY_BYTES)."})
+
+
+class BulkErrorSchema(ma.Schema):
+    status = ma.fields.Integer()
+    code = ma.fields.String()
+    message = ma.fields.String()
+    errors = ma.fields.Dict()
+
+
+class BulkItemSchema(ma.Schema):
+    index = ma.fields.Integer(metadata={"description": "The item's place in messages."})
+    id = ma.fields.String()
+    wa_id = ma.fields.String()
+    to = ma.fields.String()
+    status = ma.fields.String(metadata={"description": "The message's status (queued…)."})
+    replayed = ma.fields.Boolean(metadata={
+        "description": "Its idempotency key was seen before: this is the message it made."})
+    error = ma.fields.Nested(BulkErrorSchema, metadata={
+        "description": "Why this item was not queued (the others were)."})
+
+
+class BulkResultSchema(ma.Schema):
+    accepted = ma.fields.Integer()
+    rejected = ma.fields.Integer()
+    results = ma.fields.List(ma.fields.Nested(BulkItemSchema))
+
+
+@blp.route("/<string:session_id>/messages/bulk")
+class BulkSend(MethodView):
+    @blp.requires("messages:send")
+    @blp.doc(requestBody={"required": True, "content": {
+        "application/json": {"schema": BulkSendSchema}}},
+        parameters=[{"in": "header", "name": IDEMPOTENCY_HEADER, "required": False,
+                     "schema": {"type": "string", "maxLength": 100}, "description":
+                     "Keys the items that carry no idempotency_key as <key>:<index>."}],
+        responses={"207": {"description": "Some items were rejected; see results.",
+                           "content": {"application/json": {"schema": BulkResultSchema}}}})
+    @blp.response(202, BulkResultSchema, description="Every item was queued (or replayed).")
+    @blp.alt_response(422, description="messages is not a list of 1 to "
+                      f"{bulk.MAX_ITEMS} items.", schema=ErrorSchema)
+    def post(self, session_id):
+        """Queue many messages in one request: each item is validated and answered on its
+        own (202 when all were queued, 207 when some were rejected, with each one's error);
+        the queued ones are stored together before the answer."""
+        session = sessions.get(session_id)
+        key = request.headers.get(IDEMPOTENCY_HEADER) or None
+        if key is not None and len(key) > 100:
+            raise ValidationFailed(errors={IDEMPOTENCY_HEADER: ["At most 100 characters."]})
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or set(body) != {"messages"}:
+            raise ValidationFailed("Send a JSON object with one field, messages: a list of "
+                                   "send requests.", errors={"json": [
+                                       "Expected {\"messages\": [...]}."]})
+        answers = [a.to_json() for a in bulk.send_many(session, body["messages"],
+                                                       idempotency_key=key)]
+        rejected = sum("error" in a for a in answers)
+        # Built here, not dumped through the schema: it is plain JSON already, and
+        # dumping a thousand items costs more than storing them.
+        response = jsonify({"accepted": len(answers) - rejected, "rejected": rejected,
+                            "results": answers})
+        response.status_code = 207 if rejected else 202
+        return response
 
 
 @blp.route("/<string:session_id>/messages/<string:message_id>")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 
-from server import outbox, sessions
-from server.api import fields
+from server import fields, outbox, sessions
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.api.messages import OutgoingSchema
 from server.models import OUTBOX_STATUSES, OutboxMessage

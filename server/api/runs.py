@@ -7,7 +7,7 @@ from flask.views import MethodView
 
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.models import RUN_STATUSES, WorkflowRun
-from server.workflows import service
+from server.workflows import operations
 
 blp = Blueprint("runs", __name__, url_prefix="/api/v1/runs",
                 description="Workflow runs: what each step did, where a run waits.")
@@ -60,7 +60,7 @@ class Runs(MethodView):
     @blp.response(200, page_schema(RunSchema))
     def get(self, args):
         """Runs, oldest first (follow next_cursor), filtered."""
-        query = service.runs(**{key: args.get(key)
+        query = operations.runs(**{key: args.get(key)
                                 for key in ("workflow", "status", "session", "chat")})
         return paginate(query, WorkflowRun.seq, cursor=args["cursor"], limit=args["limit"])
 
@@ -72,7 +72,7 @@ class RunById(MethodView):
     def get(self, run_id):
         """One run with its trigger, vars and per-node trace (input, output, timing,
         error per step)."""
-        return service.get_run(run_id)
+        return operations.get_run(run_id)
 
 
 @blp.route("/<run_id>/cancel")
@@ -81,7 +81,7 @@ class Cancel(MethodView):
     @blp.response(200, RunSchema)
     def post(self, run_id):
         """Cancel a waiting run (409 if it already ended)."""
-        return service.cancel_run(service.get_run(run_id))
+        return operations.cancel_run(operations.get_run(run_id))
 
 
 @blp.route("/<run_id>/retry")
@@ -90,7 +90,7 @@ class Retry(MethodView):
     @blp.response(200, RunDetailSchema)
     def post(self, run_id):
         """Run a failed run again from the node that failed (409 unless failed)."""
-        return service.retry_run(service.get_run(run_id))
+        return operations.retry_run(operations.get_run(run_id))
 
 
 def _wait(run: WorkflowRun) -> dict | None:

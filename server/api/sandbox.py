@@ -8,11 +8,13 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 
-from server import sandbox, sessions
+from server import sandbox_controls, sessions
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
-from server.api.wa_groups import PARTICIPANT_ACTIONS, ParticipantResultsSchema
+from server.api.whatsapp_groups import ParticipantResultsSchema
 from server.inputs import carries_media
 from server.models import SandboxDelivery
+from server.runtime import live
+from server.sandbox_controls import InjectSchema
 
 blp = Blueprint("sandbox", __name__, url_prefix="/api/v1/sandbox/sessions",
                 description="Sandbox sessions: scan the QR, speak, act on groups and vote "
@@ -33,33 +35,6 @@ class PairedSchema(ma.Schema):
     push_name = ma.fields.String(allow_none=True)
 
 
-class MediaSchema(ma.Schema):
-    data = ma.fields.String(required=True, metadata={"description": "base64"})
-    mimetype = ma.fields.String(required=True)
-    filename = ma.fields.String(load_default=None, allow_none=True)
-
-
-class LocationSchema(ma.Schema):
-    latitude = ma.fields.Float(required=True, validate=ma.validate.Range(-90, 90))
-    longitude = ma.fields.Float(required=True, validate=ma.validate.Range(-180, 180))
-    name = ma.fields.String(load_default=None, allow_none=True)
-    address = ma.fields.String(load_default=None, allow_none=True)
-
-
-class InjectSchema(ma.Schema):
-    from_ = ma.fields.String(required=True, data_key="from", metadata={
-        "description": "The virtual contact's phone number, as people type it."})
-    name = ma.fields.String(load_default="", validate=ma.validate.Length(0, 128))
-    text = ma.fields.String(load_default="", validate=ma.validate.Length(0, 65536))
-    kind = ma.fields.String(load_default=None, validate=ma.validate.OneOf(
-        ["text", "image", "video", "audio", "voice", "document", "sticker", "location"]))
-    media = ma.fields.Nested(MediaSchema, load_default=None)
-    location = ma.fields.Nested(LocationSchema, load_default=None)
-    quoted_id = ma.fields.String(load_default=None)
-    group = ma.fields.String(load_default=None, metadata={
-        "description": "A group JID (…@g.us) to speak in, instead of a private chat."})
-
-
 class InjectedSchema(ma.Schema):
     status = ma.fields.String(metadata={"description": "delivered, or queued while the "
                                                        "runtime is down"})
@@ -71,7 +46,7 @@ class ContactParticipantsSchema(ma.Schema):
         "description": "The virtual contact doing it, an admin of the group."})
     name = ma.fields.String(load_default="", validate=ma.validate.Length(0, 128), metadata={
         "description": "The contact's display name."})
-    action = ma.fields.String(required=True, validate=ma.validate.OneOf(PARTICIPANT_ACTIONS))
+    action = ma.fields.String(required=True, validate=ma.validate.OneOf(live.PARTICIPANT_ACTIONS))
     participants = ma.fields.List(ma.fields.String(), required=True,
                                   validate=ma.validate.Length(1, 256), metadata={
                                       "description": "Phones or JIDs; the session's own "
@@ -90,7 +65,7 @@ class ContactGroupUpdateSchema(ma.Schema):
 
     @ma.validates_schema
     def _something(self, data, **_kwargs):
-        if not set(data) & set(sandbox.GROUP_FIELDS):
+        if not set(data) & set(sandbox_controls.GROUP_FIELDS):
             raise ma.ValidationError("Give at least one of name, topic, announce, locked.")
 
 
@@ -179,7 +154,7 @@ class Received(MethodView):
     def get(self, args, session_id):
         """What the session sent to its virtual contacts, oldest first: the sandbox's
         side of the chats (follow next_cursor for newer)."""
-        query = sandbox.received(sessions.get(session_id), to=args.get("to"))
+        query = sandbox_controls.received(sessions.get(session_id), to=args.get("to"))
         return paginate(query, SandboxDelivery.id, cursor=args["cursor"], limit=args["limit"])
 
 
@@ -190,7 +165,7 @@ class Scan(MethodView):
     @blp.response(200, PairedSchema)
     def post(self, body, session_id):
         """Scan the session's QR (or confirm its pair code) with the sandbox phone."""
-        return sandbox.scan(sessions.get(session_id), **body)
+        return sandbox_controls.scan(sessions.get(session_id), **body)
 
 
 @blp.route("/<string:session_id>/messages")
@@ -202,7 +177,7 @@ class Inject(MethodView):
     @carries_media
     def post(self, body, session_id):
         """A virtual contact sends the session a message (text, media or location)."""
-        status, message_id = sandbox.say(
+        status, message_id = sandbox_controls.say(
             sessions.get(session_id), sender=body["from_"], text=body["text"],
             name=body["name"], kind=body["kind"], media=body["media"],
             location=body["location"], quoted_id=body["quoted_id"], group=body["group"])
@@ -218,7 +193,7 @@ class ContactParticipants(MethodView):
         """A virtual contact (a group admin) adds, removes, promotes or demotes people,
         the session included: the session sees group.joined, group.left or
         group.participants with `by` that contact."""
-        return {"results": sandbox.contact_participants(
+        return {"results": sandbox_controls.contact_participants(
             sessions.get(session_id), sender=body["from_"], name=body["name"],
             group=group_jid, action=body["action"], participants=body["participants"])}
 
@@ -231,8 +206,8 @@ class ContactGroupUpdate(MethodView):
     def patch(self, body, session_id, group_jid):
         """A virtual contact changes the group's name, topic or settings: the session
         sees group.updated with `by` that contact."""
-        changes = {k: body[k] for k in sandbox.GROUP_FIELDS if k in body}
-        return {"changed": sandbox.contact_update_group(
+        changes = {k: body[k] for k in sandbox_controls.GROUP_FIELDS if k in body}
+        return {"changed": sandbox_controls.contact_update_group(
             sessions.get(session_id), sender=body["from_"], name=body["from_name"],
             group=group_jid, changes=changes)}
 
@@ -245,8 +220,9 @@ class Votes(MethodView):
     def post(self, body, session_id, poll_id):
         """A virtual contact votes in a poll the session sent (`poll_id`: the message's
         `wa_id` or `id`): the session sees poll.vote."""
-        return sandbox.vote(sessions.get(session_id), sender=body["from_"], name=body["name"],
-                            poll_id=poll_id, options=body["options"])
+        return sandbox_controls.vote(sessions.get(session_id), sender=body["from_"],
+                                     name=body["name"], poll_id=poll_id,
+                                     options=body["options"])
 
 
 @blp.route("/<string:session_id>/faults")
@@ -256,7 +232,7 @@ class Faults(MethodView):
     @blp.response(202)
     def post(self, body, session_id):
         """Inject a fault to see how your automation copes."""
-        sandbox.fault(sessions.get(session_id), **body)
+        sandbox_controls.fault(sessions.get(session_id), **body)
 
 
 @blp.route("/<string:session_id>/calls")
@@ -266,7 +242,7 @@ class Call(MethodView):
     @blp.response(201, CallingSchema)
     def post(self, body, session_id):
         """A virtual contact calls the session (a call.received event)."""
-        return sandbox.call(sessions.get(session_id), sender=body["from_"],
+        return sandbox_controls.call(sessions.get(session_id), sender=body["from_"],
                             name=body["name"], video=body["video"])
 
 
@@ -278,5 +254,5 @@ class History(MethodView):
     def post(self, body, session_id):
         """WhatsApp's history sync, as after a reconnect: each message new to Kabar is
         stored and announced as message.backfilled; workflows never see them."""
-        return {"ids": sandbox.history(sessions.get(session_id), messages=[
+        return {"ids": sandbox_controls.history(sessions.get(session_id), messages=[
             {**m, "from": m.pop("from_")} for m in body["messages"]])}

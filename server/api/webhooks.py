@@ -5,62 +5,21 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 
-from server.api import fields
+from server import fields
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.auth import current_principal
 from server.models import DELIVERY_STATUSES, WebhookDelivery, WebhookEndpoint
-from server.webhooks import service
+from server.webhooks import endpoints
+from server.webhooks.schemas import WebhookSchema, WebhookUpdateSchema
 
 blp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks",
                 description="Webhooks: events POSTed to your URL, signed (Standard Webhooks), "
                             "retried, in order per chat.")
 
 
-class WebhookSchema(ma.Schema):
-    id = ma.fields.Integer(dump_only=True)
-    session_id = ma.fields.String(load_default=None, allow_none=True, metadata={
-        "description": "The session whose events go here; null: every session (admins)."})
-    name = ma.fields.String(load_default="", validate=ma.validate.Length(0, 128))
-    url = ma.fields.Url(required=True, schemes={"http", "https"},
-                        validate=ma.validate.Length(1, 2048))
-    events = ma.fields.List(ma.fields.String(), load_default=lambda: ["*"],
-                            validate=ma.validate.Length(1, 50), metadata={
-        "description": "Event types (docs/events.md), families such as message.*, or * "
-                       "for all."})
-    headers = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String(),
-                             load_default=dict, metadata={
-        "description": "Extra headers sent with every delivery (not webhook-*, "
-                       "Content-Type, Host, User-Agent…)."})
-    enabled = ma.fields.Boolean(load_default=True)
-    format = ma.fields.String(load_default="kabar", validate=ma.validate.OneOf(
-        ["kabar", "fonnte"]), metadata={"description": "The body: kabar (the signed envelope, "
-        "docs/webhooks.md) or fonnte (fonnte's webhook bodies, docs/fonnte.md)."})
-    paused_reason = ma.fields.String(dump_only=True, allow_none=True, metadata={
-        "description": "Why deliveries stopped or wait (410 Gone, by request, or paused "
-                       "after failures in a row)."})
-    paused_until = ma.fields.DateTime(dump_only=True, allow_none=True, metadata={
-        "description": "Paused after failures in a row: events are still queued, and at "
-                       "this time one delivery goes as a probe; its success resumes the "
-                       "endpoint. null: not paused."})
-    consecutive_failures = ma.fields.Integer(dump_only=True)
-    owner = ma.fields.Function(lambda e: e.owner_id, dump_only=True)
-    created_at = ma.fields.DateTime(dump_only=True)
-    updated_at = ma.fields.DateTime(dump_only=True)
-
-
 class WebhookSecretSchema(WebhookSchema):
     secret = ma.fields.String(dump_only=True, metadata={
         "description": "whsec_…: verify signatures with it. Shown this once only."})
-
-
-class WebhookUpdateSchema(ma.Schema):
-    name = ma.fields.String(validate=ma.validate.Length(0, 128))
-    url = ma.fields.Url(schemes={"http", "https"}, validate=ma.validate.Length(1, 2048))
-    events = ma.fields.List(ma.fields.String(), validate=ma.validate.Length(1, 50))
-    headers = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
-    format = ma.fields.String(validate=ma.validate.OneOf(["kabar", "fonnte"]))
-    enabled = ma.fields.Boolean(metadata={
-        "description": "true also resumes a paused endpoint (and what waited for it)."})
 
 
 class WebhookListArgs(PageArgs):
@@ -134,7 +93,7 @@ class Webhooks(MethodView):
     @blp.response(200, page_schema(WebhookSchema))
     def get(self, args):
         """My webhook endpoints (admins: everyone's). The secret is never shown here."""
-        return paginate(service.visible(args.get("session")), WebhookEndpoint.id,
+        return paginate(endpoints.visible(args.get("session")), WebhookEndpoint.id,
                         cursor=args["cursor"], limit=args["limit"])
 
     @blp.requires("webhooks:manage")
@@ -143,7 +102,7 @@ class Webhooks(MethodView):
     def post(self, body):
         """Create an endpoint. The answer holds its secret: keep it, it is not shown again.
         The URL must be one the gateway may reach (422 unsafe_url otherwise)."""
-        endpoint = service.create(current_principal(), **body)
+        endpoint = endpoints.create(current_principal(), **body)
         return endpoint
 
 
@@ -153,20 +112,20 @@ class WebhookById(MethodView):
     @blp.response(200, WebhookSchema)
     def get(self, webhook_id):
         """One endpoint (without its secret)."""
-        return service.get(webhook_id)
+        return endpoints.get(webhook_id)
 
     @blp.requires("webhooks:manage")
     @blp.arguments(WebhookUpdateSchema)
     @blp.response(200, WebhookSchema)
     def patch(self, body, webhook_id):
         """Change the URL, events, headers or name; enable, disable or resume it."""
-        return service.update(service.get(webhook_id), **body)
+        return endpoints.update(endpoints.get(webhook_id), **body)
 
     @blp.requires("webhooks:manage")
     @blp.response(204)
     def delete(self, webhook_id):
         """Delete the endpoint and its delivery history."""
-        service.delete(service.get(webhook_id))
+        endpoints.delete(endpoints.get(webhook_id))
 
 
 @blp.route("/<int:webhook_id>/rotate-secret")
@@ -175,7 +134,7 @@ class RotateSecret(MethodView):
     @blp.response(200, SecretSchema)
     def post(self, webhook_id):
         """Replace the secret at once; the new one is shown this once."""
-        return {"secret": service.rotate_secret(service.get(webhook_id))}
+        return {"secret": endpoints.rotate_secret(endpoints.get(webhook_id))}
 
 
 @blp.route("/<int:webhook_id>/test")
@@ -184,7 +143,7 @@ class Test(MethodView):
     @blp.response(200, PingSchema)
     def post(self, webhook_id):
         """POST a signed webhook.ping now and report the receiver's answer."""
-        return service.ping(service.get(webhook_id))
+        return endpoints.ping(endpoints.get(webhook_id))
 
 
 @blp.route("/<int:webhook_id>/deliveries")
@@ -194,8 +153,8 @@ class Deliveries(MethodView):
     @blp.response(200, page_schema(DeliverySchema))
     def get(self, args, webhook_id):
         """The endpoint's deliveries, each with its attempts (?order=newest for a log)."""
-        endpoint = service.get(webhook_id)
-        return paginate(service.deliveries_of(endpoint, args.get("status")),
+        endpoint = endpoints.get(webhook_id)
+        return paginate(endpoints.deliveries_of(endpoint, args.get("status")),
                         WebhookDelivery.id, cursor=args["cursor"], limit=args["limit"],
                         descending=args["order"] == "newest")
 
@@ -209,8 +168,8 @@ class ReplayEndpoint(MethodView):
         """Queue again every failed and/or dead delivery made since a time; with
         status all (the default), also the events since then that were never queued
         for this endpoint."""
-        endpoint = service.get(webhook_id)
-        return {"replayed": service.replay_since(endpoint, since=body["since"],
+        endpoint = endpoints.get(webhook_id)
+        return {"replayed": endpoints.replay_since(endpoint, since=body["since"],
                                                  status=body["status"])}
 
 
@@ -220,7 +179,7 @@ class DeliveryById(MethodView):
     @blp.response(200, DeliverySchema)
     def get(self, delivery_id):
         """One delivery with its attempts and the result of the receiver's actions."""
-        return service.get_delivery(delivery_id)
+        return endpoints.get_delivery(delivery_id)
 
 
 @blp.route("/deliveries/<int:delivery_id>/replay")
@@ -229,4 +188,4 @@ class ReplayDelivery(MethodView):
     @blp.response(202, DeliverySchema)
     def post(self, delivery_id):
         """Send one delivery's event again, as a new delivery."""
-        return service.replay(service.get_delivery(delivery_id))
+        return endpoints.replay(endpoints.get_delivery(delivery_id))

@@ -6,12 +6,13 @@ import marshmallow as ma
 from flask import request
 from flask.views import MethodView
 
-from server.api import fields
+from server import fields
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.api.runs import RunSchema
 from server.errors import ValidationFailed
 from server.models import Workflow
-from server.workflows import service, store
+from server.workflows import operations, store, versions
+from server.workflows.schemas import StartSchema
 
 blp = Blueprint("workflows", __name__, url_prefix="/api/v1/workflows",
                 description="Workflows: JSON files of chained nodes, run by the gateway "
@@ -68,15 +69,6 @@ class ValidSchema(ma.Schema):
     triggers = ma.fields.List(ma.fields.Dict())
 
 
-class StartSchema(ma.Schema):
-    input = ma.fields.Dict(load_default=dict, metadata={"description": "trigger.input"})
-    vars = ma.fields.Dict(load_default=None, metadata={"description": "Initial vars."})
-    session = ma.fields.String(load_default=None, metadata={
-        "description": "The run's session (id or label): the default sender."})
-    chat = ma.fields.String(load_default=None, metadata={
-        "description": "The run's chat: where send and wait_for_reply go by default."})
-
-
 class TokenSchema(ma.Schema):
     hook_token = ma.fields.String(metadata={"description": "Shown this once."})
 
@@ -106,7 +98,7 @@ class Workflows(MethodView):
     @blp.response(200, page_schema(WorkflowSchema))
     def get(self, args):
         """My workflows (admins: all, global ones included)."""
-        return paginate(service.visible(), Workflow.id, cursor=args["cursor"],
+        return paginate(operations.visible(), Workflow.id, cursor=args["cursor"],
                         limit=args["limit"])
 
     @blp.requires("workflows:manage")
@@ -116,7 +108,7 @@ class Workflows(MethodView):
     def post(self, args):
         """Upload a workflow (JSON body or multipart file). A new name creates it
         (disabled unless enable=true); a known name gets a new version if it changed."""
-        row, created, token = service.upload(_document(), enable=args["enable"])
+        row, created, token = operations.upload(_document(), enable=args["enable"])
         return _with(row, created=created, hook_token=token)
 
 
@@ -139,7 +131,7 @@ class Reload(MethodView):
     def post(self):
         """Read the workflows folder again (administrators): changed files become new
         versions; new ones start disabled."""
-        return service.reload()
+        return operations.reload()
 
 
 @blp.route("/<workflow>")
@@ -150,15 +142,15 @@ class WorkflowByName(MethodView):
     def get(self, args, workflow):
         """One workflow with its document (the current version, or ?version=) and its
         versions."""
-        row = service.get(workflow)
+        row = operations.get(workflow)
         return _with(row, doc=store.doc_of(row, args["version"]),
-                     versions=service.versions(row))
+                     versions=operations.versions(row))
 
     @blp.requires("workflows:manage")
     @blp.response(204)
     def delete(self, workflow):
         """Delete it with its versions and runs (409 while runs still wait in it)."""
-        service.delete(service.get(workflow))
+        operations.delete(operations.get(workflow))
 
 
 @blp.route("/<workflow>/enable")
@@ -167,7 +159,7 @@ class Enable(MethodView):
     @blp.response(200, WorkflowSchema)
     def post(self, workflow):
         """Start listening to its triggers."""
-        return service.set_enabled(service.get(workflow), True)
+        return operations.set_enabled(operations.get(workflow), True)
 
 
 @blp.route("/<workflow>/disable")
@@ -176,7 +168,7 @@ class Disable(MethodView):
     @blp.response(200, WorkflowSchema)
     def post(self, workflow):
         """Stop starting new runs; runs under way go on (cancel them to stop them)."""
-        return service.set_enabled(service.get(workflow), False)
+        return operations.set_enabled(operations.get(workflow), False)
 
 
 @blp.route("/<workflow>/hook-token")
@@ -185,7 +177,7 @@ class HookToken(MethodView):
     @blp.response(200, TokenSchema)
     def post(self, workflow):
         """Replace the hook token; the old one stops working at once."""
-        return {"hook_token": service.rotate_token(service.get(workflow))}
+        return {"hook_token": operations.rotate_token(operations.get(workflow))}
 
 
 @blp.route("/<workflow>/runs")
@@ -196,8 +188,43 @@ class StartRun(MethodView):
     def post(self, body, workflow):
         """Start a run by hand (trigger.type manual, trigger.input); it runs until it
         waits or ends before this answers."""
-        run, _ctx = service.run_manually(service.get(workflow), **body)
+        run, _ctx = operations.run_manually(operations.get(workflow), **body)
         return run
+
+
+class DiffSchema(ma.Schema):
+    old = ma.fields.Integer()
+    new = ma.fields.Integer()
+    nodes = ma.fields.Dict(metadata={"description": "added and removed (node ids), changed "
+                                     "(id and the parts that differ: params, next, ...)."})
+    edges = ma.fields.Dict(metadata={"description": "added and removed connections, each "
+                                     "[from node, output, to node]."})
+    top = ma.fields.List(ma.fields.String(), metadata={
+        "description": "Other top-level fields that differ (trigger, start, ...)."})
+    moved = ma.fields.Boolean(metadata={"description": "The studio's node positions differ "
+                                        "(layout only: no change of meaning)."})
+    same = ma.fields.Boolean()
+    json = ma.fields.List(ma.fields.String(), metadata={
+        "description": "A unified diff of the two documents as indented JSON, keys sorted."})
+
+
+@blp.route("/<workflow>/versions/<int:old>/diff/<int:new>")
+class VersionDiff(MethodView):
+    @blp.requires("workflows:manage")
+    @blp.response(200, DiffSchema)
+    def get(self, workflow, old, new):
+        """How version ``new`` differs from version ``old``: the graph and the JSON."""
+        return versions.compare(operations.get(workflow), old, new)
+
+
+@blp.route("/<workflow>/versions/<int:version>/restore")
+class RestoreVersion(MethodView):
+    @blp.requires("workflows:manage")
+    @blp.response(200, WorkflowSchema)
+    def post(self, workflow, version):
+        """Save that version's document again as the next version (noted "restored from
+        version N"); 409 version_is_current when it is the current document."""
+        return versions.restore(operations.get(workflow), version)
 
 
 def _with(row: Workflow, **extra) -> Workflow:

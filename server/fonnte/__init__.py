@@ -3,7 +3,7 @@
 An existing fonnte client changes its base URL (``https://api.fonnte.com`` ->
 ``https://<kabar>/fonnte``) and its token (a Kabar API key bound to one session); the
 rest of its code stays as it was. ``send.py`` turns fonnte's send fields into outbox rows
-(``server.outbox.service.send``, the one send path), ``lookups.py`` answers the message
+(``server.outbox.queue.send``, the one send path), ``lookups.py`` answers the message
 status and device look-ups, ``webhooks.py`` builds fonnte's webhook bodies from Kabar's
 events. What is and is not supported, field by field: docs/fonnte.md.
 """

@@ -2,7 +2,7 @@
 
 One request may name many targets (``number|name|var1|var2,...``); each becomes one
 outbox row (one more, a text before it, when the message cannot ride along: a location,
-a poll with its own name, an audio). Every row goes through ``server.outbox.service.send``
+a poll with its own name, an audio). Every row goes through ``server.outbox.queue.send``
 in one transaction: all targets are queued or none. Media given by ``url`` or ``file`` is
 fetched and stored once, then referenced by every target's row.
 """
@@ -21,7 +21,7 @@ from werkzeug.datastructures import FileStorage
 from server import media
 from server.fonnte import Refused
 from server.models import Broadcast, Message, OutboxMessage, WaSession, db, utcnow
-from server.outbox import service as outbox
+from server.outbox import queue as outbox
 from server.outbox.broadcast import render
 from server.runtime import wakeup
 from server.whatsapp.jids import InvalidPhone, to_jid

@@ -31,6 +31,7 @@ from server.models.sessions import (
     WaSession,
     new_session_id,
 )
+from server.models.studio import Simulator
 from server.models.tickets import (
     ASSIGNMENT_STATUSES,
     EVENT_KINDS,
@@ -63,7 +64,8 @@ from server.models.workflows import (
 )
 
 __all__ = [
-    "db", "memo", "memoised", "unit_of_work", "utcnow", "UTCDateTime", "TimestampMixin", "OwnedMixin",
+    "db", "memo", "memoised", "unit_of_work", "utcnow", "UTCDateTime", "TimestampMixin",
+    "OwnedMixin",
     "ApiKey", "Group", "LoginSession", "User",
     "Media", "MediaDownload",
     "Message", "StoredEvent",
@@ -76,6 +78,7 @@ __all__ = [
     "DELIVERY_STATUSES", "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint",
     "OPEN_RUN_STATUSES", "RUN_STATUSES", "Workflow", "WorkflowInbox", "WorkflowRun",
     "WorkflowVersion",
+    "Simulator",
     "ASSIGNMENT_STATUSES", "EVENT_KINDS", "OPEN_STATUSES", "PERSON_STATUSES", "STAFF_LEVELS",
     "STAFF_STATUSES", "TICKET_STATUSES", "Assignment", "Person", "StaffProfile", "Ticket",
     "TicketCounter", "TicketEvent",

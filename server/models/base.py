@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from server.extensions import db
+
+T = TypeVar("T")
 
 
 def utcnow() -> datetime:
@@ -49,7 +52,7 @@ def memoised() -> Iterator[None]:
             db.session.info.pop(_MEMO, None)
 
 
-def memo(key: tuple, compute: Callable[[], object]) -> object:
+def memo(key: tuple, compute: Callable[[], T]) -> T:
     """``compute()``, or its answer already given for ``key`` inside ``memoised()``."""
     cache = db.session.info.get(_MEMO)
     if cache is None:
@@ -90,7 +93,7 @@ class OwnedMixin:
     """A resource that belongs to one user (its tenant). See ``server.auth.tenancy``."""
 
     @declared_attr
-    def owner_id(cls) -> Mapped[int]:  # noqa: N805 - SQLAlchemy declared_attr
+    def owner_id(cls) -> Mapped[int]:
         return mapped_column(
             sa.ForeignKey("users.id", ondelete="CASCADE"), index=True, nullable=False
         )

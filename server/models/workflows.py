@@ -68,6 +68,8 @@ class WorkflowVersion(db.Model):
     digest: Mapped[str] = mapped_column(sa.String(64), nullable=False)
     created_by: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    # Why this version was made when not by an upload: "restored from version 3".
+    note: Mapped[str | None] = mapped_column(sa.String(255))
 
 
 class WorkflowRun(db.Model):

@@ -1,6 +1,6 @@
-"""The outbox: the one path every outgoing message takes (see service.py)."""
+"""The outbox: the one path every outgoing message takes (see queue.py)."""
 
-from server.outbox.service import (
+from server.outbox.queue import (
     act,
     cancel,
     get,

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.models import WAITING_STATUSES, Broadcast, OutboxMessage, WaSession, db, utcnow
-from server.outbox import service
+from server.outbox import queue
 from server.runtime import wakeup
 
 MAX_RECIPIENTS = 10_000
@@ -62,9 +62,9 @@ def create(session: WaSession, *, message: dict[str, Any], recipients: list[dict
             f"At most {MAX_RECIPIENTS} recipients per broadcast; split the list."]})
     template = {"priority": "bulk", **message}
     # Validate and store the media once, not once per recipient.
-    checked = service.validate({**template, "to": recipients[0]["to"]})
+    checked = queue.validate({**template, "to": recipients[0]["to"]})
     if checked.get("media"):
-        resolved = service.resolve_media(checked["type"], checked["media"])
+        resolved = queue.resolve_media(checked["type"], checked["media"])
         # A URL stays a URL: the runtime fetches it once for the whole broadcast.
         template["media"] = {"url": resolved["url"]} if "url" in resolved else \
             {"sha256": resolved["sha256"]}
@@ -78,7 +78,7 @@ def create(session: WaSession, *, message: dict[str, Any], recipients: list[dict
         spec = {**template, "to": recipient["to"], "text": render(template.get("text", ""),
                                                                  fields)}
         try:
-            service.send(session, spec, source=source, broadcast_id=broadcast.id,
+            queue.send(session, spec, source=source, broadcast_id=broadcast.id,
                          idempotency_key=f"{idempotency_key}:{index}" if idempotency_key
                          else None, commit=False)
         except (ValidationFailed, NotFound, Conflict) as exc:  # a bad number or group name

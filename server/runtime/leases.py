@@ -143,9 +143,14 @@ def fence(session_id: str, holder: str, token: int | None) -> None:
         raise LeaseLost(f"session {session_id} is no longer held by {holder}")
 
 
-def share_over(holder: str, held: int) -> int:
-    """How many sessions this host holds beyond its share (after another host joined)."""
-    return held - fair_share()
+def surplus(holder: str) -> list[str]:
+    """The sessions this host holds beyond its fair share (after another host joined),
+    newest first. Only those that should run count: a session just stopped or deleted
+    is the reconcile's to end (it says "stopped"), not a hand-over's."""
+    running = db.session.scalars(sa.select(WaSession.id).where(
+        WaSession.lease_holder == holder, WaSession.desired_state == "running",
+        WaSession.deleted_at.is_(None)).order_by(WaSession.created_at.desc())).all()
+    return running[:max(len(running) - fair_share(), 0)]
 
 
 def fair_share() -> int:

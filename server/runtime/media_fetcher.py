@@ -6,7 +6,7 @@ lease in ``not_before``, so a runtime that dies mid-fetch leaves the row to be c
 again, and two runtimes never fetch one row at once), fetches the URL under the SSRF
 guard with its total deadline and size cap (``KABAR_FETCH_TIMEOUT``,
 ``KABAR_FETCH_MAX_BYTES``), stores and prepares the bytes as the accept path does
-(``outbox.service.prepared_media``) and makes the row ``queued``. A fetch that fails
+(``outbox.queue.prepared_media``) and makes the row ``queued``. A fetch that fails
 for good fails the message with its reason and a ``message.status`` ``failed`` event.
 
 A broadcast's recipients share one URL: one fetch serves all of them.
@@ -82,7 +82,7 @@ def fetch(seq: int) -> None:
     """Fetch the media of one claimed row and move it (and its broadcast siblings that
     wait for the same URL) to ``queued``, to a later retry, or to ``failed``."""
     from server import media
-    from server.outbox import service
+    from server.outbox import queue
 
     row = db.session.get(OutboxMessage, seq)
     if row is None or row.status != "fetching":
@@ -90,7 +90,7 @@ def fetch(seq: int) -> None:
     spec = dict(row.payload["media"])
     try:
         stored = media.from_url(spec["url"])
-        prepared = service.prepared_media(row.kind, stored, spec)
+        prepared = queue.prepared_media(row.kind, stored, spec)
     except KabarError as exc:
         db.session.rollback()
         _failed(seq, exc)

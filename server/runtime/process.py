@@ -358,8 +358,12 @@ class Runtime:
 
     def _give_back(self, session_id: str, *, reason: str) -> None:
         """Stop a session here and free its lease, for another host to take (drain,
-        rebalance)."""
-        self._stop_live(session_id, reason=reason, emit=False)
+        rebalance). The other host reports the session's statuses from then on; but a
+        session stopped by request meanwhile is nobody's to run, so say "stopped" here."""
+        wanted = db.session.scalar(sa.select(WaSession.desired_state).where(
+            WaSession.id == session_id)) == "running"
+        self._stop_live(session_id, reason=reason if wanted else "stopped by request",
+                        emit=not wanted)
         self.restarts.pop(session_id, None)
         self.leases.pop(session_id, None)
         leases.release(self.holder, session_id)
@@ -368,8 +372,8 @@ class Runtime:
     def _rebalance(self) -> None:
         """After another host joined: give back what is over this host's share, a few
         sessions a beat so they do not all reconnect at once."""
-        over = leases.share_over(self.holder, len(self.leases))
-        for session_id in list(self.leases)[:min(max(over, 0), REBALANCE_PER_BEAT)]:
+        surplus = [s for s in leases.surplus(self.holder) if s in self.leases]
+        for session_id in surplus[:REBALANCE_PER_BEAT]:
             self._give_back(session_id, reason="rebalanced to another host")
 
     def _host(self, session_id: str, transport_name: str, settings: dict,
@@ -596,7 +600,7 @@ class Runtime:
                 try:
                     sink.handle_many([(item.session_id, item.event, item.from_transport,
                                        (self.holder, item.token)) for item in group])
-                except Exception as exc:  # noqa: BLE001 - each goes alone below
+                except Exception as exc:  # each goes alone below
                     db.session.rollback()
                     log.warning("storing %d events together failed (%s); one at a time",
                                 len(group), str(exc).splitlines()[0][:300])

@@ -126,7 +126,7 @@ class Host:
     def _call(self, call_id: int, method: str, args: tuple, kwargs: dict) -> None:
         try:
             value = getattr(self.transport, method)(*args, **kwargs)
-        except BaseException as exc:  # noqa: BLE001 - every failure is an answer
+        except BaseException as exc:  # every failure is an answer
             self._send(*error_message(call_id, exc))
         else:
             self._send("result", call_id, value)

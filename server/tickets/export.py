@@ -20,7 +20,7 @@ from sqlalchemy.orm import selectinload
 from server.auth.principal import Principal
 from server.errors import KabarError
 from server.models import Ticket, db
-from server.tickets import service, staff
+from server.tickets import lifecycle, staff
 from server.tickets.queries import filtered, zone
 
 MAX_ROWS = 50_000
@@ -42,7 +42,7 @@ def _hours(seconds: int | None) -> float | None:
 
 
 def _last_note(ticket: Ticket) -> str:
-    event = service.last_update(ticket)
+    event = lifecycle.last_update(ticket)
     return event.note if event else ""
 
 

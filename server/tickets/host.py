@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from server.errors import ValidationFailed
 from server.models import OPEN_STATUSES, Message, Ticket, TicketEvent, db
-from server.tickets import people, service, staff
+from server.tickets import lifecycle, people, staff
 from server.tickets.actors import Actor
 from server.tickets.errors import NotAllowed, TicketNotFound
 from server.tickets.queries import statuses, zone
@@ -28,9 +28,9 @@ from server.tickets.schemas import PersonSchema, StaffSchema, TicketEventSchema,
 from server.whatsapp.jids import InvalidPhone, phone_of
 
 UPDATES: dict[str, Callable[..., Ticket]] = {
-    "start": service.start, "progress": service.progress, "finish": service.finish,
-    "confirm": service.confirm, "reopen": service.reopen, "hold": service.hold,
-    "note": service.add_note}
+    "start": lifecycle.start, "progress": lifecycle.progress, "finish": lifecycle.finish,
+    "confirm": lifecycle.confirm, "reopen": lifecycle.reopen, "hold": lifecycle.hold,
+    "note": lifecycle.add_note}
 WITH_PHOTO = ("progress", "finish")
 MAX_LIST = 50
 
@@ -89,7 +89,7 @@ def ticket_json(ticket: Ticket, *, history: bool = False) -> dict[str, Any]:
     ``history``, every event (what ``track`` answers)."""
     data = TicketSchema().dump(ticket)
     data["created_local"] = _local(ticket.created_at)
-    last = service.last_update(ticket)
+    last = lifecycle.last_update(ticket)
     data["last_update"] = _event(last) if last else None
     if history:
         data["history"] = [_event(event) for event in ticket.events if event.kind != "note"]
@@ -100,7 +100,7 @@ def _ticket(params: Mapping[str, Any]) -> Ticket:
     number = params.get("number")
     if not number:
         raise TicketNotFound("No ticket number was given.")
-    ticket = service.find(number)
+    ticket = lifecycle.find(number)
     if ticket is None:
         raise TicketNotFound(f"No ticket with number {number!r}.")
     return ticket
@@ -127,9 +127,9 @@ def _create(params: dict[str, Any], actor: Actor, context: Mapping[str, Any],
             "This run has no sender; say who reports (a phone number)."]})
     message = _message_id(context)
     explicit = params.get("photo")
-    photo = service.photo_of(explicit or message, session_ids=_session_ids(context),
+    photo = lifecycle.photo_of(explicit or message, session_ids=_session_ids(context),
                              required=bool(explicit))
-    ticket = service.create(
+    ticket = lifecycle.create(
         params.get("text") or "", actor, category=params.get("category") or "request",
         reporter_phone=reporter_phone, reporter_jid=reporter_jid,
         reporter_name=params.get("name") or (actor.name if reporter_jid else ""),
@@ -163,7 +163,7 @@ def _assign(params: dict[str, Any], actor: Actor, context: Mapping[str, Any],
         raise ValidationFailed(errors={"assignee": ["Say whom to assign (phone, username "
                                                     "or user id)."]})
     assignee = staff.resolve(params["assignee"])
-    ticket = service.assign(ticket, assignee, actor, note=params.get("note") or "", key=key)
+    ticket = lifecycle.assign(ticket, assignee, actor, note=params.get("note") or "", key=key)
     return {"ticket": ticket_json(ticket)}
 
 
@@ -176,7 +176,7 @@ def _update(params: dict[str, Any], actor: Actor, context: Mapping[str, Any],
     kwargs: dict[str, Any] = {"note": params.get("note") or "", "key": key}
     if params["action"] in WITH_PHOTO:
         explicit = params.get("photo")
-        kwargs["photo"] = service.photo_of(explicit or context.get("message_id"),
+        kwargs["photo"] = lifecycle.photo_of(explicit or context.get("message_id"),
                                            session_ids=_session_ids(context),
                                            required=bool(explicit))
     ticket = step(ticket, actor, **kwargs)
@@ -186,7 +186,7 @@ def _update(params: dict[str, Any], actor: Actor, context: Mapping[str, Any],
 def _lookup(params: dict[str, Any], actor: Actor, context: Mapping[str, Any],
             key: str | None) -> dict[str, Any]:
     ticket = _ticket(params)
-    if not service.may_see(ticket, actor):
+    if not lifecycle.may_see(ticket, actor):
         raise NotAllowed(f"Ticket {ticket.number} is not yours to see: only its reporter, "
                          "the helpdesk staff and its assignee may.")
     return {"ticket": ticket_json(ticket, history=True)}

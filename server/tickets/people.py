@@ -41,8 +41,8 @@ def person_id(value: str) -> str:
     cleaned = str(value).strip().upper()
     if not PERSON_ID.match(cleaned):
         raise ValidationFailed(errors={"id": [
-            "Use 1-32 letters, digits, '.', '/', '_' or '-', starting with a letter or digit "
-            "(e.g. PGW2402001)."]})
+            "Use 1-32 letters, digits, '.', '/', '_' or '-', "
+            "starting with a letter or digit (e.g. PGW2402001)."]})
     return cleaned
 
 

@@ -13,7 +13,7 @@ from flask import current_app
 from server.auth.principal import Principal
 from server.errors import ValidationFailed
 from server.models import OPEN_STATUSES, TICKET_STATUSES, Ticket
-from server.tickets import service
+from server.tickets import lifecycle
 from server.whatsapp.jids import InvalidPhone, normalise_phone
 
 
@@ -43,7 +43,7 @@ def statuses(text: str) -> list[str]:
 def filtered(principal: Principal, args: dict[str, Any]) -> sa.Select:
     """The tickets the caller may see, narrowed by ``args`` (status, from, to, reporter,
     assignee, category, q)."""
-    query = service.visible(principal)
+    query = lifecycle.visible(principal)
     if args.get("status"):
         query = query.where(Ticket.status.in_(statuses(args["status"])))
     if args.get("from_"):

@@ -104,15 +104,18 @@ def _pages() -> list:
         people,
         runs,
         sessions,
+        simulator,
         staff,
+        studio,
         tickets,
+        versions,
         webhooks,
         workflows,
     )
 
     return [account.bp, overview.bp, sessions.bp, chat.bp, outbox.bp, webhooks.bp,
             workflows.bp, runs.bp, tickets.bp, people.bp, staff.bp, admin.bp, apikeys.bp,
-            events.bp]
+            events.bp, studio.bp, simulator.bp, versions.bp]
 
 
 def init_app(app: Flask) -> None:

@@ -5,7 +5,7 @@
 - ``delivery.py``: one attempt of one delivery (POST, record, retry or give up).
 - ``dispatcher.py``: the runtime's worker that picks due deliveries, in order per chat.
 - ``actions.py``: what a receiver may ask back (reply, react, …); workflows reuse it.
-- ``service.py``: endpoints, tests and replays for the API.
+- ``endpoints.py``: endpoints, tests and replays for the API.
 
 Kept light: ``server.eventlog`` imports ``fanout`` on every event.
 """

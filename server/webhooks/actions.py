@@ -14,6 +14,15 @@ same list twice never sends twice. Actions act for the event's session.
 - ``typing`` {state: composing | recording | paused, seconds?}: shows typing…; seconds
   delay what follows.
 - ``delay`` {seconds}: later ``reply`` and ``send`` actions are scheduled that much later.
+
+Why these are not run as workflow nodes (DESIGN.md says they would be): they share what
+matters with the nodes, the one send path (``outbox.send``) and the message it takes
+(``server/outbox/schema.py``, which extends ``nodes/message.py`` as the send node does),
+but an action list is not a workflow. Its actions are independent (an invalid or failed
+one is recorded and the next still runs, where a failing node fails its run); a
+receiver's answer would otherwise become a durable run row per delivery; and ``react``,
+``mark_read`` and ``typing`` have no node yet. Running them through the engine needs
+those nodes and a "go on after an error" edge first: its own piece of work.
 """
 
 from __future__ import annotations
@@ -28,9 +37,9 @@ import marshmallow as ma
 
 from server.errors import KabarError
 from server.models import StoredEvent, WaSession, db, utcnow
-from server.outbox import service as outbox
+from server.outbox import queue as outbox
 from server.outbox.schema import MEDIA_KINDS
-from server.runtime import commands
+from server.runtime import live
 from server.webhooks.fanout import chat_of
 
 log = logging.getLogger(__name__)
@@ -91,8 +100,8 @@ class MarkRead(_Action):
 
 
 class Typing(_Action):
-    state = ma.fields.String(load_default="composing", validate=ma.validate.OneOf(
-        ["composing", "recording", "paused"]))
+    state = ma.fields.String(load_default="composing",
+                             validate=ma.validate.OneOf(live.PRESENCE_STATES))
     seconds = ma.fields.Float(load_default=0.0, validate=ma.validate.Range(0, 60))
 
 
@@ -232,17 +241,15 @@ def _react(action: dict, context: Context, key: str) -> dict[str, Any]:
 
 def _mark_read(_action: dict, context: Context, _key: str) -> dict[str, Any]:
     context.need("chat", "message_id", "sender")
-    command = commands.submit("chats.mark_read", session_id=context.session.id, payload={
-        "chat": context.chat,
-        "receipts": [{"sender": context.sender, "ids": [context.message_id]}]})
+    command = live.request_read(context.session.id, context.chat,
+                                {context.sender: [context.message_id]})
     return {"command_id": command.id}
 
 
 def _typing(action: dict, context: Context, _key: str) -> dict[str, Any]:
     context.need("chat")
-    command = commands.submit("chats.presence", session_id=context.session.id,
-                              payload={"chat": context.chat, "state": action["state"]},
-                              expires_in=PRESENCE_EXPIRES)
+    command = live.request_presence(context.session.id, context.chat, action["state"],
+                                    expires_in=PRESENCE_EXPIRES)
     context.delay = min(MAX_DELAY, context.delay + action["seconds"])
     return {"command_id": command.id}
 

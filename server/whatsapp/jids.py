@@ -4,6 +4,9 @@
 ``normalise_phone`` turns each into ``628123456789`` (E.164 digits, no plus) using
 phonenumbers and the configured default region (Indonesia unless KABAR_PHONE_REGION says
 otherwise). JIDs (``…@s.whatsapp.net``, ``…@g.us``, ``…@lid``) pass through.
+
+The ``parse_*`` functions read what a request names (a chat, a group, participants) and
+answer a typo with a 422 that names the field, for the API, the dashboard and the CLI.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import re
 
 import phonenumbers
 
+from server.errors import ValidationFailed
+
 USER_SERVER = "s.whatsapp.net"
 GROUP_SERVER = "g.us"
 LID_SERVER = "lid"
@@ -19,6 +24,7 @@ _JID = re.compile(r"^(?P<user>[0-9A-Za-z.\-_]+)(?::(?P<device>\d+))?@(?P<server>
 # What people type for a number: digits, one leading plus, spaces and -().  Anything else
 # (letters, "ext.") is not a phone number, however many digits phonenumbers could dig out.
 _PHONE_TEXT = re.compile(r"^\+?[\d\s\-().]*\d[\d\s\-().]*$")
+_GROUP_ID = re.compile(r"^\d{5,24}(-\d{5,24})?$")  # 120363…, or the old phone-time form
 
 
 class InvalidPhone(ValueError):
@@ -57,10 +63,6 @@ def looks_like_phone(text: str) -> bool:
     return bool(_PHONE_TEXT.match(text.strip()))
 
 
-def is_jid(text: str) -> bool:
-    return bool(_JID.match(text.strip()))
-
-
 def split_jid(jid: str) -> tuple[str, str]:
     """(user, server) of a JID, without the device part."""
     match = _JID.match(jid.strip())
@@ -84,3 +86,58 @@ def phone_of(jid: str) -> str | None:
     """The phone number behind a person's JID; None for groups and @lid."""
     user, server = split_jid(jid)
     return user if server == USER_SERVER else None
+
+
+# --- what requests name ----------------------------------------------------------------------
+
+def parse_group_jid(text: str, field: str = "group_jid") -> str:
+    """``120363…@g.us`` or the bare id before ``@g.us``; anything else is a 422."""
+    user = text.strip().removesuffix(f"@{GROUP_SERVER}")
+    if "@" in user or not _GROUP_ID.match(user):
+        raise ValidationFailed(
+            f"{text!r} is not a WhatsApp group: use its JID (120363…@g.us) or the id "
+            "before @g.us.", code="invalid_group_jid", errors={field: ["Not a group JID."]})
+    return f"{user}@{GROUP_SERVER}"
+
+
+def parse_chat(text: str, region: str) -> str:
+    """A chat's JID from a phone as people type it, a JID, or a bare group id (longer
+    than any phone number: E.164 has at most 15 digits)."""
+    value = text.strip()
+    bare = value.removesuffix(f"@{GROUP_SERVER}")
+    if bare != value or ("-" in bare and _GROUP_ID.match(bare)) or (bare.isdigit()
+                                                                    and len(bare) > 15):
+        return parse_group_jid(value, field="chat")
+    try:
+        return to_jid(value, region)
+    except InvalidPhone as exc:
+        raise ValidationFailed(f"{text!r} is not a chat: {exc}", code="invalid_chat",
+                               errors={"chat": [str(exc)]}) from None
+
+
+def parse_participants(targets: list[str], region: str) -> list[str]:
+    """Participants as JIDs, each checked here so a typo answers 422 with its index."""
+    jids, errors = [], {}
+    for index, target in enumerate(targets):
+        try:
+            jid = to_jid(target, region)
+            if split_jid(jid)[1] == GROUP_SERVER:
+                raise InvalidPhone(f"{target!r} is a group; participants are people.")
+            jids.append(jid)
+        except InvalidPhone as exc:
+            errors[index] = [str(exc)]
+    if errors:
+        raise ValidationFailed(errors={"json": {"participants": errors}})
+    return list(dict.fromkeys(jids))
+
+
+def parse_person(text: str, region: str) -> str:
+    """A person's JID from a phone as people type it or a JID; groups and junk are 422."""
+    try:
+        jid = to_jid(text, region)
+        if split_jid(jid)[1] == GROUP_SERVER:
+            raise InvalidPhone(f"{text!r} is a group; see /groups for groups.")
+    except InvalidPhone as exc:
+        raise ValidationFailed(str(exc), code="invalid_phone",
+                               errors={"phone": [str(exc)]}) from None
+    return jid

@@ -56,6 +56,7 @@ from server.whatsapp.transport import (
     Identity,
     NotConnected,
     Outbound,
+    PairingCode,
     Registration,
     SendResult,
     TransportError,
@@ -65,6 +66,7 @@ from server.whatsapp.transport import (
 # WhatsApp shows the first QR for about 60 s and later ones for 20 s; the sandbox is quicker.
 QR_SECONDS = 20
 QR_ROTATIONS = 5
+PAIR_CODE_SECONDS = 180  # as the neonize transport shows a pairing code
 RECEIPT_DELAYS = (("delivered", 0.2), ("read", 1.0))
 # After a restart, receipts still owed for messages delivered this recently are sent.
 RECEIPTS_RESUMED_FOR = timedelta(days=1)
@@ -122,6 +124,7 @@ class SandboxTransport:
         self.emit = emit
         self.qr_seconds = float(options.get("qr_seconds", QR_SECONDS))
         self.qr_rotations = int(options.get("qr_rotations", QR_ROTATIONS))
+        self.pair_code_seconds = float(options.get("pair_code_seconds", PAIR_CODE_SECONDS))
         self.unregistered = set(options.get("unregistered", ()))
         # The simulated phone's address book: {"6281…": "Name as saved"}.
         book = options.get("address_book")
@@ -153,7 +156,7 @@ class SandboxTransport:
         with self._lock:
             self._clock.close()
             self._connected = False
-            self._qr = None
+            self._qr = self._pending_phone = None
 
     def logout(self) -> None:
         with self._lock:
@@ -165,16 +168,30 @@ class SandboxTransport:
             self._cancel_timers()
         self.emit(SessionStatus(status="logged_out", reason="logged out by request"))
 
-    def pair_code(self, phone: str) -> str:
+    def pair_code(self, phone: str) -> PairingCode:
+        """The code replaces the QR codes until it expires (then the session stops, as a
+        QR code nobody scanned does)."""
         with self._lock:
             if self._connected:
                 raise TransportError("The session is already paired.", code="already_paired",
                                      permanent=True)
             code = secrets.token_hex(4).upper()
             self._pending_phone = phone
-        self.emit(SessionStatus(status="pairing_code", reason="waiting for the code",
-                                pair_code=code))
-        return code
+            self._qr = None
+            self._cancel_timers()
+            expires = _now() + timedelta(seconds=self.pair_code_seconds)
+            self._later(self.pair_code_seconds, lambda: self._pair_code_expired(code))
+            self.emit(SessionStatus(status="pairing_code", reason="waiting for the code",
+                                    pair_code=code, qr_expires_at=expires))
+        return PairingCode(code, expires)
+
+    def _pair_code_expired(self, code: str) -> None:
+        with self._lock:
+            if self._connected or self._pending_phone is None:
+                return
+            self._pending_phone = None
+            self.emit(SessionStatus(status="stopped", reason="qr_expired: nobody entered the "
+                                    f"pairing code {code}; start the session to get a new one"))
 
     def me(self) -> Identity | None:
         return self._identity if self._connected else None
@@ -198,6 +215,7 @@ class SandboxTransport:
             self.store.parent.mkdir(parents=True, exist_ok=True)
             self.store.write_text(json.dumps(identity.__dict__))
             self._cancel_timers()
+            self._pending_phone = None
             self._connect(identity, reason="paired")
             return identity
 

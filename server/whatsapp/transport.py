@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from server.events import Event, Location
 
@@ -123,6 +123,14 @@ class AddressBookEntry:
     push_name: str = ""  # the name they show, where the device has seen it
 
 
+class PairingCode(NamedTuple):
+    """A code to type on the phone (Linked devices > Link with phone number) and the
+    moment it stops working (the transport then stops the session, saying so)."""
+
+    code: str
+    expires_at: datetime
+
+
 class Transport(Protocol):
     """A live WhatsApp device. One instance per session, created by the runtime."""
 
@@ -132,7 +140,7 @@ class Transport(Protocol):
     def start(self) -> None: ...
     def stop(self) -> None: ...
     def logout(self) -> None: ...
-    def pair_code(self, phone: str) -> str: ...
+    def pair_code(self, phone: str) -> PairingCode: ...
     def me(self) -> Identity | None: ...
     def is_connected(self) -> bool: ...
 

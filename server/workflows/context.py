@@ -20,9 +20,9 @@ from flask import current_app
 from nodes import HttpResponse, NodeError
 from server import netguard
 from server.errors import KabarError
-from server.models import WaSession, Workflow, db, utcnow
+from server.models import Simulator, WaSession, Workflow, db, utcnow
 from server.outbox import broadcast as broadcasts
-from server.outbox import service as outbox
+from server.outbox import queue as outbox
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +33,19 @@ MAX_CALL_DEPTH = 8
 class ServerContext:
     """One per run step sequence. ``owner_id`` limits which sessions the run may use
     (None: a global workflow, any session). ``response`` is what a ``respond`` node set,
-    for the HTTP hook that started the run."""
+    for the HTTP hook that started the run.
+
+    ``simulator``: the studio simulator's session a run started in (``is_simulator``);
+    such a run uses that session whatever a step names, so testing a workflow never
+    sends from a real session. Other runs never use a simulator's session."""
 
     def __init__(self, *, owner_id: int | None, run_id: str,
                  call_workflow: Callable[..., dict[str, Any]] | None = None,
-                 depth: int = 0) -> None:
+                 depth: int = 0, simulator: str | None = None) -> None:
         self.owner_id = owner_id
         self.run_id = run_id
         self.depth = depth
+        self.simulator = simulator
         self.response: dict[str, Any] | None = None
         self._call_workflow = call_workflow
 
@@ -74,7 +79,12 @@ class ServerContext:
 
     def session(self, ident: str | None) -> WaSession:
         """The session a step names (id or label), else the only one the run may use."""
-        query = sa.select(WaSession)
+        if self.simulator is not None:
+            confined = db.session.get(WaSession, self.simulator)
+            if confined is None:
+                raise NodeError("the simulator's session is gone", retryable=False)
+            return confined
+        query = sa.select(WaSession).where(WaSession.id.not_in(SIMULATOR_SESSIONS))
         if self.owner_id is not None:
             query = query.where(WaSession.owner_id == self.owner_id)
         if ident:
@@ -141,9 +151,9 @@ class ServerContext:
                 idempotency_key: str | None = None) -> dict[str, Any]:
         """The helpdesk (``server/tickets/host.py``), in the run's transaction. A refusal
         is a ``KabarError`` whose ``code`` the ticket nodes turn into an output."""
-        from server.tickets import host, service  # the helpdesk records events: lazily
+        from server.tickets import host, lifecycle  # the helpdesk records events: lazily
 
-        with service.in_callers_transaction(), db.session.begin_nested():
+        with lifecycle.in_callers_transaction(), db.session.begin_nested():
             return host.handle(action, params, actor=actor,
                                idempotency_key=_key(idempotency_key))
 
@@ -152,6 +162,15 @@ class ServerContext:
 
     def log(self, message: str, **fields: Any) -> None:
         log.info("workflow: %s %s", message, fields)
+
+
+SIMULATOR_SESSIONS = sa.select(Simulator.session_id).scalar_subquery()
+
+
+def is_simulator(session_id: str | None) -> bool:
+    """Whether the session is a studio simulator's (server/workflows/simulator.py)."""
+    return session_id is not None and db.session.scalar(
+        sa.select(Simulator.id).where(Simulator.session_id == session_id)) is not None
 
 
 def _key(idempotency_key: str | None) -> str | None:

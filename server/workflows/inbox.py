@@ -15,7 +15,9 @@ For an inbound message, in this order:
 4. workflows with an event trigger for ``message.received`` start as for any event.
 
 A workflow owned by a user only sees that user's events: its sessions' and those of its
-runs with no session. A global one (an admin's) sees all.
+runs with no session. A global one (an admin's) sees all. A studio simulator's session
+is seen by the one workflow its simulator runs, enabled or not, and by no other
+(``simulator.workflows_for``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from server.models import (
     utcnow,
 )
 from server.webhooks.fanout import chat_of, matches
-from server.workflows import limits, runner
+from server.workflows import limits, runner, simulator
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +174,10 @@ def _event(session: WaSession | None, event_type: str, data: dict[str, Any],
 def _enabled(session: WaSession | None, owner_id: int | None = None) -> list[Workflow]:
     """Enabled workflows that may see an event of ``session`` (or, with no session, of
     the tenant ``owner_id``), oldest first: that tenant's own and the global ones."""
+    if session is not None and session.transport == "sandbox":
+        pinned = simulator.workflows_for(session.id)
+        if pinned is not None:
+            return pinned
     owner_id = session.owner_id if session is not None else owner_id
     mine = Workflow.owner_id == owner_id if owner_id is not None else sa.false()
     query = (sa.select(Workflow).where(Workflow.enabled.is_(True),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +31,7 @@ from server.events import WorkflowCompleted, WorkflowFailed
 from server.models import WaSession, Workflow, WorkflowRun, db, utcnow
 from server.whatsapp.jids import InvalidPhone, to_jid
 from server.workflows import store
-from server.workflows.context import ServerContext
+from server.workflows.context import ServerContext, is_simulator
 
 log = logging.getLogger(__name__)
 
@@ -43,21 +44,29 @@ def start(workflow: Workflow, trigger: dict[str, Any], *, vars: dict[str, Any] |
     """Start a run of the workflow's current version and take it as far as it goes.
 
     ``run_id`` and ``owner_id`` (default: a new id, the workflow's owner) are for a run
-    made on someone's behalf, such as a reply watch."""
+    made on someone's behalf, such as a reply watch. A run in a studio simulator's
+    session is marked ``trigger.simulator`` and confined to that session."""
+    if is_simulator(trigger.get("session")):
+        trigger = {**trigger, "simulator": True}
     doc = store.load(workflow.id, workflow.version)
-    row = WorkflowRun(workflow_id=workflow.id, version=workflow.version,
+    # The row is added once the run has gone as far as it goes, so it is inserted once,
+    # with its final state, and (on SQLite) the write lock is not held while nodes run.
+    # Its id is made here: idempotency keys of what the run sends name it.
+    row = WorkflowRun(id=run_id or new_run_id(), workflow_id=workflow.id,
+                      version=workflow.version,
                       owner_id=workflow.owner_id if owner_id is None else owner_id,
                       parent_id=parent_id, status="running",
                       trigger_type=str(trigger.get("type") or "manual"),
                       session_id=trigger.get("session"), chat=trigger.get("chat"), state={})
-    if run_id is not None:
-        row.id = run_id
-    db.session.add(row)
-    db.session.flush()  # the run's id, for idempotency keys
-    ctx = _context(row, depth, chain=chain_of(trigger))
+    ctx = _context(row, depth, chain=chain_of(trigger), trigger=trigger)
     run = _engine.start(doc, trigger, ctx, vars=vars, run_id=row.id)
+    db.session.add(row)
     _store(row, run)
     return row, ctx
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
 
 
 def refuse(workflow: Workflow, trigger: dict[str, Any], reason: str) -> WorkflowRun:
@@ -145,6 +154,17 @@ def resume_due(run_id: str) -> WorkflowRun | None:
     return row
 
 
+def resume_now(run_id: str) -> WorkflowRun | None:
+    """Fire a waiting run's timeout now (the studio's "skip the wait"): its time is moved
+    to now and it is resumed as the timer worker resumes a due run, claimed once, in the
+    caller's transaction. None if it no longer waits."""
+    db.session.execute(sa.update(WorkflowRun).where(
+        WorkflowRun.id == run_id, WorkflowRun.status == "waiting",
+        WorkflowRun.wait_until.is_not(None)).values(wait_until=utcnow())
+        .execution_options(synchronize_session=False))
+    return resume_due(run_id)
+
+
 def retry(row: WorkflowRun) -> ServerContext:
     """Run a failed run again from the node that failed."""
     if row.status != "failed":
@@ -177,11 +197,14 @@ def cancel(row: WorkflowRun, *, reason: str = "cancelled by request") -> Workflo
     return row
 
 
-def _context(row: WorkflowRun, depth: int, *, chain: int | None = None) -> ServerContext:
+def _context(row: WorkflowRun, depth: int, *, chain: int | None = None,
+             trigger: dict[str, Any] | None = None) -> ServerContext:
+    trigger = trigger if trigger is not None else (row.state or {}).get("trigger") or {}
     if chain is None:
-        chain = chain_of((row.state or {}).get("trigger"))
+        chain = chain_of(trigger)
     return ServerContext(owner_id=row.owner_id, run_id=row.id,
-                         call_workflow=functools.partial(_call, chain=chain), depth=depth)
+                         call_workflow=functools.partial(_call, chain=chain), depth=depth,
+                         simulator=row.session_id if trigger.get("simulator") else None)
 
 
 def _call(workflow: Workflow, input: dict[str, Any], *, caller: dict[str, Any],

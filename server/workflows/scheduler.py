@@ -93,9 +93,6 @@ class Scheduler:
                                        args=[workflow_id, index], replace_existing=True)
         log.info("workflow schedules: %d job(s)", len(wanted))
 
-    def next_runs(self) -> dict[str, Any]:
-        return {job.id: job.next_run_time for job in self.scheduler.get_jobs()}
-
 
 class _JobStore(SQLAlchemyJobStore):
     """APScheduler's store disposes of its engine while the scheduler's thread may still

@@ -86,8 +86,10 @@ def parse_json(text: str | bytes, *, where: str = "the body") -> Any:
 
 
 def save(doc: dict[str, Any], *, owner_id: int | None, source: str = "api",
-         path: str | None = None, by: str | None = None) -> tuple[Workflow, bool, str | None]:
-    """Store ``doc`` (checked) as the named workflow's next version; the caller commits.
+         path: str | None = None, by: str | None = None,
+         note: str | None = None) -> tuple[Workflow, bool, str | None]:
+    """Store ``doc`` (checked) as the named workflow's next version (``note``: why, when
+    it is not an upload); the caller commits.
 
     Returns (workflow, changed, hook_token). ``hook_token`` is given only when a hook
     token was made now (a new workflow with a hook trigger): it is shown once.
@@ -112,7 +114,7 @@ def save(doc: dict[str, Any], *, owner_id: int | None, source: str = "api",
     row.event_types = sorted({kind for trigger in checked.triggers
                               if trigger.get("type") == "event" for kind in trigger["types"]})
     db.session.add(WorkflowVersion(workflow_id=row.id, version=row.version, doc=doc,
-                                   digest=digest, created_by=by))
+                                   digest=digest, created_by=by, note=note))
     token = None
     if has_hook(row) and row.hook_token_hash is None:
         token = rotate_token(row)

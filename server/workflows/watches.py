@@ -133,9 +133,9 @@ def _existing(run_id: str) -> tuple[WorkflowRun, WebhookEndpoint] | None:
 
 def get(run_id: str) -> tuple[WorkflowRun, WebhookEndpoint]:
     """A watch the caller may see; any other answers 404."""
-    from server.workflows import service  # the runs the caller may see
+    from server.workflows import operations  # the runs the caller may see
 
-    row = db.session.scalar(service.visible_runs().where(WorkflowRun.id == run_id))
+    row = db.session.scalar(operations.visible_runs().where(WorkflowRun.id == run_id))
     endpoint = db.session.scalar(sa.select(WebhookEndpoint).where(
         WebhookEndpoint.run_id == run_id)) if row else None
     if endpoint is None:

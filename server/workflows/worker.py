@@ -59,7 +59,7 @@ def handle_one(item_id: int) -> None:
         touched = inbox.handle(item)
         db.session.delete(item)
         db.session.commit()
-    except Exception as exc:  # noqa: BLE001 - kept on the item; never stops the worker
+    except Exception as exc:  # kept on the item; never stops the worker
         db.session.rollback()
         _failed(item_id, exc)
         return
@@ -102,7 +102,7 @@ class TimerWorker(Worker):
             try:
                 resumed = runner.resume_due(run_id)
                 db.session.commit()
-            except Exception as exc:  # noqa: BLE001 - that run fails, the others go on
+            except Exception as exc:  # that run fails, the others go on
                 db.session.rollback()
                 log.exception("resuming workflow run %s failed", run_id)
                 _fail_run(run_id, exc)

@@ -8,7 +8,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-from tests.e2e.test_kabar_run import KABAR, Gateway, _free_port
+from tests.gateway import KABAR, Gateway, free_port
 
 
 def _count(database: Path, sql: str) -> int:
@@ -18,7 +18,7 @@ def _count(database: Path, sql: str) -> int:
 
 def test_demo_runs_on_its_own_instance_and_touches_nothing_else(tmp_path):
     usual = tmp_path / "instance"
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "KABAR_INSTANCE_PATH": str(usual), "KABAR_WEB_WORKERS": "1",
            "KABAR_ARGON2_MEMORY_COST": "1024", "KABAR_ADMIN_PASSWORD": "admin-password"}
     env.pop("KABAR_DATABASE_URL", None)

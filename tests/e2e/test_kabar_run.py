@@ -2,62 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-KABAR = [sys.executable, "-m", "server.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Gateway:
-    def __init__(self, base: str, token: str | None = None):
-        self.base, self.token = base, token
-
-    def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
-        request = urllib.request.Request(
-            self.base + path, method=method,
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={"Content-Type": "application/json",
-                     **({"Authorization": f"Bearer {self.token}"} if self.token else {})})
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                raw = response.read()
-                return response.status, json.loads(raw) if raw else {}
-        except urllib.error.HTTPError as error:
-            with error:  # it holds the connection: close it, or a ResourceWarning follows
-                return error.code, json.loads(error.read() or b"{}")
-
-    def wait(self, predicate, timeout: float = 30.0, what: str = "condition"):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                value = predicate()
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                value = None
-            if value:
-                return value
-            time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}")
+from tests.gateway import KABAR, Gateway, free_port
 
 
 @pytest.fixture
 def served(tmp_path: Path):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "KABAR_INSTANCE_PATH": str(tmp_path / "instance"),
            "KABAR_ADMIN_PASSWORD": "admin-password", "KABAR_PORT": str(port),
            "KABAR_WEB_WORKERS": "1", "KABAR_ARGON2_MEMORY_COST": "1024",

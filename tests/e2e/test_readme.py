@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.e2e.test_kabar_run import Gateway, _free_port
+from tests.gateway import Gateway, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +36,7 @@ def test_the_readme_serves_with_make_run():
 def test_the_readme_commands_work_as_written(tmp_path: Path):
     blocks = [b for b in readme_blocks() if not re.match(r"make \w+", b)]
     assert len(blocks) >= 3, "the Quickstart, first session and first workflow blocks"
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "KABAR_INSTANCE_PATH": str(tmp_path / "instance"),
            "KABAR_WEB_WORKERS": "1", "KABAR_ARGON2_MEMORY_COST": "1024",
            "PYTHONPATH": str(ROOT)}

@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import POSTGRES_URL
-from tests.e2e.test_kabar_run import KABAR, Gateway, _free_port
+from tests.gateway import KABAR, Gateway, free_port
 
 SESSIONS = 30
 FAILOVER_LIMIT = 30.0  # seconds, from the issue
@@ -52,7 +52,7 @@ class Receiver(BaseHTTPRequestHandler):
     seen: set[str] = set()
     lock = threading.Lock()
 
-    def do_POST(self):  # noqa: N802 (http.server's name)
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         message = (body.get("data") or {}).get("message") or {}
         with self.lock:
@@ -67,7 +67,7 @@ class Receiver(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def cluster(tmp_path: Path):
-    port = _free_port()
+    port = free_port()
     url = _scratch_database()
     env = {**os.environ, "KABAR_INSTANCE_PATH": str(tmp_path / "instance"),
            "KABAR_DATABASE_URL": url, "KABAR_ADMIN_PASSWORD": "admin-password",

@@ -1,5 +1,5 @@
 """Kabar as a package: build the wheel, install it into a fresh virtualenv outside the
-checkout (dependencies from the package index, served by pip's warm cache), and run it
+checkout (its dependencies from requirements.lock, served by pip's warm cache), and run it
 from another folder: init, run, a message through the sandbox, and the shipped
 workflows."""
 
@@ -13,7 +13,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from tests.e2e.test_kabar_run import Gateway, _free_port
+from tests.gateway import Gateway, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,17 +39,21 @@ def test_the_wheel_installs_and_runs_from_any_folder(tmp_path: Path):
                    "server/ui/static/kabar.js", "server/ui/templates/ui/base.html",
                    "server/ui/translations/id/LC_MESSAGES/messages.mo",
                    "server/shipped_workflows/survey.json",
-                   "server/shipped_workflows/helpdesk/request.json", "nodes/schema.json"):
+                   "server/shipped_workflows/helpdesk/request.json", "nodes/schema.json",
+                   "nodes/py.typed"):
         assert needed in names, needed
     migrations = {p.name for p in (ROOT / "server/migrations/versions").glob("*.py")}
     assert migrations <= {Path(n).name for n in names if "migrations/versions/" in n}
     assert not [n for n in names if n.startswith(("tests/", "bench/"))]
 
-    # Install into a fresh virtualenv, dependencies and all (pip's cache makes it quick).
+    # Install as docs/deploy.md does: the locked dependencies (pins and hashes), then the
+    # wheel alone; pip check then proves the lock holds everything the wheel needs.
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", str(venv))
-    _run(str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(wheel),
-         timeout=900)
+    _run(str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--require-hashes",
+         "-r", str(ROOT / "requirements.lock"), timeout=900)
+    _run(str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps",
+         str(wheel))
     _run(str(venv / "bin" / "python"), "-m", "pip", "check")
 
     # Run it from another folder, with no setting: it finds its own instance.
@@ -71,7 +75,7 @@ def test_the_wheel_installs_and_runs_from_any_folder(tmp_path: Path):
     password = re.search(r"admin password: +(\S+)", init).group(1)
     assert (instance / "kabar.db").exists() and not (elsewhere / "instance").exists()
 
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path / "kabar.log", "w")
     server = subprocess.Popen(["kabar", "run", "--port", str(port)], cwd=elsewhere, env=env,
                               stdout=log, stderr=subprocess.STDOUT)

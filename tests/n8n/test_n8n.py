@@ -16,8 +16,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -25,13 +23,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_kabar_run import Gateway, _free_port
+from tests.gateway import KABAR, Gateway, free_port, request_json, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "integrations" / "n8n-nodes-kabar"
 N8N_DIR = Path(os.environ.get("KABAR_N8N_DIR", ROOT / ".cache" / "n8n"))
 N8N_BIN = N8N_DIR / "node_modules" / "n8n" / "bin" / "n8n"
-KABAR = [sys.executable, "-m", "server.cli"]
 CREDENTIAL = {"kabarApi": {"id": "kabarCredential1", "name": "Kabar"}}
 PKG = "n8n-nodes-kabar"
 
@@ -53,17 +50,7 @@ def _watches(kabar: Gateway) -> str:
 
 
 def _wait(predicate, timeout=60.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            value = None
-        if value:
-            return value
-        time.sleep(0.3)
-    what = what() if callable(what) else what  # a diagnosis made when it failed
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return wait_for(predicate, timeout=timeout, what=what, interval=0.3)
 
 
 # -- Kabar ---------------------------------------------------------------------------------
@@ -71,7 +58,7 @@ def _wait(predicate, timeout=60.0, what="condition"):
 @pytest.fixture(scope="module")
 def kabar(tmp_path_factory):
     folder = tmp_path_factory.mktemp("kabar")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "KABAR_INSTANCE_PATH": str(folder / "instance"),
            "KABAR_ADMIN_PASSWORD": "admin-password", "KABAR_PORT": str(port),
            "KABAR_WEB_WORKERS": "1", "KABAR_ARGON2_MEMORY_COST": "1024",
@@ -234,7 +221,7 @@ def n8n(kabar, tmp_path_factory):
     assert N8N_BIN.exists(), f"n8n is not installed at {N8N_DIR}: run `make test-n8n`"
     assert (PACKAGE / "dist").is_dir(), "build the package first: `make test-n8n`"
     folder = tmp_path_factory.mktemp("n8n")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "N8N_USER_FOLDER": str(folder), "N8N_PORT": str(port),
            "N8N_LISTEN_ADDRESS": "127.0.0.1", "N8N_HOST": "127.0.0.1",
            "WEBHOOK_URL": f"http://127.0.0.1:{port}/",
@@ -288,14 +275,7 @@ def n8n(kabar, tmp_path_factory):
 
 
 def post(url: str, body: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(url, method="POST", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else {}
-    except urllib.error.HTTPError as error:
-        return error.code, {"error": error.read().decode()}
+    return request_json("POST", url, body, timeout=60)
 
 
 # -- the tests -----------------------------------------------------------------------------

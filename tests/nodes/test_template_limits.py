@@ -31,7 +31,8 @@ def default_limits():
     ("{% for i in range(10**9) %}x{% endfor %}", "range() of"),
     ("{% for i in range(9000) %}{% for j in range(9000) %}{% endfor %}{% endfor %}",
      "loops more than 10000 times"),
-    ("{% set n = range(5000)|list %}{% for a in n %}{% for b in n %}{% endfor %}{% endfor %}",
+    ("{% set n = range(5000)|list %}"
+     "{% for a in n %}{% for b in n %}{% endfor %}{% endfor %}",
      "loops more than 10000 times"),
     ("{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
      "{% endfor %}{{ ns.s|length }}", "at most 100000"),

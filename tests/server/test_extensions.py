@@ -31,7 +31,7 @@ def test_concurrent_read_then_write_transactions_never_fail(app):
                         db.session.scalar(sa.select(TicketCounter.last))  # a read first
                         numbering.next_number("BRT", at, "UTC")  # then a write
                     db.session.commit()
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:  # reported below
                 errors.append(exc)
             finally:
                 db.session.remove()

@@ -15,7 +15,7 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wsgi import ClosingIterator
 
-from server.api import events as events_api
+from server import event_stream
 from tests.server.conftest import runtime, wait_for  # noqa: F401 - fixtures reused here
 
 CHROMIUM = os.environ.get("KABAR_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -49,7 +49,7 @@ def live_server(app, runtime, monkeypatch):  # noqa: F811 - the imported fixture
     """The app served over HTTP on 127.0.0.1, in threads of this process."""
     monkeypatch.setitem(app.config["KABAR"], "EVENTS_STREAM_SECONDS", 30)
     # A stream learns its browser left when it next writes: let it write often.
-    monkeypatch.setattr(events_api, "KEEPALIVE_SECONDS", 0.5)
+    monkeypatch.setattr(event_stream, "KEEPALIVE_SECONDS", 0.5)
     counted = _Counted(app)
     server = make_server("127.0.0.1", 0, counted, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="test-web", daemon=True)

@@ -56,14 +56,15 @@ def test_log_in_pair_a_sandbox_session_chat_both_ways(page, log_in):
     # The contact speaks again through the API's service while the page only listens.
     from flask import g
 
-    from server import sandbox, sessions
+    from server import sandbox_controls, sessions
     from server.auth.principal import Principal
 
     row = db.session.scalar(sa.select(WaSession).where(WaSession.id == session_id))
     from server.models import User
 
     g.principal = Principal.for_user(db.session.get(User, row.owner_id))
-    sandbox.say(sessions.get(session_id), sender="0812-3456-789", text="Ada yang bisa dibantu?")
+    sandbox_controls.say(sessions.get(session_id), sender="0812-3456-789",
+                         text="Ada yang bisa dibantu?")
     expect(page.locator(".bubble.in", has_text="Ada yang bisa dibantu?")).to_be_visible()
 
 
@@ -83,7 +84,7 @@ class _Attacker(BaseHTTPRequestHandler):
 
     target = ""
 
-    def do_GET(self):  # noqa: N802 - http.server's name
+    def do_GET(self):
         body = (f'<form method="post" action="{self.target}/sessions">'
                 '<input name="label" value="forged"><input name="transport" value="sandbox">'
                 '<button>Win a prize</button></form>').encode()

@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from flask import g
 from playwright.sync_api import expect
 
-from server import sandbox, sessions
+from server import sandbox_controls, sessions
 from server.auth.principal import Principal
 from server.models import ChatState, WaSession, db
-from server.tickets import service
+from server.tickets import lifecycle
 from server.tickets.actors import Actor
 from server.workflows import store
 from tests.ui.test_browser import _create_sandbox_session
@@ -83,7 +83,7 @@ def test_a_chat_shows_names_formatting_and_is_read_while_open(page, log_in):
     expect(page.locator("[data-status]")).to_have_attribute("data-status", "connected",
                                                             timeout=15_000)
     g.principal = Principal.for_user(user)
-    sandbox.say(sessions.get(session_id), sender="0812-3456-789", name="Budi",
+    sandbox_controls.say(sessions.get(session_id), sender="0812-3456-789", name="Budi",
                 text="*Penting*: lampu _kelas_ ~mati~ ```B201```")
 
     page.get_by_role("link", name="Chat", exact=True).first.click()
@@ -102,7 +102,7 @@ def test_a_chat_shows_names_formatting_and_is_read_while_open(page, log_in):
     state = db.session.scalar(sa.select(ChatState).where(ChatState.session_id == session_id))
     assert state is not None and state.last_read_seq
     db.session.rollback()
-    sandbox.say(sessions.get(session_id), sender="0812-3456-789", name="Budi", text="lagi")
+    sandbox_controls.say(sessions.get(session_id), sender="0812-3456-789", name="Budi", text="lagi")
     expect(page.locator(".bubble.in", has_text="lagi")).to_be_visible()
     expect(chats.locator(".badge.unread")).to_have_count(0, timeout=15_000)
     page.reload()
@@ -112,7 +112,7 @@ def test_a_chat_shows_names_formatting_and_is_read_while_open(page, log_in):
 def test_ticket_steps_follow_the_status_and_graph_labels_are_not_hidden(
         page, log_in, app, tmp_path, monkeypatch):
     log_in("admin")
-    ticket = service.create("proyektor mati", Actor.system("test"),
+    ticket = lifecycle.create("proyektor mati", Actor.system("test"),
                             reporter_phone="6281234567890", reporter_name="Marta")
     page.goto(f"/helpdesk/tickets/{ticket.number}")
     step = page.get_by_label("Step")

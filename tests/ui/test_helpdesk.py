@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask import g
 from playwright.sync_api import expect
 
-from server import sandbox, sessions
+from server import sandbox_controls, sessions
 from server.auth.principal import Principal
 from server.models import Workflow, db
 from server.tickets import people, staff
@@ -40,7 +40,7 @@ def _paired_sandbox(owner) -> sessions.WaSession:
                               settings={"pacing": {"enabled": False}})
     wait_for(lambda: db.session.get(sessions.WaSession, session.id).status == "qr",
              what="a QR code")
-    sandbox.scan(db.session.get(sessions.WaSession, session.id), phone="6281100000001")
+    sandbox_controls.scan(db.session.get(sessions.WaSession, session.id), phone="6281100000001")
     wait_for(lambda: db.session.get(sessions.WaSession, session.id).status == "connected",
              what="connected")
     return db.session.get(sessions.WaSession, session.id)
@@ -60,7 +60,8 @@ def test_assign_a_ticket_and_see_the_reporters_notification_in_the_sandbox_chat(
     expect(page.locator("body")).to_have_attribute("data-live", "open")
 
     # The reporter writes on WhatsApp (the sandbox); the ticket appears by itself.
-    sandbox.say(session, sender=REPORTER, name="Marta", text="#request lampu kelas B201 mati")
+    sandbox_controls.say(session, sender=REPORTER, name="Marta",
+                         text="#request lampu kelas B201 mati")
     row = page.locator("tr[data-ticket]")
     expect(row).to_have_count(1, timeout=20_000)
     expect(row).to_contain_text("lampu kelas B201 mati")

@@ -1,8 +1,8 @@
 """Chat per session: the chats, one chat's history with statuses, a send box (text, file,
 location) and, for sandbox sessions, a panel to speak as a virtual contact.
 
-Sending is ``outbox.send`` (the one send path), speaking is ``sandbox.say``, the lists are
-the chats API's ``chat_page`` and ``parse_chat``.
+Sending is ``outbox.send`` (the one send path), speaking is ``sandbox_controls.say``, the lists are
+the chats service's ``chat_page`` and ``mark_read`` (server/chats.py), as the chats API.
 """
 
 from __future__ import annotations
@@ -11,22 +11,26 @@ import base64
 import uuid
 
 import sqlalchemy as sa
-from flask import redirect, render_template, request, url_for
+from flask import current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from server import outbox, sandbox, sessions
-from server.api.chats import chat_page, mark_read, parse_chat
-from server.api.sandbox import InjectSchema
+from server import chats as chat_service
+from server import outbox, sandbox_controls, sessions
 from server.errors import ValidationFailed
 from server.inputs import carries_media
 from server.models import Message, OutboxMessage, db
+from server.sandbox_controls import InjectSchema
 from server.ui.base import UiBlueprint, back, form_values, load
-from server.whatsapp.jids import phone_of
+from server.whatsapp.jids import parse_chat, phone_of
 
 bp = UiBlueprint("chat", __name__, url_prefix="/sessions")
 
 HISTORY = 100  # the newest messages of a chat shown
 SOURCE = "dashboard"  # the outbox row's source, as message.sent events report it
+
+
+def _chat(text: str) -> str:
+    return parse_chat(text, current_app.config["KABAR"]["PHONE_REGION"])
 
 
 def _kind_of(mimetype: str) -> str:
@@ -54,14 +58,14 @@ def _unsent(session_id: str, jid: str) -> list[OutboxMessage]:
 def index(session_id):
     session = sessions.get(session_id)
     chat = request.args.get("chat", "").strip()
-    jid = parse_chat(chat) if chat else None
+    jid = _chat(chat) if chat else None
     messages = _history(session.id, jid) if jid else []
     unsent = _unsent(session.id, jid) if jid else []
     partial = request.args.get("partial")
     if partial == "messages":
         return render_template("ui/chat/_messages.html", session=session, messages=messages,
                                unsent=unsent, jid=jid)
-    chats, _next = chat_page(session.id, limit=50, q=request.args.get("q") or None)
+    chats, _next = chat_service.chat_page(session.id, limit=50, q=request.args.get("q") or None)
     if partial == "chats":
         return render_template("ui/chat/_chats.html", session=session, chats=chats,
                                jid=jid)
@@ -117,7 +121,7 @@ def send(session_id):
 @bp.requires("messages:send")
 def read(session_id):
     session = sessions.get(session_id)
-    answer = mark_read(session, parse_chat(request.form.get("chat", "")))
+    answer = chat_service.mark_read(session, _chat(request.form.get("chat", "")))
     if answer["receipts"] == "not_sent":
         return back(_("Marked read here; WhatsApp got no read receipts: %(why)s",
                       why=answer["receipts_error"]["message"]), category="warning")
@@ -128,7 +132,7 @@ def read(session_id):
 @carries_media
 @bp.requires("sessions:manage")
 def say(session_id):
-    """A virtual contact of a sandbox session speaks (sandbox.say, as the sandbox API)."""
+    """A virtual contact of a sandbox session speaks (sandbox_controls.say, as the sandbox API)."""
     session = sessions.get(session_id)
     values = form_values()
     upload = request.files.get("file")
@@ -137,7 +141,7 @@ def say(session_id):
                            "mimetype": upload.mimetype or "application/octet-stream",
                            "filename": upload.filename}
     body = load(InjectSchema(), values)
-    status, _message_id = sandbox.say(session, sender=body["from_"], name=body["name"],
+    status, _message_id = sandbox_controls.say(session, sender=body["from_"], name=body["name"],
                                       text=body["text"], media=body["media"])
     if status == "queued":
         return back(_("The runtime is down: the message is queued and arrives when it is "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import request
 
-from server.api.events import FilterArgs, stream_response
+from server.event_stream import FilterArgs, stream_response
 from server.ui.base import UiBlueprint, load
 
 bp = UiBlueprint("events", __name__)

@@ -11,12 +11,11 @@ import sqlalchemy as sa
 from flask import current_app, render_template, request
 from flask_babel import gettext as _
 
-from server import outbox, sessions
-from server.api import fields
-from server.api.base import paginate
+from server import fields, outbox, sessions
 from server.errors import ValidationFailed
 from server.models import OUTBOX_STATUSES, Broadcast, OutboxMessage, WaSession, db
 from server.outbox import broadcast as broadcasts
+from server.pagination import paginate
 from server.ui.base import UiBlueprint, back
 
 bp = UiBlueprint("outbox", __name__, url_prefix="/outbox")

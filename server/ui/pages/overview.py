@@ -34,7 +34,7 @@ from server.models import (
 )
 from server.runtime import heartbeat
 from server.ui.base import UiBlueprint
-from server.webhooks import service as webhooks
+from server.webhooks import endpoints as webhooks
 
 bp = UiBlueprint("overview", __name__)
 

@@ -1,6 +1,6 @@
 """Workflow runs: the list filtered by workflow and status (newest first); one run with
 its per-node trace, drawn on its workflow's graph with the node it waits at; cancel and
-retry. The same ``server.workflows.service`` calls as /api/v1/runs. Also the overview's
+retry. The same ``server.workflows.operations`` calls as /api/v1/runs. Also the overview's
 card of waiting runs."""
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from flask import render_template, request
 from flask_babel import gettext as _
 
 from server import sessions
-from server.api.base import paginate
 from server.auth.principal import Principal
 from server.errors import ValidationFailed
 from server.models import RUN_STATUSES, WaSession, Workflow, WorkflowRun, db, utcnow
+from server.pagination import paginate
 from server.ui import graph
 from server.ui.base import UiBlueprint, back
 from server.ui.pages import overview
-from server.workflows import service, store
+from server.workflows import operations, store
 
 bp = UiBlueprint("runs", __name__, url_prefix="/runs")
 
@@ -28,7 +28,7 @@ PAGE = 50
 
 
 def _names() -> dict[int, str]:
-    return dict(db.session.execute(service.visible().with_only_columns(
+    return dict(db.session.execute(operations.visible().with_only_columns(
         Workflow.id, Workflow.name).order_by(Workflow.name)).all())
 
 
@@ -38,7 +38,7 @@ def index():
     status = request.args.get("status") or None
     if status is not None and status not in RUN_STATUSES:
         raise ValidationFailed(errors={"status": [_("Unknown status.")]})
-    query = service.runs(workflow=request.args.get("workflow") or None, status=status)
+    query = operations.runs(workflow=request.args.get("workflow") or None, status=status)
     page = paginate(query, WorkflowRun.seq, cursor=request.args.get("cursor") or None,
                     limit=PAGE, descending=True)
     context = {"page": page, "names": _names(), "statuses": RUN_STATUSES,
@@ -51,7 +51,7 @@ def index():
 @bp.route("/<run_id>")
 @bp.requires("workflows:manage")
 def detail(run_id):
-    run = service.get_run(run_id)
+    run = operations.get_run(run_id)
     workflow = db.session.get(Workflow, run.workflow_id)
     doc = store.doc_of(workflow, run.version)
     layout = graph.layout(doc)
@@ -76,22 +76,22 @@ def _session_of(run):
 @bp.route("/<run_id>/cancel", methods=["POST"])
 @bp.requires("workflows:manage")
 def cancel(run_id):
-    service.cancel_run(service.get_run(run_id))
+    operations.cancel_run(operations.get_run(run_id))
     return back(_("Run cancelled."))
 
 
 @bp.route("/<run_id>/retry", methods=["POST"])
 @bp.requires("workflows:manage")
 def retry(run_id):
-    row = service.retry_run(service.get_run(run_id))
+    row = operations.retry_run(operations.get_run(run_id))
     return back(_("Run retried from the node that failed; its status: %(status)s.",
                   status=row.status))
 
 
 def _card(_principal: Principal) -> dict[str, Any]:
     """Runs waiting (for a reply or a time) and runs that failed in the last 24 hours."""
-    waiting = service.runs(status="waiting")
-    failed = service.runs(status="failed").where(
+    waiting = operations.runs(status="waiting")
+    failed = operations.runs(status="failed").where(
         WorkflowRun.finished_at >= utcnow() - timedelta(hours=24))
     return {"waiting": _count(waiting), "failed": _count(failed),
             "oldest": db.session.scalars(waiting.order_by(WorkflowRun.seq).limit(5)).all(),

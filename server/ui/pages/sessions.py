@@ -1,5 +1,5 @@
 """Sessions: list and create; one session's live status, QR and pair code, its actions,
-pacing and settings. Everything goes through ``server.sessions`` (and ``server.sandbox``
+pacing and settings. Everything goes through ``server.sessions`` (and ``server.sandbox_controls``
 for the sandbox phone), as /api/v1/sessions does."""
 
 from __future__ import annotations
@@ -9,18 +9,18 @@ from dataclasses import fields
 
 import sqlalchemy as sa
 from flask import flash, render_template, request
+from flask_babel import format_datetime, lazy_gettext
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext
 
-from server import sandbox, sessions
-from server.api.sessions import SessionSchema
+from server import sandbox_controls, sessions
 from server.auth import current_principal
 from server.errors import ValidationFailed
 from server.models import SessionStatusChange, User, WaSession, db
 from server.outbox.pacing import Pacing
 from server.runtime import heartbeat
+from server.session_schemas import SessionSchema
 from server.ui.base import UiBlueprint, back, checkbox, done, form_values, load
-from server.webhooks import service as webhooks
+from server.webhooks import endpoints as webhooks
 
 bp = UiBlueprint("sessions", __name__, url_prefix="/sessions")
 
@@ -135,9 +135,10 @@ def pacing(session_id):
 @bp.route("/<string:session_id>/pair-code", methods=["POST"])
 @bp.requires("sessions:manage")
 def pair_code(session_id):
-    code = sessions.pair_code(sessions.get(session_id), request.form.get("phone", ""))
-    flash(_("On the phone: Linked devices > Link with phone number, then enter %(code)s.",
-            code=code), "success")
+    code, expires_at = sessions.pair_code(sessions.get(session_id),
+                                          request.form.get("phone", ""))
+    flash(_("On the phone: Linked devices > Link with phone number, then enter %(code)s "
+            "before %(at)s.", code=code, at=format_datetime(expires_at, "medium")), "success")
     return back(_("Pair code requested."))
 
 
@@ -146,6 +147,6 @@ def pair_code(session_id):
 def scan(session_id):
     """The sandbox phone scans the QR (sandbox sessions only)."""
     values = form_values()
-    sandbox.scan(sessions.get(session_id), phone=values.get("phone", "6281100000000"),
+    sandbox_controls.scan(sessions.get(session_id), phone=values.get("phone", "6281100000000"),
                  push_name=values.get("push_name", ""))
     return back(_("Scanned with the sandbox phone."))

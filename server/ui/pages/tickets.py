@@ -12,8 +12,15 @@ from flask import Response, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
-from server.api.base import paginate
-from server.api.tickets import (
+from server.auth import current_principal
+from server.auth.principal import Principal
+from server.models import OPEN_STATUSES, TICKET_STATUSES, StaffProfile, Ticket, db
+from server.pagination import paginate
+from server.tickets import export, lifecycle, staff, stats
+from server.tickets.actors import Actor
+from server.tickets.messages import message_log, photo_response, session_ids
+from server.tickets.queries import filtered
+from server.tickets.schemas import (
     AssignSchema,
     ExportArgs,
     NoteSchema,
@@ -21,16 +28,7 @@ from server.api.tickets import (
     ProgressSchema,
     StatusSchema,
     TicketFilterArgs,
-    message_log,
-    photo_response,
-    session_ids,
 )
-from server.auth import current_principal
-from server.auth.principal import Principal
-from server.models import OPEN_STATUSES, TICKET_STATUSES, StaffProfile, Ticket, db
-from server.tickets import export, service, staff, stats
-from server.tickets.actors import Actor
-from server.tickets.queries import filtered
 from server.ui import nav
 from server.ui.base import UiBlueprint, back, form_values, load
 from server.ui.pages import overview
@@ -115,7 +113,7 @@ def print_list():
 
 
 def _ticket(number: str) -> Ticket:
-    return service.get(number, current_principal())
+    return lifecycle.get(number, current_principal())
 
 
 @bp.route("/tickets/<string:number>")
@@ -124,13 +122,13 @@ def detail(number):
     ticket = _ticket(number)
     messages = message_log(ticket)
     context = {"ticket": ticket, "messages": messages, "events": ticket.events,
-               "last": service.last_update(ticket), "event_words": EVENT_WORDS}
+               "last": lifecycle.last_update(ticket), "event_words": EVENT_WORDS}
     if request.args.get("partial"):
         return render_template("ui/tickets/_detail.html", **context)
     return render_template(
         "ui/tickets/detail.html", staff=_staff_choices("active"),
         open=ticket.status in OPEN_STATUSES, photos=[m for m in messages if m.media],
-        steps=[(status, STEP_WORDS[status]) for status in service.next_statuses(ticket)],
+        steps=[(status, STEP_WORDS[status]) for status in lifecycle.next_statuses(ticket)],
         **context)
 
 
@@ -160,7 +158,7 @@ def assign(number):
     body = load(AssignSchema(), form_values())
     ticket = _ticket(number)
     assignee = staff.get(body["assignee"])
-    service.assign(ticket, assignee, _actor(), note=body["note"])
+    lifecycle.assign(ticket, assignee, _actor(), note=body["note"])
     return back(_("Ticket %(number)s assigned to %(name)s.", number=ticket.number,
                   name=staff.display_name(assignee.user)))
 
@@ -170,9 +168,9 @@ def assign(number):
 def progress(number):
     body = load(ProgressSchema(), form_values())
     ticket = _ticket(number)
-    photo_id = service.photo_of(body["photo_message_id"], session_ids=session_ids(ticket),
+    photo_id = lifecycle.photo_of(body["photo_message_id"], session_ids=session_ids(ticket),
                                 required=True) if body["photo_message_id"] else None
-    service.progress(ticket, _actor(), note=body["note"], photo=photo_id)
+    lifecycle.progress(ticket, _actor(), note=body["note"], photo=photo_id)
     return back(_("Progress recorded on %(number)s.", number=ticket.number))
 
 
@@ -180,7 +178,7 @@ def progress(number):
 @bp.requires("tickets:assign")
 def status(number):
     body = load(StatusSchema(), form_values())
-    ticket = service.change_status(_ticket(number), body["status"], _actor(),
+    ticket = lifecycle.change_status(_ticket(number), body["status"], _actor(),
                                    note=body["note"])
     return back(_("Ticket %(number)s is now %(status)s.", number=ticket.number,
                   status=STATUS_WORDS[ticket.status]))
@@ -190,7 +188,7 @@ def status(number):
 @bp.requires("tickets:assign")
 def note(number):
     body = load(NoteSchema(), form_values())
-    ticket = service.add_note(_ticket(number), _actor(), note=body["note"])
+    ticket = lifecycle.add_note(_ticket(number), _actor(), note=body["note"])
     return back(_("Note added to %(number)s.", number=ticket.number))
 
 

@@ -1,5 +1,5 @@
 """Webhooks: endpoints (create, change, delete), the secret shown once, a test ping, the
-delivery log with every attempt, and replays. The same ``server.webhooks.service`` calls
+delivery log with every attempt, and replays. The same ``server.webhooks.endpoints`` calls
 and schemas as /api/v1/webhooks."""
 
 from __future__ import annotations
@@ -8,14 +8,14 @@ from flask import flash, render_template, request
 from flask_babel import gettext as _
 
 from server import sessions
-from server.api.base import paginate
-from server.api.webhooks import WebhookSchema, WebhookUpdateSchema
 from server.auth import current_principal
 from server.errors import ValidationFailed
 from server.events import CATALOGUE
 from server.models import DELIVERY_STATUSES, WaSession, WebhookDelivery, WebhookEndpoint, db
+from server.pagination import paginate
 from server.ui.base import UiBlueprint, back, checkbox, done, form_values, load
-from server.webhooks import service
+from server.webhooks import endpoints
+from server.webhooks.schemas import WebhookSchema, WebhookUpdateSchema
 
 bp = UiBlueprint("webhooks", __name__, url_prefix="/webhooks")
 
@@ -56,9 +56,9 @@ def _session_choices() -> list[WaSession]:
 @bp.route("")
 @bp.requires("webhooks:manage")
 def index():
-    endpoints = db.session.scalars(service.visible(request.args.get("session") or None)
-                                   .order_by(WebhookEndpoint.id)).all()
-    return render_template("ui/webhooks/index.html", endpoints=endpoints,
+    rows = db.session.scalars(endpoints.visible(request.args.get("session") or None)
+                              .order_by(WebhookEndpoint.id)).all()
+    return render_template("ui/webhooks/index.html", endpoints=rows,
                            sessions=_session_choices(), catalogue=list(CATALOGUE),
                            preselected=request.args.get("session", ""))
 
@@ -67,7 +67,7 @@ def index():
 @bp.requires("webhooks:manage")
 def create():
     body = load(WebhookSchema(), _body())
-    endpoint = service.create(current_principal(), **body)
+    endpoint = endpoints.create(current_principal(), **body)
     return _secret_page(endpoint, endpoint.secret, created=True), 201
 
 
@@ -80,11 +80,11 @@ def _secret_page(endpoint, secret: str, *, created: bool):
 @bp.route("/<int:webhook_id>")
 @bp.requires("webhooks:manage")
 def detail(webhook_id):
-    endpoint = service.get(webhook_id)
+    endpoint = endpoints.get(webhook_id)
     status = request.args.get("status") or None
     if status is not None and status not in DELIVERY_STATUSES:
         raise ValidationFailed(errors={"status": [_("Unknown status.")]})
-    page = paginate(service.deliveries_of(endpoint, status), WebhookDelivery.id,
+    page = paginate(endpoints.deliveries_of(endpoint, status), WebhookDelivery.id,
                     cursor=request.args.get("cursor") or None, limit=PAGE, descending=True)
     return render_template("ui/webhooks/detail.html", endpoint=endpoint, page=page,
                            statuses=DELIVERY_STATUSES, status=status or "",
@@ -95,30 +95,30 @@ def detail(webhook_id):
 @bp.route("/<int:webhook_id>", methods=["POST"])
 @bp.requires("webhooks:manage")
 def update(webhook_id):
-    endpoint = service.get(webhook_id)
+    endpoint = endpoints.get(webhook_id)
     body = load(WebhookUpdateSchema(), {**_body(), "name": request.form.get("name", "")})
-    service.update(endpoint, **body)
+    endpoints.update(endpoint, **body)
     return back(_("Webhook saved."))
 
 
 @bp.route("/<int:webhook_id>/delete", methods=["POST"])
 @bp.requires("webhooks:manage")
 def delete(webhook_id):
-    service.delete(service.get(webhook_id))
+    endpoints.delete(endpoints.get(webhook_id))
     return done(_("Webhook deleted."), "ui.webhooks.index")
 
 
 @bp.route("/<int:webhook_id>/rotate-secret", methods=["POST"])
 @bp.requires("webhooks:manage")
 def rotate_secret(webhook_id):
-    endpoint = service.get(webhook_id)
-    return _secret_page(endpoint, service.rotate_secret(endpoint), created=False)
+    endpoint = endpoints.get(webhook_id)
+    return _secret_page(endpoint, endpoints.rotate_secret(endpoint), created=False)
 
 
 @bp.route("/<int:webhook_id>/test", methods=["POST"])
 @bp.requires("webhooks:manage")
 def test(webhook_id):
-    result = service.ping(service.get(webhook_id))
+    result = endpoints.ping(endpoints.get(webhook_id))
     if result["ok"]:
         return back(_("The receiver answered HTTP %(status)s in %(ms)s ms.",
                       status=result["status_code"], ms=result["latency_ms"]))
@@ -133,12 +133,12 @@ def replay(webhook_id):
     status = request.form.get("status", "all")
     if status not in ("failed", "dead", "all"):
         raise ValidationFailed(errors={"status": [_("Unknown status.")]})
-    count = service.replay_since(service.get(webhook_id), since=None, status=status)
+    count = endpoints.replay_since(endpoints.get(webhook_id), since=None, status=status)
     return back(_("%(count)s deliveries queued again.", count=count))
 
 
 @bp.route("/deliveries/<int:delivery_id>/replay", methods=["POST"])
 @bp.requires("webhooks:manage")
 def replay_delivery(delivery_id):
-    service.replay(service.get_delivery(delivery_id))
+    endpoints.replay(endpoints.get_delivery(delivery_id))
     return back(_("The delivery is queued again."))

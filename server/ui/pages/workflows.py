@@ -1,7 +1,7 @@
 """Workflows: the list; upload and check a document (each error shown under its JSON
 path, the text kept to fix it); one workflow's drawn graph, document and versions;
 enable, disable, delete; the hook token shown once; a run started by hand; the workflows
-folder read again. The same ``server.workflows.service`` calls as /api/v1/workflows (runs
+folder read again. The same ``server.workflows.operations`` calls as /api/v1/workflows (runs
 are ``runs.py``)."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
 from server import inputs
-from server.api.workflows import StartSchema
 from server.errors import Conflict, ValidationFailed
 from server.models import Workflow, WorkflowRun, db
 from server.ui import graph, nav
 from server.ui.base import UiBlueprint, back, checkbox, done, form_values, load
-from server.workflows import service, store
+from server.workflows import operations, store
+from server.workflows.schemas import StartSchema
 
 bp = UiBlueprint("workflows", __name__, url_prefix="/workflows")
 
@@ -43,7 +43,7 @@ def trigger_text(trigger: dict[str, Any]) -> str:
 
 def _index(**form: Any):
     """The list with the upload form in the state given (text, error, checked)."""
-    rows = db.session.scalars(service.visible().order_by(Workflow.name)).all()
+    rows = db.session.scalars(operations.visible().order_by(Workflow.name)).all()
     return render_template("ui/workflows/index.html", workflows=rows,
                            trigger_text=trigger_text, **form)
 
@@ -77,7 +77,7 @@ def _document(raw: bytes | str, where: str) -> Any:
 def upload():
     text, raw, where = _submitted()
     try:
-        row, created, token = service.upload(_document(raw, where),
+        row, created, token = operations.upload(_document(raw, where),
                                              enable=True if checkbox("enable") else None)
     except (ValidationFailed, Conflict) as error:
         db.session.rollback()
@@ -110,7 +110,7 @@ def validate():
 @bp.route("/reload", methods=["POST"])
 @bp.requires("workflows:manage")
 def reload():
-    report = service.reload()
+    report = operations.reload()
     for problem in report["errors"]:
         flash(f"{problem['file']}: {problem['message']}", "error")
     if report["folder"] is None:
@@ -124,29 +124,29 @@ def reload():
 @bp.route("/<workflow>")
 @bp.requires("workflows:manage")
 def detail(workflow):
-    row = service.get(workflow)
+    row = operations.get(workflow)
     version = request.args.get("version", type=int) or row.version
     doc = store.doc_of(row, version)
-    runs = db.session.scalars(service.visible_runs().where(WorkflowRun.workflow_id == row.id)
+    runs = db.session.scalars(operations.visible_runs().where(WorkflowRun.workflow_id == row.id)
                               .order_by(WorkflowRun.seq.desc()).limit(RECENT_RUNS)).all()
     return render_template(
         "ui/workflows/detail.html", workflow=row, version=version, doc=doc,
         text=json.dumps(doc, indent=2, ensure_ascii=False), graph=graph.layout(doc),
-        versions=service.versions(row), runs=runs, has_hook=store.has_hook(row),
+        versions=operations.versions(row), runs=runs, has_hook=store.has_hook(row),
         trigger_text=trigger_text)
 
 
 @bp.route("/<workflow>/enable", methods=["POST"])
 @bp.requires("workflows:manage")
 def enable(workflow):
-    row = service.set_enabled(service.get(workflow), True)
+    row = operations.set_enabled(operations.get(workflow), True)
     return back(_("%(name)s is enabled: its triggers start runs.", name=row.name))
 
 
 @bp.route("/<workflow>/disable", methods=["POST"])
 @bp.requires("workflows:manage")
 def disable(workflow):
-    row = service.set_enabled(service.get(workflow), False)
+    row = operations.set_enabled(operations.get(workflow), False)
     return back(_("%(name)s is disabled: no new runs start; runs under way go on.",
                   name=row.name))
 
@@ -154,18 +154,18 @@ def disable(workflow):
 @bp.route("/<workflow>/delete", methods=["POST"])
 @bp.requires("workflows:manage")
 def delete(workflow):
-    row = service.get(workflow)
+    row = operations.get(workflow)
     name = row.name
-    service.delete(row)
+    operations.delete(row)
     return done(_("Workflow %(name)s deleted.", name=name), "ui.workflows.index")
 
 
 @bp.route("/<workflow>/hook-token", methods=["POST"])
 @bp.requires("workflows:manage")
 def hook_token(workflow):
-    row = service.get(workflow)
+    row = operations.get(workflow)
     return render_template("ui/workflows/token.html", workflow=row,
-                           token=service.rotate_token(row), created=False)
+                           token=operations.rotate_token(row), created=False)
 
 
 def _json_field(name: str) -> Any:
@@ -183,11 +183,11 @@ def _json_field(name: str) -> Any:
 @bp.requires("workflows:manage")
 def run(workflow):
     """Start a run by hand, as POST /api/v1/workflows/{name}/runs."""
-    row = service.get(workflow)
+    row = operations.get(workflow)
     values = form_values()
     body = load(StartSchema(), {
         "input": _json_field("input") or {}, "vars": _json_field("vars"),
         "session": values.get("session"), "chat": values.get("chat")})
-    started, _ctx = service.run_manually(row, **body)
+    started, _ctx = operations.run_manually(row, **body)
     flash(_("Run started; its status: %(status)s.", status=started.status), "success")
     return redirect(url_for("ui.runs.detail", run_id=started.id), 303)

@@ -12,6 +12,7 @@ from server.whatsapp.neonize.common import _logged, _now
 from server.whatsapp.neonize.jids import _jid_str
 from server.whatsapp.neonize.loader import _nz
 from server.whatsapp.transport import (
+    PairingCode,
     TransportError,
 )
 
@@ -20,9 +21,11 @@ log = logging.getLogger(__name__)
 class Pairing:
     """The transport's pairing."""
 
-    def pair_code(self, phone: str) -> str:
+    def pair_code(self, phone: str) -> PairingCode:
         """Link by phone number: whatsmeow's PairPhone needs its login socket up, which
-        the first QR code proves (notes §5), so wait for that first (bounded)."""
+        the first QR code proves (notes §5), so wait for that first (bounded). The code
+        is shown with its expiry; QR rotations meanwhile neither replace it nor cut its
+        time short, so an answer typed late (but in time) still pairs."""
         with self._lock:
             client, running = self._client, self._runner is not None and \
                 self._runner.is_alive()
@@ -45,11 +48,14 @@ class Pairing:
         digits = re.sub(r"\D", "", phone)
         code = self._within(lambda: client.PairPhone(digits, show_push_notification=True),
                             "pair_code")
+        seconds = self.settings.pair_code_seconds
+        expires = _now() + timedelta(seconds=seconds)
         with self._lock:
             self._pairing_phone = digits
+            self._arm_qr_timer(seconds + self.settings.qr_grace_seconds)
         self._status("pairing_code", f"enter the code on {digits}: WhatsApp > Linked "
-                     "devices > Link with phone number", pair_code=code)
-        return code
+                     "devices > Link with phone number", pair_code=code, qr_expires_at=expires)
+        return PairingCode(code, expires)
 
     def _on_qr(self, client: Any, data: bytes) -> None:
         """One call per QR rotation, with the code as bytes (notes §3)."""
@@ -61,7 +67,8 @@ class Pairing:
                 seconds = self.settings.first_qr_seconds if self._qr_count == 1 \
                     else self.settings.qr_seconds
                 count, pairing = self._qr_count, self._pairing_phone
-                self._arm_qr_timer(seconds + self.settings.qr_grace_seconds)
+                if not pairing:  # a pair code on screen keeps its own expiry
+                    self._arm_qr_timer(seconds + self.settings.qr_grace_seconds)
             self._first_qr.set()
             if pairing:  # a pair code is on screen; a new QR must not replace it
                 return
@@ -95,8 +102,10 @@ class Pairing:
 
     def _qr_expired(self, count: int) -> None:
         with self._lock:
-            if self._connected or self._stopping.is_set() or count != self._qr_count:
+            if self._connected or self._stopping.is_set():
                 return
+            if count != self._qr_count and not self._pairing_phone:
+                return  # a newer QR code armed its own timer
             what = "pairing code" if self._pairing_phone else "QR code"
         self._status("stopped", f"qr_expired: nobody used the {what}; start the session to "
                      "get a new one")

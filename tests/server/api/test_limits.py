@@ -70,7 +70,8 @@ def test_the_template_limits_come_from_the_settings(app):
 def test_a_hook_whose_template_runs_away_fails_at_once(client, operator_headers):
     doc = {"name": "loops", "trigger": {"type": "hook"}, "start": "spin", "nodes": {
         "spin": {"type": "set", "params": {"variables": {"v": (
-            "{% for i in range(9999) %}{% for j in range(9999) %}{% for k in range(9999) %}"
+            "{% for i in range(9999) %}{% for j in range(9999) %}"
+            "{% for k in range(9999) %}"
             "{% endfor %}{% endfor %}{% endfor %}")}}, "next": {"next": "done"}},
         "done": {"type": "respond", "params": {"status": 200, "json": {"ok": True}}}}}
     uploaded = client.post("/api/v1/workflows?enable=true", headers=operator_headers, json=doc)

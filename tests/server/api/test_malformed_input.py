@@ -108,7 +108,7 @@ def test_schedules_at_the_edges(client, operator_headers, fast):
 
 def test_a_send_from_a_workflow_or_webhook_action_refuses_lone_surrogates(app):
     from server.inputs import InvalidText
-    from server.outbox import service
+    from server.outbox import queue
 
     with pytest.raises(InvalidText):
-        service.validate({"to": "081234567890", "text": "rusak \ud800"})
+        queue.validate({"to": "081234567890", "text": "rusak \ud800"})

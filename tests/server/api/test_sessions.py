@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime, timedelta
 
 from tests.server.conftest import wait_for
 
@@ -179,11 +180,29 @@ def test_pair_code(client, operator_headers, runtime):
     code = client.post(f"/api/v1/sessions/{session_id}/pair-code", headers=operator_headers,
                        json={"phone": "0812 0000 0003"})
     assert code.status_code == 200 and len(code.json["code"]) == 8
+    left = datetime.fromisoformat(code.json["expires_at"]) - datetime.now(UTC)
+    assert timedelta(seconds=170) < left <= timedelta(seconds=180)
     wait_for(lambda: _get(client, operator_headers, session_id).json["status"]
              == "pairing_code")
     bad = client.post(f"/api/v1/sessions/{session_id}/pair-code", headers=operator_headers,
                       json={"phone": "abc"})
     assert bad.status_code == 409 and bad.json["code"] == "invalid_input"
+
+
+def test_a_pair_code_nobody_entered_stops_the_session_saying_so(client, operator_headers,
+                                                                  runtime):
+    created = client.post("/api/v1/sessions", headers=operator_headers, json={
+        "label": "x", "transport": "sandbox", "settings": {"sandbox": {
+            "pair_code_seconds": 0.5}}})
+    session_id = created.json["id"]
+    wait_for(lambda: _get(client, operator_headers, session_id).json["status"] == "qr")
+    code = client.post(f"/api/v1/sessions/{session_id}/pair-code", headers=operator_headers,
+                       json={"phone": "0812 0000 0003"}).json["code"]
+    wait_for(lambda: _get(client, operator_headers, session_id).json["status"] == "stopped",
+             what="the code to expire")
+    session = _get(client, operator_headers, session_id).json
+    assert session["status_reason"].startswith("qr_expired") and code in \
+        session["status_reason"]
 
 
 def test_live_calls_answer_503_when_the_runtime_is_down(client, operator_headers):

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from openpyxl import load_workbook
 
-from server.tickets import service, staff
+from server.tickets import lifecycle, staff
 from server.tickets.actors import Actor
 from tests.server.tickets.conftest import (
     REPORTER,
@@ -28,12 +28,12 @@ def headers(desk, login):  # noqa: F811
 
 
 def _report(desk, text: str, phone: str = REPORTER, **kwargs):  # noqa: F811
-    return service.create(text, desk.actor(phone), reporter_phone=phone,
+    return lifecycle.create(text, desk.actor(phone), reporter_phone=phone,
                           session_id=desk.session.id, **kwargs)
 
 
 def _at(monkeypatch, *args) -> None:
-    monkeypatch.setattr(service, "utcnow", lambda: datetime(*args, tzinfo=UTC))
+    monkeypatch.setattr(lifecycle, "utcnow", lambda: datetime(*args, tzinfo=UTC))
 
 
 @pytest.fixture
@@ -43,16 +43,16 @@ def story(desk, monkeypatch):  # noqa: F811
     system = Actor.system()
     _at(monkeypatch, 2024, 9, 16, 1, 0)
     confirmed = _report(desk, "pagar tidak bisa ditutup")
-    service.assign(confirmed, staff.get(desk.tbo.id), system)
+    lifecycle.assign(confirmed, staff.get(desk.tbo.id), system)
     _at(monkeypatch, 2024, 9, 16, 3, 0)
-    service.finish(confirmed, system)
-    service.confirm(confirmed, system)
+    lifecycle.finish(confirmed, system)
+    lifecycle.confirm(confirmed, system)
     _at(monkeypatch, 2024, 9, 17, 1, 0)
     working = _report(desk, "lampu kelas mati")
-    service.assign(working, staff.get(desk.tbo.id), system)
-    service.start(working, system)
+    lifecycle.assign(working, staff.get(desk.tbo.id), system)
+    lifecycle.start(working, system)
     other = _report(desk, "atap bocor di ruang km 1")
-    service.assign(other, staff.get(desk.tbo2.id), system)
+    lifecycle.assign(other, staff.get(desk.tbo2.id), system)
     _at(monkeypatch, 2024, 9, 18, 1, 0)
     new = _report(desk, "=HYPERLINK(\"http://x\")", phone=STRANGER, reporter_name="Tamu")
     return [confirmed.number, working.number, other.number, new.number]
@@ -218,7 +218,7 @@ def test_csv_export_has_the_same_rows_and_defuses_formulas(client, headers, stor
 
 def test_photos_are_served_from_the_media_store(client, headers, desk):  # noqa: F811
     photo = desk.message(photo=b"\xff\xd8jpeg")
-    ticket = service.create("lampu", desk.actor(REPORTER), reporter_phone=REPORTER,
+    ticket = lifecycle.create("lampu", desk.actor(REPORTER), reporter_phone=REPORTER,
                             photo=photo.id, session_id=desk.session.id)
     response = client.get(f"{URL}/{ticket.number}/photo", headers=headers["operator"])
     assert response.status_code == 200 and response.data == b"\xff\xd8jpeg"

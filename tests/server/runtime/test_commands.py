@@ -1,5 +1,6 @@
 """The web's wait for the runtime: short and configurable, a clear 503 with Retry-After
-when the runtime is busy, and recent answers reused instead of asked again."""
+when the runtime is busy, and recent answers reused instead of asked again; each command
+claimed once, stale ones expired, a crashed runtime's claimed ones run again."""
 
 from __future__ import annotations
 
@@ -87,3 +88,19 @@ def test_old_answers_are_asked_again(client, operator_headers, session, busy_run
     off = client.post(f"/api/v1/sessions/{session.id}/contacts/check",
                       headers=operator_headers, json={"phones": ["0812-1111-2222"]})
     assert off.status_code == 503
+
+
+def test_commands_are_claimed_once_and_stale_ones_expire(app):
+    first = commands.submit("groups", payload={})
+    stale = commands.submit("groups", payload={}, expires_in=-1)
+    claimed = commands.claim_pending()
+    assert [c.id for c in claimed] == [first.id]
+    assert commands.claim_pending() == []  # never handed out twice
+    assert db.session.get(RuntimeCommand, stale.id).error_code == "expired"
+
+
+def test_a_crashed_runtimes_claimed_commands_run_again(app):
+    command = commands.submit("groups", payload={})
+    commands.claim_pending()
+    commands.requeue_interrupted(set())  # no host is alive: what the next leader does
+    assert [c.id for c in commands.claim_pending()] == [command.id]

@@ -85,6 +85,7 @@ def test_errors_keep_their_meaning_across_the_process_boundary(host):
     with pytest.raises(TransportError) as error:
         host.transport.inject(sender="6281200000002", text="not paired yet")
     assert error.value.code == "session_not_connected" and not error.value.permanent
+    _wait(lambda: "qr" in host.recorder.statuses(), "a QR")  # a scan needs one shown
     host.transport.scan(phone="6281100000001")
     with pytest.raises(TransportError) as error:
         host.transport.scan(phone="6281100000001")

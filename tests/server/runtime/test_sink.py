@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
 from server.events import InboundMessage, MessageReceived, Party
-from server.models import Message, WaSession, db
+from server.models import Message, StoredEvent, WaSession, db
 from server.runtime import sink
 from server.runtime.process import Pending, Runtime
 
@@ -122,7 +122,7 @@ def test_events_stored_together_are_all_there_and_in_one_commit(app, make_user):
     """A burst is stored in one transaction: every message, event and receipt lands, a
     duplicate among them changes nothing, and receipts only move a message forward
     (a late "delivered" after "read" leaves it read)."""
-    from server.models import OutboxMessage, StoredEvent
+    from server.models import OutboxMessage
 
     sid = _session(make_user)
     seq = _sent(sid, "3EB0SENT")
@@ -191,3 +191,15 @@ def test_an_event_is_acknowledged_only_after_its_group_is_committed(app, make_us
         sa.event.remove(db.engine, "commit", on_commit)
     assert seen_at_commit == [[False, False]]
     assert all(item.done.is_set() for item in batch)
+
+
+def test_the_same_message_delivered_twice_is_stored_once(app, sandbox_session, runtime):
+    transport = runtime.live[sandbox_session].transport
+    message = transport.inject(sender="628123", text="hello")
+    # WhatsApp redelivers the very same message (same id) after a reconnect.
+    transport.emit(MessageReceived(message=message))
+    rows = db.session.scalars(sa.select(Message).where(Message.wa_id == message.id)).all()
+    assert len(rows) == 1
+    events = db.session.scalars(sa.select(StoredEvent).where(
+        StoredEvent.type == "message.received")).all()
+    assert len(events) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from server.errors import KabarError
-from server.tickets import host, service, staff
+from server.tickets import host, lifecycle, staff
 from server.tickets.actors import Actor
 from tests.server.tickets.conftest import ADMIN_PHONE, REPORTER, STRANGER, TBO2_PHONE, TBO_PHONE
 
@@ -42,7 +42,7 @@ def test_a_report_with_its_photo_becomes_a_ticket(desk):
                                "url": f"/api/v1/tickets/{ticket['number']}/photo"}
     assert ticket["last_update"]["note"] == "lampu mati di aula"
     assert ticket["created_local"].endswith(" WIB")
-    stored = service.find(ticket["number"])
+    stored = lifecycle.find(ticket["number"])
     assert stored.source_message_id == message.id
 
 
@@ -99,7 +99,7 @@ def test_assign_and_work_a_ticket_over_whatsapp(desk):
 
 def test_lookup_is_for_the_reporter_the_assignee_and_staff(desk):
     number = _handle(desk, "create", {"text": "kran bocor"})["ticket"]["number"]
-    service.assign(service.find(number), staff.get(desk.tbo.id), Actor.system(),
+    lifecycle.assign(lifecycle.find(number), staff.get(desk.tbo.id), Actor.system(),
                    note="bawa kunci")
     found = _handle(desk, "lookup", {"number": number})["ticket"]
     assert [step["kind"] for step in found["history"]] == ["created", "assigned"]
@@ -117,8 +117,8 @@ def test_list_a_field_officers_jobs_and_a_reporters_tickets(desk):
     numbers = [_handle(desk, "create", {"text": f"laporan {n}"})["ticket"]["number"]
                for n in range(3)]
     for number in numbers[:2]:
-        service.assign(service.find(number), staff.get(desk.tbo.id), Actor.system())
-    service.finish(service.find(numbers[1]), Actor.system())
+        lifecycle.assign(lifecycle.find(number), staff.get(desk.tbo.id), Actor.system())
+    lifecycle.finish(lifecycle.find(numbers[1]), Actor.system())
     jobs = _handle(desk, "list", {}, phone=TBO_PHONE)
     assert [t["number"] for t in jobs["tickets"]] == [numbers[0]]
     assert (jobs["count"], jobs["total"]) == (1, 1)

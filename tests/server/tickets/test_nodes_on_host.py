@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from nodes import Engine, LocalContext, Workflow, match_message
-from server.tickets import host, service, staff
+from server.tickets import host, lifecycle, staff
 from server.tickets.actors import Actor
 from tests.server.tickets.conftest import REPORTER, STRANGER, TBO_PHONE
 
@@ -59,6 +59,6 @@ def test_report_check_and_refusals_through_the_nodes(desk):
     assert _say(desk, STRANGER, f"cek {number}") == ["ticket_not_allowed"]
     assert _say(desk, REPORTER, f"#start {number}") == ["ticket_not_allowed"]
     assert _say(desk, REPORTER, "#request") == ["validation_error"]
-    service.assign(service.find(number), staff.get(desk.tbo.id), Actor.system())
+    lifecycle.assign(lifecycle.find(number), staff.get(desk.tbo.id), Actor.system())
     assert _say(desk, TBO_PHONE, f"#start {number}") == ["in_progress"]
     assert _say(desk, TBO_PHONE, f"#start {number}") == ["invalid_transition"]

@@ -9,12 +9,12 @@ import pytest
 import sqlalchemy as sa
 
 from server.models import Ticket, TicketCounter, db
-from server.tickets import numbering, service
+from server.tickets import lifecycle, numbering
 from server.tickets.actors import Actor
 
 
 def _report(text: str = "lampu mati") -> str:
-    return service.create(text, Actor.system(), reporter_phone="6281234567890").number
+    return lifecycle.create(text, Actor.system(), reporter_phone="6281234567890").number
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def clock(monkeypatch):
     """Set the service's clock: clock(datetime(...))."""
 
     def set_to(moment: datetime) -> None:
-        monkeypatch.setattr(service, "utcnow", lambda: moment)
+        monkeypatch.setattr(lifecycle, "utcnow", lambda: moment)
 
     return set_to
 
@@ -38,7 +38,7 @@ def test_numbers_follow_the_local_month_across_boundaries(app, clock):
     assert _report() == "BRT2410002"
     clock(datetime(2024, 12, 31, 17, 0, tzinfo=UTC))  # 1 January 2025, 00:00 WIB
     assert _report() == "BRT2501001"
-    ticket = service.find("BRT2501001")
+    ticket = lifecycle.find("BRT2501001")
     assert ticket.created_at == datetime(2024, 12, 31, 17, 0, tzinfo=UTC)
 
 
@@ -60,7 +60,7 @@ def test_a_thousandth_report_gets_four_digits(app, clock):
 def test_a_failed_report_gives_its_number_back(app, clock):
     """The counter moves in the report's transaction: a rollback takes the number back."""
     clock(datetime(2024, 9, 16, 12, 0, tzinfo=UTC))
-    assert numbering.next_number("BRT", service.utcnow(), "Asia/Jakarta") == "BRT2409001"
+    assert numbering.next_number("BRT", lifecycle.utcnow(), "Asia/Jakarta") == "BRT2409001"
     db.session.rollback()
     assert _report() == "BRT2409001"
 

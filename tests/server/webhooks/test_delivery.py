@@ -12,7 +12,7 @@ from server import eventlog, sessions
 from server.auth import Principal
 from server.events import InboundMessage, MessageReceived, Party
 from server.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, db
-from server.webhooks import delivery, dispatcher, service, signing
+from server.webhooks import delivery, dispatcher, endpoints, signing
 from server.webhooks.signing import USER_AGENT
 
 
@@ -117,7 +117,7 @@ def test_410_disables_the_endpoint(endpoint, session, receiver):
     _say(session, "again")  # a disabled endpoint gets no new deliveries
     assert len(_deliveries()) == 1 and dispatcher.due(10) == []
     receiver.answer = lambda p: (200, b"")
-    service.update(endpoint, enabled=True)  # enabling resumes what waited
+    endpoints.update(endpoint, enabled=True)  # enabling resumes what waited
     db.session.execute(sa.update(WebhookDelivery).values(next_at=datetime.now(UTC)))
     db.session.commit()
     _run_due()
@@ -207,14 +207,14 @@ def test_a_paused_endpoint_still_queues_every_event_and_probes_itself_back(
 def test_replay_since_covers_events_never_queued(app, endpoint, session, receiver):
     _say(session, "before")
     _run_due()
-    service.update(endpoint, enabled=False)
+    endpoints.update(endpoint, enabled=False)
     _say(session, "while disabled", chat="6281")
     _say(session, "while disabled too", chat="6281")
     assert len(_deliveries()) == 1  # a disabled endpoint is not sent anything…
-    service.update(endpoint, enabled=True)
+    endpoints.update(endpoint, enabled=True)
     since = datetime.now(UTC) - timedelta(hours=1)
-    assert service.replay_since(endpoint, since=since) == 2  # …but a replay covers them
-    assert service.replay_since(endpoint, since=since) == 0  # and only once
+    assert endpoints.replay_since(endpoint, since=since) == 2  # …but a replay covers them
+    assert endpoints.replay_since(endpoint, since=since) == 0  # and only once
     while _run_due():
         pass
     texts = [r["json"]["data"]["message"]["text"] for r in receiver.delivered()]

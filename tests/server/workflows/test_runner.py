@@ -87,7 +87,7 @@ def test_http_to_an_allowed_address_and_a_child_workflow(app, operator, monkeypa
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     class Answer(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's name
+        def do_GET(self):
             body = jsonlib.dumps({"stock": 7}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -56,12 +57,31 @@ def test_pair_code_waits_for_the_first_qr_then_fails_clearly(make):
 def test_pair_code_after_the_first_qr(make):
     transport, client, recorder = make(paired=False, pair_code_wait=2)
     threading.Timer(0.05, client.qr, args=(b"2@late",)).start()
-    assert transport.pair_code("+1 555 999 0000") == "ABCD-EFGH"
+    code, expires_at = transport.pair_code("+1 555 999 0000")
+    assert code == "ABCD-EFGH"
     assert client.called("PairPhone") == [(("15559990000", True), {})]
-    assert recorder.last(SessionStatus).pair_code == "ABCD-EFGH"
+    shown = recorder.last(SessionStatus)
+    assert shown.pair_code == "ABCD-EFGH" and shown.qr_expires_at == expires_at
+    assert 170 < (expires_at - datetime.now(UTC)).total_seconds() <= 180
     client.qr(b"2@next")  # the code stays on screen
     wait_for(lambda: client.called("PairPhone"), what="PairPhone")
     assert recorder.last(SessionStatus).status == "pairing_code"
+
+
+def test_a_pair_code_keeps_its_own_time_while_qr_codes_rotate(make):
+    """QR rotations (20 s each) must not cut the code's time short: an answer typed
+    after the next QR rotation still pairs; a code nobody enters ends the session."""
+    transport, client, recorder = make(paired=False, pair_code_wait=2, qr_seconds=0.05,
+                                       qr_grace_seconds=0.05, pair_code_seconds=2)
+    client.qr(b"2@first")
+    transport.pair_code("+1 555 999 0000")
+    for rotation in range(3):  # each would have expired a QR code after 0.1 s
+        time.sleep(0.1)
+        client.qr(f"2@rotation{rotation}".encode())
+    assert "stopped" not in recorder.statuses()
+    wait_for(lambda: "stopped" in recorder.statuses(), what="the code to expire")
+    assert recorder.last(SessionStatus).reason.startswith(
+        "qr_expired: nobody used the pairing code")
 
 
 def test_qr_loop_ending_unscanned_stops_and_asks_for_a_fresh_process(make):
