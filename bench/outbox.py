@@ -92,7 +92,7 @@ def drain(argv: list[str]) -> None:
         os.environ.update({k: v for k, v in gateway.env.items() if k.startswith("KABAR_")})
         from server import create_app
         from server.models import WaSession, db
-        from server.outbox import service
+        from server import outbox
 
         app = create_app()
         began = time.perf_counter()
@@ -101,7 +101,7 @@ def drain(argv: list[str]) -> None:
             for i in range(args.messages):
                 session = sessions[i % len(sessions)]
                 chat = (i // len(sessions)) % args.chats
-                service.send(session, {"to": f"6285{chat:08d}", "text": f"drain {i}"},
+                outbox.send(session, {"to": f"6285{chat:08d}", "text": f"drain {i}"},
                              commit=False)
                 if i % 1000 == 999:
                     db.session.commit()
