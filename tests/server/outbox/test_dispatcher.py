@@ -122,3 +122,49 @@ def test_a_send_interrupted_after_the_transport_call_is_not_a_duplicate(
     deliveries = db.session.scalars(sa.select(SandboxDelivery).where(
         SandboxDelivery.wa_id == row.wa_id)).all()
     assert len(deliveries) == 1
+
+
+def test_with_pacing_off_a_burst_goes_in_batches_each_chat_in_order_and_once(
+        client, operator_headers, sandbox_session, runtime, monkeypatch):
+    """Pacing off: the queued messages go several at a time (one per chat in each batch),
+    each delivered once, each chat's in the order accepted, and every delivery stored
+    before its batch is recorded sent."""
+    from server.outbox import dispatcher
+    from server.runtime import acks
+
+    batches, checks = [], []
+    real_batch, real_wait = dispatcher.SessionSender._send_batch, acks.Deferred.wait
+
+    def spy_batch(self, candidates, session, pacing):
+        batches.append(len(candidates))
+        return real_batch(self, candidates, session, pacing)
+
+    def spy_wait(self):
+        real_wait(self)
+        with db.engine.connect() as connection:  # what is committed at this moment
+            checks.append(connection.execute(sa.select(
+                sa.func.count(SandboxDelivery.id), sa.func.count(OutboxMessage.seq))
+                .select_from(OutboxMessage).outerjoin(SandboxDelivery, sa.and_(
+                    SandboxDelivery.session_id == OutboxMessage.session_id,
+                    SandboxDelivery.wa_id == OutboxMessage.wa_id))
+                .where(OutboxMessage.status == "sending")).one())
+
+    monkeypatch.setattr(dispatcher.SessionSender, "_send_batch", spy_batch)
+    monkeypatch.setattr(acks.Deferred, "wait", spy_wait)
+    runtime.live[sandbox_session].connected = False
+    _pace(sandbox_session, enabled=False)
+    for i in range(4):
+        for chat in ("081111111111", "082222222222", "083333333333"):
+            _send(client, operator_headers, sandbox_session, {"to": chat, "text": f"{i}"})
+    runtime.live[sandbox_session].connected = True
+    wait_for(lambda: db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)
+                                       .where(OutboxMessage.status.in_(
+                                           ("sent", "delivered", "read")))) == 12,
+             what="all twelve sent")
+    delivered = _delivered(sandbox_session)
+    assert len(delivered) == 12
+    for chat in ("6281111111111", "6282222222222", "6283333333333"):
+        assert [text for to, text in delivered if to == chat] == ["0", "1", "2", "3"]
+    assert batches and max(batches) == 3  # three chats: three at a time
+    # At each batch's wait: every claimed row's delivery was already stored.
+    assert checks and all(stored == claimed for stored, claimed in checks)
