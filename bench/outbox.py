@@ -90,9 +90,8 @@ def drain(argv: list[str]) -> None:
                                  == "stopped" for sid in ids), what="stopped")
 
         os.environ.update({k: v for k, v in gateway.env.items() if k.startswith("KABAR_")})
-        from server import create_app
+        from server import create_app, outbox
         from server.models import WaSession, db
-        from server import outbox
 
         app = create_app()
         began = time.perf_counter()
