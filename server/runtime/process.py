@@ -21,6 +21,7 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -124,9 +125,10 @@ class Runtime:
 
     def run(self) -> None:
         with self.app.app_context():
+            began = utcnow()
             leases.register(self.holder, capacity=self.capacity)
             self._beat()
-            self._prepare_sessions()
+            self._prepare_sessions(began)
             self.sink_thread = threading.Thread(target=self._sink_loop, name="kabar-sink",
                                                 daemon=True)
             self.sink_thread.start()
@@ -258,12 +260,14 @@ class Runtime:
             worker.stop()
         self.workflow_workers = []
 
-    def _prepare_sessions(self) -> None:
+    def _prepare_sessions(self, began: datetime) -> None:
         """After a restart: auto-start sessions come back; the others, which no other
-        host is running, stay stopped."""
+        host is running, stay stopped. A session someone started after this runtime
+        began (while it was taking its leases) is theirs: it runs."""
         now = utcnow()
         for session in db.session.scalars(sa.select(WaSession).where(
                 WaSession.desired_state == "running", WaSession.auto_start.is_(False),
+                WaSession.updated_at < began,
                 sa.or_(WaSession.lease_holder.is_(None), WaSession.lease_until < now,
                        WaSession.lease_holder == self.holder))):
             session.desired_state = "stopped"

@@ -53,3 +53,27 @@ def test_status_changes_are_events_in_the_log(app, sandbox_session):
     assert ("session.status", "connected") in types
     assert all(e.session["id"] == sandbox_session for e in db.session.scalars(
         sa.select(StoredEvent).where(StoredEvent.session_id == sandbox_session)))
+
+
+def test_a_restarted_runtime_keeps_stopped_what_nobody_restarted_but_not_a_fresh_start(
+        app, make_user):
+    """After a restart, a session without auto-start stays stopped; one a person started
+    while the runtime was still taking its leases runs (it was marked stopped: the
+    dashboard's Start seemed to do nothing)."""
+    from datetime import timedelta
+
+    from server.models import WaSession, utcnow
+    from server.runtime.process import Runtime
+
+    owner = make_user("operator")
+    old, fresh = (WaSession(label=label, transport="sandbox", owner_id=owner.id,
+                            auto_start=False, desired_state="running")
+                  for label in ("old", "fresh"))
+    db.session.add_all([old, fresh])
+    db.session.commit()
+    old.updated_at = utcnow() - timedelta(minutes=5)  # running before the restart
+    db.session.commit()
+    Runtime(app)._prepare_sessions(began=utcnow() - timedelta(minutes=1))
+    db.session.expire_all()
+    assert (old.desired_state, old.status) == ("stopped", "stopped")
+    assert fresh.desired_state == "running"
