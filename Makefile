@@ -51,12 +51,13 @@ test-n8n: $(VENV)/.installed-dev $(N8N_CACHE)/.installed $(N8N_PKG)/node_modules
 # formatted once (`ruff format server nodes tests bench`); then its default becomes yes.
 LINT_PATHS = server nodes tests bench
 FORMAT_CHECK ?= no
-lint: $(VENV)/.installed-dev  ## ruff, the formatter's check, mypy (settings: pyproject.toml)
+lint: $(VENV)/.installed-dev  ## ruff, the formatter's check, mypy, the import layers (pyproject.toml)
 	$(BIN)/ruff check $(LINT_PATHS)
 ifeq ($(FORMAT_CHECK),yes)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 endif
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # requirements.lock: the deployable app's dependencies (setup.cfg's install_requires and
 # theirs), pinned with hashes, for every platform and Python 3.11+ (docs/deploy.md). After a

@@ -2,9 +2,19 @@
 drain rate of the runtime's dispatcher (sandbox transport, pacing off).
 
     .venv/bin/python bench/outbox.py [--messages 2000] [--clients 16] [--database URL]
+    .venv/bin/python bench/outbox.py drain [--sessions 50] [--messages 20000] [--chats 2000]
+                                           [--receipts] [--database URL]
 
 Starts `kabar run` in a temporary instance folder (SQLite unless --database is given),
 prints figures, asserts nothing. Record results in docs/benchmarks.md.
+
+``drain`` (issue 15) pairs N sandbox sessions, stops them, queues the messages straight
+into the database through the outbox service (the one send path, in this process: the
+REST path is measured by the default mode), spread round-robin over the sessions and over
+``--chats`` chats of each, then starts the sessions and times until every row is sent (and,
+with ``--receipts``, read: the sandbox's simulated receipts applied). It then checks what
+a user would: every message delivered exactly once (one ``sandbox_deliveries`` row per
+WhatsApp id), and each chat's messages delivered in the order they were queued.
 """
 
 from __future__ import annotations
@@ -39,7 +49,136 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
 
+def drain(argv: list[str]) -> None:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from sessions import Gateway
+
+    parser = argparse.ArgumentParser(prog="bench/outbox.py drain")
+    parser.add_argument("--sessions", type=int, default=1)
+    parser.add_argument("--messages", type=int, default=10000, help="in all")
+    parser.add_argument("--chats", type=int, default=1000, help="per session")
+    parser.add_argument("--receipts", action="store_true", help="simulated receipts on")
+    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--database", default=None, help="KABAR_DATABASE_URL")
+    parser.add_argument("--profile", default=None,
+                        help="py-spy the runtime during the drain into this SVG")
+    args = parser.parse_args(argv)
+
+    import sqlalchemy as sa
+
+    gateway = Gateway(args.database, {"KABAR_WEB_WORKERS": "1"})
+    profiler = None
+    try:
+        ids = []
+        for index in range(args.sessions):
+            status, session = gateway.call("POST", "/api/v1/sessions", {
+                "label": f"drain {index}", "transport": "sandbox", "auto_start": True,
+                "settings": {"pacing": {"enabled": False},
+                             "sandbox": {"receipts": args.receipts}}})
+            assert status == 201, session
+            sid = session["id"]
+            gateway.wait(lambda sid=sid: gateway.call("GET", f"/api/v1/sessions/{sid}")[1][
+                "status"] == "qr", what="QR")
+            gateway.call("POST", f"/api/v1/sandbox/sessions/{sid}/scan",
+                         {"phone": f"62811{index:07d}"})
+            gateway.wait(lambda sid=sid: gateway.call("GET", f"/api/v1/sessions/{sid}")[1][
+                "status"] == "connected", what="connected")
+            ids.append(sid)
+        for sid in ids:
+            gateway.call("POST", f"/api/v1/sessions/{sid}/stop")
+        gateway.wait(lambda: all(gateway.call("GET", f"/api/v1/sessions/{sid}")[1]["status"]
+                                 == "stopped" for sid in ids), what="stopped")
+
+        os.environ.update({k: v for k, v in gateway.env.items() if k.startswith("KABAR_")})
+        from server import create_app
+        from server.models import WaSession, db
+        from server.outbox import service
+
+        app = create_app()
+        began = time.perf_counter()
+        with app.app_context():
+            sessions = [db.session.get(WaSession, sid) for sid in ids]
+            for i in range(args.messages):
+                session = sessions[i % len(sessions)]
+                chat = (i // len(sessions)) % args.chats
+                service.send(session, {"to": f"6285{chat:08d}", "text": f"drain {i}"},
+                             commit=False)
+                if i % 1000 == 999:
+                    db.session.commit()
+            db.session.commit()
+            db.session.remove()
+        load_seconds = time.perf_counter() - began
+        engine = gateway.engine
+
+        def count(sql: str) -> int:
+            with engine.connect() as connection:
+                return connection.scalar(sa.text(sql))
+
+        if args.profile:
+            profiler = subprocess.Popen(
+                [os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "-o",
+                 args.profile, "--pid", str(gateway.runtime_pid()), "--rate", "100", "--gil",
+                 "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)
+        for sid in ids:
+            gateway.call("POST", f"/api/v1/sessions/{sid}/start")
+        started = time.perf_counter()
+        gateway.wait(lambda: count("SELECT count(*) FROM outbox WHERE status IN "
+                                   "('sent', 'delivered', 'read')") >= args.messages,
+                     timeout=args.timeout, interval=0.05, what="every message sent")
+        sent_seconds = time.perf_counter() - started
+        read_seconds = None
+        if args.receipts:
+            gateway.wait(lambda: count("SELECT count(*) FROM outbox WHERE status = 'read'")
+                         >= args.messages, timeout=args.timeout, interval=0.05,
+                         what="every receipt applied")
+            read_seconds = time.perf_counter() - started
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(timeout=60)
+        with engine.connect() as connection:
+            twice = connection.scalar(sa.text(
+                "SELECT count(*) FROM (SELECT wa_id FROM sandbox_deliveries "
+                "GROUP BY session_id, wa_id HAVING count(*) > 1) AS t"))
+            delivered = connection.scalar(sa.text("SELECT count(*) FROM sandbox_deliveries"))
+            rows = connection.execute(sa.text(
+                "SELECT o.session_id, o.to_jid, o.seq, d.id FROM outbox o JOIN "
+                "sandbox_deliveries d ON d.session_id = o.session_id AND d.wa_id = o.wa_id "
+                "ORDER BY o.session_id, o.to_jid, o.seq")).all()
+            failed = connection.scalar(sa.text(
+                "SELECT count(*) FROM outbox WHERE status NOT IN ('sent', 'delivered', "
+                "'read')"))
+        out_of_order, last = 0, {}
+        for session_id, to_jid, _seq, delivery_id in rows:
+            key = (session_id, to_jid)
+            if key in last and delivery_id < last[key]:
+                out_of_order += 1
+            last[key] = delivery_id
+    finally:
+        if profiler is not None and profiler.poll() is None:
+            profiler.kill()
+        gateway.close()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}, database "
+          f"{'PostgreSQL' if args.database else 'SQLite'}; load average (1 min) at the end "
+          f"{os.getloadavg()[0]:.1f}")
+    print(f"drain: {args.messages} messages over {args.sessions} session(s), "
+          f"{args.chats} chats each, pacing off, receipts {'on' if args.receipts else 'off'} "
+          f"(queued in {load_seconds:.1f} s)")
+    print(f"  every message sent in {sent_seconds:.1f} s: "
+          f"{args.messages / sent_seconds:.0f} msgs/s")
+    if read_seconds is not None:
+        print(f"  every receipt (delivered, read) applied after {read_seconds:.1f} s: "
+              f"{args.messages / read_seconds:.0f} msgs/s (the read receipt comes 1 s after "
+              f"the send)")
+    print(f"  delivered: {delivered} rows; sent twice: {twice}; not sent: {failed}; "
+          f"out of order within a chat: {out_of_order}")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["drain"]:
+        drain(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=16)

@@ -22,8 +22,9 @@ Against a running gateway, ``RemoteContext`` sends through its REST API and
     with RemoteContext("http://127.0.0.1:7308", api_key, session="Helpdesk") as ctx:
         run = RemoteRunner(ctx).run(survey, {"type": "manual", "chat": "0812…"})
 
-What a script may import is listed in ``__all__`` (a test guards it); anything else is
-internal. ``nodes`` never imports ``server``.
+What a script may import is listed in ``__all__`` (a test guards it), and the module
+``nodes.message`` (the message a send takes, which the gateway's outbox extends too);
+anything else is internal. ``nodes`` never imports ``server``.
 """
 
 from nodes.base import (

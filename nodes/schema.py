@@ -126,7 +126,14 @@ def build(registry: Registry) -> dict[str, Any]:
             "start": {"type": "string", "description": "The id of the first node."},
             "nodes": {"type": "object", "minProperties": 1,
                       "propertyNames": {"pattern": NODE_ID},
-                      "additionalProperties": {"$ref": "#/$defs/node"}}},
+                      "additionalProperties": {"$ref": "#/$defs/node"}},
+            "positions": {
+                "type": "object", "propertyNames": {"pattern": NODE_ID},
+                "description": "Where the studio draws each node (node id -> x and y in "
+                               "pixels). Optional; the engine ignores it.",
+                "additionalProperties": {
+                    "type": "object", "required": ["x", "y"], "additionalProperties": False,
+                    "properties": {"x": {"type": "number"}, "y": {"type": "number"}}}}},
         "$defs": defs,
     }
 

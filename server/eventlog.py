@@ -12,7 +12,7 @@ from typing import Any
 
 from server import directory
 from server.events import CATALOGUE_VERSION, Event, to_wire
-from server.models import StoredEvent, User, WaSession, db
+from server.models import StoredEvent, User, WaSession, db, memo
 from server.webhooks import fanout
 from server.workflows import inbox
 
@@ -30,7 +30,8 @@ def record(event: Event, session: WaSession | None, *,
     ref = None
     if session is not None:
         owner_id = session.owner_id
-        owner = db.session.get(User, session.owner_id)
+        owner = memo(("user", session.owner_id),
+                     lambda: db.session.get(User, session.owner_id))
         ref = {"id": session.id, "label": session.label,
                "owner": owner.username if owner else None}
     row = StoredEvent(type=event.type, session_id=session.id if session else None,

@@ -82,7 +82,7 @@ def load_json(data: str | bytes) -> Any:
 def carries_media(view: Callable) -> Callable:
     """Mark a view (a function, or a MethodView's method) whose request may carry media:
     its body may be as large as ``KABAR_FETCH_MAX_BYTES`` of media written as base64."""
-    view.kabar_carries_media = True
+    view.kabar_carries_media = True  # type: ignore[attr-defined]
     return view
 
 

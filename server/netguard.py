@@ -79,6 +79,8 @@ class FetchFailed(KabarError):
     status = 422
     code = "fetch_failed"
     message = "The URL could not be fetched."
+    http_status: int | None = None
+    """The HTTP status the URL answered with, when it answered."""
 
 
 @dataclass(frozen=True)

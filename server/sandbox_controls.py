@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 
+import marshmallow as ma
 import sqlalchemy as sa
 from flask import current_app
 
@@ -184,3 +185,30 @@ def history(session: WaSession, *, messages: list[dict]) -> list[str]:
                for m in messages]
     return commands.call(handlers.SANDBOX_HISTORY, session_id=session.id,
                          payload={"messages": payload})
+
+
+class MediaSchema(ma.Schema):
+    data = ma.fields.String(required=True, metadata={"description": "base64"})
+    mimetype = ma.fields.String(required=True)
+    filename = ma.fields.String(load_default=None, allow_none=True)
+
+
+class LocationSchema(ma.Schema):
+    latitude = ma.fields.Float(required=True, validate=ma.validate.Range(-90, 90))
+    longitude = ma.fields.Float(required=True, validate=ma.validate.Range(-180, 180))
+    name = ma.fields.String(load_default=None, allow_none=True)
+    address = ma.fields.String(load_default=None, allow_none=True)
+
+
+class InjectSchema(ma.Schema):
+    from_ = ma.fields.String(required=True, data_key="from", metadata={
+        "description": "The virtual contact's phone number, as people type it."})
+    name = ma.fields.String(load_default="", validate=ma.validate.Length(0, 128))
+    text = ma.fields.String(load_default="", validate=ma.validate.Length(0, 65536))
+    kind = ma.fields.String(load_default=None, validate=ma.validate.OneOf(
+        ["text", "image", "video", "audio", "voice", "document", "sticker", "location"]))
+    media = ma.fields.Nested(MediaSchema, load_default=None)
+    location = ma.fields.Nested(LocationSchema, load_default=None)
+    quoted_id = ma.fields.String(load_default=None)
+    group = ma.fields.String(load_default=None, metadata={
+        "description": "A group JID (…@g.us) to speak in, instead of a private chat."})

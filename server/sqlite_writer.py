@@ -81,14 +81,14 @@ def _gate(database: Any) -> _Gate | None:
 class Cursor(sqlite3.Cursor):
     connection: Connection
 
-    def execute(self, sql: str, parameters: Any = (), /) -> Cursor:  # type: ignore[override]
+    def execute(self, sql: str, parameters: Any = (), /) -> Cursor:
         self.connection._before(sql)
         try:
             return super().execute(sql, parameters)
         finally:
             self.connection._after()
 
-    def executemany(self, sql: str, seq_of_parameters: Any, /) -> Cursor:  # type: ignore[override]
+    def executemany(self, sql: str, seq_of_parameters: Any, /) -> Cursor:
         self.connection._before(sql)
         try:
             return super().executemany(sql, seq_of_parameters)
@@ -107,14 +107,14 @@ class Connection(sqlite3.Connection):
         self._gate = _gate(database)
         self._holding = False
 
-    def cursor(self, factory: Any = None) -> Any:  # type: ignore[override]
+    def cursor(self, factory: Any = None) -> Any:
         return super().cursor(factory or Cursor)
 
     # The C methods would make a plain cursor and bypass the queue.
-    def execute(self, sql: str, parameters: Any = (), /) -> Any:  # type: ignore[override]
+    def execute(self, sql: str, parameters: Any = (), /) -> Any:
         return self.cursor().execute(sql, parameters)
 
-    def executemany(self, sql: str, parameters: Any, /) -> Any:  # type: ignore[override]
+    def executemany(self, sql: str, parameters: Any, /) -> Any:
         return self.cursor().executemany(sql, parameters)
 
     def commit(self) -> None:

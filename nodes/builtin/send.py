@@ -7,59 +7,35 @@ from typing import Any
 
 import marshmallow as ma
 
+from nodes import message
 from nodes.base import Node, ParamsSchema, Result
 from nodes.context import NodeContext
 from nodes.errors import NodeError
 from nodes.fields import Text
 
-# The send spec of docs/messaging.md (server/outbox/schema.py), repeated here because
-# nodes/ never imports server/; tests/nodes/test_send.py keeps the two in step.
-KINDS = ("text", "image", "video", "audio", "voice", "document", "sticker", "location",
-         "contacts", "poll")
-MEDIA_KINDS = {"image", "video", "audio", "voice", "document", "sticker"}
-SPEC_FIELDS = ("type", "text", "media", "location", "contacts", "poll", "mentions",
-               "reply_to", "link_preview", "priority", "send_at", "expires_at", "typing")
+# The message itself is nodes/message.py's, which server/outbox/schema.py extends too: the
+# node's parts take templated values (Text) and leave the defaults to the host.
+KINDS, MEDIA_KINDS, SPEC_FIELDS = message.KINDS, message.MEDIA_KINDS, message.FIELDS
 
 
-class MediaParams(ParamsSchema):
-    url = ma.fields.Url(load_default=None, schemes={"http", "https"}, metadata={
-        "description": "Fetched by the gateway (size and time limits, no private addresses)."})
-    base64 = ma.fields.String(load_default=None)
-    sha256 = ma.fields.String(load_default=None, validate=ma.validate.Length(64, 64), metadata={
-        "description": "Media already in this gateway's media store."})
-    mimetype = ma.fields.String(load_default=None)
+class MediaParams(message.MediaSpec, ParamsSchema):
     filename = Text(load_default=None, validate=ma.validate.Length(1, 255))
 
-    @ma.validates_schema
-    def _one_source(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        if len([k for k in ("url", "base64", "sha256") if data.get(k)]) != 1:
-            raise ma.ValidationError("Give exactly one of url, base64 or sha256.")
 
-
-class LocationParams(ParamsSchema):
-    latitude = ma.fields.Float(required=True, validate=ma.validate.Range(-90, 90))
-    longitude = ma.fields.Float(required=True, validate=ma.validate.Range(-180, 180))
+class LocationParams(message.LocationSpec, ParamsSchema):
     name = Text(load_default=None, validate=ma.validate.Length(0, 256))
     address = Text(load_default=None, validate=ma.validate.Length(0, 512))
 
 
-class ContactParams(ParamsSchema):
+class ContactParams(message.ContactSpec, ParamsSchema):
     name = Text(load_default=None, validate=ma.validate.Length(1, 128))
     phone = Text(load_default=None)
-    vcard = ma.fields.String(load_default=None, metadata={"description": "A full vCard 3.0."})
-
-    @ma.validates_schema
-    def _name_and_phone_or_vcard(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        if not data.get("vcard") and not (data.get("name") and data.get("phone")):
-            raise ma.ValidationError("Give name and phone, or a vcard.")
 
 
-class PollParams(ParamsSchema):
+class PollParams(message.PollSpec, ParamsSchema):
     question = Text(required=True, validate=ma.validate.Length(1, 255))
     options = ma.fields.List(Text(validate=ma.validate.Length(1, 100)), required=True,
                              validate=ma.validate.Length(2, 12))
-    multiple = ma.fields.Boolean(load_default=False, metadata={
-        "description": "Voters may pick several options."})
 
 
 class RecipientParams(ParamsSchema):
@@ -69,7 +45,7 @@ class RecipientParams(ParamsSchema):
         "description": "Fill {var1}, {var2}… (or any {key}) in the text."})
 
 
-class SendParams(ParamsSchema):
+class SendParams(message.MessageSpec, ParamsSchema):
     to = Text(load_default=None, metadata={
         "description": "A phone number as people type it, a JID, a group JID, an @lid or "
                        "the name of a group the session is in. Default: the chat that "
@@ -89,7 +65,7 @@ class SendParams(ParamsSchema):
                        "(e.g. {{ trigger.message_id }})."})
     link_preview = ma.fields.Boolean(load_default=None)
     priority = ma.fields.String(load_default=None,
-                                validate=ma.validate.OneOf(["high", "normal", "bulk"]),
+                                validate=ma.validate.OneOf(message.PRIORITIES),
                                 metadata={"description": "high: transactional (an OTP), goes "
                                           "first and through quiet hours; bulk: last. "
                                           "Default: normal (bulk for a broadcast)."})
@@ -108,34 +84,14 @@ class SendParams(ParamsSchema):
         "description": "Broadcast from lines of number|name|var1|var2…"})
     name = Text(load_default=None, metadata={"description": "The broadcast's name."})
 
-    @ma.validates_schema
-    def _parts_match_type(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        kind = data.get("type", "text")
-        errors: dict[str, list[str]] = {}
-        if kind == "text" and not (data.get("text") or "").strip():
-            errors["text"] = ["A text message needs text."]
-        if kind in MEDIA_KINDS and data.get("media") is None:
-            article = "An" if kind[0] in "aeiou" else "A"
-            errors["media"] = [f"{article} {kind} message needs media (url, base64 or "
-                               "sha256)."]
-        if kind == "location" and data.get("location") is None:
-            errors["location"] = ["A location message needs latitude and longitude."]
-        if kind == "contacts" and not data.get("contacts"):
-            errors["contacts"] = ["A contacts message needs at least one contact."]
-        if kind == "poll" and data.get("poll") is None:
-            errors["poll"] = ["A poll needs a question and 2-12 options."]
-        options = (data.get("poll") or {}).get("options") or []
-        if len(set(options)) != len(options):
-            errors["poll"] = ["Poll options must differ from each other."]
-        if data.get("send_at") and data.get("expires_at") and \
-                data["expires_at"] <= data["send_at"]:
-            errors["expires_at"] = ["Must be after send_at."]
+    def more_errors(self, data: dict[str, Any]) -> dict[str, list[str]]:
+        """A broadcast's own rules, beside the message's (``part_errors``)."""
+        errors = {}
         if data.get("recipients") and data.get("lines"):
             errors["lines"] = ["Give recipients or lines, not both."]
         if (data.get("recipients") or data.get("lines")) and data.get("to"):
             errors["to"] = ["A broadcast goes to its recipients or lines; remove to."]
-        if errors:
-            raise ma.ValidationError(errors)
+        return errors
 
 
 class Send(Node):

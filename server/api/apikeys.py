@@ -5,31 +5,13 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 
-from server import fields
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.auth import apikeys, current_principal, get_owned, scoped
+from server.auth.schemas import ApiKeySchema
 from server.models import ApiKey
 
 blp = Blueprint("api_keys", __name__, url_prefix="/api/v1/api-keys",
                 description="API keys for scripts and servers. The key is shown once.")
-
-
-class ApiKeySchema(ma.Schema):
-    id = ma.fields.Integer(dump_only=True)
-    name = ma.fields.String(required=True, validate=ma.validate.Length(1, 128))
-    prefix = ma.fields.String(dump_only=True, metadata={
-        "description": "The visible start of the key, to tell keys apart."})
-    permissions = ma.fields.List(ma.fields.String(), load_default=None, metadata={
-        "description": "Default: every permission you hold. Never more than you hold."})
-    owner = ma.fields.Function(lambda key: key.owner.username, dump_only=True)
-    created_at = ma.fields.DateTime(dump_only=True)
-    expires_at = fields.AwareDateTime(load_default=None, allow_none=True,
-                                         default_timezone=None)
-    session_id = ma.fields.String(load_default=None, allow_none=True, metadata={
-        "description": "Bind the key to this session: it sees and acts on it only. A fonnte "
-                       "client uses such a key as its device token (docs/fonnte.md)."})
-    last_used_at = ma.fields.DateTime(dump_only=True, allow_none=True)
-    revoked_at = ma.fields.DateTime(dump_only=True, allow_none=True)
 
 
 class ApiKeyCreatedSchema(ApiKeySchema):

@@ -13,7 +13,7 @@ from server.auth.guard import public, require
 from server.errors import error_body
 from server.pagination import decode_cursor, encode_cursor, paginate
 
-SECURITY = [{"bearerAuth": []}, {"apiKey": []}]
+SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"apiKey": []}]
 
 # Stable codes for errors Flask/Werkzeug raise before our code runs.
 HTTP_CODES = {

@@ -11,34 +11,10 @@ from server.errors import ValidationFailed
 from server.inputs import carries_media
 from server.models import Person
 from server.tickets import importer, people
-from server.tickets.schemas import PersonSchema
+from server.tickets.schemas import PersonCreateSchema, PersonSchema, PersonUpdateSchema
 
 blp = Blueprint("people", __name__, url_prefix="/api/v1/people",
                 description="The helpdesk's people directory: CRUD and CSV/XLSX import.")
-
-
-class PersonCreateSchema(ma.Schema):
-    id = ma.fields.String(load_default=None, metadata={
-        "description": "e.g. PGW2402001; left out, Kabar gives PGW + YYMM + a sequence."})
-    name = ma.fields.String(required=True, validate=ma.validate.Length(1, 128))
-    phone = ma.fields.String(required=True, validate=ma.validate.Length(1, 32), metadata={
-        "description": "As typed: 0812…, +62 812…; stored normalised."})
-    email = ma.fields.Email(load_default=None, allow_none=True,
-                            validate=ma.validate.Length(0, 255))
-    department = ma.fields.String(load_default="", validate=ma.validate.Length(0, 128))
-    unit = ma.fields.String(load_default="", validate=ma.validate.Length(0, 128))
-    status = ma.fields.String(load_default="active")
-    notes = ma.fields.String(load_default="", validate=ma.validate.Length(0, 4096))
-
-
-class PersonUpdateSchema(ma.Schema):
-    name = ma.fields.String(validate=ma.validate.Length(1, 128))
-    phone = ma.fields.String(validate=ma.validate.Length(1, 32))
-    email = ma.fields.Email(allow_none=True, validate=ma.validate.Length(0, 255))
-    department = ma.fields.String(validate=ma.validate.Length(0, 128))
-    unit = ma.fields.String(validate=ma.validate.Length(0, 128))
-    status = ma.fields.String()
-    notes = ma.fields.String(validate=ma.validate.Length(0, 4096))
 
 
 class PeopleListArgs(PageArgs):

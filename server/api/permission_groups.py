@@ -9,17 +9,11 @@ from flask.views import MethodView
 from server.api.base import Blueprint
 from server.auth import accounts
 from server.auth.permissions import PERMISSIONS, group_permissions
+from server.auth.schemas import GroupSchema
 from server.models import Group, db
 
 blp = Blueprint("groups", __name__, url_prefix="/api/v1",
                 description="Groups grant named permissions to their users.")
-
-
-class GroupSchema(ma.Schema):
-    name = ma.fields.String(required=True)
-    description = ma.fields.String(load_default="", validate=ma.validate.Length(0, 255))
-    permissions = ma.fields.List(ma.fields.String(), required=True)
-    builtin = ma.fields.Boolean(dump_only=True)
 
 
 class GroupOutSchema(GroupSchema):

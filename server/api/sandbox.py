@@ -14,6 +14,7 @@ from server.api.whatsapp_groups import ParticipantResultsSchema
 from server.inputs import carries_media
 from server.models import SandboxDelivery
 from server.runtime import live
+from server.sandbox_controls import InjectSchema
 
 blp = Blueprint("sandbox", __name__, url_prefix="/api/v1/sandbox/sessions",
                 description="Sandbox sessions: scan the QR, speak, act on groups and vote "
@@ -32,33 +33,6 @@ class PairedSchema(ma.Schema):
     jid = ma.fields.String()
     phone = ma.fields.String(allow_none=True)
     push_name = ma.fields.String(allow_none=True)
-
-
-class MediaSchema(ma.Schema):
-    data = ma.fields.String(required=True, metadata={"description": "base64"})
-    mimetype = ma.fields.String(required=True)
-    filename = ma.fields.String(load_default=None, allow_none=True)
-
-
-class LocationSchema(ma.Schema):
-    latitude = ma.fields.Float(required=True, validate=ma.validate.Range(-90, 90))
-    longitude = ma.fields.Float(required=True, validate=ma.validate.Range(-180, 180))
-    name = ma.fields.String(load_default=None, allow_none=True)
-    address = ma.fields.String(load_default=None, allow_none=True)
-
-
-class InjectSchema(ma.Schema):
-    from_ = ma.fields.String(required=True, data_key="from", metadata={
-        "description": "The virtual contact's phone number, as people type it."})
-    name = ma.fields.String(load_default="", validate=ma.validate.Length(0, 128))
-    text = ma.fields.String(load_default="", validate=ma.validate.Length(0, 65536))
-    kind = ma.fields.String(load_default=None, validate=ma.validate.OneOf(
-        ["text", "image", "video", "audio", "voice", "document", "sticker", "location"]))
-    media = ma.fields.Nested(MediaSchema, load_default=None)
-    location = ma.fields.Nested(LocationSchema, load_default=None)
-    quoted_id = ma.fields.String(load_default=None)
-    group = ma.fields.String(load_default=None, metadata={
-        "description": "A group JID (…@g.us) to speak in, instead of a private chat."})
 
 
 class InjectedSchema(ma.Schema):

@@ -9,7 +9,7 @@ from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.auth import accounts
 from server.models import StaffProfile
 from server.tickets import staff
-from server.tickets.schemas import StaffSchema
+from server.tickets.schemas import StaffProfileSchema, StaffSchema
 
 blp = Blueprint("staff", __name__, url_prefix="/api/v1/staff",
                 description="Helpdesk staff: a user's WhatsApp phone, level (Administrator, "
@@ -20,16 +20,6 @@ class StaffArgs(PageArgs):
     level = ma.fields.String(metadata={"description": "administrator, staff or tbo"})
     status = ma.fields.String(metadata={"description": "active or inactive"})
     q = ma.fields.String(metadata={"description": "Part of the username or name."})
-
-
-class StaffProfileSchema(ma.Schema):
-    phone = ma.fields.String(required=True, validate=ma.validate.Length(1, 32), metadata={
-        "description": "The number they use on WhatsApp, as typed."})
-    level = ma.fields.String(required=True, metadata={
-        "description": "administrator, staff (Staf) or tbo (field officer)"})
-    status = ma.fields.String(load_default="active")
-    notes = ma.fields.String(load_default="", validate=ma.validate.Length(0, 4096), metadata={
-        "description": "What they handle (deskripsi)."})
 
 
 @blp.route("")

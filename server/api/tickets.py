@@ -4,53 +4,39 @@ exports. Managers (tickets:assign) see every ticket; field officers their own.""
 from __future__ import annotations
 
 import marshmallow as ma
-import sqlalchemy as sa
-from flask import Response, send_file
+from flask import Response
 from flask.views import MethodView
 
-from server import fields, media, sessions
+from server import sessions
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.api.messages import MessageSchema
 from server.auth import current_principal
-from server.errors import NotFound
-from server.models import Message, Ticket, TicketEvent, WaSession, db
+from server.models import Ticket
 from server.tickets import export, lifecycle, people, staff, stats
 from server.tickets.actors import Actor
+from server.tickets.messages import message_log, photo_response, session_ids
 from server.tickets.queries import filtered
-from server.tickets.schemas import AssignmentSchema, TicketEventSchema, TicketSchema
+from server.tickets.schemas import (
+    AssignmentSchema,
+    AssignSchema,
+    ExportArgs,
+    NoteSchema,
+    PhotoArgs,
+    ProgressSchema,
+    StatusSchema,
+    TicketEventSchema,
+    TicketFilterArgs,
+    TicketSchema,
+)
 
 blp = Blueprint("tickets", __name__, url_prefix="/api/v1/tickets",
                 description="Helpdesk tickets: tracking numbers, assignment, progress, "
                             "statistics and exports.")
 
-MESSAGE_LOG = 200
-SETTABLE = ("in_progress", "pending", "done", "confirmed", "assigned", "new")
-
-
-class TicketFilterArgs(ma.Schema):
-    status = ma.fields.String(metadata={
-        "description": "Comma-separated statuses; open = new,assigned,in_progress,pending."})
-    from_ = fields.Date(data_key="from", metadata={
-        "description": "Reported on or after this day (helpdesk time zone)."})
-    to = fields.Date(metadata={"description": "Reported on or before this day."})
-    reporter = ma.fields.String(metadata={"description": "A phone number or a person id."})
-    assignee = fields.RowId(metadata={"description": "The assignee's user id."})
-    category = ma.fields.String()
-    q = ma.fields.String(metadata={
-        "description": "Part of the number, the report or the reporter's name."})
 
 
 class TicketListArgs(TicketFilterArgs, PageArgs):
     pass
-
-
-class ExportArgs(TicketFilterArgs):
-    format = ma.fields.String(load_default="xlsx", validate=ma.validate.OneOf(["xlsx", "csv"]))
-
-
-class PhotoArgs(ma.Schema):
-    event = fields.RowId(metadata={
-        "description": "A ticket event's photo instead of the ticket's own."})
 
 
 class TicketDetailSchema(TicketSchema):
@@ -104,55 +90,8 @@ class TicketCreateSchema(ma.Schema):
             raise ma.ValidationError({"reporter_phone": ["Give reporter_phone or person_id."]})
 
 
-class AssignSchema(ma.Schema):
-    assignee = fields.RowId(required=True, metadata={
-        "description": "The user id of a staff member (GET /api/v1/staff)."})
-    note = ma.fields.String(load_default="", validate=ma.validate.Length(0, lifecycle.MAX_TEXT))
-
-
-class ProgressSchema(ma.Schema):
-    note = ma.fields.String(load_default="", validate=ma.validate.Length(0, lifecycle.MAX_TEXT))
-    photo_message_id = ma.fields.String(load_default=None, metadata={
-        "description": "A stored message (of the ticket's session or yours) whose media "
-                       "is the photo."})
-
-
-class StatusSchema(ma.Schema):
-    status = ma.fields.String(required=True, validate=ma.validate.OneOf(SETTABLE), metadata={
-        "description": "in_progress (start), pending (hold), done (finish), confirmed, or "
-                       "assigned/new (reopen)."})
-    note = ma.fields.String(load_default="", validate=ma.validate.Length(0, lifecycle.MAX_TEXT))
-
-
-class NoteSchema(ma.Schema):
-    note = ma.fields.String(required=True, validate=ma.validate.Length(1, lifecycle.MAX_TEXT))
-
-
 def _actor() -> Actor:
     return Actor.of_principal(current_principal())
-
-
-def session_ids(ticket: Ticket) -> list[str] | None:
-    """The sessions whose messages belong with this ticket for the caller: the one it came
-    through, and the caller's own (None: every session, for admins)."""
-    if current_principal().is_admin:
-        return None
-    own = list(db.session.scalars(sessions.visible().with_only_columns(WaSession.id)))
-    return own + [ticket.session_id] if ticket.session_id else own
-
-
-def message_log(ticket: Ticket) -> list[Message]:
-    """Messages that name the ticket's number, or are its report and photos."""
-    own = [ticket.source_message_id, ticket.photo_message_id,
-           *(event.photo_message_id for event in ticket.events)]
-    query = sa.select(Message).where(sa.or_(
-        sa.func.lower(Message.text).contains(ticket.number.lower()),
-        Message.id.in_([ref for ref in own if ref])))
-    allowed = session_ids(ticket)
-    if allowed is not None:
-        query = query.where(Message.session_id.in_(allowed))
-    rows = db.session.scalars(query.order_by(Message.seq.desc()).limit(MESSAGE_LOG)).all()
-    return list(reversed(rows))
 
 
 @blp.route("")
@@ -273,18 +212,3 @@ class Photo(MethodView):
         return photo_response(lifecycle.get(number, current_principal()), args.get("event"))
 
 
-def photo_response(ticket: Ticket, event_id: int | None) -> Response:
-    """The ticket's photo, or its event ``event_id``'s, from the media store (the API and
-    the dashboard serve it alike)."""
-    ref = ticket.photo_message_id
-    if event_id is not None:
-        event = db.session.get(TicketEvent, event_id)
-        ref = event.photo_message_id if event and event.ticket_id == ticket.id else None
-    message = db.session.scalar(sa.select(Message).where(Message.id == ref)) if ref else None
-    sha = (message.media or {}).get("sha256") if message else None
-    if not sha:
-        raise NotFound("There is no stored photo here (or it is still downloading).",
-                       code="photo_not_found")
-    row = media.get(sha)
-    return send_file(media.path_of(sha), mimetype=row.mimetype, max_age=0,
-                     download_name=row.filename or f"{ticket.number}-photo")

@@ -7,6 +7,7 @@ from flask.views import MethodView
 
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.auth import accounts, current_principal
+from server.auth.schemas import BlockSchema, UserCreateSchema, UserUpdateSchema
 from server.models import User
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1/users",
@@ -27,36 +28,10 @@ class UserSchema(ma.Schema):
     created_at = ma.fields.DateTime(dump_only=True)
 
 
-class UserCreateSchema(ma.Schema):
-    username = ma.fields.String(required=True)
-    password = ma.fields.String(required=True, load_only=True,
-                                validate=ma.validate.Length(1, 1024))
-    group = ma.fields.String(load_default="operator")
-    display_name = ma.fields.String(load_default="", validate=ma.validate.Length(0, 128))
-    email = ma.fields.Email(load_default=None, allow_none=True,
-                            validate=ma.validate.Length(0, 255))
-    phone = ma.fields.String(load_default=None, allow_none=True,
-                             validate=ma.validate.Length(0, 32))
-
-
-class UserUpdateSchema(ma.Schema):
-    group = ma.fields.String()
-    display_name = ma.fields.String(validate=ma.validate.Length(0, 128))
-    email = ma.fields.Email(allow_none=True, validate=ma.validate.Length(0, 255),
-                            metadata={"description": "null removes it."})
-    phone = ma.fields.String(allow_none=True, validate=ma.validate.Length(0, 32),
-                             metadata={"description": "null or \"\" removes it."})
-    password = ma.fields.String(load_only=True, validate=ma.validate.Length(1, 1024))
-
-
 class UserListArgs(PageArgs):
     group = ma.fields.String()
     blocked = ma.fields.Boolean()
     q = ma.fields.String(metadata={"description": "Part of the username or display name."})
-
-
-class BlockSchema(ma.Schema):
-    reason = ma.fields.String(load_default="", validate=ma.validate.Length(0, 255))
 
 
 @blp.route("")

@@ -12,6 +12,7 @@ from server.api.runs import RunSchema
 from server.errors import ValidationFailed
 from server.models import Workflow
 from server.workflows import operations, store
+from server.workflows.schemas import StartSchema
 
 blp = Blueprint("workflows", __name__, url_prefix="/api/v1/workflows",
                 description="Workflows: JSON files of chained nodes, run by the gateway "
@@ -66,15 +67,6 @@ class ValidSchema(ma.Schema):
     name = ma.fields.String()
     nodes = ma.fields.Integer()
     triggers = ma.fields.List(ma.fields.Dict())
-
-
-class StartSchema(ma.Schema):
-    input = ma.fields.Dict(load_default=dict, metadata={"description": "trigger.input"})
-    vars = ma.fields.Dict(load_default=None, metadata={"description": "Initial vars."})
-    session = ma.fields.String(load_default=None, metadata={
-        "description": "The run's session (id or label): the default sender."})
-    chat = ma.fields.String(load_default=None, metadata={
-        "description": "The run's chat: where send and wait_for_reply go by default."})
 
 
 class TokenSchema(ma.Schema):

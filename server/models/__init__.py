@@ -5,6 +5,8 @@ from server.models.base import (
     TimestampMixin,
     UTCDateTime,
     db,
+    memo,
+    memoised,
     unit_of_work,
     utcnow,
 )
@@ -61,7 +63,8 @@ from server.models.workflows import (
 )
 
 __all__ = [
-    "db", "unit_of_work", "utcnow", "UTCDateTime", "TimestampMixin", "OwnedMixin",
+    "db", "memo", "memoised", "unit_of_work", "utcnow", "UTCDateTime", "TimestampMixin",
+    "OwnedMixin",
     "ApiKey", "Group", "LoginSession", "User",
     "Media", "MediaDownload",
     "Message", "StoredEvent",

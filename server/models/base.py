@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from server.extensions import db
+
+T = TypeVar("T")
 
 
 def utcnow() -> datetime:
@@ -28,6 +31,35 @@ def unit_of_work() -> Iterator[None]:
         db.session.rollback()
         raise
     db.session.commit()
+
+
+_MEMO = "kabar.memo"
+
+
+@contextmanager
+def memoised() -> Iterator[None]:
+    """Inside the block, ``memo`` answers each key once: for a group commit (the sink's
+    and the sender's), whose many events would otherwise each ask the same question
+    (which endpoints and workflows listen) in the same transaction. Only code that
+    changes none of what it memoises may open one."""
+    outer = _MEMO in db.session.info
+    if not outer:
+        db.session.info[_MEMO] = {}
+    try:
+        yield
+    finally:
+        if not outer:
+            db.session.info.pop(_MEMO, None)
+
+
+def memo(key: tuple, compute: Callable[[], T]) -> T:
+    """``compute()``, or its answer already given for ``key`` inside ``memoised()``."""
+    cache = db.session.info.get(_MEMO)
+    if cache is None:
+        return compute()
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
 
 
 class UTCDateTime(sa.types.TypeDecorator):

@@ -27,11 +27,19 @@ from flask import Flask
 
 from server import eventlog
 from server.events import MessageSent
-from server.models import Message, OutboxMessage, WaSession, db, utcnow
+from server.models import Message, OutboxMessage, WaSession, db, memoised, utcnow
 from server.outbox.pacing import History, Pacing, next_slot
+from server.runtime import acks
 from server.runtime.leases import LeaseLost, fence
 from server.runtime.worker import Worker
-from server.whatsapp.transport import Media, Outbound, Poll, Transport, TransportError
+from server.whatsapp.transport import (
+    Media,
+    Outbound,
+    Poll,
+    SendResult,
+    Transport,
+    TransportError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +48,8 @@ MAX_BACKOFF = timedelta(minutes=5)
 IDLE_SECONDS = 5.0
 # How many chats' first messages one send looks at to find one that pacing lets go now.
 CANDIDATES = 20
+# With pacing off, at most this many messages (one per chat) go with one group commit.
+BATCH = 100
 
 
 def backoff(attempts: int) -> timedelta:
@@ -186,8 +196,10 @@ class SessionSender:
             pacing = Pacing.from_settings(session.settings)
         except Exception:
             pacing = Pacing()  # bad settings never stop sending; the API refuses them
+        if not pacing.enabled and len(candidates) > 1:
+            return self._send_batch(candidates, session, pacing)
         earliest: datetime | None = None
-        for row in candidates:
+        for row in candidates[:CANDIDATES]:
             slot = next_slot(pacing, self._history(pacing, row, session, now), now=now,
                              priority=row.priority, jitter_key=row.seq)
             if slot is None:
@@ -217,7 +229,7 @@ class SessionSender:
                 OutboxMessage.session_id == self.session_id, OutboxMessage.status == "queued",
                 sa.or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now),
                 ~blocked)
-            .order_by(OutboxMessage.priority, OutboxMessage.seq).limit(CANDIDATES)))
+            .order_by(OutboxMessage.priority, OutboxMessage.seq).limit(BATCH)))
 
     def _claim_and_send(self, row: OutboxMessage, session: WaSession, pacing: Pacing,
                         now: datetime) -> float:
@@ -233,7 +245,41 @@ class SessionSender:
         self._attempt(row, session, pacing)
         return 0.0
 
+    def _send_batch(self, candidates: list[OutboxMessage], session: WaSession,
+                    pacing: Pacing) -> float:
+        """Pacing off: send every candidate (one message per chat, so a chat's order
+        holds) with one commit to claim them and one to record them all (a group commit).
+        Their deliveries are stored (``acks.deferred``) before they are recorded sent; a
+        crash in between leaves them ``sending``, and they go again under the same ids."""
+        seqs = [row.seq for row in candidates]
+        self._fence()
+        db.session.execute(sa.update(OutboxMessage).where(
+            OutboxMessage.seq.in_(seqs), OutboxMessage.status == "queued").values(
+            status="sending", attempts=OutboxMessage.attempts + 1, waiting=None,
+            updated_at=utcnow()), execution_options={"synchronize_session": False})
+        db.session.commit()
+        rows = list(db.session.scalars(sa.select(OutboxMessage).where(
+            OutboxMessage.seq.in_(seqs), OutboxMessage.status == "sending")
+            .order_by(OutboxMessage.priority, OutboxMessage.seq)))  # not cancelled meanwhile
+        outcomes: list[tuple[OutboxMessage, SendResult | TransportError]] = []
+        with acks.deferred() as stored:
+            for row in rows:
+                outcomes.append((row, self._transmit(row, pacing)))
+            stored.wait()
+        with memoised(), db.session.no_autoflush:  # one flush of all rows at the commit
+            for row, outcome in outcomes:
+                self._record(row, session, outcome)
+            self._fence()
+            db.session.commit()
+        return 0.0
+
     def _attempt(self, row: OutboxMessage, session: WaSession, pacing: Pacing) -> None:
+        self._record(row, session, self._transmit(row, pacing))
+        self._fence()  # sent, but another host took over: it resends under the same id
+        db.session.commit()
+
+    def _transmit(self, row: OutboxMessage, pacing: Pacing) -> SendResult | TransportError:
+        """Hand one claimed message to the transport: its result, or why it failed."""
         try:
             outbound = build_outbound(row)
             typing = row.payload.get("typing")
@@ -241,24 +287,29 @@ class SessionSender:
                 self.transport.presence(row.to_jid, "composing")
                 time.sleep(min(3.0, 0.5 + len(outbound.text) * 0.03))
                 self.transport.presence(row.to_jid, "paused")
-            result = self.transport.send(outbound)
+            return self.transport.send(outbound)
         except TransportError as exc:
-            self._failed_attempt(row, exc)
-            return
+            return exc
         except Exception as exc:  # an unexpected transport bug: retry, do not lose it
             log.exception("send of %s failed unexpectedly", row.id)
-            self._failed_attempt(row, TransportError(f"{type(exc).__name__}: {exc}"))
+            return TransportError(f"{type(exc).__name__}: {exc}")
+
+    def _record(self, row: OutboxMessage, session: WaSession,
+                outcome: SendResult | TransportError) -> None:
+        """What a send did, in the caller's transaction. A sent row moves to ``sent``
+        only from ``sending``: a receipt stored meanwhile (the recipient was quicker than
+        this commit) is not undone."""
+        if isinstance(outcome, TransportError):
+            self._failed_attempt(row, outcome)
             return
-        row.status, row.sent_at, row.reason = "sent", result.timestamp, None
+        at = outcome.timestamp
+        db.session.connection().execute(_MARK_SENT, {"b_seq": row.seq, "b_at": at})
         if row.kind in ACTIONS:
             _apply_action(row)
         else:
-            db.session.add(history_row(row, session))
+            db.session.add(history_row(row, session, sent_at=at))
         eventlog.record(MessageSent(message_id=row.id, wa_id=row.wa_id, to=row.to_jid,
-                                    kind=row.kind, source=row.source,
-                                    timestamp=result.timestamp), session)
-        self._fence()  # sent, but another host took over: it resends under the same id
-        db.session.commit()
+                                    kind=row.kind, source=row.source, timestamp=at), session)
 
     def _failed_attempt(self, row: OutboxMessage, exc: TransportError) -> None:
         if exc.permanent or row.attempts >= MAX_ATTEMPTS:
@@ -268,8 +319,6 @@ class SessionSender:
             row.status = "queued"
             row.not_before = utcnow() + backoff(row.attempts)
             row.waiting = f"retrying after: {exc}"[:255]
-        self._fence()
-        db.session.commit()
 
     def _expire(self, now: datetime) -> None:
         expired = db.session.execute(sa.update(OutboxMessage).where(
@@ -307,6 +356,10 @@ class SessionSender:
 
 
 ACTIONS = {"reaction", "edit", "revoke"}
+_outbox = OutboxMessage.__table__
+_MARK_SENT = sa.update(_outbox).where(
+    _outbox.c.seq == sa.bindparam("b_seq"), _outbox.c.status == "sending").values(
+    status="sent", sent_at=sa.bindparam("b_at", type_=_outbox.c.sent_at.type), reason=None)
 
 
 def _apply_action(row: OutboxMessage) -> None:
@@ -345,7 +398,8 @@ def build_outbound(row: OutboxMessage) -> Outbound:
         quoted_sender=quoted.get("sender"), quoted_text=quoted.get("text"))
 
 
-def history_row(row: OutboxMessage, session: WaSession) -> Message:
+def history_row(row: OutboxMessage, session: WaSession,
+                sent_at: datetime | None = None) -> Message:
     """The chat-history entry of a sent message (same id as its outbox row)."""
     from server.whatsapp.jids import GROUP_SERVER, phone_of, split_jid
 
@@ -359,4 +413,4 @@ def history_row(row: OutboxMessage, session: WaSession) -> Message:
         text=payload.get("text", "") or (payload.get("poll") or {}).get("question", ""),
         media={k: v for k, v in payload["media"].items()} if payload.get("media") else None,
         location=payload.get("location"), quoted_id=(payload.get("quoted") or {}).get("id"),
-        status="sent", timestamp=row.sent_at or utcnow())
+        status="sent", timestamp=sent_at or row.sent_at or utcnow())

@@ -14,6 +14,8 @@ from typing import Protocol
 
 ORDER: dict[str, int] = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4,
                          "played": 5}
+DELIVERED = ("delivered", "read", "played")  # a receipt that says it was delivered
+READ = ("read", "played")
 
 
 def advances(current: str, receipt: str) -> bool:
@@ -23,6 +25,12 @@ def advances(current: str, receipt: str) -> bool:
         return current != "failed" and here < ORDER["delivered"]
     rank = ORDER.get(receipt)
     return rank is not None and rank > here
+
+
+def not_advanced_by(receipt: str) -> tuple[str, ...]:
+    """The statuses a ``receipt`` leaves alone: ``advances`` as a set, for an UPDATE's
+    condition (any status not named here, an unknown one included, moves)."""
+    return tuple(status for status in (*ORDER, "failed") if not advances(status, receipt))
 
 
 class Receiving(Protocol):
@@ -36,9 +44,9 @@ def apply(row: Receiving, receipt: str, at: datetime) -> bool:
     if not advances(row.status, receipt):
         return False
     row.status = receipt
-    if hasattr(row, "delivered_at") and receipt in ("delivered", "read", "played"):
+    if hasattr(row, "delivered_at") and receipt in DELIVERED:
         if row.delivered_at is None:
             row.delivered_at = at
-    if hasattr(row, "read_at") and receipt in ("read", "played") and row.read_at is None:
+    if hasattr(row, "read_at") and receipt in READ and row.read_at is None:
         row.read_at = at
     return True

@@ -1,61 +1,28 @@
 """What a send request may say. The same schema validates REST, workflows, webhook
-actions and the helpdesk, because they all send through ``server.outbox.send``."""
+actions and the helpdesk, because they all send through ``server.outbox.send``; it
+extends nodes/message.py, the message the workflow send node takes too, with the
+gateway's defaults and an uploaded file as media."""
 
 from __future__ import annotations
 
 import marshmallow as ma
 
+from nodes import message
 from server import fields
 
-KINDS = ("text", "image", "video", "audio", "voice", "document", "sticker", "location",
-         "contacts", "poll")
-MEDIA_KINDS = {"image", "video", "audio", "voice", "document", "sticker"}
+# The message is nodes/message.py's, which the workflow send node extends too.
+KINDS, MEDIA_KINDS = message.KINDS, message.MEDIA_KINDS
+LocationSpec, ContactSpec, PollSpec = message.LocationSpec, message.ContactSpec, message.PollSpec
 
 
-class MediaSpec(ma.Schema):
-    url = ma.fields.Url(load_default=None, schemes={"http", "https"}, metadata={
-        "description": "Fetched by the gateway (size and time limits, no private addresses)."})
-    base64 = ma.fields.String(load_default=None)
-    sha256 = ma.fields.String(load_default=None, validate=ma.validate.Length(64, 64), metadata={
-        "description": "Media already in this gateway's media store."})
-    mimetype = ma.fields.String(load_default=None)
-    filename = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 255))
-
-    @ma.validates_schema
-    def _one_source(self, data, **_kwargs):
-        given = [k for k in ("url", "base64", "sha256") if data.get(k)]
-        if len(given) != 1:
-            raise ma.ValidationError("Give exactly one of url, base64 or sha256 (or upload a "
-                                     "file as multipart field 'file').")
+class MediaSpec(message.MediaSpec):
+    one_source_message = ("Give exactly one of url, base64 or sha256 (or upload a file as "
+                          "multipart field 'file').")
 
 
-class LocationSpec(ma.Schema):
-    latitude = ma.fields.Float(required=True, validate=ma.validate.Range(-90, 90))
-    longitude = ma.fields.Float(required=True, validate=ma.validate.Range(-180, 180))
-    name = ma.fields.String(load_default=None, validate=ma.validate.Length(0, 256))
-    address = ma.fields.String(load_default=None, validate=ma.validate.Length(0, 512))
+class SendSpec(message.MessageSpec):
+    media_sources = "url, base64, sha256 or an uploaded file"
 
-
-class ContactSpec(ma.Schema):
-    name = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 128))
-    phone = ma.fields.String(load_default=None)
-    vcard = ma.fields.String(load_default=None, metadata={"description": "A full vCard 3.0."})
-
-    @ma.validates_schema
-    def _name_and_phone_or_vcard(self, data, **_kwargs):
-        if not data.get("vcard") and not (data.get("name") and data.get("phone")):
-            raise ma.ValidationError("Give name and phone, or a vcard.")
-
-
-class PollSpec(ma.Schema):
-    question = ma.fields.String(required=True, validate=ma.validate.Length(1, 255))
-    options = ma.fields.List(ma.fields.String(validate=ma.validate.Length(1, 100)),
-                             required=True, validate=ma.validate.Length(2, 12))
-    multiple = ma.fields.Boolean(load_default=False, metadata={
-        "description": "Voters may pick several options."})
-
-
-class SendSpec(ma.Schema):
     to = ma.fields.String(required=True, metadata={
         "description": "A phone number as people type it, a JID, a group JID, an @lid, or "
                        "the name of a group the session is in (exact, any case; 404 if no "
@@ -74,7 +41,7 @@ class SendSpec(ma.Schema):
         "description": "Quote this message: its Kabar id or its WhatsApp id."})
     link_preview = ma.fields.Boolean(load_default=False)
     priority = ma.fields.String(load_default="normal",
-                                validate=ma.validate.OneOf(["high", "normal", "bulk"]),
+                                validate=ma.validate.OneOf(message.PRIORITIES),
                                 metadata={"description": "high: transactional (an OTP), goes "
                                           "first and through quiet hours; bulk: last."})
     send_at = fields.AwareDateTime(load_default=None, metadata={
@@ -84,29 +51,6 @@ class SendSpec(ma.Schema):
     typing = ma.fields.Boolean(load_default=None, metadata={
         "description": "Show typing… first (default: the session's pacing setting)."})
 
-    @ma.validates_schema
-    def _parts_match_type(self, data, **_kwargs):
-        kind = data["type"]
-        errors: dict[str, list[str]] = {}
-        if kind == "text" and not data.get("text", "").strip():
-            errors["text"] = ["A text message needs text."]
-        if kind in MEDIA_KINDS and data.get("media") is None and not self.context_upload():
-            errors["media"] = [f"A {kind} message needs media (url, base64, sha256 or an "
-                               "uploaded file)."]
-        if kind == "location" and data.get("location") is None:
-            errors["location"] = ["A location message needs latitude and longitude."]
-        if kind == "contacts" and not data.get("contacts"):
-            errors["contacts"] = ["A contacts message needs at least one contact."]
-        if kind == "poll" and data.get("poll") is None:
-            errors["poll"] = ["A poll needs a question and 2-12 options."]
-        if data.get("poll") and len(set(data["poll"]["options"])) != len(data["poll"]["options"]):
-            errors["poll"] = ["Poll options must differ from each other."]
-        if data.get("send_at") and data.get("expires_at") and \
-                data["expires_at"] <= data["send_at"]:
-            errors["expires_at"] = ["Must be after send_at."]
-        if errors:
-            raise ma.ValidationError(errors)
-
-    def context_upload(self) -> bool:
+    def media_given(self) -> bool:
         """True when the caller uploaded the media as a multipart file."""
         return bool(getattr(self, "has_upload", False))

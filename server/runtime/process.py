@@ -32,7 +32,7 @@ from server.events import Event, SessionStatus
 from server.metrics import SESSION_PROCESS_EXITS
 from server.models import RuntimeCommand, WaSession, db, utcnow
 from server.outbox.dispatcher import OutboxDispatcher
-from server.runtime import commands, handlers, heartbeat, leases, sink, wakeup
+from server.runtime import acks, commands, handlers, heartbeat, leases, sink, wakeup
 from server.runtime.hosts import InlineHost, ProcessHost, SessionHost
 from server.runtime.media_worker import MediaWorker
 from server.runtime.worker import Worker
@@ -54,6 +54,8 @@ HEALTHY_AFTER = 60.0
 REBALANCE_PER_BEAT = 5
 # Tries to store an event that fails for a reason other than the database being down.
 SINK_ATTEMPTS = 3
+# At most this many events the sink stores in one transaction.
+SINK_BATCH = 200
 
 
 @dataclass
@@ -134,6 +136,7 @@ class Runtime:
             self.media_worker = MediaWorker(self.app, self._connected_transport)
             self.media_worker.start()
             listener = wakeup.Listener(db.engine)
+            unsubscribe = wakeup.subscribe(self._wake_workers)
             last_beat = time.monotonic()
             log.info("runtime started (%s)", self.holder)
             try:
@@ -144,6 +147,7 @@ class Runtime:
                     self.tick()
                     listener.wait(0.5)
             finally:
+                unsubscribe()
                 listener.close()
                 self._shutdown()
 
@@ -154,19 +158,21 @@ class Runtime:
             self._reconcile()
             self._run_commands()
             self._watchdog()
-            if self.dispatcher is not None:  # new messages may be queued
-                self.dispatcher.wake.set()
-            if self.media_worker is not None:
-                self.media_worker.wake.set()
-            if self.webhook_worker is not None:
-                self.webhook_worker.wake.set()
-            for worker in self.workflow_workers:
-                worker.wake.set()
+            self._wake_workers()
             if self.scheduler is not None:
                 self.scheduler.refresh()
         except Exception:
             db.session.rollback()
             log.exception("runtime tick failed; continuing")
+
+    def _wake_workers(self) -> None:
+        """New work may be there (a message queued, a run to resume, a delivery): each
+        worker looks now. Called by each pass of the loop, and at once by a notify in
+        this process (``wakeup.subscribe``)."""
+        for worker in (self.dispatcher, self.media_worker, self.webhook_worker,
+                       *self.workflow_workers):
+            if worker is not None:
+                worker.wake.set()
 
     def request_stop(self, *_args: Any) -> None:
         self.stopping.set()
@@ -544,6 +550,8 @@ class Runtime:
                 stored = threading.Event()
                 self.events.put(Pending(session_id, event, stored, True,
                                         self.leases.get(session_id)))
+                if acks.defer(stored, self.sink_thread.is_alive):
+                    return  # a sender's batch waits for it with the others
                 while not stored.wait(1.0):
                     if not self.sink_thread.is_alive():
                         log.error("%s not stored: the runtime is stopping", event.type)
@@ -555,15 +563,65 @@ class Runtime:
         return emit
 
     def _sink_loop(self) -> None:
+        """Store events as they come; what piled up meanwhile goes in one transaction
+        (at most SINK_BATCH), so a burst costs a commit per batch, not per event."""
         with self.app.app_context():
             while True:
                 item = self.events.get()
                 if item is None:
                     return
+                batch, last = [item], False
+                while len(batch) < SINK_BATCH:
+                    try:
+                        more = self.events.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is None:
+                        last = True
+                        break
+                    batch.append(more)
+                self._store_batch(batch)
+                # A stored event may be their work (a workflow's inbox item, a delivery).
+                for worker in self.workflow_workers:
+                    worker.wake.set()
+                if self.webhook_worker is not None:
+                    self.webhook_worker.wake.set()
+                if last:
+                    return
+
+    def _store_batch(self, batch: list[Pending]) -> None:
+        """Store ``batch`` in order: runs of groupable events together, each event
+        acknowledged (``done``) only once committed. A group that fails is rolled back
+        and stored one event at a time, with ``_store``'s retries and lease checks."""
+        group: list[Pending] = []
+
+        def flush() -> None:
+            if len(group) > 1:
+                try:
+                    sink.handle_many([(item.session_id, item.event, item.from_transport,
+                                       (self.holder, item.token)) for item in group])
+                except Exception as exc:  # each goes alone below
+                    db.session.rollback()
+                    log.info("storing %d events together failed (%s); one at a time",
+                             len(group), exc)
+                else:
+                    for item in group:
+                        if item.done is not None:
+                            item.done.set()
+                    group.clear()
+                    return
+            for item in group:
                 if self._store(item) and item.done is not None:
                     item.done.set()
-                for worker in self.workflow_workers:  # a stored event may be their work
-                    worker.wake.set()
+            group.clear()
+
+        for item in batch:
+            if not sink.groupable(item.event):
+                flush()  # what came before it, then it alone
+            group.append(item)
+            if not sink.groupable(item.event):
+                flush()
+        flush()
 
     def _store(self, item: Pending) -> bool:
         """Store one event, retrying while the database is unreachable (an outage delays

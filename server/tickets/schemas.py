@@ -1,5 +1,6 @@
 """How tickets, their events, people and staff look as JSON: in the API and to the
-ticket nodes (``host.py``), the same shapes."""
+ticket nodes (``host.py``), the same shapes; and what a request about them may say, which
+the API and the dashboard load with the same schemas."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from typing import Any
 
 import marshmallow as ma
 
+from server import fields
 from server.models import StaffProfile, Ticket, TicketEvent, db
-from server.tickets import staff
+from server.tickets import lifecycle, staff
 
 API = "/api/v1"
+SETTABLE = ("in_progress", "pending", "done", "confirmed", "assigned", "new")
 
 
 def photo(ticket: Ticket, message_id: str | None,
@@ -111,3 +114,83 @@ class StaffSchema(ma.Schema):
     notes = ma.fields.String()
     created_at = ma.fields.DateTime()
     updated_at = ma.fields.DateTime()
+
+
+class PersonCreateSchema(ma.Schema):
+    id = ma.fields.String(load_default=None, metadata={
+        "description": "e.g. PGW2402001; left out, Kabar gives PGW + YYMM + a sequence."})
+    name = ma.fields.String(required=True, validate=ma.validate.Length(1, 128))
+    phone = ma.fields.String(required=True, validate=ma.validate.Length(1, 32), metadata={
+        "description": "As typed: 0812…, +62 812…; stored normalised."})
+    email = ma.fields.Email(load_default=None, allow_none=True,
+                            validate=ma.validate.Length(0, 255))
+    department = ma.fields.String(load_default="", validate=ma.validate.Length(0, 128))
+    unit = ma.fields.String(load_default="", validate=ma.validate.Length(0, 128))
+    status = ma.fields.String(load_default="active")
+    notes = ma.fields.String(load_default="", validate=ma.validate.Length(0, 4096))
+
+
+class PersonUpdateSchema(ma.Schema):
+    name = ma.fields.String(validate=ma.validate.Length(1, 128))
+    phone = ma.fields.String(validate=ma.validate.Length(1, 32))
+    email = ma.fields.Email(allow_none=True, validate=ma.validate.Length(0, 255))
+    department = ma.fields.String(validate=ma.validate.Length(0, 128))
+    unit = ma.fields.String(validate=ma.validate.Length(0, 128))
+    status = ma.fields.String()
+    notes = ma.fields.String(validate=ma.validate.Length(0, 4096))
+
+
+class StaffProfileSchema(ma.Schema):
+    phone = ma.fields.String(required=True, validate=ma.validate.Length(1, 32), metadata={
+        "description": "The number they use on WhatsApp, as typed."})
+    level = ma.fields.String(required=True, metadata={
+        "description": "administrator, staff (Staf) or tbo (field officer)"})
+    status = ma.fields.String(load_default="active")
+    notes = ma.fields.String(load_default="", validate=ma.validate.Length(0, 4096), metadata={
+        "description": "What they handle (deskripsi)."})
+
+
+class TicketFilterArgs(ma.Schema):
+    status = ma.fields.String(metadata={
+        "description": "Comma-separated statuses; open = new,assigned,in_progress,pending."})
+    from_ = fields.Date(data_key="from", metadata={
+        "description": "Reported on or after this day (helpdesk time zone)."})
+    to = fields.Date(metadata={"description": "Reported on or before this day."})
+    reporter = ma.fields.String(metadata={"description": "A phone number or a person id."})
+    assignee = fields.RowId(metadata={"description": "The assignee's user id."})
+    category = ma.fields.String()
+    q = ma.fields.String(metadata={
+        "description": "Part of the number, the report or the reporter's name."})
+
+
+class ExportArgs(TicketFilterArgs):
+    format = ma.fields.String(load_default="xlsx", validate=ma.validate.OneOf(["xlsx", "csv"]))
+
+
+class PhotoArgs(ma.Schema):
+    event = fields.RowId(metadata={
+        "description": "A ticket event's photo instead of the ticket's own."})
+
+
+class AssignSchema(ma.Schema):
+    assignee = fields.RowId(required=True, metadata={
+        "description": "The user id of a staff member (GET /api/v1/staff)."})
+    note = ma.fields.String(load_default="", validate=ma.validate.Length(0, lifecycle.MAX_TEXT))
+
+
+class ProgressSchema(ma.Schema):
+    note = ma.fields.String(load_default="", validate=ma.validate.Length(0, lifecycle.MAX_TEXT))
+    photo_message_id = ma.fields.String(load_default=None, metadata={
+        "description": "A stored message (of the ticket's session or yours) whose media "
+                       "is the photo."})
+
+
+class StatusSchema(ma.Schema):
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(SETTABLE), metadata={
+        "description": "in_progress (start), pending (hold), done (finish), confirmed, or "
+                       "assigned/new (reopen)."})
+    note = ma.fields.String(load_default="", validate=ma.validate.Length(0, lifecycle.MAX_TEXT))
+
+
+class NoteSchema(ma.Schema):
+    note = ma.fields.String(required=True, validate=ma.validate.Length(1, lifecycle.MAX_TEXT))

@@ -105,6 +105,7 @@ def _pages() -> list:
         runs,
         sessions,
         staff,
+        studio,
         tickets,
         webhooks,
         workflows,
@@ -112,7 +113,7 @@ def _pages() -> list:
 
     return [account.bp, overview.bp, sessions.bp, chat.bp, outbox.bp, webhooks.bp,
             workflows.bp, runs.bp, tickets.bp, people.bp, staff.bp, admin.bp, apikeys.bp,
-            events.bp]
+            events.bp, studio.bp]
 
 
 def init_app(app: Flask) -> None:

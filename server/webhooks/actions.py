@@ -14,6 +14,15 @@ same list twice never sends twice. Actions act for the event's session.
 - ``typing`` {state: composing | recording | paused, seconds?}: shows typing…; seconds
   delay what follows.
 - ``delay`` {seconds}: later ``reply`` and ``send`` actions are scheduled that much later.
+
+Why these are not run as workflow nodes (DESIGN.md says they would be): they share what
+matters with the nodes, the one send path (``outbox.send``) and the message it takes
+(``server/outbox/schema.py``, which extends ``nodes/message.py`` as the send node does),
+but an action list is not a workflow. Its actions are independent (an invalid or failed
+one is recorded and the next still runs, where a failing node fails its run); a
+receiver's answer would otherwise become a durable run row per delivery; and ``react``,
+``mark_read`` and ``typing`` have no node yet. Running them through the engine needs
+those nodes and a "go on after an error" edge first: its own piece of work.
 """
 
 from __future__ import annotations
@@ -91,8 +100,8 @@ class MarkRead(_Action):
 
 
 class Typing(_Action):
-    state = ma.fields.String(load_default="composing", validate=ma.validate.OneOf(
-        ["composing", "recording", "paused"]))
+    state = ma.fields.String(load_default="composing",
+                             validate=ma.validate.OneOf(live.PRESENCE_STATES))
     seconds = ma.fields.Float(load_default=0.0, validate=ma.validate.Range(0, 60))
 
 

@@ -2,7 +2,8 @@
 an event is never stored without its deliveries, nor a delivery without its event.
 
 Cost per event: one indexed query for the candidate endpoints (the session's and the
-global ones); the type filter is applied here, in Python. A run's end also finds, by
+global ones; asked once per session in a group commit, ``memoised``); the type filter is
+applied here, in Python. A run's end also finds, by
 index, the one-shot endpoints of reply watches bound to that run (``run_id``); no other
 event ever sees those.
 """
@@ -14,7 +15,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from server.fonnte import webhooks as fonnte_webhooks
-from server.models import StoredEvent, WaSession, WebhookDelivery, WebhookEndpoint, db
+from server.models import (
+    StoredEvent,
+    WaSession,
+    WebhookDelivery,
+    WebhookEndpoint,
+    db,
+    memo,
+)
 
 
 def matches(filters: list[str], event_type: str) -> bool:
@@ -45,14 +53,10 @@ def ordering_key(event_type: str, data: dict[str, Any], session_id: str | None) 
 
 def fan_out(row: StoredEvent, session: WaSession | None) -> list[WebhookDelivery]:
     """Add a pending delivery for each enabled endpoint that wants ``row``."""
-    scope = WebhookEndpoint.session_id.is_(None)
-    if session is not None:
-        scope = sa.or_(scope, WebhookEndpoint.session_id == session.id)
+    session_id = session.id if session is not None else None
     with db.session.no_autoflush:
-        candidates = db.session.execute(
-            sa.select(WebhookEndpoint.id, WebhookEndpoint.events, WebhookEndpoint.format)
-            .where(WebhookEndpoint.enabled.is_(True), WebhookEndpoint.run_id.is_(None),
-                   scope)).all()
+        candidates = memo(("webhook endpoints", session_id),
+                          lambda: _candidates(session_id))
         wanted = [endpoint_id for endpoint_id, filters, shape in candidates
                   if matches(filters or [], row.type)
                   and (shape != "fonnte" or fonnte_webhooks.applies(row.type, row.data))
@@ -65,6 +69,16 @@ def fan_out(row: StoredEvent, session: WaSession | None) -> list[WebhookDelivery
                                   ordering_key=key) for endpoint_id in wanted]
     db.session.add_all(deliveries)
     return deliveries
+
+
+def _candidates(session_id: str | None) -> list[sa.Row]:
+    scope = WebhookEndpoint.session_id.is_(None)
+    if session_id is not None:
+        scope = sa.or_(scope, WebhookEndpoint.session_id == session_id)
+    return db.session.execute(
+        sa.select(WebhookEndpoint.id, WebhookEndpoint.events, WebhookEndpoint.format)
+        .where(WebhookEndpoint.enabled.is_(True), WebhookEndpoint.run_id.is_(None),
+               scope)).all()
 
 
 RUN_ENDS = ("workflow.completed", "workflow.failed")

@@ -27,7 +27,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from nodes import match_message
-from server.models import StoredEvent, WaSession, Workflow, WorkflowInbox, db, utcnow
+from server.models import (
+    StoredEvent,
+    WaSession,
+    Workflow,
+    WorkflowInbox,
+    db,
+    memo,
+    utcnow,
+)
 from server.webhooks.fanout import chat_of, matches
 from server.workflows import limits, runner
 
@@ -54,8 +62,8 @@ def fan_out(row: StoredEvent, session: WaSession | None) -> WorkflowInbox | None
     if row.type in NEVER_TO_WORKFLOWS:
         return None
     with db.session.no_autoflush:
-        listening = db.session.scalars(sa.select(Workflow.event_types).where(
-            Workflow.enabled.is_(True))).all()
+        listening = memo(("workflow event types",), lambda: db.session.scalars(
+            sa.select(Workflow.event_types).where(Workflow.enabled.is_(True))).all())
     if not any(matches(types, row.type) for types in listening if types):
         return None
     chat = chat_of(row.type, row.data)

@@ -1,5 +1,6 @@
-"""``send`` takes exactly the send spec of docs/messaging.md: a test, not a copy, keeps the
-node's parameters in step with server/outbox/schema.py (nodes/ itself never imports it)."""
+"""``send`` takes exactly the send spec of docs/messaging.md: the node and the outbox
+(server/outbox/schema.py) both extend nodes/message.py; this keeps what each declares for
+itself (its field types and defaults) in step."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ def test_every_field_of_the_send_spec_is_a_parameter():
 
 def test_the_nested_parts_match():
     assert KINDS == outbox.KINDS and MEDIA_KINDS == outbox.MEDIA_KINDS
+    from server.whatsapp.neonize import media as neonize_media
+
+    assert neonize_media.MEDIA_KINDS == MEDIA_KINDS
     for part in ("media", "location", "poll"):
         server = outbox.SendSpec().fields[part].schema.fields
         node = SendParams().fields[part].schema.fields

@@ -52,3 +52,10 @@ def test_load_reports_bad_json(tmp_path):
         Workflow.load(path)
     assert str(raised.value.problems[0]).startswith("$: not valid JSON: Expecting value at "
                                                     "line 2")
+
+
+def test_positions_are_allowed_and_change_nothing_the_engine_sees():
+    plain = {"name": "t", "start": "a", "nodes": {"a": {"type": "end"}}}
+    drawn = {**plain, "positions": {"a": {"x": 12, "y": 40.5}}}
+    assert validate(drawn) == []
+    assert Workflow.from_dict(drawn).nodes == Workflow.from_dict(plain).nodes

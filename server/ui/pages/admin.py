@@ -8,10 +8,9 @@ import sqlalchemy as sa
 from flask import render_template, request
 from flask_babel import gettext as _
 
-from server.api.permission_groups import GroupSchema
-from server.api.users import BlockSchema, UserCreateSchema, UserUpdateSchema
 from server.auth import accounts, current_principal
 from server.auth.permissions import ADMIN_GROUP, PERMISSIONS, group_permissions
+from server.auth.schemas import BlockSchema, GroupSchema, UserCreateSchema, UserUpdateSchema
 from server.models import Group, User, db
 from server.pagination import paginate
 from server.ui.base import UiBlueprint, back, done, form_values, load

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 from flask import current_app, render_template
 from flask_babel import gettext as _
 
-from server.api.apikeys import ApiKeySchema
 from server.auth import apikeys, current_principal, get_owned, scoped
 from server.auth.permissions import PERMISSIONS
+from server.auth.schemas import ApiKeySchema
 from server.errors import ValidationFailed
 from server.models import ApiKey, db, utcnow
 from server.ui.base import UiBlueprint, back, form_values, load

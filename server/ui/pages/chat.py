@@ -16,10 +16,10 @@ from flask_babel import gettext as _
 
 from server import chats as chat_service
 from server import outbox, sandbox_controls, sessions
-from server.api.sandbox import InjectSchema
 from server.errors import ValidationFailed
 from server.inputs import carries_media
 from server.models import Message, OutboxMessage, db
+from server.sandbox_controls import InjectSchema
 from server.ui.base import UiBlueprint, back, form_values, load
 from server.whatsapp.jids import parse_chat, phone_of
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from flask import render_template, request
 from flask_babel import gettext as _
 
-from server.api.people import PersonCreateSchema, PersonUpdateSchema
 from server.auth import current_principal
 from server.errors import ValidationFailed
 from server.inputs import carries_media
@@ -15,6 +14,7 @@ from server.models import PERSON_STATUSES, Person, Ticket, db
 from server.pagination import paginate
 from server.tickets import importer, people
 from server.tickets.queries import filtered
+from server.tickets.schemas import PersonCreateSchema, PersonUpdateSchema
 from server.ui.base import UiBlueprint, back, checkbox, done, form_values, load
 
 bp = UiBlueprint("people", __name__, url_prefix="/helpdesk/people")

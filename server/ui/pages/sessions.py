@@ -13,12 +13,12 @@ from flask_babel import format_datetime, lazy_gettext
 from flask_babel import gettext as _
 
 from server import sandbox_controls, sessions
-from server.api.sessions import SessionSchema
 from server.auth import current_principal
 from server.errors import ValidationFailed
 from server.models import SessionStatusChange, User, WaSession, db
 from server.outbox.pacing import Pacing
 from server.runtime import heartbeat
+from server.session_schemas import SessionSchema
 from server.ui.base import UiBlueprint, back, checkbox, done, form_values, load
 from server.webhooks import endpoints as webhooks
 

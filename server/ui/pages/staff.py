@@ -7,12 +7,12 @@ from __future__ import annotations
 from flask import render_template, request
 from flask_babel import gettext as _
 
-from server.api.staff import StaffProfileSchema
 from server.auth import accounts
 from server.errors import ValidationFailed
 from server.models import STAFF_LEVELS, STAFF_STATUSES, StaffProfile
 from server.pagination import paginate
 from server.tickets import staff
+from server.tickets.schemas import StaffProfileSchema
 from server.ui.base import UiBlueprint, back, done, form_values, load
 
 bp = UiBlueprint("staff", __name__, url_prefix="/helpdesk/staff")

@@ -12,7 +12,15 @@ from flask import Response, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
-from server.api.tickets import (
+from server.auth import current_principal
+from server.auth.principal import Principal
+from server.models import OPEN_STATUSES, TICKET_STATUSES, StaffProfile, Ticket, db
+from server.pagination import paginate
+from server.tickets import export, lifecycle, staff, stats
+from server.tickets.actors import Actor
+from server.tickets.messages import message_log, photo_response, session_ids
+from server.tickets.queries import filtered
+from server.tickets.schemas import (
     AssignSchema,
     ExportArgs,
     NoteSchema,
@@ -20,17 +28,7 @@ from server.api.tickets import (
     ProgressSchema,
     StatusSchema,
     TicketFilterArgs,
-    message_log,
-    photo_response,
-    session_ids,
 )
-from server.auth import current_principal
-from server.auth.principal import Principal
-from server.models import OPEN_STATUSES, TICKET_STATUSES, StaffProfile, Ticket, db
-from server.pagination import paginate
-from server.tickets import export, lifecycle, staff, stats
-from server.tickets.actors import Actor
-from server.tickets.queries import filtered
 from server.ui import nav
 from server.ui.base import UiBlueprint, back, form_values, load
 from server.ui.pages import overview

@@ -8,7 +8,6 @@ from flask import flash, render_template, request
 from flask_babel import gettext as _
 
 from server import sessions
-from server.api.webhooks import WebhookSchema, WebhookUpdateSchema
 from server.auth import current_principal
 from server.errors import ValidationFailed
 from server.events import CATALOGUE
@@ -16,6 +15,7 @@ from server.models import DELIVERY_STATUSES, WaSession, WebhookDelivery, Webhook
 from server.pagination import paginate
 from server.ui.base import UiBlueprint, back, checkbox, done, form_values, load
 from server.webhooks import endpoints
+from server.webhooks.schemas import WebhookSchema, WebhookUpdateSchema
 
 bp = UiBlueprint("webhooks", __name__, url_prefix="/webhooks")
 

@@ -14,12 +14,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
 from server import inputs
-from server.api.workflows import StartSchema
 from server.errors import Conflict, ValidationFailed
 from server.models import Workflow, WorkflowRun, db
 from server.ui import graph, nav
 from server.ui.base import UiBlueprint, back, checkbox, done, form_values, load
 from server.workflows import operations, store
+from server.workflows.schemas import StartSchema
 
 bp = UiBlueprint("workflows", __name__, url_prefix="/workflows")
 

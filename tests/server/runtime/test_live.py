@@ -18,3 +18,19 @@ def test_every_command_the_web_sends_has_a_handler():
 def test_a_group_call_takes_only_group_commands(app):
     with pytest.raises(ValueError, match="not a group command"):
         live.group("any-session", live.CHATS_MARK_READ)
+
+
+def test_no_view_or_service_spells_a_command_name():
+    """Outside server/runtime/, commands go through live.py (or a handler's constant):
+    a literal name there is one a renamed handler would silently stop answering."""
+    import re
+    from pathlib import Path
+
+    import server
+
+    root = Path(server.__file__).parent
+    literal = re.compile(r"commands\.(call|submit)\(\s*[\"']")
+    spelled = [str(path.relative_to(root)) for path in root.rglob("*.py")
+               if "runtime" not in path.relative_to(root).parts[:1]
+               and literal.search(path.read_text())]
+    assert spelled == []
