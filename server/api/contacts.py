@@ -15,12 +15,12 @@ import marshmallow as ma
 from flask import current_app
 from flask.views import MethodView
 
-from server import directory, sessions
+from server import contacts, directory, sessions
 from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.errors import NotFound
 from server.models import Contact as ContactRow
 from server.runtime import live
-from server.whatsapp.jids import InvalidPhone, parse_person, phone_of, to_jid
+from server.whatsapp.jids import parse_person, phone_of
 
 blp = Blueprint("contacts", __name__, url_prefix="/api/v1/sessions",
                 description="Look people up through a session: is a number on WhatsApp, "
@@ -37,56 +37,6 @@ def _region() -> str:
 
 def _person(text: str) -> str:
     return parse_person(text, _region())
-
-
-def check(session, queries: list[str]) -> list[dict]:
-    """Each query in order, with its number, JID, whether it is on WhatsApp and whether
-    it is one of the session's contacts. A query that is not a number answers registered
-    and in_contacts false with an error, not a failed batch."""
-    results, phones = [], {}
-    for query in queries:
-        try:
-            phone = phone_of(to_jid(query, _region()))
-            if phone is None:
-                raise InvalidPhone(f"{query!r} is not a phone number.")
-            results.append({"query": query, "phone": phone, "jid": None, "registered": False,
-                            "in_contacts": False, "saved": False, "name": None,
-                            "error": None})
-            phones[phone] = None
-        except InvalidPhone as exc:
-            results.append({"query": query, "phone": None, "jid": None, "registered": False,
-                            "in_contacts": False, "saved": False, "name": None,
-                            "error": str(exc)})
-    known = directory.contacts_by_phone(session.id, list(phones))
-    _fill_registered(session, phones)
-    for result in results:
-        answer = phones.get(result["phone"]) if result["phone"] else None
-        if answer:
-            result["jid"], result["registered"] = answer.get("jid"), bool(answer["registered"])
-        contact = known.get(result["phone"]) if result["phone"] else None
-        if contact is not None:
-            result.update(_contact_fields(contact))
-    return results
-
-
-def _fill_registered(session, phones: dict[str, dict | None]) -> None:
-    """Whether each number is on WhatsApp: answers from the last few minutes are reused
-    (KABAR_REGISTERED_CACHE_SECONDS), only the rest is asked of the runtime. A check
-    before every send of a busy flow then costs no runtime round trip."""
-    within = current_app.config["KABAR"]["REGISTERED_CACHE_SECONDS"]
-    for _payload, answers in live.recent_registrations(session.id, within=within):
-        for answer in answers or []:
-            if answer.get("query") in phones and phones[answer["query"]] is None:
-                phones[answer["query"]] = answer
-    missing = [phone for phone, answer in phones.items() if answer is None]
-    if missing:
-        answers = live.is_on_whatsapp(session.id, missing)
-        phones.update({a["query"]: a for a in answers})
-
-
-def _contact_fields(contact) -> dict:
-    return {"in_contacts": True, "saved": contact.saved,
-            "name": contact.name or contact.push_name}
 
 
 class ContactCheckSchema(ma.Schema):
@@ -198,7 +148,7 @@ class Check(MethodView):
     @blp.response(200, ContactCheckResultsSchema)
     def post(self, body, session_id):
         """Which numbers are on WhatsApp, in the order given."""
-        return {"results": check(sessions.get(session_id), body["phones"])}
+        return {"results": contacts.check(sessions.get(session_id), body["phones"])}
 
 
 class ContactIdsSchema(ma.Schema):
@@ -209,13 +159,6 @@ class ContactIdsSchema(ma.Schema):
     lid = ma.fields.String(allow_none=True, metadata={
         "description": "The LID (…@lid), WhatsApp's number-hiding id, or null when "
                        "unknown."})
-
-
-def ids(session, who: str) -> dict:
-    """A contact's phone JID and LID, as far as this session's device knows them."""
-    jid = _person(who)
-    answer = live.lid_lookup(session.id, [jid])
-    return {**answer[0], "query": who}
 
 
 @blp.route(f"{ROUTE}/<string:phone>/ids")
@@ -229,7 +172,7 @@ class ContactIds(MethodView):
         (`…@lid`, as in a group's participants or an event's `sender.lid`) to learn the
         number behind it. Answered from what WhatsApp told this device (no message is
         sent); null when it does not know."""
-        return ids(sessions.get(session_id), phone)
+        return contacts.ids(sessions.get(session_id), phone)
 
 
 @blp.route(f"{ROUTE}/<string:phone>/picture")
@@ -257,6 +200,6 @@ class Contact(MethodView):
                            code="contact_not_found")
         phone = phone_of(jid)
         contact = directory.contacts_by_phone(session.id, [phone]).get(phone)
-        fields = _contact_fields(contact) if contact is not None else {
+        fields = contacts.contact_fields(contact) if contact is not None else {
             "in_contacts": False, "saved": False, "name": None}
         return {"phone": phone, **info[0], **fields}

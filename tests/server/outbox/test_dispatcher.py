@@ -96,3 +96,29 @@ def test_pacing_says_why_and_until_when_without_rescheduling_the_message(
     assert row.not_before is None and row.status == "queued"
     assert db.session.scalar(sa.select(OutboxMessage).where(
         OutboxMessage.id == first)).status != "queued"
+
+
+def test_a_send_interrupted_after_the_transport_call_is_not_a_duplicate(
+        client, operator_headers, sandbox_session, runtime):
+    """The crash window: the recipient got the message, but the row still says sending.
+    After a restart the row goes again with the same WhatsApp id; the recipient still
+    has it once, and the row ends sent."""
+    session = db.session.get(WaSession, sandbox_session)
+    session.desired_state = "stopped"
+    db.session.commit()
+    wait_for(lambda: sandbox_session not in runtime.live, what="the session to stop")
+    row = OutboxMessage(session_id=sandbox_session, wa_id="3EB0CRASHCRASHCRASH000",
+                        to_jid="628123456789@s.whatsapp.net", kind="text",
+                        payload={"text": "once"}, status="sending", attempts=1)
+    db.session.add(row)
+    db.session.add(SandboxDelivery(session_id=sandbox_session, wa_id=row.wa_id,
+                                   to_jid=row.to_jid, kind="text", content={"text": "once"}))
+    session.settings = {"pacing": {"enabled": False}}
+    session.desired_state = "running"
+    db.session.commit()
+    wait_for(lambda: db.session.get(OutboxMessage, row.seq).status
+             in ("sent", "delivered", "read"), what="the resend")
+    assert db.session.get(OutboxMessage, row.seq).attempts == 2
+    deliveries = db.session.scalars(sa.select(SandboxDelivery).where(
+        SandboxDelivery.wa_id == row.wa_id)).all()
+    assert len(deliveries) == 1

@@ -34,3 +34,13 @@ def test_no_view_or_service_spells_a_command_name():
                if "runtime" not in path.relative_to(root).parts[:1]
                and literal.search(path.read_text())]
     assert spelled == []
+
+
+def test_lookups_need_a_connected_session(client, operator_headers, runtime):
+    created = client.post("/api/v1/sessions", headers=operator_headers, json={
+        "label": "idle", "transport": "sandbox", "auto_start": False}).json
+    response = client.get(f"/api/v1/sessions/{created['id']}/devices", headers=operator_headers)
+    assert response.status_code == 409 and response.json["code"] == "session_not_paired"
+    fault = client.post(f"/api/v1/sandbox/sessions/{created['id']}/faults",
+                        headers=operator_headers, json={"kind": "disconnect"})
+    assert fault.status_code == 503 and fault.json["code"] == "session_not_running"

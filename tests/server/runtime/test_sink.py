@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
 from server.events import InboundMessage, MessageReceived, Party
-from server.models import Message, WaSession, db
+from server.models import Message, StoredEvent, WaSession, db
 from server.runtime import sink
 from server.runtime.process import Pending, Runtime
 
@@ -98,3 +98,15 @@ def test_the_transports_callback_is_not_released_until_the_message_is_stored(
     assert stored.wait(10)
     runtime.events.put(None)
     thread.join(10)
+
+
+def test_the_same_message_delivered_twice_is_stored_once(app, sandbox_session, runtime):
+    transport = runtime.live[sandbox_session].transport
+    message = transport.inject(sender="628123", text="hello")
+    # WhatsApp redelivers the very same message (same id) after a reconnect.
+    transport.emit(MessageReceived(message=message))
+    rows = db.session.scalars(sa.select(Message).where(Message.wa_id == message.id)).all()
+    assert len(rows) == 1
+    events = db.session.scalars(sa.select(StoredEvent).where(
+        StoredEvent.type == "message.received")).all()
+    assert len(events) == 1

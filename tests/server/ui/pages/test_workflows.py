@@ -21,7 +21,7 @@ HELLO = {"name": "hello", "trigger": {"type": "message", "command": ["#hello"]},
              "greet": {"type": "send", "params": {"to": "{{ trigger.sender }}",
                                                   "text": "Halo!"}, "next": {"next": "done"}},
              "done": {"type": "end"}}}
-WORKFLOWS = Path(__file__).parents[3] / "workflows"
+WORKFLOWS = Path(__file__).parents[4] / "workflows"
 
 
 def _text(response) -> str:
