@@ -716,8 +716,33 @@ def _host_name(host: SessionHost) -> str:
     return f"{socket.gethostname()} {kind} pid {pid}"[:128]
 
 
+# A host frozen or cut off in the middle of a transaction would keep its row locks (a
+# session's lease row among them) for as long as its connection lives, and the host that
+# takes its sessions over would wait on them for good. PostgreSQL ends such a transaction
+# after this long: past the longest wait the runtime makes inside one (a 15 s pairing or
+# logout), within the 30 s failover budget with the 15 s lease.
+IDLE_IN_TRANSACTION_SECONDS = 20
+
+
+def _bound_idle_transactions(app: Flask) -> None:
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name != "postgresql":
+        return
+
+    @sa.event.listens_for(engine, "connect")
+    def _limits(dbapi_connection, _record) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET idle_in_transaction_session_timeout = "
+                           f"'{IDLE_IN_TRANSACTION_SECONDS}s'")
+        dbapi_connection.commit()
+
+    engine.dispose()  # connections made before (migrations) go; new ones get the limit
+
+
 def main(app: Flask) -> None:
     """``kabar runtime``: run until SIGTERM/SIGINT."""
+    _bound_idle_transactions(app)
     runtime = Runtime(app)
     signal.signal(signal.SIGTERM, runtime.request_stop)
     signal.signal(signal.SIGINT, runtime.request_stop)

@@ -77,3 +77,23 @@ def test_a_restarted_runtime_keeps_stopped_what_nobody_restarted_but_not_a_fresh
     db.session.expire_all()
     assert (old.desired_state, old.status) == ("stopped", "stopped")
     assert fresh.desired_state == "running"
+
+
+def test_a_runtime_hosts_transactions_end_if_it_freezes_inside_one(tmp_path):
+    """A host stopped (SIGSTOP, a cut network) inside a transaction must not keep its row
+    locks for good: the host taking its sessions over would wait on them (the scale-out
+    test's "cut off" step hung there). PostgreSQL ends the transaction after a bound."""
+    import sqlalchemy as sa
+
+    from server.app import create_app
+    from server.runtime.process import IDLE_IN_TRANSACTION_SECONDS, _bound_idle_transactions
+    from tests.conftest import POSTGRES_URL
+
+    runtime_app = create_app({"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": POSTGRES_URL,
+                              "SECRET_KEY": "test-secret-key-that-is-long-enough-for-hs256"})
+    _bound_idle_transactions(runtime_app)
+    with runtime_app.app_context():
+        shown = db.session.scalar(sa.text("SHOW idle_in_transaction_session_timeout"))
+        db.session.remove()
+        db.engine.dispose()
+    assert shown == f"{IDLE_IN_TRANSACTION_SECONDS}s"
