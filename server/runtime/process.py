@@ -720,8 +720,11 @@ def _host_name(host: SessionHost) -> str:
 # session's lease row among them) for as long as its connection lives, and the host that
 # takes its sessions over would wait on them for good. PostgreSQL ends such a transaction
 # after this long: past the longest wait the runtime makes inside one (a 15 s pairing or
-# logout), within the 30 s failover budget with the 15 s lease.
+# logout), within the 30 s failover budget with the 15 s lease. And a statement of this
+# host waits at most LOCK_WAIT_SECONDS for a lock, so the control loop (leases, the leader
+# lease) never hangs on such a host; claims skip locked rows instead of waiting.
 IDLE_IN_TRANSACTION_SECONDS = 20
+LOCK_WAIT_SECONDS = 5
 
 
 def _bound_idle_transactions(app: Flask) -> None:
@@ -735,6 +738,7 @@ def _bound_idle_transactions(app: Flask) -> None:
         with dbapi_connection.cursor() as cursor:
             cursor.execute(f"SET idle_in_transaction_session_timeout = "
                            f"'{IDLE_IN_TRANSACTION_SECONDS}s'")
+            cursor.execute(f"SET lock_timeout = '{LOCK_WAIT_SECONDS}s'")
         dbapi_connection.commit()
 
     engine.dispose()  # connections made before (migrations) go; new ones get the limit

@@ -86,14 +86,19 @@ def test_a_runtime_hosts_transactions_end_if_it_freezes_inside_one(tmp_path):
     import sqlalchemy as sa
 
     from server.app import create_app
-    from server.runtime.process import IDLE_IN_TRANSACTION_SECONDS, _bound_idle_transactions
+    from server.runtime.process import (
+        IDLE_IN_TRANSACTION_SECONDS,
+        LOCK_WAIT_SECONDS,
+        _bound_idle_transactions,
+    )
     from tests.conftest import POSTGRES_URL
 
     runtime_app = create_app({"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": POSTGRES_URL,
                               "SECRET_KEY": "test-secret-key-that-is-long-enough-for-hs256"})
     _bound_idle_transactions(runtime_app)
     with runtime_app.app_context():
-        shown = db.session.scalar(sa.text("SHOW idle_in_transaction_session_timeout"))
+        shown = [db.session.scalar(sa.text(f"SHOW {name}")) for name in (
+            "idle_in_transaction_session_timeout", "lock_timeout")]
         db.session.remove()
         db.engine.dispose()
-    assert shown == f"{IDLE_IN_TRANSACTION_SECONDS}s"
+    assert shown == [f"{IDLE_IN_TRANSACTION_SECONDS}s", f"{LOCK_WAIT_SECONDS}s"]
