@@ -93,7 +93,7 @@ def n8n_workflow() -> dict:
 class N8n:
     """``n8n start`` in a temporary user folder with the bench workflow active."""
 
-    def __init__(self, installed: Path):
+    def __init__(self, installed: Path, sqlite_pool: int = 0):
         self.folder = Path(tempfile.mkdtemp(prefix="kabar-bench-n8n-"))
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -107,6 +107,8 @@ class N8n:
                     "N8N_RUNNERS_ENABLED": "false", "N8N_SECURE_COOKIE": "false",
                     "N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS": "false",
                     "EXECUTIONS_MODE": "regular", "DB_TYPE": "sqlite",
+                    # 0 is n8n's default (rollback journal); > 0 opens a pool in WAL mode.
+                    "DB_SQLITE_POOL_SIZE": str(sqlite_pool),
                     "N8N_LOG_LEVEL": "warn", "GENERIC_TIMEZONE": "UTC",
                     "NODE_OPTIONS": "--max-old-space-size=2048"}
         flow = self.folder / "flow.json"
@@ -180,6 +182,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--n8n-sqlite-pool", type=int, default=0, help=(
+        "n8n's DB_SQLITE_POOL_SIZE: 0 (its default) keeps SQLite's rollback journal, "
+        "more opens that many connections in WAL mode"))
     args = parser.parse_args()
     if not wrk.available():
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
@@ -193,7 +198,7 @@ def main() -> None:
         assert status == 200 and found.get("hook_token"), found
         kabar_path = f"/api/v1/hooks/{HOOK['name']}"
         kabar_load = hook_script(kabar_path, {"X-Kabar-Token": found["hook_token"]})
-        n8n = N8n(installed)
+        n8n = N8n(installed, args.n8n_sqlite_pool)
         n8n_load = hook_script(f"/webhook/{PATH}", {})
         load = {"connections": args.connections, "seconds": args.seconds}
         for _ in range(args.rounds):
@@ -219,7 +224,8 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, node {_node_version()}; Kabar on "
           f"{'PostgreSQL' if args.database else 'SQLite'} (kabar run: 2 gunicorn workers x "
-          f"8 threads), n8n {version} on SQLite (regular mode, executions saved); "
+          f"8 threads), n8n {version} on SQLite (regular mode, executions saved, "
+          f"DB_SQLITE_POOL_SIZE={args.n8n_sqlite_pool}); "
           f"wrk -t1 -c{args.connections} -d{args.seconds:g}s, {args.rounds} rounds each, in "
           "turn; the load average is printed with each round")
     for name, index in (("Kabar", 0), ("n8n", 1)):

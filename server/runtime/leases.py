@@ -97,7 +97,10 @@ def claim(holder: str, *, capacity: int, held: int) -> dict[str, int]:
         # Where it ran before first (its device store may be local), then oldest first.
         .order_by(sa.case((WaSession.host.startswith(hostname + " "), 0), else_=1),
                   WaSession.created_at)
-        .limit(room)).scalars().all()
+        .limit(room)
+        # A row still locked by a host that froze inside a transaction is skipped, not
+        # waited for (PostgreSQL; the server ends that transaction, see process.py).
+        .with_for_update(skip_locked=True)).scalars().all()
     claimed: dict[str, int] = {}
     for session_id in candidates:
         won = db.session.execute(
@@ -107,7 +110,7 @@ def claim(holder: str, *, capacity: int, held: int) -> dict[str, int]:
         if won:
             claimed[session_id] = db.session.scalar(
                 sa.select(WaSession.lease_token).where(WaSession.id == session_id))
-        db.session.commit()
+    db.session.commit()
     return claimed
 
 

@@ -22,6 +22,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -124,9 +125,10 @@ class Runtime:
 
     def run(self) -> None:
         with self.app.app_context():
+            began = utcnow()
             leases.register(self.holder, capacity=self.capacity)
             self._beat()
-            self._prepare_sessions()
+            self._prepare_sessions(began)
             self.sink_thread = threading.Thread(target=self._sink_loop, name="kabar-sink",
                                                 daemon=True)
             self.sink_thread.start()
@@ -258,12 +260,14 @@ class Runtime:
             worker.stop()
         self.workflow_workers = []
 
-    def _prepare_sessions(self) -> None:
+    def _prepare_sessions(self, began: datetime) -> None:
         """After a restart: auto-start sessions come back; the others, which no other
-        host is running, stay stopped."""
+        host is running, stay stopped. A session someone started after this runtime
+        began (while it was taking its leases) is theirs: it runs."""
         now = utcnow()
         for session in db.session.scalars(sa.select(WaSession).where(
                 WaSession.desired_state == "running", WaSession.auto_start.is_(False),
+                WaSession.updated_at < began,
                 sa.or_(WaSession.lease_holder.is_(None), WaSession.lease_until < now,
                        WaSession.lease_holder == self.holder))):
             session.desired_state = "stopped"
@@ -712,8 +716,37 @@ def _host_name(host: SessionHost) -> str:
     return f"{socket.gethostname()} {kind} pid {pid}"[:128]
 
 
+# A host frozen or cut off in the middle of a transaction would keep its row locks (a
+# session's lease row among them) for as long as its connection lives, and the host that
+# takes its sessions over would wait on them for good. PostgreSQL ends such a transaction
+# after this long: past the longest wait the runtime makes inside one (a 15 s pairing or
+# logout), within the 30 s failover budget with the 15 s lease. And a statement of this
+# host waits at most LOCK_WAIT_SECONDS for a lock, so the control loop (leases, the leader
+# lease) never hangs on such a host; claims skip locked rows instead of waiting.
+IDLE_IN_TRANSACTION_SECONDS = 20
+LOCK_WAIT_SECONDS = 5
+
+
+def _bound_idle_transactions(app: Flask) -> None:
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name != "postgresql":
+        return
+
+    @sa.event.listens_for(engine, "connect")
+    def _limits(dbapi_connection, _record) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET idle_in_transaction_session_timeout = "
+                           f"'{IDLE_IN_TRANSACTION_SECONDS}s'")
+            cursor.execute(f"SET lock_timeout = '{LOCK_WAIT_SECONDS}s'")
+        dbapi_connection.commit()
+
+    engine.dispose()  # connections made before (migrations) go; new ones get the limit
+
+
 def main(app: Flask) -> None:
     """``kabar runtime``: run until SIGTERM/SIGINT."""
+    _bound_idle_transactions(app)
     runtime = Runtime(app)
     signal.signal(signal.SIGTERM, runtime.request_stop)
     signal.signal(signal.SIGINT, runtime.request_stop)

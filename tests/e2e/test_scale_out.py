@@ -101,6 +101,7 @@ def cluster(tmp_path: Path):
         yield gateway, start, engine, receiver, web
     finally:
         receiver.shutdown()
+        receiver.server_close()  # else its socket is left to the GC: a ResourceWarning
         for process in processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGCONT)

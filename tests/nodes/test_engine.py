@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import marshmallow as ma
 import pytest
 
 from nodes import (
@@ -213,3 +214,31 @@ def test_the_trace_keeps_the_latest_entries(ctx):
 def test_a_stored_run_of_another_format_is_refused():
     with pytest.raises(ValueError, match="format 99 is not 1"):
         Run.from_dict({"format": 99, "id": "x", "workflow": {}, "trigger": {}})
+
+
+class Counted(Node):
+    """Counts how often its Params schema is built."""
+
+    type = "test.counted"
+    built = 0
+
+    class Params(ma.Schema):
+        value = ma.fields.Integer(load_default=0)
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            Counted.built += 1
+            super().__init__(*args, **kwargs)
+
+    def run(self, ctx: NodeContext, params: dict[str, Any]) -> Result:
+        return Result("next", {"value": params["value"]})
+
+
+def test_a_nodes_params_schema_is_built_once_not_per_step(ctx):
+    registry = Registry([*BUILTINS, Counted], entry_points=False)
+    workflow = (WorkflowBuilder("counted").node("a", "test.counted", value=1, next="b")
+                .node("b", "test.counted", value=2).build(registry=registry))
+    engine = Engine(registry=registry)
+    Counted.built = 0
+    runs = [engine.start(workflow, {}, ctx) for _ in range(3)]
+    assert [r.outputs["b"] for r in runs] == [{"value": 2}] * 3
+    assert Counted.built == 1  # six steps, one schema

@@ -3,6 +3,9 @@ only what it holds beyond that share of the sessions that should run."""
 
 from __future__ import annotations
 
+import pytest
+import sqlalchemy as sa
+
 from server import sessions
 from server.models import WaSession, db
 from server.runtime import leases
@@ -46,3 +49,23 @@ def test_a_second_host_gets_half_and_the_first_hands_over_its_newest(app, make_u
         leases.release("a", session_id)
     assert set(leases.claim("b", capacity=10, held=0)) == set(surplus)
     assert leases.surplus("a") == leases.surplus("b") == []
+
+
+def test_a_row_locked_by_a_frozen_host_is_skipped_not_waited_for(app, make_user):
+    """A host stopped inside a transaction keeps its rows locked until the server ends
+    it: the host taking over claims the others meanwhile instead of hanging."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("row locks: PostgreSQL")
+    locked, free = _sessions(make_user, 2)
+    leases.register("a", capacity=10)
+    frozen = db.engine.connect()
+    transaction = frozen.begin()
+    frozen.execute(sa.text("SELECT id FROM wa_sessions WHERE id = :id FOR UPDATE"),
+                   {"id": locked})
+    try:
+        db.session.execute(sa.text("SET LOCAL lock_timeout = '2s'"))  # fail, not hang
+        assert set(leases.claim("a", capacity=10, held=0)) == {free}
+    finally:
+        transaction.rollback()
+        frozen.close()
+    assert set(leases.claim("a", capacity=10, held=1)) == {locked}
