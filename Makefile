@@ -47,15 +47,11 @@ test-n8n: $(VENV)/.installed-dev $(N8N_CACHE)/.installed $(N8N_PKG)/node_modules
 	KABAR_N8N_TESTS=1 $(BIN)/python -m pytest tests/n8n $(PYTEST_ARGS)
 
 # Every check that reads the code without running it, one tool a line: a new check is one
-# more line. FORMAT_CHECK=no skips the formatter's check, only until the tree has been
-# formatted once (`ruff format server nodes tests bench`); then its default becomes yes.
+# more line. `ruff format server nodes tests bench` fixes what the format check finds.
 LINT_PATHS = server nodes tests bench
-FORMAT_CHECK ?= no
 lint: $(VENV)/.installed-dev  ## ruff, the formatter's check, mypy, the import layers (pyproject.toml)
 	$(BIN)/ruff check $(LINT_PATHS)
-ifeq ($(FORMAT_CHECK),yes)
 	$(BIN)/ruff format --check $(LINT_PATHS)
-endif
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

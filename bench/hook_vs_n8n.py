@@ -58,33 +58,72 @@ def n8n_folder() -> tuple[Path, Path | None]:
             return Path(folder), None
     temporary = Path(tempfile.mkdtemp(prefix="kabar-bench-n8n-install-"))
     shutil.copy(N8N_HOST, temporary / "package.json")
-    print(f"installing n8n into {temporary} (several minutes on a cold npm cache)",
-          flush=True)
-    subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
-                   cwd=temporary, check=True)
+    print(f"installing n8n into {temporary} (several minutes on a cold npm cache)", flush=True)
+    subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=temporary, check=True
+    )
     return temporary, temporary
 
 
 def n8n_workflow() -> dict:
     def node(name, kind, version, parameters, position, **extra):
-        return {"id": str(uuid.uuid4()), "name": name, "type": kind, "typeVersion": version,
-                "position": position, "parameters": parameters, **extra}
+        return {
+            "id": str(uuid.uuid4()),
+            "name": name,
+            "type": kind,
+            "typeVersion": version,
+            "position": position,
+            "parameters": parameters,
+            **extra,
+        }
 
     return {
-        "id": "benchHookFlow001", "name": "bench hook", "active": True,
+        "id": "benchHookFlow001",
+        "name": "bench hook",
+        "active": True,
         "settings": {"executionOrder": "v1"},
         "nodes": [
-            node("Webhook", "n8n-nodes-base.webhook", 2, {
-                "httpMethod": "POST", "path": PATH, "responseMode": "lastNode",
-                "responseData": "firstEntryJson", "options": {}}, [0, 0],
-                webhookId=str(uuid.uuid4())),
-            node("Set", "n8n-nodes-base.set", 3.4, {
-                "mode": "manual", "includeOtherFields": False, "options": {},
-                "assignments": {"assignments": [
-                    {"id": str(uuid.uuid4()), "name": "order",
-                     "value": "={{ $json.body.order }}", "type": "number"},
-                    {"id": str(uuid.uuid4()), "name": "accepted", "value": True,
-                     "type": "boolean"}]}}, [200, 0]),
+            node(
+                "Webhook",
+                "n8n-nodes-base.webhook",
+                2,
+                {
+                    "httpMethod": "POST",
+                    "path": PATH,
+                    "responseMode": "lastNode",
+                    "responseData": "firstEntryJson",
+                    "options": {},
+                },
+                [0, 0],
+                webhookId=str(uuid.uuid4()),
+            ),
+            node(
+                "Set",
+                "n8n-nodes-base.set",
+                3.4,
+                {
+                    "mode": "manual",
+                    "includeOtherFields": False,
+                    "options": {},
+                    "assignments": {
+                        "assignments": [
+                            {
+                                "id": str(uuid.uuid4()),
+                                "name": "order",
+                                "value": "={{ $json.body.order }}",
+                                "type": "number",
+                            },
+                            {
+                                "id": str(uuid.uuid4()),
+                                "name": "accepted",
+                                "value": True,
+                                "type": "boolean",
+                            },
+                        ]
+                    },
+                },
+                [200, 0],
+            ),
         ],
         "connections": {"Webhook": {"main": [[{"node": "Set", "type": "main", "index": 0}]]}},
     }
@@ -98,26 +137,40 @@ class N8n:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.bin = installed / "node_modules" / "n8n" / "bin" / "n8n"
-        self.env = {**os.environ, "N8N_USER_FOLDER": str(self.folder),
-                    "N8N_PORT": str(self.port), "N8N_LISTEN_ADDRESS": "127.0.0.1",
-                    "N8N_HOST": "127.0.0.1", "WEBHOOK_URL": f"{self.base}/",
-                    "N8N_ENCRYPTION_KEY": "kabar-bench", "N8N_DIAGNOSTICS_ENABLED": "false",
-                    "N8N_VERSION_NOTIFICATIONS_ENABLED": "false",
-                    "N8N_TEMPLATES_ENABLED": "false", "N8N_PERSONALIZATION_ENABLED": "false",
-                    "N8N_RUNNERS_ENABLED": "false", "N8N_SECURE_COOKIE": "false",
-                    "N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS": "false",
-                    "EXECUTIONS_MODE": "regular", "DB_TYPE": "sqlite",
-                    # 0 is n8n's default (rollback journal); > 0 opens a pool in WAL mode.
-                    "DB_SQLITE_POOL_SIZE": str(sqlite_pool),
-                    "N8N_LOG_LEVEL": "warn", "GENERIC_TIMEZONE": "UTC",
-                    "NODE_OPTIONS": "--max-old-space-size=2048"}
+        self.env = {
+            **os.environ,
+            "N8N_USER_FOLDER": str(self.folder),
+            "N8N_PORT": str(self.port),
+            "N8N_LISTEN_ADDRESS": "127.0.0.1",
+            "N8N_HOST": "127.0.0.1",
+            "WEBHOOK_URL": f"{self.base}/",
+            "N8N_ENCRYPTION_KEY": "kabar-bench",
+            "N8N_DIAGNOSTICS_ENABLED": "false",
+            "N8N_VERSION_NOTIFICATIONS_ENABLED": "false",
+            "N8N_TEMPLATES_ENABLED": "false",
+            "N8N_PERSONALIZATION_ENABLED": "false",
+            "N8N_RUNNERS_ENABLED": "false",
+            "N8N_SECURE_COOKIE": "false",
+            "N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS": "false",
+            "EXECUTIONS_MODE": "regular",
+            "DB_TYPE": "sqlite",
+            # 0 is n8n's default (rollback journal); > 0 opens a pool in WAL mode.
+            "DB_SQLITE_POOL_SIZE": str(sqlite_pool),
+            "N8N_LOG_LEVEL": "warn",
+            "GENERIC_TIMEZONE": "UTC",
+            "NODE_OPTIONS": "--max-old-space-size=2048",
+        }
         flow = self.folder / "flow.json"
         flow.write_text(json.dumps(n8n_workflow()))
         self.cli("import:workflow", f"--input={flow}")
         self.cli("update:workflow", "--all", "--active=true")
         self.log = open(self.folder / "n8n.log", "w")
-        self.process = subprocess.Popen(["node", str(self.bin), "start"], env=self.env,
-                                        stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            ["node", str(self.bin), "start"],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             Gateway.wait(self.ready, timeout=300, what="n8n to start")
         except BaseException:
@@ -125,15 +178,23 @@ class N8n:
             raise
 
     def cli(self, *args: str) -> None:
-        done = subprocess.run(["node", str(self.bin), *args], env=self.env,
-                              capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            ["node", str(self.bin), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if done.returncode != 0:
             raise SystemExit(f"n8n {' '.join(args)}:\n{done.stdout}\n{done.stderr}")
 
     def ready(self) -> bool:
-        request = urllib.request.Request(f"{self.base}/webhook/{PATH}", method="POST",
-                                         data=b'{"order": 0}',
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.base}/webhook/{PATH}",
+            method="POST",
+            data=b'{"order": 0}',
+            headers={"Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=5) as response:
                 return json.loads(response.read()) == {"order": 0, "accepted": True}
@@ -142,8 +203,11 @@ class N8n:
 
     def executions(self) -> dict[str, int]:
         with sqlite3.connect(self.folder / ".n8n" / "database.sqlite") as connection:
-            return dict(connection.execute(
-                "SELECT status, count(*) FROM execution_entity GROUP BY status").fetchall())
+            return dict(
+                connection.execute(
+                    "SELECT status, count(*) FROM execution_entity GROUP BY status"
+                ).fetchall()
+            )
 
     def close(self) -> None:
         self.process.send_signal(signal.SIGTERM)
@@ -157,9 +221,10 @@ class N8n:
 
 
 def hook_script(path: str, headers: dict[str, str]) -> str:
-    lua_headers = ", ".join(f"[{wrk.lua_string(k)}] = {wrk.lua_string(v)}"
-                            for k, v in {"Content-Type": "application/json",
-                                         **headers}.items())
+    lua_headers = ", ".join(
+        f"[{wrk.lua_string(k)}] = {wrk.lua_string(v)}"
+        for k, v in {"Content-Type": "application/json", **headers}.items()
+    )
     return f"""
 local n = 0
 request = function()
@@ -172,8 +237,11 @@ end
 
 def kabar_runs(gateway: Gateway) -> dict[str, int]:
     with gateway.engine.connect() as connection:
-        return dict(connection.execute(sa.text(
-            "SELECT status, count(*) FROM workflow_runs GROUP BY status")).all())
+        return dict(
+            connection.execute(
+                sa.text("SELECT status, count(*) FROM workflow_runs GROUP BY status")
+            ).all()
+        )
 
 
 def main() -> None:
@@ -182,9 +250,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--n8n-sqlite-pool", type=int, default=0, help=(
-        "n8n's DB_SQLITE_POOL_SIZE: 0 (its default) keeps SQLite's rollback journal, "
-        "more opens that many connections in WAL mode"))
+    parser.add_argument(
+        "--n8n-sqlite-pool",
+        type=int,
+        default=0,
+        help=(
+            "n8n's DB_SQLITE_POOL_SIZE: 0 (its default) keeps SQLite's rollback journal, "
+            "more opens that many connections in WAL mode"
+        ),
+    )
     args = parser.parse_args()
     if not wrk.available():
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
@@ -206,8 +280,11 @@ def main() -> None:
             time.sleep(1)
             other = wrk.run(n8n.base + f"/webhook/{PATH}", n8n_load, **load)
             rounds.append((kabar, other))
-            print(f"round {len(rounds)}: Kabar {wrk.summary(kabar)}; n8n {wrk.summary(other)};"
-                  f" {wrk.load_average()}", flush=True)
+            print(
+                f"round {len(rounds)}: Kabar {wrk.summary(kabar)}; n8n {wrk.summary(other)};"
+                f" {wrk.load_average()}",
+                flush=True,
+            )
             time.sleep(1)
         time.sleep(2)  # n8n stores an execution after it answered
         stored = (kabar_runs(gateway), n8n.executions())
@@ -219,27 +296,36 @@ def main() -> None:
         if remove is not None:
             shutil.rmtree(remove, ignore_errors=True)
 
-    version = json.loads((installed / "node_modules" / "n8n" / "package.json")
-                         .read_text())["version"]
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}, node {_node_version()}; Kabar on "
-          f"{'PostgreSQL' if args.database else 'SQLite'} (kabar run: 2 gunicorn workers x "
-          f"8 threads), n8n {version} on SQLite (regular mode, executions saved, "
-          f"DB_SQLITE_POOL_SIZE={args.n8n_sqlite_pool}); "
-          f"wrk -t1 -c{args.connections} -d{args.seconds:g}s, {args.rounds} rounds each, in "
-          "turn; the load average is printed with each round")
+    version = json.loads((installed / "node_modules" / "n8n" / "package.json").read_text())[
+        "version"
+    ]
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, node {_node_version()}; Kabar on "
+        f"{'PostgreSQL' if args.database else 'SQLite'} (kabar run: 2 gunicorn workers x "
+        f"8 threads), n8n {version} on SQLite (regular mode, executions saved, "
+        f"DB_SQLITE_POOL_SIZE={args.n8n_sqlite_pool}); "
+        f"wrk -t1 -c{args.connections} -d{args.seconds:g}s, {args.rounds} rounds each, in "
+        "turn; the load average is printed with each round"
+    )
     for name, index in (("Kabar", 0), ("n8n", 1)):
         figures = [r[index] for r in rounds]
         print(f"{name}: " + "; ".join(wrk.summary(f) for f in figures))
     ratios = [k["rps"] / n["rps"] for k, n in rounds]
     p99 = [(k["p99"], n["p99"]) for k, n in rounds]
-    print("Kabar/n8n throughput: " + ", ".join(f"{r:.1f}x" for r in ratios) +
-          "; p99 Kabar vs n8n: " + ", ".join(f"{k:.0f} vs {n:.0f} ms" for k, n in p99))
+    print(
+        "Kabar/n8n throughput: "
+        + ", ".join(f"{r:.1f}x" for r in ratios)
+        + "; p99 Kabar vs n8n: "
+        + ", ".join(f"{k:.0f} vs {n:.0f} ms" for k, n in p99)
+    )
     answered = (sum(r[0]["ok"] for r in rounds), sum(r[1]["ok"] for r in rounds))
-    print(f"stored: Kabar {sum(stored[0].values())} runs {stored[0]} for {answered[0]} "
-          f"answers (+1 upload check); n8n {sum(stored[1].values())} executions "
-          f"{stored[1]} for {answered[1]} answers (+1 readiness check); 'database is "
-          f"locked' in kabar.log: {locked}")
+    print(
+        f"stored: Kabar {sum(stored[0].values())} runs {stored[0]} for {answered[0]} "
+        f"answers (+1 upload check); n8n {sum(stored[1].values())} executions "
+        f"{stored[1]} for {answered[1]} answers (+1 readiness check); 'database is "
+        f"locked' in kabar.log: {locked}"
+    )
 
 
 def _node_version() -> str:

@@ -60,8 +60,9 @@ def drain(argv: list[str]) -> None:
     parser.add_argument("--receipts", action="store_true", help="simulated receipts on")
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--database", default=None, help="KABAR_DATABASE_URL")
-    parser.add_argument("--profile", default=None,
-                        help="py-spy the runtime during the drain into this SVG")
+    parser.add_argument(
+        "--profile", default=None, help="py-spy the runtime during the drain into this SVG"
+    )
     args = parser.parse_args(argv)
 
     import sqlalchemy as sa
@@ -71,23 +72,44 @@ def drain(argv: list[str]) -> None:
     try:
         ids = []
         for index in range(args.sessions):
-            status, session = gateway.call("POST", "/api/v1/sessions", {
-                "label": f"drain {index}", "transport": "sandbox", "auto_start": True,
-                "settings": {"pacing": {"enabled": False},
-                             "sandbox": {"receipts": args.receipts}}})
+            status, session = gateway.call(
+                "POST",
+                "/api/v1/sessions",
+                {
+                    "label": f"drain {index}",
+                    "transport": "sandbox",
+                    "auto_start": True,
+                    "settings": {
+                        "pacing": {"enabled": False},
+                        "sandbox": {"receipts": args.receipts},
+                    },
+                },
+            )
             assert status == 201, session
             sid = session["id"]
-            gateway.wait(lambda sid=sid: gateway.call("GET", f"/api/v1/sessions/{sid}")[1][
-                "status"] == "qr", what="QR")
-            gateway.call("POST", f"/api/v1/sandbox/sessions/{sid}/scan",
-                         {"phone": f"62811{index:07d}"})
-            gateway.wait(lambda sid=sid: gateway.call("GET", f"/api/v1/sessions/{sid}")[1][
-                "status"] == "connected", what="connected")
+            gateway.wait(
+                lambda sid=sid: gateway.call("GET", f"/api/v1/sessions/{sid}")[1]["status"] == "qr",
+                what="QR",
+            )
+            gateway.call(
+                "POST", f"/api/v1/sandbox/sessions/{sid}/scan", {"phone": f"62811{index:07d}"}
+            )
+            gateway.wait(
+                lambda sid=sid: (
+                    gateway.call("GET", f"/api/v1/sessions/{sid}")[1]["status"] == "connected"
+                ),
+                what="connected",
+            )
             ids.append(sid)
         for sid in ids:
             gateway.call("POST", f"/api/v1/sessions/{sid}/stop")
-        gateway.wait(lambda: all(gateway.call("GET", f"/api/v1/sessions/{sid}")[1]["status"]
-                                 == "stopped" for sid in ids), what="stopped")
+        gateway.wait(
+            lambda: all(
+                gateway.call("GET", f"/api/v1/sessions/{sid}")[1]["status"] == "stopped"
+                for sid in ids
+            ),
+            what="stopped",
+        )
 
         os.environ.update({k: v for k, v in gateway.env.items() if k.startswith("KABAR_")})
         from server import create_app, outbox
@@ -100,8 +122,7 @@ def drain(argv: list[str]) -> None:
             for i in range(args.messages):
                 session = sessions[i % len(sessions)]
                 chat = (i // len(sessions)) % args.chats
-                outbox.send(session, {"to": f"6285{chat:08d}", "text": f"drain {i}"},
-                             commit=False)
+                outbox.send(session, {"to": f"6285{chat:08d}", "text": f"drain {i}"}, commit=False)
                 if i % 1000 == 999:
                     db.session.commit()
             db.session.commit()
@@ -115,41 +136,70 @@ def drain(argv: list[str]) -> None:
 
         if args.profile:
             profiler = subprocess.Popen(
-                [os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "-o",
-                 args.profile, "--pid", str(gateway.runtime_pid()), "--rate", "100", "--gil",
-                 "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                [
+                    os.path.join(os.path.dirname(sys.executable), "py-spy"),
+                    "record",
+                    "-o",
+                    args.profile,
+                    "--pid",
+                    str(gateway.runtime_pid()),
+                    "--rate",
+                    "100",
+                    "--gil",
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             time.sleep(1)
         runtime = gateway.runtime_pid()
         cpu_began = cpu_seconds(runtime)
         for sid in ids:
             gateway.call("POST", f"/api/v1/sessions/{sid}/start")
         started = time.perf_counter()
-        gateway.wait(lambda: count("SELECT count(*) FROM outbox WHERE status IN "
-                                   "('sent', 'delivered', 'read')") >= args.messages,
-                     timeout=args.timeout, interval=0.05, what="every message sent")
+        gateway.wait(
+            lambda: (
+                count("SELECT count(*) FROM outbox WHERE status IN ('sent', 'delivered', 'read')")
+                >= args.messages
+            ),
+            timeout=args.timeout,
+            interval=0.05,
+            what="every message sent",
+        )
         sent_seconds = time.perf_counter() - started
         read_seconds = None
         if args.receipts:
-            gateway.wait(lambda: count("SELECT count(*) FROM outbox WHERE status = 'read'")
-                         >= args.messages, timeout=args.timeout, interval=0.05,
-                         what="every receipt applied")
+            gateway.wait(
+                lambda: count("SELECT count(*) FROM outbox WHERE status = 'read'") >= args.messages,
+                timeout=args.timeout,
+                interval=0.05,
+                what="every receipt applied",
+            )
             read_seconds = time.perf_counter() - started
         cpu = cpu_seconds(runtime) - cpu_began
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(timeout=60)
         with engine.connect() as connection:
-            twice = connection.scalar(sa.text(
-                "SELECT count(*) FROM (SELECT wa_id FROM sandbox_deliveries "
-                "GROUP BY session_id, wa_id HAVING count(*) > 1) AS t"))
+            twice = connection.scalar(
+                sa.text(
+                    "SELECT count(*) FROM (SELECT wa_id FROM sandbox_deliveries "
+                    "GROUP BY session_id, wa_id HAVING count(*) > 1) AS t"
+                )
+            )
             delivered = connection.scalar(sa.text("SELECT count(*) FROM sandbox_deliveries"))
-            rows = connection.execute(sa.text(
-                "SELECT o.session_id, o.to_jid, o.seq, d.id FROM outbox o JOIN "
-                "sandbox_deliveries d ON d.session_id = o.session_id AND d.wa_id = o.wa_id "
-                "ORDER BY o.session_id, o.to_jid, o.seq")).all()
-            failed = connection.scalar(sa.text(
-                "SELECT count(*) FROM outbox WHERE status NOT IN ('sent', 'delivered', "
-                "'read')"))
+            rows = connection.execute(
+                sa.text(
+                    "SELECT o.session_id, o.to_jid, o.seq, d.id FROM outbox o JOIN "
+                    "sandbox_deliveries d ON d.session_id = o.session_id AND d.wa_id = o.wa_id "
+                    "ORDER BY o.session_id, o.to_jid, o.seq"
+                )
+            ).all()
+            failed = connection.scalar(
+                sa.text(
+                    "SELECT count(*) FROM outbox WHERE status NOT IN ('sent', 'delivered', 'read')"
+                )
+            )
         out_of_order, last = 0, {}
         for session_id, to_jid, _seq, delivery_id in rows:
             key = (session_id, to_jid)
@@ -160,23 +210,34 @@ def drain(argv: list[str]) -> None:
         if profiler is not None and profiler.poll() is None:
             profiler.kill()
         gateway.close()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}, database "
-          f"{'PostgreSQL' if args.database else 'SQLite'}; load average (1 min) at the end "
-          f"{os.getloadavg()[0]:.1f}")
-    print(f"drain: {args.messages} messages over {args.sessions} session(s), "
-          f"{args.chats} chats each, pacing off, receipts {'on' if args.receipts else 'off'} "
-          f"(queued in {load_seconds:.1f} s)")
-    print(f"  every message sent in {sent_seconds:.1f} s: "
-          f"{args.messages / sent_seconds:.0f} msgs/s")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, database "
+        f"{'PostgreSQL' if args.database else 'SQLite'}; load average (1 min) at the end "
+        f"{os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"drain: {args.messages} messages over {args.sessions} session(s), "
+        f"{args.chats} chats each, pacing off, receipts {'on' if args.receipts else 'off'} "
+        f"(queued in {load_seconds:.1f} s)"
+    )
+    print(
+        f"  every message sent in {sent_seconds:.1f} s: {args.messages / sent_seconds:.0f} msgs/s"
+    )
     if read_seconds is not None:
-        print(f"  every receipt (delivered, read) applied after {read_seconds:.1f} s: "
-              f"{args.messages / read_seconds:.0f} msgs/s (the read receipt comes 1 s after "
-              f"the send)")
-    print(f"  the runtime's CPU time meanwhile: {cpu:.1f} s, {cpu / args.messages * 1000:.2f} ms "
-          f"a message (what caps it on an idle core: {args.messages / cpu:.0f} msgs/s)")
-    print(f"  delivered: {delivered} rows; sent twice: {twice}; not sent: {failed}; "
-          f"out of order within a chat: {out_of_order}")
+        print(
+            f"  every receipt (delivered, read) applied after {read_seconds:.1f} s: "
+            f"{args.messages / read_seconds:.0f} msgs/s (the read receipt comes 1 s after "
+            f"the send)"
+        )
+    print(
+        f"  the runtime's CPU time meanwhile: {cpu:.1f} s, {cpu / args.messages * 1000:.2f} ms "
+        f"a message (what caps it on an idle core: {args.messages / cpu:.0f} msgs/s)"
+    )
+    print(
+        f"  delivered: {delivered} rows; sent twice: {twice}; not sent: {failed}; "
+        f"out of order within a chat: {out_of_order}"
+    )
 
 
 def main() -> None:
@@ -192,37 +253,54 @@ def main() -> None:
 
     instance = tempfile.mkdtemp(prefix="kabar-bench-")
     port = free_port()
-    env = {**os.environ, "KABAR_INSTANCE_PATH": instance, "KABAR_PORT": str(port),
-           "KABAR_ADMIN_PASSWORD": "bench-password", "KABAR_WEB_WORKERS": str(args.workers),
-           "KABAR_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "KABAR_INSTANCE_PATH": instance,
+        "KABAR_PORT": str(port),
+        "KABAR_ADMIN_PASSWORD": "bench-password",
+        "KABAR_WEB_WORKERS": str(args.workers),
+        "KABAR_LOG_LEVEL": "WARNING",
+    }
     if args.database:
         env["KABAR_DATABASE_URL"] = args.database
     kabar = [sys.executable, "-m", "server.cli"]
     subprocess.run([*kabar, "init"], env=env, check=True, capture_output=True)
-    server = subprocess.Popen([*kabar, "run"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [*kabar, "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     client = Client(f"http://127.0.0.1:{port}")
     try:
         client.wait(lambda: client.call("GET", "/api/v1/ready")[0] == 200)
-        client.token = client.call("POST", "/api/v1/auth/login", {
-            "username": "admin", "password": "bench-password"})[1]["access_token"]
-        _, session = client.call("POST", "/api/v1/sessions", {
-            "label": "bench", "transport": "sandbox", "auto_start": True,
-            "settings": {"pacing": {"enabled": False}, "sandbox": {"receipts": False}}})
+        client.token = client.call(
+            "POST", "/api/v1/auth/login", {"username": "admin", "password": "bench-password"}
+        )[1]["access_token"]
+        _, session = client.call(
+            "POST",
+            "/api/v1/sessions",
+            {
+                "label": "bench",
+                "transport": "sandbox",
+                "auto_start": True,
+                "settings": {"pacing": {"enabled": False}, "sandbox": {"receipts": False}},
+            },
+        )
         sid = session["id"]
         client.wait(lambda: client.call("GET", f"/api/v1/sessions/{sid}")[1]["status"] == "qr")
         client.call("POST", f"/api/v1/sandbox/sessions/{sid}/scan", {})
-        client.wait(lambda: client.call("GET", f"/api/v1/sessions/{sid}")[1]["status"]
-                    == "connected")
+        client.wait(
+            lambda: client.call("GET", f"/api/v1/sessions/{sid}")[1]["status"] == "connected"
+        )
         # Hold the dispatcher back so enqueue and drain are measured apart.
         client.call("POST", f"/api/v1/sessions/{sid}/stop")
-        client.wait(lambda: client.call("GET", f"/api/v1/sessions/{sid}")[1]["status"]
-                    == "stopped")
+        client.wait(lambda: client.call("GET", f"/api/v1/sessions/{sid}")[1]["status"] == "stopped")
 
         def enqueue(i: int) -> float:
             started = time.perf_counter()
-            status, _ = client.call("POST", f"/api/v1/sessions/{sid}/messages",
-                                    {"to": f"6281{i:08d}", "text": f"bench {i}"})
+            status, _ = client.call(
+                "POST",
+                f"/api/v1/sessions/{sid}/messages",
+                {"to": f"6281{i:08d}", "text": f"bench {i}"},
+            )
             assert status == 202, status
             return time.perf_counter() - started
 
@@ -240,8 +318,10 @@ def main() -> None:
 
         def drained() -> bool:
             with engine.connect() as connection:
-                return connection.scalar(sa.text(
-                    "SELECT count(*) FROM outbox WHERE status = 'sent'")) >= args.messages
+                return (
+                    connection.scalar(sa.text("SELECT count(*) FROM outbox WHERE status = 'sent'"))
+                    >= args.messages
+                )
 
         client.wait(drained, timeout=1800)
         drain_seconds = time.perf_counter() - started
@@ -250,15 +330,21 @@ def main() -> None:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, database "
-          f"{'PostgreSQL' if args.database else 'SQLite'}, {args.workers} web workers")
-    print(f"enqueue: {args.messages} messages, {args.clients} concurrent clients: "
-          f"{args.messages / enqueue_seconds:.0f} msgs/s, "
-          f"p50 {percentile(latencies, 50) * 1000:.1f} ms, "
-          f"p99 {percentile(latencies, 99) * 1000:.1f} ms")
-    print(f"drain: {args.messages} messages in {drain_seconds:.1f} s: "
-          f"{args.messages / drain_seconds:.0f} msgs/s (one session)")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, database "
+        f"{'PostgreSQL' if args.database else 'SQLite'}, {args.workers} web workers"
+    )
+    print(
+        f"enqueue: {args.messages} messages, {args.clients} concurrent clients: "
+        f"{args.messages / enqueue_seconds:.0f} msgs/s, "
+        f"p50 {percentile(latencies, 50) * 1000:.1f} ms, "
+        f"p99 {percentile(latencies, 99) * 1000:.1f} ms"
+    )
+    print(
+        f"drain: {args.messages} messages in {drain_seconds:.1f} s: "
+        f"{args.messages / drain_seconds:.0f} msgs/s (one session)"
+    )
 
 
 if __name__ == "__main__":

@@ -48,8 +48,9 @@ WORKERS, THREADS = 2, 8  # kabar run's defaults (KABAR_WEB_WORKERS, KABAR_WEB_TH
 def keyed_post(path: str, headers: dict[str, str], body: str) -> str:
     """A wrk script: POST ``body`` to ``path``, a new Idempotency-Key each time (never
     one of an earlier script's), ``%d`` in ``body`` becomes the request's number."""
-    lua_headers = ", ".join(f"[{wrk.lua_string(k)}] = {wrk.lua_string(v)}"
-                            for k, v in headers.items())
+    lua_headers = ", ".join(
+        f"[{wrk.lua_string(k)}] = {wrk.lua_string(v)}" for k, v in headers.items()
+    )
     return f"""
 local n = 0
 local run = "{uuid.uuid4().hex}"
@@ -69,18 +70,39 @@ class Baseline:
     def __init__(self, gateway: Gateway):
         with gateway.engine.begin() as connection:
             connection.execute(sa.text(f"DROP TABLE IF EXISTS {TABLE}"))
-            key = "INTEGER PRIMARY KEY AUTOINCREMENT" if gateway.url.startswith("sqlite") \
+            key = (
+                "INTEGER PRIMARY KEY AUTOINCREMENT"
+                if gateway.url.startswith("sqlite")
                 else "BIGSERIAL PRIMARY KEY"
+            )
             connection.execute(sa.text(f"CREATE TABLE {TABLE} (id {key}, body TEXT)"))
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = open(gateway.instance / "baseline.log", "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "send_baseline:app()", "--pythonpath",
-             str(ROOT / "bench"), "--bind", f"127.0.0.1:{self.port}", "--workers",
-             str(WORKERS), "--threads", str(THREADS), "--worker-class", "gthread",
-             "--access-logfile", "-"],
-            env=gateway.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "send_baseline:app()",
+                "--pythonpath",
+                str(ROOT / "bench"),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(WORKERS),
+                "--threads",
+                str(THREADS),
+                "--worker-class",
+                "gthread",
+                "--access-logfile",
+                "-",
+            ],
+            env=gateway.env,
+            cwd=ROOT,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         gateway.wait(lambda: _answers(self.base), timeout=60, what="the baseline server")
 
     def close(self) -> None:
@@ -116,36 +138,48 @@ def main() -> None:
     parser.add_argument("--bulk", type=int, default=500, help="messages per bulk request")
     args = parser.parse_args()
 
-    gateway = Gateway(args.database, env={"KABAR_WEB_WORKERS": str(WORKERS),
-                                          "KABAR_WEB_THREADS": str(THREADS)})
+    gateway = Gateway(
+        args.database, env={"KABAR_WEB_WORKERS": str(WORKERS), "KABAR_WEB_THREADS": str(THREADS)}
+    )
     results: dict[str, dict] = {}
     try:
-        status, session = gateway.call("POST", "/api/v1/sessions", {
-            "label": "bench", "transport": "sandbox"})
+        status, session = gateway.call(
+            "POST", "/api/v1/sessions", {"label": "bench", "transport": "sandbox"}
+        )
         assert status == 201, session
-        auth = {"Authorization": f"Bearer {gateway.token}",
-                "Content-Type": "application/json"}
+        auth = {"Authorization": f"Bearer {gateway.token}", "Content-Type": "application/json"}
         path = f"/api/v1/sessions/{session['id']}/messages"
         one = '{"to": "6281%08d", "text": "bench message"}'
         load = {"connections": args.connections, "seconds": args.seconds}
 
         baseline = Baseline(gateway)
         try:
-            results["baseline"] = wrk.run(baseline.base + "/bench/baseline", keyed_post(
-                "/bench/baseline", {"Content-Type": "application/json"}, one), **load)
+            results["baseline"] = wrk.run(
+                baseline.base + "/bench/baseline",
+                keyed_post("/bench/baseline", {"Content-Type": "application/json"}, one),
+                **load,
+            )
         finally:
             baseline.close()
         before = outbox_rows(gateway)
         results["send"] = wrk.run(gateway.base + path, keyed_post(path, auth, one), **load)
-        results["paced"] = wrk.run(gateway.base + path, keyed_post(path, auth, one),
-                                   connections=args.connections, seconds=args.seconds,
-                                   rate=args.rate)
+        results["paced"] = wrk.run(
+            gateway.base + path,
+            keyed_post(path, auth, one),
+            connections=args.connections,
+            seconds=args.seconds,
+            rate=args.rate,
+        )
         single_rows = outbox_rows(gateway) - before
-        items = ", ".join(f'{{"to": "6282{i:08d}", "text": "bench bulk {i}"}}'
-                          for i in range(args.bulk))
-        results["bulk"] = wrk.run(gateway.base + path + "/bulk", keyed_post(
-            path + "/bulk", auth, '{"messages": [' + items.replace("%", "%%") + "]}"),
-            connections=4, seconds=args.seconds)
+        items = ", ".join(
+            f'{{"to": "6282{i:08d}", "text": "bench bulk {i}"}}' for i in range(args.bulk)
+        )
+        results["bulk"] = wrk.run(
+            gateway.base + path + "/bulk",
+            keyed_post(path + "/bulk", auth, '{"messages": [' + items.replace("%", "%%") + "]}"),
+            connections=4,
+            seconds=args.seconds,
+        )
         bulk_rows = outbox_rows(gateway) - before - single_rows
         load_average = wrk.load_average()
         locked = gateway.log_path.read_text(errors="replace").count("database is locked")
@@ -153,23 +187,32 @@ def main() -> None:
         gateway.close()
 
     database = "PostgreSQL" if args.database else "SQLite"
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}, {database}, gunicorn {WORKERS} workers x {THREADS} "
-          f"threads, wrk -t1 on the same machine; {load_average} at the end")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, {database}, gunicorn {WORKERS} workers x {THREADS} "
+        f"threads, wrk -t1 on the same machine; {load_average} at the end"
+    )
     c = args.connections
-    print(f"baseline (one INSERT + COMMIT), {c} connections: "
-          f"{wrk.summary(results['baseline'])}")
-    print(f"send, {c} connections: {wrk.summary(results['send'], unit='msgs/s')}; "
-          f"send/baseline {results['send']['rps'] / results['baseline']['rps']:.2f}")
-    print(f"send paced at {args.rate:g} req/s, {c} connections: "
-          f"{wrk.summary(results['paced'], unit='msgs/s')}")
-    print(f"bulk, {args.bulk} messages a request, 4 connections: "
-          f"{wrk.summary(results['bulk'], per_request=args.bulk, unit='msgs/s')}")
+    print(f"baseline (one INSERT + COMMIT), {c} connections: {wrk.summary(results['baseline'])}")
+    print(
+        f"send, {c} connections: {wrk.summary(results['send'], unit='msgs/s')}; "
+        f"send/baseline {results['send']['rps'] / results['baseline']['rps']:.2f}"
+    )
+    print(
+        f"send paced at {args.rate:g} req/s, {c} connections: "
+        f"{wrk.summary(results['paced'], unit='msgs/s')}"
+    )
+    print(
+        f"bulk, {args.bulk} messages a request, 4 connections: "
+        f"{wrk.summary(results['bulk'], per_request=args.bulk, unit='msgs/s')}"
+    )
     answered = results["send"]["ok"] + results["paced"]["ok"]
     # wrk stops with requests in flight: a few rows more than answers is expected.
-    print(f"stored: {single_rows} outbox rows for {answered} accepted sends, {bulk_rows} for "
-          f"{results['bulk']['ok'] * args.bulk} accepted bulk items; 'database is locked' "
-          f"in kabar.log: {locked}")
+    print(
+        f"stored: {single_rows} outbox rows for {answered} accepted sends, {bulk_rows} for "
+        f"{results['bulk']['ok'] * args.bulk} accepted bulk items; 'database is locked' "
+        f"in kabar.log: {locked}"
+    )
     print(json.dumps({k: {m: round(v, 2) for m, v in r.items()} for k, r in results.items()}))
 
 

@@ -19,8 +19,10 @@ def app() -> Flask:
 
     @application.post("/bench/baseline")
     def baseline():
-        db.session.execute(sa.text(f"INSERT INTO {TABLE} (body) VALUES (:body)"),
-                           {"body": request.get_data(as_text=True)})
+        db.session.execute(
+            sa.text(f"INSERT INTO {TABLE} (body) VALUES (:body)"),
+            {"body": request.get_data(as_text=True)},
+        )
         db.session.commit()
         return jsonify({"stored": True}), 202
 

@@ -50,13 +50,22 @@ ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench-password"
 PG_SOCKET = ".s.PGSQL.5432"
 
-AUTO_REPLY = {"name": "bench-auto-reply", "description": "any message -> send",
-              "trigger": {"type": "message", "any": True}, "start": "reply", "nodes": {
-                  "reply": {"type": "send", "params": {
-                      "text": "auto-reply", "reply_to": "{{ trigger.message_id }}"}}}}
+AUTO_REPLY = {
+    "name": "bench-auto-reply",
+    "description": "any message -> send",
+    "trigger": {"type": "message", "any": True},
+    "start": "reply",
+    "nodes": {
+        "reply": {
+            "type": "send",
+            "params": {"text": "auto-reply", "reply_to": "{{ trigger.message_id }}"},
+        }
+    },
+}
 
 
 # -- the gateway under test ---------------------------------------------------------------------
+
 
 def fresh_database(url: str | None, instance: Path) -> str:
     if url is None:
@@ -77,26 +86,36 @@ class Gateway:
         self.url = fresh_database(database, self.instance)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "KABAR_INSTANCE_PATH": str(self.instance),
-                    "KABAR_PORT": str(self.port), "KABAR_DATABASE_URL": self.url,
-                    "KABAR_WORKFLOWS_DIR": str(self.instance / "workflows"),
-                    "KABAR_ADMIN_PASSWORD": PASSWORD, "KABAR_LOG_LEVEL": "WARNING",
-                    **(env or {})}
+        self.env = {
+            **os.environ,
+            "KABAR_INSTANCE_PATH": str(self.instance),
+            "KABAR_PORT": str(self.port),
+            "KABAR_DATABASE_URL": self.url,
+            "KABAR_WORKFLOWS_DIR": str(self.instance / "workflows"),
+            "KABAR_ADMIN_PASSWORD": PASSWORD,
+            "KABAR_LOG_LEVEL": "WARNING",
+            **(env or {}),
+        }
         self.token: str | None = None
         self.log_path = self.instance / "kabar.log"
-        subprocess.run([*KABAR, "init"], env=self.env, check=True, capture_output=True,
-                       cwd=ROOT)
+        subprocess.run([*KABAR, "init"], env=self.env, check=True, capture_output=True, cwd=ROOT)
         self.log = open(self.log_path, "w")
-        self.process = subprocess.Popen([*KABAR, "run"], env=self.env, stdout=self.log,
-                                        stderr=subprocess.STDOUT, cwd=ROOT)
-        self.wait(lambda: self.call("GET", "/api/v1/ready")[0] == 200, timeout=120,
-                  what="kabar run to be ready")
-        self.token = self.call("POST", "/api/v1/auth/login", {
-            "username": "admin", "password": PASSWORD})[1]["access_token"]
+        self.process = subprocess.Popen(
+            [*KABAR, "run"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT
+        )
+        self.wait(
+            lambda: self.call("GET", "/api/v1/ready")[0] == 200,
+            timeout=120,
+            what="kabar run to be ready",
+        )
+        self.token = self.call(
+            "POST", "/api/v1/auth/login", {"username": "admin", "password": PASSWORD}
+        )[1]["access_token"]
         self.engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
 
-    def call(self, method: str, path: str, body: Any = None,
-             timeout: float = 60) -> tuple[int, Any]:
+    def call(
+        self, method: str, path: str, body: Any = None, timeout: float = 60
+    ) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         return request_json(method, self.base + path, body, headers=headers, timeout=timeout)
 
@@ -110,8 +129,7 @@ class Gateway:
         return time.perf_counter() - began, status
 
     @staticmethod
-    def wait(predicate, *, timeout: float = 120, what: str = "condition",
-             interval: float = 0.1):
+    def wait(predicate, *, timeout: float = 120, what: str = "condition", interval: float = 0.1):
         return wait_for(predicate, timeout=timeout, what=what, interval=interval)
 
     def runtime_pid(self) -> int:
@@ -134,8 +152,11 @@ class Gateway:
 
     def runtime_restarts(self) -> list[str]:
         """The supervisor's lines about the runtime exiting."""
-        return [line.strip() for line in self.log_path.read_text(errors="replace")
-                .splitlines() if "the runtime exited" in line]
+        return [
+            line.strip()
+            for line in self.log_path.read_text(errors="replace").splitlines()
+            if "the runtime exited" in line
+        ]
 
     def close(self) -> None:
         if self.process.poll() is None:
@@ -154,6 +175,7 @@ class Gateway:
 
 
 # -- what /proc says about a process --------------------------------------------------------------
+
 
 def children(pid: int) -> list[int]:
     found = []
@@ -259,9 +281,12 @@ def pg_backends(gateway: Gateway) -> int | None:
     if gateway.url.startswith("sqlite"):
         return None
     with gateway.engine.connect() as connection:
-        return connection.scalar(sa.text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid()"))
+        return connection.scalar(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
+        )
 
 
 def mib(kb: float) -> str:
@@ -269,14 +294,20 @@ def mib(kb: float) -> str:
 
 
 def machine(database: str | None, extra: str = "") -> str:
-    kind = "SQLite" if database is None else "PostgreSQL" + (
-        " (unix socket)" if "host=/" in database else "")
-    return (f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-            f"Python {platform.python_version()}, database {kind}{extra}; load average "
-            f"(1 min) at the end {os.getloadavg()[0]:.1f}")
+    kind = (
+        "SQLite"
+        if database is None
+        else "PostgreSQL" + (" (unix socket)" if "host=/" in database else "")
+    )
+    return (
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, database {kind}{extra}; load average "
+        f"(1 min) at the end {os.getloadavg()[0]:.1f}"
+    )
 
 
 # -- 1. sandbox ---------------------------------------------------------------------------------
+
 
 def bench_sandbox(args: argparse.Namespace) -> None:
     """N sandbox sessions on one `kabar run`: pair them all, an auto-reply workflow, one
@@ -293,18 +324,30 @@ def bench_sandbox(args: argparse.Namespace) -> None:
         idle_empty = idle_cpu_percent(runtime, args.idle)
 
         def pair(index: int) -> str:
-            status, session = gateway.call("POST", "/api/v1/sessions", {
-                "label": f"bench {index}", "transport": "sandbox", "auto_start": True,
-                "settings": {"pacing": {"enabled": False}, "sandbox": {"receipts": False}}})
+            status, session = gateway.call(
+                "POST",
+                "/api/v1/sessions",
+                {
+                    "label": f"bench {index}",
+                    "transport": "sandbox",
+                    "auto_start": True,
+                    "settings": {"pacing": {"enabled": False}, "sandbox": {"receipts": False}},
+                },
+            )
             assert status == 201, session
             sid = session["id"]
-            gateway.wait(lambda: gateway.call("GET", f"/api/v1/sessions/{sid}")[1]["status"]
-                         == "qr", what=f"session {index}'s QR")
-            status, body = gateway.call("POST", f"/api/v1/sandbox/sessions/{sid}/scan",
-                                        {"phone": f"62811{index:07d}"})
+            gateway.wait(
+                lambda: gateway.call("GET", f"/api/v1/sessions/{sid}")[1]["status"] == "qr",
+                what=f"session {index}'s QR",
+            )
+            status, body = gateway.call(
+                "POST", f"/api/v1/sandbox/sessions/{sid}/scan", {"phone": f"62811{index:07d}"}
+            )
             assert status == 200, body
-            gateway.wait(lambda: gateway.call("GET", f"/api/v1/sessions/{sid}")[1]["status"]
-                         == "connected", what=f"session {index} connected")
+            gateway.wait(
+                lambda: gateway.call("GET", f"/api/v1/sessions/{sid}")[1]["status"] == "connected",
+                what=f"session {index} connected",
+            )
             return sid
 
         ids: list[str] = []
@@ -322,14 +365,18 @@ def bench_sandbox(args: argparse.Namespace) -> None:
 
         def say(index_sid: tuple[int, str]) -> None:
             index, sid = index_sid
-            status, body = gateway.call("POST", f"/api/v1/sandbox/sessions/{sid}/messages", {
-                "from": f"62812{index:07d}", "name": "Bench", "text": f"halo {index}"})
+            status, body = gateway.call(
+                "POST",
+                f"/api/v1/sandbox/sessions/{sid}/messages",
+                {"from": f"62812{index:07d}", "name": "Bench", "text": f"halo {index}"},
+            )
             assert status == 201, body
 
         def replied(sid: str) -> bool:
             status, page = gateway.call("GET", f"/api/v1/sandbox/sessions/{sid}/received")
-            return status == 200 and any(item["content"].get("text") == "auto-reply"
-                                         for item in page["items"])
+            return status == 200 and any(
+                item["content"].get("text") == "auto-reply" for item in page["items"]
+            )
 
         began = time.perf_counter()
         with ThreadPoolExecutor(args.clients) as pool:
@@ -338,8 +385,11 @@ def bench_sandbox(args: argparse.Namespace) -> None:
             waiting = set(ids)
             deadline = time.monotonic() + args.timeout
             while waiting and time.monotonic() < deadline:
-                answered = [sid for sid, ok in zip(list(waiting), pool.map(
-                    replied, list(waiting)), strict=True) if ok]
+                answered = [
+                    sid
+                    for sid, ok in zip(list(waiting), pool.map(replied, list(waiting)), strict=True)
+                    if ok
+                ]
                 waiting -= set(answered)
                 if waiting:
                     time.sleep(0.5)
@@ -354,30 +404,53 @@ def bench_sandbox(args: argparse.Namespace) -> None:
     finally:
         gateway.close()
 
-    what = "fds on kabar.db" if args.database is None else \
-        "its sockets to PostgreSQL; all backends of the database in brackets"
-    print(machine(args.database, f", `kabar run` with {args.workers} gunicorn workers, "
-                                 f"{args.clients} HTTP clients on this machine"))
-    print(f"sandbox: {args.sessions} sessions created and paired over the API in "
-          f"{pair_seconds:.1f} s ({args.sessions / pair_seconds:.1f} sessions/s; by step: "
-          + ", ".join(f"{low}->{high} {s:.1f} s" for low, high, s in zip(
-              marks, marks[1:], pairing, strict=False)) + ")")
-    print(f"  runtime database connections ({what}): " + ", ".join(
-        f"{n} sessions: {h}" + (f" [{b}]" if b is not None else "")
-        for n, (h, b) in handles.items())
-        + f"; after the replies: {after[0]}" + (f" [{after[1]}]" if after[1] is not None
-                                               else ""))
-    print(f"  runtime with {args.sessions} sessions connected: RSS {mib(memory['Rss'])}, "
-          f"PSS {mib(memory['Pss'])}; idle CPU over {args.idle:.0f} s: {idle_cpu:.1f} % "
-          f"(with no session: {idle_empty:.1f} %)")
-    print(f"  one message to each session sent in {said:.1f} s; every auto-reply "
-          f"received {reply_seconds:.1f} s after the first message: "
-          f"{len(ids) - len(waiting)} of {len(ids)} sessions answered"
-          + (f" (MISSING: {len(waiting)})" if waiting else ""))
-    print(f"  sessions connected at the end: {connected} of {len(rows)}, session restarts "
-          f"{restarts}; runtime pid {runtime} -> {runtime_after} "
-          f"({'unchanged' if runtime == runtime_after else 'CHANGED'}), supervisor: "
-          + (f"{len(exits)} runtime exits: {exits[:3]}" if exits else "no runtime exit"))
+    what = (
+        "fds on kabar.db"
+        if args.database is None
+        else "its sockets to PostgreSQL; all backends of the database in brackets"
+    )
+    print(
+        machine(
+            args.database,
+            f", `kabar run` with {args.workers} gunicorn workers, "
+            f"{args.clients} HTTP clients on this machine",
+        )
+    )
+    print(
+        f"sandbox: {args.sessions} sessions created and paired over the API in "
+        f"{pair_seconds:.1f} s ({args.sessions / pair_seconds:.1f} sessions/s; by step: "
+        + ", ".join(
+            f"{low}->{high} {s:.1f} s"
+            for low, high, s in zip(marks, marks[1:], pairing, strict=False)
+        )
+        + ")"
+    )
+    print(
+        f"  runtime database connections ({what}): "
+        + ", ".join(
+            f"{n} sessions: {h}" + (f" [{b}]" if b is not None else "")
+            for n, (h, b) in handles.items()
+        )
+        + f"; after the replies: {after[0]}"
+        + (f" [{after[1]}]" if after[1] is not None else "")
+    )
+    print(
+        f"  runtime with {args.sessions} sessions connected: RSS {mib(memory['Rss'])}, "
+        f"PSS {mib(memory['Pss'])}; idle CPU over {args.idle:.0f} s: {idle_cpu:.1f} % "
+        f"(with no session: {idle_empty:.1f} %)"
+    )
+    print(
+        f"  one message to each session sent in {said:.1f} s; every auto-reply "
+        f"received {reply_seconds:.1f} s after the first message: "
+        f"{len(ids) - len(waiting)} of {len(ids)} sessions answered"
+        + (f" (MISSING: {len(waiting)})" if waiting else "")
+    )
+    print(
+        f"  sessions connected at the end: {connected} of {len(rows)}, session restarts "
+        f"{restarts}; runtime pid {runtime} -> {runtime_after} "
+        f"({'unchanged' if runtime == runtime_after else 'CHANGED'}), supervisor: "
+        + (f"{len(exits)} runtime exits: {exits[:3]}" if exits else "no runtime exit")
+    )
 
 
 def idle_cpu_percent(pid: int, seconds: float) -> float:
@@ -394,6 +467,7 @@ def settle(seconds: float = 3.0) -> None:
 
 # -- 2. neonize sessions with no network ---------------------------------------------------------
 
+
 def in_namespace(argv: list[str]) -> None:
     """Run this script again inside a loopback-only network namespace, unless it already
     runs in one (no interface but lo)."""
@@ -408,14 +482,22 @@ def neonize_env() -> dict[str, str]:
     return {"KABAR_WEB_WORKERS": "1", "KABAR_SESSION_PROCESSES": "neonize"}
 
 
-def create_neonize(gateway: Gateway, count: int, store_url: str | None,
-                   first: int = 0) -> list[str]:
+def create_neonize(
+    gateway: Gateway, count: int, store_url: str | None, first: int = 0
+) -> list[str]:
     ids = []
     options = {"store_url": store_url} if store_url else {}
     for index in range(first, first + count):
-        status, session = gateway.call("POST", "/api/v1/sessions", {
-            "label": f"neonize {index}", "transport": "neonize", "auto_start": True,
-            "settings": {"neonize": options}})
+        status, session = gateway.call(
+            "POST",
+            "/api/v1/sessions",
+            {
+                "label": f"neonize {index}",
+                "transport": "neonize",
+                "auto_start": True,
+                "settings": {"neonize": options},
+            },
+        )
         assert status == 201, session
         ids.append(session["id"])
     return ids
@@ -430,12 +512,18 @@ def bench_neonize(args: argparse.Namespace) -> None:
         runtime = gateway.runtime_pid()
         ids = create_neonize(gateway, args.sessions, args.store_url)
         label = {sid: f"s{i}" for i, sid in enumerate(ids)}
-        gateway.wait(lambda: len(session_hosts(runtime)) == args.sessions, timeout=120,
-                     what="every session's process")
+        gateway.wait(
+            lambda: len(session_hosts(runtime)) == args.sessions,
+            timeout=120,
+            what="every session's process",
+        )
         began = time.monotonic()
         end = began + args.minutes * 60
-        print(f"{args.sessions} neonize sessions, sampling every {args.every:g} s for "
-              f"{args.minutes:g} min", flush=True)
+        print(
+            f"{args.sessions} neonize sessions, sampling every {args.every:g} s for "
+            f"{args.minutes:g} min",
+            flush=True,
+        )
         while True:
             sample = sample_neonize(gateway, runtime, began, args.store_url)
             samples.append(sample)
@@ -451,27 +539,37 @@ def bench_neonize(args: argparse.Namespace) -> None:
         others = {sid: (hosts.get(sid), before[sid]["restarts"]) for sid in ids[1:]}
         os.kill(old_pid, signal.SIGKILL)
         killed = time.monotonic()
-        new_pid = gateway.wait(lambda: (pid := session_hosts(runtime).get(victim))
-                               not in (None, old_pid) and pid, timeout=120, interval=0.05,
-                               what="a new process for the killed session")
+        new_pid = gateway.wait(
+            lambda: (pid := session_hosts(runtime).get(victim)) not in (None, old_pid) and pid,
+            timeout=120,
+            interval=0.05,
+            what="a new process for the killed session",
+        )
         new_process = time.monotonic() - killed
 
         def status_again():
             row = gateway.call("GET", f"/api/v1/sessions/{victim}")[1]
-            return row["status_changed_at"] != before[victim]["status_changed_at"] \
-                and f"pid {new_pid}" in (row["host"] or "") \
-                and "killed by" not in (row["status_reason"] or "") and row
+            return (
+                row["status_changed_at"] != before[victim]["status_changed_at"]
+                and f"pid {new_pid}" in (row["host"] or "")
+                and "killed by" not in (row["status_reason"] or "")
+                and row
+            )
 
-        row = gateway.wait(status_again, timeout=120, interval=0.05,
-                           what="the killed session's status")
+        row = gateway.wait(
+            status_again, timeout=120, interval=0.05, what="the killed session's status"
+        )
         new_status = time.monotonic() - killed
         history = gateway.call("GET", f"/api/v1/sessions/{victim}/status-history")
         time.sleep(5)  # would anything else follow?
         after = {row["id"]: row for row in gateway.sessions()}
         hosts_after = session_hosts(runtime)
-        changed = [label[sid] for sid, (pid, restarts) in others.items()
-                   if after[sid]["restarts"] != restarts
-                   or (hosts_after.get(sid) != pid and not recycled(gateway, sid))]
+        changed = [
+            label[sid]
+            for sid, (pid, restarts) in others.items()
+            if after[sid]["restarts"] != restarts
+            or (hosts_after.get(sid) != pid and not recycled(gateway, sid))
+        ]
         runtime_after = gateway.runtime_pid()
         exits = gateway.runtime_restarts()
         process_ends: dict[str, int] = {}  # why session processes ended, over the run
@@ -485,38 +583,60 @@ def bench_neonize(args: argparse.Namespace) -> None:
         gateway.close()
 
     first, last = samples[0], samples[-1]
-    print(machine(args.database, ", `kabar run` with 1 gunicorn worker, inside a "
-                                 "loopback-only network namespace"))
-    print(f"neonize: {args.sessions} sessions for {args.minutes:g} min, "
-          f"{len(samples)} samples")
+    print(
+        machine(
+            args.database,
+            ", `kabar run` with 1 gunicorn worker, inside a loopback-only network namespace",
+        )
+    )
+    print(f"neonize: {args.sessions} sessions for {args.minutes:g} min, {len(samples)} samples")
     health = [s["health"] for s in samples]
     listing = [s["list"] for s in samples]
-    print(f"  API: GET /api/v1/health max {max(health) * 1000:.0f} ms, GET /api/v1/sessions "
-          f"max {max(listing) * 1000:.0f} ms; unanswered: "
-          f"{sum(s['unanswered'] for s in samples)}")
-    print(f"  runtime fds {first['runtime_fds']} -> {last['runtime_fds']} (max "
-          f"{max(s['runtime_fds'] for s in samples)}); session process fds per process "
-          f"{first['host_fds']} -> {last['host_fds']}"
-          + (f" (store connections per process {first['host_db']} -> {last['host_db']}, "
-             f"max {max(s['host_db'] for s in samples)})" if last["host_db"] else "")
-          + "; runtime database connections "
-          f"{first['db']} -> {last['db']} (max {max(s['db'] for s in samples)})"
-          + (f"; all backends {first['backends']} -> {last['backends']} (max "
-             f"{max(s['backends'] for s in samples)})" if first["backends"] is not None
-             else ""))
-    print(f"  session restarts (crashes) at the end of the sampling: {last['restarts']}; "
-          f"session processes seen: {last['pids_seen']}; why session processes ended "
-          f"(status history, the kill included): {process_ends or 'none'}")
-    print(f"  kill -9 of {label[victim]}'s process {old_pid}: a new process ({new_pid}) after "
-          f"{new_process:.1f} s, its status again after {new_status:.1f} s: {row['status']} "
-          f"({row['status_reason']}), restarts {row['restarts']}")
+    print(
+        f"  API: GET /api/v1/health max {max(health) * 1000:.0f} ms, GET /api/v1/sessions "
+        f"max {max(listing) * 1000:.0f} ms; unanswered: "
+        f"{sum(s['unanswered'] for s in samples)}"
+    )
+    print(
+        f"  runtime fds {first['runtime_fds']} -> {last['runtime_fds']} (max "
+        f"{max(s['runtime_fds'] for s in samples)}); session process fds per process "
+        f"{first['host_fds']} -> {last['host_fds']}"
+        + (
+            f" (store connections per process {first['host_db']} -> {last['host_db']}, "
+            f"max {max(s['host_db'] for s in samples)})"
+            if last["host_db"]
+            else ""
+        )
+        + "; runtime database connections "
+        f"{first['db']} -> {last['db']} (max {max(s['db'] for s in samples)})"
+        + (
+            f"; all backends {first['backends']} -> {last['backends']} (max "
+            f"{max(s['backends'] for s in samples)})"
+            if first["backends"] is not None
+            else ""
+        )
+    )
+    print(
+        f"  session restarts (crashes) at the end of the sampling: {last['restarts']}; "
+        f"session processes seen: {last['pids_seen']}; why session processes ended "
+        f"(status history, the kill included): {process_ends or 'none'}"
+    )
+    print(
+        f"  kill -9 of {label[victim]}'s process {old_pid}: a new process ({new_pid}) after "
+        f"{new_process:.1f} s, its status again after {new_status:.1f} s: {row['status']} "
+        f"({row['status_reason']}), restarts {row['restarts']}"
+    )
     if history[0] == 200:
         items = history[1]["items"] if isinstance(history[1], dict) else history[1]
-        print("    its latest statuses: " + "; ".join(
-            f"{h['status']} ({h['reason']})" for h in items[:4]))
-    print(f"  other sessions changed by the kill: {changed or 'none'}; runtime pid "
-          f"{'unchanged' if runtime_after == first['runtime'] else 'CHANGED'}; supervisor: "
-          + (f"{len(exits)} runtime exits" if exits else "no runtime exit"))
+        print(
+            "    its latest statuses: "
+            + "; ".join(f"{h['status']} ({h['reason']})" for h in items[:4])
+        )
+    print(
+        f"  other sessions changed by the kill: {changed or 'none'}; runtime pid "
+        f"{'unchanged' if runtime_after == first['runtime'] else 'CHANGED'}; supervisor: "
+        + (f"{len(exits)} runtime exits" if exits else "no runtime exit")
+    )
 
 
 _PIDS_SEEN: set[int] = set()
@@ -530,8 +650,9 @@ def recycled(gateway: Gateway, sid: str) -> bool:
     return status == 200 and any("afresh" in (h.get("reason") or "") for h in items[:3])
 
 
-def sample_neonize(gateway: Gateway, runtime: int, began: float,
-                   store_url: str | None = None) -> dict:
+def sample_neonize(
+    gateway: Gateway, runtime: int, began: float, store_url: str | None = None
+) -> dict:
     health, health_status = gateway.timed("/api/v1/health")
     listing, list_status = gateway.timed("/api/v1/sessions?limit=200")
     hosts = session_hosts(runtime)
@@ -546,16 +667,22 @@ def sample_neonize(gateway: Gateway, runtime: int, began: float,
         current = None
     host_fds = sorted(len(fds(pid)) for pid in hosts.values())
     # neonize's own store connections (whatsmeow's, over lib/pq) when it is PostgreSQL
-    host_db = sorted(database_handles(pid, store_url) for pid in hosts.values()) \
-        if store_url else []
+    host_db = (
+        sorted(database_handles(pid, store_url) for pid in hosts.values()) if store_url else []
+    )
     return {
-        "t": time.monotonic() - began, "health": health, "list": listing,
+        "t": time.monotonic() - began,
+        "health": health,
+        "list": listing,
         "unanswered": (health_status != 200) + (list_status != 200),
-        "runtime": current, "runtime_fds": len(fds(runtime)),
+        "runtime": current,
+        "runtime_fds": len(fds(runtime)),
         "host_fds": f"{host_fds[0]}-{host_fds[-1]}" if host_fds else "-",
-        "hosts": len(hosts), "pids_seen": len(_PIDS_SEEN),
+        "hosts": len(hosts),
+        "pids_seen": len(_PIDS_SEEN),
         "host_db": f"{host_db[0]}-{host_db[-1]}" if host_db else None,
-        "db": database_handles(runtime, gateway.url), "backends": pg_backends(gateway),
+        "db": database_handles(runtime, gateway.url),
+        "backends": pg_backends(gateway),
         "restarts": sum(row["restarts"] for row in rows),
         "statuses": {row["id"]: (row["status"], row["status_reason"]) for row in rows},
     }
@@ -566,19 +693,26 @@ def print_sample(sample: dict, label: dict[str, str]) -> None:
     for sid, (status, reason) in sample["statuses"].items():
         short = re.sub(r"\d+(\.\d+)?", "N", (reason or "")[:240])
         reasons.setdefault((status, short), []).append(label.get(sid, sid[:6]))
-    print(f"[{sample['t']:5.0f} s] runtime {sample['runtime']}, health "
-          f"{sample['health'] * 1000:.0f} ms, sessions list {sample['list'] * 1000:.0f} ms, "
-          f"runtime fds {sample['runtime_fds']}, session process fds {sample['host_fds']} "
-          f"({sample['hosts']} processes), db connections {sample['db']}"
-          + (f", store connections per session process {sample['host_db']}"
-             if sample["host_db"] is not None else "")
-          + (f" (all backends {sample['backends']})" if sample["backends"] is not None
-             else "") + f", restarts {sample['restarts']}", flush=True)
+    print(
+        f"[{sample['t']:5.0f} s] runtime {sample['runtime']}, health "
+        f"{sample['health'] * 1000:.0f} ms, sessions list {sample['list'] * 1000:.0f} ms, "
+        f"runtime fds {sample['runtime_fds']}, session process fds {sample['host_fds']} "
+        f"({sample['hosts']} processes), db connections {sample['db']}"
+        + (
+            f", store connections per session process {sample['host_db']}"
+            if sample["host_db"] is not None
+            else ""
+        )
+        + (f" (all backends {sample['backends']})" if sample["backends"] is not None else "")
+        + f", restarts {sample['restarts']}",
+        flush=True,
+    )
     for (status, reason), who in sorted(reasons.items()):
         print(f"    {status}: {reason or '(no reason)'} [{', '.join(who)}]", flush=True)
 
 
 # -- 3. memory -----------------------------------------------------------------------------------
+
 
 def bench_memory(args: argparse.Namespace) -> None:
     """RSS and PSS of the runtime and its neonize session processes with 1, 10, 50
@@ -593,8 +727,11 @@ def bench_memory(args: argparse.Namespace) -> None:
         for count in counts:
             create_neonize(gateway, count - made, args.store_url, first=made)
             made = count
-            gateway.wait(lambda count=count: len(session_hosts(runtime)) == count,
-                         timeout=300, what=f"{count} session processes")
+            gateway.wait(
+                lambda count=count: len(session_hosts(runtime)) == count,
+                timeout=300,
+                what=f"{count} session processes",
+            )
             time.sleep(args.settle)
             hosts = session_hosts(runtime)
             per = [memory_kb(pid) for pid in hosts.values()]
@@ -611,11 +748,13 @@ def bench_memory(args: argparse.Namespace) -> None:
         rss = [m["Rss"] for m in per]
         pss = [m["Pss"] for m in per]
         anon = [m.get("Anonymous", 0) for m in per]
-        print(f"  {count} sessions: runtime RSS {mib(own['Rss'])}, PSS {mib(own['Pss'])}; "
-              f"per session process RSS {mib(sum(rss) / len(rss))} (max {mib(max(rss))}), "
-              f"PSS {mib(sum(pss) / len(pss))}, anonymous {mib(sum(anon) / len(anon))}; "
-              f"runtime + processes: RSS {mib(own['Rss'] + sum(rss))}, "
-              f"PSS {mib(own['Pss'] + sum(pss))}")
+        print(
+            f"  {count} sessions: runtime RSS {mib(own['Rss'])}, PSS {mib(own['Pss'])}; "
+            f"per session process RSS {mib(sum(rss) / len(rss))} (max {mib(max(rss))}), "
+            f"PSS {mib(sum(pss) / len(pss))}, anonymous {mib(sum(anon) / len(anon))}; "
+            f"runtime + processes: RSS {mib(own['Rss'] + sum(rss))}, "
+            f"PSS {mib(own['Pss'] + sum(pss))}"
+        )
 
 
 def detail(pid: int) -> None:
@@ -638,6 +777,7 @@ def detail(pid: int) -> None:
 
 # -- command line --------------------------------------------------------------------------------
 
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database", default=None, help="PostgreSQL URL (default: SQLite)")
@@ -646,30 +786,42 @@ def main() -> None:
     sandbox.add_argument("--sessions", type=int, default=200)
     sandbox.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
     sandbox.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    sandbox.add_argument("--idle", type=float, default=30.0,
-                         help="seconds the idle CPU is measured over")
-    sandbox.add_argument("--timeout", type=float, default=600.0,
-                         help="give up waiting for replies after this many seconds")
+    sandbox.add_argument(
+        "--idle", type=float, default=30.0, help="seconds the idle CPU is measured over"
+    )
+    sandbox.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="give up waiting for replies after this many seconds",
+    )
     neonize = benches.add_parser("neonize", help="neonize sessions with no network")
     neonize.add_argument("--sessions", type=int, default=10)
     neonize.add_argument("--minutes", type=float, default=10.0)
     neonize.add_argument("--every", type=float, default=30.0, help="seconds between samples")
     memory = benches.add_parser("memory", help="RSS/PSS of neonize session processes")
     memory.add_argument("--counts", default="1,10,50")
-    memory.add_argument("--settle", type=float, default=20.0,
-                        help="seconds to let new sessions settle before measuring")
-    memory.add_argument("--detail", action="store_true",
-                        help="also one session process's memory by mapping")
+    memory.add_argument(
+        "--settle",
+        type=float,
+        default=20.0,
+        help="seconds to let new sessions settle before measuring",
+    )
+    memory.add_argument(
+        "--detail", action="store_true", help="also one session process's memory by mapping"
+    )
     for sub in (neonize, memory):
-        sub.add_argument("--store-url", default=None,
-                         help="neonize's device store (postgres://…); default SQLite files")
+        sub.add_argument(
+            "--store-url",
+            default=None,
+            help="neonize's device store (postgres://…); default SQLite files",
+        )
     for sub in (sandbox, neonize, memory):
         sub.add_argument("--database", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bench in ("neonize", "memory"):
         in_namespace(sys.argv)
-    {"sandbox": bench_sandbox, "neonize": bench_neonize, "memory": bench_memory}[
-        args.bench](args)
+    {"sandbox": bench_sandbox, "neonize": bench_neonize, "memory": bench_memory}[args.bench](args)
 
 
 if __name__ == "__main__":

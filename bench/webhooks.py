@@ -83,9 +83,15 @@ def main() -> None:
     try:
         bench.start_runtime()
         sid = bench.sandbox_session()
-        status, hook = bench.call("POST", "/api/v1/webhooks", {
-            "session_id": sid, "url": f"http://127.0.0.1:{server.server_port}/hook",
-            "events": ["message.received"]})
+        status, hook = bench.call(
+            "POST",
+            "/api/v1/webhooks",
+            {
+                "session_id": sid,
+                "url": f"http://127.0.0.1:{server.server_port}/hook",
+                "events": ["message.received"],
+            },
+        )
         assert status == 201, hook
         Receiver.secret = hook["secret"]
         transport = bench.runtime.live[sid].transport
@@ -98,8 +104,7 @@ def main() -> None:
             delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            transport.inject(sender=f"62812{index % 100:07d}", name="Bench",
-                             text=f"halo {index}")
+            transport.inject(sender=f"62812{index % 100:07d}", name="Bench", text=f"halo {index}")
 
         with ThreadPoolExecutor(args.clients) as pool:
             list(pool.map(say, range(total)))
@@ -112,18 +117,26 @@ def main() -> None:
         bench.close()
         server.shutdown()
     latencies = sorted(Receiver.arrivals.values())
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}, database "
-          f"{'PostgreSQL' if args.database else 'SQLite'}; load average (1 min) at the end "
-          f"{os.getloadavg()[0]:.1f}")
-    print(f"webhooks: {total} messages injected at {args.rate:g}/s, in {sent_seconds:.1f} s "
-          f"({total / sent_seconds:.0f}/s); {len(latencies)} signed webhooks received, "
-          f"{Receiver.bad} with a bad signature")
-    print(f"  stored -> webhook received: p50 {percentile(latencies, 50) * 1000:.1f} ms, "
-          f"p90 {percentile(latencies, 90) * 1000:.1f} ms, "
-          f"p99 {percentile(latencies, 99) * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms")
-    print(f"  this process's CPU time meanwhile (runtime, receiver, feeders): {cpu:.1f} s "
-          f"({cpu / total * 1000:.2f} ms a message)")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, database "
+        f"{'PostgreSQL' if args.database else 'SQLite'}; load average (1 min) at the end "
+        f"{os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"webhooks: {total} messages injected at {args.rate:g}/s, in {sent_seconds:.1f} s "
+        f"({total / sent_seconds:.0f}/s); {len(latencies)} signed webhooks received, "
+        f"{Receiver.bad} with a bad signature"
+    )
+    print(
+        f"  stored -> webhook received: p50 {percentile(latencies, 50) * 1000:.1f} ms, "
+        f"p90 {percentile(latencies, 90) * 1000:.1f} ms, "
+        f"p99 {percentile(latencies, 99) * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms"
+    )
+    print(
+        f"  this process's CPU time meanwhile (runtime, receiver, feeders): {cpu:.1f} s "
+        f"({cpu / total * 1000:.2f} ms a message)"
+    )
 
 
 if __name__ == "__main__":

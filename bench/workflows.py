@@ -52,15 +52,27 @@ ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench-password"
 SECRET = "bench-secret-key-that-is-long-enough-for-hs256"
 
-HOOK = {"name": "bench-hook", "description": "hook -> set -> respond",
-        "trigger": {"type": "hook"}, "start": "remember", "nodes": {
-            "remember": {"type": "set", "params": {"variables": {
-                "order": "{{ trigger.body.order }}"}}, "next": {"next": "answer"}},
-            "answer": {"type": "respond", "params": {"status": 200, "json": {
-                "order": "{{ vars.order }}", "accepted": True}}}}}
+HOOK = {
+    "name": "bench-hook",
+    "description": "hook -> set -> respond",
+    "trigger": {"type": "hook"},
+    "start": "remember",
+    "nodes": {
+        "remember": {
+            "type": "set",
+            "params": {"variables": {"order": "{{ trigger.body.order }}"}},
+            "next": {"next": "answer"},
+        },
+        "answer": {
+            "type": "respond",
+            "params": {"status": 200, "json": {"order": "{{ vars.order }}", "accepted": True}},
+        },
+    },
+}
 
 
 # -- common --------------------------------------------------------------------------------
+
 
 def shipped(name: str) -> dict[str, Any]:
     return json.loads((ROOT / "workflows" / f"{name}.json").read_text())
@@ -95,21 +107,25 @@ def ms(seconds: float) -> str:
 
 
 def spread(values: list[float]) -> str:
-    return f"p50 {ms(percentile(values, 50))}, p99 {ms(percentile(values, 99))}" \
-        if values else "no samples"
+    return (
+        f"p50 {ms(percentile(values, 50))}, p99 {ms(percentile(values, 99))}"
+        if values
+        else "no samples"
+    )
 
 
 def machine(database: str | None, extra: str = "") -> str:
     """One line on where the figures come from, with the load average (1 min) at the
     end: other work on the machine shows in every figure."""
-    return (f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-            f"Python {platform.python_version()}, database "
-            f"{'PostgreSQL' if database else 'SQLite'}{extra}; load average at the end "
-            f"{os.getloadavg()[0]:.1f}")
+    return (
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, database "
+        f"{'PostgreSQL' if database else 'SQLite'}{extra}; load average at the end "
+        f"{os.getloadavg()[0]:.1f}"
+    )
 
 
-def wait_until(predicate, *, timeout: float = 120, what: str = "condition",
-               interval: float = 0.05):
+def wait_until(predicate, *, timeout: float = 120, what: str = "condition", interval: float = 0.05):
     from server.models import db
 
     deadline = time.monotonic() + timeout
@@ -135,10 +151,15 @@ class InProcess:
         self.instance = Path(tempfile.mkdtemp(prefix="kabar-bench-"))
         (self.instance / "workflows").mkdir()  # empty: workflows are uploaded
         self.url = fresh_database(database, self.instance)
-        config = {"INSTANCE_PATH": str(self.instance),
-                  "WORKFLOWS_DIR": str(self.instance / "workflows"),
-                  "DATABASE_URL": self.url, "SECRET_KEY": SECRET, "LOG_LEVEL": "WARNING",
-                  "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 64}
+        config = {
+            "INSTANCE_PATH": str(self.instance),
+            "WORKFLOWS_DIR": str(self.instance / "workflows"),
+            "DATABASE_URL": self.url,
+            "SECRET_KEY": SECRET,
+            "LOG_LEVEL": "WARNING",
+            "ARGON2_TIME_COST": 1,
+            "ARGON2_MEMORY_COST": 64,
+        }
         self.web = create_app(config)
         self.runtime_app = create_app(config)
         self.context = self.web.app_context()
@@ -146,14 +167,16 @@ class InProcess:
         migrations.upgrade()
         accounts.create_user(username="admin", password=PASSWORD, group="admin")
         self.client = self.web.test_client()
-        _, login = self.call("POST", "/api/v1/auth/login",
-                             {"username": "admin", "password": PASSWORD})
+        _, login = self.call(
+            "POST", "/api/v1/auth/login", {"username": "admin", "password": PASSWORD}
+        )
         self.headers = {"Authorization": f"Bearer {login['access_token']}"}
         self.runtime = self.thread = None
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        response = self.client.open(path, method=method, json=body,
-                                    headers=getattr(self, "headers", {}))
+        response = self.client.open(
+            path, method=method, json=body, headers=getattr(self, "headers", {})
+        )
         return response.status_code, response.get_json(silent=True)
 
     def start_runtime(self) -> None:
@@ -161,8 +184,7 @@ class InProcess:
         from server.runtime.process import Runtime
 
         self.runtime = Runtime(self.runtime_app)
-        self.thread = threading.Thread(target=self.runtime.run, name="bench-runtime",
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.runtime.run, name="bench-runtime", daemon=True)
         self.thread.start()
         wait_until(lambda: heartbeat.state().alive, what="the runtime's lease")
 
@@ -175,21 +197,31 @@ class InProcess:
     def sandbox_session(self) -> str:
         """A connected sandbox session, pacing and simulated receipts off, auto-start on
         (it comes back when the runtime restarts)."""
-        status, session = self.call("POST", "/api/v1/sessions", {
-            "label": "bench", "transport": "sandbox", "auto_start": True,
-            "settings": {"pacing": {"enabled": False}, "sandbox": {"receipts": False}}})
+        status, session = self.call(
+            "POST",
+            "/api/v1/sessions",
+            {
+                "label": "bench",
+                "transport": "sandbox",
+                "auto_start": True,
+                "settings": {"pacing": {"enabled": False}, "sandbox": {"receipts": False}},
+            },
+        )
         assert status == 201, session
         sid = session["id"]
         self.wait_status(sid, "qr")
-        status, body = self.call("POST", f"/api/v1/sandbox/sessions/{sid}/scan",
-                                 {"phone": "6281100000001"})
+        status, body = self.call(
+            "POST", f"/api/v1/sandbox/sessions/{sid}/scan", {"phone": "6281100000001"}
+        )
         assert status == 200, body
         self.wait_status(sid, "connected")
         return sid
 
     def wait_status(self, sid: str, status: str) -> None:
-        wait_until(lambda: self.call("GET", f"/api/v1/sessions/{sid}")[1]["status"] == status,
-                   what=f"session {status}")
+        wait_until(
+            lambda: self.call("GET", f"/api/v1/sessions/{sid}")[1]["status"] == status,
+            what=f"session {status}",
+        )
 
     def upload(self, doc: dict[str, Any]) -> dict[str, Any]:
         status, body = self.call("POST", "/api/v1/workflows?enable=true", doc)
@@ -209,6 +241,7 @@ class InProcess:
 
 
 # -- 1. auto-reply ---------------------------------------------------------------------------
+
 
 def bench_auto_reply(args: argparse.Namespace) -> None:
     """N messages from many contacts; the shipped auto-reply answers each. Runs/s to the
@@ -239,16 +272,20 @@ def bench_auto_reply(args: argparse.Namespace) -> None:
             with bench.web.app_context():
                 session = db.session.get(WaSession, sid)
                 for i in range(worker, args.messages, args.clients):
-                    status, wa_id = sandbox_controls.say(session, name="Bench", text=f"halo {i}",
-                                                sender=contacts[i % len(contacts)])
+                    status, wa_id = sandbox_controls.say(
+                        session, name="Bench", text=f"halo {i}", sender=contacts[i % len(contacts)]
+                    )
                     assert status == "delivered", status
                     sent.append(wa_id)
                 db.session.remove()
 
         def by_transport(sent: list[str], worker: int) -> None:
             for i in range(worker, args.messages, args.clients):
-                sent.append(transport.inject(sender=contacts[i % len(contacts)],
-                                             name="Bench", text=f"halo {i}").id)
+                sent.append(
+                    transport.inject(
+                        sender=contacts[i % len(contacts)], name="Bench", text=f"halo {i}"
+                    ).id
+                )
 
         def count(model) -> int:
             return db.session.scalar(sa.select(sa.func.count()).select_from(model))
@@ -260,49 +297,85 @@ def bench_auto_reply(args: argparse.Namespace) -> None:
                 list(pool.map(partial(inject, sent), range(args.clients)))
             inject_seconds = time.perf_counter() - started
             total = len(results) * args.messages + args.messages
-            wait_until(lambda total=total: db.session.scalar(
-                sa.select(sa.func.count()).select_from(WorkflowRun).where(
-                    WorkflowRun.finished_at.is_not(None))) >= total,
-                timeout=1800, interval=0.2, what="every run to finish")
-            wait_until(lambda total=total: count(SandboxDelivery) >= total, timeout=1800,
-                       interval=0.2, what="every reply to be delivered")
-            stored = dict(db.session.execute(
-                sa.select(Message.wa_id, Message.created_at).where(
-                    Message.session_id == sid, Message.wa_id.in_(sent))).all())
-            runs = [run for run in db.session.execute(sa.select(
-                WorkflowRun.state, WorkflowRun.status, WorkflowRun.finished_at)).all()
-                if run.state["trigger"]["message_id"] in stored]
-            replies = [reply for reply in db.session.execute(sa.select(
-                SandboxDelivery.content, SandboxDelivery.received_at)).all()
-                if reply.content["quoted_id"] in stored]
+            wait_until(
+                lambda total=total: (
+                    db.session.scalar(
+                        sa.select(sa.func.count())
+                        .select_from(WorkflowRun)
+                        .where(WorkflowRun.finished_at.is_not(None))
+                    )
+                    >= total
+                ),
+                timeout=1800,
+                interval=0.2,
+                what="every run to finish",
+            )
+            wait_until(
+                lambda total=total: count(SandboxDelivery) >= total,
+                timeout=1800,
+                interval=0.2,
+                what="every reply to be delivered",
+            )
+            stored = dict(
+                db.session.execute(
+                    sa.select(Message.wa_id, Message.created_at).where(
+                        Message.session_id == sid, Message.wa_id.in_(sent)
+                    )
+                ).all()
+            )
+            runs = [
+                run
+                for run in db.session.execute(
+                    sa.select(WorkflowRun.state, WorkflowRun.status, WorkflowRun.finished_at)
+                ).all()
+                if run.state["trigger"]["message_id"] in stored
+            ]
+            replies = [
+                reply
+                for reply in db.session.execute(
+                    sa.select(SandboxDelivery.content, SandboxDelivery.received_at)
+                ).all()
+                if reply.content["quoted_id"] in stored
+            ]
             db.session.rollback()
             results.append((feed, inject_seconds, stored, runs, replies))
     finally:
         bench.close()
 
     print(machine(args.database, ", the runtime on a thread of this process"))
-    print(f"auto-reply: {args.messages} messages from {args.contacts} contacts, "
-          f"{args.clients} injecting threads, fed by each of two paths in turn; "
-          f"{args.history} older messages in the session's history")
+    print(
+        f"auto-reply: {args.messages} messages from {args.contacts} contacts, "
+        f"{args.clients} injecting threads, fed by each of two paths in turn; "
+        f"{args.history} older messages in the session's history"
+    )
     for feed, inject_seconds, stored, runs, replies in results:
         first = min(stored.values())
         run_seconds = (max(run.finished_at for run in runs) - first).total_seconds()
         reply_seconds = (max(reply.received_at for reply in replies) - first).total_seconds()
-        run_latency = [(run.finished_at - stored[run.state["trigger"]["message_id"]])
-                       .total_seconds() for run in runs]
-        reply_latency = [(reply.received_at - stored[reply.content["quoted_id"]])
-                         .total_seconds() for reply in replies]
+        run_latency = [
+            (run.finished_at - stored[run.state["trigger"]["message_id"]]).total_seconds()
+            for run in runs
+        ]
+        reply_latency = [
+            (reply.received_at - stored[reply.content["quoted_id"]]).total_seconds()
+            for reply in replies
+        ]
         failed = sum(run.status != "completed" for run in runs)
         print(f"  fed by the sandbox {feed}: {len(stored) / inject_seconds:.0f} msgs/s stored")
-        print(f"    runs: {len(runs)} finished ({failed} not completed) in {run_seconds:.1f} s "
-              f"from the first message stored: {len(runs) / run_seconds:.0f} runs/s; "
-              f"stored -> run completed {spread(run_latency)}")
-        print(f"    replies: {len(replies)} delivered to the sandbox in {reply_seconds:.1f} s: "
-              f"{len(replies) / reply_seconds:.0f} replies/s; stored -> delivered "
-              f"{spread(reply_latency)}")
+        print(
+            f"    runs: {len(runs)} finished ({failed} not completed) in {run_seconds:.1f} s "
+            f"from the first message stored: {len(runs) / run_seconds:.0f} runs/s; "
+            f"stored -> run completed {spread(run_latency)}"
+        )
+        print(
+            f"    replies: {len(replies)} delivered to the sandbox in {reply_seconds:.1f} s: "
+            f"{len(replies) / reply_seconds:.0f} replies/s; stored -> delivered "
+            f"{spread(reply_latency)}"
+        )
 
 
 # -- 2. hook ---------------------------------------------------------------------------------
+
 
 def bench_hook(args: argparse.Namespace) -> None:
     """POST /api/v1/hooks/bench-hook (hook -> set -> respond) with C concurrent clients
@@ -317,14 +390,21 @@ def bench_hook(args: argparse.Namespace) -> None:
     (instance / "workflows").mkdir()
     url = fresh_database(args.database, instance)
     port = free_port()
-    env = {**os.environ, "KABAR_INSTANCE_PATH": str(instance), "KABAR_PORT": str(port),
-           "KABAR_DATABASE_URL": url, "KABAR_WORKFLOWS_DIR": str(instance / "workflows"),
-           "KABAR_ADMIN_PASSWORD": PASSWORD, "KABAR_WEB_WORKERS": str(args.workers),
-           "KABAR_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "KABAR_INSTANCE_PATH": str(instance),
+        "KABAR_PORT": str(port),
+        "KABAR_DATABASE_URL": url,
+        "KABAR_WORKFLOWS_DIR": str(instance / "workflows"),
+        "KABAR_ADMIN_PASSWORD": PASSWORD,
+        "KABAR_WEB_WORKERS": str(args.workers),
+        "KABAR_LOG_LEVEL": "WARNING",
+    }
     kabar = [sys.executable, "-m", "server.cli"]
     subprocess.run([*kabar, "init"], env=env, check=True, capture_output=True)
-    server = subprocess.Popen([*kabar, "run"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [*kabar, "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     base = f"http://127.0.0.1:{port}"
     local = threading.local()
     try:
@@ -339,10 +419,12 @@ def bench_hook(args: argparse.Namespace) -> None:
             if time.monotonic() > deadline:
                 raise SystemExit("kabar run did not become ready")
             time.sleep(0.1)
-        token = admin.post("/api/v1/auth/login", json={
-            "username": "admin", "password": PASSWORD}).json()["access_token"]
-        uploaded = admin.post("/api/v1/workflows?enable=true", json=HOOK,
-                              headers={"Authorization": f"Bearer {token}"})
+        token = admin.post(
+            "/api/v1/auth/login", json={"username": "admin", "password": PASSWORD}
+        ).json()["access_token"]
+        uploaded = admin.post(
+            "/api/v1/workflows?enable=true", json=HOOK, headers={"Authorization": f"Bearer {token}"}
+        )
         assert uploaded.status_code == 200, uploaded.text
         hook_headers = {"X-Kabar-Token": uploaded.json()["hook_token"]}
 
@@ -351,8 +433,9 @@ def bench_hook(args: argparse.Namespace) -> None:
             if client is None:  # one keep-alive connection per client thread
                 client = local.client = httpx.Client(base_url=base, timeout=60)
             began = time.perf_counter()
-            response = client.post("/api/v1/hooks/bench-hook", json={"order": i},
-                                   headers=hook_headers)
+            response = client.post(
+                "/api/v1/hooks/bench-hook", json={"order": i}, headers=hook_headers
+            )
             took = time.perf_counter() - began
             assert response.status_code == 200, (response.status_code, response.text)
             assert response.json() == {"order": i, "accepted": True}, response.text
@@ -366,8 +449,11 @@ def bench_hook(args: argparse.Namespace) -> None:
 
         engine = sa.create_engine(url)
         with engine.connect() as connection:
-            statuses = dict(connection.execute(sa.text(
-                "SELECT status, count(*) FROM workflow_runs GROUP BY status")).all())
+            statuses = dict(
+                connection.execute(
+                    sa.text("SELECT status, count(*) FROM workflow_runs GROUP BY status")
+                ).all()
+            )
         engine.dispose()
     finally:
         server.send_signal(signal.SIGTERM)
@@ -376,12 +462,21 @@ def bench_hook(args: argparse.Namespace) -> None:
 
     sent = args.requests + args.clients
     stored = sum(statuses.values())
-    print(machine(args.database, f", {args.workers} gunicorn workers x 8 threads "
-                                 "(`kabar run`), clients: httpx on the same machine"))
-    print(f"hook -> set -> respond: {args.requests} requests, {args.clients} concurrent "
-          f"clients (keep-alive): {args.requests / seconds:.0f} runs/s, {spread(latencies)}")
-    print(f"  runs stored: {stored} of {sent} requests (warm-up included), by status "
-          f"{statuses}: {'all persisted' if stored == sent else 'MISSING RUNS'}")
+    print(
+        machine(
+            args.database,
+            f", {args.workers} gunicorn workers x 8 threads "
+            "(`kabar run`), clients: httpx on the same machine",
+        )
+    )
+    print(
+        f"hook -> set -> respond: {args.requests} requests, {args.clients} concurrent "
+        f"clients (keep-alive): {args.requests / seconds:.0f} runs/s, {spread(latencies)}"
+    )
+    print(
+        f"  runs stored: {stored} of {sent} requests (warm-up included), by status "
+        f"{statuses}: {'all persisted' if stored == sent else 'MISSING RUNS'}"
+    )
 
 
 # -- 3. waiting runs ---------------------------------------------------------------------------
@@ -390,15 +485,15 @@ TEMPLATE_PHONE = "6281300000000"
 CLONE_PHONE = "6285{:09d}"  # distinct chats for the cloned runs
 
 
-def clone_rows(url: str, template: dict[str, Any], first: int, count: int, took,
-               chunk: int = 2000) -> None:
+def clone_rows(
+    url: str, template: dict[str, Any], first: int, count: int, took, chunk: int = 2000
+) -> None:
     """Insert ``count`` copies of a real waiting run, each on its own chat (run in a child
     process, so the benchmark's memory is not the loader's). The state is the template's
     JSON with the chat's phone and the run id replaced."""
     from server.models import WorkflowRun
 
-    engine = sa.create_engine(url, connect_args={"timeout": 30}
-                              if url.startswith("sqlite") else {})
+    engine = sa.create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})
     started = time.perf_counter()
     text = json.dumps(template["state"])
     old_id = template["id"]
@@ -410,8 +505,11 @@ def clone_rows(url: str, template: dict[str, Any], first: int, count: int, took,
             def swap(value: str, phone=phone, run_id=run_id) -> str:
                 return value.replace(TEMPLATE_PHONE, phone).replace(old_id, run_id)
 
-            row = {key: swap(value) if isinstance(value, str) else value
-                   for key, value in template.items() if key != "state"}
+            row = {
+                key: swap(value) if isinstance(value, str) else value
+                for key, value in template.items()
+                if key != "state"
+            }
             row["state"] = json.loads(swap(text))
             rows.append(row)
         with engine.begin() as connection:
@@ -425,20 +523,32 @@ def history_rows(url: str, session_id: str, count: int, took, chunk: int = 5000)
     contacts (run in a child process)."""
     from server.models import Message
 
-    engine = sa.create_engine(url, connect_args={"timeout": 30}
-                              if url.startswith("sqlite") else {})
+    engine = sa.create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})
     started, now = time.perf_counter(), datetime.now(UTC)
     for start in range(0, count, chunk):
         rows = []
         for i in range(start, min(count, start + chunk)):
             phone = f"62877{i % 2000:07d}"
             jid = f"{phone}@s.whatsapp.net"
-            rows.append({"id": str(uuid.uuid4()), "session_id": session_id,
-                         "wa_id": f"HISTORY{i:012d}", "direction": "in", "chat_jid": jid,
-                         "chat_phone": phone, "sender_jid": jid, "sender_phone": phone,
-                         "is_group": False, "from_me": False, "kind": "text",
-                         "text": f"old message {i}", "status": "received",
-                         "timestamp": now, "created_at": now})
+            rows.append(
+                {
+                    "id": str(uuid.uuid4()),
+                    "session_id": session_id,
+                    "wa_id": f"HISTORY{i:012d}",
+                    "direction": "in",
+                    "chat_jid": jid,
+                    "chat_phone": phone,
+                    "sender_jid": jid,
+                    "sender_phone": phone,
+                    "is_group": False,
+                    "from_me": False,
+                    "kind": "text",
+                    "text": f"old message {i}",
+                    "status": "received",
+                    "timestamp": now,
+                    "created_at": now,
+                }
+            )
         with engine.begin() as connection:
             connection.execute(Message.__table__.insert(), rows)
     took.value = time.perf_counter() - started
@@ -479,10 +589,19 @@ def bench_waiting(args: argparse.Namespace) -> None:
         bench.upload(survey)
         session = db.session.get(WaSession, sid)
         sandbox_controls.say(session, sender=TEMPLATE_PHONE, name="Bench", text="#survey")
-        template_id = wait_until(lambda: db.session.scalar(sa.select(WorkflowRun.id).where(
-            WorkflowRun.status == "waiting")), what="the template run to wait")
-        template = dict(db.session.execute(sa.select(WorkflowRun.__table__).where(
-            WorkflowRun.id == template_id)).mappings().one())
+        template_id = wait_until(
+            lambda: db.session.scalar(
+                sa.select(WorkflowRun.id).where(WorkflowRun.status == "waiting")
+            ),
+            what="the template run to wait",
+        )
+        template = dict(
+            db.session.execute(
+                sa.select(WorkflowRun.__table__).where(WorkflowRun.id == template_id)
+            )
+            .mappings()
+            .one()
+        )
         template.pop("seq")
         db.session.rollback()
         rng = random.Random(6)
@@ -490,28 +609,43 @@ def bench_waiting(args: argparse.Namespace) -> None:
         used: set[int] = set()
 
         def waiting() -> int:
-            return db.session.scalar(sa.select(sa.func.count()).select_from(WorkflowRun).where(
-                WorkflowRun.status == "waiting"))
+            return db.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(WorkflowRun)
+                .where(WorkflowRun.status == "waiting")
+            )
 
         def pick(n: int) -> list[str]:
-            chosen = rng.sample([i for i in range(loaded) if i not in used]
-                                if loaded < 20_000 else range(loaded), n * 2)
+            chosen = rng.sample(
+                [i for i in range(loaded) if i not in used] if loaded < 20_000 else range(loaded),
+                n * 2,
+            )
             chosen = [i for i in chosen if i not in used][:n]
             used.update(chosen)
             return [CLONE_PHONE.format(i) for i in chosen]
 
         def run_ids(phones: list[str]) -> list[str]:
             """The runs waiting on these chats (found by the reply index)."""
-            ids = [db.session.scalar(sa.select(WorkflowRun.id).where(
-                WorkflowRun.wait_session_id == sid, WorkflowRun.status == "waiting",
-                WorkflowRun.wait_chat == f"{phone}@s.whatsapp.net")) for phone in phones]
+            ids = [
+                db.session.scalar(
+                    sa.select(WorkflowRun.id).where(
+                        WorkflowRun.wait_session_id == sid,
+                        WorkflowRun.status == "waiting",
+                        WorkflowRun.wait_chat == f"{phone}@s.whatsapp.net",
+                    )
+                )
+                for phone in phones
+            ]
             db.session.rollback()
             assert None not in ids, "a chosen chat has no waiting run"
             return ids
 
         def completed(ids: list[str]) -> int:
-            return db.session.scalar(sa.select(sa.func.count()).select_from(WorkflowRun).where(
-                WorkflowRun.id.in_(ids), WorkflowRun.status == "completed"))
+            return db.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(WorkflowRun)
+                .where(WorkflowRun.id.in_(ids), WorkflowRun.status == "completed")
+            )
 
         def directly(phones: list[str]) -> list[float]:
             """Store each reply as the sink does (message, event, inbox item; committed),
@@ -522,11 +656,24 @@ def bench_waiting(args: argparse.Namespace) -> None:
                 for phone in phones:
                     jid = f"{phone}@s.whatsapp.net"
                     party = Party(jid=jid, phone=phone, name="Bench")
-                    sink.handle(sid, MessageReceived(message=InboundMessage(
-                        id=new_message_id(), chat=party, sender=party,
-                        timestamp=datetime.now(UTC), kind="text", text="5")))
-                    item_id = db.session.scalar(sa.select(WorkflowInbox.id).where(
-                        WorkflowInbox.ordering_key == f"{sid}/{jid}"))
+                    sink.handle(
+                        sid,
+                        MessageReceived(
+                            message=InboundMessage(
+                                id=new_message_id(),
+                                chat=party,
+                                sender=party,
+                                timestamp=datetime.now(UTC),
+                                kind="text",
+                                text="5",
+                            )
+                        ),
+                    )
+                    item_id = db.session.scalar(
+                        sa.select(WorkflowInbox.id).where(
+                            WorkflowInbox.ordering_key == f"{sid}/{jid}"
+                        )
+                    )
                     db.session.rollback()
                     began = time.perf_counter()
                     clock.on = True
@@ -548,19 +695,28 @@ def bench_waiting(args: argparse.Namespace) -> None:
             took = []
             for phone, run_id in zip(phones, run_ids(phones), strict=True):
                 _, wa_id = sandbox_controls.say(session, sender=phone, name="Bench", text="5")
-                finished = wait_until(lambda run_id=run_id: db.session.scalar(
-                    sa.select(WorkflowRun.finished_at).where(
-                        WorkflowRun.id == run_id, WorkflowRun.status == "completed")),
-                    interval=0.005, what=f"the run of {phone} to complete")
-                stored = db.session.scalar(sa.select(Message.created_at).where(
-                    Message.wa_id == wa_id))
+                finished = wait_until(
+                    lambda run_id=run_id: db.session.scalar(
+                        sa.select(WorkflowRun.finished_at).where(
+                            WorkflowRun.id == run_id, WorkflowRun.status == "completed"
+                        )
+                    ),
+                    interval=0.005,
+                    what=f"the run of {phone} to complete",
+                )
+                stored = db.session.scalar(
+                    sa.select(Message.created_at).where(Message.wa_id == wa_id)
+                )
                 db.session.rollback()
                 took.append((finished - stored).total_seconds())
             return took
 
         def outbox_drained() -> bool:
-            return not db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)
-                                         .where(OutboxMessage.status == "queued"))
+            return not db.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status == "queued")
+            )
 
         def measure(size: int) -> None:
             nonlocal loaded
@@ -577,10 +733,17 @@ def bench_waiting(args: argparse.Namespace) -> None:
             handled = directly(pick(args.sample))
             bench.start_runtime()
             bench.wait_status(sid, "connected")
-            figures[size] = {"waiting": count, "added": added, "load_seconds": load_seconds,
-                             "handle": handled, "runtime": end_to_end, "rss": rss_mb(),
-                             "analyzed": analyzed, "table": _table_size(bench.url),
-                             "statements": statements[-1]}
+            figures[size] = {
+                "waiting": count,
+                "added": added,
+                "load_seconds": load_seconds,
+                "handle": handled,
+                "runtime": end_to_end,
+                "rss": rss_mb(),
+                "analyzed": analyzed,
+                "table": _table_size(bench.url),
+                "statements": statements[-1],
+            }
 
         rss_start = rss_mb()
         measure(args.small)
@@ -589,16 +752,24 @@ def bench_waiting(args: argparse.Namespace) -> None:
         bench.close()
 
     print(machine(args.database, ", the runtime on a thread of this process"))
-    print(f"waiting runs: the shipped survey (wait_for_reply, then set, branch, send), "
-          f"one real run cloned to distinct chats; RSS after setup {rss_start:.0f} MiB")
+    print(
+        f"waiting runs: the shipped survey (wait_for_reply, then set, branch, send), "
+        f"one real run cloned to distinct chats; RSS after setup {rss_start:.0f} MiB"
+    )
     for f in figures.values():
         rate = f"{f['added'] / f['load_seconds']:.0f} rows/s" if f["added"] else "-"
-        print(f"  {f['waiting']} waiting (loaded {f['added']} in {f['load_seconds']:.1f} s, "
-              f"{rate}; workflow_runs {f['table']:.0f} MiB{f['analyzed']}):")
-        print(f"    handle_one, {len(f['handle'])} replies: {spread(f['handle'])}; "
-              f"{f['statements'].summary(len(f['handle']))}")
-        print(f"    through the runtime, {len(f['runtime'])} replies one at a time "
-              f"(stored -> completed): {spread(f['runtime'])}")
+        print(
+            f"  {f['waiting']} waiting (loaded {f['added']} in {f['load_seconds']:.1f} s, "
+            f"{rate}; workflow_runs {f['table']:.0f} MiB{f['analyzed']}):"
+        )
+        print(
+            f"    handle_one, {len(f['handle'])} replies: {spread(f['handle'])}; "
+            f"{f['statements'].summary(len(f['handle']))}"
+        )
+        print(
+            f"    through the runtime, {len(f['runtime'])} replies one at a time "
+            f"(stored -> completed): {spread(f['runtime'])}"
+        )
         print(f"    RSS {f['rss']:.0f} MiB")
     print(f"  peak RSS of this process: {peak_mb():.0f} MiB")
 
@@ -652,11 +823,15 @@ class StatementClock:
     def summary(self, replies: int) -> str:
         total = sum(self.spent.values())
         top = sorted(self.spent.items(), key=lambda item: -item[1])[:4]
-        return (f"{sum(self.count.values()) / replies:.0f} statements per reply, "
-                f"{ms(total / replies)} in them, {ms(self.commits / replies)} in the commit; "
-                "most: " + ", ".join(
-                    f"{label} x{self.count[label] / replies:.0f} {ms(spent / replies)}"
-                    for label, spent in top))
+        return (
+            f"{sum(self.count.values()) / replies:.0f} statements per reply, "
+            f"{ms(total / replies)} in them, {ms(self.commits / replies)} in the commit; "
+            "most: "
+            + ", ".join(
+                f"{label} x{self.count[label] / replies:.0f} {ms(spent / replies)}"
+                for label, spent in top
+            )
+        )
 
 
 def _analyze(url: str, table: str = "workflow_runs") -> str:
@@ -685,6 +860,7 @@ def _table_size(url: str) -> float:
 
 # -- command line ------------------------------------------------------------------------------
 
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database", default=None, help="PostgreSQL URL (default: SQLite)")
@@ -693,8 +869,12 @@ def main() -> None:
     auto.add_argument("--messages", type=int, default=500)
     auto.add_argument("--contacts", type=int, default=250)
     auto.add_argument("--clients", type=int, default=12, help="injecting threads")
-    auto.add_argument("--history", type=int, default=0,
-                      help="older messages stored in the session's history first")
+    auto.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        help="older messages stored in the session's history first",
+    )
     hook = benches.add_parser("hook", help="hook -> set -> respond under concurrent load")
     hook.add_argument("--requests", type=int, default=2000)
     hook.add_argument("--clients", type=int, default=16)
@@ -703,13 +883,16 @@ def main() -> None:
     wait.add_argument("--runs", type=int, default=100_000)
     wait.add_argument("--small", type=int, default=1000, help="the size to compare with")
     wait.add_argument("--sample", type=int, default=300, help="replies timed by handle_one")
-    wait.add_argument("--through-runtime", type=int, default=20,
-                      help="replies timed end to end through the runtime")
+    wait.add_argument(
+        "--through-runtime",
+        type=int,
+        default=20,
+        help="replies timed end to end through the runtime",
+    )
     for sub in (auto, hook, wait):  # --database after the benchmark's name works too
         sub.add_argument("--database", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    {"auto-reply": bench_auto_reply, "hook": bench_hook, "waiting": bench_waiting}[
-        args.bench](args)
+    {"auto-reply": bench_auto_reply, "hook": bench_hook, "waiting": bench_waiting}[args.bench](args)
 
 
 if __name__ == "__main__":

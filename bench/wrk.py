@@ -38,8 +38,9 @@ def lua_string(text: str) -> str:
     return json.dumps(text)  # a JSON string literal is a valid Lua one for this ASCII text
 
 
-def run(url: str, script: str, *, connections: int, seconds: float,
-        rate: float | None = None) -> dict[str, Any]:
+def run(
+    url: str, script: str, *, connections: int, seconds: float, rate: float | None = None
+) -> dict[str, Any]:
     """Load ``url`` with ``script`` (Lua that defines ``request``); the figures."""
     if not available():
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
@@ -48,25 +49,44 @@ def run(url: str, script: str, *, connections: int, seconds: float,
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
         file.write(script + DONE)
     try:
-        done = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s",
-                               "--timeout", "30s", "-s", file.name, url],
-                              capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{seconds:g}s",
+                "--timeout",
+                "30s",
+                "-s",
+                file.name,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     finally:
         os.unlink(file.name)
     line = next(x for x in done.stdout.splitlines() if x.startswith("WRK_JSON "))
     figures = json.loads(line.removeprefix("WRK_JSON "))
     seconds_run = figures["duration_us"] / 1e6
     ok = figures["requests"] - figures["non2xx"]
-    return {**figures, "ok": ok, "rps": ok / seconds_run,
-            **{k: figures[k] / 1000 for k in ("p50", "p90", "p99", "max")}}
+    return {
+        **figures,
+        "ok": ok,
+        "rps": ok / seconds_run,
+        **{k: figures[k] / 1000 for k in ("p50", "p90", "p99", "max")},
+    }
 
 
 def summary(figures: dict[str, Any], *, per_request: int = 1, unit: str = "req/s") -> str:
     errors = figures["non2xx"] + figures["socket_errors"]
-    return (f"{figures['rps'] * per_request:,.0f} {unit}, p50 {figures['p50']:.1f} ms, "
-            f"p90 {figures['p90']:.1f} ms, p99 {figures['p99']:.1f} ms "
-            f"({figures['ok']} answered"
-            f"{f', {errors} FAILED' if errors else ''})")
+    return (
+        f"{figures['rps'] * per_request:,.0f} {unit}, p50 {figures['p50']:.1f} ms, "
+        f"p90 {figures['p90']:.1f} ms, p99 {figures['p99']:.1f} ms "
+        f"({figures['ok']} answered"
+        f"{f', {errors} FAILED' if errors else ''})"
+    )
 
 
 def load_average() -> str:

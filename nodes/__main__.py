@@ -29,8 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         return cli.validate_files(args.files, print)
     if args.command == "list":
         return cli.list_nodes(print)
-    return cli.show_node(args.type, args.version, print,
-                         lambda text: print(text, file=sys.stderr))
+    return cli.show_node(args.type, args.version, print, lambda text: print(text, file=sys.stderr))
 
 
 if __name__ == "__main__":

@@ -120,13 +120,16 @@ class Node:
     def run(self, ctx: NodeContext, params: dict[str, Any]) -> Outcome:
         raise NotImplementedError(f"{type(self).__name__} must implement run(ctx, params)")
 
-    def resume(self, ctx: NodeContext, params: dict[str, Any], state: dict[str, Any],
-               event: Event) -> Outcome:
+    def resume(
+        self, ctx: NodeContext, params: dict[str, Any], state: dict[str, Any], event: Event
+    ) -> Outcome:
         """Called when a ``Wait`` this node returned is over. ``params`` are the ones the
         node ran with; ``state`` is the ``Wait.state`` it stored."""
-        raise NodeError(f"node type {self.type!r} returned Wait but does not implement "
-                        "resume(); add resume(ctx, params, state, event) to it",
-                        retryable=False)
+        raise NodeError(
+            f"node type {self.type!r} returned Wait but does not implement "
+            "resume(); add resume(ctx, params, state, event) to it",
+            retryable=False,
+        )
 
     @classmethod
     def outputs_for(cls, params: Mapping[str, Any]) -> tuple[str, ...] | None:
@@ -144,6 +147,11 @@ class Node:
         """The catalogue entry: what ``kabar nodes show <type>`` prints."""
         from nodes.schema import standalone_params_schema
 
-        return {"type": cls.type, "version": cls.version, "summary": cls.summary(),
-                "doc": inspect.getdoc(cls) or "", "outputs": [*cls.outputs, ERROR],
-                "params": standalone_params_schema(cls)}
+        return {
+            "type": cls.type,
+            "version": cls.version,
+            "summary": cls.summary(),
+            "doc": inspect.getdoc(cls) or "",
+            "outputs": [*cls.outputs, ERROR],
+            "params": standalone_params_schema(cls),
+        }

@@ -35,9 +35,18 @@ class WorkflowBuilder:
         self._triggers.append({"type": type, **fields})
         return self
 
-    def node(self, node_id: str, type: str, /, params: dict[str, Any] | None = None, *,
-             next: str | dict[str, str] | None = None, version: int | None = None,
-             retry: dict[str, Any] | None = None, **more_params: Any) -> Self:
+    def node(
+        self,
+        node_id: str,
+        type: str,
+        /,
+        params: dict[str, Any] | None = None,
+        *,
+        next: str | dict[str, str] | None = None,
+        version: int | None = None,
+        retry: dict[str, Any] | None = None,
+        **more_params: Any,
+    ) -> Self:
         """Add a node; params as a dict, as keywords, or both. ``next="id"`` is short for
         ``next={"next": "id"}``. The first node added is the start unless ``start()``."""
         spec: dict[str, Any] = {"type": type, "params": {**(params or {}), **more_params}}
@@ -57,8 +66,9 @@ class WorkflowBuilder:
 
     def to_dict(self) -> dict[str, Any]:
         """The workflow document, keys in the order a person would write them."""
-        doc: dict[str, Any] = {key: self._doc[key] for key in ("name", "description", "version")
-                               if key in self._doc}
+        doc: dict[str, Any] = {
+            key: self._doc[key] for key in ("name", "description", "version") if key in self._doc
+        }
         if len(self._triggers) == 1:
             doc["trigger"] = self._triggers[0]
         elif self._triggers:

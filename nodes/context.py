@@ -36,10 +36,12 @@ class HttpResponse:
         return jsonlib.loads(self.text)
 
     @classmethod
-    def of_json(cls, data: Any, *, status: int = 200,
-                headers: Mapping[str, str] | None = None) -> HttpResponse:
-        return cls(status, jsonlib.dumps(data),
-                   {"content-type": "application/json", **(headers or {})})
+    def of_json(
+        cls, data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
+    ) -> HttpResponse:
+        return cls(
+            status, jsonlib.dumps(data), {"content-type": "application/json", **(headers or {})}
+        )
 
 
 @runtime_checkable
@@ -47,30 +49,58 @@ class Context(Protocol):
     """What a host gives the engine. ``idempotency_key`` is the same when a step runs again
     after a crash or a retry, so a host that honours it never sends twice."""
 
-    def send(self, spec: dict[str, Any], *, session: str | None = None,
-             idempotency_key: str | None = None) -> dict[str, Any]:
+    def send(
+        self,
+        spec: dict[str, Any],
+        *,
+        session: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
         """Queue one message (the fields of POST /api/v1/sessions/{id}/messages); answer
         the queued message (``id``, ``wa_id``, ``status``)."""
 
-    def broadcast(self, message: dict[str, Any], *, recipients: list[dict[str, Any]] | None,
-                  lines: str | None, name: str = "", session: str | None = None,
-                  idempotency_key: str | None = None) -> dict[str, Any]:
+    def broadcast(
+        self,
+        message: dict[str, Any],
+        *,
+        recipients: list[dict[str, Any]] | None,
+        lines: str | None,
+        name: str = "",
+        session: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
         """Queue one message per recipient, as POST …/broadcasts does."""
 
-    def http(self, method: str, url: str, *, headers: Mapping[str, str], json: Any,
-             body: str | None, timeout: float) -> HttpResponse:
+    def http(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        json: Any,
+        body: str | None,
+        timeout: float,
+    ) -> HttpResponse:
         """Make an HTTP request (the server refuses private addresses)."""
 
-    def respond(self, *, status: int, headers: Mapping[str, str], body: str | None,
-                json: Any) -> None:
+    def respond(
+        self, *, status: int, headers: Mapping[str, str], body: str | None, json: Any
+    ) -> None:
         """Answer the HTTP caller of a hook-triggered run."""
 
-    def call_workflow(self, name: str, input: dict[str, Any], *,
-                      caller: Mapping[str, Any]) -> dict[str, Any]:
+    def call_workflow(
+        self, name: str, input: dict[str, Any], *, caller: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """Run another workflow to its end; answer ``{run_id, status, result, vars}``."""
 
-    def tickets(self, action: str, params: dict[str, Any], *, actor: Mapping[str, Any],
-                idempotency_key: str | None = None) -> dict[str, Any]:
+    def tickets(
+        self,
+        action: str,
+        params: dict[str, Any],
+        *,
+        actor: Mapping[str, Any],
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
         """Act on the gateway's helpdesk: ``create``, ``assign``, ``update``, ``lookup``,
         ``list`` or ``person``; answer JSON (``{"ticket": {...}}``…). ``actor`` is who
         acts (the run's ``sender``, ``name``, ``chat``, ``session``, ``message_id``,
@@ -88,9 +118,18 @@ class NodeContext:
     """What ``Node.run()`` gets: the host's operations, keyed to this step so the host can
     make them idempotent, plus the run's ``trigger`` and ``vars`` (which ``set`` changes)."""
 
-    def __init__(self, host: Context, *, run_id: str, node_id: str, step: int, attempt: int,
-                 trigger: dict[str, Any], vars: dict[str, Any],
-                 scope: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        host: Context,
+        *,
+        run_id: str,
+        node_id: str,
+        step: int,
+        attempt: int,
+        trigger: dict[str, Any],
+        vars: dict[str, Any],
+        scope: Mapping[str, Any],
+    ) -> None:
         self.host = host
         self.run_id = run_id
         self.node_id = node_id
@@ -112,43 +151,75 @@ class NodeContext:
         return self.trigger.get("session")
 
     def send(self, spec: dict[str, Any], *, session: str | None = None) -> dict[str, Any]:
-        return self.host.send(spec, session=session or self.session,
-                              idempotency_key=self._key())
+        return self.host.send(spec, session=session or self.session, idempotency_key=self._key())
 
-    def broadcast(self, message: dict[str, Any], *,
-                  recipients: list[dict[str, Any]] | None = None, lines: str | None = None,
-                  name: str = "", session: str | None = None) -> dict[str, Any]:
-        return self.host.broadcast(message, recipients=recipients, lines=lines, name=name,
-                                   session=session or self.session,
-                                   idempotency_key=self._key())
+    def broadcast(
+        self,
+        message: dict[str, Any],
+        *,
+        recipients: list[dict[str, Any]] | None = None,
+        lines: str | None = None,
+        name: str = "",
+        session: str | None = None,
+    ) -> dict[str, Any]:
+        return self.host.broadcast(
+            message,
+            recipients=recipients,
+            lines=lines,
+            name=name,
+            session=session or self.session,
+            idempotency_key=self._key(),
+        )
 
-    def http(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
-             json: Any = None, body: str | None = None, timeout: float = 10.0) -> HttpResponse:
-        return self.host.http(method, url, headers=headers or {}, json=json, body=body,
-                              timeout=timeout)
+    def http(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        body: str | None = None,
+        timeout: float = 10.0,
+    ) -> HttpResponse:
+        return self.host.http(
+            method, url, headers=headers or {}, json=json, body=body, timeout=timeout
+        )
 
-    def respond(self, *, status: int = 200, headers: Mapping[str, str] | None = None,
-                body: str | None = None, json: Any = None) -> None:
+    def respond(
+        self,
+        *,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        body: str | None = None,
+        json: Any = None,
+    ) -> None:
         self.host.respond(status=status, headers=headers or {}, body=body, json=json)
 
     def call_workflow(self, name: str, input: dict[str, Any]) -> dict[str, Any]:
-        caller = {"run_id": self.run_id, "node": self.node_id, "chat": self.chat,
-                  "session": self.session}
+        caller = {
+            "run_id": self.run_id,
+            "node": self.node_id,
+            "chat": self.chat,
+            "session": self.session,
+        }
         return self.host.call_workflow(name, input, caller=caller)
 
     @property
     def actor(self) -> dict[str, Any]:
         """Who acts when this run touches the helpdesk: its sender, or (no sender: a
         schedule, a gateway event) the workflow itself."""
-        return {"sender": self.trigger.get("sender"),
-                "name": self.trigger.get("sender_name") or self.trigger.get("name"),
-                "chat": self.chat, "session": self.session,
-                "message_id": self.trigger.get("message_id"),
-                "workflow": self.scope.get("run", {}).get("workflow"), "run_id": self.run_id}
+        return {
+            "sender": self.trigger.get("sender"),
+            "name": self.trigger.get("sender_name") or self.trigger.get("name"),
+            "chat": self.chat,
+            "session": self.session,
+            "message_id": self.trigger.get("message_id"),
+            "workflow": self.scope.get("run", {}).get("workflow"),
+            "run_id": self.run_id,
+        }
 
     def tickets(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
-        return self.host.tickets(action, params, actor=self.actor,
-                                 idempotency_key=self._key())
+        return self.host.tickets(action, params, actor=self.actor, idempotency_key=self._key())
 
     def now(self) -> datetime:
         return self.host.now()
@@ -183,9 +254,15 @@ class LocalContext:
 
     MAX_CALL_DEPTH = 8
 
-    def __init__(self, *, now: datetime | None = None, http: HttpHandler | None = None,
-                 workflows: Mapping[str, Workflow] | None = None,
-                 session: str = "local", tickets: TicketsHandler | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        now: datetime | None = None,
+        http: HttpHandler | None = None,
+        workflows: Mapping[str, Workflow] | None = None,
+        session: str = "local",
+        tickets: TicketsHandler | None = None,
+    ) -> None:
         if now is not None and now.tzinfo is None:
             raise ValueError("LocalContext(now=...) must be timezone-aware")
         self.time = now
@@ -216,79 +293,153 @@ class LocalContext:
         self.time += timedelta(**delta)
         return self.time
 
-    def send(self, spec: dict[str, Any], *, session: str | None = None,
-             idempotency_key: str | None = None) -> dict[str, Any]:
+    def send(
+        self,
+        spec: dict[str, Any],
+        *,
+        session: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
         if idempotency_key and idempotency_key in self._by_key:
             return self._by_key[idempotency_key]
         number = next(self._ids)
-        message = {"id": f"msg-{number}", "wa_id": f"LOCAL{number:06d}", "status": "queued",
-                   "to": spec.get("to"), "session": session or self.session}
+        message = {
+            "id": f"msg-{number}",
+            "wa_id": f"LOCAL{number:06d}",
+            "status": "queued",
+            "to": spec.get("to"),
+            "session": session or self.session,
+        }
         self.sent.append({**spec, "session": message["session"], "id": message["id"]})
         if idempotency_key:
             self._by_key[idempotency_key] = message
         return message
 
-    def broadcast(self, message: dict[str, Any], *,
-                  recipients: list[dict[str, Any]] | None = None, lines: str | None = None,
-                  name: str = "", session: str | None = None,
-                  idempotency_key: str | None = None) -> dict[str, Any]:
+    def broadcast(
+        self,
+        message: dict[str, Any],
+        *,
+        recipients: list[dict[str, Any]] | None = None,
+        lines: str | None = None,
+        name: str = "",
+        session: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
         if idempotency_key and idempotency_key in self._by_key:
             return self._by_key[idempotency_key]
         if lines is not None:
-            recipients = [{"to": line.split("|")[0].strip()} for line in lines.splitlines()
-                          if line.split("|")[0].strip()]
-        answer = {"id": f"broadcast-{next(self._ids)}", "total": len(recipients or []),
-                  "status": "queued"}
-        self.broadcasts.append({"message": message, "recipients": recipients, "lines": lines,
-                                "name": name, "session": session or self.session, **answer})
+            recipients = [
+                {"to": line.split("|")[0].strip()}
+                for line in lines.splitlines()
+                if line.split("|")[0].strip()
+            ]
+        answer = {
+            "id": f"broadcast-{next(self._ids)}",
+            "total": len(recipients or []),
+            "status": "queued",
+        }
+        self.broadcasts.append(
+            {
+                "message": message,
+                "recipients": recipients,
+                "lines": lines,
+                "name": name,
+                "session": session or self.session,
+                **answer,
+            }
+        )
         if idempotency_key:
             self._by_key[idempotency_key] = answer
         return answer
 
-    def http(self, method: str, url: str, *, headers: Mapping[str, str], json: Any,
-             body: str | None, timeout: float) -> HttpResponse:
-        self.requests.append({"method": method, "url": url, "headers": dict(headers),
-                              "json": json, "body": body, "timeout": timeout})
+    def http(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        json: Any,
+        body: str | None,
+        timeout: float,
+    ) -> HttpResponse:
+        self.requests.append(
+            {
+                "method": method,
+                "url": url,
+                "headers": dict(headers),
+                "json": json,
+                "body": body,
+                "timeout": timeout,
+            }
+        )
         return self._http(method, url, headers=headers, json=json, body=body, timeout=timeout)
 
-    def respond(self, *, status: int, headers: Mapping[str, str], body: str | None,
-                json: Any) -> None:
-        self.responses.append({"status": status, "headers": dict(headers), "body": body,
-                               "json": json})
+    def respond(
+        self, *, status: int, headers: Mapping[str, str], body: str | None, json: Any
+    ) -> None:
+        self.responses.append(
+            {"status": status, "headers": dict(headers), "body": body, "json": json}
+        )
 
-    def call_workflow(self, name: str, input: dict[str, Any], *,
-                      caller: Mapping[str, Any]) -> dict[str, Any]:
+    def call_workflow(
+        self, name: str, input: dict[str, Any], *, caller: Mapping[str, Any]
+    ) -> dict[str, Any]:
         from nodes.engine import Engine
 
         if name not in self.workflows:
             known = ", ".join(sorted(self.workflows)) or "none"
-            raise NodeError(f"no workflow named {name!r} (this LocalContext knows: {known}); "
-                            "pass it in LocalContext(workflows={...})", retryable=False)
+            raise NodeError(
+                f"no workflow named {name!r} (this LocalContext knows: {known}); "
+                "pass it in LocalContext(workflows={...})",
+                retryable=False,
+            )
         if self._depth >= self.MAX_CALL_DEPTH:
-            raise NodeError(f"call_workflow nested more than {self.MAX_CALL_DEPTH} deep; "
-                            "does a workflow call itself?", retryable=False)
+            raise NodeError(
+                f"call_workflow nested more than {self.MAX_CALL_DEPTH} deep; "
+                "does a workflow call itself?",
+                retryable=False,
+            )
         self.calls.append({"name": name, "input": input, "caller": dict(caller)})
-        trigger = {"type": "call", "input": input, "chat": caller.get("chat"),
-                   "session": caller.get("session")}
+        trigger = {
+            "type": "call",
+            "input": input,
+            "chat": caller.get("chat"),
+            "session": caller.get("session"),
+        }
         self._depth += 1
         try:
             run = Engine().start(self.workflows[name], trigger, self)
         finally:
             self._depth -= 1
         if run.status == "waiting":
-            raise NodeError(f"workflow {name!r} waited ({run.wait and run.wait['kind']}); "
-                            "LocalContext can only call workflows that finish at once",
-                            retryable=False)
-        return {"run_id": run.id, "status": run.status, "result": run.result,
-                "vars": run.vars, "error": run.error}
+            raise NodeError(
+                f"workflow {name!r} waited ({run.wait and run.wait['kind']}); "
+                "LocalContext can only call workflows that finish at once",
+                retryable=False,
+            )
+        return {
+            "run_id": run.id,
+            "status": run.status,
+            "result": run.result,
+            "vars": run.vars,
+            "error": run.error,
+        }
 
-    def tickets(self, action: str, params: dict[str, Any], *, actor: Mapping[str, Any],
-                idempotency_key: str | None = None) -> dict[str, Any]:
+    def tickets(
+        self,
+        action: str,
+        params: dict[str, Any],
+        *,
+        actor: Mapping[str, Any],
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
         self.ticket_calls.append({"action": action, "params": params, "actor": dict(actor)})
         if self._tickets is None:
-            raise NodeError("ticket nodes need a Kabar gateway (its helpdesk); run this "
-                            "workflow there, or pass LocalContext(tickets=...)",
-                            retryable=False)
+            raise NodeError(
+                "ticket nodes need a Kabar gateway (its helpdesk); run this "
+                "workflow there, or pass LocalContext(tickets=...)",
+                retryable=False,
+            )
         return self._tickets(action, params, actor=actor, idempotency_key=idempotency_key)
 
     def now(self) -> datetime:
@@ -298,8 +449,15 @@ class LocalContext:
         self.logs.append({"message": message, **fields})
 
 
-def _httpx_request(method: str, url: str, *, headers: Mapping[str, str], json: Any,
-                   body: str | None, timeout: float) -> HttpResponse:
+def _httpx_request(
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    json: Any,
+    body: str | None,
+    timeout: float,
+) -> HttpResponse:
     """A real request, for scripts run by a person on their own machine."""
     import httpx
 

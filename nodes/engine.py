@@ -44,13 +44,23 @@ class _Resume:
     event: dict[str, Any]
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": self.version, "params": self.params, "state": self.state,
-                "event": self.event}
+        return {
+            "version": self.version,
+            "params": self.params,
+            "state": self.state,
+            "event": self.event,
+        }
 
 
 class Engine:
-    def __init__(self, *, registry: Registry | None = None, max_steps: int = 1000,
-                 max_trace: int = 500, load_workflow: WorkflowLoader | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        registry: Registry | None = None,
+        max_steps: int = 1000,
+        max_trace: int = 500,
+        load_workflow: WorkflowLoader | None = None,
+    ) -> None:
         self.registry = registry or registries.default()
         self.max_steps = max_steps
         self.max_trace = max_trace
@@ -59,31 +69,53 @@ class Engine:
         # times loading params with it, and loading keeps no state on the schema.
         self._schemas: dict[type[Node], ma.Schema] = {}
 
-    def start(self, workflow: Workflow, trigger: dict[str, Any], ctx: Context, *,
-              vars: dict[str, Any] | None = None, run_id: str | None = None) -> Run:
+    def start(
+        self,
+        workflow: Workflow,
+        trigger: dict[str, Any],
+        ctx: Context,
+        *,
+        vars: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> Run:
         """Start a run at the workflow's start node; return it running no more: waiting,
         completed or failed."""
-        run = Run.new(name=workflow.name, version=workflow.version,
-                      trigger=templating.jsonable(trigger), vars=templating.jsonable(vars or {}),
-                      now=ctx.now(), run_id=run_id)
+        run = Run.new(
+            name=workflow.name,
+            version=workflow.version,
+            trigger=templating.jsonable(trigger),
+            vars=templating.jsonable(vars or {}),
+            now=ctx.now(),
+            run_id=run_id,
+        )
         return self._advance(run, workflow, ctx, workflow.start)
 
-    def resume(self, run: Run, event: Event, ctx: Context, *,
-               workflow: Workflow | None = None) -> Run:
+    def resume(
+        self, run: Run, event: Event, ctx: Context, *, workflow: Workflow | None = None
+    ) -> Run:
         """Continue a waiting run with a ``Reply`` from its chat or a ``Timeout``."""
         if run.status != "waiting" or not run.wait:
-            raise NodesError(f"run {run.id} is {run.status}, not waiting; only a waiting run "
-                             "can be resumed")
+            raise NodesError(
+                f"run {run.id} is {run.status}, not waiting; only a waiting run can be resumed"
+            )
         wait = run.wait
         if isinstance(event, Reply) and wait["kind"] != "reply":
-            raise NodesError(f"run {run.id} waits until {wait['until']}, not for a reply; "
-                             "resume it with Timeout() when that time comes")
+            raise NodesError(
+                f"run {run.id} waits until {wait['until']}, not for a reply; "
+                "resume it with Timeout() when that time comes"
+            )
         workflow = self._workflow(run, workflow)
         run.status, run.wait = "running", None
         if "retry" in wait:
             resume = wait.get("resume")
-            return self._advance(run, workflow, ctx, wait["node"], attempt=wait["retry"] + 1,
-                                 resume=_Resume(**resume) if resume else None)
+            return self._advance(
+                run,
+                workflow,
+                ctx,
+                wait["node"],
+                attempt=wait["retry"] + 1,
+                resume=_Resume(**resume) if resume else None,
+            )
         resume = _Resume(wait["version"], wait["params"], wait["state"], event_to_json(event))
         return self._advance(run, workflow, ctx, wait["node"], resume=resume)
 
@@ -97,8 +129,16 @@ class Engine:
 
     # -- the loop ------------------------------------------------------------------------
 
-    def _advance(self, run: Run, workflow: Workflow, ctx: Context, node_id: str, *,
-                 attempt: int = 1, resume: _Resume | None = None) -> Run:
+    def _advance(
+        self,
+        run: Run,
+        workflow: Workflow,
+        ctx: Context,
+        node_id: str,
+        *,
+        attempt: int = 1,
+        resume: _Resume | None = None,
+    ) -> Run:
         for _ in range(self.max_steps):
             spec = workflow.nodes[node_id]
             run.current = node_id
@@ -122,8 +162,11 @@ class Engine:
                         return self._wait_to_retry(run, spec, ctx, attempt, delay, resume)
                     attempt += 1
                     continue
-                data = {**getattr(exc, "data", {}), "error": str(exc),
-                        "error_type": type(exc).__name__}
+                data = {
+                    **getattr(exc, "data", {}),
+                    "error": str(exc),
+                    "error_type": type(exc).__name__,
+                }
                 outcome = Result(ERROR, data)
             else:
                 entry["duration_ms"] = _ms(began)
@@ -131,67 +174,102 @@ class Engine:
                 self._suspend(run, spec, entry, outcome, rendered)
                 return run
             if isinstance(outcome, Stop):
-                entry["data"] = {"status": outcome.status,
-                                 "result": templating.jsonable(outcome.result)}
+                entry["data"] = {
+                    "status": outcome.status,
+                    "result": templating.jsonable(outcome.result),
+                }
                 reason = outcome.reason or f"ended at {node_id!r} with status failed"
-                return self._finish(run, ctx, outcome.status, result=outcome.result,
-                                    error=reason)
+                return self._finish(run, ctx, outcome.status, result=outcome.result, error=reason)
             outcome, target = self._route(run, spec, entry, outcome)
             if target is None:
                 if outcome.output == ERROR:
                     return self._finish(run, ctx, "failed", error=outcome.data.get("error"))
                 return self._finish(run, ctx, "completed")
             node_id, attempt, resume = target, 1, None
-        return self._finish(run, ctx, "failed", error=(
-            f"stopped after {self.max_steps} steps without waiting, at node {node_id!r}: the "
-            "workflow loops. Put a wait_for_reply or delay in the loop, or a branch out of it"))
+        return self._finish(
+            run,
+            ctx,
+            "failed",
+            error=(
+                f"stopped after {self.max_steps} steps without waiting, at node {node_id!r}: the "
+                "workflow loops. Put a wait_for_reply or delay in the loop, or a branch out of it"
+            ),
+        )
 
-    def _prepare(self, spec: WorkflowNode, scope: dict[str, Any], resume: _Resume | None
-                 ) -> tuple[type[Node], dict[str, Any], dict[str, Any]]:
+    def _prepare(
+        self, spec: WorkflowNode, scope: dict[str, Any], resume: _Resume | None
+    ) -> tuple[type[Node], dict[str, Any], dict[str, Any]]:
         """The node class and its params: rendered (or as they were before a wait), then
         validated."""
         node = self.registry.get(spec.type, resume.version if resume else spec.version)
         if resume:
             rendered = resume.params
         else:
-            rendered = {key: value if key in node.raw_params else templating.render(value, scope)
-                        for key, value in spec.params.items()}
+            rendered = {
+                key: value if key in node.raw_params else templating.render(value, scope)
+                for key, value in spec.params.items()
+            }
         try:
             schema = self._schemas.get(node)
             if schema is None:
                 schema = self._schemas[node] = node.Params()
             params = schema.load(rendered)
         except ma.ValidationError as exc:
-            raise NodeError(f"params of {spec.id!r} are not valid once rendered: "
-                            f"{_flatten(exc.normalized_messages())}", retryable=False) from None
+            raise NodeError(
+                f"params of {spec.id!r} are not valid once rendered: "
+                f"{_flatten(exc.normalized_messages())}",
+                retryable=False,
+            ) from None
         return node, params, rendered
 
-    def _call(self, node: type[Node], run: Run, spec: WorkflowNode, ctx: Context,
-              scope: dict[str, Any], attempt: int, params: dict[str, Any],
-              resume: _Resume | None) -> Outcome:
-        context = NodeContext(ctx, run_id=run.id, node_id=spec.id, step=run.steps,
-                              attempt=attempt, trigger=run.trigger, vars=run.vars,
-                              scope=scope)
+    def _call(
+        self,
+        node: type[Node],
+        run: Run,
+        spec: WorkflowNode,
+        ctx: Context,
+        scope: dict[str, Any],
+        attempt: int,
+        params: dict[str, Any],
+        resume: _Resume | None,
+    ) -> Outcome:
+        context = NodeContext(
+            ctx,
+            run_id=run.id,
+            node_id=spec.id,
+            step=run.steps,
+            attempt=attempt,
+            trigger=run.trigger,
+            vars=run.vars,
+            scope=scope,
+        )
         if resume:
-            outcome = node().resume(context, params, resume.state,
-                                    event_from_json(resume.event))
+            outcome = node().resume(context, params, resume.state, event_from_json(resume.event))
         else:
             outcome = node().run(context, params)
         if not isinstance(outcome, Result | Wait | Stop):
-            raise NodesError(f"node type {spec.type!r} returned {outcome!r}; run() must "
-                             "return Result, Wait or Stop")
+            raise NodesError(
+                f"node type {spec.type!r} returned {outcome!r}; run() must "
+                "return Result, Wait or Stop"
+            )
         return outcome
 
-    def _route(self, run: Run, spec: WorkflowNode, entry: dict[str, Any],
-               outcome: Result) -> tuple[Result, str | None]:
+    def _route(
+        self, run: Run, spec: WorkflowNode, entry: dict[str, Any], outcome: Result
+    ) -> tuple[Result, str | None]:
         """Record the node's output and say where it leads (``None``: nowhere)."""
         node = self.registry.get(spec.type, entry.get("version") or spec.version)
         known = node.outputs_for(spec.params)
         if outcome.output != ERROR and known is not None and outcome.output not in known:
-            outcome = Result(ERROR, {"error": f"node type {spec.type!r} returned output "
-                                              f"{outcome.output!r}, which it does not declare "
-                                              f"({', '.join(known)})",
-                                     "error_type": "NodesError"})
+            outcome = Result(
+                ERROR,
+                {
+                    "error": f"node type {spec.type!r} returned output "
+                    f"{outcome.output!r}, which it does not declare "
+                    f"({', '.join(known)})",
+                    "error_type": "NodesError",
+                },
+            )
         data = templating.jsonable(outcome.data)
         run.outputs[spec.id] = data
         entry["output"], entry["data"] = outcome.output, data
@@ -201,29 +279,56 @@ class Engine:
 
     # -- waits and endings ---------------------------------------------------------------
 
-    def _suspend(self, run: Run, spec: WorkflowNode, entry: dict[str, Any], wait: Wait,
-                 rendered: dict[str, Any]) -> None:
+    def _suspend(
+        self,
+        run: Run,
+        spec: WorkflowNode,
+        entry: dict[str, Any],
+        wait: Wait,
+        rendered: dict[str, Any],
+    ) -> None:
         until = wait.until.isoformat() if wait.until else None
         run.status = "waiting"
-        run.wait = {"node": spec.id, "kind": wait.kind, "until": until, "chat": wait.chat,
-                    "session": wait.session, "version": entry["version"], "params": rendered,
-                    "state": templating.jsonable(wait.state)}
+        run.wait = {
+            "node": spec.id,
+            "kind": wait.kind,
+            "until": until,
+            "chat": wait.chat,
+            "session": wait.session,
+            "version": entry["version"],
+            "params": rendered,
+            "state": templating.jsonable(wait.state),
+        }
         entry["output"] = None
         entry["data"] = templating.jsonable(wait.data)
         entry["wait"] = {"kind": wait.kind, "until": until, "chat": wait.chat}
 
-    def _wait_to_retry(self, run: Run, spec: WorkflowNode, ctx: Context, attempt: int,
-                       delay: float, resume: _Resume | None) -> Run:
+    def _wait_to_retry(
+        self,
+        run: Run,
+        spec: WorkflowNode,
+        ctx: Context,
+        attempt: int,
+        delay: float,
+        resume: _Resume | None,
+    ) -> Run:
         until = (ctx.now() + timedelta(seconds=delay)).isoformat()
         run.status = "waiting"
-        run.wait = {"node": spec.id, "kind": "until", "until": until, "chat": None,
-                    "session": None, "retry": attempt,
-                    "resume": resume.to_json() if resume else None}
+        run.wait = {
+            "node": spec.id,
+            "kind": "until",
+            "until": until,
+            "chat": None,
+            "session": None,
+            "retry": attempt,
+            "resume": resume.to_json() if resume else None,
+        }
         run.trace[-1]["wait"] = {"kind": "until", "until": until, "retry": attempt + 1}
         return run
 
-    def _finish(self, run: Run, ctx: Context, status: str, *, result: Any = None,
-                error: str | None = None) -> Run:
+    def _finish(
+        self, run: Run, ctx: Context, status: str, *, result: Any = None, error: str | None = None
+    ) -> Run:
         run.status = status
         run.result = templating.jsonable(result)
         run.error = error if status == "failed" else None
@@ -232,12 +337,22 @@ class Engine:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _entry(self, run: Run, spec: WorkflowNode, ctx: Context, attempt: int,
-               resume: _Resume | None) -> dict[str, Any]:
+    def _entry(
+        self, run: Run, spec: WorkflowNode, ctx: Context, attempt: int, resume: _Resume | None
+    ) -> dict[str, Any]:
         entry: dict[str, Any] = {
-            "step": run.steps, "node": spec.id, "type": spec.type, "version": spec.version,
-            "attempt": attempt, "input": None, "output": None, "data": None,
-            "started": ctx.now().isoformat(), "duration_ms": None, "error": None}
+            "step": run.steps,
+            "node": spec.id,
+            "type": spec.type,
+            "version": spec.version,
+            "attempt": attempt,
+            "input": None,
+            "output": None,
+            "data": None,
+            "started": ctx.now().isoformat(),
+            "duration_ms": None,
+            "error": None,
+        }
         if resume:
             entry["event"] = resume.event
         run.trace.append(entry)
@@ -247,23 +362,35 @@ class Engine:
         return entry
 
     def _scope(self, run: Run, ctx: Context) -> dict[str, Any]:
-        return {**run.outputs, **templating.helpers(ctx.now), "nodes": run.outputs,
-                "trigger": run.trigger, "vars": run.vars,
-                "args": run.trigger.get("args") or [],
-                "run": {"id": run.id, "workflow": run.workflow["name"],
-                        "version": run.workflow["version"]}}
+        return {
+            **run.outputs,
+            **templating.helpers(ctx.now),
+            "nodes": run.outputs,
+            "trigger": run.trigger,
+            "vars": run.vars,
+            "args": run.trigger.get("args") or [],
+            "run": {
+                "id": run.id,
+                "workflow": run.workflow["name"],
+                "version": run.workflow["version"],
+            },
+        }
 
     def _workflow(self, run: Run, workflow: Workflow | None) -> Workflow:
         name, version = run.workflow["name"], run.workflow["version"]
         if workflow is None:
             if self.load_workflow is None:
-                raise NodesError(f"resuming run {run.id} needs its workflow: pass "
-                                 "workflow=... or Engine(load_workflow=...)")
+                raise NodesError(
+                    f"resuming run {run.id} needs its workflow: pass "
+                    "workflow=... or Engine(load_workflow=...)"
+                )
             workflow = self.load_workflow(name, version)
         if (workflow.name, workflow.version) != (name, version):
-            raise NodesError(f"run {run.id} started with {name!r} version {version}, not "
-                             f"{workflow.name!r} version {workflow.version}; resume it with "
-                             "the version it started with")
+            raise NodesError(
+                f"run {run.id} started with {name!r} version {version}, not "
+                f"{workflow.name!r} version {workflow.version}; resume it with "
+                "the version it started with"
+            )
         return workflow
 
 
@@ -276,8 +403,10 @@ def _retryable(exc: Exception) -> bool:
 def _flatten(messages: Any, path: str = "") -> str:
     """marshmallow's nested messages as ``send_at: Not a valid datetime.; …``."""
     if isinstance(messages, dict):
-        return "; ".join(_flatten(value, f"{path}.{key}" if path else str(key))
-                         for key, value in messages.items())
+        return "; ".join(
+            _flatten(value, f"{path}.{key}" if path else str(key))
+            for key, value in messages.items()
+        )
     if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
         return f"{path}: {' '.join(messages)}" if path else " ".join(messages)
     return f"{path}: {messages}"

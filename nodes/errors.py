@@ -40,8 +40,9 @@ class NodeError(NodesError):
     Any other exception from ``run()`` is retried and then routed the same way.
     """
 
-    def __init__(self, message: str, *, data: dict[str, Any] | None = None,
-                 retryable: bool = True) -> None:
+    def __init__(
+        self, message: str, *, data: dict[str, Any] | None = None, retryable: bool = True
+    ) -> None:
         super().__init__(message)
         self.data = data or {}
         self.retryable = retryable

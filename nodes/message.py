@@ -18,17 +18,48 @@ from typing import Any
 import marshmallow as ma
 
 __all__ = [
-    "FIELDS", "KINDS", "MEDIA_KINDS", "PRIORITIES", "ContactSpec", "LocationSpec",
-    "MediaSpec", "MessageSpec", "PollSpec", "part_errors",
+    "FIELDS",
+    "KINDS",
+    "MEDIA_KINDS",
+    "PRIORITIES",
+    "ContactSpec",
+    "LocationSpec",
+    "MediaSpec",
+    "MessageSpec",
+    "PollSpec",
+    "part_errors",
 ]
 
-KINDS = ("text", "image", "video", "audio", "voice", "document", "sticker", "location",
-         "contacts", "poll")
+KINDS = (
+    "text",
+    "image",
+    "video",
+    "audio",
+    "voice",
+    "document",
+    "sticker",
+    "location",
+    "contacts",
+    "poll",
+)
 MEDIA_KINDS = frozenset({"image", "video", "audio", "voice", "document", "sticker"})
 PRIORITIES = ("high", "normal", "bulk")
 # What a message says besides where it goes (``to``): the fields both schemas take.
-FIELDS = ("type", "text", "media", "location", "contacts", "poll", "mentions", "reply_to",
-          "link_preview", "priority", "send_at", "expires_at", "typing")
+FIELDS = (
+    "type",
+    "text",
+    "media",
+    "location",
+    "contacts",
+    "poll",
+    "mentions",
+    "reply_to",
+    "link_preview",
+    "priority",
+    "send_at",
+    "expires_at",
+    "typing",
+)
 
 
 class MediaSpec(ma.Schema):
@@ -37,11 +68,19 @@ class MediaSpec(ma.Schema):
     SOURCES = ("url", "base64", "sha256")
     one_source_message = "Give exactly one of url, base64 or sha256."
 
-    url = ma.fields.Url(load_default=None, schemes={"http", "https"}, metadata={
-        "description": "Fetched by the gateway (size and time limits, no private addresses)."})
+    url = ma.fields.Url(
+        load_default=None,
+        schemes={"http", "https"},
+        metadata={
+            "description": "Fetched by the gateway (size and time limits, no private addresses)."
+        },
+    )
     base64 = ma.fields.String(load_default=None)
-    sha256 = ma.fields.String(load_default=None, validate=ma.validate.Length(64, 64), metadata={
-        "description": "Media already in this gateway's media store."})
+    sha256 = ma.fields.String(
+        load_default=None,
+        validate=ma.validate.Length(64, 64),
+        metadata={"description": "Media already in this gateway's media store."},
+    )
     mimetype = ma.fields.String(load_default=None)
     filename = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 255))
 
@@ -71,14 +110,19 @@ class ContactSpec(ma.Schema):
 
 class PollSpec(ma.Schema):
     question = ma.fields.String(required=True, validate=ma.validate.Length(1, 255))
-    options = ma.fields.List(ma.fields.String(validate=ma.validate.Length(1, 100)),
-                             required=True, validate=ma.validate.Length(2, 12))
-    multiple = ma.fields.Boolean(load_default=False, metadata={
-        "description": "Voters may pick several options."})
+    options = ma.fields.List(
+        ma.fields.String(validate=ma.validate.Length(1, 100)),
+        required=True,
+        validate=ma.validate.Length(2, 12),
+    )
+    multiple = ma.fields.Boolean(
+        load_default=False, metadata={"description": "Voters may pick several options."}
+    )
 
 
-def part_errors(data: dict[str, Any], *, media_sources: str = "url, base64 or sha256",
-                media_given: bool = False) -> dict[str, list[str]]:
+def part_errors(
+    data: dict[str, Any], *, media_sources: str = "url, base64 or sha256", media_given: bool = False
+) -> dict[str, list[str]]:
     """What the message lacks for its type, by field: text for a text, media for an image,
     and so on; also poll options that repeat, and an expiry before the send time.
     ``media_given``: the media came another way (an uploaded file)."""
@@ -98,8 +142,7 @@ def part_errors(data: dict[str, Any], *, media_sources: str = "url, base64 or sh
     options = (data.get("poll") or {}).get("options") or []
     if len(set(options)) != len(options):
         errors["poll"] = ["Poll options must differ from each other."]
-    if data.get("send_at") and data.get("expires_at") and \
-            data["expires_at"] <= data["send_at"]:
+    if data.get("send_at") and data.get("expires_at") and data["expires_at"] <= data["send_at"]:
         errors["expires_at"] = ["Must be after send_at."]
     return errors
 
@@ -120,8 +163,7 @@ class MessageSpec(ma.Schema):
 
     @ma.validates_schema
     def _parts_match_type(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        errors = part_errors(data, media_sources=self.media_sources,
-                             media_given=self.media_given())
+        errors = part_errors(data, media_sources=self.media_sources, media_given=self.media_given())
         errors.update(self.more_errors(data))
         if errors:
             raise ma.ValidationError(errors)

@@ -49,9 +49,11 @@ class Registry:
         key = (node.type, node.version)
         if key in self._nodes and self._nodes[key] is not node:
             other = self._nodes[key]
-            raise NodesError(f"node {node.type!r} version {node.version} is defined twice: "
-                             f"{_where(other)} and {_where(node)}. Give the newer one "
-                             f"version = {node.version + 1}, or uninstall one package")
+            raise NodesError(
+                f"node {node.type!r} version {node.version} is defined twice: "
+                f"{_where(other)} and {_where(node)}. Give the newer one "
+                f"version = {node.version + 1}, or uninstall one package"
+            )
         self._nodes[key] = node
         self.cache.clear()
         return node
@@ -65,9 +67,11 @@ class Registry:
         if version is None:
             return self._nodes[(type, versions[-1])]
         if version not in versions:
-            raise UnknownNode(f"node {type!r} has no version {version}; installed versions: "
-                              f"{', '.join(map(str, versions))}. Remove \"version\" to use "
-                              "the latest, or install the package that provides it")
+            raise UnknownNode(
+                f"node {type!r} has no version {version}; installed versions: "
+                f'{", ".join(map(str, versions))}. Remove "version" to use '
+                "the latest, or install the package that provides it"
+            )
         return self._nodes[(type, version)]
 
     def versions(self, type: str) -> list[int]:
@@ -88,8 +92,10 @@ class Registry:
         known = self.types()
         close = difflib.get_close_matches(type, known, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        message = (f"unknown node type {type!r}.{hint} Known types: {', '.join(known)}. A "
-                   f"third-party node comes from a package with a {GROUP!r} entry point")
+        message = (
+            f"unknown node type {type!r}.{hint} Known types: {', '.join(known)}. A "
+            f"third-party node comes from a package with a {GROUP!r} entry point"
+        )
         if self.failures:
             message += "; these failed to load: " + "; ".join(self.failures)
         return message
@@ -112,8 +118,9 @@ class Registry:
 def _nodes_in(loaded: Any, source: str) -> list[type[Node]]:
     if isinstance(loaded, ModuleType):
         if not hasattr(loaded, "NODES"):
-            raise NodesError(f"module {loaded.__name__} has no NODES list; add "
-                             "NODES = [MyNode, ...] to it")
+            raise NodesError(
+                f"module {loaded.__name__} has no NODES list; add NODES = [MyNode, ...] to it"
+            )
         return list(loaded.NODES)
     return [loaded]
 
@@ -129,8 +136,9 @@ def _check(node: Any, source: str) -> None:
     if not (inspect.isclass(node.Params) and issubclass(node.Params, ma.Schema)):
         raise NodesError(f"{_where(node)}{where}: Params must be a marshmallow Schema class")
     if ERROR in node.outputs:
-        raise NodesError(f"{_where(node)}{where}: do not list {ERROR!r} in outputs; every "
-                         "node has it")
+        raise NodesError(
+            f"{_where(node)}{where}: do not list {ERROR!r} in outputs; every node has it"
+        )
 
 
 def _where(node: type[Node]) -> str:

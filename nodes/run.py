@@ -44,10 +44,23 @@ class Run:
     finished_at: str | None = None
 
     @classmethod
-    def new(cls, *, name: str, version: int, trigger: dict[str, Any], vars: dict[str, Any],
-            now: datetime, run_id: str | None = None) -> Run:
-        return cls(id=run_id or uuid.uuid4().hex, workflow={"name": name, "version": version},
-                   trigger=trigger, vars=vars, started_at=now.isoformat())
+    def new(
+        cls,
+        *,
+        name: str,
+        version: int,
+        trigger: dict[str, Any],
+        vars: dict[str, Any],
+        now: datetime,
+        run_id: str | None = None,
+    ) -> Run:
+        return cls(
+            id=run_id or uuid.uuid4().hex,
+            workflow={"name": name, "version": version},
+            trigger=trigger,
+            vars=vars,
+            started_at=now.isoformat(),
+        )
 
     @property
     def due(self) -> datetime | None:
@@ -67,8 +80,9 @@ class Run:
         data = dict(data)
         stored = data.pop("format", FORMAT)
         if stored != FORMAT:
-            raise ValueError(f"run state format {stored} is not {FORMAT}; this version of "
-                             "kabar cannot resume it")
+            raise ValueError(
+                f"run state format {stored} is not {FORMAT}; this version of kabar cannot resume it"
+            )
         return cls(**data)
 
 

@@ -28,14 +28,18 @@ from nodes.validation import NODE_ID
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_ID = "urn:kabar:workflow"
 TEMPLATED = {"$ref": "#/$defs/templated"}
-_TEMPLATED_DEF = {"type": "string", "pattern": r"\{\{|\{%",
-                  "description": "A Jinja2 template, rendered and checked when the node runs."}
+_TEMPLATED_DEF = {
+    "type": "string",
+    "pattern": r"\{\{|\{%",
+    "description": "A Jinja2 template, rendered and checked when the node runs.",
+}
 _CONSTRAINTS = ("enum", "const", "pattern", "format", "minLength", "maxLength")
 
 # schema2jsonschema needs no APISpec, although the converter's signature asks for one.
 _NO_SPEC: Any = None
-_converter = OpenAPIConverter(openapi_version="3.1.0", schema_name_resolver=lambda _: None,
-                              spec=_NO_SPEC)
+_converter = OpenAPIConverter(
+    openapi_version="3.1.0", schema_name_resolver=lambda _: None, spec=_NO_SPEC
+)
 
 
 def to_jsonschema(schema: type[ma.Schema]) -> dict[str, Any]:
@@ -49,7 +53,8 @@ def params_schema(node: type[Node]) -> dict[str, Any]:
     schema = to_jsonschema(node.Params)
     schema["properties"] = {
         name: prop if name in node.raw_params else _templatable(prop)
-        for name, prop in schema.get("properties", {}).items()}
+        for name, prop in schema.get("properties", {}).items()
+    }
     return schema
 
 
@@ -63,14 +68,25 @@ def build(registry: Registry) -> dict[str, Any]:
     defs: dict[str, Any] = {
         "templated": _TEMPLATED_DEF,
         "retry": {
-            "type": "object", "additionalProperties": False,
+            "type": "object",
+            "additionalProperties": False,
             "description": "Run the node again when it fails, before taking its error "
-                           "output. The wait doubles after each attempt.",
+            "output. The wait doubles after each attempt.",
             "properties": {
-                "max": {"type": "integer", "minimum": 0, "maximum": 10,
-                        "description": "Attempts after the first."},
-                "backoff_seconds": {"type": "number", "minimum": 0, "maximum": 86400,
-                                    "description": "Wait before the first retry."}}},
+                "max": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 10,
+                    "description": "Attempts after the first.",
+                },
+                "backoff_seconds": {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 86400,
+                    "description": "Wait before the first retry.",
+                },
+            },
+        },
     }
     conditions = []
     types = registry.types()
@@ -80,60 +96,98 @@ def build(registry: Registry) -> dict[str, Any]:
         latest = registry.versions(node.type)[-1] == node.version
         condition: dict[str, Any] = {
             "properties": {"type": {"const": node.type}, "version": {"const": node.version}},
-            "required": ["type"] if latest else ["type", "version"]}
-        conditions.append({"if": condition,
-                           "then": {"properties": {"params": {"$ref": f"#/$defs/{key}"}}}})
+            "required": ["type"] if latest else ["type", "version"],
+        }
+        conditions.append(
+            {"if": condition, "then": {"properties": {"params": {"$ref": f"#/$defs/{key}"}}}}
+        )
     defs["node"] = {
-        "type": "object", "required": ["type"], "additionalProperties": False,
+        "type": "object",
+        "required": ["type"],
+        "additionalProperties": False,
         "properties": {
-            "type": {"type": "string", "examples": types,
-                     "description": "The node type: " + ", ".join(types) + "."},
-            "version": {"type": "integer", "minimum": 1,
-                        "description": "Pin a node version (default: the latest)."},
+            "type": {
+                "type": "string",
+                "examples": types,
+                "description": "The node type: " + ", ".join(types) + ".",
+            },
+            "version": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "Pin a node version (default: the latest).",
+            },
             "description": {"type": "string"},
             "params": {"type": "object"},
-            "next": {"type": "object", "additionalProperties": {"type": "string"},
-                     "description": "Output name -> the id of the node to go to."},
-            "retry": {"$ref": "#/$defs/retry"}},
-        "allOf": conditions}
+            "next": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "Output name -> the id of the node to go to.",
+            },
+            "retry": {"$ref": "#/$defs/retry"},
+        },
+        "allOf": conditions,
+    }
     trigger_conditions = []
     for name, trigger in TRIGGERS.items():
         defs[f"trigger.{name}"] = to_jsonschema(trigger)
-        trigger_conditions.append({
-            "if": {"properties": {"type": {"const": name}}, "required": ["type"]},
-            "then": {"$ref": f"#/$defs/trigger.{name}"}})
-    defs["trigger"] = {"type": "object", "required": ["type"],
-                       "properties": {"type": {"enum": list(TRIGGERS)}},
-                       "allOf": trigger_conditions}
+        trigger_conditions.append(
+            {
+                "if": {"properties": {"type": {"const": name}}, "required": ["type"]},
+                "then": {"$ref": f"#/$defs/trigger.{name}"},
+            }
+        )
+    defs["trigger"] = {
+        "type": "object",
+        "required": ["type"],
+        "properties": {"type": {"enum": list(TRIGGERS)}},
+        "allOf": trigger_conditions,
+    }
     return {
-        "$schema": DIALECT, "$id": SCHEMA_ID, "title": "Kabar workflow",
-        "description": "A workflow: nodes chained by their named outputs, started by a "
-                       "trigger.",
-        "type": "object", "required": ["name", "start", "nodes"],
+        "$schema": DIALECT,
+        "$id": SCHEMA_ID,
+        "title": "Kabar workflow",
+        "description": "A workflow: nodes chained by their named outputs, started by a trigger.",
+        "type": "object",
+        "required": ["name", "start", "nodes"],
         "additionalProperties": False,
         "not": {"required": ["trigger", "triggers"]},
         "properties": {
             "$schema": {"type": "string"},
-            "name": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$",
-                     "description": "Unique per gateway; used in URLs (hooks) and by "
-                                    "call_workflow."},
+            "name": {
+                "type": "string",
+                "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$",
+                "description": "Unique per gateway; used in URLs (hooks) and by call_workflow.",
+            },
             "description": {"type": "string"},
-            "version": {"type": "integer", "minimum": 1, "default": 1,
-                        "description": "Bump it when you change the workflow: a run keeps "
-                                       "the version it started with."},
+            "version": {
+                "type": "integer",
+                "minimum": 1,
+                "default": 1,
+                "description": "Bump it when you change the workflow: a run keeps "
+                "the version it started with.",
+            },
             "trigger": {"$ref": "#/$defs/trigger"},
             "triggers": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/trigger"}},
             "start": {"type": "string", "description": "The id of the first node."},
-            "nodes": {"type": "object", "minProperties": 1,
-                      "propertyNames": {"pattern": NODE_ID},
-                      "additionalProperties": {"$ref": "#/$defs/node"}},
+            "nodes": {
+                "type": "object",
+                "minProperties": 1,
+                "propertyNames": {"pattern": NODE_ID},
+                "additionalProperties": {"$ref": "#/$defs/node"},
+            },
             "positions": {
-                "type": "object", "propertyNames": {"pattern": NODE_ID},
+                "type": "object",
+                "propertyNames": {"pattern": NODE_ID},
                 "description": "Where the studio draws each node (node id -> x and y in "
-                               "pixels). Optional; the engine ignores it.",
+                "pixels). Optional; the engine ignores it.",
                 "additionalProperties": {
-                    "type": "object", "required": ["x", "y"], "additionalProperties": False,
-                    "properties": {"x": {"type": "number"}, "y": {"type": "number"}}}}},
+                    "type": "object",
+                    "required": ["x", "y"],
+                    "additionalProperties": False,
+                    "properties": {"x": {"type": "number"}, "y": {"type": "number"}},
+                },
+            },
+        },
         "$defs": defs,
     }
 

@@ -76,15 +76,19 @@ class _Budget:
     def tick(self, iterations: int = 0) -> None:
         self.loops -= iterations
         if self.loops < 0:
-            raise TemplateError(f"the template loops more than {self.limits.loop} times in "
-                                "all; loop over less data")
+            raise TemplateError(
+                f"the template loops more than {self.limits.loop} times in all; loop over less data"
+            )
         if clock.monotonic() > self.deadline:
-            raise TemplateError(f"the template took longer than {self.limits.seconds:g} s "
-                                "to render; make it simpler")
+            raise TemplateError(
+                f"the template took longer than {self.limits.seconds:g} s "
+                "to render; make it simpler"
+            )
 
 
 _budget: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar(
-    "template_budget", default=None)
+    "template_budget", default=None
+)
 
 
 @contextlib.contextmanager
@@ -109,10 +113,14 @@ def _tick(iterations: int = 0) -> None:
 
 
 def _check_size(value: Any) -> Any:
-    if isinstance(value, str | list | tuple | dict | set | frozenset | bytes) and \
-            len(value) > LIMITS.output:
-        raise TemplateError(f"the template made a value of {len(value)} items or "
-                            f"characters; at most {LIMITS.output} are allowed")
+    if (
+        isinstance(value, str | list | tuple | dict | set | frozenset | bytes)
+        and len(value) > LIMITS.output
+    ):
+        raise TemplateError(
+            f"the template made a value of {len(value)} items or "
+            f"characters; at most {LIMITS.output} are allowed"
+        )
     return value
 
 
@@ -142,10 +150,15 @@ def _watched(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
         _tick()
         if name in _WIDTH_FILTERS:
             for number in (*args, *kwargs.values()):
-                if isinstance(number, int) and not isinstance(number, bool) and \
-                        number > LIMITS.output:
-                    raise TemplateError(f"{name}({number}) would make a value longer than "
-                                        f"{LIMITS.output} characters")
+                if (
+                    isinstance(number, int)
+                    and not isinstance(number, bool)
+                    and number > LIMITS.output
+                ):
+                    raise TemplateError(
+                        f"{name}({number}) would make a value longer than "
+                        f"{LIMITS.output} characters"
+                    )
         return _check_size(function(*args, **kwargs))
 
     return watched
@@ -157,12 +170,19 @@ class _Generator(CodeGenerator):
 
     def visit_For(self, node: jinja_nodes.For, frame: Frame) -> None:
         wrapped = node.iter
-        if not (isinstance(wrapped, jinja_nodes.Call)
-                and isinstance(wrapped.node, jinja_nodes.EnvironmentAttribute)
-                and wrapped.node.name == "guarded_iter"):
+        if not (
+            isinstance(wrapped, jinja_nodes.Call)
+            and isinstance(wrapped.node, jinja_nodes.EnvironmentAttribute)
+            and wrapped.node.name == "guarded_iter"
+        ):
             node.iter = jinja_nodes.Call(
                 jinja_nodes.EnvironmentAttribute("guarded_iter", lineno=node.lineno),
-                [wrapped], [], None, None, lineno=node.lineno)
+                [wrapped],
+                [],
+                None,
+                None,
+                lineno=node.lineno,
+            )
         super().visit_For(node, frame)
 
 
@@ -176,22 +196,31 @@ class _Environment(SandboxedEnvironment):
         super().__init__(**options)
         self.guarded_iter = _guarded_iter
         self.globals["range"] = _range
-        self.filters = {name: _watched(name, function)
-                        for name, function in self.filters.items()}
+        self.filters = {name: _watched(name, function) for name, function in self.filters.items()}
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         _tick()
         if operator == "*":
             for times, other in ((left, right), (right, left)):
-                if isinstance(times, int) and not isinstance(times, bool) and \
-                        isinstance(other, str | list | tuple) and \
-                        times * len(other) > LIMITS.output:
-                    raise TemplateError(f"the template would make a value of "
-                                        f"{times * len(other)} items or characters; at "
-                                        f"most {LIMITS.output} are allowed")
-        if operator == "**" and isinstance(left, int) and isinstance(right, int) and \
-                abs(left) > 1 and right > 0 and \
-                right * math.log2(abs(left)) > LIMITS.power_bits:
+                if (
+                    isinstance(times, int)
+                    and not isinstance(times, bool)
+                    and isinstance(other, str | list | tuple)
+                    and times * len(other) > LIMITS.output
+                ):
+                    raise TemplateError(
+                        f"the template would make a value of "
+                        f"{times * len(other)} items or characters; at "
+                        f"most {LIMITS.output} are allowed"
+                    )
+        if (
+            operator == "**"
+            and isinstance(left, int)
+            and isinstance(right, int)
+            and abs(left) > 1
+            and right > 0
+            and right * math.log2(abs(left)) > LIMITS.power_bits
+        ):
             raise TemplateError(f"{left} ** {right} is too large a number")
         return _check_size(super().call_binop(context, operator, left, right))
 
@@ -203,15 +232,20 @@ class _Environment(SandboxedEnvironment):
         _tick()
         return _check_size(super().getitem(obj, argument))
 
-    def call(__self, __context: Context, __obj: Any, *args: Any,  # Jinja's signature
-             **kwargs: Any) -> Any:
+    def call(
+        __self,
+        __context: Context,
+        __obj: Any,
+        *args: Any,  # Jinja's signature
+        **kwargs: Any,
+    ) -> Any:
         _tick()
-        return _check_size(SandboxedEnvironment.call(__self, __context, __obj, *args,
-                                                     **kwargs))
+        return _check_size(SandboxedEnvironment.call(__self, __context, __obj, *args, **kwargs))
 
 
-_env = _Environment(undefined=jinja2.ChainableUndefined, autoescape=False,
-                    keep_trailing_newline=True)
+_env = _Environment(
+    undefined=jinja2.ChainableUndefined, autoescape=False, keep_trailing_newline=True
+)
 _WHOLE = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\s*$", re.DOTALL)
 _HINT = "Check that every {{ has its }} and every {% if %} its {% endif %}."
 
@@ -273,8 +307,9 @@ def _rendered(template: jinja2.Template, scope: Mapping[str, Any], budget: _Budg
     for piece in template.generate(scope):
         size += len(piece)
         if size > budget.limits.output:
-            raise TemplateError(f"the template's output is longer than "
-                                f"{budget.limits.output} characters")
+            raise TemplateError(
+                f"the template's output is longer than {budget.limits.output} characters"
+            )
         budget.tick()
         pieces.append(piece)
     return "".join(pieces)
@@ -308,8 +343,9 @@ def helpers(clock: Callable[[], datetime]) -> dict[str, Any]:
         try:
             return moment.astimezone(ZoneInfo(tz))
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise TemplateError(f"now({tz!r}): unknown time zone; use a name such as "
-                                "'Asia/Jakarta' or 'UTC'") from exc
+            raise TemplateError(
+                f"now({tz!r}): unknown time zone; use a name such as 'Asia/Jakarta' or 'UTC'"
+            ) from exc
 
     return {"now": now, "timedelta": timedelta}
 
@@ -337,7 +373,7 @@ def _bare(expression: str) -> str:
 
 
 def _short(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @functools.lru_cache(maxsize=2048)
@@ -345,18 +381,21 @@ def _template(source: str) -> jinja2.Template:
     try:
         return _env.from_string(source)
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"template {_short(source)!r} does not parse: {exc.message} "
-                            f"(line {exc.lineno}). {_HINT}") from None
+        raise TemplateError(
+            f"template {_short(source)!r} does not parse: {exc.message} "
+            f"(line {exc.lineno}). {_HINT}"
+        ) from None
 
 
 @functools.lru_cache(maxsize=2048)
 def _expression(source: str) -> Callable[..., Any]:
     if not source.strip():
-        raise TemplateError("the expression is empty; write a condition such as "
-                            "vars.count > 3")
+        raise TemplateError("the expression is empty; write a condition such as vars.count > 3")
     try:
         return _env.compile_expression(source, undefined_to_none=True)
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"expression {_short(source)!r} does not parse: {exc.message}. "
-                            "Write a bare condition such as vars.count > 3 or "
-                            "trigger.text == 'yes'") from None
+        raise TemplateError(
+            f"expression {_short(source)!r} does not parse: {exc.message}. "
+            "Write a bare condition such as vars.count > 3 or "
+            "trigger.text == 'yes'"
+        ) from None

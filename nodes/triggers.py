@@ -46,49 +46,66 @@ def _regex(pattern: str) -> None:
 def _cron(expression: str) -> None:
     fields = expression.split()
     if len(fields) != 5 or not all(_CRON_FIELD.match(field) for field in fields):
-        raise ma.ValidationError("A cron expression has five fields: minute hour day month "
-                                 "weekday, such as '0 8 * * mon-fri'.")
+        raise ma.ValidationError(
+            "A cron expression has five fields: minute hour day month "
+            "weekday, such as '0 8 * * mon-fri'."
+        )
 
 
 def _zone(name: str) -> None:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ma.ValidationError("Unknown time zone; use a name such as 'Asia/Jakarta'.") \
-            from None
+        raise ma.ValidationError("Unknown time zone; use a name such as 'Asia/Jakarta'.") from None
 
 
 class MessageTrigger(ParamsSchema):
     type = _type("message")
-    command = ma.fields.List(Text(validate=_WORDS), validate=_WORDS, metadata={
-        "description": "Command words with their aliases, e.g. [\"#request\", \"#req\"]."})
-    keyword = ma.fields.List(Text(validate=_WORDS), validate=_WORDS, metadata={
-        "description": "Words that trigger when they appear in the text."})
-    regex = Text(validate=_regex, metadata={"description": "A regular expression searched "
-                                            "in the text; its groups become args."})
+    command = ma.fields.List(
+        Text(validate=_WORDS),
+        validate=_WORDS,
+        metadata={"description": 'Command words with their aliases, e.g. ["#request", "#req"].'},
+    )
+    keyword = ma.fields.List(
+        Text(validate=_WORDS),
+        validate=_WORDS,
+        metadata={"description": "Words that trigger when they appear in the text."},
+    )
+    regex = Text(
+        validate=_regex,
+        metadata={
+            "description": "A regular expression searched in the text; its groups become args."
+        },
+    )
     any = ma.fields.Boolean(metadata={"description": "Every message."})
     session = Text(metadata={"description": "Only messages to this session (id or label)."})
-    from_ = ma.fields.List(Text(), data_key="from", metadata={
-        "description": "Only messages from these numbers."})
-    fallback = ma.fields.Boolean(metadata={
-        "description": "Fire only when nothing else took the message: no waiting run and "
-                       "no other workflow's trigger (e.g. a help text for unknown commands)."})
+    from_ = ma.fields.List(
+        Text(), data_key="from", metadata={"description": "Only messages from these numbers."}
+    )
+    fallback = ma.fields.Boolean(
+        metadata={
+            "description": "Fire only when nothing else took the message: no waiting run and "
+            "no other workflow's trigger (e.g. a help text for unknown commands)."
+        }
+    )
 
     @ma.validates_schema
     def _one_rule(self, data: dict[str, Any], **_kwargs: Any) -> None:
         rules = [k for k in ("command", "keyword", "regex") if data.get(k)]
         rules += ["any"] if data.get("any") else []
         if len(rules) != 1:
-            raise ma.ValidationError("A message trigger takes one of command, keyword, regex "
-                                     "or \"any\": true.")
+            raise ma.ValidationError(
+                'A message trigger takes one of command, keyword, regex or "any": true.'
+            )
 
 
 class ScheduleTrigger(ParamsSchema):
     type = _type("schedule")
     cron = Text(validate=_cron, metadata={"description": "minute hour day month weekday."})
     interval_seconds = ma.fields.Integer(validate=ma.validate.Range(min=1))
-    timezone = Text(validate=_zone, metadata={
-        "description": "The cron's time zone (default: the gateway's)."})
+    timezone = Text(
+        validate=_zone, metadata={"description": "The cron's time zone (default: the gateway's)."}
+    )
 
     @ma.validates_schema
     def _one_rule(self, data: dict[str, Any], **_kwargs: Any) -> None:
@@ -105,8 +122,12 @@ class HookTrigger(ParamsSchema):
 
 class EventTrigger(ParamsSchema):
     type = _type("event")
-    types = ma.fields.List(Text(validate=_WORDS), required=True, validate=_WORDS, metadata={
-        "description": "Gateway event names, e.g. [\"session.status\"]."})
+    types = ma.fields.List(
+        Text(validate=_WORDS),
+        required=True,
+        validate=_WORDS,
+        metadata={"description": 'Gateway event names, e.g. ["session.status"].'},
+    )
     session = Text(metadata={"description": "Only events of this session."})
 
 
@@ -115,8 +136,12 @@ class ManualTrigger(ParamsSchema):
 
 
 TRIGGERS: dict[str, type[ParamsSchema]] = {
-    "message": MessageTrigger, "schedule": ScheduleTrigger, "hook": HookTrigger,
-    "event": EventTrigger, "manual": ManualTrigger}
+    "message": MessageTrigger,
+    "schedule": ScheduleTrigger,
+    "hook": HookTrigger,
+    "event": EventTrigger,
+    "manual": ManualTrigger,
+}
 
 
 def match_message(trigger: dict[str, Any], message: dict[str, Any]) -> dict[str, Any] | None:
@@ -124,11 +149,14 @@ def match_message(trigger: dict[str, Any], message: dict[str, Any]) -> dict[str,
     ``session`` …) fires the message ``trigger``; ``None`` when it does not."""
     if trigger.get("type") != "message":
         return None
-    if trigger.get("session") and trigger["session"] not in (message.get("session"),
-                                                             message.get("session_label")):
+    if trigger.get("session") and trigger["session"] not in (
+        message.get("session"),
+        message.get("session_label"),
+    ):
         return None
     if trigger.get("from") and _digits(message.get("sender")) not in {
-            _digits(sender) for sender in trigger["from"]}:
+        _digits(sender) for sender in trigger["from"]
+    }:
         return None
     text = (message.get("text") or "").strip()
     found = _rule(trigger, text)

@@ -31,8 +31,28 @@ from nodes.triggers import TRIGGERS
 Path = tuple[str | int, ...]
 NODE_ID = r"^[A-Za-z_][A-Za-z0-9_]*$"
 """What a node id looks like, so that templates can name it: ``{{ send_otp.id }}``."""
-RESERVED = frozenset({"trigger", "vars", "args", "nodes", "run", "now", "timedelta", "true",
-                      "false", "none", "and", "or", "not", "in", "is", "if", "else", "loop"})
+RESERVED = frozenset(
+    {
+        "trigger",
+        "vars",
+        "args",
+        "nodes",
+        "run",
+        "now",
+        "timedelta",
+        "true",
+        "false",
+        "none",
+        "and",
+        "or",
+        "not",
+        "in",
+        "is",
+        "if",
+        "else",
+        "loop",
+    }
+)
 """Names a template sees before node ids, or cannot say: no node may be called so."""
 
 
@@ -106,32 +126,51 @@ def _validator(registry: Registry) -> jsonschema.Draft202012Validator:
 
 # -- 1. JSON Schema errors, said plainly -------------------------------------------------
 
+
 def _from_schema(error: jsonschema.ValidationError) -> list[tuple[Path, str]]:
     path: Path = tuple(error.absolute_path)
     if "propertyNames" in error.schema_path:
         name = str(error.instance)
         fixed = re.sub(r"\W", "_", name)
         fixed = fixed if re.match(r"[A-Za-z_]", fixed) else f"n_{fixed}"
-        return [((*path, name), f"node ids are letters, digits and _ so that templates can "
-                                f"use them ({{{{ {fixed}.id }}}}); rename {name!r} to "
-                                f"{fixed!r}")]
+        return [
+            (
+                (*path, name),
+                f"node ids are letters, digits and _ so that templates can "
+                f"use them ({{{{ {fixed}.id }}}}); rename {name!r} to "
+                f"{fixed!r}",
+            )
+        ]
     if error.validator == "required":
         properties = error.schema.get("properties", {})
-        return [((*path, name), f"missing: add {name!r}{_about(properties.get(name))}")
-                for name in error.validator_value if name not in error.instance]
+        return [
+            ((*path, name), f"missing: add {name!r}{_about(properties.get(name))}")
+            for name in error.validator_value
+            if name not in error.instance
+        ]
     if error.validator == "additionalProperties" and error.validator_value is False:
         known = list(error.schema.get("properties", {}))
-        return [((*path, key), f"unknown field {key!r}; the fields here are "
-                               f"{', '.join(known)}")
-                for key in error.instance if key not in known]
+        return [
+            ((*path, key), f"unknown field {key!r}; the fields here are {', '.join(known)}")
+            for key in error.instance
+            if key not in known
+        ]
     if error.validator == "anyOf" and {"$ref": "#/$defs/templated"} in error.validator_value:
         plain = [e for e in error.context or () if e.relative_schema_path[0] == 0]
         if plain:
-            return [(tuple(plain[0].absolute_path),
-                     f"{_message(plain[0])} (or a template such as {{{{ vars.x }}}})")]
+            return [
+                (
+                    tuple(plain[0].absolute_path),
+                    f"{_message(plain[0])} (or a template such as {{{{ vars.x }}}})",
+                )
+            ]
     if error.validator == "not" and not path:
-        return [(("triggers",), "give trigger or triggers, not both: move the trigger into "
-                                "the triggers list")]
+        return [
+            (
+                ("triggers",),
+                "give trigger or triggers, not both: move the trigger into the triggers list",
+            )
+        ]
     return [(path, _message(error))]
 
 
@@ -163,8 +202,15 @@ def _message(error: jsonschema.ValidationError) -> str:
     return str(error.message)
 
 
-_A = {"string": "a string", "integer": "an integer", "number": "a number",
-      "boolean": "true or false", "object": "an object", "array": "a list", "null": "null"}
+_A = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "an object",
+    "array": "a list",
+    "null": "null",
+}
 
 
 def _kind(value: Any) -> str:
@@ -172,8 +218,13 @@ def _kind(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "true or false"
-    for python, name in ((str, "string"), (int, "integer"), (float, "number"),
-                         (dict, "object"), (list, "array")):
+    for python, name in (
+        (str, "string"),
+        (int, "integer"),
+        (float, "number"),
+        (dict, "object"),
+        (list, "array"),
+    ):
         if isinstance(value, python):
             return _A[name]
     return type(value).__name__
@@ -186,27 +237,31 @@ def _about(prop: Any) -> str:
 
 # -- 2. marshmallow: the rules JSON Schema cannot say ------------------------------------
 
-def _from_marshmallow(schema: type[ma.Schema], value: dict[str, Any], base: Path, *,
-                      templates: bool = True) -> list[tuple[Path, str]]:
+
+def _from_marshmallow(
+    schema: type[ma.Schema], value: dict[str, Any], base: Path, *, templates: bool = True
+) -> list[tuple[Path, str]]:
     try:
         schema().load(value)
         return []
     except ma.ValidationError as exc:
         messages = exc.normalized_messages()
-    templated = {path for path, text in _strings(value) if templating.is_templated(text)} \
-        if templates else set()
+    templated = (
+        {path for path, text in _strings(value) if templating.is_templated(text)}
+        if templates
+        else set()
+    )
     fields = schema().fields
     found: list[tuple[Path, str]] = []
 
     def walk(errors: Mapping[Any, Any], prefix: Path) -> None:
         for key, item in errors.items():
             if key == "_schema":
-                if not any(p[:len(prefix)] == prefix or prefix[:len(p)] == p
-                           for p in templated):
+                if not any(p[: len(prefix)] == prefix or prefix[: len(p)] == p for p in templated):
                     found.append(((*base, *prefix), "; ".join(_flat(item))))
                 continue
             path = (*prefix, key)
-            if any(path[:len(p)] == p for p in templated):
+            if any(path[: len(p)] == p for p in templated):
                 continue  # checked again once rendered
             if isinstance(item, Mapping):
                 walk(item, path)
@@ -256,8 +311,10 @@ def _triggers(doc: dict[str, Any]) -> list[tuple[Path, dict[str, Any]]]:
 
 # -- 3. the graph -------------------------------------------------------------------------
 
-def _check_node(found: _Found, registry: Registry, nodes: Mapping[str, Any], node_id: str,
-                spec: dict[str, Any]) -> None:
+
+def _check_node(
+    found: _Found, registry: Registry, nodes: Mapping[str, Any], node_id: str, spec: dict[str, Any]
+) -> None:
     base: Path = ("nodes", node_id)
     kind, version = spec.get("type"), spec.get("version")
     if not isinstance(kind, str) or not (version is None or isinstance(version, int)):
@@ -266,9 +323,12 @@ def _check_node(found: _Found, registry: Registry, nodes: Mapping[str, Any], nod
         found.add((*base, "type"), registry.explain_unknown(kind))
         return
     if version is not None and version not in registry.versions(kind):
-        found.add((*base, "version"), f"{kind} has no version {version} (installed: "
-                  f"{', '.join(map(str, registry.versions(kind)))}); remove version to use "
-                  "the latest")
+        found.add(
+            (*base, "version"),
+            f"{kind} has no version {version} (installed: "
+            f"{', '.join(map(str, registry.versions(kind)))}); remove version to use "
+            "the latest",
+        )
         return
     node = registry.get(kind, version)
     params = spec.get("params", {})
@@ -286,39 +346,58 @@ def _check_node(found: _Found, registry: Registry, nodes: Mapping[str, Any], nod
         where = (*base, "next", output)
         if outputs is not None and output not in (*outputs, ERROR):
             names = ", ".join(dict.fromkeys((*outputs, ERROR)))
-            found.add(where, f"{kind} has no output {output!r}; its outputs are {names}"
-                      + (" (a switch's are its cases' outputs and its default)"
-                         if kind == "switch" else ""))
+            found.add(
+                where,
+                f"{kind} has no output {output!r}; its outputs are {names}"
+                + (
+                    " (a switch's are its cases' outputs and its default)"
+                    if kind == "switch"
+                    else ""
+                ),
+            )
         elif isinstance(target, str) and target not in nodes:
-            found.add(where, f"goes to {target!r}, which is not a node of this workflow; "
-                      f"add a node {target!r} or use one of: {', '.join(nodes)}")
+            found.add(
+                where,
+                f"goes to {target!r}, which is not a node of this workflow; "
+                f"add a node {target!r} or use one of: {', '.join(nodes)}",
+            )
     if outputs and "timeout" in outputs and "timeout" not in wired:
-        found.add((*base, "next", "timeout"),
-                  f"{kind} needs a timeout path: add \"timeout\": \"<node id>\" to next, "
-                  "to say what happens when nobody answers in time")
+        found.add(
+            (*base, "next", "timeout"),
+            f'{kind} needs a timeout path: add "timeout": "<node id>" to next, '
+            "to say what happens when nobody answers in time",
+        )
 
 
 def _check_graph(found: _Found, doc: dict[str, Any], nodes: Mapping[str, Any]) -> None:
     for node_id in nodes:
         if node_id in RESERVED:
-            found.add(("nodes", node_id), f"{node_id!r} is a name templates already use; "
-                      f"rename the node (e.g. {node_id}_step)")
+            found.add(
+                ("nodes", node_id),
+                f"{node_id!r} is a name templates already use; "
+                f"rename the node (e.g. {node_id}_step)",
+            )
     start = doc.get("start")
     if not isinstance(start, str) or not nodes:
         return
     if start not in nodes:
-        found.add(("start",), f"{start!r} is not a node of this workflow; start at one of: "
-                  f"{', '.join(nodes)}")
+        found.add(
+            ("start",),
+            f"{start!r} is not a node of this workflow; start at one of: {', '.join(nodes)}",
+        )
         return
     reached, todo = {start}, [start]
     while todo:
         spec = nodes[todo.pop()]
         wired = spec.get("next") if isinstance(spec, dict) else None
-        for target in (wired.values() if isinstance(wired, dict) else ()):
+        for target in wired.values() if isinstance(wired, dict) else ():
             if isinstance(target, str) and target in nodes and target not in reached:
                 reached.add(target)
                 todo.append(target)
     for node_id in nodes:
         if node_id not in reached:
-            found.add(("nodes", node_id), f"never reached from start {start!r}: wire it into "
-                      "another node's next, or remove it")
+            found.add(
+                ("nodes", node_id),
+                f"never reached from start {start!r}: wire it into "
+                "another node's next, or remove it",
+            )

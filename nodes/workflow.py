@@ -67,15 +67,28 @@ class Workflow:
         if problems:
             name = doc.get("name") if isinstance(doc, dict) else None
             raise InvalidWorkflow(problems, name if isinstance(name, str) else None)
-        nodes = {node_id: WorkflowNode(
-            id=node_id, type=spec["type"], version=spec.get("version"),
-            params=spec.get("params", {}), next=spec.get("next", {}),
-            retry=RetryPolicy(**spec.get("retry", {})), description=spec.get("description", ""))
-            for node_id, spec in doc["nodes"].items()}
+        nodes = {
+            node_id: WorkflowNode(
+                id=node_id,
+                type=spec["type"],
+                version=spec.get("version"),
+                params=spec.get("params", {}),
+                next=spec.get("next", {}),
+                retry=RetryPolicy(**spec.get("retry", {})),
+                description=spec.get("description", ""),
+            )
+            for node_id, spec in doc["nodes"].items()
+        }
         triggers = doc.get("triggers") or ([doc["trigger"]] if "trigger" in doc else [])
-        return cls(name=doc["name"], start=doc["start"], nodes=nodes, triggers=triggers,
-                   description=doc.get("description", ""), version=doc.get("version", 1),
-                   doc=copy.deepcopy(doc))
+        return cls(
+            name=doc["name"],
+            start=doc["start"],
+            nodes=nodes,
+            triggers=triggers,
+            description=doc.get("description", ""),
+            version=doc.get("version", 1),
+            doc=copy.deepcopy(doc),
+        )
 
     @classmethod
     def load(cls, path: str | Path, *, registry: Registry | None = None) -> Workflow:
@@ -84,9 +97,14 @@ class Workflow:
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise InvalidWorkflow([Problem("$", f"not valid JSON: {exc.msg} at line "
-                                                f"{exc.lineno}, column {exc.colno}")],
-                                  str(path)) from None
+            raise InvalidWorkflow(
+                [
+                    Problem(
+                        "$", f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+                    )
+                ],
+                str(path),
+            ) from None
         return cls.from_dict(doc, registry=registry)
 
     def to_dict(self) -> dict[str, Any]:

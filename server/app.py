@@ -53,11 +53,33 @@ def _blueprints() -> list:
         workflows,
     )
 
-    return [health.blp, auth.blp, users.blp, permission_groups.blp, apikeys.blp, sessions.blp,
-            messages.blp, message_actions.blp, broadcasts.blp, outbox.blp, whatsapp_groups.blp,
-            contacts.blp, calls.blp, chats.blp, sandbox.blp, webhooks.blp, events.blp,
-            workflows.blp, runs.blp, reply_watches.blp, hooks.blp, tickets.blp, people.blp,
-            staff.blp, hosts.blp]
+    return [
+        health.blp,
+        auth.blp,
+        users.blp,
+        permission_groups.blp,
+        apikeys.blp,
+        sessions.blp,
+        messages.blp,
+        message_actions.blp,
+        broadcasts.blp,
+        outbox.blp,
+        whatsapp_groups.blp,
+        contacts.blp,
+        calls.blp,
+        chats.blp,
+        sandbox.blp,
+        webhooks.blp,
+        events.blp,
+        workflows.blp,
+        runs.blp,
+        reply_watches.blp,
+        hooks.blp,
+        tickets.blp,
+        people.blp,
+        staff.blp,
+        hosts.blp,
+    ]
 
 
 def _secret_key(instance: Path) -> str:
@@ -92,8 +114,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(settings.flask_config(values, instance))
     app.config["KABAR"] = values
     configure_logging(values["LOG_LEVEL"], values["LOG_JSON"])
-    templating.set_limits(seconds=values["TEMPLATE_TIMEOUT"],
-                          output=values["TEMPLATE_MAX_OUTPUT"], loop=values["TEMPLATE_MAX_LOOP"])
+    templating.set_limits(
+        seconds=values["TEMPLATE_TIMEOUT"],
+        output=values["TEMPLATE_MAX_OUTPUT"],
+        loop=values["TEMPLATE_MAX_LOOP"],
+    )
     if values["TRUSTED_PROXIES"]:
         n = values["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore
@@ -108,14 +133,24 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from server import docs_page, metrics, ui
     from server.api.base import SECURITY, Api
 
-    api = Api(app, spec_kwargs={"info": {"description": (
-        "Kabar: a self-hosted WhatsApp gateway. Authenticate with "
-        "`Authorization: Bearer <access token or API key>` or `X-API-Key: <key>`.")}})
+    api = Api(
+        app,
+        spec_kwargs={
+            "info": {
+                "description": (
+                    "Kabar: a self-hosted WhatsApp gateway. Authenticate with "
+                    "`Authorization: Bearer <access token or API key>` or `X-API-Key: <key>`."
+                )
+            }
+        },
+    )
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme(
-        "apiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
+        "apiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    )
     api.spec.components.security_scheme(
-        "hookToken", {"type": "apiKey", "in": "header", "name": "X-Kabar-Token"})
+        "hookToken", {"type": "apiKey", "in": "header", "name": "X-Kabar-Token"}
+    )
     api.spec.options["security"] = SECURITY
     for blueprint in _blueprints():
         api.register_blueprint(blueprint)
@@ -135,8 +170,11 @@ def _register_error_handlers(app: Flask, api) -> None:
     @app.errorhandler(KabarError)
     def _kabar_error(error: KabarError):
         db.session.rollback()  # a refused request leaves nothing half-done behind
-        return error_body(error.status, error.code, error.message, error.errors), \
-            error.status, error.headers
+        return (
+            error_body(error.status, error.code, error.message, error.errors),
+            error.status,
+            error.headers,
+        )
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
@@ -146,8 +184,11 @@ def _register_error_handlers(app: Flask, api) -> None:
     def _unexpected(error: Exception):
         db.session.rollback()
         log.exception("unhandled error")
-        return error_body(500, "internal_error",
-                          "Something went wrong on our side; the request id is in the logs."), 500
+        return error_body(
+            500,
+            "internal_error",
+            "Something went wrong on our side; the request id is in the logs.",
+        ), 500
 
 
 def _add_security_headers(app: Flask) -> None:
@@ -159,5 +200,6 @@ def _add_security_headers(app: Flask) -> None:
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-            "frame-ancestors 'none'")
+            "frame-ancestors 'none'",
+        )
         return response

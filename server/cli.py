@@ -43,13 +43,14 @@ def _app_factory():
             "the folder and the database), or point KABAR_INSTANCE_PATH at an existing "
             "one. Without the setting Kabar uses ./instance when the current folder holds "
             "one, else (a checkout) the checkout's instance folder, else /var/lib/kabar "
-            "when it exists, else ~/.local/share/kabar.")
+            "when it exists, else ~/.local/share/kabar."
+        )
     app = create_app()
     with app.app_context():
         if database.current_revision() is None:
             raise click.ClickException(
-                f"The database of the instance at {path} is not set up yet; run `kabar "
-                "init` first.")
+                f"The database of the instance at {path} is not set up yet; run `kabar init` first."
+            )
     return app
 
 
@@ -73,8 +74,13 @@ class KabarGroup(FlaskGroup):
         return click.Group.parse_args(self, ctx, args)
 
 
-@click.group(cls=KabarGroup, create_app=_app_factory, add_default_commands=False,
-             add_version_option=False, load_dotenv=False)
+@click.group(
+    cls=KabarGroup,
+    create_app=_app_factory,
+    add_default_commands=False,
+    add_version_option=False,
+    load_dotenv=False,
+)
 def cli() -> None:
     """Kabar: a self-hosted WhatsApp gateway.
 
@@ -102,14 +108,16 @@ def _fail_on_kabar_error(func):
         try:
             return func(*args, **kwargs)
         except KabarError as exc:
-            detail = "".join(f"\n  {k}: {'; '.join(map(str, v))}"
-                             for k, v in (exc.errors or {}).items())
+            detail = "".join(
+                f"\n  {k}: {'; '.join(map(str, v))}" for k, v in (exc.errors or {}).items()
+            )
             raise click.ClickException(exc.message + detail) from None
 
     return wrapper
 
 
 # --- database and first admin -------------------------------------------------------
+
 
 @cli.command("init")
 @_fail_on_kabar_error
@@ -120,29 +128,42 @@ def init_command() -> None:
     settings = current_app.config["KABAR"]
     kabar = _command_name()
     if accounts.count_active_admins():
-        click.echo("An admin exists already; nothing else to do. Lost its password? "
-                   f"{kabar} users set-password USERNAME")
+        click.echo(
+            "An admin exists already; nothing else to do. Lost its password? "
+            f"{kabar} users set-password USERNAME"
+        )
         return
     password = settings["ADMIN_PASSWORD"]
     generated = not password
     if generated:
         password = secrets.token_urlsafe(12)
-    user = accounts.create_user(username=settings["ADMIN_USERNAME"], password=password,
-                                group="admin", display_name="Administrator")
+    user = accounts.create_user(
+        username=settings["ADMIN_USERNAME"],
+        password=password,
+        group="admin",
+        display_name="Administrator",
+    )
     click.echo(f"Created the admin user {user.username!r}.")
-    shown = f"{password}   (shown once: write it down)" if generated \
+    shown = (
+        f"{password}   (shown once: write it down)"
+        if generated
         else "the one in KABAR_ADMIN_PASSWORD"
-    click.echo(framed([
-        f"Kabar is set up in {current_app.instance_path}.",
-        f"Serve it with `{kabar} run`, then:",
-        f"  dashboard:       http://{settings['HOST']}:{settings['PORT']}/"
-        "  (API docs at /docs)",
-        f"  admin username:  {user.username}",
-        f"  admin password:  {shown}",
-        f"  an API key:      {kabar} apikey create --user {user.username}"
-        " --name \"my script\"",
-        f"  lost password:   {kabar} users set-password {user.username}",
-    ]))
+    )
+    click.echo(
+        framed(
+            [
+                f"Kabar is set up in {current_app.instance_path}.",
+                f"Serve it with `{kabar} run`, then:",
+                f"  dashboard:       http://{settings['HOST']}:{settings['PORT']}/"
+                "  (API docs at /docs)",
+                f"  admin username:  {user.username}",
+                f"  admin password:  {shown}",
+                f"  an API key:      {kabar} apikey create --user {user.username}"
+                ' --name "my script"',
+                f"  lost password:   {kabar} users set-password {user.username}",
+            ]
+        )
+    )
 
 
 def framed(lines: list[str]) -> str:
@@ -169,6 +190,7 @@ cli.add_command(db_migrate_group, "db")
 
 
 # --- serving ------------------------------------------------------------------------
+
 
 @cli.command("run")
 @click.option("--host", default=None, help="Address to listen on (KABAR_HOST).")
@@ -209,11 +231,24 @@ def _serve(host: str, port: int, workers: int | None) -> None:
     env["KABAR_INSTANCE_PATH"] = current_app.instance_path
     env["KABAR_DATABASE_URL"] = current_app.config["SQLALCHEMY_DATABASE_URI"]
     web = [
-        sys.executable, "-m", "gunicorn", "server:create_app()",
-        "--bind", f"{host}:{port}", "--workers", str(workers),
-        "--threads", str(settings["WEB_THREADS"]), "--worker-class", "gthread",
-        "--access-logfile", "-", "--graceful-timeout", "10",
-        "--control-socket", str(Path(current_app.instance_path) / "gunicorn.ctl"),
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "server:create_app()",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(settings["WEB_THREADS"]),
+        "--worker-class",
+        "gthread",
+        "--access-logfile",
+        "-",
+        "--graceful-timeout",
+        "10",
+        "--control-socket",
+        str(Path(current_app.instance_path) / "gunicorn.ctl"),
     ]
     click.echo(f"Kabar serving on http://{host}:{port} (API docs at /docs)")
     raise SystemExit(supervise(current_app._get_current_object(), web, env))
@@ -222,16 +257,21 @@ def _serve(host: str, port: int, workers: int | None) -> None:
 @cli.command("demo", with_appcontext=False)
 @click.option("--host", default=None, help="Address to listen on (KABAR_HOST).")
 @click.option("--port", default=None, type=int, help="Port to listen on (KABAR_PORT).")
-@click.option("--instance", "instance_path", default=None,
-              type=click.Path(file_okay=False, path_type=Path),
-              help="The demo's instance folder. Default: its own, beside the usual one "
-                   "(INSTANCE-demo, with its own SQLite database). Naming your real "
-                   "instance puts the demo there: its helpdesk workflows then answer every "
-                   "session's contacts.")
+@click.option(
+    "--instance",
+    "instance_path",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The demo's instance folder. Default: its own, beside the usual one "
+    "(INSTANCE-demo, with its own SQLite database). Naming your real "
+    "instance puts the demo there: its helpdesk workflows then answer every "
+    "session's contacts.",
+)
 @click.pass_context
 @_fail_on_kabar_error
-def demo_command(ctx: click.Context, host: str | None, port: int | None,
-                 instance_path: Path | None) -> None:
+def demo_command(
+    ctx: click.Context, host: str | None, port: int | None, instance_path: Path | None
+) -> None:
     """Serve a sandbox helpdesk ready to talk to, on its own instance, and say how."""
     from server import config, demo
 
@@ -252,9 +292,12 @@ def demo_command(ctx: click.Context, host: str | None, port: int | None,
 
 
 @cli.command("runtime")
-@click.option("--drain", is_flag=True,
-              help="Instead of running: make the runtime host(s) on this machine (or --host) "
-                   "give their sessions to the other hosts, for an upgrade; stop it after.")
+@click.option(
+    "--drain",
+    is_flag=True,
+    help="Instead of running: make the runtime host(s) on this machine (or --host) "
+    "give their sessions to the other hosts, for an upgrade; stop it after.",
+)
 @click.option("--host", "host_id", default=None, help="The host to drain (see --list).")
 @click.option("--list", "list_hosts", is_flag=True, help="List the runtime hosts and exit.")
 def runtime_command(drain: bool, host_id: str | None, list_hosts: bool) -> None:
@@ -264,23 +307,34 @@ def runtime_command(drain: bool, host_id: str | None, list_hosts: bool) -> None:
 
         hosts = leases.hosts()
         if drain:
-            here = [h for h in hosts if (h.id == host_id if host_id else
-                                         h.hostname == socket.gethostname() and h.alive)]
+            here = [
+                h
+                for h in hosts
+                if (h.id == host_id if host_id else h.hostname == socket.gethostname() and h.alive)
+            ]
             if not here:
                 raise click.ClickException(
-                    f"No runtime host {host_id!r}." if host_id else
-                    "No live runtime host on this machine; `kabar runtime --list` shows them.")
+                    f"No runtime host {host_id!r}."
+                    if host_id
+                    else "No live runtime host on this machine; `kabar runtime --list` shows them."
+                )
             for host in here:
                 leases.drain(host.id)
-                click.echo(f"draining {host.id} ({host.sessions} session(s)); stop it once "
-                           "`kabar runtime --list` shows it holds none")
+                click.echo(
+                    f"draining {host.id} ({host.sessions} session(s)); stop it once "
+                    "`kabar runtime --list` shows it holds none"
+                )
             wakeup.notify()
             return
         for h in hosts:
-            flags = ", ".join(f for f, on in (("leader", h.leader), ("draining", h.draining),
-                                             ("down", not h.alive)) if on)
-            click.echo(f"{h.id}  {h.sessions}/{h.capacity} sessions" +
-                       (f"  ({flags})" if flags else ""))
+            flags = ", ".join(
+                f
+                for f, on in (("leader", h.leader), ("draining", h.draining), ("down", not h.alive))
+                if on
+            )
+            click.echo(
+                f"{h.id}  {h.sessions}/{h.capacity} sessions" + (f"  ({flags})" if flags else "")
+            )
         return
     from server.runtime.process import main as runtime_main
 
@@ -289,6 +343,7 @@ def runtime_command(drain: bool, host_id: str | None, list_hosts: bool) -> None:
 
 
 # --- users --------------------------------------------------------------------------
+
 
 @cli.group("users")
 def users_group() -> None:
@@ -312,15 +367,24 @@ def _user(username: str) -> User:
 @_fail_on_kabar_error
 def users_create(username, group, display_name, email, phone, password) -> None:
     """Create a user."""
-    user = accounts.create_user(username=username, password=password, group=group,
-                                display_name=display_name, email=email, phone=phone)
+    user = accounts.create_user(
+        username=username,
+        password=password,
+        group=group,
+        display_name=display_name,
+        email=email,
+        phone=phone,
+    )
     click.echo(f"Created user {user.username!r} (id {user.id}) in group {group!r}.")
 
 
 @users_group.command("set-password")
 @click.argument("username")
-@click.option("--password", default=None, help="The new password (prompted for if not "
-                                                "given, unless --generate).")
+@click.option(
+    "--password",
+    default=None,
+    help="The new password (prompted for if not given, unless --generate).",
+)
 @click.option("--generate", is_flag=True, help="Make a random password and print it.")
 @_fail_on_kabar_error
 def users_set_password(username: str, password: str | None, generate: bool) -> None:
@@ -368,6 +432,7 @@ def users_unblock(username: str) -> None:
 
 # --- API keys -----------------------------------------------------------------------
 
+
 @cli.group("apikey")
 def apikey_group() -> None:
     """Manage API keys."""
@@ -376,26 +441,42 @@ def apikey_group() -> None:
 @apikey_group.command("create")
 @click.option("--user", "username", required=True, help="The user the key acts as.")
 @click.option("--name", required=True, help="What the key is for.")
-@click.option("--permission", "permissions", multiple=True,
-              help="Repeat for each; default: every permission the user holds.")
-@click.option("--quiet", "-q", is_flag=True,
-              help="Print only the key, for KEY=$(kabar apikey create ... -q).")
-@click.option("--session", "session_id", default=None,
-              help="Bind the key to this session (a fonnte device token, docs/fonnte.md).")
+@click.option(
+    "--permission",
+    "permissions",
+    multiple=True,
+    help="Repeat for each; default: every permission the user holds.",
+)
+@click.option(
+    "--quiet", "-q", is_flag=True, help="Print only the key, for KEY=$(kabar apikey create ... -q)."
+)
+@click.option(
+    "--session",
+    "session_id",
+    default=None,
+    help="Bind the key to this session (a fonnte device token, docs/fonnte.md).",
+)
 @_fail_on_kabar_error
-def apikey_create(username: str, name: str, permissions: tuple[str, ...], quiet: bool,
-                  session_id: str | None) -> None:
+def apikey_create(
+    username: str, name: str, permissions: tuple[str, ...], quiet: bool, session_id: str | None
+) -> None:
     """Create an API key and print it once."""
     user = _user(username)
     if user.is_blocked:
         raise click.ClickException(f"{username!r} is blocked.")
-    row, key = apikeys.create(Principal.for_user(user), name=name,
-                              permissions=list(permissions) or None, session_id=session_id)
+    row, key = apikeys.create(
+        Principal.for_user(user),
+        name=name,
+        permissions=list(permissions) or None,
+        session_id=session_id,
+    )
     if quiet:
         click.echo(key)
         return
-    click.echo(f"API key {row.id} for {user.username!r}: {', '.join(row.permissions)}"
-               + (f" (session {row.session_id} only)" if row.session_id else ""))
+    click.echo(
+        f"API key {row.id} for {user.username!r}: {', '.join(row.permissions)}"
+        + (f" (session {row.session_id} only)" if row.session_id else "")
+    )
     click.echo(f"Key (shown once): {key}")
 
 
@@ -409,8 +490,10 @@ def apikey_list(username: str | None) -> None:
     for key in db.session.scalars(query):
         state = "revoked" if key.revoked_at else "active"
         used = key.last_used_at.isoformat() if key.last_used_at else "never"
-        click.echo(f"{key.id:>5}  kabar_{key.prefix}_…  {key.owner.username:<16} "
-                   f"{key.name:<24} {state:<8} last used {used}")
+        click.echo(
+            f"{key.id:>5}  kabar_{key.prefix}_…  {key.owner.username:<16} "
+            f"{key.name:<24} {state:<8} last used {used}"
+        )
 
 
 @apikey_group.command("revoke")
@@ -425,6 +508,7 @@ def apikey_revoke(key_id: int) -> None:
 
 
 # --- sandbox ------------------------------------------------------------------------
+
 
 def _session(session_id: str):
     from server.models import WaSession
@@ -442,8 +526,12 @@ def sandbox_group() -> None:
 
 @sandbox_group.command("scan")
 @click.option("--session", "session_id", required=True)
-@click.option("--phone", default="6281100000000", show_default=True,
-              help="The number the sandbox phone pairs as.")
+@click.option(
+    "--phone",
+    default="6281100000000",
+    show_default=True,
+    help="The number the sandbox phone pairs as.",
+)
 @click.option("--name", "push_name", default="")
 @_fail_on_kabar_error
 def sandbox_scan(session_id: str, phone: str, push_name: str) -> None:
@@ -461,13 +549,13 @@ def sandbox_scan(session_id: str, phone: str, push_name: str) -> None:
 @click.option("--group", default=None, help="A group JID (120363…@g.us) to speak in.")
 @click.argument("text")
 @_fail_on_kabar_error
-def sandbox_say(session_id: str, sender: str, name: str, group: str | None,
-                text: str) -> None:
+def sandbox_say(session_id: str, sender: str, name: str, group: str | None, text: str) -> None:
     """A virtual contact sends TEXT to the session (in a private chat, or in --group)."""
     from server import sandbox_controls
 
-    status, message_id = sandbox_controls.say(_session(session_id), sender=sender, name=name,
-                                              text=text, group=group)
+    status, message_id = sandbox_controls.say(
+        _session(session_id), sender=sender, name=name, text=text, group=group
+    )
     if message_id:
         click.echo(f"Delivered as message {message_id}.")
     else:
@@ -488,8 +576,9 @@ def sandbox_inbox(session_id: str, to: str | None, follow: bool) -> None:
 
     query, last = sandbox_controls.received(_session(session_id), to=to), 0
     while True:
-        rows = db.session.scalars(query.where(SandboxDelivery.id > last)
-                                  .order_by(SandboxDelivery.id)).all()
+        rows = db.session.scalars(
+            query.where(SandboxDelivery.id > last).order_by(SandboxDelivery.id)
+        ).all()
         for row in rows:
             text = row.content.get("text") or row.content.get("caption") or f"[{row.kind}]"
             click.echo(f"{row.received_at:%H:%M:%S} -> {row.to_jid.split('@')[0]}: {text}")
@@ -505,19 +594,24 @@ def sandbox_inbox(session_id: str, to: str | None, follow: bool) -> None:
 @click.option("--from", "sender", required=True, help="The contact doing it, a group admin.")
 @click.option("--name", default="", help="The contact's display name.")
 @click.option("--group", required=True, help="The group's JID (120363…@g.us).")
-@click.option("--action", required=True, type=click.Choice(["add", "remove", "promote",
-                                                             "demote"]))
+@click.option("--action", required=True, type=click.Choice(["add", "remove", "promote", "demote"]))
 @click.argument("people", nargs=-1, required=True)
 @_fail_on_kabar_error
-def sandbox_participants(session_id: str, sender: str, name: str, group: str, action: str,
-                         people: tuple[str, ...]) -> None:
+def sandbox_participants(
+    session_id: str, sender: str, name: str, group: str, action: str, people: tuple[str, ...]
+) -> None:
     """A virtual contact adds, removes, promotes or demotes PEOPLE in a group (the
     session's own number adds or removes the session)."""
     from server import sandbox_controls
 
     for result in sandbox_controls.contact_participants(
-            _session(session_id), sender=sender, name=name, group=group, action=action,
-            participants=list(people)):
+        _session(session_id),
+        sender=sender,
+        name=name,
+        group=group,
+        action=action,
+        participants=list(people),
+    ):
         click.echo(f"{result['jid']}: {'ok' if result['ok'] else result['error']}")
 
 
@@ -531,15 +625,26 @@ def sandbox_participants(session_id: str, sender: str, name: str, group: str, ac
 @click.option("--announce/--no-announce", default=None, help="Only admins may send.")
 @click.option("--locked/--no-locked", default=None, help="Only admins may edit the info.")
 @_fail_on_kabar_error
-def sandbox_group_update(session_id: str, sender: str, name: str, group: str,
-                         set_name: str | None, set_topic: str | None, announce: bool | None,
-                         locked: bool | None) -> None:
+def sandbox_group_update(
+    session_id: str,
+    sender: str,
+    name: str,
+    group: str,
+    set_name: str | None,
+    set_topic: str | None,
+    announce: bool | None,
+    locked: bool | None,
+) -> None:
     """A virtual contact changes a group's name, description or settings."""
     from server import sandbox_controls
 
     changed = sandbox_controls.contact_update_group(
-        _session(session_id), sender=sender, name=name, group=group,
-        changes={"name": set_name, "topic": set_topic, "announce": announce, "locked": locked})
+        _session(session_id),
+        sender=sender,
+        name=name,
+        group=group,
+        changes={"name": set_name, "topic": set_topic, "announce": announce, "locked": locked},
+    )
     click.echo(f"Changed: {', '.join(changed)}." if changed else "Nothing changed.")
 
 
@@ -550,14 +655,16 @@ def sandbox_group_update(session_id: str, sender: str, name: str, group: str,
 @click.option("--poll", "poll_id", required=True, help="The poll's message id (id or wa_id).")
 @click.argument("options", nargs=-1)
 @_fail_on_kabar_error
-def sandbox_vote(session_id: str, sender: str, name: str, poll_id: str,
-                 options: tuple[str, ...]) -> None:
+def sandbox_vote(
+    session_id: str, sender: str, name: str, poll_id: str, options: tuple[str, ...]
+) -> None:
     """A virtual contact votes for OPTIONS in a poll the session sent (none: the vote is
     taken back)."""
     from server import sandbox_controls
 
-    voted = sandbox_controls.vote(_session(session_id), sender=sender, name=name, poll_id=poll_id,
-                         options=list(options))
+    voted = sandbox_controls.vote(
+        _session(session_id), sender=sender, name=name, poll_id=poll_id, options=list(options)
+    )
     picked = ", ".join(voted["options"])
     click.echo(f"Voted for {picked}." if picked else "Vote taken back.")
 
@@ -572,15 +679,19 @@ def sessions_list() -> None:
     """Every session with its status."""
     from server.models import WaSession
 
-    for session in db.session.scalars(sa.select(WaSession).where(
-            WaSession.deleted_at.is_(None)).order_by(WaSession.created_at)):
-        click.echo(f"{session.id}  {session.transport:<8} {session.status:<13} "
-                   f"{session.phone or '-':<15} {session.label}")
+    for session in db.session.scalars(
+        sa.select(WaSession).where(WaSession.deleted_at.is_(None)).order_by(WaSession.created_at)
+    ):
+        click.echo(
+            f"{session.id}  {session.transport:<8} {session.status:<13} "
+            f"{session.phone or '-':<15} {session.label}"
+        )
 
 
 # --- nodes and workflows ------------------------------------------------------------
 # The catalogue and file checks are nodes/cli.py's (python -m nodes prints the
 # same). The rest acts as the machine's operator: every workflow, global or owned.
+
 
 @cli.group("nodes")
 def nodes_group() -> None:
@@ -602,8 +713,9 @@ def nodes_show(node_type: str, version: int | None) -> None:
     """A node's documentation, outputs and parameters (JSON Schema)."""
     from nodes import cli as nodes_cli
 
-    _exit(nodes_cli.show_node(node_type, version, click.echo,
-                              lambda text: click.echo(text, err=True)))
+    _exit(
+        nodes_cli.show_node(node_type, version, click.echo, lambda text: click.echo(text, err=True))
+    )
 
 
 @cli.group("workflow")
@@ -626,11 +738,12 @@ def _workflow(name: str):
 
     rows = store.named(name)  # the global one first; names are unique per owner
     if len(rows) > 1 and rows[0].owner_id is not None:
-        raise click.ClickException(f"{len(rows)} users have a workflow named {name!r}; "
-                                   "manage theirs over the API by its id.")
+        raise click.ClickException(
+            f"{len(rows)} users have a workflow named {name!r}; "
+            "manage theirs over the API by its id."
+        )
     if not rows:
-        raise click.ClickException(f"No workflow named {name!r}; `kabar workflow list` "
-                                   "shows them.")
+        raise click.ClickException(f"No workflow named {name!r}; `kabar workflow list` shows them.")
     return rows[0]
 
 
@@ -639,16 +752,23 @@ def workflow_list() -> None:
     """Every workflow: version, enabled, where it came from, its owner and triggers."""
     from server.models import Workflow
 
-    rows = db.session.execute(sa.select(Workflow, User.username).outerjoin(
-        User, User.id == Workflow.owner_id).order_by(Workflow.name)).all()
+    rows = db.session.execute(
+        sa.select(Workflow, User.username)
+        .outerjoin(User, User.id == Workflow.owner_id)
+        .order_by(Workflow.name)
+    ).all()
     if not rows:
-        click.echo("No workflows. Put some in the workflows folder and run "
-                   "`kabar workflow reload`, or upload them (POST /api/v1/workflows).")
+        click.echo(
+            "No workflows. Put some in the workflows folder and run "
+            "`kabar workflow reload`, or upload them (POST /api/v1/workflows)."
+        )
     for row, owner in rows:
         state = "enabled" if row.enabled else "disabled"
         triggers = ", ".join(str(t.get("type")) for t in row.triggers) or "-"
-        click.echo(f"{row.name:<24} v{row.version:<4} {state:<9} {row.source:<5} "
-                   f"{owner or 'global':<16} {triggers}")
+        click.echo(
+            f"{row.name:<24} v{row.version:<4} {state:<9} {row.source:<5} "
+            f"{owner or 'global':<16} {triggers}"
+        )
 
 
 @workflow_group.command("reload")
@@ -698,11 +818,19 @@ def workflow_disable(name: str) -> None:
 
 @workflow_group.command("run")
 @click.argument("name")
-@click.option("--input", "input_json", default="{}", show_default=True,
-              help="trigger.input, as a JSON object.")
+@click.option(
+    "--input",
+    "input_json",
+    default="{}",
+    show_default=True,
+    help="trigger.input, as a JSON object.",
+)
 @click.option("--session", default=None, help="The run's session (id or label).")
-@click.option("--chat", default=None, help="The run's chat (a phone or JID): where send "
-                                           "and wait_for_reply go by default.")
+@click.option(
+    "--chat",
+    default=None,
+    help="The run's chat (a phone or JID): where send and wait_for_reply go by default.",
+)
 @_fail_on_kabar_error
 def workflow_run(name: str, input_json: str, session: str | None, chat: str | None) -> None:
     """Start a run by hand and take it as far as it goes (the runtime resumes a run that
@@ -715,15 +843,16 @@ def workflow_run(name: str, input_json: str, session: str | None, chat: str | No
     except ValueError as exc:
         raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--input") from None
     if not isinstance(data, dict):
-        raise click.BadParameter("give a JSON object, such as '{\"n\": 1}'",
-                                 param_hint="--input")
+        raise click.BadParameter("give a JSON object, such as '{\"n\": 1}'", param_hint="--input")
     run, _ctx = operations.start_manual(row, input=data, session=session, chat=chat, by="cli")
     click.echo(f"Run {run.id}: {run.status}")
     if run.status == "waiting":
         wait = run.state.get("wait") or {}
         what = f"a reply from {wait.get('chat')}" if wait.get("kind") == "reply" else "the time"
-        click.echo(f"It waits at {wait.get('node')} for {what} until {wait.get('until')}; "
-                   "the runtime resumes it.")
+        click.echo(
+            f"It waits at {wait.get('node')} for {what} until {wait.get('until')}; "
+            "the runtime resumes it."
+        )
     if run.state.get("result") is not None:
         click.echo(f"result: {json.dumps(run.state['result'], ensure_ascii=False)}")
     if run.error:

@@ -28,14 +28,32 @@ def check(session, queries: list[str]) -> list[dict]:
             phone = phone_of(to_jid(query, _region()))
             if phone is None:
                 raise InvalidPhone(f"{query!r} is not a phone number.")
-            results.append({"query": query, "phone": phone, "jid": None, "registered": False,
-                            "in_contacts": False, "saved": False, "name": None,
-                            "error": None})
+            results.append(
+                {
+                    "query": query,
+                    "phone": phone,
+                    "jid": None,
+                    "registered": False,
+                    "in_contacts": False,
+                    "saved": False,
+                    "name": None,
+                    "error": None,
+                }
+            )
             phones[phone] = None
         except InvalidPhone as exc:
-            results.append({"query": query, "phone": None, "jid": None, "registered": False,
-                            "in_contacts": False, "saved": False, "name": None,
-                            "error": str(exc)})
+            results.append(
+                {
+                    "query": query,
+                    "phone": None,
+                    "jid": None,
+                    "registered": False,
+                    "in_contacts": False,
+                    "saved": False,
+                    "name": None,
+                    "error": str(exc),
+                }
+            )
     known = directory.contacts_by_phone(session.id, list(phones))
     _fill_registered(session, phones)
     for result in results:
@@ -64,8 +82,7 @@ def _fill_registered(session, phones: dict[str, dict | None]) -> None:
 
 
 def contact_fields(contact) -> dict:
-    return {"in_contacts": True, "saved": contact.saved,
-            "name": contact.name or contact.push_name}
+    return {"in_contacts": True, "saved": contact.saved, "name": contact.name or contact.push_name}
 
 
 def ids(session, who: str) -> dict:

@@ -50,20 +50,28 @@ def instance_beside(usual: Path) -> Path:
 
 
 def prepare() -> Demo:
-    admin = db.session.scalar(sa.select(User).join(Group).where(
-        Group.name == ADMIN_GROUP, User.blocked_at.is_(None)).order_by(User.id))
+    admin = db.session.scalar(
+        sa.select(User)
+        .join(Group)
+        .where(Group.name == ADMIN_GROUP, User.blocked_at.is_(None))
+        .order_by(User.id)
+    )
     if admin is None:
         raise RuntimeError("no admin yet: run `kabar init` first")
-    session = db.session.scalar(sa.select(WaSession).where(
-        WaSession.label == SESSION_LABEL, WaSession.deleted_at.is_(None)))
+    session = db.session.scalar(
+        sa.select(WaSession).where(WaSession.label == SESSION_LABEL, WaSession.deleted_at.is_(None))
+    )
     if session is None:
-        session = sessions.create(Principal.for_user(admin), label=SESSION_LABEL,
-                                  transport="sandbox", auto_start=True)
+        session = sessions.create(
+            Principal.for_user(admin), label=SESSION_LABEL, transport="sandbox", auto_start=True
+        )
     store.reload()
-    names = tuple(db.session.scalars(sa.select(Workflow.name).where(
-        Workflow.name.like("helpdesk-%")).order_by(Workflow.name)))
-    db.session.execute(sa.update(Workflow).where(Workflow.name.in_(names))
-                       .values(enabled=True))
+    names = tuple(
+        db.session.scalars(
+            sa.select(Workflow.name).where(Workflow.name.like("helpdesk-%")).order_by(Workflow.name)
+        )
+    )
+    db.session.execute(sa.update(Workflow).where(Workflow.name.in_(names)).values(enabled=True))
     db.session.commit()
     phone, name, department, unit = REPORTER
     if people.find_by_phone(people.normalise(phone)) is None:
@@ -71,12 +79,22 @@ def prepare() -> Demo:
     username, display, officer_phone = OFFICER
     officer = accounts.find_user(username)
     if officer is None:
-        officer = accounts.create_user(username=username, password=secrets.token_urlsafe(16),
-                                       group="field", display_name=display)
+        officer = accounts.create_user(
+            username=username,
+            password=secrets.token_urlsafe(16),
+            group="field",
+            display_name=display,
+        )
     if staff.find_by_phone(staff.normalise(officer_phone)) is None:
         staff.save(officer, phone=officer_phone, level="tbo")
-    return Demo(session_id=session.id, admin=admin.username, reporter_phone=phone,
-                officer_phone=officer_phone, officer_id=officer.id, workflows=names)
+    return Demo(
+        session_id=session.id,
+        admin=admin.username,
+        reporter_phone=phone,
+        officer_phone=officer_phone,
+        officer_id=officer.id,
+        workflows=names,
+    )
 
 
 def pair_when_ready(app: Flask, session_id: str, *, timeout: float = 120.0) -> threading.Thread:
@@ -108,11 +126,15 @@ def pair_when_ready(app: Flask, session_id: str, *, timeout: float = 120.0) -> t
 def instructions(demo: Demo, base_url: str, *, instance: Path | None = None) -> str:
     sid, reporter, officer = demo.session_id, demo.reporter_phone, demo.officer_phone
     say = f"kabar sandbox say --session {sid}"
-    where = "" if instance is None else f"""
+    where = (
+        ""
+        if instance is None
+        else f"""
 It runs on its own instance, {instance}: your usual instance is untouched. Delete the
 folder to forget the demo. In the other terminal, point kabar at it first:
   export KABAR_INSTANCE_PATH={instance}
 """
+    )
     return f"""
 Kabar demo: a campus helpdesk on the sandbox session {sid} ("{SESSION_LABEL}").
 Workflows enabled: {", ".join(demo.workflows)}. Nothing here reaches WhatsApp.
@@ -122,7 +144,7 @@ In another terminal (`.venv/bin/kabar` if the venv is not active), be the report
 and watch what the helpdesk answers:
   kabar sandbox inbox --session {sid} --follow
 
-Assign the ticket (number from the answer, e.g. BRT{time.strftime('%y%m')}001) to the
+Assign the ticket (number from the answer, e.g. BRT{time.strftime("%y%m")}001) to the
 field officer in the dashboard: log in at {base_url} as {demo.admin}, open Helpdesk, the
 ticket, choose Siswanto under "Assign to" and Assign. (The session's Chat page shows the
 conversation, and can speak as a contact too.) Or with the API ({base_url}/docs):

@@ -44,9 +44,15 @@ def groups_named(session_id: str, name: str) -> list[dict[str, str]]:
     wanted = _fold(name)
     if not wanted:
         return []
-    rows = db.session.execute(sa.select(ChatState.chat_jid, ChatState.name).where(
-        ChatState.session_id == session_id, ChatState.name.is_not(None),
-        ChatState.chat_jid.like(f"%@{GROUP_SERVER}")).order_by(ChatState.chat_jid)).all()
+    rows = db.session.execute(
+        sa.select(ChatState.chat_jid, ChatState.name)
+        .where(
+            ChatState.session_id == session_id,
+            ChatState.name.is_not(None),
+            ChatState.chat_jid.like(f"%@{GROUP_SERVER}"),
+        )
+        .order_by(ChatState.chat_jid)
+    ).all()
     return [{"jid": r.chat_jid, "name": r.name} for r in rows if _fold(r.name) == wanted]
 
 
@@ -54,8 +60,9 @@ def remember_group_name(session_id: str, jid: str, name: str) -> None:
     """Keep a group's name (in the caller's transaction); made on first need, once even
     when two writers race."""
     name = name[:NAME_MAX]
-    query = sa.select(ChatState).where(ChatState.session_id == session_id,
-                                       ChatState.chat_jid == jid)
+    query = sa.select(ChatState).where(
+        ChatState.session_id == session_id, ChatState.chat_jid == jid
+    )
     state = db.session.scalar(query)
     if state is None:
         try:
@@ -80,11 +87,17 @@ def learn(event: Event, session: WaSession | None) -> None:
         push_name = None if message.from_me else message.sender.name
         remember_contact(session.id, message.chat, push_name=push_name)
     elif isinstance(event, ContactUpdated):
-        remember_contact(session.id, event.contact, push_name=event.push_name,
-                         full_name=event.full_name, saved=event.saved)
+        remember_contact(
+            session.id,
+            event.contact,
+            push_name=event.push_name,
+            full_name=event.full_name,
+            saved=event.saved,
+        )
 
 
 # --- contacts -----------------------------------------------------------------------------
+
 
 def _person_jid(party: Party) -> str | None:
     """The phone JID when the number is known, else the @lid; None for anything else."""
@@ -97,8 +110,14 @@ def _person_jid(party: Party) -> str | None:
     return f"{user}@{server}" if server in (USER_SERVER, LID_SERVER) else None
 
 
-def remember_contact(session_id: str, party: Party, *, push_name: str | None = None,
-                     full_name: str | None = None, saved: bool | None = None) -> None:
+def remember_contact(
+    session_id: str,
+    party: Party,
+    *,
+    push_name: str | None = None,
+    full_name: str | None = None,
+    saved: bool | None = None,
+) -> None:
     """Add or update one contact (in the caller's transaction). A chat only ever adds;
     the address book sync also says whether the person is saved and under what name."""
     jid = _person_jid(party)
@@ -109,9 +128,13 @@ def remember_contact(session_id: str, party: Party, *, push_name: str | None = N
     if contact is None:
         try:
             with db.session.begin_nested():
-                contact = Contact(session_id=session_id, jid=jid, phone=party.phone,
-                                  saved=False, source="chat" if saved is None
-                                  else "address_book")
+                contact = Contact(
+                    session_id=session_id,
+                    jid=jid,
+                    phone=party.phone,
+                    saved=False,
+                    source="chat" if saved is None else "address_book",
+                )
                 db.session.add(contact)
         except IntegrityError:
             contact = db.session.scalar(query)
@@ -134,8 +157,12 @@ def sync_address_book(session: WaSession, entries: list[dict]) -> dict[str, int]
     any event), nothing for what did not change. Commits."""
     from server import eventlog
 
-    saved = {c.jid: c for c in db.session.scalars(sa.select(Contact).where(
-        Contact.session_id == session.id, Contact.saved.is_(True)))}
+    saved = {
+        c.jid: c
+        for c in db.session.scalars(
+            sa.select(Contact).where(Contact.session_id == session.id, Contact.saved.is_(True))
+        )
+    }
     counts = {"added": 0, "changed": 0, "removed": 0, "total": 0}
     now = utcnow()
     seen = set()
@@ -152,17 +179,28 @@ def sync_address_book(session: WaSession, entries: list[dict]) -> dict[str, int]
         seen.add(party.jid)
         counts["total"] += 1
         known = saved.get(party.jid)
-        if known is not None and (known.name or "") == full_name and \
-                (not push_name or known.push_name == push_name):
+        if (
+            known is not None
+            and (known.name or "") == full_name
+            and (not push_name or known.push_name == push_name)
+        ):
             continue
         counts["added" if known is None else "changed"] += 1
-        eventlog.record(ContactUpdated(contact=party, timestamp=now, saved=True,
-                                       full_name=full_name, push_name=push_name), session)
+        eventlog.record(
+            ContactUpdated(
+                contact=party, timestamp=now, saved=True, full_name=full_name, push_name=push_name
+            ),
+            session,
+        )
     for jid, contact in saved.items():
         if jid not in seen:
             counts["removed"] += 1
-            eventlog.record(ContactUpdated(contact=Party(jid=jid, phone=contact.phone),
-                                           timestamp=now, saved=False), session)
+            eventlog.record(
+                ContactUpdated(
+                    contact=Party(jid=jid, phone=contact.phone), timestamp=now, saved=False
+                ),
+                session,
+            )
     db.session.commit()
     return counts
 
@@ -171,13 +209,15 @@ def contacts_by_phone(session_id: str, phones: list[str]) -> dict[str, Contact]:
     """The session's contacts among these numbers (628…), by number."""
     if not phones:
         return {}
-    rows = db.session.scalars(sa.select(Contact).where(
-        Contact.session_id == session_id, Contact.phone.in_(phones)))
+    rows = db.session.scalars(
+        sa.select(Contact).where(Contact.session_id == session_id, Contact.phone.in_(phones))
+    )
     return {row.phone: row for row in rows if row.phone}
 
 
-def contact_listing(session_id: str, *, q: str | None = None,
-                    saved: bool | None = None) -> sa.Select:
+def contact_listing(
+    session_id: str, *, q: str | None = None, saved: bool | None = None
+) -> sa.Select:
     """The session's contacts, for the contacts list (filtered by name or number)."""
     query = sa.select(Contact).where(Contact.session_id == session_id)
     if saved is not None:
@@ -185,8 +225,10 @@ def contact_listing(session_id: str, *, q: str | None = None,
     if q and q.strip():
         text = q.strip().lower()
         digits = re.sub(r"\D", "", text).lstrip("0")  # 0812… typed, 62812… stored
-        matches = [sa.func.lower(Contact.name).contains(text, autoescape=True),
-                   sa.func.lower(Contact.push_name).contains(text, autoescape=True)]
+        matches = [
+            sa.func.lower(Contact.name).contains(text, autoescape=True),
+            sa.func.lower(Contact.push_name).contains(text, autoescape=True),
+        ]
         if digits:
             matches.append(Contact.phone.contains(digits, autoescape=True))
         query = query.where(sa.or_(*matches))

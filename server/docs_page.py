@@ -49,5 +49,8 @@ def assets(filename: str) -> Response:
 @public
 def favicon() -> Response:
     """What browsers ask for on pages without an icon link (the API's JSON, /metrics)."""
-    return Response(FAVICON.read_bytes(), mimetype="image/svg+xml",
-                    headers={"Cache-Control": "public, max-age=86400"})
+    return Response(
+        FAVICON.read_bytes(),
+        mimetype="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )

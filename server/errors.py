@@ -20,8 +20,14 @@ class KabarError(Exception):
     code = "bad_request"
     message = "The request could not be handled."
 
-    def __init__(self, message: str | None = None, *, code: str | None = None,
-                 errors: dict[str, Any] | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        errors: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message or self.message)
         self.message = message or self.message
         if code:
@@ -71,8 +77,9 @@ class ServiceUnavailable(KabarError):
     message = "The service is not available right now; try again shortly."
 
 
-def error_body(status: int, code: str, message: str,
-               errors: dict[str, Any] | None = None) -> dict[str, Any]:
+def error_body(
+    status: int, code: str, message: str, errors: dict[str, Any] | None = None
+) -> dict[str, Any]:
     from flask import g, has_request_context
 
     body: dict[str, Any] = {"code": code, "message": message, "status": status}

@@ -30,11 +30,16 @@ BATCH = 100
 
 class FilterArgs(ma.Schema):
     session = ma.fields.String(metadata={"description": "Only this session's events."})
-    type = ma.fields.String(metadata={
-        "description": "Comma-separated types; one ending in '.' or '*' is a prefix "
-                       "(message. = every message event)."})
-    after = ma.fields.Integer(validate=ma.validate.Range(0, 2**63 - 1), metadata={
-        "description": "Only events with a larger seq (the stream's ids)."})
+    type = ma.fields.String(
+        metadata={
+            "description": "Comma-separated types; one ending in '.' or '*' is a prefix "
+            "(message. = every message event)."
+        }
+    )
+    after = ma.fields.Integer(
+        validate=ma.validate.Range(0, 2**63 - 1),
+        metadata={"description": "Only events with a larger seq (the stream's ids)."},
+    )
 
 
 def visible(args: dict) -> sa.Select:
@@ -47,9 +52,16 @@ def visible(args: dict) -> sa.Select:
         query = query.where(StoredEvent.session_id == args["session"])
     types = [t.strip() for t in (args.get("type") or "").split(",") if t.strip()]
     if types:
-        query = query.where(sa.or_(*(
-            StoredEvent.type.startswith(t.rstrip("*"), autoescape=True)
-            if t.endswith((".", "*")) else StoredEvent.type == t for t in types)))
+        query = query.where(
+            sa.or_(
+                *(
+                    StoredEvent.type.startswith(t.rstrip("*"), autoescape=True)
+                    if t.endswith((".", "*"))
+                    else StoredEvent.type == t
+                    for t in types
+                )
+            )
+        )
     if args.get("after") is not None:
         query = query.where(StoredEvent.seq > args["after"])
     return query
@@ -60,8 +72,10 @@ def _start(args: dict) -> int:
     header = request.headers.get("Last-Event-ID", "").strip()
     if header:
         if not header.isdigit() or len(header) > 18:
-            raise ValidationFailed("Last-Event-ID must be the id (seq) of an event this "
-                                   "stream sent.", code="invalid_last_event_id")
+            raise ValidationFailed(
+                "Last-Event-ID must be the id (seq) of an event this stream sent.",
+                code="invalid_last_event_id",
+            )
         return int(header)
     if args.get("after") is not None:
         return args["after"]
@@ -78,8 +92,9 @@ def _stream(query: sa.Select, after: int, seconds: float) -> Iterator[str]:
     yield "retry: 3000\n: connected\n\n"
     quiet_since = time.monotonic()
     while True:
-        rows = db.session.scalars(query.where(StoredEvent.seq > after)
-                                  .order_by(StoredEvent.seq).limit(BATCH)).all()
+        rows = db.session.scalars(
+            query.where(StoredEvent.seq > after).order_by(StoredEvent.seq).limit(BATCH)
+        ).all()
         chunk = "".join(_message(row) for row in rows)
         after = rows[-1].seq if rows else after
         db.session.close()  # give the connection back while we wait
@@ -103,6 +118,8 @@ def stream_response(args: dict) -> Response:
     after = _start(args)
     query = visible({**args, "after": None})
     seconds = float(current_app.config["KABAR"]["EVENTS_STREAM_SECONDS"])
-    return Response(stream_with_context(_stream(query, after, seconds)),
-                    mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return Response(
+        stream_with_context(_stream(query, after, seconds)),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -17,8 +17,7 @@ from server.webhooks import fanout
 from server.workflows import inbox
 
 
-def record(event: Event, session: WaSession | None, *,
-           owner_id: int | None = None) -> StoredEvent:
+def record(event: Event, session: WaSession | None, *, owner_id: int | None = None) -> StoredEvent:
     """Add the event to the log, in the caller's transaction (the caller commits), with a
     webhook delivery for each endpoint that wants it, if a workflow could care, its
     workflow inbox item, and what it teaches about the session's groups and contacts.
@@ -30,12 +29,15 @@ def record(event: Event, session: WaSession | None, *,
     ref = None
     if session is not None:
         owner_id = session.owner_id
-        owner = memo(("user", session.owner_id),
-                     lambda: db.session.get(User, session.owner_id))
-        ref = {"id": session.id, "label": session.label,
-               "owner": owner.username if owner else None}
-    row = StoredEvent(type=event.type, session_id=session.id if session else None,
-                      owner_id=owner_id, session=ref, data=to_wire(event))
+        owner = memo(("user", session.owner_id), lambda: db.session.get(User, session.owner_id))
+        ref = {"id": session.id, "label": session.label, "owner": owner.username if owner else None}
+    row = StoredEvent(
+        type=event.type,
+        session_id=session.id if session else None,
+        owner_id=owner_id,
+        session=ref,
+        data=to_wire(event),
+    )
     db.session.add(row)
     fanout.fan_out(row, session)
     inbox.fan_out(row, session)

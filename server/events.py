@@ -27,8 +27,18 @@ class Event:
 # --- sessions -----------------------------------------------------------------------
 
 SESSION_STATUSES = (
-    "created", "qr", "pairing_code", "connecting", "connected", "disconnected",
-    "reconnecting", "logged_out", "banned", "failed", "stopped", "deleted",
+    "created",
+    "qr",
+    "pairing_code",
+    "connecting",
+    "connected",
+    "disconnected",
+    "reconnecting",
+    "logged_out",
+    "banned",
+    "failed",
+    "stopped",
+    "deleted",
 )
 
 
@@ -53,6 +63,7 @@ class SessionStatus(Event):
 
 
 # --- messages -----------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Party:
@@ -218,6 +229,7 @@ class PollVote(Event):
 
 # --- groups -------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class GroupJoined(Event):
     """This session's account became a member of a group: it created or joined one, or
@@ -273,6 +285,7 @@ class GroupUpdated(Event):
 
 # --- contacts -----------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ContactUpdated(Event):
     """The session's address book synced a contact, or a contact changed the name they
@@ -288,6 +301,7 @@ class ContactUpdated(Event):
 
 
 # --- workflows ----------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class WorkflowCompleted(Event):
@@ -322,13 +336,27 @@ class WorkflowFailed(Event):
 
 
 CATALOGUE: dict[str, type[Event]] = {
-    cls.type: cls for cls in (SessionStatus, MessageReceived, MessageBackfilled,
-                              MessageSent, MessageStatus, MessageReaction, MessageEdited,
-                              MessageRevoked, PresenceUpdate,
-                              CallReceived, PollVote, GroupJoined, GroupLeft,
-                              GroupParticipants, GroupUpdated, ContactUpdated,
-                              WorkflowCompleted,
-                              WorkflowFailed)
+    cls.type: cls
+    for cls in (
+        SessionStatus,
+        MessageReceived,
+        MessageBackfilled,
+        MessageSent,
+        MessageStatus,
+        MessageReaction,
+        MessageEdited,
+        MessageRevoked,
+        PresenceUpdate,
+        CallReceived,
+        PollVote,
+        GroupJoined,
+        GroupLeft,
+        GroupParticipants,
+        GroupUpdated,
+        ContactUpdated,
+        WorkflowCompleted,
+        WorkflowFailed,
+    )
 }
 
 
@@ -348,8 +376,12 @@ def to_wire(value: Any) -> Any:
 def render_markdown() -> str:
     """The catalogue table of docs/events.md, from the dataclasses themselves (a test
     keeps the file in step, so the documentation cannot drift from the code)."""
-    lines = [f"Catalogue version {CATALOGUE_VERSION}.", "",
-             "| type | fields of `data` | when it fires |", "| --- | --- | --- |"]
+    lines = [
+        f"Catalogue version {CATALOGUE_VERSION}.",
+        "",
+        "| type | fields of `data` | when it fires |",
+        "| --- | --- | --- |",
+    ]
     for name, cls in CATALOGUE.items():
         fields = ", ".join(f"`{f.name}`" for f in dataclasses.fields(cls))
         when = " ".join((cls.__doc__ or "").split())
@@ -362,6 +394,7 @@ def render_markdown() -> str:
 # the ticket came in through (when it still exists), so that session's owner, admins, and
 # webhooks of that session or of every session see them. Workflows trigger on them to
 # notify the reporter and the assignee (see docs/helpdesk.md).
+
 
 @dataclass(frozen=True)
 class TicketParty:
@@ -494,6 +527,14 @@ class TicketNote(Event):
 
 
 TICKET_EVENTS: tuple[type[Event], ...] = (
-    TicketCreated, TicketAssigned, TicketStarted, TicketProgress, TicketFinished,
-    TicketConfirmed, TicketReopened, TicketStatusChanged, TicketNote)
+    TicketCreated,
+    TicketAssigned,
+    TicketStarted,
+    TicketProgress,
+    TicketFinished,
+    TicketConfirmed,
+    TicketReopened,
+    TicketStatusChanged,
+    TicketNote,
+)
 CATALOGUE.update({cls.type: cls for cls in TICKET_EVENTS})

@@ -50,5 +50,6 @@ class RowId(ma.fields.Integer):
     def __init__(self, **kwargs):
         kwargs.setdefault("strict", False)
         super().__init__(**kwargs)
-        self.validators.insert(0, ma.validate.Range(
-            1, ROW_ID_MAX, error="Give an id from 1 to 2147483647."))
+        self.validators.insert(
+            0, ma.validate.Range(1, ROW_ID_MAX, error="Give an id from 1 to 2147483647.")
+        )

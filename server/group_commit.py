@@ -43,8 +43,9 @@ class GroupCommit:
     """The writer of one engine in this process (``after_commit``: run in each batch's
     transaction, once, after its rows; the outbox wakes the runtime there)."""
 
-    def __init__(self, engine: sa.Engine,
-                 after_commit: Callable[[sa.Connection], None] | None = None):
+    def __init__(
+        self, engine: sa.Engine, after_commit: Callable[[sa.Connection], None] | None = None
+    ):
         self.engine = engine
         self.after_commit = after_commit
         self._queue: queue.SimpleQueue[_Row] = queue.SimpleQueue()
@@ -84,8 +85,10 @@ class GroupCommit:
     def _store(self, batch: list[_Row]) -> None:
         with self.engine.begin() as connection:
             for row in batch:
-                row.inserted = connection.execute(
-                    _insert(connection, row.table), row.values).first() is not None
+                row.inserted = (
+                    connection.execute(_insert(connection, row.table), row.values).first()
+                    is not None
+                )
             if self.after_commit is not None:
                 self.after_commit(connection)
 
@@ -93,16 +96,16 @@ class GroupCommit:
 def _insert(connection: sa.Connection, table: sa.Table) -> sa.Insert:
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     # RETURNING says whether the row went in (rowcount does not, with RETURNING).
-    return dialect.insert(table).on_conflict_do_nothing().returning(
-        *table.primary_key.columns)
+    return dialect.insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
 
 
 _writers: dict[tuple[int, int], GroupCommit] = {}
 _writers_lock = threading.Lock()
 
 
-def writer(engine: sa.Engine, after_commit: Callable[[sa.Connection], None] | None = None
-           ) -> GroupCommit:
+def writer(
+    engine: sa.Engine, after_commit: Callable[[sa.Connection], None] | None = None
+) -> GroupCommit:
     """This process's writer for ``engine`` (made on first use; a forked child makes its
     own, the parent's thread is not there)."""
     key = (os.getpid(), id(engine))

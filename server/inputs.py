@@ -39,8 +39,10 @@ class NulCharacter(BadRequest):
 
 class InvalidText(BadRequest):
     code = "invalid_text"
-    message = ("Text in a request must be valid Unicode: it holds an unpaired UTF-16 "
-               "surrogate (such as \\ud800 alone).")
+    message = (
+        "Text in a request must be valid Unicode: it holds an unpaired UTF-16 "
+        "surrogate (such as \\ud800 alone)."
+    )
 
 
 def check_text(text: str) -> None:
@@ -113,8 +115,10 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _check():
-        for text in [request.path, *(part for pair in request.args.items(multi=True)
-                                     for part in pair)]:
+        for text in [
+            request.path,
+            *(part for pair in request.args.items(multi=True) for part in pair),
+        ]:
             check_text(text)
         if request.is_json and request.content_length != 0:
             try:

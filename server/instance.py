@@ -49,7 +49,8 @@ def claim(instance: Path, *, host: str, port: int) -> None:
             f"{holder.get('pid', '?')}{where}). Stop it first (Ctrl+C in its terminal, or "
             f"kill {holder.get('pid', 'PID')}), or run a second Kabar on its own instance "
             f"and port: KABAR_INSTANCE_PATH=/another/folder kabar run --port "
-            f"{port + 1}.") from None
+            f"{port + 1}."
+        ) from None
     try:
         _check_port(host, port)
     except InstanceBusy:
@@ -81,6 +82,9 @@ def _check_port(host: str, port: int) -> None:
                 raise InstanceBusy(
                     f"Port {port} on {host} is in use by another program (another Kabar on "
                     f"another instance?). Choose another port with --port or KABAR_PORT, "
-                    f"e.g. --port {port + 1}.") from None
-            raise InstanceBusy(f"Cannot listen on {host}:{port}: {exc.strerror}. Check "
-                               "--host/KABAR_HOST and --port/KABAR_PORT.") from None
+                    f"e.g. --port {port + 1}."
+                ) from None
+            raise InstanceBusy(
+                f"Cannot listen on {host}:{port}: {exc.strerror}. Check "
+                "--host/KABAR_HOST and --port/KABAR_PORT."
+            ) from None

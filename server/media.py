@@ -29,8 +29,13 @@ from server.models import Media, db, utcnow
 
 GENERIC_MIMETYPE = "application/octet-stream"
 # Types servers send when they do not know; the bytes say more than these do.
-_UNKNOWN_MIMETYPES = {GENERIC_MIMETYPE, "binary/octet-stream", "application/binary",
-                      "application/unknown", "unknown/unknown"}
+_UNKNOWN_MIMETYPES = {
+    GENERIC_MIMETYPE,
+    "binary/octet-stream",
+    "application/binary",
+    "application/unknown",
+    "unknown/unknown",
+}
 _MIMETYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _DATA_URL = re.compile(r"^data:(?P<type>[^;,]*)(?:;[^,]*)?;base64,", re.IGNORECASE)
@@ -66,9 +71,13 @@ def store(data: bytes, *, mimetype: str, filename: str | None) -> Media:
     _check_size(len(data))
     sha = hashlib.sha256(data).hexdigest()
     _write_file(path_of(sha), data)
-    values = {"sha256": sha, "mimetype": _clean_mimetype(mimetype) or sniff_mimetype(
-        data, filename), "size": len(data), "filename": netguard.safe_filename(filename),
-        "created_at": utcnow()}
+    values = {
+        "sha256": sha,
+        "mimetype": _clean_mimetype(mimetype) or sniff_mimetype(data, filename),
+        "size": len(data),
+        "filename": netguard.safe_filename(filename),
+        "created_at": utcnow(),
+    }
     db.session.execute(_insert_once(values))
     db.session.commit()
     row = db.session.get(Media, sha)
@@ -129,15 +138,16 @@ def _insert_once(values: dict) -> sa.Insert:
     """INSERT … ON CONFLICT DO NOTHING: two requests storing the same bytes both succeed."""
     dialect = db.session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(Media).values(**values).on_conflict_do_nothing(
-        index_elements=["sha256"])
+    return module.insert(Media).values(**values).on_conflict_do_nothing(index_elements=["sha256"])
 
 
 def _check_size(size: int) -> None:
     limit = current_app.config["KABAR"]["FETCH_MAX_BYTES"]
     if size > limit:
-        raise MediaTooLarge(f"The media is {size} bytes; this server accepts at most {limit} "
-                            "(KABAR_FETCH_MAX_BYTES).")
+        raise MediaTooLarge(
+            f"The media is {size} bytes; this server accepts at most {limit} "
+            "(KABAR_FETCH_MAX_BYTES)."
+        )
 
 
 # --- ways in --------------------------------------------------------------------------
@@ -149,7 +159,7 @@ def from_base64(text: str, mimetype: str | None = None, filename: str | None = N
     match = _DATA_URL.match(text)
     if match:
         mimetype = mimetype or match.group("type") or None
-        text = text[match.end():]
+        text = text[match.end() :]
     text = "".join(text.split())  # line breaks from wrapped base64
     # Refuse before decoding: every 4 characters hold 3 bytes.
     _check_size(len(text) * 3 // 4 - text.count("=", -2))
@@ -168,18 +178,25 @@ def from_upload(upload: FileStorage) -> Media:
     data = upload.stream.read(limit + 1)  # one byte more tells "too large" from "just fits"
     _check_size(len(data))
     filename = netguard.safe_filename(upload.filename)
-    return store(data, mimetype=_chosen_mimetype(upload.mimetype, data, filename),
-                 filename=filename)
+    return store(
+        data, mimetype=_chosen_mimetype(upload.mimetype, data, filename), filename=filename
+    )
 
 
 def from_url(url: str) -> Media:
     """Fetch ``url`` under the SSRF guard (``server.netguard``) and store what it returns."""
     settings = current_app.config["KABAR"]
-    fetched = netguard.fetch(url, max_bytes=settings["FETCH_MAX_BYTES"],
-                             timeout=settings["FETCH_TIMEOUT"], allow=settings["FETCH_ALLOW"])
-    return store(fetched.data,
-                 mimetype=_chosen_mimetype(fetched.content_type, fetched.data, fetched.filename),
-                 filename=fetched.filename)
+    fetched = netguard.fetch(
+        url,
+        max_bytes=settings["FETCH_MAX_BYTES"],
+        timeout=settings["FETCH_TIMEOUT"],
+        allow=settings["FETCH_ALLOW"],
+    )
+    return store(
+        fetched.data,
+        mimetype=_chosen_mimetype(fetched.content_type, fetched.data, fetched.filename),
+        filename=fetched.filename,
+    )
 
 
 def _chosen_mimetype(declared: str | None, data: bytes, filename: str | None) -> str:

@@ -41,8 +41,9 @@ STICKER_INPUT_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF")
 
 # Demuxers ffmpeg may use for a voice note's input: audio files people record or share,
 # and the audio track of a video.
-VOICE_INPUT_FORMATS = ("mov,mp4,m4a,3gp,3g2,mj2,mp3,ogg,wav,flac,aac,amr,matroska,webm,"
-                       "asf,aiff,caf,w64")
+VOICE_INPUT_FORMATS = (
+    "mov,mp4,m4a,3gp,3g2,mj2,mp3,ogg,wav,flac,aac,amr,matroska,webm,asf,aiff,caf,w64"
+)
 VOICE_BITRATE = "32k"  # what WhatsApp's own voice notes use, about 16 KB per 4 s
 DEFAULT_TIMEOUT = 60
 
@@ -56,15 +57,19 @@ class InvalidImage(KabarError):
 class InvalidAudio(KabarError):
     status = 422
     code = "invalid_audio"
-    message = ("The data is not audio Kabar can make a voice note of (MP3, M4A/AAC, Ogg, "
-               "Opus, WAV, FLAC, AMR, WebM, or a video's sound).")
+    message = (
+        "The data is not audio Kabar can make a voice note of (MP3, M4A/AAC, Ogg, "
+        "Opus, WAV, FLAC, AMR, WebM, or a video's sound)."
+    )
 
 
 class ConverterMissing(KabarError):
     status = 503
     code = "converter_missing"
-    message = ("This server cannot make voice notes: ffmpeg is not installed (Debian: "
-               "apt-get install ffmpeg).")
+    message = (
+        "This server cannot make voice notes: ffmpeg is not installed (Debian: "
+        "apt-get install ffmpeg)."
+    )
 
 
 def for_kind(kind: str, data: bytes) -> tuple[bytes, str] | None:
@@ -85,7 +90,7 @@ def is_ogg_opus(data: bytes) -> bool:
     if not data.startswith(b"OggS") or len(data) < 27:
         return False
     start = 27 + data[26]  # the page header, then its segment table
-    return data[start:start + 8] == b"OpusHead"
+    return data[start : start + 8] == b"OpusHead"
 
 
 def to_voice_note(data: bytes) -> bytes:
@@ -96,24 +101,59 @@ def to_voice_note(data: bytes) -> bytes:
     with tempfile.TemporaryDirectory(prefix="kabar-voice-") as folder:
         source, target = Path(folder) / "input", Path(folder) / "voice.ogg"
         source.write_bytes(data)
-        command = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error",
-                   "-protocol_whitelist", "file", "-format_whitelist", VOICE_INPUT_FORMATS,
-                   "-i", str(source), "-map", "0:a:0", "-vn", "-sn", "-dn",
-                   "-map_metadata", "-1", "-ac", "1", "-ar", "48000", "-c:a", "libopus",
-                   "-b:a", VOICE_BITRATE, "-application", "voip",
-                   # the same input gives the same bytes (one copy in the media store)
-                   "-fflags", "+bitexact", "-flags:a", "+bitexact", "-f", "ogg", str(target)]
+        command = [
+            ffmpeg,
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-protocol_whitelist",
+            "file",
+            "-format_whitelist",
+            VOICE_INPUT_FORMATS,
+            "-i",
+            str(source),
+            "-map",
+            "0:a:0",
+            "-vn",
+            "-sn",
+            "-dn",
+            "-map_metadata",
+            "-1",
+            "-ac",
+            "1",
+            "-ar",
+            "48000",
+            "-c:a",
+            "libopus",
+            "-b:a",
+            VOICE_BITRATE,
+            "-application",
+            "voip",
+            # the same input gives the same bytes (one copy in the media store)
+            "-fflags",
+            "+bitexact",
+            "-flags:a",
+            "+bitexact",
+            "-f",
+            "ogg",
+            str(target),
+        ]
         try:
-            finished = subprocess.run(command, capture_output=True, timeout=_timeout(),
-                                      check=False, cwd=folder)
+            finished = subprocess.run(
+                command, capture_output=True, timeout=_timeout(), check=False, cwd=folder
+            )
         except subprocess.TimeoutExpired:
-            raise InvalidAudio(f"Converting the audio to a voice note took longer than "
-                               f"{_timeout()} s (KABAR_CONVERT_TIMEOUT).",
-                               code="conversion_timeout") from None
+            raise InvalidAudio(
+                f"Converting the audio to a voice note took longer than "
+                f"{_timeout()} s (KABAR_CONVERT_TIMEOUT).",
+                code="conversion_timeout",
+            ) from None
         if finished.returncode != 0 or not target.is_file() or not target.stat().st_size:
             detail = finished.stderr.decode("utf-8", "replace").strip().splitlines()
-            raise InvalidAudio(f"{InvalidAudio.message} (ffmpeg: "
-                               f"{detail[-1] if detail else 'no audio stream'})")
+            raise InvalidAudio(
+                f"{InvalidAudio.message} (ffmpeg: {detail[-1] if detail else 'no audio stream'})"
+            )
         return target.read_bytes()
 
 
@@ -146,8 +186,7 @@ def to_sticker(data: bytes) -> bytes:
     image = ImageOps.exif_transpose(image).convert("RGBA")
     fitted = ImageOps.contain(image, (STICKER_SIZE, STICKER_SIZE), Image.Resampling.LANCZOS)
     canvas = Image.new("RGBA", (STICKER_SIZE, STICKER_SIZE), (0, 0, 0, 0))
-    canvas.paste(fitted, ((STICKER_SIZE - fitted.width) // 2,
-                          (STICKER_SIZE - fitted.height) // 2))
+    canvas.paste(fitted, ((STICKER_SIZE - fitted.width) // 2, (STICKER_SIZE - fitted.height) // 2))
     return _encode_webp(canvas)
 
 
@@ -159,10 +198,14 @@ def _open_image(data: bytes) -> Image.Image:
             image = Image.open(io.BytesIO(data), formats=STICKER_INPUT_FORMATS)
             image.load()
     except Image.DecompressionBombWarning as exc:
-        raise InvalidImage(f"The image has too many pixels to make a sticker of: {exc}.") \
-            from exc
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError,
-            SyntaxError) as exc:
+        raise InvalidImage(f"The image has too many pixels to make a sticker of: {exc}.") from exc
+    except (
+        UnidentifiedImageError,
+        Image.DecompressionBombError,
+        OSError,
+        ValueError,
+        SyntaxError,
+    ) as exc:
         raise InvalidImage(f"{InvalidImage.message} ({exc})") from exc
     return image
 

@@ -19,15 +19,19 @@ from prometheus_client import (
 
 from server.auth.guard import require
 
-REQUESTS = Counter("kabar_http_requests_total", "HTTP requests answered.",
-                   ["method", "endpoint", "status"])
-LATENCY = Histogram("kabar_http_request_seconds", "Time to answer an HTTP request.",
-                    ["method", "endpoint"])
+REQUESTS = Counter(
+    "kabar_http_requests_total", "HTTP requests answered.", ["method", "endpoint", "status"]
+)
+LATENCY = Histogram(
+    "kabar_http_request_seconds", "Time to answer an HTTP request.", ["method", "endpoint"]
+)
 
 SESSION_PROCESS_EXITS = Counter(
     "kabar_session_process_exits_total",
     "Session host processes that ended by themselves (crash: restarted with backoff; "
-    "recycle: the transport asked for a fresh process).", ["reason"])
+    "recycle: the transport asked for a fresh process).",
+    ["reason"],
+)
 
 blp = Blueprint("metrics", __name__)
 

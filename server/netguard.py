@@ -114,8 +114,9 @@ class _AllowList:
         return cls(tuple(networks), frozenset(hosts))
 
     def covers(self, address: IPAddress) -> bool:
-        return any(address in network for network in self.networks
-                   if network.version == address.version)
+        return any(
+            address in network for network in self.networks if network.version == address.version
+        )
 
 
 def check_url(url: str, *, allow: list[str]) -> None:
@@ -143,16 +144,29 @@ def checked_url(url: str, *, allow: list[str]) -> tuple[httpx.URL, list[IPAddres
     return parsed, _checked_addresses(parsed, _AllowList.parse(allow))
 
 
-def pinned_request(client: httpx.Client, method: str, url: httpx.URL, address: IPAddress, *,
-                   timeout: float, headers: dict[str, str] | None = None,
-                   content: bytes | None = None) -> httpx.Request:
+def pinned_request(
+    client: httpx.Client,
+    method: str,
+    url: httpx.URL,
+    address: IPAddress,
+    *,
+    timeout: float,
+    headers: dict[str, str] | None = None,
+    content: bytes | None = None,
+) -> httpx.Request:
     """A ``method`` request to ``url`` that connects to the checked ``address`` (as
     ``_pinned`` does for fetches), with ``headers`` and ``content``."""
     request = _pinned(client, url, address, timeout)
     merged = httpx.Headers(request.headers)
     merged.update(headers or {})
-    return client.build_request(method, request.url, timeout=timeout, content=content,
-                                headers=merged, extensions=request.extensions)
+    return client.build_request(
+        method,
+        request.url,
+        timeout=timeout,
+        content=content,
+        headers=merged,
+        extensions=request.extensions,
+    )
 
 
 @functools.cache
@@ -173,8 +187,16 @@ class Answer:
     truncated: bool = False
 
 
-def request(method: str, url: str, *, timeout: float, allow: list[str], max_bytes: int,
-            headers: dict[str, str] | None = None, content: bytes | None = None) -> Answer:
+def request(
+    method: str,
+    url: str,
+    *,
+    timeout: float,
+    allow: list[str],
+    max_bytes: int,
+    headers: dict[str, str] | None = None,
+    content: bytes | None = None,
+) -> Answer:
     """One ``method`` request under the guard, to a checked address; redirects are not
     followed (the answer is the 3xx). The body is read up to ``max_bytes``.
 
@@ -183,11 +205,13 @@ def request(method: str, url: str, *, timeout: float, allow: list[str], max_byte
     """
     parsed, addresses = checked_url(url, allow=allow)
     deadline = time.monotonic() + timeout
-    with httpx.Client(trust_env=False, follow_redirects=False, verify=_tls(),
-                      headers={"User-Agent": USER_AGENT}) as client:
+    with httpx.Client(
+        trust_env=False, follow_redirects=False, verify=_tls(), headers={"User-Agent": USER_AGENT}
+    ) as client:
         for index, address in enumerate(addresses):
-            built = pinned_request(client, method, parsed, address, timeout=timeout,
-                                   headers=headers, content=content)
+            built = pinned_request(
+                client, method, parsed, address, timeout=timeout, headers=headers, content=content
+            )
             try:
                 response = client.send(built, stream=True)
             except httpx.ConnectError as exc:
@@ -214,8 +238,12 @@ def request(method: str, url: str, *, timeout: float, allow: list[str], max_byte
                 raise FetchFailed(f"{method} {parsed} failed while reading: {exc}.") from exc
             finally:
                 response.close()
-            return Answer(response.status_code, dict(response.headers),
-                          b"".join(chunks)[:max_bytes], truncated)
+            return Answer(
+                response.status_code,
+                dict(response.headers),
+                b"".join(chunks)[:max_bytes],
+                truncated,
+            )
     raise FetchFailed(f"{parsed} has no address to connect to.")
 
 
@@ -237,12 +265,16 @@ def fetch(url: str, *, max_bytes: int, timeout: float, allow: list[str]) -> Fetc
                 continue
             _raise_for_status(current, response)
             data = _read_capped(current, response, max_bytes, deadline)
-            return Fetched(data=data,
-                           content_type=_media_type(response.headers.get("content-type")),
-                           filename=_filename(current, response),
-                           final_url=str(current))
-    raise FetchFailed(f"{url} redirected more than {MAX_REDIRECTS} times; Kabar stopped "
-                      "following it. Give the final URL instead.")
+            return Fetched(
+                data=data,
+                content_type=_media_type(response.headers.get("content-type")),
+                filename=_filename(current, response),
+                final_url=str(current),
+            )
+    raise FetchFailed(
+        f"{url} redirected more than {MAX_REDIRECTS} times; Kabar stopped "
+        "following it. Give the final URL instead."
+    )
 
 
 def safe_filename(name: str | None) -> str | None:
@@ -292,7 +324,8 @@ def _checked_addresses(url: httpx.URL, allowed: _AllowList) -> list[IPAddress]:
                 names += f" or the host name {host}"
             raise UnsafeURL(
                 f"Kabar refused to fetch {url}: {shown}, which is {reason}. If this server "
-                f"is meant to reach it, add {names} to KABAR_FETCH_ALLOW.")
+                f"is meant to reach it, add {names} to KABAR_FETCH_ALLOW."
+            )
     return addresses
 
 
@@ -371,16 +404,16 @@ def _normal_host(host: str) -> str:
 
 
 @contextmanager
-def _send(url: httpx.URL, addresses: list[IPAddress],
-          deadline: float) -> Iterator[httpx.Response]:
+def _send(url: httpx.URL, addresses: list[IPAddress], deadline: float) -> Iterator[httpx.Response]:
     """Send a GET for ``url`` to the first checked address that accepts a connection.
 
     Every hop gets a client of its own: pinned requests share a pool key (the address),
     and a pooled TLS connection verified for one host name must not carry a request for
     another.
     """
-    with httpx.Client(trust_env=False, follow_redirects=False, verify=_tls(),
-                      headers={"User-Agent": USER_AGENT}) as client:
+    with httpx.Client(
+        trust_env=False, follow_redirects=False, verify=_tls(), headers={"User-Agent": USER_AGENT}
+    ) as client:
         response = None
         for index, address in enumerate(addresses):
             request = _pinned(client, url, address, _remaining(url, deadline))
@@ -401,8 +434,9 @@ def _send(url: httpx.URL, addresses: list[IPAddress],
             response.close()
 
 
-def _pinned(client: httpx.Client, url: httpx.URL, address: IPAddress,
-            timeout: float) -> httpx.Request:
+def _pinned(
+    client: httpx.Client, url: httpx.URL, address: IPAddress, timeout: float
+) -> httpx.Request:
     """A request that connects to ``address`` while still speaking to ``url``'s host.
 
     Resolving once to check and letting httpx resolve again to connect would leave a
@@ -416,8 +450,13 @@ def _pinned(client: httpx.Client, url: httpx.URL, address: IPAddress,
         return client.build_request("GET", url, timeout=timeout)
     headers = {"Host": url.netloc.decode("ascii")}
     extensions = {"sni_hostname": host} if url.scheme == "https" else {}
-    return client.build_request("GET", url.copy_with(host=str(address)), headers=headers,
-                                timeout=timeout, extensions=extensions)
+    return client.build_request(
+        "GET",
+        url.copy_with(host=str(address)),
+        headers=headers,
+        timeout=timeout,
+        extensions=extensions,
+    )
 
 
 def _redirect_target(current: httpx.URL, response: httpx.Response) -> httpx.URL:
@@ -431,14 +470,17 @@ def _redirect_target(current: httpx.URL, response: httpx.Response) -> httpx.URL:
 
 def _raise_for_status(url: httpx.URL, response: httpx.Response) -> None:
     if not response.is_success:
-        error = FetchFailed(f"{url} answered HTTP {response.status_code} "
-                            f"{response.reason_phrase}; expected a 2xx response.")
+        error = FetchFailed(
+            f"{url} answered HTTP {response.status_code} "
+            f"{response.reason_phrase}; expected a 2xx response."
+        )
         error.http_status = response.status_code  # a 4xx will not mend by trying again
         raise error
 
 
-def _read_capped(url: httpx.URL, response: httpx.Response, max_bytes: int,
-                 deadline: float) -> bytes:
+def _read_capped(
+    url: httpx.URL, response: httpx.Response, max_bytes: int, deadline: float
+) -> bytes:
     """The body, refused as soon as it is known to be over ``max_bytes``.
 
     Content-Length is checked first so an honest server is refused before it sends
@@ -473,13 +515,16 @@ def _remaining(url: httpx.URL, deadline: float) -> float:
 
 
 def _timed_out(url: httpx.URL) -> FetchFailed:
-    return FetchFailed(f"Fetching {url} took too long; Kabar gave up (KABAR_FETCH_TIMEOUT).",
-                       code="fetch_timeout")
+    return FetchFailed(
+        f"Fetching {url} took too long; Kabar gave up (KABAR_FETCH_TIMEOUT).", code="fetch_timeout"
+    )
 
 
 def _too_large(url: httpx.URL, max_bytes: int) -> FetchFailed:
-    return FetchFailed(f"{url} is larger than {max_bytes} bytes, the most Kabar fetches "
-                       "(KABAR_FETCH_MAX_BYTES).", code="fetch_too_large")
+    return FetchFailed(
+        f"{url} is larger than {max_bytes} bytes, the most Kabar fetches (KABAR_FETCH_MAX_BYTES).",
+        code="fetch_too_large",
+    )
 
 
 def _media_type(header: str | None) -> str | None:

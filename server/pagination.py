@@ -26,7 +26,7 @@ def _fits(value: Any, column: sa.types.TypeEngine) -> bool:
         return False
     if isinstance(value, int):
         bits = 63 if isinstance(column, sa.BigInteger) else 31
-        return -(2 ** bits) <= value < 2 ** bits
+        return -(2**bits) <= value < 2**bits
     return "\x00" not in value  # PostgreSQL text cannot hold NUL
 
 
@@ -36,13 +36,18 @@ def decode_cursor(cursor: str, key: sa.ColumnElement) -> Any:
     except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         value = None
     if not _fits(value, key.type):
-        raise ValidationFailed("The cursor is not one this API gave out.",
-                               code="invalid_cursor")
+        raise ValidationFailed("The cursor is not one this API gave out.", code="invalid_cursor")
     return value
 
 
-def paginate(query: sa.Select, key: sa.ColumnElement, *, cursor: str | None,
-             limit: int, descending: bool = False) -> dict[str, Any]:
+def paginate(
+    query: sa.Select,
+    key: sa.ColumnElement,
+    *,
+    cursor: str | None,
+    limit: int,
+    descending: bool = False,
+) -> dict[str, Any]:
     """Keyset pagination on a unique ``key`` column, ascending (or newest first)."""
     if cursor:
         after = decode_cursor(cursor, key)

@@ -26,15 +26,17 @@ GROUP_FIELDS = ("name", "topic", "announce", "locked")
 
 def require_sandbox(session: WaSession) -> WaSession:
     if session.transport != "sandbox":
-        raise Conflict("This is a real WhatsApp session, not a sandbox one.",
-                       code="not_sandbox")
+        raise Conflict("This is a real WhatsApp session, not a sandbox one.", code="not_sandbox")
     return session
 
 
 def scan(session: WaSession, *, phone: str, push_name: str = "") -> dict:
     require_sandbox(session)
-    return commands.call(handlers.SANDBOX_SCAN, session_id=session.id,
-                         payload={"phone": phone, "push_name": push_name})
+    return commands.call(
+        handlers.SANDBOX_SCAN,
+        session_id=session.id,
+        payload={"phone": phone, "push_name": push_name},
+    )
 
 
 def received(session: WaSession, *, to: str | None = None) -> sa.Select:
@@ -57,9 +59,18 @@ def _media_kind(mimetype: str) -> str:
     return {"image": "image", "video": "video", "audio": "audio"}.get(major, "document")
 
 
-def say(session: WaSession, *, sender: str, text: str = "", name: str = "",
-        kind: str | None = None, media: dict | None = None, location: dict | None = None,
-        quoted_id: str | None = None, group: str | None = None) -> tuple[str, str | None]:
+def say(
+    session: WaSession,
+    *,
+    sender: str,
+    text: str = "",
+    name: str = "",
+    kind: str | None = None,
+    media: dict | None = None,
+    location: dict | None = None,
+    quoted_id: str | None = None,
+    group: str | None = None,
+) -> tuple[str, str | None]:
     """A virtual contact sends the session a message.
 
     Returns ("delivered", WhatsApp message id), or ("queued", None) when the runtime is
@@ -73,10 +84,17 @@ def say(session: WaSession, *, sender: str, text: str = "", name: str = "",
             raise ValidationFailed(errors={"media": {"data": ["Not valid base64."]}}) from None
     if not (text or media or location):
         raise ValidationFailed(errors={"text": ["Say something: text, media or a location."]})
-    payload = {"from": sender, "name": name, "text": text, "quoted_id": quoted_id,
-               "group": group, "media": media, "location": location,
-               "kind": kind or ("location" if location else
-                                _media_kind(media["mimetype"]) if media else "text")}
+    payload = {
+        "from": sender,
+        "name": name,
+        "text": text,
+        "quoted_id": quoted_id,
+        "group": group,
+        "media": media,
+        "location": location,
+        "kind": kind
+        or ("location" if location else _media_kind(media["mimetype"]) if media else "text"),
+    }
     if not heartbeat.state().alive:
         commands.submit(handlers.SANDBOX_INJECT, session_id=session.id, payload=payload)
         return "queued", None
@@ -84,34 +102,61 @@ def say(session: WaSession, *, sender: str, text: str = "", name: str = "",
     return "delivered", result["message_id"]
 
 
-def contact_participants(session: WaSession, *, sender: str, group: str, action: str,
-                         participants: list[str], name: str = "") -> list[dict]:
+def contact_participants(
+    session: WaSession,
+    *,
+    sender: str,
+    group: str,
+    action: str,
+    participants: list[str],
+    name: str = "",
+) -> list[dict]:
     """Virtual contact ``sender``, an admin of ``group``, adds, removes, promotes or
     demotes people there; the session's own number adds or removes the session (it sees
     group.joined / group.left, the others group.participants). One result per person."""
     require_sandbox(session)
-    return _group_call(session, handlers.SANDBOX_GROUP_PARTICIPANTS, {
-        "from": _phone(sender), "name": name, "group": parse_group_jid(group, "group"),
-        "action": action, "participants": parse_participants(
-            participants, current_app.config["KABAR"]["PHONE_REGION"])})
+    return _group_call(
+        session,
+        handlers.SANDBOX_GROUP_PARTICIPANTS,
+        {
+            "from": _phone(sender),
+            "name": name,
+            "group": parse_group_jid(group, "group"),
+            "action": action,
+            "participants": parse_participants(
+                participants, current_app.config["KABAR"]["PHONE_REGION"]
+            ),
+        },
+    )
 
 
-def contact_update_group(session: WaSession, *, sender: str, group: str, changes: dict,
-                         name: str = "") -> list[str]:
+def contact_update_group(
+    session: WaSession, *, sender: str, group: str, changes: dict, name: str = ""
+) -> list[str]:
     """Virtual contact ``sender`` changes the group's name, topic, announce or locked
     (a locked group's info, and the settings, only as an admin). Answers what changed."""
     require_sandbox(session)
     changes = {k: v for k, v in changes.items() if k in GROUP_FIELDS and v is not None}
     if not changes:
-        raise ValidationFailed("Give at least one of name, topic, announce, locked.",
-                               errors={"changes": ["Nothing to change."]})
-    return _group_call(session, handlers.SANDBOX_GROUP_UPDATE, {
-        "from": _phone(sender), "name": name, "group": parse_group_jid(group, "group"),
-        "changes": changes})
+        raise ValidationFailed(
+            "Give at least one of name, topic, announce, locked.",
+            errors={"changes": ["Nothing to change."]},
+        )
+    return _group_call(
+        session,
+        handlers.SANDBOX_GROUP_UPDATE,
+        {
+            "from": _phone(sender),
+            "name": name,
+            "group": parse_group_jid(group, "group"),
+            "changes": changes,
+        },
+    )
 
 
-def vote(session: WaSession, *, sender: str, poll_id: str, options: list[str],
-         name: str = "") -> dict:
+def vote(
+    session: WaSession, *, sender: str, poll_id: str, options: list[str], name: str = ""
+) -> dict:
     """Virtual contact ``sender`` votes in a poll this session sent (``poll_id``: its
     WhatsApp id, or Kabar's message id). ``options`` are names from the poll; empty takes
     the vote back. The runtime checks the contact can see the poll (its recipient, or a
@@ -123,15 +168,28 @@ def vote(session: WaSession, *, sender: str, poll_id: str, options: list[str],
     if unknown:
         raise ValidationFailed(
             f"Not options of this poll: {', '.join(map(repr, unknown))}. It has "
-            f"{', '.join(map(repr, poll['options']))}.", code="invalid_poll_option",
-            errors={"options": [f"{o!r} is not an option of this poll." for o in unknown]})
+            f"{', '.join(map(repr, poll['options']))}.",
+            code="invalid_poll_option",
+            errors={"options": [f"{o!r} is not an option of this poll." for o in unknown]},
+        )
     picked = [o for o in poll["options"] if o in options]  # the poll's order, once each
     if len(picked) > 1 and not poll.get("multiple"):
-        raise ValidationFailed("This poll allows one choice.", code="invalid_poll_option",
-                               errors={"options": ["Pick at most one."]})
-    return commands.call(handlers.SANDBOX_VOTE, session_id=session.id, payload={
-        "from": _phone(sender), "name": name, "poll_id": delivery.wa_id,
-        "chat": delivery.to_jid, "options": picked})
+        raise ValidationFailed(
+            "This poll allows one choice.",
+            code="invalid_poll_option",
+            errors={"options": ["Pick at most one."]},
+        )
+    return commands.call(
+        handlers.SANDBOX_VOTE,
+        session_id=session.id,
+        payload={
+            "from": _phone(sender),
+            "name": name,
+            "poll_id": delivery.wa_id,
+            "chat": delivery.to_jid,
+            "options": picked,
+        },
+    )
 
 
 def _phone(text: str) -> str:
@@ -153,38 +211,57 @@ def _group_call(session: WaSession, kind: str, payload: dict):
 
 def _sent_poll(session: WaSession, poll_id: str) -> SandboxDelivery:
     """The poll as the sandbox delivered it, by WhatsApp id or by Kabar's message id."""
-    wa_id = db.session.scalar(sa.select(OutboxMessage.wa_id).where(
-        OutboxMessage.session_id == session.id, OutboxMessage.id == poll_id)) or poll_id
-    delivery = db.session.scalar(sa.select(SandboxDelivery).where(
-        SandboxDelivery.session_id == session.id, SandboxDelivery.wa_id == wa_id))
+    wa_id = (
+        db.session.scalar(
+            sa.select(OutboxMessage.wa_id).where(
+                OutboxMessage.session_id == session.id, OutboxMessage.id == poll_id
+            )
+        )
+        or poll_id
+    )
+    delivery = db.session.scalar(
+        sa.select(SandboxDelivery).where(
+            SandboxDelivery.session_id == session.id, SandboxDelivery.wa_id == wa_id
+        )
+    )
     if delivery is None or delivery.kind != "poll":
-        raise NotFound(f"This session has sent no poll {poll_id!r} (a poll is known once it "
-                       "is sent, not while it waits in the outbox).", code="poll_not_found")
+        raise NotFound(
+            f"This session has sent no poll {poll_id!r} (a poll is known once it "
+            "is sent, not while it waits in the outbox).",
+            code="poll_not_found",
+        )
     return delivery
 
 
 def fault(session: WaSession, *, kind: str, count: int = 1) -> None:
     require_sandbox(session)
-    commands.call(handlers.SANDBOX_FAULT, session_id=session.id,
-                  payload={"kind": kind, "count": count})
+    commands.call(
+        handlers.SANDBOX_FAULT, session_id=session.id, payload={"kind": kind, "count": count}
+    )
 
 
 def call(session: WaSession, *, sender: str, name: str = "", video: bool = False) -> dict:
     """A virtual contact calls the session: a call.received event; it rings until
     rejected (POST /sessions/{id}/calls/{call_id}/reject)."""
     require_sandbox(session)
-    return commands.call(handlers.SANDBOX_CALL, session_id=session.id,
-                         payload={"from": sender, "name": name, "video": video})
+    return commands.call(
+        handlers.SANDBOX_CALL,
+        session_id=session.id,
+        payload={"from": sender, "name": name, "video": video},
+    )
 
 
 def history(session: WaSession, *, messages: list[dict]) -> list[str]:
     """WhatsApp's history sync after a reconnect: the messages arrive as
     message.backfilled (stored once per id, never seen by workflows)."""
     require_sandbox(session)
-    payload = [{**m, "timestamp": m["timestamp"].isoformat() if m.get("timestamp") else None}
-               for m in messages]
-    return commands.call(handlers.SANDBOX_HISTORY, session_id=session.id,
-                         payload={"messages": payload})
+    payload = [
+        {**m, "timestamp": m["timestamp"].isoformat() if m.get("timestamp") else None}
+        for m in messages
+    ]
+    return commands.call(
+        handlers.SANDBOX_HISTORY, session_id=session.id, payload={"messages": payload}
+    )
 
 
 class MediaSchema(ma.Schema):
@@ -201,14 +278,23 @@ class LocationSchema(ma.Schema):
 
 
 class InjectSchema(ma.Schema):
-    from_ = ma.fields.String(required=True, data_key="from", metadata={
-        "description": "The virtual contact's phone number, as people type it."})
+    from_ = ma.fields.String(
+        required=True,
+        data_key="from",
+        metadata={"description": "The virtual contact's phone number, as people type it."},
+    )
     name = ma.fields.String(load_default="", validate=ma.validate.Length(0, 128))
     text = ma.fields.String(load_default="", validate=ma.validate.Length(0, 65536))
-    kind = ma.fields.String(load_default=None, validate=ma.validate.OneOf(
-        ["text", "image", "video", "audio", "voice", "document", "sticker", "location"]))
+    kind = ma.fields.String(
+        load_default=None,
+        validate=ma.validate.OneOf(
+            ["text", "image", "video", "audio", "voice", "document", "sticker", "location"]
+        ),
+    )
     media = ma.fields.Nested(MediaSchema, load_default=None)
     location = ma.fields.Nested(LocationSchema, load_default=None)
     quoted_id = ma.fields.String(load_default=None)
-    group = ma.fields.String(load_default=None, metadata={
-        "description": "A group JID (…@g.us) to speak in, instead of a private chat."})
+    group = ma.fields.String(
+        load_default=None,
+        metadata={"description": "A group JID (…@g.us) to speak in, instead of a private chat."},
+    )

@@ -31,6 +31,8 @@ ADMIN_ONLY_SETTINGS = (("neonize", "store_url"),)
 class NotPaired(Conflict):
     code = "session_not_paired"
     message = "The session is not paired with a phone yet; scan its QR code first."
+
+
 # Statuses after which the runtime stops trying until someone starts the session again.
 TERMINAL = {"logged_out", "banned", "failed", "stopped", "deleted"}
 
@@ -58,14 +60,25 @@ def get(session_id: str) -> WaSession:
     return row
 
 
-def create(principal: Principal, *, label: str, transport: str, auto_start: bool = True,
-           settings: dict | None = None) -> WaSession:
+def create(
+    principal: Principal,
+    *,
+    label: str,
+    transport: str,
+    auto_start: bool = True,
+    settings: dict | None = None,
+) -> WaSession:
     if transport not in TRANSPORTS:
         raise ValidationFailed(errors={"transport": [f"Use one of: {', '.join(TRANSPORTS)}."]})
     _check_settings(settings, principal)
-    session = WaSession(owner_id=principal.user.id, label=label, transport=transport,
-                        auto_start=auto_start, settings=settings or {},
-                        desired_state="running" if auto_start else "stopped")
+    session = WaSession(
+        owner_id=principal.user.id,
+        label=label,
+        transport=transport,
+        auto_start=auto_start,
+        settings=settings or {},
+        desired_state="running" if auto_start else "stopped",
+    )
     db.session.add(session)
     db.session.flush()
     _log_status(session, SessionStatus(status="created", reason="created"))
@@ -74,8 +87,9 @@ def create(principal: Principal, *, label: str, transport: str, auto_start: bool
     return session
 
 
-def _check_settings(settings: dict | None, principal: Principal | None,
-                    current: dict | None = None) -> None:
+def _check_settings(
+    settings: dict | None, principal: Principal | None, current: dict | None = None
+) -> None:
     """422 for pacing values that are wrong; 403 when someone who is not an admin sets
     or changes an admin-only setting (keeping the value an admin set is fine)."""
     from server.outbox.pacing import Pacing
@@ -89,7 +103,8 @@ def _check_settings(settings: dict | None, principal: Principal | None,
             raise Forbidden(
                 f"Only an admin may set settings.{section}.{key}: it makes the runtime "
                 "connect to that server. Ask an admin to set it, or leave it out.",
-                code="admin_only_setting")
+                code="admin_only_setting",
+            )
 
 
 def _setting(settings: dict | None, section: str, key: str):
@@ -97,8 +112,7 @@ def _setting(settings: dict | None, section: str, key: str):
     return part.get(key) if isinstance(part, dict) else None
 
 
-def update(session: WaSession, *, principal: Principal | None = None,
-           **fields) -> WaSession:
+def update(session: WaSession, *, principal: Principal | None = None, **fields) -> WaSession:
     """Change label, auto_start or settings. ``principal``: who asks (the API and the
     dashboard pass the caller; admin-only settings are checked against it)."""
     if "settings" in fields:
@@ -156,8 +170,7 @@ def qr(session: WaSession, *, wait: float | None = None) -> WaSession:
     from server.runtime import heartbeat
 
     deadline = time.monotonic() + (QR_WAIT_SECONDS if wait is None else wait)
-    while _starting(session) and time.monotonic() < deadline \
-            and heartbeat.state().alive:
+    while _starting(session) and time.monotonic() < deadline and heartbeat.state().alive:
         time.sleep(0.1)
         db.session.refresh(session)
     if _starting(session):
@@ -165,23 +178,32 @@ def qr(session: WaSession, *, wait: float | None = None) -> WaSession:
             raise ServiceUnavailable(
                 "The session waits for the runtime process, which is not running, to "
                 "show its QR code. It restarts by itself under `kabar run`; check its log "
-                "if this persists.", code="runtime_down", headers={"Retry-After": "5"})
+                "if this persists.",
+                code="runtime_down",
+                headers={"Retry-After": "5"},
+            )
         raise ServiceUnavailable(
             f"The session is starting (status {session.status}); its QR code comes in a "
-            "moment. Ask again in a second.", code="session_starting",
-            headers={"Retry-After": "1"})
+            "moment. Ask again in a second.",
+            code="session_starting",
+            headers={"Retry-After": "1"},
+        )
     if session.status != "qr" or not session.qr:
-        hint = {"connected": "It is already paired and connected.",
-                "stopped": "Start it first: POST .../start.",
-                "created": "It is not started; start it (POST .../start), then ask again."}
-        raise Conflict(f"The session has no QR code to show now (status {session.status}). "
-                       + hint.get(session.status, "Wait for status qr."), code="no_qr")
+        hint = {
+            "connected": "It is already paired and connected.",
+            "stopped": "Start it first: POST .../start.",
+            "created": "It is not started; start it (POST .../start), then ask again.",
+        }
+        raise Conflict(
+            f"The session has no QR code to show now (status {session.status}). "
+            + hint.get(session.status, "Wait for status qr."),
+            code="no_qr",
+        )
     return session
 
 
 def _starting(session: WaSession) -> bool:
-    return session.desired_state == "running" and session.status in STARTING \
-        and not session.qr
+    return session.desired_state == "running" and session.status in STARTING and not session.qr
 
 
 def qr_png(code: str) -> bytes:
@@ -198,9 +220,11 @@ def pair_code(session: WaSession, phone: str) -> PairingCode:
 
 # --- the runtime's side ---------------------------------------------------------------
 
+
 def _log_status(session: WaSession, event: SessionStatus) -> None:
-    db.session.add(SessionStatusChange(session_id=session.id, status=event.status,
-                                       reason=event.reason[:255]))
+    db.session.add(
+        SessionStatusChange(session_id=session.id, status=event.status, reason=event.reason[:255])
+    )
     eventlog.record(event, session)
 
 
@@ -211,15 +235,17 @@ def record_status(session: WaSession, event: SessionStatus, *, halt: bool = Fals
     expired), so the runtime must not start it again until a person does.
     """
     now = utcnow()
-    changed = event.status != session.status or event.reason != session.status_reason \
+    changed = (
+        event.status != session.status
+        or event.reason != session.status_reason
         or event.qr != session.qr
+    )
     session.status = event.status
     session.status_reason = event.reason[:255]
     session.status_changed_at = now
     session.last_seen_at = now
     session.qr = event.qr if event.status == "qr" else None
-    session.qr_expires_at = event.qr_expires_at \
-        if event.status in ("qr", "pairing_code") else None
+    session.qr_expires_at = event.qr_expires_at if event.status in ("qr", "pairing_code") else None
     session.pair_code = event.pair_code if event.status == "pairing_code" else None
     if event.status == "connected":
         session.jid = event.jid or session.jid

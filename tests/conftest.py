@@ -17,7 +17,8 @@ from server.extensions import limiter
 from server.models import User, db
 
 POSTGRES_URL = os.environ.get(
-    "KABAR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    "KABAR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 FAST_HASHING = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 64}
 
@@ -36,15 +37,17 @@ def _database_url(kind: str, tmp_path_factory) -> str:
 def migrated_app(request, tmp_path_factory):
     """One app per database, migrated once per test session."""
     instance = tmp_path_factory.mktemp(f"instance-{request.param}")
-    app = create_app({
-        "INSTANCE_PATH": str(instance),
-        "WORKFLOWS_DIR": str(instance / "workflows"),  # none: tests load their own
-        "DATABASE_URL": _database_url(request.param, tmp_path_factory),
-        "SECRET_KEY": "test-secret-key-that-is-long-enough-for-hs256",
-        # A loaded test machine: wait longer for the runtime thread than production does.
-        "RUNTIME_WAIT": 15.0,
-        **FAST_HASHING,
-    })
+    app = create_app(
+        {
+            "INSTANCE_PATH": str(instance),
+            "WORKFLOWS_DIR": str(instance / "workflows"),  # none: tests load their own
+            "DATABASE_URL": _database_url(request.param, tmp_path_factory),
+            "SECRET_KEY": "test-secret-key-that-is-long-enough-for-hs256",
+            # A loaded test machine: wait longer for the runtime thread than production does.
+            "RUNTIME_WAIT": 15.0,
+            **FAST_HASHING,
+        }
+    )
     app.config["TESTING"] = True
     with app.app_context():
         database.upgrade()
@@ -88,8 +91,7 @@ def make_user(app):
 
     def make(group: str = "operator", username: str | None = None, **fields) -> User:
         name = username or f"{group}{next(counter)}"
-        return accounts.create_user(username=name, password="password123", group=group,
-                                    **fields)
+        return accounts.create_user(username=name, password="password123", group=group, **fields)
 
     return make
 
@@ -99,8 +101,9 @@ def login(client):
     """login(user) -> headers with a fresh access token for ``user``."""
 
     def do(user: User) -> dict[str, str]:
-        response = client.post("/api/v1/auth/login",
-                               json={"username": user.username, "password": "password123"})
+        response = client.post(
+            "/api/v1/auth/login", json={"username": user.username, "password": "password123"}
+        )
         assert response.status_code == 200, response.json
         return {"Authorization": f"Bearer {response.json['access_token']}"}
 
@@ -115,4 +118,3 @@ def admin(make_user):
 @pytest.fixture
 def admin_headers(admin, login):
     return login(admin)
-

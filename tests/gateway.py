@@ -29,14 +29,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def request_json(method: str, url: str, body: Any = None, *,
-                 headers: dict[str, str] | None = None,
-                 timeout: float = 10.0) -> tuple[int, Any]:
+def request_json(
+    method: str,
+    url: str,
+    body: Any = None,
+    *,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, Any]:
     """(status, JSON body) of one request; an error status is an answer, not an
     exception. A body that is not JSON comes back as ``{"raw": <its first 200 chars>}``."""
     request = urllib.request.Request(
-        url, method=method, data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json", **(headers or {})})
+        url,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, _json(response.read())
@@ -52,8 +60,13 @@ def _json(raw: bytes) -> Any:
         return {"raw": raw[:200].decode(errors="replace")}
 
 
-def wait_for(predicate: Callable[[], T | None], *, timeout: float = 30.0,
-             what: str | Callable[[], str] = "condition", interval: float = 0.2) -> T:
+def wait_for(
+    predicate: Callable[[], T | None],
+    *,
+    timeout: float = 30.0,
+    what: str | Callable[[], str] = "condition",
+    interval: float = 0.2,
+) -> T:
     """``predicate()``'s first true value; a gateway not listening yet counts as false.
     ``what`` may be a function: a diagnosis made only when the wait failed."""
     deadline = time.monotonic() + timeout
@@ -75,20 +88,31 @@ class Gateway:
     def __init__(self, base: str, token: str | None = None, *, timeout: float = 10.0):
         self.base, self.token, self.timeout = base, token, timeout
 
-    def call(self, method: str, path: str, body: Any = None,
-             timeout: float | None = None) -> tuple[int, Any]:
+    def call(
+        self, method: str, path: str, body: Any = None, timeout: float | None = None
+    ) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        return request_json(method, self.base + path, body, headers=headers,
-                            timeout=self.timeout if timeout is None else timeout)
+        return request_json(
+            method,
+            self.base + path,
+            body,
+            headers=headers,
+            timeout=self.timeout if timeout is None else timeout,
+        )
 
     def login(self, username: str, password: str) -> str:
-        status, tokens = self.call("POST", "/api/v1/auth/login",
-                                   {"username": username, "password": password})
+        status, tokens = self.call(
+            "POST", "/api/v1/auth/login", {"username": username, "password": password}
+        )
         assert status == 200, tokens
         self.token = tokens["access_token"]
         return self.token
 
     @staticmethod
-    def wait(predicate: Callable[[], T | None], timeout: float = 30.0,
-             what: str = "condition", interval: float = 0.2) -> T:
+    def wait(
+        predicate: Callable[[], T | None],
+        timeout: float = 30.0,
+        what: str = "condition",
+        interval: float = 0.2,
+    ) -> T:
         return wait_for(predicate, timeout=timeout, what=what, interval=interval)

@@ -43,9 +43,10 @@ def test_every_declared_dependency_is_locked_at_an_allowed_version_with_hashes()
         pins = locked.get(canonicalize_name(requirement.name))
         assert pins, f"{requirement} is not in requirements.lock: run `make lock`"
         for version, _ in pins:
-            assert version in requirement.specifier, \
-                f"requirements.lock pins {requirement.name}=={version}, outside {requirement}: " \
+            assert version in requirement.specifier, (
+                f"requirements.lock pins {requirement.name}=={version}, outside {requirement}: "
                 "run `make lock`"
+            )
 
 
 def test_the_developer_tools_are_pinned_exactly():

@@ -22,10 +22,41 @@ from nodes.builtin.switch import Switch
 from nodes.builtin.update_ticket import UpdateTicket
 from nodes.builtin.wait_for_reply import WaitForReply
 
-BUILTINS = (Send, WaitForReply, Delay, Branch, Switch, SetVariables, HttpRequest, Respond,
-            CallWorkflow, End, CreateTicket, AssignTicket, UpdateTicket, LookupTicket,
-            ListTickets, LookupPerson)
+BUILTINS = (
+    Send,
+    WaitForReply,
+    Delay,
+    Branch,
+    Switch,
+    SetVariables,
+    HttpRequest,
+    Respond,
+    CallWorkflow,
+    End,
+    CreateTicket,
+    AssignTicket,
+    UpdateTicket,
+    LookupTicket,
+    ListTickets,
+    LookupPerson,
+)
 
-__all__ = ["BUILTINS", "AssignTicket", "Branch", "CallWorkflow", "CreateTicket", "Delay",
-           "End", "HttpRequest", "ListTickets", "LookupPerson", "LookupTicket", "Respond",
-           "Send", "SetVariables", "Switch", "UpdateTicket", "WaitForReply"]
+__all__ = [
+    "BUILTINS",
+    "AssignTicket",
+    "Branch",
+    "CallWorkflow",
+    "CreateTicket",
+    "Delay",
+    "End",
+    "HttpRequest",
+    "ListTickets",
+    "LookupPerson",
+    "LookupTicket",
+    "Respond",
+    "Send",
+    "SetVariables",
+    "Switch",
+    "UpdateTicket",
+    "WaitForReply",
+]

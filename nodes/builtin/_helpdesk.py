@@ -31,13 +31,25 @@ REFUSALS: dict[str, str] = {
 
 
 def number_field() -> Text:
-    return Text(load_default=None, validate=ma.validate.Length(0, 64), metadata={
-        "description": "The tracking number as typed (BRT2409001, #brt2409001); a missing "
-                       "or unknown one takes the missing output."})
+    return Text(
+        load_default=None,
+        validate=ma.validate.Length(0, 64),
+        metadata={
+            "description": "The tracking number as typed (BRT2409001, #brt2409001); a missing "
+            "or unknown one takes the missing output."
+        },
+    )
 
 
-def call(ctx: NodeContext, outputs: tuple[str, ...], action: str, params: dict[str, Any], *,
-         success: str, overrides: Mapping[str, str] | None = None) -> Result:
+def call(
+    ctx: NodeContext,
+    outputs: tuple[str, ...],
+    action: str,
+    params: dict[str, Any],
+    *,
+    success: str,
+    overrides: Mapping[str, str] | None = None,
+) -> Result:
     """``ctx.tickets(action, params)``: ``success`` with the answer, or the output its
     refusal maps to, with ``code`` and ``message`` in the data."""
     try:
@@ -50,7 +62,8 @@ def call(ctx: NodeContext, outputs: tuple[str, ...], action: str, params: dict[s
         output = {**REFUSALS, **(overrides or {})}.get(code)
         data = {"code": code, "message": message, "number": params.get("number")}
         if output not in outputs:
-            raise NodeError(f"the helpdesk refused {action}: {message} ({code})", data=data,
-                            retryable=False) from exc
+            raise NodeError(
+                f"the helpdesk refused {action}: {message} ({code})", data=data, retryable=False
+            ) from exc
         return Result(output, data)
     return Result(success, answer)

@@ -14,10 +14,15 @@ from nodes.fields import Text
 
 class AssignTicketParams(ParamsSchema):
     number = _helpdesk.number_field()
-    assignee = Text(required=True, metadata={
-        "description": "The staff member: their phone, username or user id."})
-    note = Text(load_default=None, validate=ma.validate.Length(0, 4096), metadata={
-        "description": "The instruction for them (catatan)."})
+    assignee = Text(
+        required=True,
+        metadata={"description": "The staff member: their phone, username or user id."},
+    )
+    note = Text(
+        load_default=None,
+        validate=ma.validate.Length(0, 4096),
+        metadata={"description": "The instruction for them (catatan)."},
+    )
 
 
 class AssignTicket(Node):

@@ -10,9 +10,13 @@ from nodes.fields import Expression
 
 
 class BranchParams(ParamsSchema):
-    condition = Expression(required=True, metadata={
-        "description": "A Jinja2 expression, such as vars.count > 3 or "
-                       "now('Asia/Jakarta').hour < 17."})
+    condition = Expression(
+        required=True,
+        metadata={
+            "description": "A Jinja2 expression, such as vars.count > 3 or "
+            "now('Asia/Jakarta').hour < 17."
+        },
+    )
 
 
 class Branch(Node):

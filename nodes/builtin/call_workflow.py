@@ -14,8 +14,11 @@ from nodes.fields import Text
 
 class CallWorkflowParams(ParamsSchema):
     name = Text(required=True, metadata={"description": "The workflow to run."})
-    input = ma.fields.Dict(keys=ma.fields.String(), load_default=dict, metadata={
-        "description": "Its trigger data: {{ trigger.input.x }} in the called workflow."})
+    input = ma.fields.Dict(
+        keys=ma.fields.String(),
+        load_default=dict,
+        metadata={"description": "Its trigger data: {{ trigger.input.x }} in the called workflow."},
+    )
 
 
 class CallWorkflow(Node):
@@ -34,6 +37,9 @@ class CallWorkflow(Node):
     def run(self, ctx: NodeContext, params: dict[str, Any]) -> Result:
         answer = ctx.call_workflow(params["name"], params["input"])
         if answer.get("status") == "failed":
-            raise NodeError(f"workflow {params['name']!r} failed: {answer.get('error')}",
-                            data=answer, retryable=False)
+            raise NodeError(
+                f"workflow {params['name']!r} failed: {answer.get('error')}",
+                data=answer,
+                retryable=False,
+            )
         return Result("next", answer)

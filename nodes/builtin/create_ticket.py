@@ -13,20 +13,37 @@ from nodes.fields import Text
 
 
 class CreateTicketParams(ParamsSchema):
-    text = Text(required=True, validate=ma.validate.Length(0, 4096), metadata={
-        "description": "What the reporter wrote, e.g. {{ trigger.rest }}."})
-    category = Text(load_default="request", metadata={
-        "description": "A word that sorts tickets (request, complaint…)."})
-    reporter = Text(load_default=None, metadata={
-        "description": "Who reports: a phone number. Default: the sender (reporting for "
-                       "someone else is for staff who manage, and for runs without a "
-                       "sender)."})
-    name = Text(load_default=None, metadata={
-        "description": "The reporter's name when they are not in the people directory "
-                       "(default: their WhatsApp name)."})
-    photo = Text(load_default=None, metadata={
-        "description": "The id of a stored message whose media is the photo. Default: the "
-                       "message that started the run, when it carries one."})
+    text = Text(
+        required=True,
+        validate=ma.validate.Length(0, 4096),
+        metadata={"description": "What the reporter wrote, e.g. {{ trigger.rest }}."},
+    )
+    category = Text(
+        load_default="request",
+        metadata={"description": "A word that sorts tickets (request, complaint…)."},
+    )
+    reporter = Text(
+        load_default=None,
+        metadata={
+            "description": "Who reports: a phone number. Default: the sender (reporting for "
+            "someone else is for staff who manage, and for runs without a "
+            "sender)."
+        },
+    )
+    name = Text(
+        load_default=None,
+        metadata={
+            "description": "The reporter's name when they are not in the people directory "
+            "(default: their WhatsApp name)."
+        },
+    )
+    photo = Text(
+        load_default=None,
+        metadata={
+            "description": "The id of a stored message whose media is the photo. Default: the "
+            "message that started the run, when it carries one."
+        },
+    )
 
 
 class CreateTicket(Node):
@@ -48,5 +65,11 @@ class CreateTicket(Node):
     outputs = ("created", "refused", "invalid")
 
     def run(self, ctx: NodeContext, params: dict[str, Any]) -> Result:
-        return _helpdesk.call(ctx, self.outputs, "create", params, success="created",
-                              overrides={"ticket_not_allowed": "refused"})
+        return _helpdesk.call(
+            ctx,
+            self.outputs,
+            "create",
+            params,
+            success="created",
+            overrides={"ticket_not_allowed": "refused"},
+        )

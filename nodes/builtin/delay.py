@@ -12,10 +12,14 @@ from nodes.context import NodeContext
 
 
 class DelayParams(ParamsSchema):
-    seconds = ma.fields.Float(load_default=None, validate=ma.validate.Range(0, 366 * 86400),
-                              metadata={"description": "How long to pause."})
-    until = ma.fields.AwareDateTime(load_default=None, metadata={
-        "description": "Pause until this time (ISO 8601 with a zone)."})
+    seconds = ma.fields.Float(
+        load_default=None,
+        validate=ma.validate.Range(0, 366 * 86400),
+        metadata={"description": "How long to pause."},
+    )
+    until = ma.fields.AwareDateTime(
+        load_default=None, metadata={"description": "Pause until this time (ISO 8601 with a zone)."}
+    )
 
     @ma.validates_schema
     def _one_of(self, data: dict[str, Any], **_kwargs: Any) -> None:
@@ -42,6 +46,7 @@ class Delay(Node):
             return Result("next", {"until": due.isoformat()})
         return Wait("until", until=due, state={"until": due.isoformat()})
 
-    def resume(self, ctx: NodeContext, params: dict[str, Any], state: dict[str, Any],
-               event: Event) -> Result:
+    def resume(
+        self, ctx: NodeContext, params: dict[str, Any], state: dict[str, Any], event: Event
+    ) -> Result:
         return Result("next", {"until": state["until"]})

@@ -12,10 +12,14 @@ from nodes.fields import Text
 
 
 class EndParams(ParamsSchema):
-    status = ma.fields.String(load_default="completed",
-                              validate=ma.validate.OneOf(["completed", "failed"]))
-    result = ma.fields.Raw(load_default=None, allow_none=True, metadata={
-        "description": "What a caller (call_workflow, a manual run) gets back."})
+    status = ma.fields.String(
+        load_default="completed", validate=ma.validate.OneOf(["completed", "failed"])
+    )
+    result = ma.fields.Raw(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "What a caller (call_workflow, a manual run) gets back."},
+    )
     reason = Text(load_default="", metadata={"description": "Why, for a failed run."})
 
 

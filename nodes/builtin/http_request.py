@@ -19,21 +19,40 @@ MAX_TEXT = 256 * 1024
 
 class HttpRequestParams(ParamsSchema):
     method = ma.fields.String(load_default="GET", validate=ma.validate.OneOf(METHODS))
-    url = ma.fields.Url(required=True, schemes={"http", "https"}, require_tld=False,
-                        metadata={"description": "An http(s) URL; the gateway refuses "
-                                  "private, loopback and link-local addresses."})
-    query = ma.fields.Dict(keys=ma.fields.String(), values=Text(), load_default=dict,
-                           metadata={"description": "Added to the URL's query string, "
-                                     "encoded."})
+    url = ma.fields.Url(
+        required=True,
+        schemes={"http", "https"},
+        require_tld=False,
+        metadata={
+            "description": "An http(s) URL; the gateway refuses "
+            "private, loopback and link-local addresses."
+        },
+    )
+    query = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=Text(),
+        load_default=dict,
+        metadata={"description": "Added to the URL's query string, encoded."},
+    )
     headers = ma.fields.Dict(keys=ma.fields.String(), values=Text(), load_default=dict)
-    json = ma.fields.Raw(load_default=None, allow_none=True, metadata={
-        "description": "A JSON body (sets Content-Type: application/json)."})
+    json = ma.fields.Raw(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "A JSON body (sets Content-Type: application/json)."},
+    )
     body = Text(load_default=None, metadata={"description": "A text body."})
-    timeout = ma.fields.Float(load_default=10.0, validate=ma.validate.Range(0.1, 120),
-                              metadata={"description": "Seconds for the whole request."})
-    raise_for_status = ma.fields.Boolean(load_default=True, metadata={
-        "description": "An answer of 400 or more goes to the error output (with status "
-                       "and body in its data); false: to next, like any answer."})
+    timeout = ma.fields.Float(
+        load_default=10.0,
+        validate=ma.validate.Range(0.1, 120),
+        metadata={"description": "Seconds for the whole request."},
+    )
+    raise_for_status = ma.fields.Boolean(
+        load_default=True,
+        metadata={
+            "description": "An answer of 400 or more goes to the error output (with status "
+            "and body in its data); false: to next, like any answer."
+        },
+    )
 
     @ma.validates_schema
     def _one_body(self, data: dict[str, Any], **_kwargs: Any) -> None:
@@ -60,12 +79,21 @@ class HttpRequest(Node):
 
     def run(self, ctx: NodeContext, params: dict[str, Any]) -> Result:
         method, url = params["method"], _with_query(params["url"], params["query"])
-        answer = ctx.http(method, url, headers=params["headers"], json=params["json"],
-                          body=params["body"], timeout=params["timeout"])
+        answer = ctx.http(
+            method,
+            url,
+            headers=params["headers"],
+            json=params["json"],
+            body=params["body"],
+            timeout=params["timeout"],
+        )
         data = _data(answer.status, dict(answer.headers), answer.text, answer.json)
         if params["raise_for_status"] and answer.status >= 400:
-            raise NodeError(f"{method} {url} answered {answer.status}", data=data,
-                            retryable=answer.status >= 500 or answer.status == 429)
+            raise NodeError(
+                f"{method} {url} answered {answer.status}",
+                data=data,
+                retryable=answer.status >= 500 or answer.status == 429,
+            )
         return Result("next", data)
 
 
@@ -83,5 +111,10 @@ def _data(status: int, headers: dict[str, str], text: str, parse: Any) -> dict[s
         body = None if truncated else parse()
     except ValueError:
         body = None
-    return {"status": status, "headers": headers, "text": text[:MAX_TEXT], "json": body,
-            "truncated": truncated}
+    return {
+        "status": status,
+        "headers": headers,
+        "text": text[:MAX_TEXT],
+        "json": body,
+        "truncated": truncated,
+    }

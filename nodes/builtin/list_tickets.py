@@ -15,17 +15,29 @@ STATUSES = ("new", "assigned", "in_progress", "pending", "done", "confirmed", "o
 
 
 class ListTicketsParams(ParamsSchema):
-    role = ma.fields.String(load_default="assignee",
-                            validate=ma.validate.OneOf(["assignee", "reporter", "all"]),
-                            metadata={"description": "assignee: tickets assigned to them; "
-                                      "reporter: tickets they reported; all: every ticket "
-                                      "(staff who manage)."})
-    phone = Text(load_default=None, metadata={
-        "description": "Whose tickets (default: the sender's; others' are for managers)."})
-    status = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(STATUSES)),
-                            load_default=None, metadata={
-        "description": "Only these statuses (default: open ones: new, assigned, "
-                       "in_progress, pending)."})
+    role = ma.fields.String(
+        load_default="assignee",
+        validate=ma.validate.OneOf(["assignee", "reporter", "all"]),
+        metadata={
+            "description": "assignee: tickets assigned to them; "
+            "reporter: tickets they reported; all: every ticket "
+            "(staff who manage)."
+        },
+    )
+    phone = Text(
+        load_default=None,
+        metadata={
+            "description": "Whose tickets (default: the sender's; others' are for managers)."
+        },
+    )
+    status = ma.fields.List(
+        ma.fields.String(validate=ma.validate.OneOf(STATUSES)),
+        load_default=None,
+        metadata={
+            "description": "Only these statuses (default: open ones: new, assigned, "
+            "in_progress, pending)."
+        },
+    )
     limit = ma.fields.Integer(load_default=10, validate=ma.validate.Range(1, 50))
 
 

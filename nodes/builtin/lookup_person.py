@@ -11,8 +11,9 @@ from nodes.fields import Text
 
 
 class LookupPersonParams(ParamsSchema):
-    phone = Text(load_default=None, metadata={
-        "description": "A phone number (default: the sender)."})
+    phone = Text(
+        load_default=None, metadata={"description": "A phone number (default: the sender)."}
+    )
 
 
 class LookupPerson(Node):

@@ -13,8 +13,11 @@ from nodes.fields import Text
 
 class RespondParams(ParamsSchema):
     status = ma.fields.Integer(load_default=200, validate=ma.validate.Range(100, 599))
-    json = ma.fields.Raw(load_default=None, allow_none=True, metadata={
-        "description": "A JSON body, e.g. {\"message_id\": \"{{ send_otp.id }}\"}."})
+    json = ma.fields.Raw(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": 'A JSON body, e.g. {"message_id": "{{ send_otp.id }}"}.'},
+    )
     body = Text(load_default=None, metadata={"description": "A text body."})
     headers = ma.fields.Dict(keys=ma.fields.String(), values=Text(), load_default=dict)
 
@@ -38,6 +41,10 @@ class Respond(Node):
     outputs = ("next",)
 
     def run(self, ctx: NodeContext, params: dict[str, Any]) -> Result:
-        ctx.respond(status=params["status"], headers=params["headers"], body=params["body"],
-                    json=params["json"])
+        ctx.respond(
+            status=params["status"],
+            headers=params["headers"],
+            body=params["body"],
+            json=params["json"],
+        )
         return Result("next", {"status": params["status"]})

@@ -12,11 +12,16 @@ from nodes.context import NodeContext
 
 class SetParams(ParamsSchema):
     variables = ma.fields.Dict(
-        keys=ma.fields.String(validate=ma.validate.Regexp(
-            r"^[A-Za-z_][A-Za-z0-9_]*$", error="Variable names are letters, digits and _.")),
-        values=ma.fields.Raw(allow_none=True), required=True,
-        validate=ma.validate.Length(min=1), metadata={
-            "description": "name: value or template, e.g. {\"name\": \"{{ args[0] }}\"}."})
+        keys=ma.fields.String(
+            validate=ma.validate.Regexp(
+                r"^[A-Za-z_][A-Za-z0-9_]*$", error="Variable names are letters, digits and _."
+            )
+        ),
+        values=ma.fields.Raw(allow_none=True),
+        required=True,
+        validate=ma.validate.Length(min=1),
+        metadata={"description": 'name: value or template, e.g. {"name": "{{ args[0] }}"}.'},
+    )
 
 
 class SetVariables(Node):

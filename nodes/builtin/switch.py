@@ -12,23 +12,32 @@ from nodes.context import NodeContext
 from nodes.fields import Expression
 
 OUTPUT_NAME = ma.validate.And(
-    ma.validate.Regexp(r"^[A-Za-z_][A-Za-z0-9_]*$",
-                       error="Output names are letters, digits and _ (like vip_customer)."),
-    ma.validate.NoneOf([ERROR], error="'error' is every node's error output; pick another "
-                                      "name."))
+    ma.validate.Regexp(
+        r"^[A-Za-z_][A-Za-z0-9_]*$",
+        error="Output names are letters, digits and _ (like vip_customer).",
+    ),
+    ma.validate.NoneOf([ERROR], error="'error' is every node's error output; pick another name."),
+)
 
 
 class CaseParams(ParamsSchema):
     when = Expression(required=True, metadata={"description": "A Jinja2 expression."})
-    output = ma.fields.String(required=True, validate=OUTPUT_NAME, metadata={
-        "description": "The output taken when this case is the first to hold."})
+    output = ma.fields.String(
+        required=True,
+        validate=OUTPUT_NAME,
+        metadata={"description": "The output taken when this case is the first to hold."},
+    )
 
 
 class SwitchParams(ParamsSchema):
-    cases = ma.fields.List(ma.fields.Nested(CaseParams), required=True,
-                           validate=ma.validate.Length(1, 100))
-    default = ma.fields.String(load_default="default", validate=OUTPUT_NAME, metadata={
-        "description": "The output taken when no case holds."})
+    cases = ma.fields.List(
+        ma.fields.Nested(CaseParams), required=True, validate=ma.validate.Length(1, 100)
+    )
+    default = ma.fields.String(
+        load_default="default",
+        validate=OUTPUT_NAME,
+        metadata={"description": "The output taken when no case holds."},
+    )
 
 
 class Switch(Node):
@@ -58,8 +67,11 @@ class Switch(Node):
         default = params.get("default", "default")
         if not isinstance(cases, list) or not isinstance(default, str):
             return None
-        names = [case["output"] for case in cases
-                 if isinstance(case, dict) and isinstance(case.get("output"), str)]
+        names = [
+            case["output"]
+            for case in cases
+            if isinstance(case, dict) and isinstance(case.get("output"), str)
+        ]
         return tuple(dict.fromkeys([*names, default]))
 
     def run(self, ctx: NodeContext, params: dict[str, Any]) -> Result:

@@ -16,15 +16,27 @@ ACTIONS = ("start", "progress", "finish", "confirm", "reopen", "hold", "note")
 
 class UpdateTicketParams(ParamsSchema):
     number = _helpdesk.number_field()
-    action = ma.fields.String(required=True, validate=ma.validate.OneOf(ACTIONS), metadata={
-        "description": "start, progress (a report on the work), finish, confirm (the "
-                       "reporter agrees it is done), reopen, hold (pending) or note."})
-    note = Text(load_default=None, validate=ma.validate.Length(0, 4096), metadata={
-        "description": "What was done or why; progress needs a note or a photo."})
-    photo = Text(load_default=None, metadata={
-        "description": "progress and finish: the id of a stored message whose media is the "
-                       "photo. Default: the message that started the run, when it carries "
-                       "one."})
+    action = ma.fields.String(
+        required=True,
+        validate=ma.validate.OneOf(ACTIONS),
+        metadata={
+            "description": "start, progress (a report on the work), finish, confirm (the "
+            "reporter agrees it is done), reopen, hold (pending) or note."
+        },
+    )
+    note = Text(
+        load_default=None,
+        validate=ma.validate.Length(0, 4096),
+        metadata={"description": "What was done or why; progress needs a note or a photo."},
+    )
+    photo = Text(
+        load_default=None,
+        metadata={
+            "description": "progress and finish: the id of a stored message whose media is the "
+            "photo. Default: the message that started the run, when it carries "
+            "one."
+        },
+    )
 
 
 class UpdateTicket(Node):

@@ -22,24 +22,44 @@ def _compiles(pattern: str) -> None:
 
 
 class WaitForReplyParams(ParamsSchema):
-    timeout = ma.fields.Integer(required=True, validate=ma.validate.Range(1, 30 * 86400),
-                                metadata={"description": "Seconds to wait for an answer "
-                                          "(again after each reprompt); then the run takes "
-                                          "the timeout output."})
+    timeout = ma.fields.Integer(
+        required=True,
+        validate=ma.validate.Range(1, 30 * 86400),
+        metadata={
+            "description": "Seconds to wait for an answer "
+            "(again after each reprompt); then the run takes "
+            "the timeout output."
+        },
+    )
     prompt = Text(load_default=None, metadata={"description": "Sent first: the question."})
-    pattern = Text(load_default=None, validate=_compiles, metadata={
-        "description": "A regular expression the whole (trimmed) reply must match, such as "
-                       "^[1-5]$ or (?i)yes|no; any other reply is invalid."})
-    reprompt = Text(load_default=None, metadata={
-        "description": "Sent after an invalid reply, before waiting again."})
-    max_attempts = ma.fields.Integer(load_default=3, validate=ma.validate.Range(1, 20),
-                                     metadata={"description": "Invalid replies before the "
-                                               "invalid output."})
-    chat = Text(load_default=None, metadata={
-        "description": "Whom to ask and whose reply to wait for (default: the chat that "
-                       "started the run)."})
-    session = Text(load_default=None, metadata={
-        "description": "The session to ask from (default: the run's session)."})
+    pattern = Text(
+        load_default=None,
+        validate=_compiles,
+        metadata={
+            "description": "A regular expression the whole (trimmed) reply must match, such as "
+            "^[1-5]$ or (?i)yes|no; any other reply is invalid."
+        },
+    )
+    reprompt = Text(
+        load_default=None,
+        metadata={"description": "Sent after an invalid reply, before waiting again."},
+    )
+    max_attempts = ma.fields.Integer(
+        load_default=3,
+        validate=ma.validate.Range(1, 20),
+        metadata={"description": "Invalid replies before the invalid output."},
+    )
+    chat = Text(
+        load_default=None,
+        metadata={
+            "description": "Whom to ask and whose reply to wait for (default: the chat that "
+            "started the run)."
+        },
+    )
+    session = Text(
+        load_default=None,
+        metadata={"description": "The session to ask from (default: the run's session)."},
+    )
 
 
 class WaitForReply(Node):
@@ -63,34 +83,49 @@ class WaitForReply(Node):
     def run(self, ctx: NodeContext, params: dict[str, Any]) -> Wait:
         chat = params.get("chat") or ctx.chat
         if not chat:
-            raise NodeError("wait_for_reply has no chat to wait on: this run did not start "
-                            "from a chat; set params.chat", retryable=False)
+            raise NodeError(
+                "wait_for_reply has no chat to wait on: this run did not start "
+                "from a chat; set params.chat",
+                retryable=False,
+            )
         if params.get("prompt"):
             ctx.send({"to": chat, "text": params["prompt"]}, session=params.get("session"))
         return self._wait(ctx, params, chat, attempts=0)
 
-    def resume(self, ctx: NodeContext, params: dict[str, Any], state: dict[str, Any],
-               event: Event) -> Result | Wait:
+    def resume(
+        self, ctx: NodeContext, params: dict[str, Any], state: dict[str, Any], event: Event
+    ) -> Result | Wait:
         attempts = state["attempts"]
         if isinstance(event, Timeout):
             return Result("timeout", {"attempts": attempts})
         text = event.text.strip()
         match = re.fullmatch(params["pattern"], text) if params.get("pattern") else None
         if match or not params.get("pattern"):
-            return Result("reply", {
-                "text": text, "message": event.message, "attempts": attempts + 1,
-                "groups": list(match.groups()) if match else [],
-                "named": match.groupdict() if match else {}})
+            return Result(
+                "reply",
+                {
+                    "text": text,
+                    "message": event.message,
+                    "attempts": attempts + 1,
+                    "groups": list(match.groups()) if match else [],
+                    "named": match.groupdict() if match else {},
+                },
+            )
         attempts += 1
         if attempts >= params["max_attempts"]:
             return Result("invalid", {"text": text, "attempts": attempts})
         if params.get("reprompt"):
-            ctx.send({"to": state["chat"], "text": params["reprompt"]},
-                     session=params.get("session"))
+            ctx.send(
+                {"to": state["chat"], "text": params["reprompt"]}, session=params.get("session")
+            )
         return self._wait(ctx, params, state["chat"], attempts=attempts)
 
     @staticmethod
     def _wait(ctx: NodeContext, params: dict[str, Any], chat: str, *, attempts: int) -> Wait:
-        return Wait("reply", until=ctx.now() + timedelta(seconds=params["timeout"]),
-                    chat=chat, session=params.get("session") or ctx.session,
-                    state={"attempts": attempts, "chat": chat})
+        return Wait(
+            "reply",
+            until=ctx.now() + timedelta(seconds=params["timeout"]),
+            chat=chat,
+            session=params.get("session") or ctx.session,
+            state={"attempts": attempts, "chat": chat},
+        )

@@ -10,8 +10,12 @@ from server.auth import apikeys, current_principal, get_owned, scoped
 from server.auth.schemas import ApiKeySchema
 from server.models import ApiKey
 
-blp = Blueprint("api_keys", __name__, url_prefix="/api/v1/api-keys",
-                description="API keys for scripts and servers. The key is shown once.")
+blp = Blueprint(
+    "api_keys",
+    __name__,
+    url_prefix="/api/v1/api-keys",
+    description="API keys for scripts and servers. The key is shown once.",
+)
 
 
 class ApiKeyCreatedSchema(ApiKeySchema):
@@ -39,10 +43,13 @@ class ApiKeys(MethodView):
         """Create an API key. Copy the key from the answer: it is not stored. An API key
         may create keys only if it holds users:manage."""
         apikeys.check_may_manage(current_principal())
-        row, key = apikeys.create(current_principal(), name=body["name"],
-                                  permissions=body["permissions"],
-                                  expires_at=body["expires_at"],
-                                  session_id=body["session_id"])
+        row, key = apikeys.create(
+            current_principal(),
+            name=body["name"],
+            permissions=body["permissions"],
+            expires_at=body["expires_at"],
+            session_id=body["session_id"],
+        )
         row.key = key  # transient: dumped in this answer only, never stored
         return row
 

@@ -12,27 +12,35 @@ from server.auth import accounts, current_principal, tokens
 from server.errors import Unauthorized
 from server.extensions import limiter
 
-blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth",
-                description="JWT login, refresh-token rotation and logout.")
+blp = Blueprint(
+    "auth",
+    __name__,
+    url_prefix="/api/v1/auth",
+    description="JWT login, refresh-token rotation and logout.",
+)
 
 
 class LoginSchema(ma.Schema):
     username = ma.fields.String(required=True, validate=ma.validate.Length(1, 64))
-    password = ma.fields.String(required=True, load_only=True,
-                                validate=ma.validate.Length(1, 1024))
+    password = ma.fields.String(required=True, load_only=True, validate=ma.validate.Length(1, 1024))
 
 
 class TokenPairSchema(ma.Schema):
     access_token = ma.fields.String(required=True)
     refresh_token = ma.fields.String(required=True)
     token_type = ma.fields.String(required=True)
-    expires_in = ma.fields.Integer(required=True, metadata={
-        "description": "Seconds until the access token expires."})
+    expires_in = ma.fields.Integer(
+        required=True, metadata={"description": "Seconds until the access token expires."}
+    )
 
 
 class RefreshSchema(ma.Schema):
-    refresh_token = ma.fields.String(load_default=None, metadata={
-        "description": "The refresh token; may instead be sent as Authorization: Bearer."})
+    refresh_token = ma.fields.String(
+        load_default=None,
+        metadata={
+            "description": "The refresh token; may instead be sent as Authorization: Bearer."
+        },
+    )
 
 
 class MeSchema(ma.Schema):
@@ -40,16 +48,20 @@ class MeSchema(ma.Schema):
 
     user = ma.fields.Nested(UserSchema)
     permissions = ma.fields.Function(lambda principal: sorted(principal.permissions))
-    via = ma.fields.Function(lambda principal: "api_key" if principal.api_key else "jwt",
-                             metadata={"description": "jwt or api_key"})
+    via = ma.fields.Function(
+        lambda principal: "api_key" if principal.api_key else "jwt",
+        metadata={"description": "jwt or api_key"},
+    )
     api_key_id = ma.fields.Function(
-        lambda principal: principal.api_key.id if principal.api_key else None)
+        lambda principal: principal.api_key.id if principal.api_key else None
+    )
 
 
 class PasswordChangeSchema(ma.Schema):
     current_password = ma.fields.String(required=True, load_only=True)
-    new_password = ma.fields.String(required=True, load_only=True,
-                                     validate=ma.validate.Length(1, 1024))
+    new_password = ma.fields.String(
+        required=True, load_only=True, validate=ma.validate.Length(1, 1024)
+    )
 
 
 def _login_limit() -> str:
@@ -88,8 +100,10 @@ class Refresh(MethodView):
         if not token:
             scheme, _, token = request.headers.get("Authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not token:
-                raise Unauthorized("Send the refresh token in the body or as a Bearer token.",
-                                   code="refresh_token_missing")
+                raise Unauthorized(
+                    "Send the refresh token in the body or as a Bearer token.",
+                    code="refresh_token_missing",
+                )
         return tokens.rotate(token.strip())
 
 
@@ -101,8 +115,9 @@ class Logout(MethodView):
         """Revoke this login: its access and refresh tokens stop working everywhere."""
         principal = current_principal()
         if principal.login_id is None:
-            raise Unauthorized("API keys have no login to end; revoke the key instead.",
-                               code="not_a_login")
+            raise Unauthorized(
+                "API keys have no login to end; revoke the key instead.", code="not_a_login"
+            )
         tokens.revoke(principal.login_id, reason="logout")
 
 
@@ -124,7 +139,9 @@ class Password(MethodView):
         """Change my password; every login of mine ends (log in again)."""
         principal = current_principal()
         if principal.api_key is not None:
-            raise Unauthorized("Change a password with a login, not an API key.",
-                               code="not_a_login")
-        accounts.change_own_password(principal.user, current=body["current_password"],
-                                     new=body["new_password"])
+            raise Unauthorized(
+                "Change a password with a login, not an API key.", code="not_a_login"
+            )
+        accounts.change_own_password(
+            principal.user, current=body["current_password"], new=body["new_password"]
+        )

@@ -15,25 +15,39 @@ from server.inputs import carries_media
 from server.models import Broadcast
 from server.outbox import broadcast as broadcasts
 
-blp = Blueprint("broadcasts", __name__, url_prefix="/api/v1/sessions",
-                description="Broadcasts: one request, one outbox row per recipient.")
+blp = Blueprint(
+    "broadcasts",
+    __name__,
+    url_prefix="/api/v1/sessions",
+    description="Broadcasts: one request, one outbox row per recipient.",
+)
 
 
 class RecipientSchema(ma.Schema):
     to = ma.fields.String(required=True)
     name = ma.fields.String(load_default="")
-    vars = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String(),
-                          load_default=dict, metadata={"description": "{var1} -> value"})
+    vars = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.String(),
+        load_default=dict,
+        metadata={"description": "{var1} -> value"},
+    )
 
 
 class BroadcastCreateSchema(ma.Schema):
     name = ma.fields.String(load_default="", validate=ma.validate.Length(0, 128))
-    message = ma.fields.Dict(required=True, metadata={
-        "description": "A send request without `to` (see POST .../messages); its text may "
-                       "use {name}, {var1}, {var2}… Priority defaults to bulk."})
+    message = ma.fields.Dict(
+        required=True,
+        metadata={
+            "description": "A send request without `to` (see POST .../messages); its text may "
+            "use {name}, {var1}, {var2}… Priority defaults to bulk."
+        },
+    )
     recipients = ma.fields.List(ma.fields.Nested(RecipientSchema), load_default=None)
-    lines = ma.fields.String(load_default=None, metadata={
-        "description": "Instead of recipients: one `number|name|var1|var2` per line."})
+    lines = ma.fields.String(
+        load_default=None,
+        metadata={"description": "Instead of recipients: one `number|name|var1|var2` per line."},
+    )
 
     @ma.validates_schema
     def _one_list(self, data, **_kwargs):
@@ -48,8 +62,9 @@ class BroadcastSchema(ma.Schema):
     total = ma.fields.Integer()
     created_at = ma.fields.DateTime()
     cancelled_at = ma.fields.DateTime(allow_none=True)
-    progress = ma.fields.Function(broadcasts.progress, metadata={
-        "description": "How many recipients are at each status."})
+    progress = ma.fields.Function(
+        broadcasts.progress, metadata={"description": "How many recipients are at each status."}
+    )
 
 
 @blp.route("/<string:session_id>/broadcasts")
@@ -60,8 +75,12 @@ class Broadcasts(MethodView):
     def get(self, args, session_id):
         """This session's broadcasts with their progress."""
         session = sessions.get(session_id)
-        return paginate(sa.select(Broadcast).where(Broadcast.session_id == session.id),
-                        Broadcast.id, cursor=args["cursor"], limit=args["limit"])
+        return paginate(
+            sa.select(Broadcast).where(Broadcast.session_id == session.id),
+            Broadcast.id,
+            cursor=args["cursor"],
+            limit=args["limit"],
+        )
 
     @blp.requires("messages:send")
     @blp.arguments(BroadcastCreateSchema)
@@ -72,13 +91,23 @@ class Broadcasts(MethodView):
         invalid."""
         session = sessions.get(session_id)
         if "to" in body["message"]:
-            raise ValidationFailed(errors={"message": {"to": [
-                "Recipients go in recipients or lines, not in the message."]}})
-        recipients = body["recipients"] if body["recipients"] is not None else \
-            broadcasts.parse_lines(body["lines"])
-        row, created = broadcasts.create(session, message=body["message"],
-                                         recipients=recipients, name=body["name"],
-                                         idempotency_key=request.headers.get(IDEMPOTENCY_HEADER))
+            raise ValidationFailed(
+                errors={
+                    "message": {"to": ["Recipients go in recipients or lines, not in the message."]}
+                }
+            )
+        recipients = (
+            body["recipients"]
+            if body["recipients"] is not None
+            else broadcasts.parse_lines(body["lines"])
+        )
+        row, created = broadcasts.create(
+            session,
+            message=body["message"],
+            recipients=recipients,
+            name=body["name"],
+            idempotency_key=request.headers.get(IDEMPOTENCY_HEADER),
+        )
         return row, 202, ({} if created else {"Idempotent-Replayed": "true"})
 
 

@@ -13,14 +13,23 @@ from server import sessions
 from server.api.base import Blueprint
 from server.runtime import live
 
-blp = Blueprint("calls", __name__, url_prefix="/api/v1/sessions",
-                description="Incoming calls: reject a ringing call.")
+blp = Blueprint(
+    "calls",
+    __name__,
+    url_prefix="/api/v1/sessions",
+    description="Incoming calls: reject a ringing call.",
+)
 
 
 class RejectCallSchema(ma.Schema):
-    caller = ma.fields.String(required=True, validate=ma.validate.Length(1, 128), metadata={
-        "description": "Who is calling: the `caller.jid` of the call.received event (a "
-                       "phone number as people type it works too)."})
+    caller = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(1, 128),
+        metadata={
+            "description": "Who is calling: the `caller.jid` of the call.received event (a "
+            "phone number as people type it works too)."
+        },
+    )
 
 
 class RejectedCallSchema(ma.Schema):

@@ -26,9 +26,13 @@ from server.models import Message
 from server.runtime import live
 from server.whatsapp.jids import parse_chat
 
-blp = Blueprint("chats", __name__, url_prefix="/api/v1/sessions",
-                description="A session's chats from the gateway's store: last message, "
-                            "unread counts, history; mark read, typing indicators.")
+blp = Blueprint(
+    "chats",
+    __name__,
+    url_prefix="/api/v1/sessions",
+    description="A session's chats from the gateway's store: last message, "
+    "unread counts, history; mark read, typing indicators.",
+)
 
 ROUTE = "/<string:session_id>/chats"
 CHAT_ROUTE = f"{ROUTE}/<string:chat>"
@@ -40,6 +44,7 @@ def _chat(text: str) -> str:
 
 
 # --- schemas --------------------------------------------------------------------
+
 
 class ChatLastMessageSchema(ma.Schema):
     id = ma.fields.String()
@@ -56,28 +61,42 @@ class ChatSchema(ma.Schema):
     jid = ma.fields.String(metadata={"description": "The chat: a person or a group."})
     phone = ma.fields.String(allow_none=True)
     is_group = ma.fields.Boolean()
-    name = ma.fields.String(allow_none=True, metadata={
-        "description": "A group's subject, or the name the contact last gave."})
-    unread = ma.fields.Integer(metadata={
-        "description": "Inbound messages after the chat was last marked read here."})
+    name = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "A group's subject, or the name the contact last gave."},
+    )
+    unread = ma.fields.Integer(
+        metadata={"description": "Inbound messages after the chat was last marked read here."}
+    )
     read_at = ma.fields.DateTime(allow_none=True)
     last_message = ma.fields.Nested(ChatLastMessageSchema)
 
 
 class ChatListArgs(PageArgs):
-    q = ma.fields.String(validate=ma.validate.Length(1, 64), metadata={
-        "description": "Only chats whose phone or name contains this."})
+    q = ma.fields.String(
+        validate=ma.validate.Length(1, 64),
+        metadata={"description": "Only chats whose phone or name contains this."},
+    )
 
 
 class ChatMessagesArgs(PageArgs):
     direction = ma.fields.String(validate=ma.validate.OneOf(["in", "out"]))
-    after = ma.fields.String(validate=ma.validate.Length(1, 36), metadata={
-        "description": "Only messages stored after this one (a message id of this session, "
-                       "such as the chat's last_message.id)."})
-    wait = ma.fields.Float(load_default=0, validate=ma.validate.Range(0, MAX_WAIT_SECONDS),
-                           metadata={"description": "Long-poll: when no message matches yet, "
-                                     f"wait up to this many seconds (at most "
-                                     f"{MAX_WAIT_SECONDS}) for one before answering."})
+    after = ma.fields.String(
+        validate=ma.validate.Length(1, 36),
+        metadata={
+            "description": "Only messages stored after this one (a message id of this session, "
+            "such as the chat's last_message.id)."
+        },
+    )
+    wait = ma.fields.Float(
+        load_default=0,
+        validate=ma.validate.Range(0, MAX_WAIT_SECONDS),
+        metadata={
+            "description": "Long-poll: when no message matches yet, "
+            f"wait up to this many seconds (at most "
+            f"{MAX_WAIT_SECONDS}) for one before answering."
+        },
+    )
 
 
 class ChatMessageSchema(MessageSchema):
@@ -89,9 +108,12 @@ class ChatReadSchema(ma.Schema):
     read_at = ma.fields.DateTime()
     unread = ma.fields.Integer()
     marked = ma.fields.Integer(metadata={"description": "Messages that were unread."})
-    receipts = ma.fields.String(metadata={
-        "description": "none (nothing unread), sent, or not_sent (see receipts_error): the "
-                       "mark is stored either way."})
+    receipts = ma.fields.String(
+        metadata={
+            "description": "none (nothing unread), sent, or not_sent (see receipts_error): the "
+            "mark is stored either way."
+        }
+    )
     receipts_error = ma.fields.Dict(allow_none=True)
 
 
@@ -100,6 +122,7 @@ class ChatPresenceSchema(ma.Schema):
 
 
 # --- views ----------------------------------------------------------------------------------
+
 
 @blp.route(ROUTE)
 class Chats(MethodView):
@@ -111,8 +134,9 @@ class Chats(MethodView):
         session = sessions.get(session_id)
         # The cursor is the last seq of the previous page (see chat_page).
         before = decode_cursor(args["cursor"], Message.seq) if args["cursor"] else None
-        items, last = chats.chat_page(session.id, limit=args["limit"], before=before,
-                                q=args.get("q"))
+        items, last = chats.chat_page(
+            session.id, limit=args["limit"], before=before, q=args.get("q")
+        )
         return {"items": items, "next_cursor": None if last is None else encode_cursor(last)}
 
 
@@ -125,8 +149,9 @@ class ChatByJid(MethodView):
         session = sessions.get(session_id)
         items, _ = chats.chat_page(session.id, limit=1, jid=_chat(chat))
         if not items:
-            raise NotFound(f"There is no chat with {chat!r} in this session's history.",
-                           code="chat_not_found")
+            raise NotFound(
+                f"There is no chat with {chat!r} in this session's history.", code="chat_not_found"
+            )
         return items[0]
 
 
@@ -140,10 +165,13 @@ class ChatMessages(MethodView):
         With after and wait it long-polls: the answer comes as soon as a newer message is
         stored (or empty when the wait ends), which is how a script waits for a reply."""
         session = sessions.get(session_id)
-        query = chats.messages(session.id, _chat(chat), direction=args.get("direction"),
-                               after=args.get("after"))
-        return chats.long_poll(lambda: paginate(query, Message.seq, cursor=args["cursor"],
-                                          limit=args["limit"]), args["wait"])
+        query = chats.messages(
+            session.id, _chat(chat), direction=args.get("direction"), after=args.get("after")
+        )
+        return chats.long_poll(
+            lambda: paginate(query, Message.seq, cursor=args["cursor"], limit=args["limit"]),
+            args["wait"],
+        )
 
 
 @blp.route(f"{CHAT_ROUTE}/read")

@@ -22,10 +22,14 @@ from server.models import Contact as ContactRow
 from server.runtime import live
 from server.whatsapp.jids import parse_person, phone_of
 
-blp = Blueprint("contacts", __name__, url_prefix="/api/v1/sessions",
-                description="Look people up through a session: is a number on WhatsApp, "
-                            "profile picture, about and devices; the session's own contact "
-                            "list.")
+blp = Blueprint(
+    "contacts",
+    __name__,
+    url_prefix="/api/v1/sessions",
+    description="Look people up through a session: is a number on WhatsApp, "
+    "profile picture, about and devices; the session's own contact "
+    "list.",
+)
 
 ROUTE = "/<string:session_id>/contacts"
 CHECK_MAX = 100
@@ -40,10 +44,12 @@ def _person(text: str) -> str:
 
 
 class ContactCheckSchema(ma.Schema):
-    phones = ma.fields.List(ma.fields.String(validate=ma.validate.Length(1, 64)),
-                            required=True, validate=ma.validate.Length(1, CHECK_MAX),
-                            metadata={"description": f"Up to {CHECK_MAX} numbers as people "
-                                                     "type them (or JIDs)."})
+    phones = ma.fields.List(
+        ma.fields.String(validate=ma.validate.Length(1, 64)),
+        required=True,
+        validate=ma.validate.Length(1, CHECK_MAX),
+        metadata={"description": f"Up to {CHECK_MAX} numbers as people type them (or JIDs)."},
+    )
 
 
 class ContactCheckResultSchema(ma.Schema):
@@ -51,15 +57,23 @@ class ContactCheckResultSchema(ma.Schema):
     phone = ma.fields.String(allow_none=True, metadata={"description": "Normalised: 628…"})
     jid = ma.fields.String(allow_none=True, metadata={"description": "Null if not on WhatsApp."})
     registered = ma.fields.Boolean(metadata={"description": "On WhatsApp (asks WhatsApp)."})
-    in_contacts = ma.fields.Boolean(metadata={
-        "description": "One of this session's contacts: in its address book, or someone it "
-                       "had a private chat with (the gateway's own list; see GET …/contacts)."})
-    saved = ma.fields.Boolean(metadata={
-        "description": "In the phone's own address book, as the transport synced it."})
-    name = ma.fields.String(allow_none=True, metadata={
-        "description": "The contact's name: as saved, else the name they show."})
-    error = ma.fields.String(allow_none=True, metadata={
-        "description": "Why the query is not a phone number (then registered is false)."})
+    in_contacts = ma.fields.Boolean(
+        metadata={
+            "description": "One of this session's contacts: in its address book, or someone it "
+            "had a private chat with (the gateway's own list; see GET …/contacts)."
+        }
+    )
+    saved = ma.fields.Boolean(
+        metadata={"description": "In the phone's own address book, as the transport synced it."}
+    )
+    name = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "The contact's name: as saved, else the name they show."},
+    )
+    error = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "Why the query is not a phone number (then registered is false)."},
+    )
 
 
 class ContactCheckResultsSchema(ma.Schema):
@@ -68,31 +82,47 @@ class ContactCheckResultsSchema(ma.Schema):
 
 class ContactPictureSchema(ma.Schema):
     jid = ma.fields.String()
-    url = ma.fields.String(allow_none=True, metadata={
-        "description": "The profile picture's URL (it expires), or null when there is none "
-                       "or the contact's privacy settings hide it."})
+    url = ma.fields.String(
+        allow_none=True,
+        metadata={
+            "description": "The profile picture's URL (it expires), or null when there is none "
+            "or the contact's privacy settings hide it."
+        },
+    )
 
 
 class ContactSchema(ma.Schema):
-    jid = ma.fields.String(metadata={"description": "628…@s.whatsapp.net, or an @lid while "
-                                                    "the number is unknown."})
+    jid = ma.fields.String(
+        metadata={"description": "628…@s.whatsapp.net, or an @lid while the number is unknown."}
+    )
     phone = ma.fields.String(allow_none=True)
-    name = ma.fields.String(allow_none=True, metadata={
-        "description": "As saved in the address book."})
-    push_name = ma.fields.String(allow_none=True, metadata={
-        "description": "The name the person shows on WhatsApp."})
+    name = ma.fields.String(
+        allow_none=True, metadata={"description": "As saved in the address book."}
+    )
+    push_name = ma.fields.String(
+        allow_none=True, metadata={"description": "The name the person shows on WhatsApp."}
+    )
     saved = ma.fields.Boolean(metadata={"description": "In the phone's own address book."})
-    source = ma.fields.String(metadata={"description": "chat (learnt from a private chat) or "
-                                                       "address_book (the transport's sync)."})
+    source = ma.fields.String(
+        metadata={
+            "description": "chat (learnt from a private chat) or "
+            "address_book (the transport's sync)."
+        }
+    )
     created_at = ma.fields.DateTime()
     updated_at = ma.fields.DateTime()
 
 
 class ContactListArgs(PageArgs):
-    q = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 100), metadata={
-        "description": "Part of a name or number."})
-    saved = ma.fields.Boolean(load_default=None, metadata={
-        "description": "Only contacts in (true) or not in (false) the address book."})
+    q = ma.fields.String(
+        load_default=None,
+        validate=ma.validate.Length(1, 100),
+        metadata={"description": "Part of a name or number."},
+    )
+    saved = ma.fields.Boolean(
+        load_default=None,
+        metadata={"description": "Only contacts in (true) or not in (false) the address book."},
+    )
 
 
 class ContactInfoSchema(ma.Schema):
@@ -100,8 +130,10 @@ class ContactInfoSchema(ma.Schema):
     phone = ma.fields.String(allow_none=True)
     in_contacts = ma.fields.Boolean(metadata={"description": "One of this session's contacts."})
     saved = ma.fields.Boolean(metadata={"description": "In the phone's own address book."})
-    name = ma.fields.String(allow_none=True, metadata={
-        "description": "The contact's name: as saved, else the name they show."})
+    name = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "The contact's name: as saved, else the name they show."},
+    )
     status = ma.fields.String(allow_none=True, metadata={"description": "The 'about' text."})
     verified_name = ma.fields.String(allow_none=True)
     devices = ma.fields.List(ma.fields.String())
@@ -116,9 +148,12 @@ class Contacts(MethodView):
         """The session's contacts: its address book (where the transport syncs one) and
         everyone it had a private chat with. From the gateway's store: no runtime needed."""
         session = sessions.get(session_id)
-        return paginate(directory.contact_listing(session.id, q=args["q"],
-                                                  saved=args["saved"]),
-                        ContactRow.id, cursor=args["cursor"], limit=args["limit"])
+        return paginate(
+            directory.contact_listing(session.id, q=args["q"], saved=args["saved"]),
+            ContactRow.id,
+            cursor=args["cursor"],
+            limit=args["limit"],
+        )
 
 
 class ContactSyncSchema(ma.Schema):
@@ -137,8 +172,7 @@ class Sync(MethodView):
         it: saved contacts, their saved names, and who is no longer saved. Each change is
         a contact.updated event. 409 not_supported for a transport without one."""
         session = sessions.get(session_id)
-        return directory.sync_address_book(
-            session, live.contacts(session.id))
+        return directory.sync_address_book(session, live.contacts(session.id))
 
 
 @blp.route(f"{ROUTE}/check")
@@ -154,11 +188,16 @@ class Check(MethodView):
 class ContactIdsSchema(ma.Schema):
     query = ma.fields.String(metadata={"description": "The contact as it was given."})
     phone = ma.fields.String(allow_none=True, metadata={"description": "628…, or null."})
-    jid = ma.fields.String(allow_none=True, metadata={
-        "description": "The phone JID (…@s.whatsapp.net), or null when unknown."})
-    lid = ma.fields.String(allow_none=True, metadata={
-        "description": "The LID (…@lid), WhatsApp's number-hiding id, or null when "
-                       "unknown."})
+    jid = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "The phone JID (…@s.whatsapp.net), or null when unknown."},
+    )
+    lid = ma.fields.String(
+        allow_none=True,
+        metadata={
+            "description": "The LID (…@lid), WhatsApp's number-hiding id, or null when unknown."
+        },
+    )
 
 
 @blp.route(f"{ROUTE}/<string:phone>/ids")
@@ -196,10 +235,12 @@ class Contact(MethodView):
         jid = _person(phone)
         info = live.user_info(session.id, [jid])
         if not info:
-            raise NotFound(f"WhatsApp knows nothing about {phone!r}.",
-                           code="contact_not_found")
+            raise NotFound(f"WhatsApp knows nothing about {phone!r}.", code="contact_not_found")
         phone = phone_of(jid)
         contact = directory.contacts_by_phone(session.id, [phone]).get(phone)
-        fields = contacts.contact_fields(contact) if contact is not None else {
-            "in_contacts": False, "saved": False, "name": None}
+        fields = (
+            contacts.contact_fields(contact)
+            if contact is not None
+            else {"in_contacts": False, "saved": False, "name": None}
+        )
         return {"phone": phone, **info[0], **fields}

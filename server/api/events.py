@@ -12,8 +12,12 @@ from server.event_stream import FilterArgs, stream_response
 from server.events import CATALOGUE_VERSION
 from server.models import StoredEvent
 
-blp = Blueprint("events", __name__, url_prefix="/api/v1/events",
-                description="The event log: a live stream (SSE) and pages of JSON.")
+blp = Blueprint(
+    "events",
+    __name__,
+    url_prefix="/api/v1/events",
+    description="The event log: a live stream (SSE) and pages of JSON.",
+)
 
 
 class LogArgs(FilterArgs, PageArgs):
@@ -34,16 +38,27 @@ class EventSchema(ma.Schema):
 class Stream(MethodView):
     @blp.requires("sessions:read")
     @blp.arguments(FilterArgs, location="query")
-    @blp.doc(responses={"200": {
-        "description": "text/event-stream: `id: <seq>`, `event: <type>`, "
-                       "`data: <envelope>`; a keep-alive comment every 15 s.",
-        "content": {"text/event-stream": {
-            "schema": {"type": "string", "format": "event-stream", "description":
-                       "Server-Sent Events frames (not JSON); "
-                       "each data line is one event envelope "
-                       "as GET /api/v1/events/log items show it."},
-            "example": 'id: 42\nevent: message.received\ndata: {"id": "…", "type": '
-                       '"message.received", "data": {…}}\n\n'}}}})
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "text/event-stream: `id: <seq>`, `event: <type>`, "
+                "`data: <envelope>`; a keep-alive comment every 15 s.",
+                "content": {
+                    "text/event-stream": {
+                        "schema": {
+                            "type": "string",
+                            "format": "event-stream",
+                            "description": "Server-Sent Events frames (not JSON); "
+                            "each data line is one event envelope "
+                            "as GET /api/v1/events/log items show it.",
+                        },
+                        "example": 'id: 42\nevent: message.received\ndata: {"id": "…", "type": '
+                        '"message.received", "data": {…}}\n\n',
+                    }
+                },
+            }
+        }
+    )
     def get(self, args):
         """Live events of my sessions (admins: all) as Server-Sent Events. Resume with
         the Last-Event-ID header (or ?after=); without either, only new events come."""
@@ -57,5 +72,6 @@ class Log(MethodView):
     @blp.response(200, page_schema(EventSchema))
     def get(self, args):
         """The same events as pages of JSON, oldest first (for scripts without SSE)."""
-        return paginate(event_stream.visible(args), StoredEvent.seq, cursor=args["cursor"],
-                        limit=args["limit"])
+        return paginate(
+            event_stream.visible(args), StoredEvent.seq, cursor=args["cursor"], limit=args["limit"]
+        )

@@ -32,12 +32,18 @@ blp = Blueprint("fonnte", __name__, url_prefix="/fonnte")
 
 # Kabar's error codes -> the reason fonnte gives for the same trouble.
 REASONS = {
-    "unauthorized": "invalid token", "api_key_invalid": "invalid token",
-    "api_key_revoked": "invalid token", "api_key_expired": "invalid token",
-    "account_blocked": "invalid token", "api_key_not_bound": "invalid token",
-    "session_not_found": "invalid token", "permission_denied": "access denied",
-    "unsafe_url": "url invalid", "fetch_failed": "url unreachable",
-    "media_too_large": "file too large", "validation_error": "input invalid",
+    "unauthorized": "invalid token",
+    "api_key_invalid": "invalid token",
+    "api_key_revoked": "invalid token",
+    "api_key_expired": "invalid token",
+    "account_blocked": "invalid token",
+    "api_key_not_bound": "invalid token",
+    "session_not_found": "invalid token",
+    "permission_denied": "access denied",
+    "unsafe_url": "url invalid",
+    "fetch_failed": "url unreachable",
+    "media_too_large": "file too large",
+    "validation_error": "input invalid",
     "runtime_down": "device disconnected",
 }
 
@@ -52,18 +58,24 @@ def _device(permissions: tuple[str, ...]) -> WaSession:
     """The session the token is bound to, after the same checks as the rest of the API."""
     token = _token()
     if not apikeys.looks_like_api_key(token):
-        raise Unauthorized("The token is not a Kabar API key. Use a key bound to one "
-                           "session (POST /api/v1/api-keys with session_id).")
+        raise Unauthorized(
+            "The token is not a Kabar API key. Use a key bound to one "
+            "session (POST /api/v1/api-keys with session_id)."
+        )
     principal = apikeys.authenticate(token)
     g.principal = principal
     if principal.api_key is None or principal.api_key.session_id is None:
-        raise Forbidden("This API key is not bound to a session, so it is no fonnte device "
-                        "token. Make one with POST /api/v1/api-keys and a session_id.",
-                        code="api_key_not_bound")
+        raise Forbidden(
+            "This API key is not bound to a session, so it is no fonnte device "
+            "token. Make one with POST /api/v1/api-keys and a session_id.",
+            code="api_key_not_bound",
+        )
     missing = [p for p in permissions if not principal.can(p)]
     if missing:
-        raise Forbidden(f"This needs the permission {', '.join(missing)}, which your API "
-                        "key does not grant.", code="permission_denied")
+        raise Forbidden(
+            f"This needs the permission {', '.join(missing)}, which your API key does not grant.",
+            code="permission_denied",
+        )
     return sessions.get(principal.api_key.session_id)
 
 
@@ -109,8 +121,13 @@ def _refused(error: KabarError):
 @blp.errorhandler(HTTPException)
 def _http_refused(error: HTTPException):
     db.session.rollback()
-    return _answer({"reason": (error.description or error.name or "request invalid"),
-                    "status": False, "code": f"http_{error.code}"})
+    return _answer(
+        {
+            "reason": (error.description or error.name or "request invalid"),
+            "status": False,
+            "code": f"http_{error.code}",
+        }
+    )
 
 
 @blp.route("/send", methods=["POST"], strict_slashes=False)
@@ -118,8 +135,9 @@ def _http_refused(error: HTTPException):
 def send(session: WaSession):
     """fonnte's send: one or many targets, text, media, location, poll, schedule, delay."""
     upload = request.files.get("file")
-    queued = sending.send(session, _fields(), upload=upload,
-                          region=current_app.config["KABAR"]["PHONE_REGION"])
+    queued = sending.send(
+        session, _fields(), upload=upload, region=current_app.config["KABAR"]["PHONE_REGION"]
+    )
     return _answer(sending.answer(queued))
 
 
@@ -142,9 +160,13 @@ def device(session: WaSession):
 def media_file(signed: str):
     """The file of an inbound message, from the ``url`` of a fonnte-format webhook."""
     message = webhooks.message_of_link(signed)
-    sha256 = ((message.media or {}).get("sha256") if message is not None else None)
+    sha256 = (message.media or {}).get("sha256") if message is not None else None
     if not sha256:
         return jsonify({"status": False, "reason": "file not found or link expired"}), 404
     info = message.media or {}
-    return send_file(media_store.path_of(sha256), mimetype=info.get("mimetype"),
-                     download_name=info.get("filename") or sha256, max_age=0)
+    return send_file(
+        media_store.path_of(sha256),
+        mimetype=info.get("mimetype"),
+        download_name=info.get("filename") or sha256,
+        max_age=0,
+    )

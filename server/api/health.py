@@ -39,8 +39,11 @@ def _database_check() -> dict:
         db.session.rollback()
         return {"ok": False, "error": f"database unreachable: {type(exc).__name__}"}
     if current != head:
-        return {"ok": False, "error": f"database at revision {current}, code expects {head}; "
-                                      "run `kabar init`", "revision": current}
+        return {
+            "ok": False,
+            "error": f"database at revision {current}, code expects {head}; run `kabar init`",
+            "revision": current,
+        }
     return {"ok": True, "revision": current}
 
 
@@ -48,8 +51,11 @@ def _runtime_check() -> dict:
     state = heartbeat.state()
     if state.alive:
         return {"ok": True, "pid": state.pid, "beat_at": state.beat_at.isoformat()}
-    return {"ok": False, "error": "the runtime process is not running; sessions are offline",
-            "beat_at": state.beat_at.isoformat() if state.beat_at else None}
+    return {
+        "ok": False,
+        "error": "the runtime process is not running; sessions are offline",
+        "beat_at": state.beat_at.isoformat() if state.beat_at else None,
+    }
 
 
 @blp.route("/ready")
@@ -64,4 +70,5 @@ class Ready(MethodView):
             checks["runtime"] = _runtime_check()
         ready = all(check["ok"] for check in checks.values())
         return {"status": "ready" if ready else "not_ready", "checks": checks}, (
-            200 if ready else 503)
+            200 if ready else 503
+        )

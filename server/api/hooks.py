@@ -14,8 +14,12 @@ from flask.views import MethodView
 from server.api.base import Blueprint
 from server.workflows import operations
 
-blp = Blueprint("hooks", __name__, url_prefix="/api/v1/hooks",
-                description="HTTP hooks: POST to start a workflow with a hook trigger.")
+blp = Blueprint(
+    "hooks",
+    __name__,
+    url_prefix="/api/v1/hooks",
+    description="HTTP hooks: POST to start a workflow with a hook trigger.",
+)
 
 
 @blp.route("/<workflow>")
@@ -30,11 +34,14 @@ class Hook(MethodView):
         payload = operations.hook_request(
             body=request.get_json(silent=True),
             text=request.get_data(as_text=True) if request.data else "",
-            query=request.args.to_dict(flat=True), headers=dict(request.headers.items()))
+            query=request.args.to_dict(flat=True),
+            headers=dict(request.headers.items()),
+        )
         run, ctx = operations.run_hook(workflow, token, payload)
         answer = operations.hook_answer(run, ctx)
-        response = Response(answer["body"], status=answer["status"],
-                            content_type=answer["content_type"])
+        response = Response(
+            answer["body"], status=answer["status"], content_type=answer["content_type"]
+        )
         for key, value in answer["headers"].items():
             response.headers[key] = value
         return response

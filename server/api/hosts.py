@@ -9,8 +9,12 @@ from server.api.base import Blueprint
 from server.errors import NotFound
 from server.runtime import leases, wakeup
 
-blp = Blueprint("hosts", __name__, url_prefix="/api/v1/runtime",
-                description="Runtime hosts: the processes that hold WhatsApp sessions.")
+blp = Blueprint(
+    "hosts",
+    __name__,
+    url_prefix="/api/v1/runtime",
+    description="Runtime hosts: the processes that hold WhatsApp sessions.",
+)
 
 
 class HostSchema(ma.Schema):
@@ -20,10 +24,12 @@ class HostSchema(ma.Schema):
     capacity = ma.fields.Integer(metadata={"description": "Most sessions it holds."})
     sessions = ma.fields.Integer(metadata={"description": "Sessions it holds now."})
     alive = ma.fields.Boolean(metadata={"description": "It beat within 15 s."})
-    draining = ma.fields.Boolean(metadata={
-        "description": "It is giving its sessions to the other hosts (for an upgrade)."})
-    leader = ma.fields.Boolean(metadata={
-        "description": "It runs webhooks, workflows and schedules."})
+    draining = ma.fields.Boolean(
+        metadata={"description": "It is giving its sessions to the other hosts (for an upgrade)."}
+    )
+    leader = ma.fields.Boolean(
+        metadata={"description": "It runs webhooks, workflows and schedules."}
+    )
     started_at = ma.fields.DateTime()
     beat_at = ma.fields.DateTime()
 
@@ -46,7 +52,9 @@ class Drain(MethodView):
         seconds) and takes no new ones; stop it then. `kabar runtime --drain` does the
         same for the host it runs on."""
         if not leases.drain(host_id):
-            raise NotFound(f"No runtime host {host_id!r}; GET /api/v1/runtime/hosts lists "
-                           "them.", code="host_not_found")
+            raise NotFound(
+                f"No runtime host {host_id!r}; GET /api/v1/runtime/hosts lists them.",
+                code="host_not_found",
+            )
         wakeup.notify()
         return next(h for h in leases.hosts() if h.id == host_id)

@@ -16,15 +16,22 @@ from server.api.base import Blueprint
 from server.api.messages import IDEMPOTENCY_HEADER, OutgoingSchema
 from server.runtime import live
 
-blp = Blueprint("message_actions", __name__, url_prefix="/api/v1/sessions",
-                description="React to, edit, revoke (delete for everyone) and star messages.")
+blp = Blueprint(
+    "message_actions",
+    __name__,
+    url_prefix="/api/v1/sessions",
+    description="React to, edit, revoke (delete for everyone) and star messages.",
+)
 
 ROUTE = "/<string:session_id>/messages/<string:message_id>"
 
 
 class ReactSchema(ma.Schema):
-    emoji = ma.fields.String(required=True, validate=ma.validate.Length(0, 16), metadata={
-        "description": "The emoji; an empty string removes your reaction."})
+    emoji = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(0, 16),
+        metadata={"description": "The emoji; an empty string removes your reaction."},
+    )
 
 
 class EditSchema(ma.Schema):
@@ -37,8 +44,13 @@ class StarSchema(ma.Schema):
 
 def _act(session_id: str, message_id: str, kind: str, text: str = ""):
     session = sessions.get(session_id)
-    row, created = outbox.act(session, message_id, kind, text=text,
-                              idempotency_key=request.headers.get(IDEMPOTENCY_HEADER))
+    row, created = outbox.act(
+        session,
+        message_id,
+        kind,
+        text=text,
+        idempotency_key=request.headers.get(IDEMPOTENCY_HEADER),
+    )
     return row, 202, ({} if created else {"Idempotent-Replayed": "true"})
 
 
@@ -80,5 +92,10 @@ class Star(MethodView):
         """Star (or unstar) a message on this device."""
         session = sessions.get(session_id)
         message = outbox.history_message(session, message_id)
-        live.star(session.id, chat=message.chat_jid, sender=message.sender_jid,
-                  message_id=message.wa_id, starred=body["starred"])
+        live.star(
+            session.id,
+            chat=message.chat_jid,
+            sender=message.sender_jid,
+            message_id=message.wa_id,
+            starred=body["starred"],
+        )

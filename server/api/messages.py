@@ -16,9 +16,13 @@ from server.outbox import bulk
 from server.outbox.schema import SendSpec
 from server.whatsapp.jids import InvalidPhone, to_jid
 
-blp = Blueprint("messages", __name__, url_prefix="/api/v1/sessions",
-                description="Send messages (queued in the outbox, paced, tracked) and read "
-                            "the history of a session's chats.")
+blp = Blueprint(
+    "messages",
+    __name__,
+    url_prefix="/api/v1/sessions",
+    description="Send messages (queued in the outbox, paced, tracked) and read "
+    "the history of a session's chats.",
+)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -38,9 +42,10 @@ class MessageSchema(ma.Schema):
     kind = ma.fields.String()
     text = ma.fields.String()
     # The transport's download handle (media keys) stays inside the gateway.
-    media = ma.fields.Function(lambda m: {k: v for k, v in m.media.items() if k != "handle"}
-                               if m.media else None, metadata={"description":
-                               "mimetype, filename, size, sha256 once stored, download"})
+    media = ma.fields.Function(
+        lambda m: {k: v for k, v in m.media.items() if k != "handle"} if m.media else None,
+        metadata={"description": "mimetype, filename, size, sha256 once stored, download"},
+    )
     location = ma.fields.Dict(allow_none=True)
     quoted_id = ma.fields.String(allow_none=True)
     status = ma.fields.String()
@@ -53,14 +58,22 @@ class OutgoingSchema(ma.Schema):
     session_id = ma.fields.String()
     to = ma.fields.String(attribute="to_jid")
     type = ma.fields.String(attribute="kind")
-    status = ma.fields.String(metadata={"description": "queued, sending, sent, delivered, "
-                                        "read, played, failed, cancelled or expired"})
-    reason = ma.fields.String(allow_none=True, metadata={
-        "description": "Why it failed, was cancelled or expired."})
-    waiting = ma.fields.String(allow_none=True, metadata={
-        "description": "Why a queued message has not gone yet (pacing, quiet hours, cap)."})
-    priority = ma.fields.Function(lambda row: {0: "high", 9: "bulk"}.get(row.priority,
-                                                                         "normal"))
+    status = ma.fields.String(
+        metadata={
+            "description": "queued, sending, sent, delivered, "
+            "read, played, failed, cancelled or expired"
+        }
+    )
+    reason = ma.fields.String(
+        allow_none=True, metadata={"description": "Why it failed, was cancelled or expired."}
+    )
+    waiting = ma.fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Why a queued message has not gone yet (pacing, quiet hours, cap)."
+        },
+    )
+    priority = ma.fields.Function(lambda row: {0: "high", 9: "bulk"}.get(row.priority, "normal"))
     source = ma.fields.String()
     attempts = ma.fields.Integer()
     send_at = ma.fields.DateTime(allow_none=True)
@@ -71,8 +84,9 @@ class OutgoingSchema(ma.Schema):
     sent_at = ma.fields.DateTime(allow_none=True)
     delivered_at = ma.fields.DateTime(allow_none=True)
     read_at = ma.fields.DateTime(allow_none=True)
-    status_url = ma.fields.Function(lambda row: url_for(
-        "messages.OutgoingById", session_id=row.session_id, message_id=row.id))
+    status_url = ma.fields.Function(
+        lambda row: url_for("messages.OutgoingById", session_id=row.session_id, message_id=row.id)
+    )
 
 
 class MessageListArgs(PageArgs):
@@ -98,8 +112,11 @@ def _send_request() -> tuple[dict, object]:
         return spec, request.files.get("file")
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise ValidationFailed("Send a JSON object (or a multipart form).",
-                               code="validation_error", errors={"json": ["Expected an object."]})
+        raise ValidationFailed(
+            "Send a JSON object (or a multipart form).",
+            code="validation_error",
+            errors={"json": ["Expected an object."]},
+        )
     return body, None
 
 
@@ -122,14 +139,35 @@ class Messages(MethodView):
         return paginate(query, Message.seq, cursor=args["cursor"], limit=args["limit"])
 
     @blp.requires("messages:send")
-    @blp.doc(requestBody={"required": True, "content": {
-        "application/json": {"schema": SendSpec},
-        "multipart/form-data": {"schema": {"type": "object", "properties": {
-            "file": {"type": "string", "format": "binary"},
-            "payload": {"type": "string", "description": "The JSON fields, as text"}}}}}},
-        parameters=[{"in": "header", "name": IDEMPOTENCY_HEADER, "required": False,
-                     "schema": {"type": "string", "maxLength": 128}, "description":
-                     "Repeat a request with the same key and it is sent once."}])
+    @blp.doc(
+        requestBody={
+            "required": True,
+            "content": {
+                "application/json": {"schema": SendSpec},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "payload": {
+                                "type": "string",
+                                "description": "The JSON fields, as text",
+                            },
+                        },
+                    }
+                },
+            },
+        },
+        parameters=[
+            {
+                "in": "header",
+                "name": IDEMPOTENCY_HEADER,
+                "required": False,
+                "schema": {"type": "string", "maxLength": 128},
+                "description": "Repeat a request with the same key and it is sent once.",
+            }
+        ],
+    )
     @blp.response(202, OutgoingSchema)
     @carries_media
     def post(self, session_id):
@@ -140,20 +178,27 @@ class Messages(MethodView):
         if key is not None and len(key) > 128:
             raise ValidationFailed(errors={IDEMPOTENCY_HEADER: ["At most 128 characters."]})
         spec, upload = _send_request()
-        row, created = outbox.send(session, spec, idempotency_key=key, upload=upload,
-                                   grouped=True)
-        headers = {"Location": url_for("messages.OutgoingById", session_id=row.session_id,
-                                       message_id=row.id)}
+        row, created = outbox.send(session, spec, idempotency_key=key, upload=upload, grouped=True)
+        headers = {
+            "Location": url_for(
+                "messages.OutgoingById", session_id=row.session_id, message_id=row.id
+            )
+        }
         if not created:
             headers["Idempotent-Replayed"] = "true"
         return row, 202, headers
 
 
 class BulkSendSchema(ma.Schema):
-    messages = ma.fields.List(ma.fields.Raw(), required=True, metadata={
-        "description": f"1 to {bulk.MAX_ITEMS} send requests (as POST .../messages takes "
-                       "them), each with an optional idempotency_key. Media by url or "
-                       "sha256 (the body is capped at KABAR_MAX_BODY_BYTES)."})
+    messages = ma.fields.List(
+        ma.fields.Raw(),
+        required=True,
+        metadata={
+            "description": f"1 to {bulk.MAX_ITEMS} send requests (as POST .../messages takes "
+            "them), each with an optional idempotency_key. Media by url or "
+            "sha256 (the body is capped at KABAR_MAX_BODY_BYTES)."
+        },
+    )
 
 
 class BulkErrorSchema(ma.Schema):
@@ -169,10 +214,14 @@ class BulkItemSchema(ma.Schema):
     wa_id = ma.fields.String()
     to = ma.fields.String()
     status = ma.fields.String(metadata={"description": "The message's status (queued…)."})
-    replayed = ma.fields.Boolean(metadata={
-        "description": "Its idempotency key was seen before: this is the message it made."})
-    error = ma.fields.Nested(BulkErrorSchema, metadata={
-        "description": "Why this item was not queued (the others were)."})
+    replayed = ma.fields.Boolean(
+        metadata={
+            "description": "Its idempotency key was seen before: this is the message it made."
+        }
+    )
+    error = ma.fields.Nested(
+        BulkErrorSchema, metadata={"description": "Why this item was not queued (the others were)."}
+    )
 
 
 class BulkResultSchema(ma.Schema):
@@ -184,16 +233,30 @@ class BulkResultSchema(ma.Schema):
 @blp.route("/<string:session_id>/messages/bulk")
 class BulkSend(MethodView):
     @blp.requires("messages:send")
-    @blp.doc(requestBody={"required": True, "content": {
-        "application/json": {"schema": BulkSendSchema}}},
-        parameters=[{"in": "header", "name": IDEMPOTENCY_HEADER, "required": False,
-                     "schema": {"type": "string", "maxLength": 100}, "description":
-                     "Keys the items that carry no idempotency_key as <key>:<index>."}],
-        responses={"207": {"description": "Some items were rejected; see results.",
-                           "content": {"application/json": {"schema": BulkResultSchema}}}})
+    @blp.doc(
+        requestBody={"required": True, "content": {"application/json": {"schema": BulkSendSchema}}},
+        parameters=[
+            {
+                "in": "header",
+                "name": IDEMPOTENCY_HEADER,
+                "required": False,
+                "schema": {"type": "string", "maxLength": 100},
+                "description": "Keys the items that carry no idempotency_key as <key>:<index>.",
+            }
+        ],
+        responses={
+            "207": {
+                "description": "Some items were rejected; see results.",
+                "content": {"application/json": {"schema": BulkResultSchema}},
+            }
+        },
+    )
     @blp.response(202, BulkResultSchema, description="Every item was queued (or replayed).")
-    @blp.alt_response(422, description="messages is not a list of 1 to "
-                      f"{bulk.MAX_ITEMS} items.", schema=ErrorSchema)
+    @blp.alt_response(
+        422,
+        description=f"messages is not a list of 1 to {bulk.MAX_ITEMS} items.",
+        schema=ErrorSchema,
+    )
     def post(self, session_id):
         """Queue many messages in one request: each item is validated and answered on its
         own (202 when all were queued, 207 when some were rejected, with each one's error);
@@ -204,16 +267,19 @@ class BulkSend(MethodView):
             raise ValidationFailed(errors={IDEMPOTENCY_HEADER: ["At most 100 characters."]})
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or set(body) != {"messages"}:
-            raise ValidationFailed("Send a JSON object with one field, messages: a list of "
-                                   "send requests.", errors={"json": [
-                                       "Expected {\"messages\": [...]}."]})
-        answers = [a.to_json() for a in bulk.send_many(session, body["messages"],
-                                                       idempotency_key=key)]
+            raise ValidationFailed(
+                "Send a JSON object with one field, messages: a list of send requests.",
+                errors={"json": ['Expected {"messages": [...]}.']},
+            )
+        answers = [
+            a.to_json() for a in bulk.send_many(session, body["messages"], idempotency_key=key)
+        ]
         rejected = sum("error" in a for a in answers)
         # Built here, not dumped through the schema: it is plain JSON already, and
         # dumping a thousand items costs more than storing them.
-        response = jsonify({"accepted": len(answers) - rejected, "rejected": rejected,
-                            "results": answers})
+        response = jsonify(
+            {"accepted": len(answers) - rejected, "rejected": rejected, "results": answers}
+        )
         response.status_code = 207 if rejected else 202
         return response
 
@@ -232,10 +298,12 @@ class OutgoingById(MethodView):
     def patch(self, body, session_id, message_id):
         """Reschedule a queued message (send_at) or change its expiry (null clears it)."""
         row = outbox.get(sessions.get(session_id), message_id)
-        return outbox.reschedule(row, send_at=body.get("send_at"),
-                                 expires_at=body.get("expires_at"),
-                                 clear_expiry="expires_at" in body and
-                                 body["expires_at"] is None)
+        return outbox.reschedule(
+            row,
+            send_at=body.get("send_at"),
+            expires_at=body.get("expires_at"),
+            clear_expiry="expires_at" in body and body["expires_at"] is None,
+        )
 
 
 @blp.route("/<string:session_id>/messages/<string:message_id>/cancel")
@@ -254,5 +322,3 @@ class Retry(MethodView):
     def post(self, session_id, message_id):
         """Queue a failed or expired message again (same WhatsApp id)."""
         return outbox.retry(outbox.get(sessions.get(session_id), message_id))
-
-

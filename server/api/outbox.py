@@ -10,8 +10,12 @@ from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.api.messages import OutgoingSchema
 from server.models import OUTBOX_STATUSES, OutboxMessage
 
-blp = Blueprint("outbox", __name__, url_prefix="/api/v1/outbox",
-                description="The outbox across sessions: what waits, what failed, and why.")
+blp = Blueprint(
+    "outbox",
+    __name__,
+    url_prefix="/api/v1/outbox",
+    description="The outbox across sessions: what waits, what failed, and why.",
+)
 
 
 class OutboxArgs(PageArgs):
@@ -30,7 +34,10 @@ class Outbox(MethodView):
     def get(self, args):
         """Outgoing messages of the sessions I can see, oldest first."""
         query = outbox.listing(
-            status=args.get("status"), since=args.get("since"), until=args.get("until"),
+            status=args.get("status"),
+            since=args.get("since"),
+            until=args.get("until"),
             broadcast=args.get("broadcast"),
-            session=sessions.get(args["session"]) if args.get("session") else None)
+            session=sessions.get(args["session"]) if args.get("session") else None,
+        )
         return paginate(query, OutboxMessage.seq, cursor=args["cursor"], limit=args["limit"])

@@ -13,8 +13,12 @@ from server.models import Person
 from server.tickets import importer, people
 from server.tickets.schemas import PersonCreateSchema, PersonSchema, PersonUpdateSchema
 
-blp = Blueprint("people", __name__, url_prefix="/api/v1/people",
-                description="The helpdesk's people directory: CRUD and CSV/XLSX import.")
+blp = Blueprint(
+    "people",
+    __name__,
+    url_prefix="/api/v1/people",
+    description="The helpdesk's people directory: CRUD and CSV/XLSX import.",
+)
 
 
 class PeopleListArgs(PageArgs):
@@ -24,8 +28,10 @@ class PeopleListArgs(PageArgs):
 
 
 class ImportArgs(ma.Schema):
-    dry_run = ma.fields.Boolean(load_default=False, metadata={
-        "description": "Check every row and report, but save nothing."})
+    dry_run = ma.fields.Boolean(
+        load_default=False,
+        metadata={"description": "Check every row and report, but save nothing."},
+    )
 
 
 class ImportErrorSchema(ma.Schema):
@@ -50,8 +56,9 @@ class People(MethodView):
     @blp.response(200, page_schema(PersonSchema))
     def get(self, args):
         """The directory, by id."""
-        query = people.search(q=args.get("q"), status=args.get("status"),
-                              department=args.get("department"))
+        query = people.search(
+            q=args.get("q"), status=args.get("status"), department=args.get("department")
+        )
         return paginate(query, Person.id, cursor=args["cursor"], limit=args["limit"])
 
     @blp.requires("people:manage")
@@ -66,8 +73,19 @@ class People(MethodView):
 class Import(MethodView):
     @blp.requires("people:manage")
     @blp.arguments(ImportArgs, location="query")
-    @blp.doc(requestBody={"required": True, "content": {"multipart/form-data": {"schema": {
-        "type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}}}})
+    @blp.doc(
+        requestBody={
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                }
+            },
+        }
+    )
     @blp.response(200, ImportReportSchema)
     @carries_media
     def post(self, args):
@@ -75,8 +93,9 @@ class Import(MethodView):
         rows are saved, bad rows reported with their row number."""
         upload = request.files.get("file")
         if upload is None:
-            raise ValidationFailed(errors={"file": [
-                "Upload the CSV or XLSX file as multipart form field 'file'."]})
+            raise ValidationFailed(
+                errors={"file": ["Upload the CSV or XLSX file as multipart form field 'file'."]}
+            )
         data = upload.stream.read(importer.MAX_BYTES + 1)
         return importer.run(data, upload.filename or "", dry_run=args["dry_run"])
 

@@ -12,13 +12,18 @@ from server.auth.permissions import PERMISSIONS, group_permissions
 from server.auth.schemas import GroupSchema
 from server.models import Group, db
 
-blp = Blueprint("groups", __name__, url_prefix="/api/v1",
-                description="Groups grant named permissions to their users.")
+blp = Blueprint(
+    "groups",
+    __name__,
+    url_prefix="/api/v1",
+    description="Groups grant named permissions to their users.",
+)
 
 
 class GroupOutSchema(GroupSchema):
     permissions = ma.fields.Function(
-        lambda group: sorted(group_permissions(group.name, group.permissions)))
+        lambda group: sorted(group_permissions(group.name, group.permissions))
+    )
 
 
 class GroupUpdateSchema(ma.Schema):

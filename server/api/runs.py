@@ -9,8 +9,12 @@ from server.api.base import Blueprint, PageArgs, page_schema, paginate
 from server.models import RUN_STATUSES, WorkflowRun
 from server.workflows import operations
 
-blp = Blueprint("runs", __name__, url_prefix="/api/v1/runs",
-                description="Workflow runs: what each step did, where a run waits.")
+blp = Blueprint(
+    "runs",
+    __name__,
+    url_prefix="/api/v1/runs",
+    description="Workflow runs: what each step did, where a run waits.",
+)
 
 
 def _state(key: str):
@@ -25,11 +29,16 @@ class RunSchema(ma.Schema):
     trigger_type = ma.fields.String()
     session_id = ma.fields.String(allow_none=True)
     chat = ma.fields.String(allow_none=True)
-    current = ma.fields.String(allow_none=True, metadata={
-        "description": "The node the run is at (waiting), ended at, or failed at."})
-    wait = ma.fields.Function(lambda run: _wait(run), metadata={
-        "description": "What a waiting run waits for: {node, kind (reply|until), until, "
-                       "chat}."})
+    current = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "The node the run is at (waiting), ended at, or failed at."},
+    )
+    wait = ma.fields.Function(
+        lambda run: _wait(run),
+        metadata={
+            "description": "What a waiting run waits for: {node, kind (reply|until), until, chat}."
+        },
+    )
     error = ma.fields.String(allow_none=True)
     parent_id = ma.fields.String(allow_none=True)
     started_at = ma.fields.DateTime()
@@ -60,8 +69,9 @@ class Runs(MethodView):
     @blp.response(200, page_schema(RunSchema))
     def get(self, args):
         """Runs, oldest first (follow next_cursor), filtered."""
-        query = operations.runs(**{key: args.get(key)
-                                for key in ("workflow", "status", "session", "chat")})
+        query = operations.runs(
+            **{key: args.get(key) for key in ("workflow", "status", "session", "chat")}
+        )
         return paginate(query, WorkflowRun.seq, cursor=args["cursor"], limit=args["limit"])
 
 
@@ -97,5 +107,9 @@ def _wait(run: WorkflowRun) -> dict | None:
     wait = run.state.get("wait") if run.status == "waiting" else None
     if not wait:
         return None
-    return {"node": wait.get("node"), "kind": wait.get("kind"), "until": wait.get("until"),
-            "chat": wait.get("chat")}
+    return {
+        "node": wait.get("node"),
+        "kind": wait.get("kind"),
+        "until": wait.get("until"),
+        "chat": wait.get("chat"),
+    }

@@ -16,8 +16,12 @@ from server.models import SessionStatusChange, WaSession, db
 from server.runtime import live
 from server.session_schemas import SessionSchema
 
-blp = Blueprint("sessions", __name__, url_prefix="/api/v1/sessions",
-                description="WhatsApp sessions: one per account (device).")
+blp = Blueprint(
+    "sessions",
+    __name__,
+    url_prefix="/api/v1/sessions",
+    description="WhatsApp sessions: one per account (device).",
+)
 
 
 class SessionUpdateSchema(ma.Schema):
@@ -37,16 +41,22 @@ class QrSchema(ma.Schema):
 
 
 class PairCodeArgs(ma.Schema):
-    phone = ma.fields.String(required=True, metadata={
-        "description": "The number of the phone to link, as people type it."})
+    phone = ma.fields.String(
+        required=True,
+        metadata={"description": "The number of the phone to link, as people type it."},
+    )
 
 
 class PairCodeSchema(ma.Schema):
-    code = ma.fields.String(metadata={
-        "description": "Enter it on the phone: Linked devices > Link with phone number."})
-    expires_at = ma.fields.DateTime(metadata={
-        "description": "When the code stops working; the session then stops (status "
-                       "`stopped`, reason `qr_expired…`) and must be started again."})
+    code = ma.fields.String(
+        metadata={"description": "Enter it on the phone: Linked devices > Link with phone number."}
+    )
+    expires_at = ma.fields.DateTime(
+        metadata={
+            "description": "When the code stops working; the session then stops (status "
+            "`stopped`, reason `qr_expired…`) and must be started again."
+        }
+    )
 
 
 class StatusChangeSchema(ma.Schema):
@@ -73,8 +83,9 @@ class Sessions(MethodView):
     @blp.response(200, page_schema(SessionSchema))
     def get(self, args):
         """List my sessions (admins: everyone's)."""
-        return paginate(sessions.visible(), WaSession.id, cursor=args["cursor"],
-                        limit=args["limit"])
+        return paginate(
+            sessions.visible(), WaSession.id, cursor=args["cursor"], limit=args["limit"]
+        )
 
     @blp.requires("sessions:manage")
     @blp.arguments(SessionSchema)
@@ -97,8 +108,7 @@ class SessionById(MethodView):
     @blp.response(200, SessionSchema)
     def patch(self, body, session_id):
         """Change label, auto-start or settings."""
-        return sessions.update(sessions.get(session_id), principal=current_principal(),
-                               **body)
+        return sessions.update(sessions.get(session_id), principal=current_principal(), **body)
 
     @blp.requires("sessions:manage")
     @blp.response(204)
@@ -118,20 +128,25 @@ def _action(name: str, doc: str):
 
 @blp.route("/<string:session_id>/start")
 class Start(MethodView):
-    post = blp.requires("sessions:manage")(blp.response(202, SessionSchema)(
-        _action("start", "Start connecting (a QR appears if the session is not paired).")))
+    post = blp.requires("sessions:manage")(
+        blp.response(202, SessionSchema)(
+            _action("start", "Start connecting (a QR appears if the session is not paired).")
+        )
+    )
 
 
 @blp.route("/<string:session_id>/stop")
 class Stop(MethodView):
-    post = blp.requires("sessions:manage")(blp.response(202, SessionSchema)(
-        _action("stop", "Disconnect; the device stays paired.")))
+    post = blp.requires("sessions:manage")(
+        blp.response(202, SessionSchema)(_action("stop", "Disconnect; the device stays paired."))
+    )
 
 
 @blp.route("/<string:session_id>/restart")
 class Restart(MethodView):
-    post = blp.requires("sessions:manage")(blp.response(202, SessionSchema)(
-        _action("restart", "Disconnect and connect again.")))
+    post = blp.requires("sessions:manage")(
+        blp.response(202, SessionSchema)(_action("restart", "Disconnect and connect again."))
+    )
 
 
 @blp.route("/<string:session_id>/logout")
@@ -149,8 +164,11 @@ class Qr(MethodView):
     @blp.arguments(QrArgs, location="query")
     @blp.response(200, QrSchema)
     @blp.alt_response(409, description="No QR to show (stopped, or already paired).")
-    @blp.alt_response(503, description="Still starting after a few seconds (code "
-                      "session_starting, with Retry-After), or the runtime is down.")
+    @blp.alt_response(
+        503,
+        description="Still starting after a few seconds (code "
+        "session_starting, with Retry-After), or the runtime is down.",
+    )
     def get(self, args, session_id):
         """The QR code to scan with WhatsApp > Linked devices, while status is qr.
 
@@ -160,8 +178,11 @@ class Qr(MethodView):
         png = sessions.qr_png(session.qr)
         if args["format"] == "png":
             return Response(png, mimetype="image/png", headers={"Cache-Control": "no-store"})
-        return {"qr": session.qr, "expires_at": session.qr_expires_at,
-                "data_url": "data:image/png;base64," + base64.b64encode(png).decode()}
+        return {
+            "qr": session.qr,
+            "expires_at": session.qr_expires_at,
+            "data_url": "data:image/png;base64," + base64.b64encode(png).decode(),
+        }
 
 
 @blp.route("/<string:session_id>/pair-code")
@@ -182,8 +203,11 @@ class StatusHistory(MethodView):
         """Every status the session went through, newest first (last 200)."""
         session = sessions.get(session_id)
         return db.session.scalars(
-            sa.select(SessionStatusChange).where(SessionStatusChange.session_id == session.id)
-            .order_by(SessionStatusChange.id.desc()).limit(200)).all()
+            sa.select(SessionStatusChange)
+            .where(SessionStatusChange.session_id == session.id)
+            .order_by(SessionStatusChange.id.desc())
+            .limit(200)
+        ).all()
 
 
 @blp.route("/<string:session_id>/me")

@@ -11,9 +11,13 @@ from server.models import StaffProfile
 from server.tickets import staff
 from server.tickets.schemas import StaffProfileSchema, StaffSchema
 
-blp = Blueprint("staff", __name__, url_prefix="/api/v1/staff",
-                description="Helpdesk staff: a user's WhatsApp phone, level (Administrator, "
-                            "Staf, TBO) and status.")
+blp = Blueprint(
+    "staff",
+    __name__,
+    url_prefix="/api/v1/staff",
+    description="Helpdesk staff: a user's WhatsApp phone, level (Administrator, "
+    "Staf, TBO) and status.",
+)
 
 
 class StaffArgs(PageArgs):
@@ -29,10 +33,8 @@ class Staff(MethodView):
     @blp.response(200, page_schema(StaffSchema))
     def get(self, args):
         """Staff members, by user id: whom tickets can be assigned to."""
-        query = staff.search(level=args.get("level"), status=args.get("status"),
-                             q=args.get("q"))
-        return paginate(query, StaffProfile.user_id, cursor=args["cursor"],
-                        limit=args["limit"])
+        query = staff.search(level=args.get("level"), status=args.get("status"), q=args.get("q"))
+        return paginate(query, StaffProfile.user_id, cursor=args["cursor"], limit=args["limit"])
 
 
 @blp.route("/<int:user_id>")

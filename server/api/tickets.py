@@ -29,10 +29,12 @@ from server.tickets.schemas import (
     TicketSchema,
 )
 
-blp = Blueprint("tickets", __name__, url_prefix="/api/v1/tickets",
-                description="Helpdesk tickets: tracking numbers, assignment, progress, "
-                            "statistics and exports.")
-
+blp = Blueprint(
+    "tickets",
+    __name__,
+    url_prefix="/api/v1/tickets",
+    description="Helpdesk tickets: tracking numbers, assignment, progress, statistics and exports.",
+)
 
 
 class TicketListArgs(TicketFilterArgs, PageArgs):
@@ -42,9 +44,13 @@ class TicketListArgs(TicketFilterArgs, PageArgs):
 class TicketDetailSchema(TicketSchema):
     events = ma.fields.List(ma.fields.Nested(TicketEventSchema))
     assignments = ma.fields.List(ma.fields.Nested(AssignmentSchema))
-    messages = ma.fields.Method("message_log", metadata={
-        "description": "Messages that name the ticket (in its session and yours): the "
-                       "report, cek/track questions, replies and notifications."})
+    messages = ma.fields.Method(
+        "message_log",
+        metadata={
+            "description": "Messages that name the ticket (in its session and yours): the "
+            "report, cek/track questions, replies and notifications."
+        },
+    )
 
     def message_log(self, ticket: Ticket) -> list:
         return MessageSchema(many=True).dump(message_log(ticket))
@@ -68,8 +74,10 @@ class DayStatsSchema(ma.Schema):
 class StatsSchema(ma.Schema):
     total = ma.fields.Integer()
     by_status = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
-    mean_seconds_to_finish = ma.fields.Float(allow_none=True, metadata={
-        "description": "Mean time from report to finish of the finished tickets."})
+    mean_seconds_to_finish = ma.fields.Float(
+        allow_none=True,
+        metadata={"description": "Mean time from report to finish of the finished tickets."},
+    )
     by_assignee = ma.fields.List(ma.fields.Nested(AssigneeStatsSchema))
     by_day = ma.fields.List(ma.fields.Nested(DayStatsSchema))
 
@@ -77,12 +85,15 @@ class StatsSchema(ma.Schema):
 class TicketCreateSchema(ma.Schema):
     text = ma.fields.String(required=True, validate=ma.validate.Length(1, lifecycle.MAX_TEXT))
     category = ma.fields.String(load_default="request")
-    reporter_phone = ma.fields.String(load_default=None, metadata={
-        "description": "The reporter's phone (or give person_id)."})
+    reporter_phone = ma.fields.String(
+        load_default=None, metadata={"description": "The reporter's phone (or give person_id)."}
+    )
     person_id = ma.fields.String(load_default=None)
     reporter_name = ma.fields.String(load_default="", validate=ma.validate.Length(0, 128))
-    session_id = ma.fields.String(load_default=None, metadata={
-        "description": "The session notifications to the reporter go through."})
+    session_id = ma.fields.String(
+        load_default=None,
+        metadata={"description": "The session notifications to the reporter go through."},
+    )
 
     @ma.validates_schema
     def _someone(self, data, **_kwargs):
@@ -101,8 +112,13 @@ class Tickets(MethodView):
     @blp.response(200, page_schema(TicketSchema))
     def get(self, args):
         """Tickets, newest first, filtered (field officers: those assigned to them)."""
-        return paginate(filtered(current_principal(), args), Ticket.id, cursor=args["cursor"],
-                        limit=args["limit"], descending=True)
+        return paginate(
+            filtered(current_principal(), args),
+            Ticket.id,
+            cursor=args["cursor"],
+            limit=args["limit"],
+            descending=True,
+        )
 
     @blp.requires("tickets:assign")
     @blp.arguments(TicketCreateSchema)
@@ -111,11 +127,20 @@ class Tickets(MethodView):
         """Record a report that came another way (a call, a visit) as a ticket."""
         if body["session_id"]:
             sessions.get(body["session_id"])
-        phone = (people.normalise(body["reporter_phone"], "reporter_phone")
-                 if body["reporter_phone"] else None)
-        return lifecycle.create(body["text"], _actor(), category=body["category"],
-                              reporter_phone=phone, reporter_name=body["reporter_name"],
-                              person_id=body["person_id"], session_id=body["session_id"])
+        phone = (
+            people.normalise(body["reporter_phone"], "reporter_phone")
+            if body["reporter_phone"]
+            else None
+        )
+        return lifecycle.create(
+            body["text"],
+            _actor(),
+            category=body["category"],
+            reporter_phone=phone,
+            reporter_name=body["reporter_name"],
+            person_id=body["person_id"],
+            session_id=body["session_id"],
+        )
 
 
 @blp.route("/stats")
@@ -133,16 +158,29 @@ class Stats(MethodView):
 class Export(MethodView):
     @blp.requires("tickets:read")
     @blp.arguments(ExportArgs, location="query")
-    @blp.doc(responses={"200": {"description": "The spreadsheet.", "content": {
-        export.FORMATS["xlsx"]: {"schema": {"type": "string", "format": "binary"}},
-        "text/csv": {"schema": {"type": "string"}}}}})
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "The spreadsheet.",
+                "content": {
+                    export.FORMATS["xlsx"]: {"schema": {"type": "string", "format": "binary"}},
+                    "text/csv": {"schema": {"type": "string"}},
+                },
+            }
+        }
+    )
     def get(self, args):
         """The filtered tickets as XLSX (default) or CSV, one row each."""
         fmt = args.pop("format")
         data, mimetype, name = export.export(current_principal(), args, fmt)
-        return Response(data, mimetype=mimetype, headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "Cache-Control": "no-store"})
+        return Response(
+            data,
+            mimetype=mimetype,
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "Cache-Control": "no-store",
+            },
+        )
 
 
 @blp.route("/<string:number>")
@@ -173,8 +211,13 @@ class Progress(MethodView):
     def post(self, body, number):
         """Report progress (a note, and maybe a photo from a stored message)."""
         ticket = lifecycle.get(number, current_principal())
-        photo = lifecycle.photo_of(body["photo_message_id"], session_ids=session_ids(ticket),
-                                 required=True) if body["photo_message_id"] else None
+        photo = (
+            lifecycle.photo_of(
+                body["photo_message_id"], session_ids=session_ids(ticket), required=True
+            )
+            if body["photo_message_id"]
+            else None
+        )
         return lifecycle.progress(ticket, _actor(), note=body["note"], photo=photo)
 
 
@@ -196,19 +239,23 @@ class Notes(MethodView):
     @blp.response(200, TicketSchema)
     def post(self, body, number):
         """Add a note that changes nothing."""
-        return lifecycle.add_note(lifecycle.get(number, current_principal()), _actor(),
-                                note=body["note"])
+        return lifecycle.add_note(
+            lifecycle.get(number, current_principal()), _actor(), note=body["note"]
+        )
 
 
 @blp.route("/<string:number>/photo")
 class Photo(MethodView):
     @blp.requires("tickets:read")
     @blp.arguments(PhotoArgs, location="query")
-    @blp.doc(responses={"200": {"description": "The image as it was sent.",
-                                "content": {"image/*": {"schema": {"type": "string",
-                                                                   "format": "binary"}}}}})
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "The image as it was sent.",
+                "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        }
+    )
     def get(self, args, number):
         """The ticket's photo (or, with ?event=, a progress photo), from the media store."""
         return photo_response(lifecycle.get(number, current_principal()), args.get("event"))
-
-

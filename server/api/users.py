@@ -10,8 +10,12 @@ from server.auth import accounts, current_principal
 from server.auth.schemas import BlockSchema, UserCreateSchema, UserUpdateSchema
 from server.models import User
 
-blp = Blueprint("users", __name__, url_prefix="/api/v1/users",
-                description="Users, their group, blocking and deletion.")
+blp = Blueprint(
+    "users",
+    __name__,
+    url_prefix="/api/v1/users",
+    description="Users, their group, blocking and deletion.",
+)
 
 
 class UserSchema(ma.Schema):
@@ -41,8 +45,9 @@ class Users(MethodView):
     @blp.response(200, page_schema(UserSchema))
     def get(self, args):
         """List users."""
-        query = accounts.user_query(group=args.get("group"), blocked=args.get("blocked"),
-                                    q=args.get("q"))
+        query = accounts.user_query(
+            group=args.get("group"), blocked=args.get("blocked"), q=args.get("q")
+        )
         return paginate(query, User.id, cursor=args["cursor"], limit=args["limit"])
 
     @blp.requires("users:manage")
@@ -68,8 +73,9 @@ class UserById(MethodView):
         """Change a user's group, details or password (a new password ends their logins)."""
         # null removes an email or phone; to the service None means "leave as is" and ""
         # means "remove" (and "" is no valid email to send).
-        body.update({field: "" for field in ("email", "phone")
-                     if field in body and body[field] is None})
+        body.update(
+            {field: "" for field in ("email", "phone") if field in body and body[field] is None}
+        )
         return accounts.update_user(accounts.get_user(user_id), **body)
 
     @blp.requires("users:manage")
@@ -86,8 +92,9 @@ class Block(MethodView):
     @blp.response(200, UserSchema)
     def post(self, body, user_id):
         """Block a user: they cannot log in, their tokens and API keys stop at once."""
-        return accounts.block_user(accounts.get_user(user_id), reason=body["reason"],
-                                   actor=current_principal().user)
+        return accounts.block_user(
+            accounts.get_user(user_id), reason=body["reason"], actor=current_principal().user
+        )
 
 
 @blp.route("/<int:user_id>/unblock")

@@ -12,14 +12,20 @@ from server.models import DELIVERY_STATUSES, WebhookDelivery, WebhookEndpoint
 from server.webhooks import endpoints
 from server.webhooks.schemas import WebhookSchema, WebhookUpdateSchema
 
-blp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks",
-                description="Webhooks: events POSTed to your URL, signed (Standard Webhooks), "
-                            "retried, in order per chat.")
+blp = Blueprint(
+    "webhooks",
+    __name__,
+    url_prefix="/api/v1/webhooks",
+    description="Webhooks: events POSTed to your URL, signed (Standard Webhooks), "
+    "retried, in order per chat.",
+)
 
 
 class WebhookSecretSchema(WebhookSchema):
-    secret = ma.fields.String(dump_only=True, metadata={
-        "description": "whsec_…: verify signatures with it. Shown this once only."})
+    secret = ma.fields.String(
+        dump_only=True,
+        metadata={"description": "whsec_…: verify signatures with it. Shown this once only."},
+    )
 
 
 class WebhookListArgs(PageArgs):
@@ -62,8 +68,11 @@ class DeliverySchema(ma.Schema):
     last_error = ma.fields.String(allow_none=True)
     latency_ms = ma.fields.Integer(allow_none=True)
     replay_of = ma.fields.Integer(allow_none=True)
-    actions_result = ma.fields.List(ma.fields.Dict(), allow_none=True, metadata={
-        "description": "One result per response action the receiver asked for."})
+    actions_result = ma.fields.List(
+        ma.fields.Dict(),
+        allow_none=True,
+        metadata={"description": "One result per response action the receiver asked for."},
+    )
     created_at = ma.fields.DateTime()
     delivered_at = ma.fields.DateTime(allow_none=True)
     attempt_log = ma.fields.List(ma.fields.Nested(AttemptSchema), data_key="attempt_log")
@@ -71,15 +80,23 @@ class DeliverySchema(ma.Schema):
 
 class DeliveryArgs(PageArgs):
     status = ma.fields.String(validate=ma.validate.OneOf(DELIVERY_STATUSES))
-    order = ma.fields.String(load_default="oldest", validate=ma.validate.OneOf(
-        ["oldest", "newest"]), metadata={"description": "oldest (default) or newest first."})
+    order = ma.fields.String(
+        load_default="oldest",
+        validate=ma.validate.OneOf(["oldest", "newest"]),
+        metadata={"description": "oldest (default) or newest first."},
+    )
 
 
 class ReplaySchema(ma.Schema):
-    since = fields.AwareDateTime(load_default=None, metadata={
-        "description": "Deliveries made since (ISO 8601 with a zone; default: the max age)."})
-    status = ma.fields.String(load_default="all",
-                              validate=ma.validate.OneOf(["failed", "dead", "all"]))
+    since = fields.AwareDateTime(
+        load_default=None,
+        metadata={
+            "description": "Deliveries made since (ISO 8601 with a zone; default: the max age)."
+        },
+    )
+    status = ma.fields.String(
+        load_default="all", validate=ma.validate.OneOf(["failed", "dead", "all"])
+    )
 
 
 class ReplayedSchema(ma.Schema):
@@ -93,8 +110,12 @@ class Webhooks(MethodView):
     @blp.response(200, page_schema(WebhookSchema))
     def get(self, args):
         """My webhook endpoints (admins: everyone's). The secret is never shown here."""
-        return paginate(endpoints.visible(args.get("session")), WebhookEndpoint.id,
-                        cursor=args["cursor"], limit=args["limit"])
+        return paginate(
+            endpoints.visible(args.get("session")),
+            WebhookEndpoint.id,
+            cursor=args["cursor"],
+            limit=args["limit"],
+        )
 
     @blp.requires("webhooks:manage")
     @blp.arguments(WebhookSchema)
@@ -154,9 +175,13 @@ class Deliveries(MethodView):
     def get(self, args, webhook_id):
         """The endpoint's deliveries, each with its attempts (?order=newest for a log)."""
         endpoint = endpoints.get(webhook_id)
-        return paginate(endpoints.deliveries_of(endpoint, args.get("status")),
-                        WebhookDelivery.id, cursor=args["cursor"], limit=args["limit"],
-                        descending=args["order"] == "newest")
+        return paginate(
+            endpoints.deliveries_of(endpoint, args.get("status")),
+            WebhookDelivery.id,
+            cursor=args["cursor"],
+            limit=args["limit"],
+            descending=args["order"] == "newest",
+        )
 
 
 @blp.route("/<int:webhook_id>/replay")
@@ -169,8 +194,9 @@ class ReplayEndpoint(MethodView):
         status all (the default), also the events since then that were never queued
         for this endpoint."""
         endpoint = endpoints.get(webhook_id)
-        return {"replayed": endpoints.replay_since(endpoint, since=body["since"],
-                                                 status=body["status"])}
+        return {
+            "replayed": endpoints.replay_since(endpoint, since=body["since"], status=body["status"])
+        }
 
 
 @blp.route("/deliveries/<int:delivery_id>")

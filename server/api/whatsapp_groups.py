@@ -18,9 +18,13 @@ from server.errors import NotFound
 from server.runtime import commands, live
 from server.whatsapp.jids import parse_group_jid, parse_participants
 
-blp = Blueprint("wa_groups", __name__, url_prefix="/api/v1/sessions",
-                description="WhatsApp groups of a session: list, create, settings, invite "
-                            "links, participants, leave.")
+blp = Blueprint(
+    "wa_groups",
+    __name__,
+    url_prefix="/api/v1/sessions",
+    description="WhatsApp groups of a session: list, create, settings, invite "
+    "links, participants, leave.",
+)
 
 ROUTE = "/<string:session_id>/groups"
 GROUP_ROUTE = f"{ROUTE}/<string:group_jid>"
@@ -68,9 +72,12 @@ class WaGroupSchema(ma.Schema):
 
 class WaGroupCreateSchema(ma.Schema):
     name = ma.fields.String(required=True, validate=ma.validate.Length(1, 100))
-    participants = ma.fields.List(ma.fields.String(), load_default=list,
-                                  validate=ma.validate.Length(0, 1023), metadata={
-                                      "description": "Phones as people type them, or JIDs."})
+    participants = ma.fields.List(
+        ma.fields.String(),
+        load_default=list,
+        validate=ma.validate.Length(0, 1023),
+        metadata={"description": "Phones as people type them, or JIDs."},
+    )
 
 
 class WaGroupUpdateSchema(ma.Schema):
@@ -90,23 +97,33 @@ class InviteLinkSchema(ma.Schema):
 
 
 class GroupJoinSchema(ma.Schema):
-    link = ma.fields.String(required=True, validate=ma.validate.Length(1, 256), metadata={
-        "description": "An invite link (https://chat.whatsapp.com/…) or its code."})
+    link = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(1, 256),
+        metadata={"description": "An invite link (https://chat.whatsapp.com/…) or its code."},
+    )
 
 
 class ParticipantsChangeSchema(ma.Schema):
     action = ma.fields.String(required=True, validate=ma.validate.OneOf(live.PARTICIPANT_ACTIONS))
-    participants = ma.fields.List(ma.fields.String(), required=True,
-                                  validate=ma.validate.Length(1, 256), metadata={
-                                      "description": "Phones as people type them, or JIDs."})
+    participants = ma.fields.List(
+        ma.fields.String(),
+        required=True,
+        validate=ma.validate.Length(1, 256),
+        metadata={"description": "Phones as people type them, or JIDs."},
+    )
 
 
 class ParticipantResultSchema(ma.Schema):
     jid = ma.fields.String()
     ok = ma.fields.Boolean()
-    error = ma.fields.String(allow_none=True, metadata={
-        "description": "Why not: already_participant, not_participant, not_on_whatsapp, "
-                       "not_allowed, use_leave, or WhatsApp's own code."})
+    error = ma.fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Why not: already_participant, not_participant, not_on_whatsapp, "
+            "not_allowed, use_leave, or WhatsApp's own code."
+        },
+    )
 
 
 class ParticipantResultsSchema(ma.Schema):
@@ -130,8 +147,9 @@ class Groups(MethodView):
         add (not on WhatsApp, privacy settings) are left out: compare participants."""
         session = sessions.get(session_id)
         people = _people(body["participants"])
-        return _with_names(session, [_call(session, live.GROUP_CREATE, name=body["name"],
-                                           participants=people)])[0]
+        return _with_names(
+            session, [_call(session, live.GROUP_CREATE, name=body["name"], participants=people)]
+        )[0]
 
 
 @blp.route(GROUP_ROUTE)
@@ -199,8 +217,15 @@ class Participants(MethodView):
         session = sessions.get(session_id)
         jid = parse_group_jid(group_jid)
         people = _people(body["participants"])
-        return {"results": _call(session, live.GROUP_PARTICIPANTS, jid=jid,
-                                 action=body["action"], participants=people)}
+        return {
+            "results": _call(
+                session,
+                live.GROUP_PARTICIPANTS,
+                jid=jid,
+                action=body["action"],
+                participants=people,
+            )
+        }
 
 
 @blp.route(f"{GROUP_ROUTE}/leave")

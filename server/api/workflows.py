@@ -14,48 +14,77 @@ from server.models import Workflow
 from server.workflows import operations, store, versions
 from server.workflows.schemas import StartSchema
 
-blp = Blueprint("workflows", __name__, url_prefix="/api/v1/workflows",
-                description="Workflows: JSON files of chained nodes, run by the gateway "
-                            "(docs/workflows.md).")
+blp = Blueprint(
+    "workflows",
+    __name__,
+    url_prefix="/api/v1/workflows",
+    description="Workflows: JSON files of chained nodes, run by the gateway (docs/workflows.md).",
+)
 
 
 class WorkflowSchema(ma.Schema):
-    id = ma.fields.Integer(metadata={"description": "Also accepted where a name is: tells "
-                                                    "two users' workflows of one name apart."})
+    id = ma.fields.Integer(
+        metadata={
+            "description": "Also accepted where a name is: tells "
+            "two users' workflows of one name apart."
+        }
+    )
     name = ma.fields.String(metadata={"description": "Unique among its owner's workflows."})
     description = ma.fields.String()
-    version = ma.fields.Integer(metadata={"description": "The current version; runs keep "
-                                                         "the version they started with."})
+    version = ma.fields.Integer(
+        metadata={"description": "The current version; runs keep the version they started with."}
+    )
     enabled = ma.fields.Boolean()
-    source = ma.fields.String(metadata={"description": "file (the workflows folder), api, "
-                              "or builtin (defined by Kabar, such as reply-watch)."})
+    source = ma.fields.String(
+        metadata={
+            "description": "file (the workflows folder), api, "
+            "or builtin (defined by Kabar, such as reply-watch)."
+        }
+    )
     path = ma.fields.String(allow_none=True)
     triggers = ma.fields.List(ma.fields.Dict())
-    hook = ma.fields.Function(lambda w: {"url": f"/api/v1/hooks/{w.name}",
-                                         "token_prefix": w.hook_token_prefix}
-                              if store.has_hook(w) else None, allow_none=True)
-    owner = ma.fields.Function(lambda w: w.owner_id, metadata={
-        "description": "The owner's user id; null: global (sees every session)."})
+    hook = ma.fields.Function(
+        lambda w: (
+            {"url": f"/api/v1/hooks/{w.name}", "token_prefix": w.hook_token_prefix}
+            if store.has_hook(w)
+            else None
+        ),
+        allow_none=True,
+    )
+    owner = ma.fields.Function(
+        lambda w: w.owner_id,
+        metadata={"description": "The owner's user id; null: global (sees every session)."},
+    )
     created_at = ma.fields.DateTime()
     updated_at = ma.fields.DateTime()
 
 
 class UploadedSchema(WorkflowSchema):
     created = ma.fields.Boolean(attribute="answer_created")
-    hook_token = ma.fields.String(attribute="answer_hook_token", allow_none=True, metadata={
-        "description": "The hook token (X-Kabar-Token), shown this once when it is made."})
+    hook_token = ma.fields.String(
+        attribute="answer_hook_token",
+        allow_none=True,
+        metadata={
+            "description": "The hook token (X-Kabar-Token), shown this once when it is made."
+        },
+    )
 
 
 class WorkflowDetailSchema(WorkflowSchema):
-    doc = ma.fields.Dict(attribute="answer_doc", metadata={
-        "description": "The document of the version asked for."})
+    doc = ma.fields.Dict(
+        attribute="answer_doc", metadata={"description": "The document of the version asked for."}
+    )
     versions = ma.fields.List(ma.fields.Dict(), attribute="answer_versions")
 
 
 class UploadArgs(ma.Schema):
-    enable = ma.fields.Boolean(load_default=None, metadata={
-        "description": "Enable (true) or disable (false) it too; default: as it was (a new "
-                       "workflow starts disabled)."})
+    enable = ma.fields.Boolean(
+        load_default=None,
+        metadata={
+            "description": "Enable (true) or disable (false) it too; default: as it was (a new "
+            "workflow starts disabled)."
+        },
+    )
 
 
 class VersionArgs(ma.Schema):
@@ -86,8 +115,11 @@ def _document():
     if "file" in request.files:
         return store.parse_json(request.files["file"].read(), where="the uploaded file")
     if not request.data:
-        raise ValidationFailed("Send the workflow as a JSON body, or as a file named file.",
-                               code="workflow_invalid", errors={"$": ["Nothing was sent."]})
+        raise ValidationFailed(
+            "Send the workflow as a JSON body, or as a file named file.",
+            code="workflow_invalid",
+            errors={"$": ["Nothing was sent."]},
+        )
     return store.parse_json(request.get_data(), where="the body")
 
 
@@ -98,8 +130,9 @@ class Workflows(MethodView):
     @blp.response(200, page_schema(WorkflowSchema))
     def get(self, args):
         """My workflows (admins: all, global ones included)."""
-        return paginate(operations.visible(), Workflow.id, cursor=args["cursor"],
-                        limit=args["limit"])
+        return paginate(
+            operations.visible(), Workflow.id, cursor=args["cursor"], limit=args["limit"]
+        )
 
     @blp.requires("workflows:manage")
     @blp.arguments(UploadArgs, location="query")
@@ -120,8 +153,12 @@ class Validate(MethodView):
     def post(self):
         """Check a workflow without storing it."""
         checked = store.check(_document())
-        return {"valid": True, "name": checked.name, "nodes": len(checked.nodes),
-                "triggers": checked.triggers}
+        return {
+            "valid": True,
+            "name": checked.name,
+            "nodes": len(checked.nodes),
+            "triggers": checked.triggers,
+        }
 
 
 @blp.route("/reload")
@@ -143,8 +180,7 @@ class WorkflowByName(MethodView):
         """One workflow with its document (the current version, or ?version=) and its
         versions."""
         row = operations.get(workflow)
-        return _with(row, doc=store.doc_of(row, args["version"]),
-                     versions=operations.versions(row))
+        return _with(row, doc=store.doc_of(row, args["version"]), versions=operations.versions(row))
 
     @blp.requires("workflows:manage")
     @blp.response(204)
@@ -195,17 +231,33 @@ class StartRun(MethodView):
 class DiffSchema(ma.Schema):
     old = ma.fields.Integer()
     new = ma.fields.Integer()
-    nodes = ma.fields.Dict(metadata={"description": "added and removed (node ids), changed "
-                                     "(id and the parts that differ: params, next, ...)."})
-    edges = ma.fields.Dict(metadata={"description": "added and removed connections, each "
-                                     "[from node, output, to node]."})
-    top = ma.fields.List(ma.fields.String(), metadata={
-        "description": "Other top-level fields that differ (trigger, start, ...)."})
-    moved = ma.fields.Boolean(metadata={"description": "The studio's node positions differ "
-                                        "(layout only: no change of meaning)."})
+    nodes = ma.fields.Dict(
+        metadata={
+            "description": "added and removed (node ids), changed "
+            "(id and the parts that differ: params, next, ...)."
+        }
+    )
+    edges = ma.fields.Dict(
+        metadata={
+            "description": "added and removed connections, each [from node, output, to node]."
+        }
+    )
+    top = ma.fields.List(
+        ma.fields.String(),
+        metadata={"description": "Other top-level fields that differ (trigger, start, ...)."},
+    )
+    moved = ma.fields.Boolean(
+        metadata={
+            "description": "The studio's node positions differ (layout only: no change of meaning)."
+        }
+    )
     same = ma.fields.Boolean()
-    json = ma.fields.List(ma.fields.String(), metadata={
-        "description": "A unified diff of the two documents as indented JSON, keys sorted."})
+    json = ma.fields.List(
+        ma.fields.String(),
+        metadata={
+            "description": "A unified diff of the two documents as indented JSON, keys sorted."
+        },
+    )
 
 
 @blp.route("/<workflow>/versions/<int:old>/diff/<int:new>")

@@ -32,9 +32,14 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create(principal: Principal, *, name: str, permissions: list[str] | None,
-           expires_at: datetime | None = None,
-           session_id: str | None = None) -> tuple[ApiKey, str]:
+def create(
+    principal: Principal,
+    *,
+    name: str,
+    permissions: list[str] | None,
+    expires_at: datetime | None = None,
+    session_id: str | None = None,
+) -> tuple[ApiKey, str]:
     """Create a key for the calling user; returns the row and the key (shown once).
 
     ``session_id`` binds the key to that session (one the caller may see): it then sees
@@ -48,21 +53,32 @@ def create(principal: Principal, *, name: str, permissions: list[str] | None,
     if beyond:
         raise Forbidden(
             f"You cannot give a key permissions you do not hold: {', '.join(beyond)}.",
-            code="permission_not_held")
+            code="permission_not_held",
+        )
     if expires_at is not None and expires_at <= utcnow():
         raise ValidationFailed(errors={"expires_at": ["Must be in the future."]})
     bound = principal.api_key.session_id if principal.api_key is not None else None
     if session_id is not None:
         session = db.session.get(WaSession, session_id)
-        if session is None or session.deleted_at is not None or bound not in (None, session_id) \
-                or not (principal.is_admin or session.owner_id == principal.user.id):
+        if (
+            session is None
+            or session.deleted_at is not None
+            or bound not in (None, session_id)
+            or not (principal.is_admin or session.owner_id == principal.user.id)
+        ):
             raise NotFound(f"No session with id {session_id!r}.", code="session_not_found")
     session_id = session_id or bound  # a bound key makes keys bound to its session only
     prefix = secrets.token_hex(6)
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    row = ApiKey(owner_id=principal.user.id, name=name, prefix=prefix, key_hash=_digest(key),
-                 permissions=sorted(set(permissions)), expires_at=expires_at,
-                 session_id=session_id)
+    row = ApiKey(
+        owner_id=principal.user.id,
+        name=name,
+        prefix=prefix,
+        key_hash=_digest(key),
+        permissions=sorted(set(permissions)),
+        expires_at=expires_at,
+        session_id=session_id,
+    )
     db.session.add(row)
     db.session.commit()
     return row, key
@@ -70,7 +86,7 @@ def create(principal: Principal, *, name: str, permissions: list[str] | None,
 
 def authenticate(key: str) -> Principal:
     invalid = Unauthorized("The API key is not valid.", code="api_key_invalid")
-    parts = key[len(KEY_PREFIX):].split("_", 1) if looks_like_api_key(key) else []
+    parts = key[len(KEY_PREFIX) :].split("_", 1) if looks_like_api_key(key) else []
     if len(parts) != 2:
         raise invalid
     row = db.session.scalar(sa.select(ApiKey).where(ApiKey.prefix == parts[0]))
@@ -82,8 +98,7 @@ def authenticate(key: str) -> Principal:
     if row.expires_at is not None and row.expires_at <= now:
         raise Unauthorized("This API key has expired.", code="api_key_expired")
     if row.owner.is_blocked:
-        raise Unauthorized("The account that owns this API key is blocked.",
-                           code="account_blocked")
+        raise Unauthorized("The account that owns this API key is blocked.", code="account_blocked")
     if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
         row.last_used_at = now
         db.session.commit()
@@ -108,7 +123,9 @@ def check_may_manage(principal: Principal, row: ApiKey | None = None) -> None:
         return
     raise Forbidden(
         f"This API key may only see and revoke itself. Manage API keys from a login, or "
-        f"with a key that holds {MANAGE_KEYS}.", code="api_key_management_denied")
+        f"with a key that holds {MANAGE_KEYS}.",
+        code="api_key_management_denied",
+    )
 
 
 def revoke(row: ApiKey) -> None:

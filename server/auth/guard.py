@@ -43,7 +43,8 @@ def require(*permissions: str) -> Callable:
                 raise Forbidden(
                     f"This needs the permission {', '.join(missing)}, which your "
                     f"{'API key' if principal.api_key else 'group'} does not grant.",
-                    code="permission_denied")
+                    code="permission_denied",
+                )
             return view(*args, **kwargs)
 
         wrapper._kabar_permissions = permissions  # type: ignore[attr-defined]

@@ -27,12 +27,22 @@ BUILTIN_GROUPS: dict[str, tuple[str, list[str]]] = {
     ADMIN_GROUP: ("Administrators: every permission, every tenant.", list(PERMISSIONS)),
     "operator": (
         "Operators: run their own sessions, messages, webhooks, workflows and the helpdesk.",
-        ["sessions:read", "sessions:manage", "messages:send", "webhooks:manage",
-         "workflows:manage", "tickets:read", "tickets:assign", "people:manage"],
+        [
+            "sessions:read",
+            "sessions:manage",
+            "messages:send",
+            "webhooks:manage",
+            "workflows:manage",
+            "tickets:read",
+            "tickets:assign",
+            "people:manage",
+        ],
     ),
     "field": ("Field officers (TBO): see and work on their assigned tickets.", ["tickets:read"]),
-    "api": ("Machine users: read their sessions and send messages.",
-            ["sessions:read", "messages:send"]),
+    "api": (
+        "Machine users: read their sessions and send messages.",
+        ["sessions:read", "messages:send"],
+    ),
 }
 
 

@@ -28,8 +28,9 @@ class Principal:
 
     @classmethod
     def for_user(cls, user: User, login_id: str | None = None) -> Principal:
-        return cls(user, group_permissions(user.group.name, user.group.permissions),
-                   login_id=login_id)
+        return cls(
+            user, group_permissions(user.group.name, user.group.permissions), login_id=login_id
+        )
 
     @classmethod
     def for_api_key(cls, key: ApiKey) -> Principal:

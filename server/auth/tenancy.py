@@ -29,7 +29,6 @@ def get_owned(model: type[M], ident, *, what: str) -> M:
     """The row with primary key ``ident`` if the caller may see it, else ``NotFound``."""
     row = db.session.get(model, ident)
     principal = current_principal()
-    if row is None or (not principal.is_admin
-                       and row.owner_id != principal.user.id):  # type: ignore[attr-defined]
+    if row is None or (not principal.is_admin and row.owner_id != principal.user.id):  # type: ignore[attr-defined]
         raise NotFound(f"No {what} with id {ident}.", code=f"{what.replace(' ', '_')}_not_found")
     return row

@@ -25,8 +25,11 @@ def start_login(user: User, *, lifetime: timedelta) -> LoginSession:
     rows here, so logout, a block and a password change end either the same way."""
     now = utcnow()
     login = LoginSession(
-        id=str(uuid.uuid4()), user_id=user.id, refresh_jti=str(uuid.uuid4()),
-        created_at=now, expires_at=now + lifetime,
+        id=str(uuid.uuid4()),
+        user_id=user.id,
+        refresh_jti=str(uuid.uuid4()),
+        created_at=now,
+        expires_at=now + lifetime,
         user_agent=(request.user_agent.string or "")[:255],
         ip_address=(request.remote_addr or "")[:64],
     )
@@ -59,8 +62,9 @@ def _decode(token: str, expected_type: str) -> dict:
     try:
         claims = decode_token(token)
     except pyjwt.ExpiredSignatureError as exc:
-        raise Unauthorized("The token has expired; log in again or refresh it.",
-                           code="token_expired") from exc
+        raise Unauthorized(
+            "The token has expired; log in again or refresh it.", code="token_expired"
+        ) from exc
     except pyjwt.PyJWTError as exc:
         raise Unauthorized("The token is not valid.", code="token_invalid") from exc
     if claims.get("type") != expected_type or "sid" not in claims:
@@ -71,9 +75,11 @@ def _decode(token: str, expected_type: str) -> dict:
 def active_login(user_id: int, login_id: str) -> tuple[User, LoginSession]:
     """The user and their login if it still holds (not revoked, user not blocked)."""
     # One query for both: every authenticated request asks this.
-    found = db.session.execute(sa.select(User, LoginSession).where(
-        User.id == user_id, LoginSession.id == login_id,
-        LoginSession.user_id == User.id)).first()
+    found = db.session.execute(
+        sa.select(User, LoginSession).where(
+            User.id == user_id, LoginSession.id == login_id, LoginSession.user_id == User.id
+        )
+    ).first()
     user, login = found if found is not None else (None, None)
     if user is None or login is None:
         raise Unauthorized("The token is not valid.", code="token_invalid")
@@ -105,15 +111,20 @@ def rotate(refresh_token: str) -> dict:
     # Conditional update: of two concurrent refreshes with the same token, one wins.
     won = db.session.execute(
         sa.update(LoginSession)
-        .where(LoginSession.id == login.id, LoginSession.refresh_jti == claims["jti"],
-               LoginSession.revoked_at.is_(None))
+        .where(
+            LoginSession.id == login.id,
+            LoginSession.refresh_jti == claims["jti"],
+            LoginSession.revoked_at.is_(None),
+        )
         .values(refresh_jti=new_jti, refreshed_at=utcnow())
     ).rowcount
     if not won:
         revoke(login.id, reason="refresh_token_reused")
         raise Unauthorized(
             "This refresh token was already used; the login has been revoked for safety. "
-            "Log in again.", code="refresh_token_reused")
+            "Log in again.",
+            code="refresh_token_reused",
+        )
     db.session.commit()
     db.session.refresh(login)
     return _token_pair(user, login)

@@ -11,9 +11,16 @@ from server.fonnte.send import outbox_row, text
 from server.models import OutboxMessage, WaSession, db, utcnow
 
 # Kabar's outbox status -> fonnte's message status.
-STATUSES = {"sending": "processing", "sent": "sent", "delivered": "sent", "read": "sent",
-            "played": "sent", "failed": "failed", "expired": "expired",
-            "cancelled": "cancelled"}
+STATUSES = {
+    "sending": "processing",
+    "sent": "sent",
+    "delivered": "sent",
+    "read": "sent",
+    "played": "sent",
+    "failed": "failed",
+    "expired": "expired",
+    "cancelled": "cancelled",
+}
 
 
 def message_status(row: OutboxMessage) -> str:
@@ -36,9 +43,18 @@ def status(session: WaSession, fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def device(session: WaSession) -> dict[str, Any]:
-    sent = db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage).where(
-        OutboxMessage.session_id == session.id))
-    return {"device": session.phone or "",
-            "device_status": "connect" if session.status == "connected" else "disconnect",
-            "expired": "never", "messages": sent, "name": session.label,
-            "package": "Kabar", "quota": "unlimited", "status": True}
+    sent = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(OutboxMessage)
+        .where(OutboxMessage.session_id == session.id)
+    )
+    return {
+        "device": session.phone or "",
+        "device_status": "connect" if session.status == "connected" else "disconnect",
+        "expired": "never",
+        "messages": sent,
+        "name": session.label,
+        "package": "Kabar",
+        "quota": "unlimited",
+        "status": True,
+    }

@@ -143,8 +143,9 @@ def location(value: str) -> dict[str, float]:
     try:
         latitude, longitude = (float(part) for part in value.split(","))
     except ValueError:
-        raise Refused("location invalid: give latitude,longitude, such as "
-                      "-7.983908, 112.621391.") from None
+        raise Refused(
+            "location invalid: give latitude,longitude, such as -7.983908, 112.621391."
+        ) from None
     if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
         raise Refused("location invalid: latitude or longitude out of range.")
     return {"latitude": latitude, "longitude": longitude}
@@ -167,9 +168,10 @@ def _attachment(fields: dict[str, Any], upload: FileStorage | None) -> dict[str,
     else:
         return None
     filename = text(fields.get("filename")).strip() or stored.filename
-    return {"kind": _kind_of(stored.mimetype),
-            "media": {"sha256": stored.sha256, "mimetype": stored.mimetype,
-                      "filename": filename}}
+    return {
+        "kind": _kind_of(stored.mimetype),
+        "media": {"sha256": stored.sha256, "mimetype": stored.mimetype, "filename": filename},
+    }
 
 
 def _quoted(session: WaSession, inboxid: str) -> str | None:
@@ -178,15 +180,17 @@ def _quoted(session: WaSession, inboxid: str) -> str | None:
         return None
     row = None
     if inboxid.strip().isdigit():
-        row = db.session.scalar(sa.select(Message).where(
-            Message.session_id == session.id, Message.seq == int(inboxid)))
+        row = db.session.scalar(
+            sa.select(Message).where(Message.session_id == session.id, Message.seq == int(inboxid))
+        )
     if row is None:
         raise Refused(f"inboxid invalid: no message {inboxid} in this device's inbox.")
     return row.id
 
 
-def _specs(fields: dict[str, Any], attachment: dict[str, Any] | None,
-           message: str) -> list[dict[str, Any]]:
+def _specs(
+    fields: dict[str, Any], attachment: dict[str, Any] | None, message: str
+) -> list[dict[str, Any]]:
     """What to send to one target, in order; the last one is the one fonnte counts."""
     choices = [c.strip() for c in text(fields.get("choices")).split(",") if c.strip()]
     pollname = text(fields.get("pollname")).strip()
@@ -211,26 +215,26 @@ def _specs(fields: dict[str, Any], attachment: dict[str, Any] | None,
             return [*lead, spec]
         return [{**spec, "text": message}]
     if not message.strip():
-        raise Refused("message invalid: give a message, a url or file, a location or a "
-                      "poll.")
+        raise Refused("message invalid: give a message, a url or file, a location or a poll.")
     return lead
 
 
-def send(session: WaSession, fields: dict[str, Any], *, region: str,
-         upload: FileStorage | None = None) -> Queued:
+def send(
+    session: WaSession, fields: dict[str, Any], *, region: str, upload: FileStorage | None = None
+) -> Queued:
     """Queue fonnte's ``send`` request; all targets or none."""
     followup = text(fields.get("followup")).strip()
     if followup not in ("", "0"):
-        raise Refused("followup is not supported by Kabar; send without it "
-                      "(docs/fonnte.md).")
+        raise Refused("followup is not supported by Kabar; send without it (docs/fonnte.md).")
     if flag(fields.get("connectOnly")) and session.status != "connected":
-        raise Refused("device disconnected: connectOnly asks to send only while it is "
-                      "connected.")
+        raise Refused("device disconnected: connectOnly asks to send only while it is connected.")
     country = text(fields.get("countryCode")).strip() or DEFAULT_COUNTRY_CODE
     valid, invalid = targets(text(fields.get("target")), country, region)
     if not valid:
-        raise Refused("target invalid" + (f": {', '.join(invalid[:5])}" if invalid else
-                                          ": give at least one number."))
+        raise Refused(
+            "target invalid"
+            + (f": {', '.join(invalid[:5])}" if invalid else ": give at least one number.")
+        )
     if len(valid) > MAX_TARGETS:
         raise Refused(f"target invalid: at most {MAX_TARGETS} targets per request.")
     offsets = delays(text(fields.get("delay")), len(valid))
@@ -251,28 +255,38 @@ def send(session: WaSession, fields: dict[str, Any], *, region: str,
         send_at = base + timedelta(seconds=offset) if (start or offset) else None
         row = None
         for spec in _specs(fields, attachment, render(message, target.fields)):
-            spec = {**spec, "to": target.jid, "send_at": send_at.isoformat() if send_at
-                    else None}
+            spec = {**spec, "to": target.jid, "send_at": send_at.isoformat() if send_at else None}
             if typing is not None:
                 spec["typing"] = typing
             if reply_to and row is None:
                 spec["reply_to"] = reply_to
-            row, _created = outbox.send(session, spec, source=SOURCE, commit=False,
-                                        broadcast_id=broadcast.id if broadcast else None)
+            row, _created = outbox.send(
+                session,
+                spec,
+                source=SOURCE,
+                commit=False,
+                broadcast_id=broadcast.id if broadcast else None,
+            )
         db.session.flush()
         assert row is not None
         ids.append(row.seq)
     db.session.commit()
     wakeup.notify()
-    return Queued(ids=ids, targets=[t.shown for t in valid], requestid=ids[0],
-                  scheduled=start is not None)
+    return Queued(
+        ids=ids, targets=[t.shown for t in valid], requestid=ids[0], scheduled=start is not None
+    )
 
 
 def answer(queued: Queued) -> dict[str, Any]:
     """fonnte's success answer."""
-    return {"detail": "success! message in queue", "id": queued.ids,
-            "process": "waiting" if queued.scheduled else "pending",
-            "requestid": queued.requestid, "status": True, "target": queued.targets}
+    return {
+        "detail": "success! message in queue",
+        "id": queued.ids,
+        "process": "waiting" if queued.scheduled else "pending",
+        "requestid": queued.requestid,
+        "status": True,
+        "target": queued.targets,
+    }
 
 
 def outbox_row(session: WaSession, ident: Any) -> OutboxMessage | None:
@@ -280,5 +294,8 @@ def outbox_row(session: WaSession, ident: Any) -> OutboxMessage | None:
     value = text(ident).strip()
     if not value.isdigit() or int(value) > 2**63 - 1:
         return None
-    return db.session.scalar(sa.select(OutboxMessage).where(
-        OutboxMessage.session_id == session.id, OutboxMessage.seq == int(value)))
+    return db.session.scalar(
+        sa.select(OutboxMessage).where(
+            OutboxMessage.session_id == session.id, OutboxMessage.seq == int(value)
+        )
+    )

@@ -60,8 +60,9 @@ def _phone(party: dict[str, Any]) -> str:
 
 def _timestamp(value: str | None, fallback: datetime) -> int:
     try:
-        return int(datetime.fromisoformat(value).timestamp()) if value else \
-            int(fallback.timestamp())
+        return (
+            int(datetime.fromisoformat(value).timestamp()) if value else int(fallback.timestamp())
+        )
     except ValueError:
         return int(fallback.timestamp())
 
@@ -77,24 +78,40 @@ def _incoming(row: StoredEvent, session: WaSession | None, device: str) -> dict[
     message = row.data["message"]
     sender, chat = message["sender"], message["chat"]
     group = bool(message.get("is_group"))
-    stored = db.session.scalar(sa.select(Message).where(
-        Message.session_id == row.session_id, Message.chat_jid == chat["jid"],
-        Message.wa_id == message["id"])) if row.session_id else None
+    stored = (
+        db.session.scalar(
+            sa.select(Message).where(
+                Message.session_id == row.session_id,
+                Message.chat_jid == chat["jid"],
+                Message.wa_id == message["id"],
+            )
+        )
+        if row.session_id
+        else None
+    )
     media = message.get("media") or {}
     place = message.get("location") or {}
     text = message.get("text") or ""
     who = chat["jid"] if group else _phone(sender)
     return {
-        "device": device, "sender": who, "pengirim": who,
+        "device": device,
+        "sender": who,
+        "pengirim": who,
         "member": _phone(sender) if group else "",
-        "name": sender.get("name") or "", "message": text, "pesan": text, "text": "",
-        "quick": False, "isgroup": group, "isforwarded": False,
+        "name": sender.get("name") or "",
+        "message": text,
+        "pesan": text,
+        "text": "",
+        "quick": False,
+        "isgroup": group,
+        "isforwarded": False,
         "type": {"voice": "audio"}.get(message["kind"], message["kind"]),
         "location": f"{place['latitude']},{place['longitude']}" if place else "",
         "url": media_link(stored) if media and stored is not None else "",
         "filename": media.get("filename") or "" if media else "",
         "extension": _extension(media) if media else "",
-        "pollname": "", "choices": [],
+        "pollname": "",
+        "choices": [],
         "inboxid": stored.seq if stored is not None else None,
         "timestamp": _timestamp(message.get("timestamp"), row.created_at),
     }
@@ -103,28 +120,41 @@ def _incoming(row: StoredEvent, session: WaSession | None, device: str) -> dict[
 def _message_status(row: StoredEvent, device: str) -> dict[str, Any]:
     data = row.data
     if row.type == "message.sent":
-        outbox = db.session.scalar(sa.select(OutboxMessage).where(
-            OutboxMessage.id == data["message_id"]))
+        outbox = db.session.scalar(
+            sa.select(OutboxMessage).where(OutboxMessage.id == data["message_id"])
+        )
         wa_id, state = data["wa_id"], "sent"
     else:
         wa_id, state = (data.get("message_ids") or [""])[0], data["status"]
-        outbox = db.session.scalar(sa.select(OutboxMessage).where(
-            OutboxMessage.session_id == row.session_id, OutboxMessage.wa_id == wa_id))
-    return {"device": device, "id": outbox.seq if outbox is not None else None,
-            "stateid": wa_id, "status": "failed" if state == "failed" else "sent",
-            "state": state, "reason": data.get("reason") or "",
-            "timestamp": _timestamp(data.get("timestamp"), row.created_at)}
+        outbox = db.session.scalar(
+            sa.select(OutboxMessage).where(
+                OutboxMessage.session_id == row.session_id, OutboxMessage.wa_id == wa_id
+            )
+        )
+    return {
+        "device": device,
+        "id": outbox.seq if outbox is not None else None,
+        "stateid": wa_id,
+        "status": "failed" if state == "failed" else "sent",
+        "state": state,
+        "reason": data.get("reason") or "",
+        "timestamp": _timestamp(data.get("timestamp"), row.created_at),
+    }
 
 
 def _device_status(row: StoredEvent, device: str) -> dict[str, Any]:
     data = row.data
-    return {"device": data.get("phone") or device,
-            "status": "connect" if data["status"] in CONNECT else "disconnect",
-            "reason": data.get("reason") or "", "token": row.session_id or "",
-            "timestamp": int(row.created_at.timestamp())}
+    return {
+        "device": data.get("phone") or device,
+        "status": "connect" if data["status"] in CONNECT else "disconnect",
+        "reason": data.get("reason") or "",
+        "token": row.session_id or "",
+        "timestamp": int(row.created_at.timestamp()),
+    }
 
 
 # --- media links ----------------------------------------------------------------------------
+
 
 def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_MEDIA_SALT)

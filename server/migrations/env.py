@@ -58,16 +58,21 @@ def configure_args() -> dict:
 
 
 def run_migrations_offline():
-    context.configure(url=config.get_main_option("sqlalchemy.url"),
-                      target_metadata=target_db.metadata, literal_binds=True, **configure_args())
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"),
+        target_metadata=target_db.metadata,
+        literal_binds=True,
+        **configure_args(),
+    )
     with context.begin_transaction():
         context.run_migrations()
 
 
 def run_migrations_online():
     with get_engine().connect() as connection:
-        context.configure(connection=connection, target_metadata=target_db.metadata,
-                          **configure_args())
+        context.configure(
+            connection=connection, target_metadata=target_db.metadata, **configure_args()
+        )
         with context.begin_transaction():
             context.run_migrations()
 

@@ -24,7 +24,8 @@ class Contact(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[str] = mapped_column(
-        sa.ForeignKey("wa_sessions.id", ondelete="CASCADE"), nullable=False)
+        sa.ForeignKey("wa_sessions.id", ondelete="CASCADE"), nullable=False
+    )
     # The person's phone JID (628…@s.whatsapp.net), or their @lid while the number is unknown.
     jid: Mapped[str] = mapped_column(sa.String(128), nullable=False)
     phone: Mapped[str | None] = mapped_column(sa.String(32))
@@ -34,5 +35,6 @@ class Contact(db.Model):
     # chat: learnt from messages; address_book: from the transport's sync
     source: Mapped[str] = mapped_column(sa.String(16), default="chat", nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow,
-                                                 nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False
+    )

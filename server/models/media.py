@@ -38,7 +38,9 @@ class MediaDownload(db.Model):
 
     message_seq: Mapped[int] = mapped_column(
         sa.BigInteger().with_variant(sa.Integer, "sqlite"),
-        sa.ForeignKey("messages.seq", ondelete="CASCADE"), primary_key=True)
+        sa.ForeignKey("messages.seq", ondelete="CASCADE"),
+        primary_key=True,
+    )
     session_id: Mapped[str] = mapped_column(sa.String(32), index=True, nullable=False)
     status: Mapped[str] = mapped_column(sa.String(16), default="pending", nullable=False)
     attempts: Mapped[int] = mapped_column(default=0, nullable=False)

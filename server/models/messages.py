@@ -21,12 +21,15 @@ class Message(db.Model):
         sa.Index("ix_messages_wa_id", "session_id", "wa_id"),  # quoting and reacting
     )
 
-    seq: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
-                                     primary_key=True)
-    id: Mapped[str] = mapped_column(sa.String(36), unique=True, nullable=False,
-                                    default=lambda: str(uuid.uuid4()))
+    seq: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(
+        sa.String(36), unique=True, nullable=False, default=lambda: str(uuid.uuid4())
+    )
     session_id: Mapped[str] = mapped_column(
-        sa.ForeignKey("wa_sessions.id", ondelete="CASCADE"), index=True, nullable=False)
+        sa.ForeignKey("wa_sessions.id", ondelete="CASCADE"), index=True, nullable=False
+    )
     wa_id: Mapped[str] = mapped_column(sa.String(128), nullable=False)
     direction: Mapped[str] = mapped_column(sa.String(3), nullable=False)  # in / out
     chat_jid: Mapped[str] = mapped_column(sa.String(128), nullable=False)
@@ -52,10 +55,12 @@ class StoredEvent(db.Model):
 
     __tablename__ = "events"
 
-    seq: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
-                                     primary_key=True)
-    id: Mapped[str] = mapped_column(sa.String(36), unique=True, nullable=False,
-                                    default=lambda: str(uuid.uuid4()))
+    seq: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(
+        sa.String(36), unique=True, nullable=False, default=lambda: str(uuid.uuid4())
+    )
     type: Mapped[str] = mapped_column(sa.String(64), index=True, nullable=False)
     # No foreign keys: the log outlives deleted sessions; ``session`` keeps what they were.
     session_id: Mapped[str | None] = mapped_column(sa.String(32), index=True)

@@ -13,8 +13,18 @@ from server.models.base import UTCDateTime, db, utcnow
 
 # fetching: accepted, its media URL not fetched yet (the runtime's media fetcher takes it
 # to queued, or to failed with the reason); the dispatcher sends queued rows only.
-OUTBOX_STATUSES = ("fetching", "queued", "sending", "sent", "delivered", "read", "played",
-                   "failed", "cancelled", "expired")
+OUTBOX_STATUSES = (
+    "fetching",
+    "queued",
+    "sending",
+    "sent",
+    "delivered",
+    "read",
+    "played",
+    "failed",
+    "cancelled",
+    "expired",
+)
 WAITING_STATUSES = ("fetching", "queued")  # not sent yet; may still be cancelled
 FINAL_STATUSES = {"failed", "cancelled", "expired"}
 
@@ -35,12 +45,15 @@ class OutboxMessage(db.Model):
         sa.Index("ix_outbox_recipient", "session_id", "to_jid", "sent_at"),
     )
 
-    seq: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
-                                     primary_key=True)
-    id: Mapped[str] = mapped_column(sa.String(36), unique=True, nullable=False,
-                                    default=lambda: str(uuid.uuid4()))
+    seq: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(
+        sa.String(36), unique=True, nullable=False, default=lambda: str(uuid.uuid4())
+    )
     session_id: Mapped[str] = mapped_column(
-        sa.ForeignKey("wa_sessions.id", ondelete="CASCADE"), nullable=False)
+        sa.ForeignKey("wa_sessions.id", ondelete="CASCADE"), nullable=False
+    )
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(128))
     wa_id: Mapped[str] = mapped_column(sa.String(64), nullable=False, index=True)
     to_jid: Mapped[str] = mapped_column(sa.String(128), nullable=False)
@@ -56,10 +69,12 @@ class OutboxMessage(db.Model):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(default=0, nullable=False)
     broadcast_id: Mapped[str | None] = mapped_column(
-        sa.ForeignKey("broadcasts.id", ondelete="CASCADE"), index=True)
+        sa.ForeignKey("broadcasts.id", ondelete="CASCADE"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow,
-                                                 nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False
+    )
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -70,10 +85,12 @@ class Broadcast(db.Model):
 
     __tablename__ = "broadcasts"
 
-    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True,
-                                    default=lambda: str(uuid.uuid4()))
+    id: Mapped[str] = mapped_column(
+        sa.String(36), primary_key=True, default=lambda: str(uuid.uuid4())
+    )
     session_id: Mapped[str] = mapped_column(
-        sa.ForeignKey("wa_sessions.id", ondelete="CASCADE"), index=True, nullable=False)
+        sa.ForeignKey("wa_sessions.id", ondelete="CASCADE"), index=True, nullable=False
+    )
     name: Mapped[str] = mapped_column(sa.String(128), default="", nullable=False)
     total: Mapped[int] = mapped_column(nullable=False)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -88,7 +105,8 @@ class SandboxDelivery(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[str] = mapped_column(
-        sa.ForeignKey("wa_sessions.id", ondelete="CASCADE"), index=True, nullable=False)
+        sa.ForeignKey("wa_sessions.id", ondelete="CASCADE"), index=True, nullable=False
+    )
     wa_id: Mapped[str] = mapped_column(sa.String(64), nullable=False)
     to_jid: Mapped[str] = mapped_column(sa.String(128), nullable=False)
     kind: Mapped[str] = mapped_column(sa.String(16), nullable=False)

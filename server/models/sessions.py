@@ -34,8 +34,7 @@ class WaSession(OwnedMixin, TimestampMixin, db.Model):
     desired_state: Mapped[str] = mapped_column(sa.String(16), default="stopped", nullable=False)
     status: Mapped[str] = mapped_column(sa.String(16), default="created", nullable=False)
     status_reason: Mapped[str] = mapped_column(sa.String(255), default="", nullable=False)
-    status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow,
-                                                        nullable=False)
+    status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     last_error: Mapped[str | None] = mapped_column(sa.String(512))
     qr: Mapped[str | None] = mapped_column(sa.Text)
     qr_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -54,8 +53,11 @@ class WaSession(OwnedMixin, TimestampMixin, db.Model):
     lease_holder: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lease_token: Mapped[int] = mapped_column(
-        sa.BigInteger().with_variant(sa.Integer, "sqlite"), default=0, server_default="0",
-        nullable=False)
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        default=0,
+        server_default="0",
+        nullable=False,
+    )
 
 
 class SessionStatusChange(db.Model):
@@ -65,7 +67,8 @@ class SessionStatusChange(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[str] = mapped_column(
-        sa.ForeignKey("wa_sessions.id", ondelete="CASCADE"), index=True, nullable=False)
+        sa.ForeignKey("wa_sessions.id", ondelete="CASCADE"), index=True, nullable=False
+    )
     status: Mapped[str] = mapped_column(sa.String(16), nullable=False)
     reason: Mapped[str] = mapped_column(sa.String(255), default="", nullable=False)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
@@ -109,7 +112,8 @@ class RuntimeCommand(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[str | None] = mapped_column(
-        sa.ForeignKey("wa_sessions.id", ondelete="CASCADE"), index=True)
+        sa.ForeignKey("wa_sessions.id", ondelete="CASCADE"), index=True
+    )
     kind: Mapped[str] = mapped_column(sa.String(32), nullable=False)
     payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict, nullable=False)
     status: Mapped[str] = mapped_column(sa.String(16), default="pending", nullable=False)

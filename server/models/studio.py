@@ -24,9 +24,11 @@ class Simulator(OwnedMixin, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[str] = mapped_column(
-        sa.ForeignKey("wa_sessions.id", ondelete="CASCADE"), unique=True, nullable=False)
+        sa.ForeignKey("wa_sessions.id", ondelete="CASCADE"), unique=True, nullable=False
+    )
     workflow_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("workflows.id", ondelete="SET NULL"))
+        sa.ForeignKey("workflows.id", ondelete="SET NULL")
+    )
     contact: Mapped[str] = mapped_column(sa.String(32), nullable=False)
     message_seq: Mapped[int] = mapped_column(_BIG, default=0, nullable=False)
     run_seq: Mapped[int] = mapped_column(_BIG, default=0, nullable=False)

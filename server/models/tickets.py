@@ -22,8 +22,17 @@ STAFF_LEVELS = ("administrator", "staff", "tbo")
 STAFF_STATUSES = ("active", "inactive")
 TICKET_STATUSES = ("new", "assigned", "in_progress", "pending", "done", "confirmed")
 OPEN_STATUSES = ("new", "assigned", "in_progress", "pending")
-EVENT_KINDS = ("created", "assigned", "started", "progress", "finished", "confirmed",
-               "reopened", "status", "note")
+EVENT_KINDS = (
+    "created",
+    "assigned",
+    "started",
+    "progress",
+    "finished",
+    "confirmed",
+    "reopened",
+    "status",
+    "note",
+)
 ASSIGNMENT_STATUSES = ("active", "pending", "done", "replaced")
 
 
@@ -49,7 +58,8 @@ class StaffProfile(TimestampMixin, db.Model):
     __tablename__ = "staff"
 
     user_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+        sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
     phone: Mapped[str] = mapped_column(sa.String(32), unique=True, nullable=False)
     level: Mapped[str] = mapped_column(sa.String(16), nullable=False)
     status: Mapped[str] = mapped_column(sa.String(16), default="active", nullable=False)
@@ -83,13 +93,15 @@ class Ticket(TimestampMixin, db.Model):
     reporter_jid: Mapped[str | None] = mapped_column(sa.String(128))
     reporter_name: Mapped[str] = mapped_column(sa.String(128), default="", nullable=False)
     person_id: Mapped[str | None] = mapped_column(
-        sa.ForeignKey("people.id", ondelete="SET NULL"), index=True)
+        sa.ForeignKey("people.id", ondelete="SET NULL"), index=True
+    )
     # No foreign key: a ticket outlives the session it came in through.
     session_id: Mapped[str | None] = mapped_column(sa.String(32), index=True)
     source_message_id: Mapped[str | None] = mapped_column(sa.String(36))
     photo_message_id: Mapped[str | None] = mapped_column(sa.String(36))
     assignee_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -100,11 +112,17 @@ class Ticket(TimestampMixin, db.Model):
     person: Mapped[Person | None] = relationship(lazy="joined")
     assignee: Mapped[User | None] = relationship(lazy="joined")
     events: Mapped[list[TicketEvent]] = relationship(
-        back_populates="ticket", order_by="TicketEvent.id", cascade="all, delete-orphan",
-        passive_deletes=True)
+        back_populates="ticket",
+        order_by="TicketEvent.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
     assignments: Mapped[list[Assignment]] = relationship(
-        back_populates="ticket", order_by="Assignment.id", cascade="all, delete-orphan",
-        passive_deletes=True)
+        back_populates="ticket",
+        order_by="Assignment.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
 
     __table_args__ = (sa.Index("ix_tickets_created_at", "created_at"),)
 
@@ -117,12 +135,14 @@ class TicketEvent(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("tickets.id", ondelete="CASCADE"), index=True, nullable=False)
+        sa.ForeignKey("tickets.id", ondelete="CASCADE"), index=True, nullable=False
+    )
     kind: Mapped[str] = mapped_column(sa.String(16), nullable=False)
     status: Mapped[str] = mapped_column(sa.String(16), nullable=False)  # the ticket's, after
     actor_kind: Mapped[str] = mapped_column(sa.String(16), nullable=False)
     actor_user_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("users.id", ondelete="SET NULL"))
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
     actor_name: Mapped[str] = mapped_column(sa.String(128), default="", nullable=False)
     actor_phone: Mapped[str | None] = mapped_column(sa.String(32))
     note: Mapped[str] = mapped_column(sa.Text, default="", nullable=False)
@@ -141,12 +161,15 @@ class Assignment(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("tickets.id", ondelete="CASCADE"), index=True, nullable=False)
+        sa.ForeignKey("tickets.id", ondelete="CASCADE"), index=True, nullable=False
+    )
     assignee_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     assignee_name: Mapped[str] = mapped_column(sa.String(128), default="", nullable=False)
     assigned_by_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("users.id", ondelete="SET NULL"))
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
     assigned_by_name: Mapped[str] = mapped_column(sa.String(128), default="", nullable=False)
     note: Mapped[str] = mapped_column(sa.Text, default="", nullable=False)
     status: Mapped[str] = mapped_column(sa.String(16), default="active", nullable=False)

@@ -94,6 +94,7 @@ class ApiKey(OwnedMixin, db.Model):
     # A key bound to one session acts on that session only (a fonnte "device token");
     # None: every session its owner may see. Deleting the session deletes the key.
     session_id: Mapped[str | None] = mapped_column(
-        sa.ForeignKey("wa_sessions.id", ondelete="CASCADE"), index=True)
+        sa.ForeignKey("wa_sessions.id", ondelete="CASCADE"), index=True
+    )
 
     owner: Mapped[User] = relationship(lazy="joined")

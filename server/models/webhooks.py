@@ -38,7 +38,8 @@ class WebhookEndpoint(OwnedMixin, TimestampMixin, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[str | None] = mapped_column(
-        sa.ForeignKey("wa_sessions.id", ondelete="CASCADE"), index=True)
+        sa.ForeignKey("wa_sessions.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(sa.String(128), default="", nullable=False)
     url: Mapped[str] = mapped_column(sa.String(2048), nullable=False)
     secret: Mapped[str] = mapped_column(sa.String(128), nullable=False)
@@ -50,8 +51,9 @@ class WebhookEndpoint(OwnedMixin, TimestampMixin, db.Model):
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The body's shape: "kabar" (the envelope, docs/webhooks.md) or "fonnte" (fonnte's
     # own webhook bodies, docs/fonnte.md; events fonnte has no shape for are not sent).
-    format: Mapped[str] = mapped_column(sa.String(16), default="kabar",
-                                        server_default="kabar", nullable=False)
+    format: Mapped[str] = mapped_column(
+        sa.String(16), default="kabar", server_default="kabar", nullable=False
+    )
     run_id: Mapped[str | None] = mapped_column(sa.String(32), index=True)
 
 
@@ -72,10 +74,11 @@ class WebhookDelivery(db.Model):
 
     id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True)
     endpoint_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False)
+        sa.ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False
+    )
     event_seq: Mapped[int] = mapped_column(
-        sa.BigInteger, sa.ForeignKey("events.seq", ondelete="CASCADE"), index=True,
-        nullable=False)
+        sa.BigInteger, sa.ForeignKey("events.seq", ondelete="CASCADE"), index=True, nullable=False
+    )
     ordering_key: Mapped[str] = mapped_column(sa.String(200), nullable=False)
     status: Mapped[str] = mapped_column(sa.String(16), default="pending", nullable=False)
     attempts: Mapped[int] = mapped_column(default=0, nullable=False)
@@ -90,8 +93,11 @@ class WebhookDelivery(db.Model):
 
     event: Mapped[StoredEvent] = relationship(lazy="joined")
     attempt_log: Mapped[list[WebhookAttempt]] = relationship(
-        lazy="selectin", order_by="WebhookAttempt.attempt", cascade="all, delete-orphan",
-        passive_deletes=True)
+        lazy="selectin",
+        order_by="WebhookAttempt.attempt",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
 
 
 class WebhookAttempt(db.Model):
@@ -101,8 +107,11 @@ class WebhookAttempt(db.Model):
 
     id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True)
     delivery_id: Mapped[int] = mapped_column(
-        sa.BigInteger, sa.ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True,
-        nullable=False)
+        sa.BigInteger,
+        sa.ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
+        index=True,
+        nullable=False,
+    )
     attempt: Mapped[int] = mapped_column(nullable=False)
     status_code: Mapped[int | None] = mapped_column()
     latency_ms: Mapped[int | None] = mapped_column()

@@ -34,23 +34,27 @@ class Workflow(TimestampMixin, db.Model):
     __table_args__ = (
         sa.UniqueConstraint("owner_id", "name", name="uq_workflows_owner_name"),
         # owner_id NULL never collides in a unique constraint: the global ones need this.
-        sa.Index("uq_workflows_global_name", "name", unique=True,
-                 sqlite_where=sa.text("owner_id IS NULL"),
-                 postgresql_where=sa.text("owner_id IS NULL")),
+        sa.Index(
+            "uq_workflows_global_name",
+            "name",
+            unique=True,
+            sqlite_where=sa.text("owner_id IS NULL"),
+            postgresql_where=sa.text("owner_id IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(64), nullable=False)
     owner_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+        sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     description: Mapped[str] = mapped_column(sa.Text, default="", nullable=False)
     version: Mapped[int] = mapped_column(default=1, nullable=False)
     enabled: Mapped[bool] = mapped_column(default=False, nullable=False)
     source: Mapped[str] = mapped_column(sa.String(8), default="api", nullable=False)  # file|api
     path: Mapped[str | None] = mapped_column(sa.String(512))
     # What the current version listens to, so matching never parses documents.
-    triggers: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list,
-                                                           nullable=False)
+    triggers: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list, nullable=False)
     event_types: Mapped[list[str]] = mapped_column(sa.JSON, default=list, nullable=False)
     hook_token_hash: Mapped[str | None] = mapped_column(sa.String(64))
     hook_token_prefix: Mapped[str | None] = mapped_column(sa.String(16))
@@ -62,7 +66,8 @@ class WorkflowVersion(db.Model):
     __tablename__ = "workflow_versions"
 
     workflow_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("workflows.id", ondelete="CASCADE"), primary_key=True)
+        sa.ForeignKey("workflows.id", ondelete="CASCADE"), primary_key=True
+    )
     version: Mapped[int] = mapped_column(primary_key=True)
     doc: Mapped[dict[str, Any]] = mapped_column(sa.JSON, nullable=False)
     digest: Mapped[str] = mapped_column(sa.String(64), nullable=False)
@@ -89,10 +94,12 @@ class WorkflowRun(db.Model):
     )
 
     seq: Mapped[int] = mapped_column(_BIG_ID, primary_key=True)  # the listing order
-    id: Mapped[str] = mapped_column(sa.String(32), unique=True, nullable=False,
-                                    default=lambda: uuid.uuid4().hex)
+    id: Mapped[str] = mapped_column(
+        sa.String(32), unique=True, nullable=False, default=lambda: uuid.uuid4().hex
+    )
     workflow_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("workflows.id", ondelete="CASCADE"), nullable=False)
+        sa.ForeignKey("workflows.id", ondelete="CASCADE"), nullable=False
+    )
     version: Mapped[int] = mapped_column(nullable=False)
     owner_id: Mapped[int | None] = mapped_column(index=True)
     parent_id: Mapped[str | None] = mapped_column(sa.String(32))
@@ -108,8 +115,9 @@ class WorkflowRun(db.Model):
     error: Mapped[str | None] = mapped_column(sa.Text)
     state: Mapped[dict[str, Any]] = mapped_column(sa.JSON, nullable=False)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow,
-                                                 nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False
+    )
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

@@ -12,5 +12,14 @@ from server.outbox.queue import (
     validate,
 )
 
-__all__ = ["act", "cancel", "get", "history_message", "listing", "reschedule", "retry", "send",
-           "validate"]
+__all__ = [
+    "act",
+    "cancel",
+    "get",
+    "history_message",
+    "listing",
+    "reschedule",
+    "retry",
+    "send",
+    "validate",
+]

@@ -48,29 +48,40 @@ class Item:
 
     def to_json(self) -> dict[str, Any]:
         if self.error is not None:
-            error: dict[str, Any] = {"status": self.error.status, "code": self.error.code,
-                                     "message": self.error.message}
+            error: dict[str, Any] = {
+                "status": self.error.status,
+                "code": self.error.code,
+                "message": self.error.message,
+            }
             if self.error.errors:
                 error["errors"] = self.error.errors
             return {"index": self.index, "error": error}
         assert self.row is not None
-        return {"index": self.index, "id": self.row["id"], "wa_id": self.row["wa_id"],
-                "to": self.row["to_jid"], "status": self.row["status"],
-                "replayed": self.replayed}
+        return {
+            "index": self.index,
+            "id": self.row["id"],
+            "wa_id": self.row["wa_id"],
+            "to": self.row["to_jid"],
+            "status": self.row["status"],
+            "replayed": self.replayed,
+        }
 
 
-def send_many(session: WaSession, items: Any, *, idempotency_key: str | None = None,
-              source: str = "api") -> list[Item]:
+def send_many(
+    session: WaSession, items: Any, *, idempotency_key: str | None = None, source: str = "api"
+) -> list[Item]:
     """Queue each valid item (one transaction for all); an answer for every item, in
     order. 422 for the request as a whole only when it is not a list of 1 to
     ``MAX_ITEMS`` items."""
     if not isinstance(items, list) or not items:
         raise ValidationFailed(errors={"messages": ["Give a list of at least one message."]})
     if len(items) > MAX_ITEMS:
-        raise ValidationFailed(errors={"messages": [
-            f"At most {MAX_ITEMS} messages per request; split the list."]})
-    answers = [_checked(session, index, spec, idempotency_key, source)
-               for index, spec in enumerate(items)]
+        raise ValidationFailed(
+            errors={"messages": [f"At most {MAX_ITEMS} messages per request; split the list."]}
+        )
+    answers = [
+        _checked(session, index, spec, idempotency_key, source) for index, spec in enumerate(items)
+    ]
     for _attempt in range(3):  # a concurrent request may take a key between look-up and insert
         try:
             _store(session, [a for a in answers if a.error is None])
@@ -78,15 +89,18 @@ def send_many(session: WaSession, items: Any, *, idempotency_key: str | None = N
         except IntegrityError:
             db.session.rollback()
     else:
-        raise Conflict("The same idempotency keys are being sent by another request right "
-                       "now; send again.", code="idempotency_key_in_use")
+        raise Conflict(
+            "The same idempotency keys are being sent by another request right now; send again.",
+            code="idempotency_key_in_use",
+        )
     if any(a.row is not None and not a.replayed for a in answers):
         wakeup.notify()
     return answers
 
 
-def _checked(session: WaSession, index: int, spec: Any, request_key: str | None,
-             source: str) -> Item:
+def _checked(
+    session: WaSession, index: int, spec: Any, request_key: str | None, source: str
+) -> Item:
     """The item validated and made into the values of its outbox row (not stored)."""
     item = Item(index)
     try:
@@ -97,8 +111,7 @@ def _checked(session: WaSession, index: int, spec: Any, request_key: str | None,
         if key is None and request_key:
             key = f"{request_key}:{index}"
         if key is not None and (not isinstance(key, str) or not 0 < len(key) <= KEY_MAX):
-            raise ValidationFailed(errors={KEY_FIELD: [
-                f"A text of 1 to {KEY_MAX} characters."]})
+            raise ValidationFailed(errors={KEY_FIELD: [f"A text of 1 to {KEY_MAX} characters."]})
         item.key = key
         item.request_hash = queue.request_hash(spec)
         data = queue.validate(spec)
@@ -107,16 +120,25 @@ def _checked(session: WaSession, index: int, spec: Any, request_key: str | None,
         payload["request_hash"] = item.request_hash
         now = utcnow()
         item.checked = {
-            "id": str(uuid.uuid4()), "session_id": session.id, "idempotency_key": key,
-            "wa_id": new_message_id(), "to_jid": recipients.resolve(
-                session, data["to"], queue.region()),
-            "kind": data["type"], "payload": payload,
-            "priority": PRIORITIES[data["priority"]], "source": source, "send_at": data["send_at"],
+            "id": str(uuid.uuid4()),
+            "session_id": session.id,
+            "idempotency_key": key,
+            "wa_id": new_message_id(),
+            "to_jid": recipients.resolve(session, data["to"], queue.region()),
+            "kind": data["type"],
+            "payload": payload,
+            "priority": PRIORITIES[data["priority"]],
+            "source": source,
+            "send_at": data["send_at"],
             "not_before": None if fetching else data["send_at"],
-            "expires_at": data["expires_at"], "broadcast_id": None,
+            "expires_at": data["expires_at"],
+            "broadcast_id": None,
             "status": "fetching" if fetching else "queued",
             "waiting": "fetching the media from its URL" if fetching else None,
-            "attempts": 0, "created_at": now, "updated_at": now}
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
     except KabarError as exc:
         item.error = exc
     return item
@@ -127,11 +149,16 @@ def _store(session: WaSession, items: list[Item]) -> None:
     keys = {item.key for item in items if item.key is not None}
     seen: dict[str, dict[str, Any]] = {}
     if keys:
-        for row in db.session.execute(sa.select(
-                OutboxMessage.id, OutboxMessage.wa_id, OutboxMessage.to_jid,
-                OutboxMessage.status, OutboxMessage.idempotency_key, OutboxMessage.payload)
-                .where(OutboxMessage.session_id == session.id,
-                       OutboxMessage.idempotency_key.in_(keys))).mappings():
+        for row in db.session.execute(
+            sa.select(
+                OutboxMessage.id,
+                OutboxMessage.wa_id,
+                OutboxMessage.to_jid,
+                OutboxMessage.status,
+                OutboxMessage.idempotency_key,
+                OutboxMessage.payload,
+            ).where(OutboxMessage.session_id == session.id, OutboxMessage.idempotency_key.in_(keys))
+        ).mappings():
             seen[row["idempotency_key"]] = dict(row)
     new: list[dict[str, Any]] = []
     for item in items:
@@ -143,9 +170,14 @@ def _store(session: WaSession, items: list[Item]) -> None:
                 seen[item.key] = item.row  # a key twice in one request: the first wins
             continue
         if earlier["payload"].get("request_hash") not in (None, item.request_hash):
-            item.row, item.error = None, Conflict(
-                "This idempotency key was used for a different message. Use a new key for "
-                "a new message.", code="idempotency_key_reused")
+            item.row, item.error = (
+                None,
+                Conflict(
+                    "This idempotency key was used for a different message. Use a new key for "
+                    "a new message.",
+                    code="idempotency_key_reused",
+                ),
+            )
         else:
             item.row, item.replayed = earlier, True
     if new:

@@ -53,14 +53,16 @@ BATCH = 100
 
 
 def backoff(attempts: int) -> timedelta:
-    return min(timedelta(seconds=2 ** attempts), MAX_BACKOFF)
+    return min(timedelta(seconds=2**attempts), MAX_BACKOFF)
 
 
 def requeue_interrupted(session_id: str) -> int:
     """Messages a crash left in ``sending`` go again (same wa_id). Returns how many."""
-    count = db.session.execute(sa.update(OutboxMessage).where(
-        OutboxMessage.session_id == session_id, OutboxMessage.status == "sending").values(
-        status="queued", waiting="resending after an interrupted attempt")).rowcount
+    count = db.session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.session_id == session_id, OutboxMessage.status == "sending")
+        .values(status="queued", waiting="resending after an interrupted attempt")
+    ).rowcount
     db.session.commit()
     return count
 
@@ -80,20 +82,25 @@ class OutboxDispatcher(Worker):
 
     def __init__(self, app: Flask, workers: int = 4):
         super().__init__(app)
-        self.pool = ThreadPoolExecutor(max_workers=max(1, workers),
-                                       thread_name_prefix="kabar-send")
+        self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="kabar-send")
         self.sessions: dict[str, _Attached] = {}
         self._detached: dict[str, _Attached] = {}
         self._lock = threading.Lock()
 
-    def attach(self, session_id: str, transport: Transport, connected: Callable[[], bool],
-               lease: tuple[str, int | None] | None = None) -> None:
+    def attach(
+        self,
+        session_id: str,
+        transport: Transport,
+        connected: Callable[[], bool],
+        lease: tuple[str, int | None] | None = None,
+    ) -> None:
         """Send for this session. ``lease``: (host, token) every write is fenced with."""
         with self._lock:
             previous = self.sessions.get(session_id) or self._detached.pop(session_id, None)
             self.sessions[session_id] = _Attached(
                 SessionSender(session_id, transport, connected, lease),
-                previous=previous if previous is not None and previous.busy else None)
+                previous=previous if previous is not None and previous.busy else None,
+            )
         self.wake.set()
 
     def detach(self, session_id: str) -> None:
@@ -110,12 +117,18 @@ class OutboxDispatcher(Worker):
         """Hand every session with due work to a send worker; return how long to wait."""
         now, clock = utcnow(), time.monotonic()
         due = db.session.execute(
-            sa.select(OutboxMessage.session_id, sa.func.max(OutboxMessage.seq)).where(
+            sa.select(OutboxMessage.session_id, sa.func.max(OutboxMessage.seq))
+            .where(
                 OutboxMessage.status == "queued",
-                sa.or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now))
-            .group_by(OutboxMessage.session_id)).all()
-        later = db.session.scalar(sa.select(sa.func.min(OutboxMessage.not_before)).where(
-            OutboxMessage.status == "queued", OutboxMessage.not_before > now))
+                sa.or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now),
+            )
+            .group_by(OutboxMessage.session_id)
+        ).all()
+        later = db.session.scalar(
+            sa.select(sa.func.min(OutboxMessage.not_before)).where(
+                OutboxMessage.status == "queued", OutboxMessage.not_before > now
+            )
+        )
         db.session.commit()
         wait = IDLE_SECONDS
         if later is not None:
@@ -123,8 +136,11 @@ class OutboxDispatcher(Worker):
         with self._lock:
             # A session just attached first requeues what a crash left in "sending".
             work = [(e, 0) for e in self.sessions.values() if e.fresh]
-            work += [(e, newest) for session_id, newest in due
-                     if (e := self.sessions.get(session_id)) is not None and not e.fresh]
+            work += [
+                (e, newest)
+                for session_id, newest in due
+                if (e := self.sessions.get(session_id)) is not None and not e.fresh
+            ]
         for entry, newest in work:
             if entry.busy or not entry.sender.connected():
                 continue
@@ -149,13 +165,13 @@ class OutboxDispatcher(Worker):
                 delay = entry.sender.send_next()
             except LeaseLost:
                 db.session.rollback()
-                log.warning("session %s: another host holds it; not sending here",
-                            entry.sender.session_id)
+                log.warning(
+                    "session %s: another host holds it; not sending here", entry.sender.session_id
+                )
                 delay = IDLE_SECONDS
             except Exception:
                 db.session.rollback()
-                log.exception("sending for session %s failed; retrying",
-                              entry.sender.session_id)
+                log.exception("sending for session %s failed; retrying", entry.sender.session_id)
             finally:
                 db.session.remove()
         entry.next_try = time.monotonic() + delay
@@ -169,8 +185,13 @@ class OutboxDispatcher(Worker):
 class SessionSender:
     """What sends one session's messages (called by the dispatcher's workers)."""
 
-    def __init__(self, session_id: str, transport: Transport,
-                 connected: Callable[[], bool], lease: tuple[str, int | None] | None = None):
+    def __init__(
+        self,
+        session_id: str,
+        transport: Transport,
+        connected: Callable[[], bool],
+        lease: tuple[str, int | None] | None = None,
+    ):
         self.session_id = session_id
         self.transport = transport
         self.connected = connected
@@ -200,8 +221,13 @@ class SessionSender:
             return self._send_batch(candidates, session, pacing)
         earliest: datetime | None = None
         for row in candidates[:CANDIDATES]:
-            slot = next_slot(pacing, self._history(pacing, row, session, now), now=now,
-                             priority=row.priority, jitter_key=row.seq)
+            slot = next_slot(
+                pacing,
+                self._history(pacing, row, session, now),
+                now=now,
+                priority=row.priority,
+                jitter_key=row.seq,
+            )
             if slot is None:
                 return self._claim_and_send(row, session, pacing, now)
             when, why = slot
@@ -221,23 +247,36 @@ class SessionSender:
         earlier = sa.orm.aliased(OutboxMessage)
         blocked = sa.exists().where(
             earlier.session_id == OutboxMessage.session_id,
-            earlier.to_jid == OutboxMessage.to_jid, earlier.seq < OutboxMessage.seq,
+            earlier.to_jid == OutboxMessage.to_jid,
+            earlier.seq < OutboxMessage.seq,
             earlier.status.in_(("fetching", "queued", "sending")),
-            sa.or_(earlier.send_at.is_(None), earlier.send_at <= now))
-        return list(db.session.scalars(
-            sa.select(OutboxMessage).where(
-                OutboxMessage.session_id == self.session_id, OutboxMessage.status == "queued",
-                sa.or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now),
-                ~blocked)
-            .order_by(OutboxMessage.priority, OutboxMessage.seq).limit(BATCH)))
+            sa.or_(earlier.send_at.is_(None), earlier.send_at <= now),
+        )
+        return list(
+            db.session.scalars(
+                sa.select(OutboxMessage)
+                .where(
+                    OutboxMessage.session_id == self.session_id,
+                    OutboxMessage.status == "queued",
+                    sa.or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now),
+                    ~blocked,
+                )
+                .order_by(OutboxMessage.priority, OutboxMessage.seq)
+                .limit(BATCH)
+            )
+        )
 
-    def _claim_and_send(self, row: OutboxMessage, session: WaSession, pacing: Pacing,
-                        now: datetime) -> float:
+    def _claim_and_send(
+        self, row: OutboxMessage, session: WaSession, pacing: Pacing, now: datetime
+    ) -> float:
         self._fence()
-        claimed = db.session.execute(sa.update(OutboxMessage).where(
-            OutboxMessage.seq == row.seq, OutboxMessage.status == "queued").values(
-            status="sending", attempts=OutboxMessage.attempts + 1, waiting=None,
-            updated_at=now)).rowcount
+        claimed = db.session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.seq == row.seq, OutboxMessage.status == "queued")
+            .values(
+                status="sending", attempts=OutboxMessage.attempts + 1, waiting=None, updated_at=now
+            )
+        ).rowcount
         db.session.commit()
         if not claimed:
             return 0.0  # cancelled meanwhile
@@ -245,22 +284,34 @@ class SessionSender:
         self._attempt(row, session, pacing)
         return 0.0
 
-    def _send_batch(self, candidates: list[OutboxMessage], session: WaSession,
-                    pacing: Pacing) -> float:
+    def _send_batch(
+        self, candidates: list[OutboxMessage], session: WaSession, pacing: Pacing
+    ) -> float:
         """Pacing off: send every candidate (one message per chat, so a chat's order
         holds) with one commit to claim them and one to record them all (a group commit).
         Their deliveries are stored (``acks.deferred``) before they are recorded sent; a
         crash in between leaves them ``sending``, and they go again under the same ids."""
         seqs = [row.seq for row in candidates]
         self._fence()
-        db.session.execute(sa.update(OutboxMessage).where(
-            OutboxMessage.seq.in_(seqs), OutboxMessage.status == "queued").values(
-            status="sending", attempts=OutboxMessage.attempts + 1, waiting=None,
-            updated_at=utcnow()), execution_options={"synchronize_session": False})
+        db.session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.seq.in_(seqs), OutboxMessage.status == "queued")
+            .values(
+                status="sending",
+                attempts=OutboxMessage.attempts + 1,
+                waiting=None,
+                updated_at=utcnow(),
+            ),
+            execution_options={"synchronize_session": False},
+        )
         db.session.commit()
-        rows = list(db.session.scalars(sa.select(OutboxMessage).where(
-            OutboxMessage.seq.in_(seqs), OutboxMessage.status == "sending")
-            .order_by(OutboxMessage.priority, OutboxMessage.seq)))  # not cancelled meanwhile
+        rows = list(
+            db.session.scalars(
+                sa.select(OutboxMessage)
+                .where(OutboxMessage.seq.in_(seqs), OutboxMessage.status == "sending")
+                .order_by(OutboxMessage.priority, OutboxMessage.seq)
+            )
+        )  # not cancelled meanwhile
         outcomes: list[tuple[OutboxMessage, SendResult | TransportError]] = []
         with acks.deferred() as stored:
             for row in rows:
@@ -294,8 +345,9 @@ class SessionSender:
             log.exception("send of %s failed unexpectedly", row.id)
             return TransportError(f"{type(exc).__name__}: {exc}")
 
-    def _record(self, row: OutboxMessage, session: WaSession,
-                outcome: SendResult | TransportError) -> None:
+    def _record(
+        self, row: OutboxMessage, session: WaSession, outcome: SendResult | TransportError
+    ) -> None:
         """What a send did, in the caller's transaction. A sent row moves to ``sent``
         only from ``sending``: a receipt stored meanwhile (the recipient was quicker than
         this commit) is not undone."""
@@ -308,8 +360,17 @@ class SessionSender:
             _apply_action(row)
         else:
             db.session.add(history_row(row, session, sent_at=at))
-        eventlog.record(MessageSent(message_id=row.id, wa_id=row.wa_id, to=row.to_jid,
-                                    kind=row.kind, source=row.source, timestamp=at), session)
+        eventlog.record(
+            MessageSent(
+                message_id=row.id,
+                wa_id=row.wa_id,
+                to=row.to_jid,
+                kind=row.kind,
+                source=row.source,
+                timestamp=at,
+            ),
+            session,
+        )
 
     def _failed_attempt(self, row: OutboxMessage, exc: TransportError) -> None:
         if exc.permanent or row.attempts >= MAX_ATTEMPTS:
@@ -321,51 +382,71 @@ class SessionSender:
             row.waiting = f"retrying after: {exc}"[:255]
 
     def _expire(self, now: datetime) -> None:
-        expired = db.session.execute(sa.update(OutboxMessage).where(
-            OutboxMessage.session_id == self.session_id, OutboxMessage.status == "queued",
-            OutboxMessage.expires_at.isnot(None), OutboxMessage.expires_at <= now).values(
-            status="expired", waiting=None,
-            reason="expired before it could be sent")).rowcount
+        expired = db.session.execute(
+            sa.update(OutboxMessage)
+            .where(
+                OutboxMessage.session_id == self.session_id,
+                OutboxMessage.status == "queued",
+                OutboxMessage.expires_at.isnot(None),
+                OutboxMessage.expires_at <= now,
+            )
+            .values(status="expired", waiting=None, reason="expired before it could be sent")
+        ).rowcount
         if expired:
             db.session.commit()
 
     def _idle(self, now: datetime) -> float:
         """Sleep until the next scheduled message, at most IDLE_SECONDS."""
         db.session.commit()
-        next_at = db.session.scalar(sa.select(sa.func.min(OutboxMessage.not_before)).where(
-            OutboxMessage.session_id == self.session_id, OutboxMessage.status == "queued"))
+        next_at = db.session.scalar(
+            sa.select(sa.func.min(OutboxMessage.not_before)).where(
+                OutboxMessage.session_id == self.session_id, OutboxMessage.status == "queued"
+            )
+        )
         if next_at is None:
             return IDLE_SECONDS
         return max(0.01, min(IDLE_SECONDS, (next_at - now).total_seconds()))
 
-    def _history(self, pacing: Pacing, row: OutboxMessage, session: WaSession,
-                 now: datetime) -> History:
+    def _history(
+        self, pacing: Pacing, row: OutboxMessage, session: WaSession, now: datetime
+    ) -> History:
         if not pacing.enabled:
             return History(None, None, 0, 0.0)
         sent = sa.select(sa.func.max(OutboxMessage.sent_at)).where(
-            OutboxMessage.session_id == self.session_id)
-        today = sa.select(sa.func.count()).select_from(OutboxMessage).where(
-            OutboxMessage.session_id == self.session_id,
-            OutboxMessage.sent_at >= pacing.start_of_day(now))
+            OutboxMessage.session_id == self.session_id
+        )
+        today = (
+            sa.select(sa.func.count())
+            .select_from(OutboxMessage)
+            .where(
+                OutboxMessage.session_id == self.session_id,
+                OutboxMessage.sent_at >= pacing.start_of_day(now),
+            )
+        )
         return History(
             last_sent_at=db.session.scalar(sent),
-            last_to_recipient_at=db.session.scalar(sent.where(
-                OutboxMessage.to_jid == row.to_jid)) if pacing.recipient_cooldown else None,
+            last_to_recipient_at=db.session.scalar(sent.where(OutboxMessage.to_jid == row.to_jid))
+            if pacing.recipient_cooldown
+            else None,
             sent_today=db.session.scalar(today) if pacing.daily_cap else 0,
-            connected_days=(now - session.created_at).total_seconds() / 86400)
+            connected_days=(now - session.created_at).total_seconds() / 86400,
+        )
 
 
 ACTIONS = {"reaction", "edit", "revoke"}
 _outbox = OutboxMessage.__table__
-_MARK_SENT = sa.update(_outbox).where(
-    _outbox.c.seq == sa.bindparam("b_seq"), _outbox.c.status == "sending").values(
-    status="sent", sent_at=sa.bindparam("b_at", type_=_outbox.c.sent_at.type), reason=None)
+_MARK_SENT = (
+    sa.update(_outbox)
+    .where(_outbox.c.seq == sa.bindparam("b_seq"), _outbox.c.status == "sending")
+    .values(status="sent", sent_at=sa.bindparam("b_at", type_=_outbox.c.sent_at.type), reason=None)
+)
 
 
 def _apply_action(row: OutboxMessage) -> None:
     """Reflect a sent edit or revoke in the target's history entry."""
     target = db.session.scalar(
-        sa.select(Message).where(Message.id == row.payload["target"]["message"]))
+        sa.select(Message).where(Message.id == row.payload["target"]["message"])
+    )
     if target is None:
         return
     if row.kind == "edit":
@@ -383,34 +464,57 @@ def build_outbound(row: OutboxMessage) -> Outbound:
         from server import media as media_store
 
         m = payload["media"]
-        media = Media(data=media_store.open_bytes(m["sha256"]), mimetype=m["mimetype"],
-                      filename=m.get("filename"))
+        media = Media(
+            data=media_store.open_bytes(m["sha256"]),
+            mimetype=m["mimetype"],
+            filename=m.get("filename"),
+        )
     quoted = payload.get("quoted") or payload.get("target") or {}
     poll = payload.get("poll")
     return Outbound(
-        message_id=row.wa_id, to=row.to_jid, kind=row.kind, text=payload.get("text", ""),
-        media=media, location=Location(**payload["location"]) if payload.get("location")
-        else None, vcards=tuple(payload.get("vcards", ())),
-        poll=Poll(question=poll["question"], options=tuple(poll["options"]),
-                  multiple=poll["multiple"]) if poll else None,
+        message_id=row.wa_id,
+        to=row.to_jid,
+        kind=row.kind,
+        text=payload.get("text", ""),
+        media=media,
+        location=Location(**payload["location"]) if payload.get("location") else None,
+        vcards=tuple(payload.get("vcards", ())),
+        poll=Poll(
+            question=poll["question"], options=tuple(poll["options"]), multiple=poll["multiple"]
+        )
+        if poll
+        else None,
         link_preview=payload.get("link_preview", False),
-        mentions=tuple(payload.get("mentions", ())), quoted_id=quoted.get("id"),
-        quoted_sender=quoted.get("sender"), quoted_text=quoted.get("text"))
+        mentions=tuple(payload.get("mentions", ())),
+        quoted_id=quoted.get("id"),
+        quoted_sender=quoted.get("sender"),
+        quoted_text=quoted.get("text"),
+    )
 
 
-def history_row(row: OutboxMessage, session: WaSession,
-                sent_at: datetime | None = None) -> Message:
+def history_row(row: OutboxMessage, session: WaSession, sent_at: datetime | None = None) -> Message:
     """The chat-history entry of a sent message (same id as its outbox row)."""
     from server.whatsapp.jids import GROUP_SERVER, phone_of, split_jid
 
     _, server = split_jid(row.to_jid)
     payload = row.payload
     return Message(
-        id=row.id, session_id=session.id, wa_id=row.wa_id, direction="out",
-        chat_jid=row.to_jid, chat_phone=phone_of(row.to_jid),
-        sender_jid=session.jid or "", sender_phone=session.phone, sender_name=session.push_name,
-        is_group=server == GROUP_SERVER, from_me=True, kind=row.kind,
+        id=row.id,
+        session_id=session.id,
+        wa_id=row.wa_id,
+        direction="out",
+        chat_jid=row.to_jid,
+        chat_phone=phone_of(row.to_jid),
+        sender_jid=session.jid or "",
+        sender_phone=session.phone,
+        sender_name=session.push_name,
+        is_group=server == GROUP_SERVER,
+        from_me=True,
+        kind=row.kind,
         text=payload.get("text", "") or (payload.get("poll") or {}).get("question", ""),
         media={k: v for k, v in payload["media"].items()} if payload.get("media") else None,
-        location=payload.get("location"), quoted_id=(payload.get("quoted") or {}).get("id"),
-        status="sent", timestamp=sent_at or row.sent_at or utcnow())
+        location=payload.get("location"),
+        quoted_id=(payload.get("quoted") or {}).get("id"),
+        status="sent",
+        timestamp=sent_at or row.sent_at or utcnow(),
+    )

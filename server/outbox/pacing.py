@@ -38,8 +38,11 @@ class Pacing:
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(raw) - set(known))
         if unknown:
-            raise ValidationFailed(errors={"settings": {"pacing": [
-                f"Unknown pacing option(s): {', '.join(unknown)}."]}})
+            raise ValidationFailed(
+                errors={
+                    "settings": {"pacing": [f"Unknown pacing option(s): {', '.join(unknown)}."]}
+                }
+            )
         pacing = cls(**raw)
         pacing.check()
         return pacing
@@ -68,7 +71,8 @@ class Pacing:
             return 0
         if self.warmup_days and connected_days < self.warmup_days:
             grown = self.warmup_start + (self.daily_cap - self.warmup_start) * (
-                connected_days / self.warmup_days)
+                connected_days / self.warmup_days
+            )
             return max(1, int(min(self.daily_cap, grown)))
         return self.daily_cap
 
@@ -101,8 +105,9 @@ class History:
     connected_days: float
 
 
-def next_slot(pacing: Pacing, history: History, *, now: datetime, priority: int,
-              jitter_key: int) -> tuple[datetime, str] | None:
+def next_slot(
+    pacing: Pacing, history: History, *, now: datetime, priority: int, jitter_key: int
+) -> tuple[datetime, str] | None:
     """None if the message may go now; else (not before when, why it waits).
 
     The jitter is drawn from ``jitter_key`` (the message's sequence number), so asking

@@ -58,10 +58,18 @@ def validate(spec: dict[str, Any], *, has_upload: bool = False) -> dict[str, Any
         raise ValidationFailed(errors=exc.messages) from None
 
 
-def send(session: WaSession, spec: dict[str, Any], *, idempotency_key: str | None = None,
-         source: str = "api", upload: FileStorage | None = None,
-         broadcast_id: str | None = None, commit: bool = True,
-         validated: bool = False, grouped: bool = False) -> tuple[OutboxMessage, bool]:
+def send(
+    session: WaSession,
+    spec: dict[str, Any],
+    *,
+    idempotency_key: str | None = None,
+    source: str = "api",
+    upload: FileStorage | None = None,
+    broadcast_id: str | None = None,
+    commit: bool = True,
+    validated: bool = False,
+    grouped: bool = False,
+) -> tuple[OutboxMessage, bool]:
     """Queue one message. Returns (row, created); created is False when the idempotency
     key was seen before, in which case the original row comes back and nothing is sent.
 
@@ -79,13 +87,21 @@ def send(session: WaSession, spec: dict[str, Any], *, idempotency_key: str | Non
     # stored the row is "fetching", which the dispatcher does not send.
     fetching = needs_fetch(payload)
     row = OutboxMessage(
-        session_id=session.id, idempotency_key=idempotency_key, wa_id=new_message_id(),
-        to_jid=recipients.resolve(session, data["to"], region()), kind=data["type"],
+        session_id=session.id,
+        idempotency_key=idempotency_key,
+        wa_id=new_message_id(),
+        to_jid=recipients.resolve(session, data["to"], region()),
+        kind=data["type"],
         payload=payload,
-        priority=PRIORITIES[data["priority"]], source=source, send_at=data["send_at"],
-        not_before=None if fetching else data["send_at"], expires_at=data["expires_at"],
-        broadcast_id=broadcast_id, status="fetching" if fetching else "queued",
-        waiting="fetching the media from its URL" if fetching else None)
+        priority=PRIORITIES[data["priority"]],
+        source=source,
+        send_at=data["send_at"],
+        not_before=None if fetching else data["send_at"],
+        expires_at=data["expires_at"],
+        broadcast_id=broadcast_id,
+        status="fetching" if fetching else "queued",
+        waiting="fetching the media from its URL" if fetching else None,
+    )
     row.payload["request_hash"] = request_hash(spec)
     if grouped:
         return _grouped(session, row, spec)
@@ -104,26 +120,28 @@ def send(session: WaSession, spec: dict[str, Any], *, idempotency_key: str | Non
     return row, True
 
 
-def _grouped(session: WaSession, row: OutboxMessage, spec: dict[str, Any]
-             ) -> tuple[OutboxMessage, bool]:
+def _grouped(
+    session: WaSession, row: OutboxMessage, spec: dict[str, Any]
+) -> tuple[OutboxMessage, bool]:
     now = utcnow()
     row.id, row.attempts, row.created_at, row.updated_at = str(uuid.uuid4()), 0, now, now
-    values = {column.key: getattr(row, column.key) for column in OutboxMessage.__table__.c
-              if column.key != "seq"}
+    values = {
+        column.key: getattr(row, column.key)
+        for column in OutboxMessage.__table__.c
+        if column.key != "seq"
+    }
     if group_commit.writer(db.engine, _wake_runtime).insert(OutboxMessage.__table__, values):
         return row, True  # not in this request's session: it was stored by the writer
     existing = _by_key(session, row.idempotency_key) if row.idempotency_key else None
     if existing is None:  # nothing else is unique that a new row could take
-        raise Conflict("The message could not be stored; send it again.",
-                       code="outbox_conflict")
+        raise Conflict("The message could not be stored; send it again.", code="outbox_conflict")
     return _same_request(existing, spec), False
 
 
 def _wake_runtime(connection: sa.Connection) -> None:
     """In each group commit's transaction: PostgreSQL delivers the NOTIFY with it."""
     if connection.dialect.name == "postgresql":
-        connection.execute(sa.text("SELECT pg_notify(:channel, '')"),
-                           {"channel": wakeup.CHANNEL})
+        connection.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": wakeup.CHANNEL})
 
 
 def request_hash(spec: dict[str, Any]) -> str:
@@ -131,24 +149,35 @@ def request_hash(spec: dict[str, Any]) -> str:
 
 
 def _by_key(session: WaSession, key: str) -> OutboxMessage | None:
-    return db.session.scalar(sa.select(OutboxMessage).where(
-        OutboxMessage.session_id == session.id, OutboxMessage.idempotency_key == key))
+    return db.session.scalar(
+        sa.select(OutboxMessage).where(
+            OutboxMessage.session_id == session.id, OutboxMessage.idempotency_key == key
+        )
+    )
 
 
 def _same_request(row: OutboxMessage, spec: dict[str, Any]) -> OutboxMessage:
     if row.payload.get("request_hash") not in (None, request_hash(spec)):
-        raise Conflict("This Idempotency-Key was used for a different request. Use a new "
-                       "key for a new message.", code="idempotency_key_reused")
+        raise Conflict(
+            "This Idempotency-Key was used for a different request. Use a new "
+            "key for a new message.",
+            code="idempotency_key_reused",
+        )
     return row
 
 
-def payload_of(session: WaSession, data: dict[str, Any],
-             upload: FileStorage | None) -> dict[str, Any]:
-    payload: dict[str, Any] = {"text": data["text"], "link_preview": data["link_preview"],
-                               "typing": data["typing"]}
+def payload_of(
+    session: WaSession, data: dict[str, Any], upload: FileStorage | None
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "text": data["text"],
+        "link_preview": data["link_preview"],
+        "typing": data["typing"],
+    }
     if data["mentions"]:
-        payload["mentions"] = [recipients.person_or_jid(m, region(), field="mentions")
-                               for m in data["mentions"]]
+        payload["mentions"] = [
+            recipients.person_or_jid(m, region(), field="mentions") for m in data["mentions"]
+        ]
     if data["reply_to"]:
         payload["quoted"] = _quoted(session, data["reply_to"])
     if data["type"] in MEDIA_KINDS:
@@ -156,15 +185,15 @@ def payload_of(session: WaSession, data: dict[str, Any],
     if data["location"]:
         payload["location"] = data["location"]
     if data["contacts"]:
-        payload["vcards"] = [c["vcard"] or _vcard(c["name"], c["phone"])
-                             for c in data["contacts"]]
+        payload["vcards"] = [c["vcard"] or _vcard(c["name"], c["phone"]) for c in data["contacts"]]
     if data["poll"]:
         payload["poll"] = data["poll"]
     return payload
 
 
-def resolve_media(kind: str, spec: dict[str, Any],
-                  upload: FileStorage | None = None) -> dict[str, Any]:
+def resolve_media(
+    kind: str, spec: dict[str, Any], upload: FileStorage | None = None
+) -> dict[str, Any]:
     """Bring the media into the store (upload, base64 or a known sha256) and describe it
     for the payload. A URL is not fetched here: it comes back as ``{"url": …}`` for the
     runtime's media fetcher (see ``needs_fetch``), after a check that needs no network."""
@@ -174,11 +203,15 @@ def resolve_media(kind: str, spec: dict[str, Any],
         stored = media.from_upload(upload)
     elif spec.get("url"):
         netguard.check_url_offline(spec["url"], allow=current_app.config["KABAR"]["FETCH_ALLOW"])
-        return {"url": spec["url"], "mimetype": spec.get("mimetype"),
-                "filename": spec.get("filename")}
+        return {
+            "url": spec["url"],
+            "mimetype": spec.get("mimetype"),
+            "filename": spec.get("filename"),
+        }
     elif spec.get("base64"):
-        stored = media.from_base64(spec["base64"], mimetype=spec.get("mimetype"),
-                                   filename=spec.get("filename"))
+        stored = media.from_base64(
+            spec["base64"], mimetype=spec.get("mimetype"), filename=spec.get("filename")
+        )
     else:
         stored = media.get(spec["sha256"])
     return prepared_media(kind, stored, spec)
@@ -197,10 +230,18 @@ def prepared_media(kind: str, stored, spec: dict[str, Any]) -> dict[str, Any]:
         data, mimetype = converted
         if data is not original:
             stored = media.store(data, mimetype=mimetype, filename=None)
-        return {"sha256": stored.sha256, "mimetype": mimetype, "filename": None,
-                "size": stored.size}
-    return {"sha256": stored.sha256, "mimetype": spec.get("mimetype") or stored.mimetype,
-            "filename": spec.get("filename") or stored.filename, "size": stored.size}
+        return {
+            "sha256": stored.sha256,
+            "mimetype": mimetype,
+            "filename": None,
+            "size": stored.size,
+        }
+    return {
+        "sha256": stored.sha256,
+        "mimetype": spec.get("mimetype") or stored.mimetype,
+        "filename": spec.get("filename") or stored.filename,
+        "size": stored.size,
+    }
 
 
 def needs_fetch(payload: dict[str, Any]) -> bool:
@@ -213,10 +254,17 @@ def _quoted(session: WaSession, reference: str) -> dict[str, Any]:
     try:
         message = history_message(session, reference)
     except NotFound:
-        raise ValidationFailed(errors={"reply_to": [
-            f"No message {reference!r} in this session's history to reply to."]}) from None
-    return {"id": message.wa_id, "sender": message.sender_jid, "text": message.text,
-            "chat": message.chat_jid}
+        raise ValidationFailed(
+            errors={
+                "reply_to": [f"No message {reference!r} in this session's history to reply to."]
+            }
+        ) from None
+    return {
+        "id": message.wa_id,
+        "sender": message.sender_jid,
+        "text": message.text,
+        "chat": message.chat_jid,
+    }
 
 
 def _vcard(name: str, phone: str) -> str:
@@ -224,29 +272,40 @@ def _vcard(name: str, phone: str) -> str:
         number = normalise_phone(phone, region())
     except InvalidPhone as exc:
         raise ValidationFailed(errors={"contacts": [str(exc)]}) from None
-    return ("BEGIN:VCARD\nVERSION:3.0\n"
-            f"FN:{name}\nTEL;type=CELL;waid={number}:+{number}\nEND:VCARD")
+    return f"BEGIN:VCARD\nVERSION:3.0\nFN:{name}\nTEL;type=CELL;waid={number}:+{number}\nEND:VCARD"
 
 
 # --- message actions ----------------------------------------------------------------------
 
+
 def history_message(session: WaSession, reference: str) -> Message:
     """A message of the session's history, by Kabar id or WhatsApp id (each look-up has
     its index, so the cost does not grow with the history)."""
-    message = db.session.scalar(sa.select(Message).where(
-        Message.id == reference, Message.session_id == session.id))
+    message = db.session.scalar(
+        sa.select(Message).where(Message.id == reference, Message.session_id == session.id)
+    )
     if message is None:
-        message = db.session.scalar(sa.select(Message).where(
-            Message.session_id == session.id, Message.wa_id == reference).limit(1))
+        message = db.session.scalar(
+            sa.select(Message)
+            .where(Message.session_id == session.id, Message.wa_id == reference)
+            .limit(1)
+        )
     if message is None:
-        raise NotFound(f"No message {reference!r} in this session's history.",
-                       code="message_not_found")
+        raise NotFound(
+            f"No message {reference!r} in this session's history.", code="message_not_found"
+        )
     return message
 
 
-def act(session: WaSession, reference: str, kind: str, *, text: str = "",
-        idempotency_key: str | None = None, source: str = "api"
-        ) -> tuple[OutboxMessage, bool]:
+def act(
+    session: WaSession,
+    reference: str,
+    kind: str,
+    *,
+    text: str = "",
+    idempotency_key: str | None = None,
+    source: str = "api",
+) -> tuple[OutboxMessage, bool]:
     """React to, edit or revoke a message: an outbox row like any send (high priority)."""
     if idempotency_key:
         existing = _by_key(session, idempotency_key)
@@ -254,15 +313,26 @@ def act(session: WaSession, reference: str, kind: str, *, text: str = "",
             return existing, False
     target = history_message(session, reference)
     if kind in ("edit", "revoke") and not target.from_me:
-        raise Conflict(f"Only messages this session sent can be {kind}ed"
-                       f"{'' if kind == 'edit' else ' for everyone'}.", code="not_own_message")
+        raise Conflict(
+            f"Only messages this session sent can be {kind}ed"
+            f"{'' if kind == 'edit' else ' for everyone'}.",
+            code="not_own_message",
+        )
     if kind == "edit" and target.kind != "text":
         raise Conflict("Only text messages can be edited.", code="not_editable")
     row = OutboxMessage(
-        session_id=session.id, idempotency_key=idempotency_key, wa_id=new_message_id(),
-        to_jid=target.chat_jid, kind=kind, priority=PRIORITIES["high"], source=source,
-        payload={"text": text, "target": {"id": target.wa_id, "sender": target.sender_jid,
-                                          "message": target.id}})
+        session_id=session.id,
+        idempotency_key=idempotency_key,
+        wa_id=new_message_id(),
+        to_jid=target.chat_jid,
+        kind=kind,
+        priority=PRIORITIES["high"],
+        source=source,
+        payload={
+            "text": text,
+            "target": {"id": target.wa_id, "sender": target.sender_jid, "message": target.id},
+        },
+    )
     db.session.add(row)
     db.session.commit()
     wakeup.notify()
@@ -271,8 +341,15 @@ def act(session: WaSession, reference: str, kind: str, *, text: str = "",
 
 # --- reading and changing queued messages ---------------------------------------------
 
-def listing(*, status: str | None = None, session: WaSession | None = None,
-            since=None, until=None, broadcast: str | None = None) -> sa.Select:
+
+def listing(
+    *,
+    status: str | None = None,
+    session: WaSession | None = None,
+    since=None,
+    until=None,
+    broadcast: str | None = None,
+) -> sa.Select:
     """Outgoing messages of the sessions the caller may see, filtered (the outbox API
     and the dashboard's outbox page)."""
     from server import sessions
@@ -293,26 +370,34 @@ def listing(*, status: str | None = None, session: WaSession | None = None,
 
 
 def get(session: WaSession, message_id: str) -> OutboxMessage:
-    row = db.session.scalar(sa.select(OutboxMessage).where(
-        OutboxMessage.session_id == session.id,
-        sa.or_(OutboxMessage.id == message_id, OutboxMessage.wa_id == message_id)))
+    row = db.session.scalar(
+        sa.select(OutboxMessage).where(
+            OutboxMessage.session_id == session.id,
+            sa.or_(OutboxMessage.id == message_id, OutboxMessage.wa_id == message_id),
+        )
+    )
     if row is None:
-        raise NotFound(f"No outgoing message {message_id!r} in this session.",
-                       code="message_not_found")
+        raise NotFound(
+            f"No outgoing message {message_id!r} in this session.", code="message_not_found"
+        )
     return row
 
 
 def _still_queued(row: OutboxMessage, action: str) -> None:
     if row.status not in WAITING_STATUSES:
-        raise Conflict(f"Only a queued message can be {action}; this one is {row.status}.",
-                       code="message_not_queued")
+        raise Conflict(
+            f"Only a queued message can be {action}; this one is {row.status}.",
+            code="message_not_queued",
+        )
 
 
 def cancel(row: OutboxMessage, *, reason: str = "cancelled by request") -> OutboxMessage:
     # Conditional: the dispatcher may be taking it right now; then it is too late.
-    done = db.session.execute(sa.update(OutboxMessage).where(
-        OutboxMessage.seq == row.seq, OutboxMessage.status.in_(WAITING_STATUSES)).values(
-        status="cancelled", reason=reason, waiting=None, updated_at=utcnow())).rowcount
+    done = db.session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.seq == row.seq, OutboxMessage.status.in_(WAITING_STATUSES))
+        .values(status="cancelled", reason=reason, waiting=None, updated_at=utcnow())
+    ).rowcount
     db.session.commit()
     db.session.refresh(row)
     if not done:
@@ -320,8 +405,9 @@ def cancel(row: OutboxMessage, *, reason: str = "cancelled by request") -> Outbo
     return row
 
 
-def reschedule(row: OutboxMessage, *, send_at=None, expires_at=None,
-               clear_expiry: bool = False) -> OutboxMessage:
+def reschedule(
+    row: OutboxMessage, *, send_at=None, expires_at=None, clear_expiry: bool = False
+) -> OutboxMessage:
     _still_queued(row, "rescheduled")
     if send_at is not None:
         row.send_at = send_at
@@ -339,8 +425,10 @@ def reschedule(row: OutboxMessage, *, send_at=None, expires_at=None,
 def retry(row: OutboxMessage) -> OutboxMessage:
     """Queue a failed or expired message again (same WhatsApp id: never a duplicate)."""
     if row.status not in FINAL_STATUSES - {"cancelled"}:
-        raise Conflict(f"Only a failed or expired message can be retried; this one is "
-                       f"{row.status}.", code="message_not_retryable")
+        raise Conflict(
+            f"Only a failed or expired message can be retried; this one is {row.status}.",
+            code="message_not_retryable",
+        )
     fetching = needs_fetch(row.payload)  # its media URL failed: fetch it again first
     row.status = "fetching" if fetching else "queued"
     row.reason, row.waiting = None, "fetching the media from its URL" if fetching else None

@@ -12,8 +12,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-ORDER: dict[str, int] = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4,
-                         "played": 5}
+ORDER: dict[str, int] = {
+    "queued": 0,
+    "sending": 1,
+    "sent": 2,
+    "delivered": 3,
+    "read": 4,
+    "played": 5,
+}
 DELIVERED = ("delivered", "read", "played")  # a receipt that says it was delivered
 READ = ("read", "played")
 

@@ -35,9 +35,14 @@ def resolve(session: WaSession, to: str, region: str) -> str:
     if "@" in text or looks_like_phone(text):
         return person_or_jid(text, region)
     if not _LETTER.search(text) or len(text) > NAME_MAX:
-        raise ValidationFailed(errors={"to": [
-            f"{to!r} is not a phone number (0812…, +62 812…), a JID (…@s.whatsapp.net, "
-            "…@g.us) or a group's name."]})
+        raise ValidationFailed(
+            errors={
+                "to": [
+                    f"{to!r} is not a phone number (0812…, +62 812…), a JID (…@s.whatsapp.net, "
+                    "…@g.us) or a group's name."
+                ]
+            }
+        )
     groups = directory.groups_named(session.id, text)
     if len(groups) == 1:
         return groups[0]["jid"]
@@ -45,10 +50,14 @@ def resolve(session: WaSession, to: str, region: str) -> str:
         raise NotFound(
             f"{text!r} is not a phone number, and this session knows no group by that name. "
             "Send to the group's JID (GET …/groups lists them and keeps their names), or "
-            "check the spelling.", code="group_not_found",
-            errors={"to": [f"No group named {text!r} in this session."]})
+            "check the spelling.",
+            code="group_not_found",
+            errors={"to": [f"No group named {text!r} in this session."]},
+        )
     listed = ", ".join(f"{g['name']} ({g['jid']})" for g in groups)
-    raise Conflict(f"{len(groups)} groups of this session are named {text!r}: {listed}. "
-                   "Send to one of them by its JID.", code="ambiguous_recipient",
-                   errors={"to": [f"Several groups are named {text!r}."],
-                           "candidates": groups})
+    raise Conflict(
+        f"{len(groups)} groups of this session are named {text!r}: {listed}. "
+        "Send to one of them by its JID.",
+        code="ambiguous_recipient",
+        errors={"to": [f"Several groups are named {text!r}."], "candidates": groups},
+    )

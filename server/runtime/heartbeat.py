@@ -38,8 +38,12 @@ def state() -> RuntimeState:
     row = db.session.get(RuntimeHeartbeat, LEASE)
     if row is None:
         return RuntimeState(alive=False)
-    return RuntimeState(alive=utcnow() - row.beat_at < STALE_AFTER, pid=row.pid,
-                        beat_at=row.beat_at, started_at=row.started_at)
+    return RuntimeState(
+        alive=utcnow() - row.beat_at < STALE_AFTER,
+        pid=row.pid,
+        beat_at=row.beat_at,
+        started_at=row.started_at,
+    )
 
 
 def new_holder() -> str:
@@ -51,14 +55,18 @@ def acquire(holder: str) -> bool:
     now = utcnow()
     taken = db.session.execute(
         sa.update(RuntimeHeartbeat)
-        .where(RuntimeHeartbeat.name == LEASE,
-               sa.or_(RuntimeHeartbeat.holder == holder,
-                      RuntimeHeartbeat.beat_at < now - STALE_AFTER))
+        .where(
+            RuntimeHeartbeat.name == LEASE,
+            sa.or_(RuntimeHeartbeat.holder == holder, RuntimeHeartbeat.beat_at < now - STALE_AFTER),
+        )
         .values(holder=holder, pid=os.getpid(), started_at=now, beat_at=now)
     ).rowcount
     if not taken:
-        db.session.add(RuntimeHeartbeat(name=LEASE, holder=holder, pid=os.getpid(),
-                                        started_at=now, beat_at=now))
+        db.session.add(
+            RuntimeHeartbeat(
+                name=LEASE, holder=holder, pid=os.getpid(), started_at=now, beat_at=now
+            )
+        )
         try:
             db.session.commit()
             return True
@@ -81,8 +89,11 @@ def beat(holder: str) -> bool:
 
 
 def release(holder: str) -> None:
-    db.session.execute(sa.delete(RuntimeHeartbeat).where(
-        RuntimeHeartbeat.name == LEASE, RuntimeHeartbeat.holder == holder))
+    db.session.execute(
+        sa.delete(RuntimeHeartbeat).where(
+            RuntimeHeartbeat.name == LEASE, RuntimeHeartbeat.holder == holder
+        )
+    )
     db.session.commit()
 
 
@@ -90,10 +101,17 @@ def release_pid(pid: int) -> None:
     """Free the leases of a runtime this machine saw die (the leader lease, its host row
     and its sessions), so its successor need not wait for them to expire."""
     prefix = f"{socket.gethostname()}:{pid}:"
-    db.session.execute(sa.delete(RuntimeHeartbeat).where(
-        RuntimeHeartbeat.name == LEASE, RuntimeHeartbeat.pid == pid,
-        RuntimeHeartbeat.holder.startswith(prefix)))
-    db.session.execute(sa.update(WaSession).where(WaSession.lease_holder.startswith(prefix))
-                       .values(lease_holder=None, lease_until=None))
+    db.session.execute(
+        sa.delete(RuntimeHeartbeat).where(
+            RuntimeHeartbeat.name == LEASE,
+            RuntimeHeartbeat.pid == pid,
+            RuntimeHeartbeat.holder.startswith(prefix),
+        )
+    )
+    db.session.execute(
+        sa.update(WaSession)
+        .where(WaSession.lease_holder.startswith(prefix))
+        .values(lease_holder=None, lease_until=None)
+    )
     db.session.execute(sa.delete(RuntimeHost).where(RuntimeHost.id.startswith(prefix)))
     db.session.commit()

@@ -118,10 +118,19 @@ class _Ack:
 class ProcessHost:
     """One session in a child process, spoken to over a socket pair."""
 
-    def __init__(self, *, session_id: str, transport_name: str, store_dir: Path,
-                 options: dict, emit: HostEmit, factory: str | None = None,
-                 call_timeout: float = 60.0, stop_timeout: float = 5.0,
-                 env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        transport_name: str,
+        store_dir: Path,
+        options: dict,
+        emit: HostEmit,
+        factory: str | None = None,
+        call_timeout: float = 60.0,
+        stop_timeout: float = 5.0,
+        env: dict[str, str] | None = None,
+    ):
         self.session_id = session_id
         self.factory = factory or FACTORIES[transport_name]
         self.store_dir = Path(store_dir)
@@ -149,21 +158,32 @@ class ProcessHost:
         # The child imports the same code as this process, and factories from the
         # current folder (a plugin's, or a test's).
         env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (_import_root(), os.getcwd(), env.get("PYTHONPATH")) if p)
+            p for p in (_import_root(), os.getcwd(), env.get("PYTHONPATH")) if p
+        )
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "server.runtime.session_host", str(child.fileno())],
-                pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, env=env)
+                pass_fds=(child.fileno(),),
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
         finally:
             child.close()
         self.started_at = time.monotonic()
         self.channel = Channel(parent)
-        self.channel.send("start", {
-            "factory": self.factory, "session_id": self.session_id,
-            "store_dir": str(self.store_dir), "options": self.options,
-            "stop_timeout": self.stop_timeout})
-        threading.Thread(target=self._read, daemon=True,
-                         name=f"kabar-host-{self.session_id}").start()
+        self.channel.send(
+            "start",
+            {
+                "factory": self.factory,
+                "session_id": self.session_id,
+                "store_dir": str(self.store_dir),
+                "options": self.options,
+                "stop_timeout": self.stop_timeout,
+            },
+        )
+        threading.Thread(
+            target=self._read, daemon=True, name=f"kabar-host-{self.session_id}"
+        ).start()
 
     def stop(self, timeout: float) -> None:
         """Ask the process to stop its transport; kill it if it has not ended within
@@ -179,8 +199,11 @@ class ProcessHost:
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            log.warning("session %s: its process did not stop within %ss; killing it",
-                        self.session_id, timeout)
+            log.warning(
+                "session %s: its process did not stop within %ss; killing it",
+                self.session_id,
+                timeout,
+            )
             self.process.kill()
             self.process.wait()
         self._close()
@@ -224,8 +247,10 @@ class ProcessHost:
 
     def call(self, method: str, args: tuple, kwargs: dict, *, timeout: float) -> Any:
         if self._gone.is_set() or self.channel is None:
-            raise TransportError("The session's process is not running; it restarts "
-                                 "by itself, try again shortly.", code="session_not_running")
+            raise TransportError(
+                "The session's process is not running; it restarts by itself, try again shortly.",
+                code="session_not_running",
+            )
         with self._calls_lock:
             self._next_call += 1
             call_id = self._next_call
@@ -237,16 +262,20 @@ class ProcessHost:
             except EOFError:  # the process ended before its reader noticed
                 slot[0].set()
             if not slot[0].wait(timeout):
-                raise TransportError(f"{method}: the session did not answer within "
-                                     f"{timeout:g} s; try again.", code="timeout")
+                raise TransportError(
+                    f"{method}: the session did not answer within {timeout:g} s; try again.",
+                    code="timeout",
+                )
         finally:
             with self._calls_lock:
                 self._calls.pop(call_id, None)
         answer = slot[1]
         if answer is None:
-            raise TransportError("The session's process ended during the call; it "
-                                 "restarts by itself, try again shortly.",
-                                 code="session_not_running")
+            raise TransportError(
+                "The session's process ended during the call; it "
+                "restarts by itself, try again shortly.",
+                code="session_not_running",
+            )
         if answer[0] == "error":
             raise rebuild_error(*answer[2:])
         return answer[2]

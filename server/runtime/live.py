@@ -40,15 +40,44 @@ from server.runtime.handlers.lookups import (
 from server.whatsapp.transport import PairingCode
 
 __all__ = [
-    "GROUP_CREATE", "GROUP_INFO", "GROUP_INVITE_LINK", "GROUP_JOIN", "GROUP_LEAVE",
-    "GROUP_PARTICIPANTS", "GROUP_UPDATE", "GROUPS", "PARTICIPANT_ACTIONS", "PRESENCE_STATES",
-    "contacts", "group", "is_on_whatsapp", "lid_lookup", "logout", "mark_read", "pair_code",
-    "presence", "profile_picture", "recent_registrations", "reject_call", "request_presence",
-    "request_read", "restart", "star", "user_info",
+    "GROUP_CREATE",
+    "GROUP_INFO",
+    "GROUP_INVITE_LINK",
+    "GROUP_JOIN",
+    "GROUP_LEAVE",
+    "GROUP_PARTICIPANTS",
+    "GROUP_UPDATE",
+    "GROUPS",
+    "PARTICIPANT_ACTIONS",
+    "PRESENCE_STATES",
+    "contacts",
+    "group",
+    "is_on_whatsapp",
+    "lid_lookup",
+    "logout",
+    "mark_read",
+    "pair_code",
+    "presence",
+    "profile_picture",
+    "recent_registrations",
+    "reject_call",
+    "request_presence",
+    "request_read",
+    "restart",
+    "star",
+    "user_info",
 ]
 
-GROUP_COMMANDS = (GROUPS, GROUP_CREATE, GROUP_INFO, GROUP_INVITE_LINK, GROUP_JOIN, GROUP_LEAVE,
-                  GROUP_PARTICIPANTS, GROUP_UPDATE)
+GROUP_COMMANDS = (
+    GROUPS,
+    GROUP_CREATE,
+    GROUP_INFO,
+    GROUP_INVITE_LINK,
+    GROUP_JOIN,
+    GROUP_LEAVE,
+    GROUP_PARTICIPANTS,
+    GROUP_UPDATE,
+)
 
 
 def _slow() -> float:
@@ -57,6 +86,7 @@ def _slow() -> float:
 
 
 # --- the session itself -------------------------------------------------------------------
+
 
 def restart(session_id: str) -> None:
     """Ask for a restart and return at once: it runs even if the runtime is down now."""
@@ -69,12 +99,14 @@ def logout(session_id: str) -> None:
 
 def pair_code(session_id: str, phone: str) -> PairingCode:
     """A code to link by phone number; it works until ``expires_at``."""
-    answer = commands.call(PAIR_CODE, session_id=session_id, payload={"phone": phone},
-                           timeout=_slow())
+    answer = commands.call(
+        PAIR_CODE, session_id=session_id, payload={"phone": phone}, timeout=_slow()
+    )
     return PairingCode(answer["code"], datetime.fromisoformat(answer["expires_at"]))
 
 
 # --- look-ups ------------------------------------------------------------------------------
+
 
 def is_on_whatsapp(session_id: str, phones: list[str]) -> list[dict]:
     """One answer per phone: ``{"query", "jid", "is_registered", ...}``."""
@@ -105,15 +137,19 @@ def user_info(session_id: str, targets: list[str]) -> list[dict]:
 
 # --- acting on messages, chats and calls ---------------------------------------------------
 
-def star(session_id: str, *, chat: str, sender: str | None, message_id: str,
-         starred: bool) -> None:
-    commands.call(STAR, session_id=session_id, payload={
-        "chat": chat, "sender": sender, "message_id": message_id, "starred": starred})
+
+def star(session_id: str, *, chat: str, sender: str | None, message_id: str, starred: bool) -> None:
+    commands.call(
+        STAR,
+        session_id=session_id,
+        payload={"chat": chat, "sender": sender, "message_id": message_id, "starred": starred},
+    )
 
 
 def reject_call(session_id: str, *, call_id: str, caller: str) -> None:
-    commands.call(REJECT_CALL, session_id=session_id,
-                  payload={"call_id": call_id, "caller": caller})
+    commands.call(
+        REJECT_CALL, session_id=session_id, payload={"call_id": call_id, "caller": caller}
+    )
 
 
 def _receipts(by_sender: dict[str, list[str]]) -> list[dict]:
@@ -122,31 +158,41 @@ def _receipts(by_sender: dict[str, list[str]]) -> list[dict]:
 
 def mark_read(session_id: str, chat: str, by_sender: dict[str, list[str]]) -> int:
     """Send read receipts (WhatsApp takes them per sender); answers how many were marked."""
-    return commands.call(CHATS_MARK_READ, session_id=session_id,
-                         payload={"chat": chat, "receipts": _receipts(by_sender)})
+    return commands.call(
+        CHATS_MARK_READ,
+        session_id=session_id,
+        payload={"chat": chat, "receipts": _receipts(by_sender)},
+    )
 
 
-def request_read(session_id: str, chat: str, by_sender: dict[str, list[str]]
-                 ) -> RuntimeCommand:
+def request_read(session_id: str, chat: str, by_sender: dict[str, list[str]]) -> RuntimeCommand:
     """``mark_read`` without waiting for the answer (webhook actions)."""
-    return commands.submit(CHATS_MARK_READ, session_id=session_id,
-                           payload={"chat": chat, "receipts": _receipts(by_sender)})
+    return commands.submit(
+        CHATS_MARK_READ,
+        session_id=session_id,
+        payload={"chat": chat, "receipts": _receipts(by_sender)},
+    )
 
 
 def presence(session_id: str, chat: str, state: str) -> None:
     """Show typing (composing), recording or stop (paused): one of PRESENCE_STATES."""
-    commands.call(CHATS_PRESENCE, session_id=session_id,
-                  payload={"chat": chat, "state": state})
+    commands.call(CHATS_PRESENCE, session_id=session_id, payload={"chat": chat, "state": state})
 
 
-def request_presence(session_id: str, chat: str, state: str, *,
-                     expires_in: float | None = None) -> RuntimeCommand:
+def request_presence(
+    session_id: str, chat: str, state: str, *, expires_in: float | None = None
+) -> RuntimeCommand:
     """``presence`` without waiting for the answer (webhook actions)."""
-    return commands.submit(CHATS_PRESENCE, session_id=session_id,
-                           payload={"chat": chat, "state": state}, expires_in=expires_in)
+    return commands.submit(
+        CHATS_PRESENCE,
+        session_id=session_id,
+        payload={"chat": chat, "state": state},
+        expires_in=expires_in,
+    )
 
 
 # --- groups ---------------------------------------------------------------------------------
+
 
 def group(session_id: str, kind: str, **payload: Any) -> Any:
     """One of the GROUP_* commands with its payload (handlers/groups.py says what each

@@ -46,13 +46,17 @@ LEASE_MARGIN = timedelta(minutes=2)
 def claim(limit: int) -> list[int]:
     """Take up to ``limit`` rows due for a fetch; returns their seqs (committed)."""
     now = utcnow()
-    due = sa.and_(OutboxMessage.status == "fetching",
-                  sa.or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now))
-    rows = db.session.execute(sa.select(OutboxMessage.seq, OutboxMessage.broadcast_id)
-                              .where(due).order_by(OutboxMessage.priority, OutboxMessage.seq)
-                              .limit(limit * 10)).all()
-    lease = now + timedelta(seconds=current_app.config["KABAR"]["FETCH_TIMEOUT"]) \
-        + LEASE_MARGIN
+    due = sa.and_(
+        OutboxMessage.status == "fetching",
+        sa.or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now),
+    )
+    rows = db.session.execute(
+        sa.select(OutboxMessage.seq, OutboxMessage.broadcast_id)
+        .where(due)
+        .order_by(OutboxMessage.priority, OutboxMessage.seq)
+        .limit(limit * 10)
+    ).all()
+    lease = now + timedelta(seconds=current_app.config["KABAR"]["FETCH_TIMEOUT"]) + LEASE_MARGIN
     claimed: list[int] = []
     broadcasts: set[str] = set()
     for seq, broadcast_id in rows:
@@ -60,9 +64,11 @@ def claim(limit: int) -> list[int]:
             break
         if broadcast_id is not None and broadcast_id in broadcasts:
             continue  # its broadcast's URL is fetched once, by the first claimed
-        if db.session.execute(sa.update(OutboxMessage).where(OutboxMessage.seq == seq, due)
-                              .values(not_before=lease, attempts=OutboxMessage.attempts + 1,
-                                      updated_at=now)).rowcount:
+        if db.session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.seq == seq, due)
+            .values(not_before=lease, attempts=OutboxMessage.attempts + 1, updated_at=now)
+        ).rowcount:
             claimed.append(seq)
             if broadcast_id is not None:
                 broadcasts.add(broadcast_id)
@@ -73,9 +79,11 @@ def claim(limit: int) -> list[int]:
 
 def _hold_broadcast(broadcast_id: str, *, until) -> None:
     """The other recipients of a broadcast wait for the one fetch of its shared URL."""
-    db.session.execute(sa.update(OutboxMessage).where(
-        OutboxMessage.broadcast_id == broadcast_id, OutboxMessage.status == "fetching")
-        .values(not_before=until))
+    db.session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.broadcast_id == broadcast_id, OutboxMessage.status == "fetching")
+        .values(not_before=until)
+    )
 
 
 def fetch(seq: int) -> None:
@@ -99,10 +107,18 @@ def fetch(seq: int) -> None:
     done = 0
     for sibling in _waiting_for(seq, spec["url"]):
         payload = {**sibling.payload, "media": {**prepared, "url": spec["url"]}}
-        done += db.session.execute(sa.update(OutboxMessage).where(
-            OutboxMessage.seq == sibling.seq, OutboxMessage.status == "fetching").values(
-            status="queued", payload=payload, not_before=sibling.send_at, attempts=0,
-            waiting=None, updated_at=utcnow())).rowcount
+        done += db.session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.seq == sibling.seq, OutboxMessage.status == "fetching")
+            .values(
+                status="queued",
+                payload=payload,
+                not_before=sibling.send_at,
+                attempts=0,
+                waiting=None,
+                updated_at=utcnow(),
+            )
+        ).rowcount
     db.session.commit()
     if done:
         wakeup.notify()
@@ -114,7 +130,7 @@ def _failed(seq: int, exc: KabarError) -> None:
         return
     reason = f"{exc.code}: {exc.message}"[:512]
     if _transient(exc) and row.attempts < MAX_ATTEMPTS:
-        row.not_before = utcnow() + timedelta(seconds=10 * 2 ** row.attempts)
+        row.not_before = utcnow() + timedelta(seconds=10 * 2**row.attempts)
         row.waiting = f"fetching the media again after: {exc.message}"[:255]
         if row.broadcast_id is not None:
             _hold_broadcast(row.broadcast_id, until=row.not_before)
@@ -122,14 +138,23 @@ def _failed(seq: int, exc: KabarError) -> None:
         return
     now = utcnow()
     for sibling in _waiting_for(seq, row.payload["media"]["url"]):
-        if not db.session.execute(sa.update(OutboxMessage).where(
-                OutboxMessage.seq == sibling.seq, OutboxMessage.status == "fetching").values(
-                status="failed", reason=reason, waiting=None, updated_at=now)).rowcount:
+        if not db.session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.seq == sibling.seq, OutboxMessage.status == "fetching")
+            .values(status="failed", reason=reason, waiting=None, updated_at=now)
+        ).rowcount:
             continue
         session = db.session.get(WaSession, sibling.session_id)
-        eventlog.record(MessageStatus(message_ids=(sibling.wa_id,), status="failed",
-                                      chat=Party(jid=sibling.to_jid), timestamp=now,
-                                      reason=reason), session)
+        eventlog.record(
+            MessageStatus(
+                message_ids=(sibling.wa_id,),
+                status="failed",
+                chat=Party(jid=sibling.to_jid),
+                timestamp=now,
+                reason=reason,
+            ),
+            session,
+        )
     db.session.commit()
     log.info("media of outbox row %s not fetched: %s", seq, reason)
 
@@ -146,9 +171,11 @@ def _waiting_for(seq: int, url: str) -> list[OutboxMessage]:
     row = db.session.get(OutboxMessage, seq)
     if row is None or row.broadcast_id is None:
         return [row] if row is not None else []
-    siblings = db.session.scalars(sa.select(OutboxMessage).where(
-        OutboxMessage.broadcast_id == row.broadcast_id,
-        OutboxMessage.status == "fetching")).all()
+    siblings = db.session.scalars(
+        sa.select(OutboxMessage).where(
+            OutboxMessage.broadcast_id == row.broadcast_id, OutboxMessage.status == "fetching"
+        )
+    ).all()
     return [s for s in siblings if (s.payload.get("media") or {}).get("url") == url]
 
 
@@ -169,8 +196,7 @@ class MediaFetcher(Worker):
     def __init__(self, app: Flask, threads: int | None = None):
         super().__init__(app)
         self.threads = max(1, threads or app.config["KABAR"]["MEDIA_FETCHERS"])
-        self.pool = ThreadPoolExecutor(max_workers=self.threads,
-                                       thread_name_prefix="kabar-fetch")
+        self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="kabar-fetch")
         self.running: set[Future] = set()
 
     def step(self) -> float:
@@ -193,8 +219,9 @@ class MediaFetcher(Worker):
                 db.session.rollback()
                 log.exception("fetching the media of outbox row %s failed", seq)
                 try:
-                    _failed(seq, KabarError(f"{type(exc).__name__}: {exc}",
-                                            code="media_fetch_error"))
+                    _failed(
+                        seq, KabarError(f"{type(exc).__name__}: {exc}", code="media_fetch_error")
+                    )
                 except Exception:
                     db.session.rollback()
                     log.exception("could not mark outbox row %s failed", seq)

@@ -48,9 +48,11 @@ class MediaWorker(Worker):
         """Handle the due jobs of live sessions; wait a little when there were none."""
         self.fetcher.wake.set()  # the runtime wakes this worker when there is new work
         jobs = db.session.scalars(
-            sa.select(MediaDownload).where(MediaDownload.status == "pending",
-                                           MediaDownload.next_at <= utcnow())
-            .order_by(MediaDownload.next_at).limit(BATCH)).all()
+            sa.select(MediaDownload)
+            .where(MediaDownload.status == "pending", MediaDownload.next_at <= utcnow())
+            .order_by(MediaDownload.next_at)
+            .limit(BATCH)
+        ).all()
         done_any = False
         for job in jobs:
             transport = self.transport_for(job.session_id)
@@ -67,21 +69,27 @@ class MediaWorker(Worker):
         job.attempts += 1
         try:
             data = transport.download(message.media.get("handle") or {})
-            stored = media.store(data, mimetype=message.media.get("mimetype") or
-                                 "application/octet-stream",
-                                 filename=message.media.get("filename"))
+            stored = media.store(
+                data,
+                mimetype=message.media.get("mimetype") or "application/octet-stream",
+                filename=message.media.get("filename"),
+            )
         except Exception as exc:
             permanent = isinstance(exc, TransportError) and exc.permanent
             if permanent or job.attempts >= MAX_ATTEMPTS:
                 job.status, job.error = "failed", f"{exc}"[:512]
                 message.media = {**message.media, "download": "failed", "error": f"{exc}"[:255]}
             else:
-                job.next_at = utcnow() + timedelta(seconds=5 * 2 ** job.attempts)
+                job.next_at = utcnow() + timedelta(seconds=5 * 2**job.attempts)
                 job.error = f"{exc}"[:512]
             db.session.commit()
             return
         media_info = {k: v for k, v in message.media.items() if k != "handle"}
-        message.media = {**media_info, "sha256": stored.sha256, "size": stored.size,
-                         "download": "stored"}
+        message.media = {
+            **media_info,
+            "sha256": stored.sha256,
+            "size": stored.size,
+            "download": "stored",
+        }
         job.status = "done"
         db.session.commit()

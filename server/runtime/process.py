@@ -129,11 +129,13 @@ class Runtime:
             leases.register(self.holder, capacity=self.capacity)
             self._beat()
             self._prepare_sessions(began)
-            self.sink_thread = threading.Thread(target=self._sink_loop, name="kabar-sink",
-                                                daemon=True)
+            self.sink_thread = threading.Thread(
+                target=self._sink_loop, name="kabar-sink", daemon=True
+            )
             self.sink_thread.start()
-            self.dispatcher = OutboxDispatcher(self.app, int(self.app.config["KABAR"][
-                "SEND_WORKERS"]))
+            self.dispatcher = OutboxDispatcher(
+                self.app, int(self.app.config["KABAR"]["SEND_WORKERS"])
+            )
             self.dispatcher.start()
             self.media_worker = MediaWorker(self.app, self._connected_transport)
             self.media_worker.start()
@@ -171,8 +173,12 @@ class Runtime:
         """New work may be there (a message queued, a run to resume, a delivery): each
         worker looks now. Called by each pass of the loop, and at once by a notify in
         this process (``wakeup.subscribe``)."""
-        for worker in (self.dispatcher, self.media_worker, self.webhook_worker,
-                       *self.workflow_workers):
+        for worker in (
+            self.dispatcher,
+            self.media_worker,
+            self.webhook_worker,
+            *self.workflow_workers,
+        ):
             if worker is not None:
                 worker.wake.set()
 
@@ -197,8 +203,7 @@ class Runtime:
         self.renewed_at = time.monotonic()
         for session_id in list(self.live):
             if held.get(session_id) != self.leases.get(session_id):
-                log.warning("session %s: another host holds it now; stopping it here",
-                            session_id)
+                log.warning("session %s: another host holds it now; stopping it here", session_id)
                 self._drop(session_id)
         self.leases = held
         try:
@@ -223,8 +228,10 @@ class Runtime:
         """Cut off from the database past the self-fence time: stop every session now
         (writing nothing), so that no session is ever live on two hosts."""
         if self.live:
-            log.error("cut off from the database; stopping %d session(s) before their "
-                      "leases expire", len(self.live))
+            log.error(
+                "cut off from the database; stopping %d session(s) before their leases expire",
+                len(self.live),
+            )
         for session_id in list(self.live):
             self._drop(session_id)
         self.leases = {}
@@ -265,14 +272,25 @@ class Runtime:
         host is running, stay stopped. A session someone started after this runtime
         began (while it was taking its leases) is theirs: it runs."""
         now = utcnow()
-        for session in db.session.scalars(sa.select(WaSession).where(
-                WaSession.desired_state == "running", WaSession.auto_start.is_(False),
+        for session in db.session.scalars(
+            sa.select(WaSession).where(
+                WaSession.desired_state == "running",
+                WaSession.auto_start.is_(False),
                 WaSession.updated_at < began,
-                sa.or_(WaSession.lease_holder.is_(None), WaSession.lease_until < now,
-                       WaSession.lease_holder == self.holder))):
+                sa.or_(
+                    WaSession.lease_holder.is_(None),
+                    WaSession.lease_until < now,
+                    WaSession.lease_holder == self.holder,
+                ),
+            )
+        ):
             session.desired_state = "stopped"
-            sessions.record_status(session, SessionStatus(
-                status="stopped", reason="the runtime restarted and auto-start is off"))
+            sessions.record_status(
+                session,
+                SessionStatus(
+                    status="stopped", reason="the runtime restarted and auto-start is off"
+                ),
+            )
         db.session.commit()
 
     def _start_workflows(self) -> None:
@@ -324,12 +342,21 @@ class Runtime:
             for session_id in list(self.leases):
                 self._give_back(session_id, reason="its host is draining; another takes over")
         elif time.monotonic() - self.renewed_at < leases.SELF_FENCE.total_seconds():
-            self.leases.update(leases.claim(self.holder, capacity=self.capacity,
-                                            held=len(self.leases)))
-        rows = db.session.execute(sa.select(
-            WaSession.id, WaSession.transport, WaSession.desired_state, WaSession.settings,
-            WaSession.deleted_at, WaSession.status, WaSession.lease_holder,
-            WaSession.lease_until)).all()
+            self.leases.update(
+                leases.claim(self.holder, capacity=self.capacity, held=len(self.leases))
+            )
+        rows = db.session.execute(
+            sa.select(
+                WaSession.id,
+                WaSession.transport,
+                WaSession.desired_state,
+                WaSession.settings,
+                WaSession.deleted_at,
+                WaSession.status,
+                WaSession.lease_holder,
+                WaSession.lease_until,
+            )
+        ).all()
         now, utc = time.monotonic(), utcnow()
         for row in rows:
             live, mine = row.id in self.live, row.id in self.leases
@@ -338,24 +365,27 @@ class Runtime:
                     self._stop_live(row.id, reason="deleted", emit=False)
                 if row.id in self.reaping:
                     continue  # its process is still ending; purge the store after
-                unheld = row.lease_holder is None or row.lease_until is None \
-                    or row.lease_until < utc
+                unheld = (
+                    row.lease_holder is None or row.lease_until is None or row.lease_until < utc
+                )
                 if mine or (self.is_leader and unheld):
                     self.restarts.pop(row.id, None)
                     self.leases.pop(row.id, None)
                     sessions.purge(db.session.get(WaSession, row.id))
             elif row.desired_state == "running" and not live:
                 restart = self.restarts.get(row.id)
-                if not mine or row.id in self.reaping or (restart is not None
-                                                          and restart.at > now):
+                if not mine or row.id in self.reaping or (restart is not None and restart.at > now):
                     continue  # another host's, its process still ending, or backing off
                 self._start_live(row.id, row.transport, row.settings or {})
             elif row.desired_state != "running":
                 self.restarts.pop(row.id, None)
                 if live:
                     # After logged_out, banned or failed the session already says why.
-                    self._stop_live(row.id, reason="stopped by request",
-                                    emit=row.status not in sessions.TERMINAL)
+                    self._stop_live(
+                        row.id,
+                        reason="stopped by request",
+                        emit=row.status not in sessions.TERMINAL,
+                    )
                 if mine:
                     leases.release(self.holder, row.id)
                     self.leases.pop(row.id, None)
@@ -364,10 +394,13 @@ class Runtime:
         """Stop a session here and free its lease, for another host to take (drain,
         rebalance). The other host reports the session's statuses from then on; but a
         session stopped by request meanwhile is nobody's to run, so say "stopped" here."""
-        wanted = db.session.scalar(sa.select(WaSession.desired_state).where(
-            WaSession.id == session_id)) == "running"
-        self._stop_live(session_id, reason=reason if wanted else "stopped by request",
-                        emit=not wanted)
+        wanted = (
+            db.session.scalar(sa.select(WaSession.desired_state).where(WaSession.id == session_id))
+            == "running"
+        )
+        self._stop_live(
+            session_id, reason=reason if wanted else "stopped by request", emit=not wanted
+        )
         self.restarts.pop(session_id, None)
         self.leases.pop(session_id, None)
         leases.release(self.holder, session_id)
@@ -380,30 +413,42 @@ class Runtime:
         for session_id in surplus[:REBALANCE_PER_BEAT]:
             self._give_back(session_id, reason="rebalanced to another host")
 
-    def _host(self, session_id: str, transport_name: str, settings: dict,
-              emit) -> SessionHost:
+    def _host(self, session_id: str, transport_name: str, settings: dict, emit) -> SessionHost:
         options = settings.get(transport_name, {})
         store = sessions.store_dir(session_id)
         store.mkdir(parents=True, exist_ok=True)
         if transport_name in self.in_processes:
-            return ProcessHost(session_id=session_id, transport_name=transport_name,
-                               store_dir=store, options=options, emit=emit,
-                               stop_timeout=self.stop_timeout)
+            return ProcessHost(
+                session_id=session_id,
+                transport_name=transport_name,
+                store_dir=store,
+                options=options,
+                emit=emit,
+                stop_timeout=self.stop_timeout,
+            )
         transport = factory(transport_name)(
-            session_id=session_id, store_dir=store, emit=lambda event: emit(event, None),
-            options=options)
+            session_id=session_id,
+            store_dir=store,
+            emit=lambda event: emit(event, None),
+            options=options,
+        )
         return InlineHost(session_id, transport)
 
     def _start_live(self, session_id: str, transport_name: str, settings: dict) -> None:
         owner: list[Live] = []  # the Live this host belongs to, once it exists
         try:
-            host = self._host(session_id, transport_name, settings,
-                              self._emitter(session_id, owner))
+            host = self._host(
+                session_id, transport_name, settings, self._emitter(session_id, owner)
+            )
             live = self.live[session_id] = Live(session_id, host)
             owner.append(live)
             if self.dispatcher is not None:
-                self.dispatcher.attach(session_id, host.transport, lambda: live.connected,
-                                       lease=(self.holder, self.leases.get(session_id)))
+                self.dispatcher.attach(
+                    session_id,
+                    host.transport,
+                    lambda: live.connected,
+                    lease=(self.holder, self.leases.get(session_id)),
+                )
             host.start()
         except Exception as exc:
             log.exception("session %s failed to start", session_id)
@@ -411,8 +456,9 @@ class Runtime:
             if self.dispatcher is not None:
                 self.dispatcher.detach(session_id)
             session = db.session.get(WaSession, session_id)
-            sessions.record_status(session, SessionStatus(
-                status="failed", reason=f"could not start: {exc}"[:255]))
+            sessions.record_status(
+                session, SessionStatus(status="failed", reason=f"could not start: {exc}"[:255])
+            )
             return
         session = db.session.get(WaSession, session_id)
         session.host = _host_name(host)
@@ -429,8 +475,9 @@ class Runtime:
         if self.dispatcher is not None:
             self.dispatcher.detach(session_id)
         if isinstance(live.host, ProcessHost):
-            thread = threading.Thread(target=self._reap, args=(live.host,), daemon=True,
-                                      name=f"kabar-reap-{session_id}")
+            thread = threading.Thread(
+                target=self._reap, args=(live.host,), daemon=True, name=f"kabar-reap-{session_id}"
+            )
             self.reaping[session_id] = thread
             thread.start()
         else:
@@ -439,8 +486,7 @@ class Runtime:
             except Exception:
                 log.exception("session %s did not stop cleanly", session_id)
         if emit:
-            self.events.put(Pending(session_id, SessionStatus(status="stopped",
-                                                              reason=reason)))
+            self.events.put(Pending(session_id, SessionStatus(status="stopped", reason=reason)))
 
     def _reap(self, host: ProcessHost) -> None:
         try:
@@ -465,24 +511,36 @@ class Runtime:
             previous = self.restarts.get(live.session_id)
             lived = time.monotonic() - live.started_at
             recycle = getattr(host, "recycle", False)
-            crashes = 0 if recycle or lived > HEALTHY_AFTER or previous is None \
-                else previous.crashes + 1
-            delay = 0.0 if recycle else min(2.0 ** crashes, RESTART_MAX_BACKOFF)
+            crashes = (
+                0 if recycle or lived > HEALTHY_AFTER or previous is None else previous.crashes + 1
+            )
+            delay = 0.0 if recycle else min(2.0**crashes, RESTART_MAX_BACKOFF)
             self.restarts[live.session_id] = Restart(time.monotonic() + delay, crashes)
             why = host.exit_reason()
-            SESSION_PROCESS_EXITS.labels(
-                "recycle" if recycle else "crash").inc()
-            log.log(logging.INFO if recycle else logging.ERROR,
-                    "session %s: %s after %.0f s; starting it again in %.0f s",
-                    live.session_id, why, lived, delay)
+            SESSION_PROCESS_EXITS.labels("recycle" if recycle else "crash").inc()
+            log.log(
+                logging.INFO if recycle else logging.ERROR,
+                "session %s: %s after %.0f s; starting it again in %.0f s",
+                live.session_id,
+                why,
+                lived,
+                delay,
+            )
             session = db.session.get(WaSession, live.session_id)
             if session is None:
                 continue
             if not recycle:
                 session.restarts += 1
             db.session.commit()
-            self.events.put(Pending(live.session_id, SessionStatus(
-                status="reconnecting", reason=f"{why}; starting again in {delay:.0f} s"[:255])))
+            self.events.put(
+                Pending(
+                    live.session_id,
+                    SessionStatus(
+                        status="reconnecting",
+                        reason=f"{why}; starting again in {delay:.0f} s"[:255],
+                    ),
+                )
+            )
 
     def _watchdog(self) -> None:
         """A session that says connected but has been silent is probed, and reconnected if
@@ -515,8 +573,7 @@ class Runtime:
         """Stop the session's host and start it again (a process host: once the old
         process has ended, so two never share a device store)."""
         self._stop_live(session_id, reason=reason, emit=False)
-        self.events.put(Pending(session_id, SessionStatus(status="reconnecting",
-                                                          reason=reason)))
+        self.events.put(Pending(session_id, SessionStatus(status="reconnecting", reason=reason)))
         session = db.session.get(WaSession, session_id)
         if session is not None and session.deleted_at is None:
             session.desired_state = "running"
@@ -539,8 +596,9 @@ class Runtime:
             live = owner[0] if owner else None
             current = live is not None and self.live.get(session_id) is live
             if isinstance(event, SessionStatus) and live is not None and not current:
-                log.info("dropping %s from a replaced transport of session %s",
-                         event.status, session_id)
+                log.info(
+                    "dropping %s from a replaced transport of session %s", event.status, session_id
+                )
                 if done is not None:
                     done.set()
                 return
@@ -552,8 +610,9 @@ class Runtime:
                         self.dispatcher.wake.set()
             if done is None and event.stored_before_return:
                 stored = threading.Event()
-                self.events.put(Pending(session_id, event, stored, True,
-                                        self.leases.get(session_id)))
+                self.events.put(
+                    Pending(session_id, event, stored, True, self.leases.get(session_id))
+                )
                 if acks.defer(stored, self.sink_thread.is_alive):
                     return  # a sender's batch waits for it with the others
                 while not stored.wait(1.0):
@@ -561,8 +620,7 @@ class Runtime:
                         log.error("%s not stored: the runtime is stopping", event.type)
                         return
             else:
-                self.events.put(Pending(session_id, event, done, True,
-                                        self.leases.get(session_id)))
+                self.events.put(Pending(session_id, event, done, True, self.leases.get(session_id)))
 
         return emit
 
@@ -602,12 +660,24 @@ class Runtime:
         def flush() -> None:
             if len(group) > 1:
                 try:
-                    sink.handle_many([(item.session_id, item.event, item.from_transport,
-                                       (self.holder, item.token)) for item in group])
+                    sink.handle_many(
+                        [
+                            (
+                                item.session_id,
+                                item.event,
+                                item.from_transport,
+                                (self.holder, item.token),
+                            )
+                            for item in group
+                        ]
+                    )
                 except Exception as exc:  # each goes alone below
                     db.session.rollback()
-                    log.warning("storing %d events together failed (%s); one at a time",
-                                len(group), str(exc).splitlines()[0][:300])
+                    log.warning(
+                        "storing %d events together failed (%s); one at a time",
+                        len(group),
+                        str(exc).splitlines()[0][:300],
+                    )
                 else:
                     for item in group:
                         if item.done is not None:
@@ -638,38 +708,47 @@ class Runtime:
         delay, other_failures = 0.2, 0
         while True:
             try:
-                sink.handle(session_id, event, from_transport=item.from_transport,
-                            fence=fence)
+                sink.handle(session_id, event, from_transport=item.from_transport, fence=fence)
                 return True
             except leases.LeaseLost:
                 db.session.rollback()
-                log.warning("not storing %s for session %s: another host holds it",
-                            event.type, session_id)
+                log.warning(
+                    "not storing %s for session %s: another host holds it", event.type, session_id
+                )
                 return True
             except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
                 db.session.rollback()
                 if self._sink_stopping.is_set():
-                    log.error("could not store %s for session %s before stopping: %s",
-                              event.type, session_id, exc)
+                    log.error(
+                        "could not store %s for session %s before stopping: %s",
+                        event.type,
+                        session_id,
+                        exc,
+                    )
                     return False
-                log.warning("database unavailable storing %s for session %s; retrying in "
-                            "%.1f s: %s", event.type, session_id, delay, exc)
+                log.warning(
+                    "database unavailable storing %s for session %s; retrying in %.1f s: %s",
+                    event.type,
+                    session_id,
+                    delay,
+                    exc,
+                )
             except Exception:
                 db.session.rollback()
                 other_failures += 1
                 if other_failures >= SINK_ATTEMPTS:
                     log.exception("giving up storing %r for session %s", event, session_id)
                     return True  # release the callback: retrying cannot help
-                log.exception("could not store %s for session %s; retrying", event.type,
-                              session_id)
+                log.exception("could not store %s for session %s; retrying", event.type, session_id)
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
 
     # --- commands -------------------------------------------------------------------------
 
     def _run_commands(self) -> None:
-        for command in commands.claim_pending(self.holder, sessions=set(self.leases),
-                                              leader=self.is_leader):
+        for command in commands.claim_pending(
+            self.holder, sessions=set(self.leases), leader=self.is_leader
+        ):
             if command.kind in handlers.ON_POOL:
                 self.pool.submit(self._run_in_context, command.id)
             else:
@@ -683,8 +762,9 @@ class Runtime:
         handler = handlers.HANDLERS.get(command.kind)
         try:
             if handler is None:
-                raise TransportError(f"Unknown command {command.kind!r}.",
-                                     code="unknown_command", permanent=True)
+                raise TransportError(
+                    f"Unknown command {command.kind!r}.", code="unknown_command", permanent=True
+                )
             result = handler(self, command)
         except TransportError as exc:
             commands.finish(command, error_code=exc.code, error_message=str(exc))
@@ -692,8 +772,9 @@ class Runtime:
             commands.finish(command, error_code="invalid_input", error_message=str(exc))
         except Exception as exc:
             log.exception("command %s failed", command.kind)
-            commands.finish(command, error_code="runtime_error",
-                            error_message=f"{type(exc).__name__}: {exc}")
+            commands.finish(
+                command, error_code="runtime_error", error_message=f"{type(exc).__name__}: {exc}"
+            )
         else:
             commands.finish(command, result=result)
 
@@ -704,8 +785,9 @@ class Runtime:
     def transport_for(self, command: RuntimeCommand) -> Transport:
         live = self.live.get(command.session_id or "")
         if live is None:
-            raise TransportError("The session is not running; start it first.",
-                                 code="session_not_running")
+            raise TransportError(
+                "The session is not running; start it first.", code="session_not_running"
+            )
         return live.transport
 
 
@@ -736,8 +818,9 @@ def _bound_idle_transactions(app: Flask) -> None:
     @sa.event.listens_for(engine, "connect")
     def _limits(dbapi_connection, _record) -> None:
         with dbapi_connection.cursor() as cursor:
-            cursor.execute(f"SET idle_in_transaction_session_timeout = "
-                           f"'{IDLE_IN_TRANSACTION_SECONDS}s'")
+            cursor.execute(
+                f"SET idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION_SECONDS}s'"
+            )
             cursor.execute(f"SET lock_timeout = '{LOCK_WAIT_SECONDS}s'")
         dbapi_connection.commit()
 
@@ -751,4 +834,3 @@ def main(app: Flask) -> None:
     signal.signal(signal.SIGTERM, runtime.request_stop)
     signal.signal(signal.SIGINT, runtime.request_stop)
     runtime.run()
-

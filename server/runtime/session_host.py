@@ -84,13 +84,17 @@ class Host:
         assert kind == "start", kind
         self._stop_timeout = float(spec.get("stop_timeout", 5.0))
         factory = load_factory(spec["factory"])
-        self.transport = factory(session_id=spec["session_id"],
-                                 store_dir=Path(spec["store_dir"]), emit=self.emit,
-                                 options=spec.get("options") or {})
+        self.transport = factory(
+            session_id=spec["session_id"],
+            store_dir=Path(spec["store_dir"]),
+            emit=self.emit,
+            options=spec.get("options") or {},
+        )
         recycle = getattr(self.transport, "recycle_requested", None)
         if recycle is not None:
-            threading.Thread(target=self._watch_recycle, args=(recycle,), daemon=True,
-                             name="kabar-host-recycle").start()
+            threading.Thread(
+                target=self._watch_recycle, args=(recycle,), daemon=True, name="kabar-host-recycle"
+            ).start()
         threading.Thread(target=self._read, daemon=True, name="kabar-host-read").start()
         self.calls.submit(self._start)
         self.done.wait()
@@ -133,13 +137,11 @@ class Host:
 
     def _stop(self, code: int = 0) -> None:
         """Stop the transport, bounded: a Go Stop that hangs must not keep the process."""
-        stopper = threading.Thread(target=self._stop_transport, daemon=True,
-                                   name="kabar-host-stop")
+        stopper = threading.Thread(target=self._stop_transport, daemon=True, name="kabar-host-stop")
         stopper.start()
         stopper.join(self._stop_timeout)
         if stopper.is_alive():
-            log.warning("the transport did not stop within %ss; exiting anyway",
-                        self._stop_timeout)
+            log.warning("the transport did not stop within %ss; exiting anyway", self._stop_timeout)
         self._send("stopped")
         self.finish(code, "stopped")
 
@@ -169,12 +171,17 @@ def main(argv: list[str]) -> int:
     session = os.environ.get("KABAR_SESSION_ID", "?")
     logging.basicConfig(
         level=os.environ.get("KABAR_LOG_LEVEL", "INFO").upper(),
-        format=f"%(asctime)s %(levelname)s [session {session}] %(name)s: %(message)s")
+        format=f"%(asctime)s %(levelname)s [session {session}] %(name)s: %(message)s",
+    )
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runtime decides when we stop
     channel = Channel(socket.socket(fileno=int(argv[1])))
     host = Host(channel)
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(
-        target=host._stop, daemon=True, name="kabar-host-sigterm").start())
+    signal.signal(
+        signal.SIGTERM,
+        lambda *_: threading.Thread(
+            target=host._stop, daemon=True, name="kabar-host-sigterm"
+        ).start(),
+    )
     code = host.serve()
     logging.shutdown()
     # Leave at once: Go threads and a transport's leftover threads must not keep us.

@@ -41,9 +41,13 @@ from server.whatsapp.sandbox import SandboxDelivered
 log = logging.getLogger(__name__)
 
 
-
-def handle(session_id: str, event: Event, *, from_transport: bool = True,
-           fence: tuple[str, int | None] | None = None) -> None:
+def handle(
+    session_id: str,
+    event: Event,
+    *,
+    from_transport: bool = True,
+    fence: tuple[str, int | None] | None = None,
+) -> None:
     """Store one event, in one transaction that ends however this returns.
     ``from_transport``: the transport reported it (not the runtime), so a terminal status
     means the session ended by itself and must stay stopped. ``fence``: (host, lease
@@ -84,18 +88,29 @@ def handle_many(items: list[tuple[str, Event, bool, tuple[str, int | None] | Non
             if fence is not None and (session_id, fence) not in fenced:
                 leases.fence(session_id, *fence)
                 fenced.add((session_id, fence))
-            _apply(session, event, from_transport=from_transport, touched=touched,
-                   receipts_due=receipts_due)
+            _apply(
+                session,
+                event,
+                from_transport=from_transport,
+                touched=touched,
+                receipts_due=receipts_due,
+            )
         if receipts_due:
             _run_receipts(receipts_due)
 
 
-def _apply(session: WaSession, event: Event, *, from_transport: bool,
-           touched: set[str] | None = None,
-           receipts_due: dict[str, list[dict]] | None = None) -> None:
+def _apply(
+    session: WaSession,
+    event: Event,
+    *,
+    from_transport: bool,
+    touched: set[str] | None = None,
+    receipts_due: dict[str, list[dict]] | None = None,
+) -> None:
     if isinstance(event, SessionStatus):
-        sessions.record_status(session, event,
-                               halt=from_transport and event.status in sessions.TERMINAL)
+        sessions.record_status(
+            session, event, halt=from_transport and event.status in sessions.TERMINAL
+        )
         return
     if isinstance(event, SandboxDelivered):
         _store_sandbox_delivery(session, event)
@@ -117,15 +132,25 @@ def _apply(session: WaSession, event: Event, *, from_transport: bool,
 def store_inbound(session: WaSession, message: InboundMessage) -> bool:
     """Store an inbound message once. False if it was already stored."""
     row = Message(
-        session_id=session.id, wa_id=message.id, direction="out" if message.from_me else "in",
-        chat_jid=message.chat.jid, chat_phone=message.chat.phone,
-        sender_jid=message.sender.jid, sender_phone=message.sender.phone,
-        sender_lid=message.sender.lid, sender_name=message.sender.name,
-        is_group=message.is_group, from_me=message.from_me, kind=message.kind,
-        text=message.text, media=to_wire(message.media) if message.media else None,
+        session_id=session.id,
+        wa_id=message.id,
+        direction="out" if message.from_me else "in",
+        chat_jid=message.chat.jid,
+        chat_phone=message.chat.phone,
+        sender_jid=message.sender.jid,
+        sender_phone=message.sender.phone,
+        sender_lid=message.sender.lid,
+        sender_name=message.sender.name,
+        is_group=message.is_group,
+        from_me=message.from_me,
+        kind=message.kind,
+        text=message.text,
+        media=to_wire(message.media) if message.media else None,
         location=to_wire(message.location) if message.location else None,
-        quoted_id=message.quoted_id, timestamp=message.timestamp,
-        status="received")
+        quoted_id=message.quoted_id,
+        timestamp=message.timestamp,
+        status="received",
+    )
     try:
         with db.session.begin_nested():
             db.session.add(row)
@@ -141,10 +166,17 @@ def store_inbound(session: WaSession, message: InboundMessage) -> bool:
 def _store_sandbox_delivery(session: WaSession, event: SandboxDelivered) -> None:
     """The sandbox recipient's inbox holds each WhatsApp id once (a resend after a crash
     is the same message): an insert that does nothing on a second copy."""
-    db.session.connection().execute(_insert_once(SandboxDelivery.__table__,
-                                                 db.engine.dialect.name), {
-        "session_id": session.id, "wa_id": event.wa_id, "to_jid": event.to_jid,
-        "kind": event.kind, "content": event.content, "received_at": utcnow()})
+    db.session.connection().execute(
+        _insert_once(SandboxDelivery.__table__, db.engine.dialect.name),
+        {
+            "session_id": session.id,
+            "wa_id": event.wa_id,
+            "to_jid": event.to_jid,
+            "kind": event.kind,
+            "content": event.content,
+            "received_at": utcnow(),
+        },
+    )
 
 
 @functools.cache
@@ -157,16 +189,19 @@ def _insert_once(table: sa.Table, dialect: str) -> sa.Insert:
     return insert(table).on_conflict_do_nothing()
 
 
-def _apply_receipt(session: WaSession, event: MessageStatus,
-                   receipts_due: dict[str, list[dict]] | None = None) -> None:
+def _apply_receipt(
+    session: WaSession, event: MessageStatus, receipts_due: dict[str, list[dict]] | None = None
+) -> None:
     """Move sent messages forward (history and outbox alike), never backwards: one
     UPDATE each, whose condition is ``receipts.advances`` (rows already at or past the
     receipt's status are left alone). With ``receipts_due`` (a group commit) the updates
     are collected there and run at the end, each statement once for all of them."""
     if event.status not in receipts.ORDER and event.status != "failed":
         return  # a status Kabar does not know moves nothing
-    params = [{"b_session": session.id, "b_id": wa_id, "b_at": event.timestamp}
-              for wa_id in event.message_ids]
+    params = [
+        {"b_session": session.id, "b_id": wa_id, "b_at": event.timestamp}
+        for wa_id in event.message_ids
+    ]
     if receipts_due is None:
         _run_receipts({event.status: params})
     else:
@@ -192,11 +227,13 @@ def _receipt_updates(status: str) -> tuple[sa.Update, ...]:
     ahead = receipts.not_advanced_by(status)
 
     def where(table: sa.Table) -> list[sa.ColumnElement[bool]]:
-        return [table.c.session_id == sa.bindparam("b_session"),
-                table.c.wa_id == sa.bindparam("b_id"),
-                # not NOT IN: a list renders as an expanding parameter, which
-                # executemany cannot take
-                *(table.c.status != status_ahead for status_ahead in ahead)]
+        return [
+            table.c.session_id == sa.bindparam("b_session"),
+            table.c.wa_id == sa.bindparam("b_id"),
+            # not NOT IN: a list renders as an expanding parameter, which
+            # executemany cannot take
+            *(table.c.status != status_ahead for status_ahead in ahead),
+        ]
 
     history, outbox = Message.__table__, OutboxMessage.__table__
     at = sa.bindparam("b_at", type_=outbox.c.delivered_at.type)
@@ -206,7 +243,8 @@ def _receipt_updates(status: str) -> tuple[sa.Update, ...]:
     if status in receipts.READ:
         values["read_at"] = sa.func.coalesce(outbox.c.read_at, at)
     return (
-        sa.update(history).where(*where(history), history.c.direction == "out")
+        sa.update(history)
+        .where(*where(history), history.c.direction == "out")
         .values(status=status),
         sa.update(outbox).where(*where(outbox)).values(**values),
     )

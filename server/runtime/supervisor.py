@@ -50,10 +50,13 @@ def supervise(app: Flask, web_command: list[str], env: dict[str, str]) -> int:
                 return web.returncode or 1
             if runtime is not None and runtime.poll() is not None:
                 lived = time.monotonic() - runtime_started
-                backoff = MIN_BACKOFF if lived > HEALTHY_AFTER else min(backoff * 2,
-                                                                        MAX_BACKOFF)
-                log.error("the runtime exited with %s after %.0fs; restarting in %.0fs",
-                          runtime.returncode, lived, backoff)
+                backoff = MIN_BACKOFF if lived > HEALTHY_AFTER else min(backoff * 2, MAX_BACKOFF)
+                log.error(
+                    "the runtime exited with %s after %.0fs; restarting in %.0fs",
+                    runtime.returncode,
+                    lived,
+                    backoff,
+                )
                 with app.app_context():
                     heartbeat.release_pid(runtime.pid)
                 restart_at = time.monotonic() + backoff
@@ -72,4 +75,3 @@ def supervise(app: Flask, web_command: list[str], env: dict[str, str]) -> int:
                     child.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     child.kill()
-

@@ -73,7 +73,8 @@ class Listener:
 
             url = engine.url.set(drivername="postgresql")
             self._connection = psycopg.connect(
-                url.render_as_string(hide_password=False), autocommit=True)
+                url.render_as_string(hide_password=False), autocommit=True
+            )
             self._connection.execute(f"LISTEN {CHANNEL}")
 
     def wait(self, timeout: float) -> None:

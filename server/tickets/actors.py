@@ -34,9 +34,14 @@ class Actor:
     def of_principal(cls, principal: Principal) -> Actor:
         user = principal.user
         profile = db.session.get(StaffProfile, user.id)
-        return cls("user", staff.display_name(user), phone=profile.phone if profile else None,
-                   user=user, level=profile.level if profile else None,
-                   manages=principal.can("tickets:assign"))
+        return cls(
+            "user",
+            staff.display_name(user),
+            phone=profile.phone if profile else None,
+            user=user,
+            level=profile.level if profile else None,
+            manages=principal.can("tickets:assign"),
+        )
 
     @classmethod
     def system(cls, name: str = "workflow") -> Actor:
@@ -47,14 +52,26 @@ class Actor:
         """A WhatsApp sender: an active staff member, else a reporter."""
         profile = staff.find_by_phone(phone)
         if profile is not None and profile.status == "active":
-            return cls("staff", staff.display_name(profile.user), phone=phone, jid=jid,
-                       user=profile.user, level=profile.level,
-                       manages=profile.level in staff.MANAGING_LEVELS)
+            return cls(
+                "staff",
+                staff.display_name(profile.user),
+                phone=phone,
+                jid=jid,
+                user=profile.user,
+                level=profile.level,
+                manages=profile.level in staff.MANAGING_LEVELS,
+            )
         person = find_by_phone(phone)
         return cls("reporter", person.name if person else name, phone=phone, jid=jid)
 
     def party(self) -> TicketParty:
         person = find_by_phone(self.phone) if self.kind == "reporter" else None
-        return TicketParty(kind=self.kind, name=self.name, phone=self.phone, jid=self.jid,
-                           user_id=self.user.id if self.user else None,
-                           person_id=person.id if person else None, level=self.level)
+        return TicketParty(
+            kind=self.kind,
+            name=self.name,
+            phone=self.phone,
+            jid=self.jid,
+            user_id=self.user.id if self.user else None,
+            person_id=person.id if person else None,
+            level=self.level,
+        )

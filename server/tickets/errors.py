@@ -23,8 +23,10 @@ class InvalidTransition(Conflict):
 
 class ReporterNotRegistered(Forbidden):
     code = "reporter_not_registered"
-    message = ("Only people in the directory may report (KABAR_HELPDESK_GUESTS is off); "
-               "add this number to the people directory.")
+    message = (
+        "Only people in the directory may report (KABAR_HELPDESK_GUESTS is off); "
+        "add this number to the people directory."
+    )
 
 
 class PersonNotFound(NotFound):

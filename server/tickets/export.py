@@ -24,8 +24,10 @@ from server.tickets import lifecycle, staff
 from server.tickets.queries import filtered, zone
 
 MAX_ROWS = 50_000
-FORMATS = {"csv": "text/csv; charset=utf-8",
-           "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+FORMATS = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 
 
 class ExportTooLarge(KabarError):
@@ -72,10 +74,13 @@ def tickets(principal: Principal, args: dict[str, Any]) -> list[Ticket]:
     query = filtered(principal, args)
     count = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
     if count > MAX_ROWS:
-        raise ExportTooLarge(f"{count} tickets match; an export holds at most {MAX_ROWS}. "
-                             "Narrow it with from/to or status.")
-    return list(db.session.scalars(query.options(selectinload(Ticket.events))
-                                   .order_by(Ticket.id)).unique())
+        raise ExportTooLarge(
+            f"{count} tickets match; an export holds at most {MAX_ROWS}. "
+            "Narrow it with from/to or status."
+        )
+    return list(
+        db.session.scalars(query.options(selectinload(Ticket.events)).order_by(Ticket.id)).unique()
+    )
 
 
 def _rows(rows: list[Ticket]) -> Iterator[list[Any]]:
@@ -94,8 +99,9 @@ def _csv_cell(value: Any) -> Any:
 def to_csv(rows: list[Ticket]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([f"{title} ({zone().key})" if title in _TIMES else title
-                     for title, _, _ in COLUMNS])
+    writer.writerow(
+        [f"{title} ({zone().key})" if title in _TIMES else title for title, _, _ in COLUMNS]
+    )
     for row in _rows(rows):
         writer.writerow([_csv_cell(value) for value in row])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
@@ -114,8 +120,7 @@ def to_xlsx(rows: list[Ticket]) -> bytes:
         sheet.column_dimensions[get_column_letter(index)].width = width
     header = []
     for title, _, _ in COLUMNS:
-        cell = WriteOnlyCell(sheet, value=f"{title} ({zone().key})" if title in _TIMES
-                             else title)
+        cell = WriteOnlyCell(sheet, value=f"{title} ({zone().key})" if title in _TIMES else title)
         cell.font = Font(bold=True)
         header.append(cell)
     sheet.append(header)

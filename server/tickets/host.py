@@ -28,25 +28,38 @@ from server.tickets.schemas import PersonSchema, StaffSchema, TicketEventSchema,
 from server.whatsapp.jids import InvalidPhone, phone_of
 
 UPDATES: dict[str, Callable[..., Ticket]] = {
-    "start": lifecycle.start, "progress": lifecycle.progress, "finish": lifecycle.finish,
-    "confirm": lifecycle.confirm, "reopen": lifecycle.reopen, "hold": lifecycle.hold,
-    "note": lifecycle.add_note}
+    "start": lifecycle.start,
+    "progress": lifecycle.progress,
+    "finish": lifecycle.finish,
+    "confirm": lifecycle.confirm,
+    "reopen": lifecycle.reopen,
+    "hold": lifecycle.hold,
+    "note": lifecycle.add_note,
+}
 WITH_PHOTO = ("progress", "finish")
 MAX_LIST = 50
 
 
-def handle(action: str, params: Mapping[str, Any], *, actor: Mapping[str, Any] | None = None,
-           idempotency_key: str | None = None) -> dict[str, Any]:
+def handle(
+    action: str,
+    params: Mapping[str, Any],
+    *,
+    actor: Mapping[str, Any] | None = None,
+    idempotency_key: str | None = None,
+) -> dict[str, Any]:
     """Do ``action`` (create, assign, update, lookup, list, person) for a workflow."""
     handler = ACTIONS.get(action)
     if handler is None:
-        raise ValidationFailed(f"Unknown helpdesk action {action!r}; use one of "
-                               f"{', '.join(ACTIONS)}.", code="unknown_action")
+        raise ValidationFailed(
+            f"Unknown helpdesk action {action!r}; use one of {', '.join(ACTIONS)}.",
+            code="unknown_action",
+        )
     context = dict(actor or {})
     return handler(dict(params), _actor(context), context, idempotency_key)
 
 
 # --- who is acting ------------------------------------------------------------------
+
 
 def _sender_phone(sender: str | None) -> str | None:
     """The phone behind a sender as the run knows it: a number or a person's JID."""
@@ -65,8 +78,7 @@ def _actor(context: Mapping[str, Any]) -> Actor:
     if not sender:
         return Actor.system(str(context.get("workflow") or "workflow"))
     jid = sender if "@" in str(sender) else None
-    return Actor.of_phone(_sender_phone(str(sender)), name=str(context.get("name") or ""),
-                          jid=jid)
+    return Actor.of_phone(_sender_phone(str(sender)), name=str(context.get("name") or ""), jid=jid)
 
 
 def _phone(value: Any, field: str) -> str:
@@ -74,6 +86,7 @@ def _phone(value: Any, field: str) -> str:
 
 
 # --- JSON -----------------------------------------------------------------------------
+
 
 def _local(moment) -> str | None:
     return moment.astimezone(zone()).strftime("%Y-%m-%d %H:%M:%S %Z") if moment else None
@@ -112,28 +125,40 @@ def _session_ids(context: Mapping[str, Any]) -> list[str]:
 
 # --- the actions ----------------------------------------------------------------------
 
-def _create(params: dict[str, Any], actor: Actor, context: Mapping[str, Any],
-            key: str | None) -> dict[str, Any]:
+
+def _create(
+    params: dict[str, Any], actor: Actor, context: Mapping[str, Any], key: str | None
+) -> dict[str, Any]:
     reporter_phone, reporter_jid = actor.phone, _chat_jid(context) or actor.jid
     if params.get("reporter"):
         reporter_phone = _phone(params["reporter"], "reporter")
         if reporter_phone != actor.phone:
             if not actor.manages:
-                raise NotAllowed("Only managers and workflows acting on their own may report "
-                                 "for someone else.")
+                raise NotAllowed(
+                    "Only managers and workflows acting on their own may report for someone else."
+                )
             reporter_jid = None
     elif actor.kind == "system":
-        raise ValidationFailed(errors={"reporter": [
-            "This run has no sender; say who reports (a phone number)."]})
+        raise ValidationFailed(
+            errors={"reporter": ["This run has no sender; say who reports (a phone number)."]}
+        )
     message = _message_id(context)
     explicit = params.get("photo")
-    photo = lifecycle.photo_of(explicit or message, session_ids=_session_ids(context),
-                             required=bool(explicit))
+    photo = lifecycle.photo_of(
+        explicit or message, session_ids=_session_ids(context), required=bool(explicit)
+    )
     ticket = lifecycle.create(
-        params.get("text") or "", actor, category=params.get("category") or "request",
-        reporter_phone=reporter_phone, reporter_jid=reporter_jid,
+        params.get("text") or "",
+        actor,
+        category=params.get("category") or "request",
+        reporter_phone=reporter_phone,
+        reporter_jid=reporter_jid,
         reporter_name=params.get("name") or (actor.name if reporter_jid else ""),
-        session_id=context.get("session"), source_message_id=message, photo=photo, key=key)
+        session_id=context.get("session"),
+        source_message_id=message,
+        photo=photo,
+        key=key,
+    )
     return {"ticket": ticket_json(ticket)}
 
 
@@ -151,24 +176,32 @@ def _message_id(context: Mapping[str, Any]) -> str | None:
     ref = context.get("message_id")
     if not ref or not context.get("session"):
         return None
-    return db.session.scalar(sa.select(Message.id).where(
-        Message.session_id == context["session"],
-        sa.or_(Message.id == str(ref), Message.wa_id == str(ref))).limit(1))
+    return db.session.scalar(
+        sa.select(Message.id)
+        .where(
+            Message.session_id == context["session"],
+            sa.or_(Message.id == str(ref), Message.wa_id == str(ref)),
+        )
+        .limit(1)
+    )
 
 
-def _assign(params: dict[str, Any], actor: Actor, context: Mapping[str, Any],
-            key: str | None) -> dict[str, Any]:
+def _assign(
+    params: dict[str, Any], actor: Actor, context: Mapping[str, Any], key: str | None
+) -> dict[str, Any]:
     ticket = _ticket(params)
     if not params.get("assignee"):
-        raise ValidationFailed(errors={"assignee": ["Say whom to assign (phone, username "
-                                                    "or user id)."]})
+        raise ValidationFailed(
+            errors={"assignee": ["Say whom to assign (phone, username or user id)."]}
+        )
     assignee = staff.resolve(params["assignee"])
     ticket = lifecycle.assign(ticket, assignee, actor, note=params.get("note") or "", key=key)
     return {"ticket": ticket_json(ticket)}
 
 
-def _update(params: dict[str, Any], actor: Actor, context: Mapping[str, Any],
-            key: str | None) -> dict[str, Any]:
+def _update(
+    params: dict[str, Any], actor: Actor, context: Mapping[str, Any], key: str | None
+) -> dict[str, Any]:
     step = UPDATES.get(str(params.get("action")))
     if step is None:
         raise ValidationFailed(errors={"action": [f"Use one of: {', '.join(UPDATES)}."]})
@@ -176,37 +209,45 @@ def _update(params: dict[str, Any], actor: Actor, context: Mapping[str, Any],
     kwargs: dict[str, Any] = {"note": params.get("note") or "", "key": key}
     if params["action"] in WITH_PHOTO:
         explicit = params.get("photo")
-        kwargs["photo"] = lifecycle.photo_of(explicit or context.get("message_id"),
-                                           session_ids=_session_ids(context),
-                                           required=bool(explicit))
+        kwargs["photo"] = lifecycle.photo_of(
+            explicit or context.get("message_id"),
+            session_ids=_session_ids(context),
+            required=bool(explicit),
+        )
     ticket = step(ticket, actor, **kwargs)
     return {"ticket": ticket_json(ticket)}
 
 
-def _lookup(params: dict[str, Any], actor: Actor, context: Mapping[str, Any],
-            key: str | None) -> dict[str, Any]:
+def _lookup(
+    params: dict[str, Any], actor: Actor, context: Mapping[str, Any], key: str | None
+) -> dict[str, Any]:
     ticket = _ticket(params)
     if not lifecycle.may_see(ticket, actor):
-        raise NotAllowed(f"Ticket {ticket.number} is not yours to see: only its reporter, "
-                         "the helpdesk staff and its assignee may.")
+        raise NotAllowed(
+            f"Ticket {ticket.number} is not yours to see: only its reporter, "
+            "the helpdesk staff and its assignee may."
+        )
     return {"ticket": ticket_json(ticket, history=True)}
 
 
-def _list(params: dict[str, Any], actor: Actor, context: Mapping[str, Any],
-          key: str | None) -> dict[str, Any]:
+def _list(
+    params: dict[str, Any], actor: Actor, context: Mapping[str, Any], key: str | None
+) -> dict[str, Any]:
     role = params.get("role") or "assignee"
     phone = _phone(params["phone"], "phone") if params.get("phone") else actor.phone
     if (role == "all" or phone != actor.phone) and not actor.manages:
         raise NotAllowed("Only managers may list other people's tickets.")
     if role != "all" and phone is None:
-        raise ValidationFailed(errors={"phone": ["Whose tickets? This run has no sender's "
-                                                 "phone; give one."]})
+        raise ValidationFailed(
+            errors={"phone": ["Whose tickets? This run has no sender's phone; give one."]}
+        )
     query = sa.select(Ticket)
     if role == "assignee":
         profile = staff.find_by_phone(phone)
         if profile is None:
-            raise NotAllowed(f"{phone or 'This sender'} is not helpdesk staff; only staff "
-                             "have assignments.")
+            raise NotAllowed(
+                f"{phone or 'This sender'} is not helpdesk staff; only staff have assignments."
+            )
         query = query.where(Ticket.assignee_id == profile.user_id)
     elif role == "reporter":
         query = query.where(Ticket.reporter_phone == phone)
@@ -218,26 +259,40 @@ def _list(params: dict[str, Any], actor: Actor, context: Mapping[str, Any],
     limit = max(1, min(int(params.get("limit") or 10), MAX_LIST))
     total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
     rows = db.session.scalars(query.order_by(Ticket.id).limit(limit)).unique().all()
-    return {"tickets": [ticket_json(ticket) for ticket in rows], "count": len(rows),
-            "total": total}
+    return {"tickets": [ticket_json(ticket) for ticket in rows], "count": len(rows), "total": total}
 
 
-def _person(params: dict[str, Any], actor: Actor, context: Mapping[str, Any],
-            key: str | None) -> dict[str, Any]:
+def _person(
+    params: dict[str, Any], actor: Actor, context: Mapping[str, Any], key: str | None
+) -> dict[str, Any]:
     """Who a phone (default: the sender) is: staff (with level), a person, or unknown."""
     phone = _phone(params["phone"], "phone") if params.get("phone") else actor.phone
     profile = staff.find_by_phone(phone)
     person = people.find_by_phone(phone)
     active_staff = profile is not None and profile.status == "active"
     kind = "staff" if active_staff else "person" if person is not None else "unknown"
-    name = (staff.display_name(profile.user) if active_staff else
-            person.name if person else str(context.get("name") or ""))
-    return {"kind": kind, "phone": phone, "name": name,
-            "person": PersonSchema().dump(person) if person else None,
-            "staff": StaffSchema().dump(profile) if profile else None,
-            "manages": active_staff and profile.level in staff.MANAGING_LEVELS}
+    name = (
+        staff.display_name(profile.user)
+        if active_staff
+        else person.name
+        if person
+        else str(context.get("name") or "")
+    )
+    return {
+        "kind": kind,
+        "phone": phone,
+        "name": name,
+        "person": PersonSchema().dump(person) if person else None,
+        "staff": StaffSchema().dump(profile) if profile else None,
+        "manages": active_staff and profile.level in staff.MANAGING_LEVELS,
+    }
 
 
 ACTIONS: dict[str, Callable[..., dict[str, Any]]] = {
-    "create": _create, "assign": _assign, "update": _update, "lookup": _lookup,
-    "list": _list, "person": _person}
+    "create": _create,
+    "assign": _assign,
+    "update": _update,
+    "lookup": _lookup,
+    "list": _list,
+    "person": _person,
+}

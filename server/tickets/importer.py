@@ -27,16 +27,33 @@ from server.tickets import people
 MAX_ROWS = 10_000
 MAX_BYTES = 10 * 1024 * 1024
 HEADERS = {
-    "id": "id", "id_pegawai": "id", "idpgw": "id", "person_id": "id", "nik": "id",
-    "name": "name", "nama": "name", "nama_pegawai": "name",
-    "phone": "phone", "telepon": "phone", "telp": "phone", "no_hp": "phone", "hp": "phone",
-    "whatsapp": "phone", "wa": "phone", "no_telepon": "phone",
+    "id": "id",
+    "id_pegawai": "id",
+    "idpgw": "id",
+    "person_id": "id",
+    "nik": "id",
+    "name": "name",
+    "nama": "name",
+    "nama_pegawai": "name",
+    "phone": "phone",
+    "telepon": "phone",
+    "telp": "phone",
+    "no_hp": "phone",
+    "hp": "phone",
+    "whatsapp": "phone",
+    "wa": "phone",
+    "no_telepon": "phone",
     "email": "email",
-    "department": "department", "jurusan": "department",
-    "unit": "unit", "bagian": "unit",
-    "jurusan/bagian": "department/unit", "department/unit": "department/unit",
+    "department": "department",
+    "jurusan": "department",
+    "unit": "unit",
+    "bagian": "unit",
+    "jurusan/bagian": "department/unit",
+    "department/unit": "department/unit",
     "status": "status",
-    "notes": "notes", "keterangan": "notes", "catatan": "notes",
+    "notes": "notes",
+    "keterangan": "notes",
+    "catatan": "notes",
 }
 
 
@@ -69,8 +86,7 @@ def read(data: bytes, filename: str = "") -> list[list[str]]:
     if data.startswith(b"PK\x03\x04"):
         return _xlsx(data)
     if data.startswith(b"\xd0\xcf\x11\xe0") or filename.lower().endswith(".xls"):
-        raise UnreadableFile("Old Excel files (.xls) cannot be read; save it as .xlsx or "
-                             ".csv.")
+        raise UnreadableFile("Old Excel files (.xls) cannot be read; save it as .xlsx or .csv.")
     return _csv(data)
 
 
@@ -128,7 +144,8 @@ def _records(rows: list[list[str]]) -> list[tuple[int, dict[str, str]]]:
     if "name" not in fields and "phone" not in fields and "id" not in fields:
         raise UnreadableFile(
             "The first row must name the columns: id, name, phone, email, department, unit, "
-            "status, notes (or id_pegawai, nama, telepon, jurusan, bagian, keterangan).")
+            "status, notes (or id_pegawai, nama, telepon, jurusan, bagian, keterangan)."
+        )
     if len(rows) - 1 > MAX_ROWS:
         raise UnreadableFile(f"The file has over {MAX_ROWS} rows; split it.")
     records = []
@@ -148,8 +165,9 @@ def _records(rows: list[list[str]]) -> list[tuple[int, dict[str, str]]]:
     return records
 
 
-def _plan(number: int, values: dict[str, str], seen_ids: dict[str, int],
-          seen_phones: dict[str, int]) -> tuple[Person | None, dict[str, Any]]:
+def _plan(
+    number: int, values: dict[str, str], seen_ids: dict[str, int], seen_phones: dict[str, int]
+) -> tuple[Person | None, dict[str, Any]]:
     """The person this row updates (None: a new one) and its cleaned values."""
     ident = people.person_id(values["id"]) if values.get("id") else None
     fields = {key: value for key, value in values.items() if key != "id" and value != ""}
@@ -167,12 +185,14 @@ def _plan(number: int, values: dict[str, str], seen_ids: dict[str, int],
     phone = cleaned.get("phone")
     if phone:
         if phone in seen_phones:
-            raise ValidationFailed(errors={"phone": [
-                f"Row {seen_phones[phone]} has the same phone."]})
+            raise ValidationFailed(
+                errors={"phone": [f"Row {seen_phones[phone]} has the same phone."]}
+            )
         owner = people.find_by_phone(phone)
         if owner is not None and owner.id != key:
-            raise ValidationFailed(errors={"phone": [
-                f"{phone} already belongs to {owner.name} ({owner.id})."]})
+            raise ValidationFailed(
+                errors={"phone": [f"{phone} already belongs to {owner.name} ({owner.id})."]}
+            )
         seen_phones[phone] = number
     if key:
         seen_ids[key] = number
@@ -189,8 +209,13 @@ def run(data: bytes, filename: str = "", *, dry_run: bool = False) -> dict[str, 
         try:
             plans.append(_plan(number, values, seen_ids, seen_phones))
         except KabarError as exc:
-            errors.append({"row": number, "id": values.get("id") or None,
-                           "errors": exc.errors or {"row": [exc.message]}})
+            errors.append(
+                {
+                    "row": number,
+                    "id": values.get("id") or None,
+                    "errors": exc.errors or {"row": [exc.message]},
+                }
+            )
     created = updated = 0
     with db.session.no_autoflush:
         for person, values in plans:
@@ -205,5 +230,11 @@ def run(data: bytes, filename: str = "", *, dry_run: bool = False) -> dict[str, 
         db.session.rollback()
     else:
         db.session.commit()
-    return {"rows": len(records), "created": created, "updated": updated,
-            "failed": len(errors), "errors": errors, "dry_run": dry_run}
+    return {
+        "rows": len(records),
+        "created": created,
+        "updated": updated,
+        "failed": len(errors),
+        "errors": errors,
+        "dry_run": dry_run,
+    }

@@ -59,17 +59,23 @@ from server.tickets.errors import (
 
 CATEGORY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 MAX_TEXT = 4096
-STATUS_WORDS = {"new": "new", "assigned": "assigned", "in_progress": "in progress",
-                "pending": "pending", "done": "done", "confirmed": "confirmed"}
+STATUS_WORDS = {
+    "new": "new",
+    "assigned": "assigned",
+    "in_progress": "in progress",
+    "pending": "pending",
+    "done": "done",
+    "confirmed": "confirmed",
+}
 
 
 # The statuses each step starts from (a status set by hand is the step leading there).
 STEP_FROM: dict[str, tuple[str, ...]] = {
-    "in_progress": ("assigned", "pending"),          # start
+    "in_progress": ("assigned", "pending"),  # start
     "done": ("assigned", "in_progress", "pending"),  # finish
-    "confirmed": ("done",),                          # confirm
-    "pending": ("new", "assigned", "in_progress"),   # hold
-    "reopen": ("done", "confirmed", "pending"),      # back to assigned, or new
+    "confirmed": ("done",),  # confirm
+    "pending": ("new", "assigned", "in_progress"),  # hold
+    "reopen": ("done", "confirmed", "pending"),  # back to assigned, or new
 }
 
 
@@ -78,6 +84,7 @@ def settings() -> dict[str, Any]:
 
 
 # --- finding tickets ----------------------------------------------------------------
+
 
 def clean_number(number: str) -> str:
     """A tracking number as typed (``#brt2409001``, ``*BRT2409001*``) in stored form."""
@@ -96,8 +103,9 @@ def sees_all(principal: Principal) -> bool:
     others (field officers) only the tickets assigned to them. The group decides, not an
     API key's narrower grant, so an operator's read-only key still sees the helpdesk."""
     group = principal.user.group
-    return principal.is_admin or "tickets:assign" in group_permissions(group.name,
-                                                                         group.permissions)
+    return principal.is_admin or "tickets:assign" in group_permissions(
+        group.name, group.permissions
+    )
 
 
 def visible(principal: Principal) -> sa.Select:
@@ -110,8 +118,12 @@ def visible(principal: Principal) -> sa.Select:
 def get(number: str, principal: Principal | None = None) -> Ticket:
     """The ticket; with ``principal``, only if they may see it (else it is missing)."""
     ticket = find(number)
-    if ticket is not None and principal is not None and not sees_all(principal) \
-            and ticket.assignee_id != principal.user.id:
+    if (
+        ticket is not None
+        and principal is not None
+        and not sees_all(principal)
+        and ticket.assignee_id != principal.user.id
+    ):
         ticket = None
     if ticket is None:
         raise TicketNotFound(f"No ticket with number {clean_number(number) or number!r}.")
@@ -120,10 +132,15 @@ def get(number: str, principal: Principal | None = None) -> Ticket:
 
 # --- the gateway events -------------------------------------------------------------
 
+
 def reporter_party(ticket: Ticket) -> catalogue.TicketParty:
-    return catalogue.TicketParty(kind="reporter", name=ticket.reporter_name,
-                                 phone=ticket.reporter_phone, jid=ticket.reporter_jid,
-                                 person_id=ticket.person_id)
+    return catalogue.TicketParty(
+        kind="reporter",
+        name=ticket.reporter_name,
+        phone=ticket.reporter_phone,
+        jid=ticket.reporter_jid,
+        person_id=ticket.person_id,
+    )
 
 
 def staff_party(user_id: int | None) -> catalogue.TicketParty | None:
@@ -133,31 +150,59 @@ def staff_party(user_id: int | None) -> catalogue.TicketParty | None:
     user = profile.user if profile else None
     if user is None:
         user = db.session.get(User, user_id)
-    return catalogue.TicketParty(kind="staff", name=staff.display_name(user),
-                                 phone=profile.phone if profile else None,
-                                 jid=f"{profile.phone}@s.whatsapp.net" if profile else None,
-                                 user_id=user_id, level=profile.level if profile else None)
+    return catalogue.TicketParty(
+        kind="staff",
+        name=staff.display_name(user),
+        phone=profile.phone if profile else None,
+        jid=f"{profile.phone}@s.whatsapp.net" if profile else None,
+        user_id=user_id,
+        level=profile.level if profile else None,
+    )
 
 
 def info(ticket: Ticket) -> catalogue.TicketInfo:
     return catalogue.TicketInfo(
-        number=ticket.number, status=ticket.status, category=ticket.category,
-        text=ticket.text, reporter=reporter_party(ticket),
-        assignee=staff_party(ticket.assignee_id), session_id=ticket.session_id,
-        chat=ticket.reporter_jid, photo=ticket.photo_message_id,
-        created_at=ticket.created_at)
+        number=ticket.number,
+        status=ticket.status,
+        category=ticket.category,
+        text=ticket.text,
+        reporter=reporter_party(ticket),
+        assignee=staff_party(ticket.assignee_id),
+        session_id=ticket.session_id,
+        chat=ticket.reporter_jid,
+        photo=ticket.photo_message_id,
+        created_at=ticket.created_at,
+    )
 
 
-def _record(ticket: Ticket, kind: str, actor: Actor, *, at: datetime, note: str = "",
-            photo: str | None = None, key: str | None = None,
-            event: catalogue.Event) -> Ticket:
+def _record(
+    ticket: Ticket,
+    kind: str,
+    actor: Actor,
+    *,
+    at: datetime,
+    note: str = "",
+    photo: str | None = None,
+    key: str | None = None,
+    event: catalogue.Event,
+) -> Ticket:
     """Write the ticket's event and the gateway event, then commit."""
     ticket.updated_at = at
-    db.session.add(TicketEvent(
-        ticket=ticket, kind=kind, status=ticket.status, actor_kind=actor.kind,
-        actor_user_id=actor.user.id if actor.user else None, actor_name=actor.name,
-        actor_phone=actor.phone, note=note, photo_message_id=photo, idempotency_key=key,
-        created_at=at))
+    db.session.add(
+        TicketEvent(
+            ticket=ticket,
+            kind=kind,
+            status=ticket.status,
+            actor_kind=actor.kind,
+            actor_user_id=actor.user.id if actor.user else None,
+            actor_name=actor.name,
+            actor_phone=actor.phone,
+            note=note,
+            photo_message_id=photo,
+            idempotency_key=key,
+            created_at=at,
+        )
+    )
     session = db.session.get(WaSession, ticket.session_id) if ticket.session_id else None
     eventlog.record(event, session)
     if _CALLER_COMMITS.get():
@@ -192,6 +237,7 @@ def _replayed(key: str | None) -> Ticket | None:
 
 # --- who may ------------------------------------------------------------------------
 
+
 def is_assignee(ticket: Ticket, actor: Actor) -> bool:
     return actor.user is not None and ticket.assignee_id == actor.user.id
 
@@ -202,14 +248,22 @@ def is_reporter(ticket: Ticket, actor: Actor) -> bool:
 
 def may_see(ticket: Ticket, actor: Actor) -> bool:
     """On WhatsApp: managers and any active staff, the assignee and the reporter."""
-    return actor.manages or actor.kind == "staff" or is_assignee(ticket, actor) \
+    return (
+        actor.manages
+        or actor.kind == "staff"
+        or is_assignee(ticket, actor)
         or is_reporter(ticket, actor)
+    )
 
 
-def _allow(ticket: Ticket, actor: Actor, what: str, *, assignee: bool = False,
-           reporter: bool = False) -> None:
-    if actor.manages or (assignee and is_assignee(ticket, actor)) \
-            or (reporter and is_reporter(ticket, actor)):
+def _allow(
+    ticket: Ticket, actor: Actor, what: str, *, assignee: bool = False, reporter: bool = False
+) -> None:
+    if (
+        actor.manages
+        or (assignee and is_assignee(ticket, actor))
+        or (reporter and is_reporter(ticket, actor))
+    ):
         return
     who = ["a manager"]
     if assignee:
@@ -223,8 +277,10 @@ def _allow(ticket: Ticket, actor: Actor, what: str, *, assignee: bool = False,
 def _expect(ticket: Ticket, allowed: tuple[str, ...], what: str) -> None:
     if ticket.status not in allowed:
         words = ", ".join(STATUS_WORDS[s] for s in allowed)
-        raise InvalidTransition(f"Ticket {ticket.number} is {STATUS_WORDS[ticket.status]}; "
-                                f"it can be {what} only when it is {words}.")
+        raise InvalidTransition(
+            f"Ticket {ticket.number} is {STATUS_WORDS[ticket.status]}; "
+            f"it can be {what} only when it is {words}."
+        )
 
 
 def _note(note: str | None, *, required: bool = False) -> str:
@@ -236,8 +292,9 @@ def _note(note: str | None, *, required: bool = False) -> str:
     return text
 
 
-def photo_of(ref: str | None, *, session_ids: list[str] | None,
-             required: bool = False) -> str | None:
+def photo_of(
+    ref: str | None, *, session_ids: list[str] | None, required: bool = False
+) -> str | None:
     """The id of the stored message ``ref`` (its Kabar id, or its WhatsApp id) when it
     carries media: a ticket's photo. ``session_ids`` limits where it may come from (None:
     anywhere). Without media it is no photo; with ``required`` that is an error."""
@@ -250,19 +307,34 @@ def photo_of(ref: str | None, *, session_ids: list[str] | None,
     if message is not None and message.media:
         return message.id
     if required:
-        raise ValidationFailed(errors={"photo": [
-            f"No stored message {ref!r} with media in this session; give the id of a "
-            "message that carries the photo."]})
+        raise ValidationFailed(
+            errors={
+                "photo": [
+                    f"No stored message {ref!r} with media in this session; give the id of a "
+                    "message that carries the photo."
+                ]
+            }
+        )
     return None
 
 
 # --- the steps ----------------------------------------------------------------------
 
-def create(text: str, actor: Actor, *, category: str = "request",
-           reporter_phone: str | None = None, reporter_jid: str | None = None,
-           reporter_name: str = "", person_id: str | None = None,
-           session_id: str | None = None, source_message_id: str | None = None,
-           photo: str | None = None, key: str | None = None) -> Ticket:
+
+def create(
+    text: str,
+    actor: Actor,
+    *,
+    category: str = "request",
+    reporter_phone: str | None = None,
+    reporter_jid: str | None = None,
+    reporter_name: str = "",
+    person_id: str | None = None,
+    session_id: str | None = None,
+    source_message_id: str | None = None,
+    photo: str | None = None,
+    key: str | None = None,
+) -> Ticket:
     """A new ticket with the next tracking number. The reporter is matched to the people
     directory by ``person_id`` or by phone; unknown reporters need KABAR_HELPDESK_GUESTS."""
     if (replayed := _replayed(key)) is not None:
@@ -274,8 +346,9 @@ def create(text: str, actor: Actor, *, category: str = "request",
         raise ValidationFailed(errors={"text": [f"At most {MAX_TEXT} characters."]})
     category = (category or "request").strip().lower()
     if not CATEGORY.match(category):
-        raise ValidationFailed(errors={"category": [
-            "Use 1-64 lowercase letters, digits, '-' or '_' (e.g. request)."]})
+        raise ValidationFailed(
+            errors={"category": ["Use 1-64 lowercase letters, digits, '-' or '_' (e.g. request)."]}
+        )
     person = _person(person_id) if person_id else people.find_by_phone(reporter_phone)
     if person is not None:
         reporter_phone = reporter_phone or person.phone
@@ -284,21 +357,39 @@ def create(text: str, actor: Actor, *, category: str = "request",
     if actor.kind == "reporter" and not registered and not settings()["HELPDESK_GUESTS"]:
         raise ReporterNotRegistered(
             f"{reporter_phone or 'This reporter'} is not an active person in the people "
-            "directory, and only those may report (KABAR_HELPDESK_GUESTS is off).")
+            "directory, and only those may report (KABAR_HELPDESK_GUESTS is off)."
+        )
     now = utcnow()
     ticket = Ticket(
-        number=numbering.next_number(settings()["HELPDESK_PREFIX"], now,
-                                     settings()["HELPDESK_TIMEZONE"]),
-        category=category, text=text, status="new", reporter_phone=reporter_phone,
-        reporter_jid=reporter_jid or (f"{reporter_phone}@s.whatsapp.net"
-                                      if reporter_phone else None),
+        number=numbering.next_number(
+            settings()["HELPDESK_PREFIX"], now, settings()["HELPDESK_TIMEZONE"]
+        ),
+        category=category,
+        text=text,
+        status="new",
+        reporter_phone=reporter_phone,
+        reporter_jid=reporter_jid
+        or (f"{reporter_phone}@s.whatsapp.net" if reporter_phone else None),
         reporter_name=(person.name if person else reporter_name or "").strip()[:128],
-        person=person, session_id=session_id, source_message_id=source_message_id,
-        photo_message_id=photo, created_at=now, updated_at=now)
+        person=person,
+        session_id=session_id,
+        source_message_id=source_message_id,
+        photo_message_id=photo,
+        created_at=now,
+        updated_at=now,
+    )
     db.session.add(ticket)
     db.session.flush()
-    return _record(ticket, "created", actor, at=now, note=text, photo=photo, key=key,
-                   event=catalogue.TicketCreated(ticket=info(ticket), actor=actor.party()))
+    return _record(
+        ticket,
+        "created",
+        actor,
+        at=now,
+        note=text,
+        photo=photo,
+        key=key,
+        event=catalogue.TicketCreated(ticket=info(ticket), actor=actor.party()),
+    )
 
 
 def _person(ident: str):
@@ -308,8 +399,9 @@ def _person(ident: str):
         raise ValidationFailed(errors={"person_id": [exc.message]}) from None
 
 
-def assign(ticket: Ticket, assignee: StaffProfile, actor: Actor, *, note: str = "",
-           key: str | None = None) -> Ticket:
+def assign(
+    ticket: Ticket, assignee: StaffProfile, actor: Actor, *, note: str = "", key: str | None = None
+) -> Ticket:
     """Give the ticket to a staff member (again, to someone else: the old assignment is
     replaced). A ticket at work goes back to assigned for its new assignee."""
     if (replayed := _replayed(key)) is not None:
@@ -317,29 +409,56 @@ def assign(ticket: Ticket, assignee: StaffProfile, actor: Actor, *, note: str = 
     _allow(ticket, actor, "assign")
     _expect(ticket, OPEN_STATUSES, "assigned")
     if assignee.status != "active":
-        raise InvalidTransition(f"{staff.display_name(assignee.user)} is an inactive staff "
-                                "member; make them active first.", code="staff_inactive")
+        raise InvalidTransition(
+            f"{staff.display_name(assignee.user)} is an inactive staff "
+            "member; make them active first.",
+            code="staff_inactive",
+        )
     note, now = _note(note), utcnow()
     previous = staff_party(ticket.assignee_id)
     for old in ticket.assignments:
         if old.status in ("active", "pending"):
             old.status, old.ended_at = "replaced", now
-    ticket.assignments.append(Assignment(
-        assignee_id=assignee.user_id, assignee_name=staff.display_name(assignee.user),
-        assigned_by_id=actor.user.id if actor.user else None, assigned_by_name=actor.name,
-        note=note, status="active", created_at=now))
+    ticket.assignments.append(
+        Assignment(
+            assignee_id=assignee.user_id,
+            assignee_name=staff.display_name(assignee.user),
+            assigned_by_id=actor.user.id if actor.user else None,
+            assigned_by_name=actor.name,
+            note=note,
+            status="active",
+            created_at=now,
+        )
+    )
     ticket.assignee_id, ticket.assigned_at, ticket.status = assignee.user_id, now, "assigned"
     ticket.started_at = None
     db.session.flush()
-    return _record(ticket, "assigned", actor, at=now, note=note, key=key,
-                   event=catalogue.TicketAssigned(
-                       ticket=info(ticket), actor=actor.party(),
-                       assignee=staff_party(assignee.user_id), note=note, previous=previous))
+    return _record(
+        ticket,
+        "assigned",
+        actor,
+        at=now,
+        note=note,
+        key=key,
+        event=catalogue.TicketAssigned(
+            ticket=info(ticket),
+            actor=actor.party(),
+            assignee=staff_party(assignee.user_id),
+            note=note,
+            previous=previous,
+        ),
+    )
 
 
 def _set_assignment(ticket: Ticket, status: str, at: datetime) -> None:
-    current = next((a for a in reversed(ticket.assignments)
-                    if a.assignee_id == ticket.assignee_id and a.status != "replaced"), None)
+    current = next(
+        (
+            a
+            for a in reversed(ticket.assignments)
+            if a.assignee_id == ticket.assignee_id and a.status != "replaced"
+        ),
+        None,
+    )
     if current is not None:
         current.status = status
         current.ended_at = at if status == "done" else None
@@ -353,26 +472,48 @@ def start(ticket: Ticket, actor: Actor, *, note: str = "", key: str | None = Non
     note, now = _note(note), utcnow()
     ticket.status, ticket.started_at = "in_progress", ticket.started_at or now
     _set_assignment(ticket, "active", now)
-    return _record(ticket, "started", actor, at=now, note=note, key=key,
-                   event=catalogue.TicketStarted(ticket=info(ticket), actor=actor.party(),
-                                                 note=note))
+    return _record(
+        ticket,
+        "started",
+        actor,
+        at=now,
+        note=note,
+        key=key,
+        event=catalogue.TicketStarted(ticket=info(ticket), actor=actor.party(), note=note),
+    )
 
 
-def progress(ticket: Ticket, actor: Actor, *, note: str, photo: str | None = None,
-             key: str | None = None) -> Ticket:
+def progress(
+    ticket: Ticket, actor: Actor, *, note: str, photo: str | None = None, key: str | None = None
+) -> Ticket:
     """A progress report on an open ticket (what the reporter sees with ``track``)."""
     if (replayed := _replayed(key)) is not None:
         return replayed
     _allow(ticket, actor, "report progress on", assignee=True)
     _expect(ticket, OPEN_STATUSES, "reported on")
     note, now = _note(note, required=photo is None), utcnow()
-    return _record(ticket, "progress", actor, at=now, note=note, photo=photo, key=key,
-                   event=catalogue.TicketProgress(ticket=info(ticket), actor=actor.party(),
-                                                  note=note, photo=photo))
+    return _record(
+        ticket,
+        "progress",
+        actor,
+        at=now,
+        note=note,
+        photo=photo,
+        key=key,
+        event=catalogue.TicketProgress(
+            ticket=info(ticket), actor=actor.party(), note=note, photo=photo
+        ),
+    )
 
 
-def finish(ticket: Ticket, actor: Actor, *, note: str = "", photo: str | None = None,
-           key: str | None = None) -> Ticket:
+def finish(
+    ticket: Ticket,
+    actor: Actor,
+    *,
+    note: str = "",
+    photo: str | None = None,
+    key: str | None = None,
+) -> Ticket:
     if (replayed := _replayed(key)) is not None:
         return replayed
     _allow(ticket, actor, "finish", assignee=True)
@@ -382,10 +523,22 @@ def finish(ticket: Ticket, actor: Actor, *, note: str = "", photo: str | None = 
     ticket.started_at = ticket.started_at or now
     ticket.duration_seconds = max(0, int((now - ticket.created_at).total_seconds()))
     _set_assignment(ticket, "done", now)
-    return _record(ticket, "finished", actor, at=now, note=note, photo=photo, key=key,
-                   event=catalogue.TicketFinished(
-                       ticket=info(ticket), actor=actor.party(), note=note, photo=photo,
-                       duration_seconds=ticket.duration_seconds))
+    return _record(
+        ticket,
+        "finished",
+        actor,
+        at=now,
+        note=note,
+        photo=photo,
+        key=key,
+        event=catalogue.TicketFinished(
+            ticket=info(ticket),
+            actor=actor.party(),
+            note=note,
+            photo=photo,
+            duration_seconds=ticket.duration_seconds,
+        ),
+    )
 
 
 def confirm(ticket: Ticket, actor: Actor, *, note: str = "", key: str | None = None) -> Ticket:
@@ -395,9 +548,15 @@ def confirm(ticket: Ticket, actor: Actor, *, note: str = "", key: str | None = N
     _expect(ticket, STEP_FROM["confirmed"], "confirmed")
     note, now = _note(note), utcnow()
     ticket.status, ticket.confirmed_at = "confirmed", now
-    return _record(ticket, "confirmed", actor, at=now, note=note, key=key,
-                   event=catalogue.TicketConfirmed(ticket=info(ticket), actor=actor.party(),
-                                                   note=note))
+    return _record(
+        ticket,
+        "confirmed",
+        actor,
+        at=now,
+        note=note,
+        key=key,
+        event=catalogue.TicketConfirmed(ticket=info(ticket), actor=actor.party(), note=note),
+    )
 
 
 def reopen(ticket: Ticket, actor: Actor, *, note: str = "", key: str | None = None) -> Ticket:
@@ -412,9 +571,17 @@ def reopen(ticket: Ticket, actor: Actor, *, note: str = "", key: str | None = No
     ticket.finished_at = ticket.confirmed_at = ticket.duration_seconds = None
     ticket.started_at = None
     _set_assignment(ticket, "active", now)
-    return _record(ticket, "reopened", actor, at=now, note=note, key=key,
-                   event=catalogue.TicketReopened(ticket=info(ticket), actor=actor.party(),
-                                                  previous_status=previous, note=note))
+    return _record(
+        ticket,
+        "reopened",
+        actor,
+        at=now,
+        note=note,
+        key=key,
+        event=catalogue.TicketReopened(
+            ticket=info(ticket), actor=actor.party(), previous_status=previous, note=note
+        ),
+    )
 
 
 def hold(ticket: Ticket, actor: Actor, *, note: str = "", key: str | None = None) -> Ticket:
@@ -426,10 +593,21 @@ def hold(ticket: Ticket, actor: Actor, *, note: str = "", key: str | None = None
     note, now, previous = _note(note), utcnow(), ticket.status
     ticket.status = "pending"
     _set_assignment(ticket, "pending", now)
-    return _record(ticket, "status", actor, at=now, note=note, key=key,
-                   event=catalogue.TicketStatusChanged(
-                       ticket=info(ticket), actor=actor.party(), status="pending",
-                       previous_status=previous, note=note))
+    return _record(
+        ticket,
+        "status",
+        actor,
+        at=now,
+        note=note,
+        key=key,
+        event=catalogue.TicketStatusChanged(
+            ticket=info(ticket),
+            actor=actor.party(),
+            status="pending",
+            previous_status=previous,
+            note=note,
+        ),
+    )
 
 
 def add_note(ticket: Ticket, actor: Actor, *, note: str, key: str | None = None) -> Ticket:
@@ -438,9 +616,15 @@ def add_note(ticket: Ticket, actor: Actor, *, note: str, key: str | None = None)
         return replayed
     _allow(ticket, actor, "add a note to", assignee=True)
     note = _note(note, required=True)
-    return _record(ticket, "note", actor, at=utcnow(), note=note, key=key,
-                   event=catalogue.TicketNote(ticket=info(ticket), actor=actor.party(),
-                                              note=note))
+    return _record(
+        ticket,
+        "note",
+        actor,
+        at=utcnow(),
+        note=note,
+        key=key,
+        event=catalogue.TicketNote(ticket=info(ticket), actor=actor.party(), note=note),
+    )
 
 
 def next_statuses(ticket: Ticket) -> list[str]:
@@ -448,12 +632,21 @@ def next_statuses(ticket: Ticket) -> list[str]:
     first): what the step functions above accept."""
     reopened = "assigned" if ticket.assignee_id else "new"
     order = ("in_progress", "done", "confirmed", "pending", reopened)
-    return [status for status in order
-            if ticket.status in STEP_FROM["reopen" if status == reopened else status]]
+    return [
+        status
+        for status in order
+        if ticket.status in STEP_FROM["reopen" if status == reopened else status]
+    ]
 
 
-STATUS_STEPS = {"in_progress": start, "done": finish, "confirmed": confirm, "pending": hold,
-                "assigned": reopen, "new": reopen}
+STATUS_STEPS = {
+    "in_progress": start,
+    "done": finish,
+    "confirmed": confirm,
+    "pending": hold,
+    "assigned": reopen,
+    "new": reopen,
+}
 """Setting a status by hand is the step that leads there."""
 
 
@@ -463,12 +656,17 @@ def change_status(ticket: Ticket, status: str, actor: Actor, *, note: str = "") 
         if status != target:
             raise InvalidTransition(
                 f"Ticket {ticket.number} would be {STATUS_WORDS[target]} when reopened"
-                + (": assign it to someone instead." if status == "assigned" else
-                   ": it has an assignee."))
+                + (
+                    ": assign it to someone instead."
+                    if status == "assigned"
+                    else ": it has an assignee."
+                )
+            )
     return STATUS_STEPS[status](ticket, actor, note=note)
 
 
 # --- reading --------------------------------------------------------------------------
+
 
 def history(ticket: Ticket) -> list[TicketEvent]:
     return list(ticket.events)

@@ -25,11 +25,17 @@ def session_ids(ticket: Ticket) -> list[str] | None:
 
 def message_log(ticket: Ticket) -> list[Message]:
     """Messages that name the ticket's number, or are its report and photos."""
-    own = [ticket.source_message_id, ticket.photo_message_id,
-           *(event.photo_message_id for event in ticket.events)]
-    query = sa.select(Message).where(sa.or_(
-        sa.func.lower(Message.text).contains(ticket.number.lower()),
-        Message.id.in_([ref for ref in own if ref])))
+    own = [
+        ticket.source_message_id,
+        ticket.photo_message_id,
+        *(event.photo_message_id for event in ticket.events),
+    ]
+    query = sa.select(Message).where(
+        sa.or_(
+            sa.func.lower(Message.text).contains(ticket.number.lower()),
+            Message.id.in_([ref for ref in own if ref]),
+        )
+    )
     allowed = session_ids(ticket)
     if allowed is not None:
         query = query.where(Message.session_id.in_(allowed))
@@ -47,8 +53,13 @@ def photo_response(ticket: Ticket, event_id: int | None) -> Response:
     message = db.session.scalar(sa.select(Message).where(Message.id == ref)) if ref else None
     sha = (message.media or {}).get("sha256") if message else None
     if not sha:
-        raise NotFound("There is no stored photo here (or it is still downloading).",
-                       code="photo_not_found")
+        raise NotFound(
+            "There is no stored photo here (or it is still downloading).", code="photo_not_found"
+        )
     row = media.get(sha)
-    return send_file(media.path_of(sha), mimetype=row.mimetype, max_age=0,
-                     download_name=row.filename or f"{ticket.number}-photo")
+    return send_file(
+        media.path_of(sha),
+        mimetype=row.mimetype,
+        max_age=0,
+        download_name=row.filename or f"{ticket.number}-photo",
+    )

@@ -34,7 +34,7 @@ def next_number(prefix: str, at: datetime, timezone: str) -> str:
     module = postgresql if dialect == "postgresql" else sqlite
     insert = module.insert(TicketCounter).values(prefix=prefix, period=month, last=1)
     statement = insert.on_conflict_do_update(
-        index_elements=["prefix", "period"],
-        set_={"last": TicketCounter.last + 1}).returning(TicketCounter.last)
+        index_elements=["prefix", "period"], set_={"last": TicketCounter.last + 1}
+    ).returning(TicketCounter.last)
     sequence = db.session.execute(statement).scalar_one()
     return f"{prefix}{month}{sequence:03d}"

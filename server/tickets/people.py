@@ -20,8 +20,14 @@ PERSON_ID = re.compile(r"^[A-Z0-9][A-Z0-9._/-]{0,31}$")
 ID_PREFIX = "PGW"
 """Ids Kabar makes when none is given: PGW + YYMM + sequence (as in the book)."""
 FIELDS = ("name", "phone", "email", "department", "unit", "status", "notes")
-STATUS_WORDS = {"active": "active", "aktif": "active", "inactive": "inactive",
-                "tidak aktif": "inactive", "nonaktif": "inactive", "non-aktif": "inactive"}
+STATUS_WORDS = {
+    "active": "active",
+    "aktif": "active",
+    "inactive": "inactive",
+    "tidak aktif": "inactive",
+    "nonaktif": "inactive",
+    "non-aktif": "inactive",
+}
 
 
 def settings() -> dict[str, Any]:
@@ -40,17 +46,27 @@ def person_id(value: str) -> str:
     """A person id as stored: trimmed, upper case."""
     cleaned = str(value).strip().upper()
     if not PERSON_ID.match(cleaned):
-        raise ValidationFailed(errors={"id": [
-            "Use 1-32 letters, digits, '.', '/', '_' or '-', "
-            "starting with a letter or digit (e.g. PGW2402001)."]})
+        raise ValidationFailed(
+            errors={
+                "id": [
+                    "Use 1-32 letters, digits, '.', '/', '_' or '-', "
+                    "starting with a letter or digit (e.g. PGW2402001)."
+                ]
+            }
+        )
     return cleaned
 
 
 def status_of(value: str) -> str:
     status = STATUS_WORDS.get(str(value).strip().lower())
     if status is None:
-        raise ValidationFailed(errors={"status": [
-            f"Use one of: {', '.join(PERSON_STATUSES)} (Aktif / Tidak Aktif also work)."]})
+        raise ValidationFailed(
+            errors={
+                "status": [
+                    f"Use one of: {', '.join(PERSON_STATUSES)} (Aktif / Tidak Aktif also work)."
+                ]
+            }
+        )
     return status
 
 
@@ -84,8 +100,7 @@ def clean(fields: dict[str, Any]) -> dict[str, Any]:
             try:
                 ma.validate.Email()(values["email"])
             except ma.ValidationError:
-                raise ValidationFailed(errors={"email": ["Not a valid email address."]}) \
-                    from None
+                raise ValidationFailed(errors={"email": ["Not a valid email address."]}) from None
     for key in ("department", "unit", "notes"):
         if key in values:
             values[key] = str(values[key] or "").strip()
@@ -95,8 +110,9 @@ def clean(fields: dict[str, Any]) -> dict[str, Any]:
 def _check_phone_free(phone: str, ident: str | None) -> None:
     owner = find_by_phone(phone)
     if owner is not None and owner.id != ident:
-        raise Conflict(f"The phone {phone} already belongs to {owner.name} ({owner.id}).",
-                       code="phone_taken")
+        raise Conflict(
+            f"The phone {phone} already belongs to {owner.name} ({owner.id}).", code="phone_taken"
+        )
 
 
 def new_id(at: datetime | None = None) -> str:
@@ -140,8 +156,9 @@ def delete(person: Person) -> None:
     db.session.commit()
 
 
-def search(*, q: str | None = None, status: str | None = None,
-           department: str | None = None) -> sa.Select:
+def search(
+    *, q: str | None = None, status: str | None = None, department: str | None = None
+) -> sa.Select:
     query = sa.select(Person)
     if status:
         query = query.where(Person.status == status_of(status))
@@ -149,8 +166,11 @@ def search(*, q: str | None = None, status: str | None = None,
         query = query.where(sa.func.lower(Person.department) == department.strip().lower())
     if q:
         needle = q.strip().lower()
-        query = query.where(sa.or_(
-            sa.func.lower(Person.name).contains(needle, autoescape=True),
-            sa.func.lower(Person.id).contains(needle, autoescape=True),
-            Person.phone.contains(re.sub(r"\D", "", needle) or needle, autoescape=True)))
+        query = query.where(
+            sa.or_(
+                sa.func.lower(Person.name).contains(needle, autoescape=True),
+                sa.func.lower(Person.id).contains(needle, autoescape=True),
+                Person.phone.contains(re.sub(r"\D", "", needle) or needle, autoescape=True),
+            )
+        )
     return query

@@ -35,8 +35,13 @@ def statuses(text: str) -> list[str]:
         elif word in TICKET_STATUSES:
             wanted.append(word)
         else:
-            raise ValidationFailed(errors={"status": [
-                f"Unknown status {word!r}; use {', '.join(TICKET_STATUSES)} or open."]})
+            raise ValidationFailed(
+                errors={
+                    "status": [
+                        f"Unknown status {word!r}; use {', '.join(TICKET_STATUSES)} or open."
+                    ]
+                }
+            )
     return wanted
 
 
@@ -58,10 +63,13 @@ def filtered(principal: Principal, args: dict[str, Any]) -> sa.Select:
         query = query.where(Ticket.category == args["category"].strip().lower())
     if args.get("q"):
         needle = args["q"].strip().lower()
-        query = query.where(sa.or_(
-            sa.func.lower(Ticket.text).contains(needle, autoescape=True),
-            sa.func.lower(Ticket.number).contains(needle, autoescape=True),
-            sa.func.lower(Ticket.reporter_name).contains(needle, autoescape=True)))
+        query = query.where(
+            sa.or_(
+                sa.func.lower(Ticket.text).contains(needle, autoescape=True),
+                sa.func.lower(Ticket.number).contains(needle, autoescape=True),
+                sa.func.lower(Ticket.reporter_name).contains(needle, autoescape=True),
+            )
+        )
     return query
 
 

@@ -16,19 +16,31 @@ from server.models import STAFF_LEVELS, STAFF_STATUSES, StaffProfile, User, db
 from server.tickets.errors import StaffNotFound
 from server.tickets.people import normalise
 
-LEVEL_WORDS = {"administrator": "administrator", "admin": "administrator",
-               "staff": "staff", "staf": "staff", "tbo": "tbo", "field": "tbo"}
+LEVEL_WORDS = {
+    "administrator": "administrator",
+    "admin": "administrator",
+    "staff": "staff",
+    "staf": "staff",
+    "tbo": "tbo",
+    "field": "tbo",
+}
 LABELS = {"administrator": "Administrator", "staff": "Staf", "tbo": "TBO"}
 MANAGING_LEVELS = ("administrator", "staff")
-STATUS_WORDS = {"active": "active", "aktif": "active", "inactive": "inactive",
-                "tidak aktif": "inactive", "nonaktif": "inactive"}
+STATUS_WORDS = {
+    "active": "active",
+    "aktif": "active",
+    "inactive": "inactive",
+    "tidak aktif": "inactive",
+    "nonaktif": "inactive",
+}
 
 
 def level_of(value: str) -> str:
     level = LEVEL_WORDS.get(str(value).strip().lower())
     if level is None:
-        raise ValidationFailed(errors={"level": [
-            f"Use one of: {', '.join(STAFF_LEVELS)} (Staf and TBO also work)."]})
+        raise ValidationFailed(
+            errors={"level": [f"Use one of: {', '.join(STAFF_LEVELS)} (Staf and TBO also work)."]}
+        )
     return level
 
 
@@ -52,14 +64,17 @@ def find_by_phone(phone: str | None) -> StaffProfile | None:
     return db.session.scalar(sa.select(StaffProfile).where(StaffProfile.phone == phone))
 
 
-def save(user: User, *, phone: str, level: str, status: str = "active",
-         notes: str = "") -> StaffProfile:
+def save(
+    user: User, *, phone: str, level: str, status: str = "active", notes: str = ""
+) -> StaffProfile:
     """Make ``user`` staff, or change their profile."""
     phone = normalise(phone)
     taken = find_by_phone(phone)
     if taken is not None and taken.user_id != user.id:
-        raise Conflict(f"The phone {phone} already belongs to staff member "
-                       f"{taken.user.username}.", code="phone_taken")
+        raise Conflict(
+            f"The phone {phone} already belongs to staff member {taken.user.username}.",
+            code="phone_taken",
+        )
     profile = db.session.get(StaffProfile, user.id) or StaffProfile(user_id=user.id)
     profile.phone, profile.level = phone, level_of(level)
     profile.status, profile.notes = status_of(status), notes.strip()
@@ -74,8 +89,9 @@ def remove(profile: StaffProfile) -> None:
     db.session.commit()
 
 
-def search(*, level: str | None = None, status: str | None = None,
-           q: str | None = None) -> sa.Select:
+def search(
+    *, level: str | None = None, status: str | None = None, q: str | None = None
+) -> sa.Select:
     query = sa.select(StaffProfile).join(User, User.id == StaffProfile.user_id)
     if level:
         query = query.where(StaffProfile.level == level_of(level))
@@ -83,9 +99,12 @@ def search(*, level: str | None = None, status: str | None = None,
         query = query.where(StaffProfile.status == status_of(status))
     if q:
         needle = q.strip().lower()
-        query = query.where(sa.or_(
-            User.username.contains(needle, autoescape=True),
-            sa.func.lower(User.display_name).contains(needle, autoescape=True)))
+        query = query.where(
+            sa.or_(
+                User.username.contains(needle, autoescape=True),
+                sa.func.lower(User.display_name).contains(needle, autoescape=True),
+            )
+        )
     return query
 
 
@@ -96,16 +115,21 @@ def resolve(ref: Any) -> StaffProfile:
     if isinstance(ref, int) or text.isdigit() and len(text) < 10:
         profile = db.session.get(StaffProfile, int(text))
     if profile is None and text:
-        profile = db.session.scalar(sa.select(StaffProfile).join(
-            User, User.id == StaffProfile.user_id).where(User.username == text.lower()))
+        profile = db.session.scalar(
+            sa.select(StaffProfile)
+            .join(User, User.id == StaffProfile.user_id)
+            .where(User.username == text.lower())
+        )
     if profile is None and any(ch.isdigit() for ch in text):
         try:
             profile = find_by_phone(normalise(text))
         except ValidationFailed:
             profile = None
     if profile is None:
-        raise StaffNotFound(f"No staff member {text!r}: give a user id, a username or the "
-                            "phone of someone in GET /api/v1/staff.")
+        raise StaffNotFound(
+            f"No staff member {text!r}: give a user id, a username or the "
+            "phone of someone in GET /api/v1/staff."
+        )
     return profile
 
 

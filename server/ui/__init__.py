@@ -48,25 +48,41 @@ HERE = Path(__file__).parent
 LANGUAGES = {"id": "Bahasa Indonesia", "en": "English"}
 # Statuses as people read them: sessions, outbox messages, workflow runs, assignments.
 STATUS_WORDS = {
-    "created": lazy_gettext("created"), "qr": lazy_gettext("waiting for a scan"),
+    "created": lazy_gettext("created"),
+    "qr": lazy_gettext("waiting for a scan"),
     "pairing_code": lazy_gettext("waiting for the pair code"),
-    "connecting": lazy_gettext("connecting"), "connected": lazy_gettext("connected"),
-    "disconnected": lazy_gettext("disconnected"), "reconnecting": lazy_gettext("reconnecting"),
-    "logged_out": lazy_gettext("logged out"), "banned": lazy_gettext("banned"),
-    "failed": lazy_gettext("failed"), "stopped": lazy_gettext("stopped"),
-    "deleted": lazy_gettext("deleted"), "queued": lazy_gettext("queued"),
-    "sending": lazy_gettext("sending"), "sent": lazy_gettext("sent"),
-    "delivered": lazy_gettext("delivered"), "read": lazy_gettext("read"),
-    "played": lazy_gettext("played"), "cancelled": lazy_gettext("cancelled"),
-    "expired": lazy_gettext("expired"), "running": lazy_gettext("running"),
-    "waiting": lazy_gettext("waiting"), "completed": lazy_gettext("completed"),
-    "active": lazy_gettext("active"), "pending": lazy_gettext("on hold"),
-    "done": lazy_gettext("done"), "replaced": lazy_gettext("replaced")}
+    "connecting": lazy_gettext("connecting"),
+    "connected": lazy_gettext("connected"),
+    "disconnected": lazy_gettext("disconnected"),
+    "reconnecting": lazy_gettext("reconnecting"),
+    "logged_out": lazy_gettext("logged out"),
+    "banned": lazy_gettext("banned"),
+    "failed": lazy_gettext("failed"),
+    "stopped": lazy_gettext("stopped"),
+    "deleted": lazy_gettext("deleted"),
+    "queued": lazy_gettext("queued"),
+    "sending": lazy_gettext("sending"),
+    "sent": lazy_gettext("sent"),
+    "delivered": lazy_gettext("delivered"),
+    "read": lazy_gettext("read"),
+    "played": lazy_gettext("played"),
+    "cancelled": lazy_gettext("cancelled"),
+    "expired": lazy_gettext("expired"),
+    "running": lazy_gettext("running"),
+    "waiting": lazy_gettext("waiting"),
+    "completed": lazy_gettext("completed"),
+    "active": lazy_gettext("active"),
+    "pending": lazy_gettext("on hold"),
+    "done": lazy_gettext("done"),
+    "replaced": lazy_gettext("replaced"),
+}
 
 
 _MONO = re.compile(r"```(.+?)```", re.S)
-_STYLES = [(re.compile(rf"(?<![\w{m}]){re.escape(m)}(?=\S)(.+?)(?<=\S){re.escape(m)}(?![\w{m}])"),
-            tag) for m, tag in (("*", "strong"), ("_", "em"), ("~", "s"))]
+_STYLES = [
+    (re.compile(rf"(?<![\w{m}]){re.escape(m)}(?=\S)(.+?)(?<=\S){re.escape(m)}(?![\w{m}])"), tag)
+    for m, tag in (("*", "strong"), ("_", "em"), ("~", "s"))
+]
 
 
 def whatsapp_text(text: str | None) -> Markup:
@@ -85,10 +101,14 @@ def whatsapp_text(text: str | None) -> Markup:
 def status_word(value: str) -> str:
     """A status code (``connected``, ``queued``, ...) in the user's language."""
     return str(STATUS_WORDS.get(value, value))
+
+
 LANGUAGE_COOKIE = "kabar_lang"
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
-       "object-src 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "object-src 'none'"
+)
 
 
 def _pages() -> list:
@@ -113,17 +133,38 @@ def _pages() -> list:
         workflows,
     )
 
-    return [account.bp, overview.bp, sessions.bp, chat.bp, outbox.bp, webhooks.bp,
-            workflows.bp, runs.bp, tickets.bp, people.bp, staff.bp, admin.bp, apikeys.bp,
-            events.bp, studio.bp, simulator.bp, versions.bp]
+    return [
+        account.bp,
+        overview.bp,
+        sessions.bp,
+        chat.bp,
+        outbox.bp,
+        webhooks.bp,
+        workflows.bp,
+        runs.bp,
+        tickets.bp,
+        people.bp,
+        staff.bp,
+        admin.bp,
+        apikeys.bp,
+        events.bp,
+        studio.bp,
+        simulator.bp,
+        versions.bp,
+    ]
 
 
 def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(HERE / "translations"))
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_language)
-    ui = UiBlueprint("ui", __name__, template_folder="templates", static_folder="static",
-                     static_url_path="/assets")
+    ui = UiBlueprint(
+        "ui",
+        __name__,
+        template_folder="templates",
+        static_folder="static",
+        static_url_path="/assets",
+    )
     for page in _pages():
         ui.register_blueprint(page)
     ui.before_request(_before_request)
@@ -162,9 +203,13 @@ def live_types(*prefixes: str) -> str:
 
 def _template_context() -> dict[str, Any]:
     principal = g.get("principal")
-    return {"principal": principal, "nav_items": nav.visible(principal) if principal else [],
-            "languages": LANGUAGES, "current_language": str(get_locale() or "en"),
-            "live_types": live_types}
+    return {
+        "principal": principal,
+        "nav_items": nav.visible(principal) if principal else [],
+        "languages": LANGUAGES,
+        "current_language": str(get_locale() or "en"),
+        "live_types": live_types,
+    }
 
 
 def _log_end() -> int:
@@ -239,11 +284,14 @@ def _security_headers(response: Response) -> Response:
 
 # --- errors -------------------------------------------------------------------------
 
+
 def _flatten(errors: Any, prefix: str = "") -> list[str]:
     if isinstance(errors, dict):
-        return [line for key, value in errors.items()
-                for line in _flatten(value, f"{prefix}{key}: " if key != "_schema"
-                                     else prefix)]
+        return [
+            line
+            for key, value in errors.items()
+            for line in _flatten(value, f"{prefix}{key}: " if key != "_schema" else prefix)
+        ]
     if isinstance(errors, (list, tuple)):
         return [line for item in errors for line in _flatten(item, prefix)]
     return [f"{prefix}{errors}"]
@@ -252,8 +300,9 @@ def _flatten(errors: Any, prefix: str = "") -> list[str]:
 def _page(status: int, message: str, errors: Any = None):
     if wants_fragment():
         return Response(message, status=status, mimetype="text/plain")
-    return render_template("ui/error.html", status=status, message=message,
-                           details=_flatten(errors) if errors else []), status
+    return render_template(
+        "ui/error.html", status=status, message=message, details=_flatten(errors) if errors else []
+    ), status
 
 
 def _kabar_error(error: KabarError):
@@ -263,8 +312,11 @@ def _kabar_error(error: KabarError):
             return Response(error.message, status=401, mimetype="text/plain")
         if error.code != "login_required":
             flash(error.message, "error")
-        target = request.full_path.rstrip("?") if request.method == "GET" \
+        target = (
+            request.full_path.rstrip("?")
+            if request.method == "GET"
             else safe_next(url_for("ui.overview.index"))
+        )
         return redirect(url_for("ui.account.login", next=target))
     # A 404 with field errors is a form naming something missing (a group by name): the
     # form's to fix, not a missing page.
@@ -282,17 +334,25 @@ def _kabar_error(error: KabarError):
 def _http_error(error: HTTPException):
     db.session.rollback()
     if isinstance(error, CSRFError):
-        message = _("This form has expired or did not come from this site. Go back, reload "
-                    "the page and try again.")
+        message = _(
+            "This form has expired or did not come from this site. Go back, reload "
+            "the page and try again."
+        )
     else:
-        message = {404: _("There is no such page."),
-                   405: _("This page cannot be used that way.")}.get(
-            error.code or 500, error.description or error.name)
+        message = {
+            404: _("There is no such page."),
+            405: _("This page cannot be used that way."),
+        }.get(error.code or 500, error.description or error.name)
     return _page(error.code or 500, message)
 
 
 def _unexpected(error: Exception):
     db.session.rollback()
     log.exception("unhandled error in the dashboard")
-    return _page(500, _("Something went wrong on our side; the request id is %(id)s.",
-                        id=g.get("request_id", "-")))
+    return _page(
+        500,
+        _(
+            "Something went wrong on our side; the request id is %(id)s.",
+            id=g.get("request_id", "-"),
+        ),
+    )

@@ -39,8 +39,13 @@ class UiBlueprint(flask.Blueprint):
                 missing = [p for p in permissions if not principal.can(p)]
                 if missing:
                     raise Forbidden(
-                        _("This page needs the permission %(names)s, which your group does "
-                          "not grant.", names=", ".join(missing)), code="permission_denied")
+                        _(
+                            "This page needs the permission %(names)s, which your group does "
+                            "not grant.",
+                            names=", ".join(missing),
+                        ),
+                        code="permission_denied",
+                    )
                 return view(*args, **kwargs)
 
             wrapper._kabar_permissions = permissions  # type: ignore[attr-defined]
@@ -55,10 +60,12 @@ class UiBlueprint(flask.Blueprint):
 
 # --- forms --------------------------------------------------------------------------
 
+
 def form_values(*multi: str) -> dict[str, Any]:
     """The posted form as a dict: empty fields dropped, ``multi`` fields as lists."""
-    values: dict[str, Any] = {k: v for k, v in request.form.items()
-                              if k not in ("csrf_token", "next") and v.strip() != ""}
+    values: dict[str, Any] = {
+        k: v for k, v in request.form.items() if k not in ("csrf_token", "next") and v.strip() != ""
+    }
     for name in multi:
         values[name] = request.form.getlist(name)
     return values
@@ -84,8 +91,12 @@ def safe_next(default: str) -> str:
         parts = urlsplit(candidate)
         if parts.netloc and parts.netloc != request.host:
             continue
-        if parts.scheme not in ("", "http", "https") or not parts.path.startswith("/") \
-                or parts.path.startswith("//") or "\\" in candidate:
+        if (
+            parts.scheme not in ("", "http", "https")
+            or not parts.path.startswith("/")
+            or parts.path.startswith("//")
+            or "\\" in candidate
+        ):
             continue
         return parts.path + (f"?{parts.query}" if parts.query else "")
     return default
@@ -105,5 +116,7 @@ def back(message: str, *, category: str = "success") -> flask.Response:
 
 def wants_fragment() -> bool:
     """A live region refreshing itself (kabar.js), or the event stream."""
-    return bool(request.headers.get("X-Kabar-Fragment")) or \
-        request.accept_mimetypes.best == "text/event-stream"
+    return (
+        bool(request.headers.get("X-Kabar-Fragment"))
+        or request.accept_mimetypes.best == "text/event-stream"
+    )

@@ -25,13 +25,22 @@ EDGE_CHAR_W = 6.6  # the width of one character of an edge label (11px sans), ge
 SIDE_BULGE = 46  # how far right of its column an edge within the column curves
 
 KINDS = {
-    "send": "message", "respond": "message",
-    "wait_for_reply": "wait", "delay": "wait",
-    "branch": "logic", "switch": "logic", "set": "logic", "end": "logic",
+    "send": "message",
+    "respond": "message",
+    "wait_for_reply": "wait",
+    "delay": "wait",
+    "branch": "logic",
+    "switch": "logic",
+    "set": "logic",
+    "end": "logic",
     "call_workflow": "logic",
     "http_request": "http",
-    "create_ticket": "ticket", "assign_ticket": "ticket", "update_ticket": "ticket",
-    "lookup_ticket": "ticket", "list_tickets": "ticket", "lookup_person": "ticket",
+    "create_ticket": "ticket",
+    "assign_ticket": "ticket",
+    "update_ticket": "ticket",
+    "lookup_ticket": "ticket",
+    "list_tickets": "ticket",
+    "lookup_person": "ticket",
 }
 """Node types by the colour they are drawn in; other types (plugins) are "other"."""
 
@@ -49,7 +58,7 @@ class Box:
 
     @property
     def label(self) -> str:
-        return self.id if len(self.id) <= LABEL_CHARS else self.id[:LABEL_CHARS - 1] + "…"
+        return self.id if len(self.id) <= LABEL_CHARS else self.id[: LABEL_CHARS - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -95,8 +104,9 @@ def _wiring(nodes: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
     return wiring
 
 
-def _columns(start: str, nodes: dict[str, Any], wiring: dict[str, dict[str, list[str]]]
-             ) -> dict[str, int]:
+def _columns(
+    start: str, nodes: dict[str, Any], wiring: dict[str, dict[str, list[str]]]
+) -> dict[str, int]:
     """Each node's column: its BFS depth from ``start``. Nodes the walk never reaches (a
     valid workflow has none) follow in columns of their own."""
     column: dict[str, int] = {}
@@ -143,16 +153,29 @@ def layout(doc: dict[str, Any]) -> Layout:
         for row, node_id in enumerate(ids):
             spec = nodes[node_id]
             boxes[node_id] = Box(
-                id=node_id, type=str(spec.get("type", "")), kind=kind_of(spec.get("type", "")),
-                description=str(spec.get("description", "")), column=col, row=row,
-                x=lefts[col], y=PAD + shift + row * (NODE_H + ROW_GAP))
+                id=node_id,
+                type=str(spec.get("type", "")),
+                kind=kind_of(spec.get("type", "")),
+                description=str(spec.get("description", "")),
+                column=col,
+                row=row,
+                x=lefts[col],
+                y=PAD + shift + row * (NODE_H + ROW_GAP),
+            )
     lane = max((box.y + NODE_H for box in boxes.values()), default=0) + LOOP_DROP
-    edges = [_edge(boxes[source], boxes[target], ", ".join(outputs), lane)
-             for source, targets in wiring.items() for target, outputs in targets.items()]
+    edges = [
+        _edge(boxes[source], boxes[target], ", ".join(outputs), lane)
+        for source, targets in wiring.items()
+        for target, outputs in targets.items()
+    ]
     columns = len(by_column)
-    width = 2 * PAD + columns * NODE_W + sum(gaps[:max(columns - 1, 0)])
-    if any(e.source != e.target and boxes[e.source].column == boxes[e.target].column
-           for e in edges) and gaps:  # an edge within the last column bulges right
+    width = 2 * PAD + columns * NODE_W + sum(gaps[: max(columns - 1, 0)])
+    if (
+        any(
+            e.source != e.target and boxes[e.source].column == boxes[e.target].column for e in edges
+        )
+        and gaps
+    ):  # an edge within the last column bulges right
         width += SIDE_BULGE
     height = 2 * PAD + tallest * NODE_H + max(tallest - 1, 0) * ROW_GAP
     if any(edge.back for edge in edges):
@@ -160,8 +183,9 @@ def layout(doc: dict[str, Any]) -> Layout:
     return Layout(list(boxes.values()), edges, width, height, doc.get("start", ""))
 
 
-def _gaps(wiring: dict[str, dict[str, list[str]]], column: dict[str, int], columns: int
-          ) -> list[float]:
+def _gaps(
+    wiring: dict[str, dict[str, list[str]]], column: dict[str, int], columns: int
+) -> list[float]:
     """The gap after each column: COL_GAP, or wider for the longest label drawn in it (a
     forward edge's label sits in the gap it leaves from; one within a column, in the gap
     on that column's right)."""
@@ -176,8 +200,9 @@ def _gaps(wiring: dict[str, dict[str, list[str]]], column: dict[str, int], colum
     return [max(COL_GAP, width) for width in widest]
 
 
-def _beside_parents(ids: list[str], parents: dict[str, list[str]], boxes: dict[str, Box]
-                    ) -> list[str]:
+def _beside_parents(
+    ids: list[str], parents: dict[str, list[str]], boxes: dict[str, Box]
+) -> list[str]:
     """A column's nodes ordered by the mean height of their parents (placed already), so
     fewer edges cross; nodes without parents keep the order the walk reached them in."""
     reached = {node_id: index for index, node_id in enumerate(ids)}
@@ -210,15 +235,28 @@ def _edge(source: Box, target: Box, label: str, lane: float) -> Edge:
         # from the left (straight lines in the gaps, so it crosses no box)
         out_x, in_x = source.x + NODE_W + 14, target.x - min(14, PAD - 2)
         y0, y3 = source.y + NODE_H / 2, target.y + NODE_H / 2
-        points = [(source.x + NODE_W, y0), (out_x, y0), (out_x, lane), (in_x, lane),
-                  (in_x, y3), (target.x, y3)]
+        points = [
+            (source.x + NODE_W, y0),
+            (out_x, y0),
+            (out_x, lane),
+            (in_x, lane),
+            (in_x, y3),
+            (target.x, y3),
+        ]
         path = "M" + " L".join(f"{x:g},{y:g}" for x, y in points)
-        return Edge(source.id, target.id, label, path, round((out_x + in_x) / 2, 1),
-                    round(lane - 4, 1), True)
+        return Edge(
+            source.id,
+            target.id,
+            label,
+            path,
+            round((out_x + in_x) / 2, 1),
+            round(lane - 4, 1),
+            True,
+        )
     # The curve's midpoint (t = 1/2 of the cubic Bézier) carries the label.
     mid_x = (x0 + 3 * c1[0] + 3 * c2[0] + x3) / 8
     mid_y = (y0 + 3 * c1[1] + 3 * c2[1] + y3) / 8
-    path = (f"M{x0:g},{y0:g} C{c1[0]:g},{c1[1]:g} {c2[0]:g},{c2[1]:g} {x3:g},{y3:g}")
+    path = f"M{x0:g},{y0:g} C{c1[0]:g},{c1[1]:g} {c2[0]:g},{c2[1]:g} {x3:g},{y3:g}"
     return Edge(source.id, target.id, label, path, round(mid_x, 1), round(mid_y - 4, 1), back)
 
 
@@ -233,11 +271,16 @@ class Highlights:
     state: str = ""  # waiting, failed, or "" when the run is at no node of note
 
 
-def highlights(graph: Layout, trace: list[dict[str, Any]], *, status: str,
-               current: str | None) -> Highlights:
+def highlights(
+    graph: Layout, trace: list[dict[str, Any]], *, status: str, current: str | None
+) -> Highlights:
     nodes = [entry.get("node") for entry in trace]
     pairs = {(a, b) for a, b in zip(nodes, nodes[1:], strict=False) if a and b}
     edges = {(edge.source, edge.target) for edge in graph.edges}
     state = status if status in ("waiting", "failed") else ""
-    return Highlights(visited=frozenset(n for n in nodes if n), taken=frozenset(pairs & edges),
-                      at=current if state else None, state=state)
+    return Highlights(
+        visited=frozenset(n for n in nodes if n),
+        taken=frozenset(pairs & edges),
+        at=current if state else None,
+        state=state,
+    )

@@ -42,8 +42,7 @@ def authenticate() -> Principal:
         user, login = tokens.active_login(user_id, login_id)
     except Unauthorized:
         session.clear()
-        raise LoginRequired(_("Your login has ended; log in again."),
-                            code="login_ended") from None
+        raise LoginRequired(_("Your login has ended; log in again."), code="login_ended") from None
     if login.expires_at <= utcnow():
         session.clear()
         raise LoginRequired(_("Your login has expired; log in again."), code="login_ended")

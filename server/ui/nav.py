@@ -34,8 +34,7 @@ NAV: list[NavItem] = []
 
 
 def add(item: NavItem) -> None:
-    NAV[:] = sorted([i for i in NAV if i.endpoint != item.endpoint] + [item],
-                    key=lambda i: i.order)
+    NAV[:] = sorted([i for i in NAV if i.endpoint != item.endpoint] + [item], key=lambda i: i.order)
 
 
 def visible(principal: Principal) -> list[NavItem]:
@@ -44,13 +43,17 @@ def visible(principal: Principal) -> list[NavItem]:
 
 for _item in (
     NavItem("ui.overview.index", lazy_gettext("Overview"), None, 10),
-    NavItem("ui.sessions.index", lazy_gettext("Sessions"), "sessions:read", 20,
-            ("ui.sessions", "ui.chat")),
+    NavItem(
+        "ui.sessions.index",
+        lazy_gettext("Sessions"),
+        "sessions:read",
+        20,
+        ("ui.sessions", "ui.chat"),
+    ),
     NavItem("ui.outbox.index", lazy_gettext("Messages"), "sessions:read", 30),
     NavItem("ui.webhooks.index", lazy_gettext("Webhooks"), "webhooks:manage", 40),
     # Workflows (50) and the Helpdesk (60) add theirs: ui/pages/workflows.py, tickets.py.
-    NavItem("ui.admin.users", lazy_gettext("Users"), "users:manage", 80,
-            ("ui.admin",)),
+    NavItem("ui.admin.users", lazy_gettext("Users"), "users:manage", 80, ("ui.admin",)),
     NavItem("ui.apikeys.index", lazy_gettext("API keys"), None, 90),
 ):
     add(_item)

@@ -57,8 +57,10 @@ class ActionType(ma.Schema):
     class Meta:
         unknown = ma.INCLUDE
 
-    type = ma.fields.String(required=True, validate=ma.validate.OneOf(
-        ["reply", "send", "react", "mark_read", "typing", "delay"]))
+    type = ma.fields.String(
+        required=True,
+        validate=ma.validate.OneOf(["reply", "send", "react", "mark_read", "typing", "delay"]),
+    )
 
 
 class ReplyMedia(ma.Schema):
@@ -87,8 +89,10 @@ class Reply(_Action):
 
 
 class Send(_Action):
-    message = ma.fields.Dict(required=True, metadata={
-        "description": "A send request as POST …/messages takes it, with `to`."})
+    message = ma.fields.Dict(
+        required=True,
+        metadata={"description": "A send request as POST …/messages takes it, with `to`."},
+    )
 
 
 class React(_Action):
@@ -100,8 +104,9 @@ class MarkRead(_Action):
 
 
 class Typing(_Action):
-    state = ma.fields.String(load_default="composing",
-                             validate=ma.validate.OneOf(live.PRESENCE_STATES))
+    state = ma.fields.String(
+        load_default="composing", validate=ma.validate.OneOf(live.PRESENCE_STATES)
+    )
     seconds = ma.fields.Float(load_default=0.0, validate=ma.validate.Range(0, 60))
 
 
@@ -109,9 +114,14 @@ class Delay(_Action):
     seconds = ma.fields.Float(required=True, validate=ma.validate.Range(0, MAX_DELAY))
 
 
-SCHEMAS: dict[str, type[ma.Schema]] = {"reply": Reply, "send": Send, "react": React,
-                                       "mark_read": MarkRead, "typing": Typing,
-                                       "delay": Delay}
+SCHEMAS: dict[str, type[ma.Schema]] = {
+    "reply": Reply,
+    "send": Send,
+    "react": React,
+    "mark_read": MarkRead,
+    "typing": Typing,
+    "delay": Delay,
+}
 
 
 class ActionFailed(KabarError):
@@ -134,11 +144,16 @@ class Context:
     def of(cls, event: StoredEvent) -> Context:
         data = event.data or {}
         message = data.get("message") if event.type == "message.received" else None
-        party = next((data[k] for k in ("chat", "group", "caller")
-                      if isinstance(data.get(k), dict)), {})
+        party = next(
+            (data[k] for k in ("chat", "group", "caller") if isinstance(data.get(k), dict)), {}
+        )
         chat = chat_of(event.type, data) or party.get("jid")
-        message_id = (message or {}).get("id") or data.get("poll_id") or data.get("wa_id") \
+        message_id = (
+            (message or {}).get("id")
+            or data.get("poll_id")
+            or data.get("wa_id")
             or (data.get("message_id") if event.type.startswith("message.") else None)
+        )
         sender = ((message or {}).get("sender") or data.get("sender") or {}).get("jid")
         session = db.session.get(WaSession, event.session_id) if event.session_id else None
         if session is not None and session.deleted_at is not None:
@@ -147,12 +162,14 @@ class Context:
 
     def need(self, *what: str) -> None:
         if self.session is None:
-            raise ActionFailed("The event's session is gone (or the event has none).",
-                               code="no_session")
+            raise ActionFailed(
+                "The event's session is gone (or the event has none).", code="no_session"
+            )
         for name in what:
             if not getattr(self, name):
-                raise ActionFailed(f"A {self.event.type} event has no {name} to act on.",
-                                   code=f"no_{name}")
+                raise ActionFailed(
+                    f"A {self.event.type} event has no {name} to act on.", code=f"no_{name}"
+                )
 
     def send_at(self) -> str | None:
         return (utcnow() + timedelta(seconds=self.delay)).isoformat() if self.delay else None
@@ -162,16 +179,25 @@ def run(actions: Any, event: StoredEvent, *, key_prefix: str) -> list[dict[str, 
     """Run ``actions`` (a receiver's list) for ``event``; one result per action, never
     raising. ``key_prefix`` makes the idempotency keys (unique per run, e.g. a delivery)."""
     if not isinstance(actions, list):
-        return [{"index": None, "ok": False, "error": "invalid_actions",
-                 "message": "actions must be a list of objects."}]
+        return [
+            {
+                "index": None,
+                "ok": False,
+                "error": "invalid_actions",
+                "message": "actions must be a list of objects.",
+            }
+        ]
     context = Context.of(event)
     results = []
     for index, raw in enumerate(actions):
         kind = raw.get("type") if isinstance(raw, dict) else None
         result: dict[str, Any] = {"index": index, "type": kind}
         if index >= MAX_ACTIONS:
-            result.update(ok=False, error="too_many_actions",
-                          message=f"Only the first {MAX_ACTIONS} actions run.")
+            result.update(
+                ok=False,
+                error="too_many_actions",
+                message=f"Only the first {MAX_ACTIONS} actions run.",
+            )
         else:
             result.update(_one(raw, context, f"{key_prefix}-{index}"))
         results.append(result)
@@ -207,8 +233,7 @@ def _reply(action: dict, context: Context, key: str) -> dict[str, Any]:
     media = action["media"]
     if media:
         spec["type"] = media["type"] or _media_kind(media)
-        spec["media"] = {k: media[k] for k in ("url", "base64", "mimetype", "filename")
-                         if media[k]}
+        spec["media"] = {k: media[k] for k in ("url", "base64", "mimetype", "filename") if media[k]}
         spec["text"] = action["caption"] or action["text"]
     if action["quote"]:
         context.need("message_id")
@@ -234,22 +259,31 @@ def _send(action: dict, context: Context, key: str) -> dict[str, Any]:
 
 def _react(action: dict, context: Context, key: str) -> dict[str, Any]:
     context.need("message_id")
-    return _queued(*outbox.act(context.session, context.message_id, "reaction",
-                               text=action["emoji"], idempotency_key=key,
-                               source="webhook"))
+    return _queued(
+        *outbox.act(
+            context.session,
+            context.message_id,
+            "reaction",
+            text=action["emoji"],
+            idempotency_key=key,
+            source="webhook",
+        )
+    )
 
 
 def _mark_read(_action: dict, context: Context, _key: str) -> dict[str, Any]:
     context.need("chat", "message_id", "sender")
-    command = live.request_read(context.session.id, context.chat,
-                                {context.sender: [context.message_id]})
+    command = live.request_read(
+        context.session.id, context.chat, {context.sender: [context.message_id]}
+    )
     return {"command_id": command.id}
 
 
 def _typing(action: dict, context: Context, _key: str) -> dict[str, Any]:
     context.need("chat")
-    command = live.request_presence(context.session.id, context.chat, action["state"],
-                                    expires_in=PRESENCE_EXPIRES)
+    command = live.request_presence(
+        context.session.id, context.chat, action["state"], expires_in=PRESENCE_EXPIRES
+    )
     context.delay = min(MAX_DELAY, context.delay + action["seconds"])
     return {"command_id": command.id}
 
@@ -259,5 +293,11 @@ def _delay(action: dict, context: Context, _key: str) -> dict[str, Any]:
     return {"delay": context.delay}
 
 
-HANDLERS = {"reply": _reply, "send": _send, "react": _react, "mark_read": _mark_read,
-            "typing": _typing, "delay": _delay}
+HANDLERS = {
+    "reply": _reply,
+    "send": _send,
+    "react": _react,
+    "mark_read": _mark_read,
+    "typing": _typing,
+    "delay": _delay,
+}

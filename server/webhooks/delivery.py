@@ -79,8 +79,9 @@ def backoff(attempts: int) -> float:
     return delay * random.uniform(0.8, 1.2)
 
 
-def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float,
-         allow: list[str]) -> Outcome:
+def post(
+    url: str, body: bytes, headers: dict[str, str], *, timeout: float, allow: list[str]
+) -> Outcome:
     """POST to ``url`` through the SSRF guard. Raises ``netguard.UnsafeURL`` when the
     address is refused; every other problem is an ``Outcome`` with ``error``."""
     started = time.monotonic()
@@ -89,8 +90,15 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float,
         return int((time.monotonic() - started) * 1000)
 
     try:
-        answer = netguard.request("POST", url, timeout=timeout, allow=allow,
-                                  max_bytes=MAX_BODY, headers=headers, content=body)
+        answer = netguard.request(
+            "POST",
+            url,
+            timeout=timeout,
+            allow=allow,
+            max_bytes=MAX_BODY,
+            headers=headers,
+            content=body,
+        )
     except netguard.UnsafeURL:
         raise
     except netguard.FetchFailed as exc:
@@ -101,21 +109,21 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float,
 
 def _status_error(answer: netguard.Answer) -> str:
     if 300 <= answer.status < 400 and "location" in answer.headers:
-        return (f"HTTP {answer.status} redirect to {answer.headers['location']} "
-                "(not followed)")
+        return f"HTTP {answer.status} redirect to {answer.headers['location']} (not followed)"
     return f"HTTP {answer.status}"
 
 
-def send_signed(endpoint: WebhookEndpoint, envelope: dict[str, Any],
-                content: dict[str, Any] | None = None) -> Outcome:
+def send_signed(
+    endpoint: WebhookEndpoint, envelope: dict[str, Any], content: dict[str, Any] | None = None
+) -> Outcome:
     """Sign ``envelope`` (or ``content`` in its stead, under the envelope's id) with the
     endpoint's secret and POST it (raises UnsafeURL)."""
     settings = current_app.config["KABAR"]
     body = signing.payload(envelope if content is None else content)
-    headers = signing.headers(endpoint.secret, envelope["id"], body, utcnow(),
-                              endpoint.headers)
-    return post(endpoint.url, body.encode(), headers, timeout=settings["WEBHOOK_TIMEOUT"],
-                allow=allowed())
+    headers = signing.headers(endpoint.secret, envelope["id"], body, utcnow(), endpoint.headers)
+    return post(
+        endpoint.url, body.encode(), headers, timeout=settings["WEBHOOK_TIMEOUT"], allow=allowed()
+    )
 
 
 def allowed() -> list[str]:
@@ -131,8 +139,9 @@ def check_url(url: str) -> None:
     try:
         netguard.check_url(url, allow=allowed())
     except netguard.UnsafeURL as exc:
-        raise netguard.UnsafeURL(exc.message.replace("KABAR_FETCH_ALLOW",
-                                                     "KABAR_WEBHOOK_ALLOW")) from None
+        raise netguard.UnsafeURL(
+            exc.message.replace("KABAR_FETCH_ALLOW", "KABAR_WEBHOOK_ALLOW")
+        ) from None
 
 
 def attempt(delivery_id: int) -> None:
@@ -143,16 +152,26 @@ def attempt(delivery_id: int) -> None:
     endpoint = db.session.get(WebhookEndpoint, delivery.endpoint_id)
     fonnte = endpoint.format == "fonnte"
     try:
-        outcome = send_signed(endpoint, eventlog.envelope(delivery.event),
-                              fonnte_webhooks.body(delivery.event) if fonnte else None)
+        outcome = send_signed(
+            endpoint,
+            eventlog.envelope(delivery.event),
+            fonnte_webhooks.body(delivery.event) if fonnte else None,
+        )
     except netguard.UnsafeURL as exc:
         outcome = Outcome(None, 0, error=f"unsafe_url: {exc.message}")
     now = utcnow()
     delivery.attempts += 1
-    db.session.add(WebhookAttempt(
-        delivery_id=delivery.id, attempt=delivery.attempts, status_code=outcome.status_code,
-        latency_ms=outcome.latency_ms, error=(outcome.error or "")[:512] or None,
-        response=outcome.snippet or None, at=now))
+    db.session.add(
+        WebhookAttempt(
+            delivery_id=delivery.id,
+            attempt=delivery.attempts,
+            status_code=outcome.status_code,
+            latency_ms=outcome.latency_ms,
+            error=(outcome.error or "")[:512] or None,
+            response=outcome.snippet or None,
+            at=now,
+        )
+    )
     delivery.last_status_code, delivery.latency_ms = outcome.status_code, outcome.latency_ms
     delivery.last_error = (outcome.error or "")[:512] or None
     if outcome.ok:
@@ -177,26 +196,40 @@ def attempt(delivery_id: int) -> None:
 def _failed(delivery: WebhookDelivery, endpoint: WebhookEndpoint, outcome: Outcome) -> None:
     settings = current_app.config["KABAR"]
     now = utcnow()
-    _endpoint_values(endpoint.id,
-                     consecutive_failures=WebhookEndpoint.consecutive_failures + 1)
+    _endpoint_values(endpoint.id, consecutive_failures=WebhookEndpoint.consecutive_failures + 1)
     if outcome.status_code == 410:
         _pause(endpoint.id, "The receiver answered 410 Gone: it wants no more deliveries.")
     else:
         limit = int(settings["WEBHOOK_PAUSE_AFTER"])
-        failures = db.session.scalar(sa.select(WebhookEndpoint.consecutive_failures)
-                                     .where(WebhookEndpoint.id == endpoint.id)) or 0
+        failures = (
+            db.session.scalar(
+                sa.select(WebhookEndpoint.consecutive_failures).where(
+                    WebhookEndpoint.id == endpoint.id
+                )
+            )
+            or 0
+        )
         if limit and failures >= limit:
             wait = probe_wait()
             paused = db.session.execute(
-                sa.update(WebhookEndpoint).where(
-                    WebhookEndpoint.id == endpoint.id, WebhookEndpoint.enabled.is_(True))
-                .values(paused_until=now + timedelta(seconds=wait), paused_reason=(
-                    f"Paused after {failures} failed deliveries in a row (last: "
-                    f"{outcome.error or 'no answer'}); events are queued, and a probe "
-                    f"delivery goes in {wait:.0f} s")[:255])).rowcount
+                sa.update(WebhookEndpoint)
+                .where(WebhookEndpoint.id == endpoint.id, WebhookEndpoint.enabled.is_(True))
+                .values(
+                    paused_until=now + timedelta(seconds=wait),
+                    paused_reason=(
+                        f"Paused after {failures} failed deliveries in a row (last: "
+                        f"{outcome.error or 'no answer'}); events are queued, and a probe "
+                        f"delivery goes in {wait:.0f} s"
+                    )[:255],
+                )
+            ).rowcount
             if paused:
-                log.warning("webhook endpoint %s paused after %s failures; probing in %.0f s",
-                            endpoint.id, failures, wait)
+                log.warning(
+                    "webhook endpoint %s paused after %s failures; probing in %.0f s",
+                    endpoint.id,
+                    failures,
+                    wait,
+                )
     next_at = now + timedelta(seconds=backoff(delivery.attempts))
     max_age = timedelta(hours=int(settings["WEBHOOK_MAX_AGE_HOURS"]))
     if next_at > delivery.created_at + max_age:
@@ -208,8 +241,9 @@ def _failed(delivery: WebhookDelivery, endpoint: WebhookEndpoint, outcome: Outco
 def _endpoint_values(endpoint_id: int, **values: Any) -> None:
     """Change the endpoint with one UPDATE: several deliveries of one endpoint finish on
     different threads, and the web may edit it meanwhile."""
-    db.session.execute(sa.update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id)
-                       .values(**values))
+    db.session.execute(
+        sa.update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id).values(**values)
+    )
 
 
 def probe_wait() -> float:
@@ -221,21 +255,23 @@ def _resume(endpoint_id: int) -> bool:
     """Close the breaker of a paused endpoint (a delivery got through): what waited for
     it, failed deliveries included, goes now. True if it was paused."""
     resumed = db.session.execute(
-        sa.update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id,
-                                         WebhookEndpoint.paused_until.is_not(None))
-        .values(paused_until=None, paused_reason=None)).rowcount
+        sa.update(WebhookEndpoint)
+        .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.paused_until.is_not(None))
+        .values(paused_until=None, paused_reason=None)
+    ).rowcount
     if resumed:
-        db.session.execute(sa.update(WebhookDelivery).where(
-            WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.status == "failed")
-            .values(next_at=utcnow()))
+        db.session.execute(
+            sa.update(WebhookDelivery)
+            .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.status == "failed")
+            .values(next_at=utcnow())
+        )
         log.info("webhook endpoint %s answered again; resumed", endpoint_id)
     return bool(resumed)
 
 
 def _pause(endpoint_id: int, reason: str) -> None:
     """Disable the endpoint (a receiver's 410): only its owner enables it again."""
-    _endpoint_values(endpoint_id, enabled=False, paused_until=None,
-                     paused_reason=reason[:255])
+    _endpoint_values(endpoint_id, enabled=False, paused_until=None, paused_reason=reason[:255])
     log.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
 
 
@@ -247,6 +283,7 @@ def _run_actions(delivery: WebhookDelivery, actions: Any) -> None:
         return
     from server.webhooks import actions as runner
 
-    delivery.actions_result = runner.run(actions, delivery.event,
-                                         key_prefix=f"webhook-{delivery.id}")
+    delivery.actions_result = runner.run(
+        actions, delivery.event, key_prefix=f"webhook-{delivery.id}"
+    )
     db.session.commit()

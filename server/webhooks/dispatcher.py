@@ -40,8 +40,11 @@ RETRYABLE = ("pending", "failed")
 
 
 def requeue_interrupted() -> int:
-    count = db.session.execute(sa.update(WebhookDelivery).where(
-        WebhookDelivery.status == "delivering").values(status="pending")).rowcount
+    count = db.session.execute(
+        sa.update(WebhookDelivery)
+        .where(WebhookDelivery.status == "delivering")
+        .values(status="pending")
+    ).rowcount
     db.session.commit()
     return count
 
@@ -49,31 +52,43 @@ def requeue_interrupted() -> int:
 def expire(max_age_hours: int) -> int:
     """Deliveries still open past the maximum age are given up (dead)."""
     cutoff = utcnow() - timedelta(hours=max_age_hours)
-    count = db.session.execute(sa.update(WebhookDelivery).where(
-        WebhookDelivery.status.in_(RETRYABLE), WebhookDelivery.created_at < cutoff)
-        .values(status="dead")).rowcount
+    count = db.session.execute(
+        sa.update(WebhookDelivery)
+        .where(WebhookDelivery.status.in_(RETRYABLE), WebhookDelivery.created_at < cutoff)
+        .values(status="dead")
+    ).rowcount
     db.session.commit()
     return count
 
 
 def _first_in_line() -> sa.ColumnElement[bool]:
     older = aliased(WebhookDelivery)
-    return ~sa.exists().where(older.endpoint_id == WebhookDelivery.endpoint_id,
-                              older.ordering_key == WebhookDelivery.ordering_key,
-                              older.id < WebhookDelivery.id,
-                              older.status.in_(OPEN_STATUSES))
+    return ~sa.exists().where(
+        older.endpoint_id == WebhookDelivery.endpoint_id,
+        older.ordering_key == WebhookDelivery.ordering_key,
+        older.id < WebhookDelivery.id,
+        older.status.in_(OPEN_STATUSES),
+    )
 
 
 def due(limit: int) -> list[int]:
     """Ids of deliveries that may go now, oldest first: due, of an enabled endpoint that
     is not paused, and first in line for their (endpoint, ordering key)."""
-    return list(db.session.scalars(
-        sa.select(WebhookDelivery.id)
-        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-        .where(WebhookDelivery.status.in_(RETRYABLE), WebhookDelivery.next_at <= utcnow(),
-               WebhookEndpoint.enabled.is_(True), WebhookEndpoint.paused_until.is_(None),
-               _first_in_line())
-        .order_by(WebhookDelivery.id).limit(limit)))
+    return list(
+        db.session.scalars(
+            sa.select(WebhookDelivery.id)
+            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+            .where(
+                WebhookDelivery.status.in_(RETRYABLE),
+                WebhookDelivery.next_at <= utcnow(),
+                WebhookEndpoint.enabled.is_(True),
+                WebhookEndpoint.paused_until.is_(None),
+                _first_in_line(),
+            )
+            .order_by(WebhookDelivery.id)
+            .limit(limit)
+        )
+    )
 
 
 def probes(limit: int) -> list[tuple[int, int]]:
@@ -81,16 +96,23 @@ def probes(limit: int) -> list[tuple[int, int]]:
     probe has come: its oldest delivery that is first in line."""
     now = utcnow()
     endpoint_ids = db.session.scalars(
-        sa.select(WebhookEndpoint.id).where(WebhookEndpoint.enabled.is_(True),
-                                            WebhookEndpoint.paused_until <= now)
-        .order_by(WebhookEndpoint.paused_until).limit(limit)).all()
+        sa.select(WebhookEndpoint.id)
+        .where(WebhookEndpoint.enabled.is_(True), WebhookEndpoint.paused_until <= now)
+        .order_by(WebhookEndpoint.paused_until)
+        .limit(limit)
+    ).all()
     found = []
     for endpoint_id in endpoint_ids:
         delivery_id = db.session.scalar(
-            sa.select(WebhookDelivery.id).where(WebhookDelivery.endpoint_id == endpoint_id,
-                                                WebhookDelivery.status.in_(RETRYABLE),
-                                                _first_in_line())
-            .order_by(WebhookDelivery.id).limit(1))
+            sa.select(WebhookDelivery.id)
+            .where(
+                WebhookDelivery.endpoint_id == endpoint_id,
+                WebhookDelivery.status.in_(RETRYABLE),
+                _first_in_line(),
+            )
+            .order_by(WebhookDelivery.id)
+            .limit(1)
+        )
         if delivery_id is not None:
             found.append((endpoint_id, delivery_id))
     return found
@@ -100,17 +122,21 @@ def claim_probe(endpoint_id: int, delivery_id: int) -> bool:
     """Take the probe of a paused endpoint: the next probe is due a while later (the
     probe's outcome changes that), so one probe is out at a time."""
     now = utcnow()
-    won = db.session.execute(sa.update(WebhookEndpoint).where(
-        WebhookEndpoint.id == endpoint_id, WebhookEndpoint.paused_until <= now)
-        .values(paused_until=now + timedelta(seconds=delivery.probe_wait()))).rowcount
+    won = db.session.execute(
+        sa.update(WebhookEndpoint)
+        .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.paused_until <= now)
+        .values(paused_until=now + timedelta(seconds=delivery.probe_wait()))
+    ).rowcount
     db.session.commit()
     return bool(won) and claim(delivery_id)
 
 
 def claim(delivery_id: int) -> bool:
-    won = db.session.execute(sa.update(WebhookDelivery).where(
-        WebhookDelivery.id == delivery_id, WebhookDelivery.status.in_(RETRYABLE))
-        .values(status="delivering")).rowcount
+    won = db.session.execute(
+        sa.update(WebhookDelivery)
+        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status.in_(RETRYABLE))
+        .values(status="delivering")
+    ).rowcount
     db.session.commit()
     return bool(won)
 
@@ -120,10 +146,15 @@ def claim_many(delivery_ids: list[int]) -> list[int]:
     replay or an expiry may have changed one meanwhile)."""
     if not delivery_ids:
         return []
-    won = set(db.session.scalars(sa.update(WebhookDelivery).where(
-        WebhookDelivery.id.in_(delivery_ids), WebhookDelivery.status.in_(RETRYABLE))
-        .values(status="delivering").returning(WebhookDelivery.id),
-        execution_options={"synchronize_session": False}))
+    won = set(
+        db.session.scalars(
+            sa.update(WebhookDelivery)
+            .where(WebhookDelivery.id.in_(delivery_ids), WebhookDelivery.status.in_(RETRYABLE))
+            .values(status="delivering")
+            .returning(WebhookDelivery.id),
+            execution_options={"synchronize_session": False},
+        )
+    )
     db.session.commit()
     return [delivery_id for delivery_id in delivery_ids if delivery_id in won]
 
@@ -134,8 +165,7 @@ class WebhookWorker(Worker):
     def __init__(self, app: Flask, pool_size: int = POOL_SIZE):
         super().__init__(app)
         self.pool_size = pool_size
-        self.pool = ThreadPoolExecutor(max_workers=pool_size,
-                                       thread_name_prefix="kabar-webhook")
+        self.pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="kabar-webhook")
         self.lock = threading.Lock()
         self.in_flight = 0
         self.last_expiry = 0.0
@@ -194,10 +224,15 @@ def _retry_later(delivery_id: int) -> None:
     """A bug while delivering must not leave the row ``delivering`` (and its chat stuck)
     until the next restart."""
     try:
-        db.session.execute(sa.update(WebhookDelivery).where(
-            WebhookDelivery.id == delivery_id, WebhookDelivery.status == "delivering")
-            .values(status="failed", next_at=utcnow() + timedelta(seconds=60),
-                    last_error="internal error while delivering; retrying"))
+        db.session.execute(
+            sa.update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == "delivering")
+            .values(
+                status="failed",
+                next_at=utcnow() + timedelta(seconds=60),
+                last_error="internal error while delivering; retrying",
+            )
+        )
         db.session.commit()
     except Exception:
         db.session.rollback()

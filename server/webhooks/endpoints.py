@@ -36,8 +36,10 @@ FAMILIES = {name.split(".", 1)[0] for name in CATALOGUE}
 
 class AdminOnly(Forbidden):
     code = "admin_only"
-    message = ("A global endpoint (no session_id) receives every session's events; only "
-               "admins may create one. Give the session_id of one of your sessions.")
+    message = (
+        "A global endpoint (no session_id) receives every session's events; only "
+        "admins may create one. Give the session_id of one of your sessions."
+    )
 
 
 def check_url(url: str) -> None:
@@ -47,13 +49,21 @@ def check_url(url: str) -> None:
 
 
 def check_events(events: list[str]) -> None:
-    unknown = [e for e in events if not (e == "*" or e in CATALOGUE or (
-        e.endswith(".*") and e[:-2] in FAMILIES))]
+    unknown = [
+        e
+        for e in events
+        if not (e == "*" or e in CATALOGUE or (e.endswith(".*") and e[:-2] in FAMILIES))
+    ]
     if unknown:
-        raise ValidationFailed(errors={"events": [
-            f"Unknown event type(s): {', '.join(unknown)}. "
-            "Use '*', a type of the catalogue (docs/events.md) "
-            "or a family such as 'message.*'."]})
+        raise ValidationFailed(
+            errors={
+                "events": [
+                    f"Unknown event type(s): {', '.join(unknown)}. "
+                    "Use '*', a type of the catalogue (docs/events.md) "
+                    "or a family such as 'message.*'."
+                ]
+            }
+        )
 
 
 def check_headers(headers: dict[str, Any]) -> None:
@@ -62,9 +72,17 @@ def check_headers(headers: dict[str, Any]) -> None:
         raise ValidationFailed(errors={"headers": problems})
 
 
-def create(principal: Principal, *, url: str, session_id: str | None = None,
-           events: list[str] | None = None, headers: dict[str, str] | None = None,
-           enabled: bool = True, name: str = "", format: str = "kabar") -> WebhookEndpoint:
+def create(
+    principal: Principal,
+    *,
+    url: str,
+    session_id: str | None = None,
+    events: list[str] | None = None,
+    headers: dict[str, str] | None = None,
+    enabled: bool = True,
+    name: str = "",
+    format: str = "kabar",
+) -> WebhookEndpoint:
     if session_id is None and not principal.is_admin:
         raise AdminOnly()
     if session_id is not None:
@@ -73,9 +91,17 @@ def create(principal: Principal, *, url: str, session_id: str | None = None,
     check_events(events)
     check_headers(headers or {})
     check_url(url)
-    endpoint = WebhookEndpoint(owner_id=principal.user.id, session_id=session_id, url=url,
-                               name=name, events=events, headers=headers or {},
-                               enabled=enabled, secret=signing.new_secret(), format=format)
+    endpoint = WebhookEndpoint(
+        owner_id=principal.user.id,
+        session_id=session_id,
+        url=url,
+        name=name,
+        events=events,
+        headers=headers or {},
+        enabled=enabled,
+        secret=signing.new_secret(),
+        format=format,
+    )
     db.session.add(endpoint)
     db.session.commit()
     return endpoint
@@ -130,20 +156,35 @@ def ping(endpoint: WebhookEndpoint) -> dict[str, Any]:
     check_url(endpoint.url)
     session = db.session.get(WaSession, endpoint.session_id) if endpoint.session_id else None
     envelope = {
-        "id": str(uuid.uuid4()), "type": "webhook.ping", "version": CATALOGUE_VERSION,
+        "id": str(uuid.uuid4()),
+        "type": "webhook.ping",
+        "version": CATALOGUE_VERSION,
         "timestamp": utcnow().isoformat(),
-        "session": {"id": session.id, "label": session.label,
-                    "owner": db.session.get(User, session.owner_id).username}
-        if session else None,
-        "data": {"endpoint_id": endpoint.id,
-                 "message": "A test from Kabar: if you can read this, it works."}}
+        "session": {
+            "id": session.id,
+            "label": session.label,
+            "owner": db.session.get(User, session.owner_id).username,
+        }
+        if session
+        else None,
+        "data": {
+            "endpoint_id": endpoint.id,
+            "message": "A test from Kabar: if you can read this, it works.",
+        },
+    }
     outcome = deliveries.send_signed(endpoint, envelope)
-    return {"ok": outcome.ok, "status_code": outcome.status_code,
-            "latency_ms": outcome.latency_ms, "response": outcome.snippet,
-            "error": outcome.error, "event_id": envelope["id"]}
+    return {
+        "ok": outcome.ok,
+        "status_code": outcome.status_code,
+        "latency_ms": outcome.latency_ms,
+        "response": outcome.snippet,
+        "error": outcome.error,
+        "event_id": envelope["id"],
+    }
 
 
 # --- deliveries -------------------------------------------------------------------------
+
 
 def deliveries_of(endpoint: WebhookEndpoint, status: str | None = None) -> sa.Select:
     query = sa.select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id)
@@ -156,8 +197,9 @@ def get_delivery(delivery_id: int) -> WebhookDelivery:
     principal = current_principal()
     endpoint = db.session.get(WebhookEndpoint, row.endpoint_id) if row else None
     if endpoint is None or (not principal.is_admin and endpoint.owner_id != principal.user.id):
-        raise NotFound(f"No webhook delivery with id {delivery_id}.",
-                       code="webhook_delivery_not_found")
+        raise NotFound(
+            f"No webhook delivery with id {delivery_id}.", code="webhook_delivery_not_found"
+        )
     return row
 
 
@@ -175,39 +217,47 @@ def _replayed(delivery: WebhookDelivery) -> WebhookDelivery:
     if delivery.status in ("pending", "failed"):
         delivery.status = "dead"
         delivery.last_error = "replaced by a replay"
-    again = WebhookDelivery(endpoint_id=delivery.endpoint_id, event_seq=delivery.event_seq,
-                            ordering_key=delivery.ordering_key, replay_of=delivery.id)
+    again = WebhookDelivery(
+        endpoint_id=delivery.endpoint_id,
+        event_seq=delivery.event_seq,
+        ordering_key=delivery.ordering_key,
+        replay_of=delivery.id,
+    )
     db.session.add(again)
     return again
 
 
-def replay_since(endpoint: WebhookEndpoint, *, since: datetime | None,
-                 status: str = "all") -> int:
+def replay_since(endpoint: WebhookEndpoint, *, since: datetime | None, status: str = "all") -> int:
     """Replay every failed and/or dead delivery of the endpoint made since ``since``
     (default: the maximum age); with ``all``, also queue the events since then that the
     endpoint wants but never got a delivery for (while it was disabled; not before it
     was created). In event order, so order per chat is kept. How many were queued."""
     if since is None:
-        since = utcnow() - timedelta(hours=int(current_app.config["KABAR"][
-            "WEBHOOK_MAX_AGE_HOURS"]))
+        since = utcnow() - timedelta(
+            hours=int(current_app.config["KABAR"]["WEBHOOK_MAX_AGE_HOURS"])
+        )
     statuses = ("failed", "dead") if status == "all" else (status,)
     replayed = aliased(WebhookDelivery)
     already = sa.exists().where(replayed.replay_of == WebhookDelivery.id)
     rows = db.session.scalars(
-        deliveries_of(endpoint).where(WebhookDelivery.status.in_(statuses),
-                                      WebhookDelivery.created_at >= since, ~already)
-        .order_by(WebhookDelivery.id)).all()
-    queue: list[tuple[int, WebhookDelivery | StoredEvent]] = [
-        (row.event_seq, row) for row in rows]
+        deliveries_of(endpoint)
+        .where(WebhookDelivery.status.in_(statuses), WebhookDelivery.created_at >= since, ~already)
+        .order_by(WebhookDelivery.id)
+    ).all()
+    queue: list[tuple[int, WebhookDelivery | StoredEvent]] = [(row.event_seq, row) for row in rows]
     if status == "all":
         queue += [(event.seq, event) for event in _never_queued(endpoint, since)]
     for _seq, item in sorted(queue, key=lambda pair: pair[0]):
         if isinstance(item, WebhookDelivery):
             _replayed(item)
         else:
-            db.session.add(WebhookDelivery(
-                endpoint_id=endpoint.id, event_seq=item.seq,
-                ordering_key=fanout.ordering_key(item.type, item.data, item.session_id)))
+            db.session.add(
+                WebhookDelivery(
+                    endpoint_id=endpoint.id,
+                    event_seq=item.seq,
+                    ordering_key=fanout.ordering_key(item.type, item.data, item.session_id),
+                )
+            )
     db.session.commit()
     if queue:
         wakeup.notify()
@@ -217,8 +267,9 @@ def replay_since(endpoint: WebhookEndpoint, *, since: datetime | None,
 def _never_queued(endpoint: WebhookEndpoint, since: datetime) -> list[StoredEvent]:
     """The events since ``since`` the endpoint wants (its session, or every one for a
     global endpoint; its types) that it has no delivery of at all."""
-    queued = sa.exists().where(WebhookDelivery.endpoint_id == endpoint.id,
-                               WebhookDelivery.event_seq == StoredEvent.seq)
+    queued = sa.exists().where(
+        WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.event_seq == StoredEvent.seq
+    )
     since = max(since, endpoint.created_at)  # not what happened before it existed
     query = sa.select(StoredEvent).where(StoredEvent.created_at >= since, ~queued)
     if endpoint.session_id is not None:

@@ -55,18 +55,21 @@ def fan_out(row: StoredEvent, session: WaSession | None) -> list[WebhookDelivery
     """Add a pending delivery for each enabled endpoint that wants ``row``."""
     session_id = session.id if session is not None else None
     with db.session.no_autoflush:
-        candidates = memo(("webhook endpoints", session_id),
-                          lambda: _candidates(session_id))
-        wanted = [endpoint_id for endpoint_id, filters, shape in candidates
-                  if matches(filters or [], row.type)
-                  and (shape != "fonnte" or fonnte_webhooks.applies(row.type, row.data))
-                  ] + _bound_to_run(row)
+        candidates = memo(("webhook endpoints", session_id), lambda: _candidates(session_id))
+        wanted = [
+            endpoint_id
+            for endpoint_id, filters, shape in candidates
+            if matches(filters or [], row.type)
+            and (shape != "fonnte" or fonnte_webhooks.applies(row.type, row.data))
+        ] + _bound_to_run(row)
     if not wanted:
         return []
     db.session.flush()  # the event's seq
     key = ordering_key(row.type, row.data, row.session_id)
-    deliveries = [WebhookDelivery(endpoint_id=endpoint_id, event_seq=row.seq,
-                                  ordering_key=key) for endpoint_id in wanted]
+    deliveries = [
+        WebhookDelivery(endpoint_id=endpoint_id, event_seq=row.seq, ordering_key=key)
+        for endpoint_id in wanted
+    ]
     db.session.add_all(deliveries)
     return deliveries
 
@@ -76,9 +79,10 @@ def _candidates(session_id: str | None) -> list[sa.Row]:
     if session_id is not None:
         scope = sa.or_(scope, WebhookEndpoint.session_id == session_id)
     return db.session.execute(
-        sa.select(WebhookEndpoint.id, WebhookEndpoint.events, WebhookEndpoint.format)
-        .where(WebhookEndpoint.enabled.is_(True), WebhookEndpoint.run_id.is_(None),
-               scope)).all()
+        sa.select(WebhookEndpoint.id, WebhookEndpoint.events, WebhookEndpoint.format).where(
+            WebhookEndpoint.enabled.is_(True), WebhookEndpoint.run_id.is_(None), scope
+        )
+    ).all()
 
 
 RUN_ENDS = ("workflow.completed", "workflow.failed")
@@ -89,5 +93,10 @@ def _bound_to_run(row: StoredEvent) -> list[int]:
     run_id = (row.data or {}).get("run_id") if row.type in RUN_ENDS else None
     if not run_id:
         return []
-    return list(db.session.scalars(sa.select(WebhookEndpoint.id).where(
-        WebhookEndpoint.run_id == run_id, WebhookEndpoint.enabled.is_(True))))
+    return list(
+        db.session.scalars(
+            sa.select(WebhookEndpoint.id).where(
+                WebhookEndpoint.run_id == run_id, WebhookEndpoint.enabled.is_(True)
+            )
+        )
+    )

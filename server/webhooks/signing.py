@@ -22,9 +22,21 @@ MAX_CUSTOM_HEADERS = 20
 
 # Headers a receiver must be able to trust, or that HTTP itself owns: an endpoint's
 # custom headers may not set them.
-RESERVED_HEADERS = {"content-type", "content-length", "content-encoding", "host",
-                    "user-agent", "connection", "transfer-encoding", "te", "upgrade",
-                    "expect", "keep-alive", "proxy-authorization", "trailer"}
+RESERVED_HEADERS = {
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "host",
+    "user-agent",
+    "connection",
+    "transfer-encoding",
+    "te",
+    "upgrade",
+    "expect",
+    "keep-alive",
+    "proxy-authorization",
+    "trailer",
+}
 RESERVED_PREFIXES = ("webhook-", "proxy-", "sec-")
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$")
 
@@ -38,8 +50,9 @@ def payload(envelope: dict[str, Any]) -> str:
     return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
 
 
-def headers(secret: str, msg_id: str, body: str, at: datetime,
-            custom: dict[str, str] | None = None) -> dict[str, str]:
+def headers(
+    secret: str, msg_id: str, body: str, at: datetime, custom: dict[str, str] | None = None
+) -> dict[str, str]:
     """Every header of one POST: the endpoint's own, then ours (which win)."""
     return {
         **(custom or {}),
@@ -61,10 +74,9 @@ def header_problems(custom: dict[str, Any]) -> list[str]:
         if not _TOKEN.match(name):
             problems.append(f"{name!r} is not a valid header name.")
         elif lowered in RESERVED_HEADERS or lowered.startswith(RESERVED_PREFIXES):
-            problems.append(f"{name} is set by Kabar (or by HTTP itself) and cannot be "
-                            "overridden.")
-        if not isinstance(value, str) or len(value) > 1024 or any(
-                c in value for c in "\r\n\x00"):
-            problems.append(f"The value of {name} must be text of at most 1024 characters "
-                            "on one line.")
+            problems.append(f"{name} is set by Kabar (or by HTTP itself) and cannot be overridden.")
+        if not isinstance(value, str) or len(value) > 1024 or any(c in value for c in "\r\n\x00"):
+            problems.append(
+                f"The value of {name} must be text of at most 1024 characters on one line."
+            )
     return problems

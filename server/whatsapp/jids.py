@@ -37,12 +37,16 @@ def normalise_phone(text: str, region: str = "ID") -> str:
     if not raw:
         raise InvalidPhone("The phone number is empty.")
     if not looks_like_phone(raw):
-        raise InvalidPhone(f"{raw!r} is not a phone number: write digits only, as 0812… or "
-                           "+62 812….")
+        raise InvalidPhone(
+            f"{raw!r} is not a phone number: write digits only, as 0812… or +62 812…."
+        )
     digits_only = re.sub(r"[\s\-().]", "", raw)
     # 62812… typed without a plus: phonenumbers needs the plus to see a country code.
-    candidate = "+" + digits_only if digits_only.isdigit() and not digits_only.startswith("0") \
+    candidate = (
+        "+" + digits_only
+        if digits_only.isdigit() and not digits_only.startswith("0")
         else digits_only
+    )
     try:
         number = phonenumbers.parse(candidate, region)
     except phonenumbers.NumberParseException:
@@ -54,7 +58,8 @@ def normalise_phone(text: str, region: str = "ID") -> str:
             raise InvalidPhone(f"{raw!r} is not a phone number: {exc}.") from None
     if not phonenumbers.is_possible_number(number):
         raise InvalidPhone(
-            f"{raw!r} is not a possible phone number; write it as 0812… or +62 812….")
+            f"{raw!r} is not a possible phone number; write it as 0812… or +62 812…."
+        )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
 
 
@@ -90,13 +95,16 @@ def phone_of(jid: str) -> str | None:
 
 # --- what requests name ----------------------------------------------------------------------
 
+
 def parse_group_jid(text: str, field: str = "group_jid") -> str:
     """``120363…@g.us`` or the bare id before ``@g.us``; anything else is a 422."""
     user = text.strip().removesuffix(f"@{GROUP_SERVER}")
     if "@" in user or not _GROUP_ID.match(user):
         raise ValidationFailed(
-            f"{text!r} is not a WhatsApp group: use its JID (120363…@g.us) or the id "
-            "before @g.us.", code="invalid_group_jid", errors={field: ["Not a group JID."]})
+            f"{text!r} is not a WhatsApp group: use its JID (120363…@g.us) or the id before @g.us.",
+            code="invalid_group_jid",
+            errors={field: ["Not a group JID."]},
+        )
     return f"{user}@{GROUP_SERVER}"
 
 
@@ -105,14 +113,18 @@ def parse_chat(text: str, region: str) -> str:
     than any phone number: E.164 has at most 15 digits)."""
     value = text.strip()
     bare = value.removesuffix(f"@{GROUP_SERVER}")
-    if bare != value or ("-" in bare and _GROUP_ID.match(bare)) or (bare.isdigit()
-                                                                    and len(bare) > 15):
+    if (
+        bare != value
+        or ("-" in bare and _GROUP_ID.match(bare))
+        or (bare.isdigit() and len(bare) > 15)
+    ):
         return parse_group_jid(value, field="chat")
     try:
         return to_jid(value, region)
     except InvalidPhone as exc:
-        raise ValidationFailed(f"{text!r} is not a chat: {exc}", code="invalid_chat",
-                               errors={"chat": [str(exc)]}) from None
+        raise ValidationFailed(
+            f"{text!r} is not a chat: {exc}", code="invalid_chat", errors={"chat": [str(exc)]}
+        ) from None
 
 
 def parse_participants(targets: list[str], region: str) -> list[str]:
@@ -138,6 +150,7 @@ def parse_person(text: str, region: str) -> str:
         if split_jid(jid)[1] == GROUP_SERVER:
             raise InvalidPhone(f"{text!r} is a group; see /groups for groups.")
     except InvalidPhone as exc:
-        raise ValidationFailed(str(exc), code="invalid_phone",
-                               errors={"phone": [str(exc)]}) from None
+        raise ValidationFailed(
+            str(exc), code="invalid_phone", errors={"phone": [str(exc)]}
+        ) from None
     return jid

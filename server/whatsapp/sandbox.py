@@ -128,8 +128,9 @@ class SandboxTransport:
         self.unregistered = set(options.get("unregistered", ()))
         # The simulated phone's address book: {"6281…": "Name as saved"}.
         book = options.get("address_book")
-        self.address_book = {str(k): str(v) for k, v in book.items()} \
-            if isinstance(book, dict) else {}
+        self.address_book = (
+            {str(k): str(v) for k, v in book.items()} if isinstance(book, dict) else {}
+        )
         self.receipts = bool(options.get("receipts", True))
         self._lock = threading.RLock()
         self._identity: Identity | None = None
@@ -173,16 +174,23 @@ class SandboxTransport:
         QR code nobody scanned does)."""
         with self._lock:
             if self._connected:
-                raise TransportError("The session is already paired.", code="already_paired",
-                                     permanent=True)
+                raise TransportError(
+                    "The session is already paired.", code="already_paired", permanent=True
+                )
             code = secrets.token_hex(4).upper()
             self._pending_phone = phone
             self._qr = None
             self._cancel_timers()
             expires = _now() + timedelta(seconds=self.pair_code_seconds)
             self._later(self.pair_code_seconds, lambda: self._pair_code_expired(code))
-            self.emit(SessionStatus(status="pairing_code", reason="waiting for the code",
-                                    pair_code=code, qr_expires_at=expires))
+            self.emit(
+                SessionStatus(
+                    status="pairing_code",
+                    reason="waiting for the code",
+                    pair_code=code,
+                    qr_expires_at=expires,
+                )
+            )
         return PairingCode(code, expires)
 
     def _pair_code_expired(self, code: str) -> None:
@@ -190,8 +198,13 @@ class SandboxTransport:
             if self._connected or self._pending_phone is None:
                 return
             self._pending_phone = None
-            self.emit(SessionStatus(status="stopped", reason="qr_expired: nobody entered the "
-                                    f"pairing code {code}; start the session to get a new one"))
+            self.emit(
+                SessionStatus(
+                    status="stopped",
+                    reason="qr_expired: nobody entered the "
+                    f"pairing code {code}; start the session to get a new one",
+                )
+            )
 
     def me(self) -> Identity | None:
         return self._identity if self._connected else None
@@ -205,13 +218,20 @@ class SandboxTransport:
         """Pair, as if the phone scanned the QR (or entered the pair code)."""
         with self._lock:
             if self._connected:
-                raise TransportError("The session is already paired.", code="already_paired",
-                                     permanent=True)
+                raise TransportError(
+                    "The session is already paired.", code="already_paired", permanent=True
+                )
             if self._qr is None and not self._pending_phone:
-                raise TransportError("There is no QR or pair code to scan right now; start "
-                                     "the session first.", code="no_qr", permanent=True)
-            identity = Identity(jid=f"{phone}@{USER_SERVER}", phone=phone,
-                                push_name=push_name or f"Sandbox {phone[-4:]}")
+                raise TransportError(
+                    "There is no QR or pair code to scan right now; start the session first.",
+                    code="no_qr",
+                    permanent=True,
+                )
+            identity = Identity(
+                jid=f"{phone}@{USER_SERVER}",
+                phone=phone,
+                push_name=push_name or f"Sandbox {phone[-4:]}",
+            )
             self.store.parent.mkdir(parents=True, exist_ok=True)
             self.store.write_text(json.dumps(identity.__dict__))
             self._cancel_timers()
@@ -219,59 +239,90 @@ class SandboxTransport:
             self._connect(identity, reason="paired")
             return identity
 
-    def inject(self, *, sender: str, name: str = "", text: str = "", kind: str = "text",
-               media: tuple[bytes, str, str | None] | None = None,
-               location: Location | None = None, quoted_id: str | None = None,
-               group: str | None = None) -> InboundMessage:
+    def inject(
+        self,
+        *,
+        sender: str,
+        name: str = "",
+        text: str = "",
+        kind: str = "text",
+        media: tuple[bytes, str, str | None] | None = None,
+        location: Location | None = None,
+        quoted_id: str | None = None,
+        group: str | None = None,
+    ) -> InboundMessage:
         """A virtual contact sends this session a message."""
         if not self._connected:
             raise NotConnected()
         sender_party = _contact(sender, name)
         chat = sender_party
         if group:  # the contact is (made) a member; a new group is made by them
-            group, group_name, change = self._groups.spoken_in(group, self._me_jid(),
-                                                               sender_party.jid)
+            group, group_name, change = self._groups.spoken_in(
+                group, self._me_jid(), sender_party.jid
+            )
             chat = Party(jid=group, name=group_name)
             if change == "created":  # with this session in it: the contact added it
-                self.emit(GroupJoined(group=chat, name=group_name, timestamp=_now(),
-                                      by=sender_party))
+                self.emit(
+                    GroupJoined(group=chat, name=group_name, timestamp=_now(), by=sender_party)
+                )
             elif change == "added":
-                self.emit(GroupParticipants(group=chat, action="add",
-                                            participants=(sender_party,), timestamp=_now()))
+                self.emit(
+                    GroupParticipants(
+                        group=chat, action="add", participants=(sender_party,), timestamp=_now()
+                    )
+                )
         media_info = None
         if media is not None:
             data, mimetype, filename = media
             digest = hashlib.sha256(data).hexdigest()
             self.media_dir.mkdir(parents=True, exist_ok=True)
             (self.media_dir / digest).write_bytes(data)
-            media_info = MediaInfo(mimetype=mimetype, filename=filename, size=len(data),
-                                   sha256=digest, handle={"sandbox_sha256": digest})
+            media_info = MediaInfo(
+                mimetype=mimetype,
+                filename=filename,
+                size=len(data),
+                sha256=digest,
+                handle={"sandbox_sha256": digest},
+            )
         message = InboundMessage(
-            id=new_message_id(), chat=chat, sender=sender_party, timestamp=_now(), kind=kind,
-            text=text, is_group=bool(group), media=media_info, location=location,
-            quoted_id=quoted_id)
+            id=new_message_id(),
+            chat=chat,
+            sender=sender_party,
+            timestamp=_now(),
+            kind=kind,
+            text=text,
+            is_group=bool(group),
+            media=media_info,
+            location=location,
+            quoted_id=quoted_id,
+        )
         self.emit(MessageReceived(message=message))
         return message
 
-    def contact_participants(self, *, actor: str, name: str = "", group: str,
-                             participants: list[str], action: str) -> list[dict]:
+    def contact_participants(
+        self, *, actor: str, name: str = "", group: str, participants: list[str], action: str
+    ) -> list[dict]:
         """Virtual contact ``actor`` (a phone), an admin of ``group``, adds, removes,
         promotes or demotes people in it, this session's account included."""
         by = _contact(actor, name)
-        return self._change_participants(group, by.jid, participants, action, by=by,
-                                         contact=True)
+        return self._change_participants(group, by.jid, participants, action, by=by, contact=True)
 
-    def contact_update_group(self, *, actor: str, name: str = "", group: str,
-                             changes: dict) -> list[str]:
+    def contact_update_group(
+        self, *, actor: str, name: str = "", group: str, changes: dict
+    ) -> list[str]:
         """Virtual contact ``actor`` changes the group's name, topic, announce or locked
         (the same rules as for the session); answers the fields that changed."""
         by = _contact(actor, name)
-        return [field for field in ("name", "topic", "announce", "locked")
-                if field in changes and self._edit_group(group, by.jid, field, changes[field],
-                                                         by=by, contact=True)]
+        return [
+            field
+            for field in ("name", "topic", "announce", "locked")
+            if field in changes
+            and self._edit_group(group, by.jid, field, changes[field], by=by, contact=True)
+        ]
 
-    def vote(self, *, voter: str, name: str = "", poll_id: str, chat: str,
-             options: list[str]) -> PollVote:
+    def vote(
+        self, *, voter: str, name: str = "", poll_id: str, chat: str, options: list[str]
+    ) -> PollVote:
         """Virtual contact ``voter`` votes in poll ``poll_id`` that this session sent to
         ``chat`` (the web checked the poll and its options; empty: the vote taken back).
         Only the person a poll went to, or a member of its group, can vote in it."""
@@ -281,18 +332,27 @@ class SandboxTransport:
         if split_jid(chat)[1] == GROUP_SERVER:
             group = self._groups.peek(chat) or {"participants": {}, "name": None}
             if me not in group["participants"]:
-                raise TransportError(f"This session is no longer in group {chat}, so it "
-                                     "sees no votes there.", code="not_in_group",
-                                     permanent=True)
+                raise TransportError(
+                    f"This session is no longer in group {chat}, so it sees no votes there.",
+                    code="not_in_group",
+                    permanent=True,
+                )
             if who.jid not in group["participants"]:
-                raise TransportError(f"{voter} is not in group {chat}, so cannot vote in its "
-                                     "polls.", code="not_in_group", permanent=True)
+                raise TransportError(
+                    f"{voter} is not in group {chat}, so cannot vote in its polls.",
+                    code="not_in_group",
+                    permanent=True,
+                )
             where = Party(jid=chat, name=group["name"])
         elif chat != who.jid:
-            raise TransportError(f"This poll was sent to {phone_of(chat) or chat}; only they "
-                                 "can vote in it.", code="not_poll_recipient", permanent=True)
-        event = PollVote(poll_id=poll_id, chat=where, voter=who, options=tuple(options),
-                         timestamp=_now())
+            raise TransportError(
+                f"This poll was sent to {phone_of(chat) or chat}; only they can vote in it.",
+                code="not_poll_recipient",
+                permanent=True,
+            )
+        event = PollVote(
+            poll_id=poll_id, chat=where, voter=who, options=tuple(options), timestamp=_now()
+        )
         self.emit(event)
         return event
 
@@ -300,8 +360,12 @@ class SandboxTransport:
         """A virtual contact calls this session (it rings until rejected)."""
         if not self._connected:
             raise NotConnected()
-        event = CallReceived(call_id=secrets.token_hex(16).upper(),
-                             caller=_contact(caller, name), timestamp=_now(), video=video)
+        event = CallReceived(
+            call_id=secrets.token_hex(16).upper(),
+            caller=_contact(caller, name),
+            timestamp=_now(),
+            video=video,
+        )
         with self._lock:
             self._calls[event.call_id] = event.caller.jid
         self.emit(event)
@@ -318,10 +382,14 @@ class SandboxTransport:
             contact = _contact(item["from"], item.get("name", ""))
             from_me = bool(item.get("from_me"))
             message = InboundMessage(
-                id=item.get("id") or new_message_id(), chat=contact,
+                id=item.get("id") or new_message_id(),
+                chat=contact,
                 sender=self._me_party() if from_me else contact,
-                timestamp=item.get("timestamp") or _now(), kind="text",
-                text=item.get("text", ""), from_me=from_me)
+                timestamp=item.get("timestamp") or _now(),
+                kind="text",
+                text=item.get("text", ""),
+                from_me=from_me,
+            )
             self.emit(MessageBackfilled(message=message))
             ids.append(message.id)
         return ids
@@ -333,8 +401,9 @@ class SandboxTransport:
                 self._connected = False
             self.emit(SessionStatus(status="disconnected", reason="sandbox fault: disconnect"))
             self.emit(SessionStatus(status="reconnecting", reason="sandbox fault: disconnect"))
-            self._later(1.0, lambda: self._identity and self._connect(
-                self._identity, reason="reconnected"))
+            self._later(
+                1.0, lambda: self._identity and self._connect(self._identity, reason="reconnected")
+            )
         elif kind == "logout":
             with self._lock:
                 self._connected = False
@@ -344,8 +413,7 @@ class SandboxTransport:
         elif kind == "send_error":
             self._fail_sends += count
         else:
-            raise TransportError(f"Unknown fault {kind!r}.", code="unknown_fault",
-                                 permanent=True)
+            raise TransportError(f"Unknown fault {kind!r}.", code="unknown_fault", permanent=True)
 
     # --- look-ups -----------------------------------------------------------------------
 
@@ -355,8 +423,14 @@ class SandboxTransport:
 
     def is_on_whatsapp(self, phones: list[str]) -> list[Registration]:
         self._require_connected()
-        return [Registration(query=p, jid=None if p in self.unregistered else f"{p}@{USER_SERVER}",
-                             registered=p not in self.unregistered) for p in phones]
+        return [
+            Registration(
+                query=p,
+                jid=None if p in self.unregistered else f"{p}@{USER_SERVER}",
+                registered=p not in self.unregistered,
+            )
+            for p in phones
+        ]
 
     def profile_picture(self, jid: str) -> str | None:
         self._require_connected()
@@ -364,8 +438,10 @@ class SandboxTransport:
 
     def user_info(self, jids: list[str]) -> list[dict]:
         self._require_connected()
-        return [{"jid": jid, "phone": phone_of(jid), "status": "Sandbox contact",
-                 "devices": [jid]} for jid in jids]
+        return [
+            {"jid": jid, "phone": phone_of(jid), "status": "Sandbox contact", "devices": [jid]}
+            for jid in jids
+        ]
 
     def lid_lookup(self, jids: list[str]) -> list[dict]:
         self._require_connected()
@@ -381,10 +457,19 @@ class SandboxTransport:
                 phone = user
                 lid = None if user in self.unregistered else sandbox_lid(user)
             else:
-                raise TransportError(f"{query!r} is neither a phone JID nor a LID.",
-                                     code="invalid_jid", permanent=True)
-            result.append({"query": query, "phone": phone, "lid": lid,
-                           "jid": f"{phone}@{USER_SERVER}" if phone else None})
+                raise TransportError(
+                    f"{query!r} is neither a phone JID nor a LID.",
+                    code="invalid_jid",
+                    permanent=True,
+                )
+            result.append(
+                {
+                    "query": query,
+                    "phone": phone,
+                    "lid": lid,
+                    "jid": f"{phone}@{USER_SERVER}" if phone else None,
+                }
+            )
         return result
 
     # --- calls ----------------------------------------------------------------------------
@@ -394,8 +479,11 @@ class SandboxTransport:
         with self._lock:
             ringing = self._calls.get(call_id)
             if ringing is None or ringing != caller:
-                raise TransportError(f"No call {call_id} from {caller} is ringing.",
-                                     code="call_not_found", permanent=True)
+                raise TransportError(
+                    f"No call {call_id} from {caller} is ringing.",
+                    code="call_not_found",
+                    permanent=True,
+                )
             del self._calls[call_id]
 
     # --- groups (the rules and the durable store: sandbox_groups.py) ---------------------
@@ -405,9 +493,14 @@ class SandboxTransport:
     def contacts(self) -> list[AddressBookEntry]:
         """The simulated phone's address book (settings.sandbox.address_book)."""
         self._require_connected()
-        return [AddressBookEntry(jid=f"{phone}@{USER_SERVER}", full_name=name,
-                                 first_name=name.split()[0] if name.split() else "")
-                for phone, name in sorted(self.address_book.items())]
+        return [
+            AddressBookEntry(
+                jid=f"{phone}@{USER_SERVER}",
+                full_name=name,
+                first_name=name.split()[0] if name.split() else "",
+            )
+            for phone, name in sorted(self.address_book.items())
+        ]
 
     def groups(self) -> list[GroupInfo]:
         return self._groups.of(self._me_jid())
@@ -417,8 +510,14 @@ class SandboxTransport:
 
     def create_group(self, name: str, participants: list[str]) -> GroupInfo:
         info = self._groups.create(self._me_jid(), name, participants)
-        self.emit(GroupJoined(group=Party(jid=info.jid, name=info.name), name=info.name,
-                              timestamp=_now(), by=self._me_party()))
+        self.emit(
+            GroupJoined(
+                group=Party(jid=info.jid, name=info.name),
+                name=info.name,
+                timestamp=_now(),
+                by=self._me_party(),
+            )
+        )
         return info
 
     def set_group_name(self, jid: str, name: str) -> None:
@@ -445,20 +544,27 @@ class SandboxTransport:
             self.emit(GroupJoined(group=Party(jid=jid, name=name), name=name, timestamp=_now()))
         return jid
 
-    def update_participants(self, jid: str, participants: list[str],
-                            action: str) -> list[dict]:
-        return self._change_participants(jid, self._me_jid(), participants, action,
-                                         by=self._me_party())
+    def update_participants(self, jid: str, participants: list[str], action: str) -> list[dict]:
+        return self._change_participants(
+            jid, self._me_jid(), participants, action, by=self._me_party()
+        )
 
     def leave_group(self, jid: str) -> None:
         with self._lock:
             name = (self._groups.peek(jid) or {}).get("name")
             self._groups.leave(jid, self._me_jid())
-        self.emit(GroupLeft(group=Party(jid=jid, name=name), timestamp=_now(),
-                            by=self._me_party(), reason="left"))
+        self.emit(
+            GroupLeft(
+                group=Party(jid=jid, name=name),
+                timestamp=_now(),
+                by=self._me_party(),
+                reason="left",
+            )
+        )
 
-    def _edit_group(self, jid: str, actor: str, field: str, value: object, *, by: Party,
-                    contact: bool = False) -> bool:
+    def _edit_group(
+        self, jid: str, actor: str, field: str, value: object, *, by: Party, contact: bool = False
+    ) -> bool:
         """One setting changed by ``actor``; group.updated if it is new and the session
         is in the group to see it."""
         me = self._me_jid()
@@ -466,20 +572,33 @@ class SandboxTransport:
             changed = self._groups.edit(jid, actor, field, value, contact=contact)
             group = self._groups.peek(jid)
         if changed and me in group["participants"]:
-            self.emit(GroupUpdated(group=Party(jid=jid, name=group["name"]), timestamp=_now(),
-                                   by=by, **{field: value}))
+            self.emit(
+                GroupUpdated(
+                    group=Party(jid=jid, name=group["name"]),
+                    timestamp=_now(),
+                    by=by,
+                    **{field: value},
+                )
+            )
         return changed
 
-    def _change_participants(self, jid: str, actor: str, people: list[str], action: str, *,
-                             by: Party, contact: bool = False) -> list[dict]:
+    def _change_participants(
+        self,
+        jid: str,
+        actor: str,
+        people: list[str],
+        action: str,
+        *,
+        by: Party,
+        contact: bool = False,
+    ) -> list[dict]:
         """Participants changed by ``actor``. The session's own arrival and departure are
         group.joined / group.left; everyone else changed (and the session promoted or
         demoted) is one group.participants, if the session was or is in the group."""
         me = self._me_jid()
         with self._lock:
             before = set((self._groups.peek(jid) or {}).get("participants", ()))
-            results = self._groups.update_participants(jid, actor, people, action,
-                                                       contact=contact)
+            results = self._groups.update_participants(jid, actor, people, action, contact=contact)
             group = self._groups.peek(jid)
         changed = [r["jid"] for r in results if r["ok"]]
         where, now = Party(jid=jid, name=group["name"]), _now()
@@ -487,16 +606,24 @@ class SandboxTransport:
         if me in changed and action == "add":
             self.emit(GroupJoined(group=where, name=group["name"], timestamp=now, by=by))
         if others and me in before | set(group["participants"]):
-            self.emit(GroupParticipants(group=where, action=action, timestamp=now, by=by,
-                                        participants=tuple(_person(p) for p in others)))
+            self.emit(
+                GroupParticipants(
+                    group=where,
+                    action=action,
+                    timestamp=now,
+                    by=by,
+                    participants=tuple(_person(p) for p in others),
+                )
+            )
         if me in changed and action == "remove":
             self.emit(GroupLeft(group=where, timestamp=now, by=by, reason="removed"))
         return results
 
     @property
     def _groups(self) -> GroupStore:
-        return GroupStore(self.store.with_name(GROUPS_FILE), unregistered=self.unregistered,
-                          lock=self._lock)
+        return GroupStore(
+            self.store.with_name(GROUPS_FILE), unregistered=self.unregistered, lock=self._lock
+        )
 
     def _me_jid(self) -> str:
         """Who "me" is in a group: the paired account; not connected, no groups."""
@@ -520,8 +647,9 @@ class SandboxTransport:
             raise TransportError("sandbox fault: send error", code="send_failed")
         user, server = split_jid(message.to)
         if server == USER_SERVER and user in self.unregistered:
-            raise TransportError(f"{user} is not on WhatsApp.", code="not_on_whatsapp",
-                                 permanent=True)
+            raise TransportError(
+                f"{user} is not on WhatsApp.", code="not_on_whatsapp", permanent=True
+            )
         self._deliver(message)
         if message.kind not in ACTIONS:
             self._simulate_receipts(message.to, [message.message_id])
@@ -534,20 +662,29 @@ class SandboxTransport:
         before this returns."""
         from server.events import to_wire
 
-        content = {"text": message.text, "mentions": list(message.mentions),
-                   "quoted_id": message.quoted_id, "link_preview": message.link_preview}
+        content = {
+            "text": message.text,
+            "mentions": list(message.mentions),
+            "quoted_id": message.quoted_id,
+            "link_preview": message.link_preview,
+        }
         if message.media is not None:
-            content["media"] = {"mimetype": message.media.mimetype,
-                                "filename": message.media.filename,
-                                "size": len(message.media.data),
-                                "sha256": hashlib.sha256(message.media.data).hexdigest()}
+            content["media"] = {
+                "mimetype": message.media.mimetype,
+                "filename": message.media.filename,
+                "size": len(message.media.data),
+                "sha256": hashlib.sha256(message.media.data).hexdigest(),
+            }
         for name in ("location", "poll"):
             if getattr(message, name) is not None:
                 content[name] = to_wire(getattr(message, name))
         if message.vcards:
             content["vcards"] = list(message.vcards)
-        self.emit(SandboxDelivered(wa_id=message.message_id, to_jid=message.to,
-                                   kind=message.kind, content=content))
+        self.emit(
+            SandboxDelivered(
+                wa_id=message.message_id, to_jid=message.to, kind=message.kind, content=content
+            )
+        )
 
     def mark_read(self, chat: str, sender: str, message_ids: list[str]) -> None:
         self._require_connected()
@@ -562,8 +699,9 @@ class SandboxTransport:
         digest = handle.get("sandbox_sha256", "")
         path = self.media_dir / digest
         if not digest or not path.is_file():
-            raise TransportError("The sandbox has no such media.", code="media_not_found",
-                                 permanent=True)
+            raise TransportError(
+                "The sandbox has no such media.", code="media_not_found", permanent=True
+            )
         return path.read_bytes()
 
     # --- internals ------------------------------------------------------------------------
@@ -579,8 +717,15 @@ class SandboxTransport:
             self._identity = identity
             self._connected = True
             self._qr = None
-        self.emit(SessionStatus(status="connected", reason=reason, jid=identity.jid,
-                                phone=identity.phone, push_name=identity.push_name))
+        self.emit(
+            SessionStatus(
+                status="connected",
+                reason=reason,
+                jid=identity.jid,
+                phone=identity.phone,
+                push_name=identity.push_name,
+            )
+        )
         self._resume_receipts()
 
     def _resume_receipts(self) -> None:
@@ -600,23 +745,30 @@ class SandboxTransport:
         try:
             engine = db.engine
         except RuntimeError:
-            logging.getLogger(__name__).info("session %s: no database here; owed "
-                                             "receipts not resumed", self.session_id)
+            logging.getLogger(__name__).info(
+                "session %s: no database here; owed receipts not resumed", self.session_id
+            )
             return
         with engine.connect() as connection:
             owed = connection.execute(
                 sa.select(SandboxDelivery.to_jid, SandboxDelivery.wa_id, OutboxMessage.status)
-                .join(OutboxMessage, sa.and_(
-                    OutboxMessage.session_id == SandboxDelivery.session_id,
-                    OutboxMessage.wa_id == SandboxDelivery.wa_id))
-                .where(SandboxDelivery.session_id == self.session_id,
-                       SandboxDelivery.received_at >= since,
-                       SandboxDelivery.kind.not_in(ACTIONS),
-                       OutboxMessage.status.in_(("sent", "delivered")))
-                .order_by(SandboxDelivery.id)).all()
+                .join(
+                    OutboxMessage,
+                    sa.and_(
+                        OutboxMessage.session_id == SandboxDelivery.session_id,
+                        OutboxMessage.wa_id == SandboxDelivery.wa_id,
+                    ),
+                )
+                .where(
+                    SandboxDelivery.session_id == self.session_id,
+                    SandboxDelivery.received_at >= since,
+                    SandboxDelivery.kind.not_in(ACTIONS),
+                    OutboxMessage.status.in_(("sent", "delivered")),
+                )
+                .order_by(SandboxDelivery.id)
+            ).all()
         for row in owed:
-            self._simulate_receipts(row.to_jid, [row.wa_id],
-                                    after=row.status)
+            self._simulate_receipts(row.to_jid, [row.wa_id], after=row.status)
 
     def _show_qr(self, rotation: int) -> None:
         with self._lock:
@@ -624,13 +776,24 @@ class SandboxTransport:
                 return
             if rotation >= self.qr_rotations:
                 self._qr = None
-                self.emit(SessionStatus(status="stopped", reason="qr_expired: nobody scanned "
-                                        "the QR code; start the session to get a new one"))
+                self.emit(
+                    SessionStatus(
+                        status="stopped",
+                        reason="qr_expired: nobody scanned "
+                        "the QR code; start the session to get a new one",
+                    )
+                )
                 return
             self._qr = f"2@sandbox,{self.session_id},{secrets.token_urlsafe(16)}"
             expires = _now() + timedelta(seconds=self.qr_seconds)
-            self.emit(SessionStatus(status="qr", reason=f"QR code {rotation + 1} of "
-                                    f"{self.qr_rotations}", qr=self._qr, qr_expires_at=expires))
+            self.emit(
+                SessionStatus(
+                    status="qr",
+                    reason=f"QR code {rotation + 1} of {self.qr_rotations}",
+                    qr=self._qr,
+                    qr_expires_at=expires,
+                )
+            )
             self._later(self.qr_seconds, lambda: self._show_qr(rotation + 1))
 
     def _simulate_receipts(self, chat: str, ids: list[str], *, after: str = "sent") -> None:
@@ -644,9 +807,17 @@ class SandboxTransport:
         for status, delay in RECEIPT_DELAYS:
             if after in statuses and statuses.index(status) <= statuses.index(after):
                 continue
-            self._later(delay, lambda status=status: self._connected and self.emit(
-                MessageStatus(message_ids=tuple(ids), status=status, chat=party,
-                              timestamp=_now())))
+            self._later(
+                delay,
+                lambda status=status: (
+                    self._connected
+                    and self.emit(
+                        MessageStatus(
+                            message_ids=tuple(ids), status=status, chat=party, timestamp=_now()
+                        )
+                    )
+                ),
+            )
 
     def _later(self, seconds: float, action) -> None:
         """Run ``action`` after ``seconds`` on this session's one timer thread (a burst
@@ -655,7 +826,6 @@ class SandboxTransport:
 
     def _cancel_timers(self) -> None:
         self._clock.cancel_all()
-
 
 
 class _Clock:
@@ -672,12 +842,13 @@ class _Clock:
 
     def call_later(self, seconds: float, action) -> None:
         with self._condition:
-            heapq.heappush(self._queue, (time.monotonic() + seconds, next(self._counter),
-                                         (self._generation, action)))
+            heapq.heappush(
+                self._queue,
+                (time.monotonic() + seconds, next(self._counter), (self._generation, action)),
+            )
             if self._thread is None or not self._thread.is_alive():
                 self._closed = False
-                self._thread = threading.Thread(target=self._run, name=self._name,
-                                                daemon=True)
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
             self._condition.notify()
 

@@ -54,8 +54,11 @@ class GroupStore:
 
     def of(self, me: str) -> list[GroupInfo]:
         with self.lock:
-            return [_value(jid, group) for jid, group in sorted(self._load().items())
-                    if me in group["participants"]]
+            return [
+                _value(jid, group)
+                for jid, group in sorted(self._load().items())
+                if me in group["participants"]
+            ]
 
     def info(self, jid: str, me: str) -> GroupInfo:
         with self.lock:
@@ -82,15 +85,17 @@ class GroupStore:
             self._save(groups)
             return _value(jid, groups[jid])
 
-    def edit(self, jid: str, me: str, field: str, value: object, *,
-             contact: bool = False) -> bool:
+    def edit(self, jid: str, me: str, field: str, value: object, *, contact: bool = False) -> bool:
         """Change name, topic, announce or locked, as member ``me``. True if the value is
         new (setting what is already there changes nothing)."""
         if field == "name":
             _check_subject(str(value))
         elif field == "topic" and len(str(value)) > TOPIC_MAX:
-            raise TransportError(f"A group description has at most {TOPIC_MAX} characters.",
-                                 code="invalid_input", permanent=True)
+            raise TransportError(
+                f"A group description has at most {TOPIC_MAX} characters.",
+                code="invalid_input",
+                permanent=True,
+            )
         with self.lock:
             groups = self._load()
             group = _member_of(groups, jid, me, contact=contact)
@@ -124,23 +129,31 @@ class GroupStore:
                     group["participants"][me] = "member"
                     self._save(groups)
                     return jid, True
-        raise TransportError("This invite link is not valid: it was reset, or never existed.",
-                             code="invite_link_invalid", permanent=True)
+        raise TransportError(
+            "This invite link is not valid: it was reset, or never existed.",
+            code="invite_link_invalid",
+            permanent=True,
+        )
 
-    def update_participants(self, jid: str, me: str, participants: list[str],
-                            action: str, *, contact: bool = False) -> list[dict]:
+    def update_participants(
+        self, jid: str, me: str, participants: list[str], action: str, *, contact: bool = False
+    ) -> list[dict]:
         """Per participant, as WhatsApp answers: one that cannot be changed does not stop
         the others. ``me`` is whoever does it (an admin)."""
         if action not in PARTICIPANT_ACTIONS:
-            raise TransportError(f"Unknown action {action!r}; use one of "
-                                 f"{', '.join(PARTICIPANT_ACTIONS)}.", code="invalid_input",
-                                 permanent=True)
+            raise TransportError(
+                f"Unknown action {action!r}; use one of {', '.join(PARTICIPANT_ACTIONS)}.",
+                code="invalid_input",
+                permanent=True,
+            )
         with self.lock:
             groups = self._load()
             group = _member_of(groups, jid, me, contact=contact)
             _require_admin(group, me, f"{action} participants", contact=contact)
-            results = [{"jid": p, **self._change(group["participants"], p, action, me)}
-                       for p in participants]
+            results = [
+                {"jid": p, **self._change(group["participants"], p, action, me)}
+                for p in participants
+            ]
             self._save(groups)
             return results
 
@@ -164,20 +177,29 @@ class GroupStore:
         jid = text if "@" in text else f"{text}@{GROUP_SERVER}"
         user, _, server = jid.partition("@")
         if server != GROUP_SERVER or not _GROUP_USER.match(user):
-            raise TransportError(f"{group_jid!r} is not a group JID (120363…@g.us).",
-                                 code="invalid_group_jid", permanent=True)
+            raise TransportError(
+                f"{group_jid!r} is not a group JID (120363…@g.us).",
+                code="invalid_group_jid",
+                permanent=True,
+            )
         with self.lock:
             groups = self._load()
             group = groups.get(jid)
             change = None
             if group is None:
-                group = groups[jid] = _new_group(f"Sandbox group {user[-4:]}", owner=sender,
-                                                 members={sender: "superadmin", me: "member"})
+                group = groups[jid] = _new_group(
+                    f"Sandbox group {user[-4:]}",
+                    owner=sender,
+                    members={sender: "superadmin", me: "member"},
+                )
                 change = "created"
             elif me not in group["participants"]:
-                raise TransportError(f"This session is not in group {jid}; join it again "
-                                     "before contacts can speak there.", code="not_in_group",
-                                     permanent=True)
+                raise TransportError(
+                    f"This session is not in group {jid}; join it again "
+                    "before contacts can speak there.",
+                    code="not_in_group",
+                    permanent=True,
+                )
             elif sender not in group["participants"]:
                 group["participants"][sender] = "member"
                 change = "added"
@@ -215,8 +237,9 @@ class GroupStore:
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as exc:
-            raise TransportError(f"The sandbox group store is unreadable: {exc}",
-                                 code="sandbox_store_error") from None
+            raise TransportError(
+                f"The sandbox group store is unreadable: {exc}", code="sandbox_store_error"
+            ) from None
         return groups if isinstance(groups, dict) else {}
 
     def _save(self, groups: dict) -> None:
@@ -233,50 +256,75 @@ class GroupStore:
 def _new_jid(taken: dict) -> str:
     """1203630 and eleven digits, as WhatsApp's newer group JIDs look."""
     while True:
-        jid = f"1203630{secrets.randbelow(10 ** 11):011d}@{GROUP_SERVER}"
+        jid = f"1203630{secrets.randbelow(10**11):011d}@{GROUP_SERVER}"
         if jid not in taken:
             return jid
 
 
 def _new_group(name: str, *, owner: str, members: dict) -> dict:
-    return {"name": name, "topic": "", "owner": owner, "announce": False, "locked": False,
-            "invite": None, "participants": members,
-            "created_at": datetime.now(UTC).isoformat()}
+    return {
+        "name": name,
+        "topic": "",
+        "owner": owner,
+        "announce": False,
+        "locked": False,
+        "invite": None,
+        "participants": members,
+        "created_at": datetime.now(UTC).isoformat(),
+    }
 
 
 def _check_subject(name: str) -> None:
     if not name.strip() or len(name) > SUBJECT_MAX:
-        raise TransportError(f"A group name has 1 to {SUBJECT_MAX} characters.",
-                             code="invalid_input", permanent=True)
+        raise TransportError(
+            f"A group name has 1 to {SUBJECT_MAX} characters.", code="invalid_input", permanent=True
+        )
 
 
 def _member_of(groups: dict, jid: str, me: str, *, contact: bool = False) -> dict:
     group = groups.get(jid)
     if group is None:
-        raise TransportError(f"There is no group {jid}.", code="group_not_found",
-                             permanent=True)
+        raise TransportError(f"There is no group {jid}.", code="group_not_found", permanent=True)
     if me not in group["participants"]:
         if contact:
-            raise TransportError(f"{phone_of(me) or me} is not in group {jid}.",
-                                 code="not_in_group", permanent=True)
-        raise TransportError(f"This session is not in group {jid} (it left or was removed); "
-                             "join it again with an invite link.", code="not_in_group",
-                             permanent=True)
+            raise TransportError(
+                f"{phone_of(me) or me} is not in group {jid}.", code="not_in_group", permanent=True
+            )
+        raise TransportError(
+            f"This session is not in group {jid} (it left or was removed); "
+            "join it again with an invite link.",
+            code="not_in_group",
+            permanent=True,
+        )
     return group
 
 
 def _require_admin(group: dict, me: str, doing: str, *, contact: bool = False) -> None:
     if group["participants"].get(me) not in ADMIN_ROLES:
         who = (phone_of(me) or me) if contact else "this session"
-        raise TransportError(f"Only group admins may {doing}; {who} is not an admin "
-                             "of the group.", code="not_admin", permanent=True)
+        raise TransportError(
+            f"Only group admins may {doing}; {who} is not an admin of the group.",
+            code="not_admin",
+            permanent=True,
+        )
 
 
 def _value(jid: str, group: dict) -> GroupInfo:
     participants = tuple(
-        {"jid": member, "phone": phone_of(member), "is_admin": role in ADMIN_ROLES,
-         "is_super_admin": role == "superadmin"}
-        for member, role in group["participants"].items())
-    return GroupInfo(jid=jid, name=group["name"], topic=group["topic"], owner=group["owner"],
-                     announce=group["announce"], locked=group["locked"],
-                     participants=participants)
+        {
+            "jid": member,
+            "phone": phone_of(member),
+            "is_admin": role in ADMIN_ROLES,
+            "is_super_admin": role == "superadmin",
+        }
+        for member, role in group["participants"].items()
+    )
+    return GroupInfo(
+        jid=jid,
+        name=group["name"],
+        topic=group["topic"],
+        owner=group["owner"],
+        announce=group["announce"],
+        locked=group["locked"],
+        participants=participants,
+    )

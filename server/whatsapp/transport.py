@@ -169,8 +169,9 @@ class Transport(Protocol):
     def set_group_locked(self, jid: str, locked: bool) -> None: ...
     def group_invite_link(self, jid: str, reset: bool = False) -> str: ...
     def join_group(self, link: str) -> str: ...  # returns the group's JID
-    def update_participants(self, jid: str, participants: list[str],
-                            action: str) -> list[dict]: ...  # [{"jid", "ok", "error"}]
+    def update_participants(
+        self, jid: str, participants: list[str], action: str
+    ) -> list[dict]: ...  # [{"jid", "ok", "error"}]
     def leave_group(self, jid: str) -> None: ...
 
     # messages
@@ -182,5 +183,6 @@ class Transport(Protocol):
 
 
 class TransportFactory(Protocol):
-    def __call__(self, *, session_id: str, store_dir: Path, emit: Emit,
-                 options: dict) -> Transport: ...
+    def __call__(
+        self, *, session_id: str, store_dir: Path, emit: Emit, options: dict
+    ) -> Transport: ...

@@ -59,25 +59,46 @@ def fan_out(row: StoredEvent, session: WaSession | None) -> WorkflowInbox | None
         if message.get("from_me") or session is None:
             return None
         key = f"{session.id}/{message['chat']['jid']}"
-        return _add("message", key, session.id, {"event_id": row.id,
-                                                 "message": trigger_message(session, message)})
+        return _add(
+            "message",
+            key,
+            session.id,
+            {"event_id": row.id, "message": trigger_message(session, message)},
+        )
     if row.type in NEVER_TO_WORKFLOWS:
         return None
     with db.session.no_autoflush:
-        listening = memo(("workflow event types",), lambda: db.session.scalars(
-            sa.select(Workflow.event_types).where(Workflow.enabled.is_(True))).all())
+        listening = memo(
+            ("workflow event types",),
+            lambda: db.session.scalars(
+                sa.select(Workflow.event_types).where(Workflow.enabled.is_(True))
+            ).all(),
+        )
     if not any(matches(types, row.type) for types in listening if types):
         return None
     chat = chat_of(row.type, row.data)
     key = f"{row.session_id or '-'}/{chat}" if chat else (row.session_id or "-")
-    return _add("event", key, row.session_id, {
-        "event_id": row.id, "type": row.type, "data": row.data, "chat": chat,
-        "owner_id": row.owner_id})
+    return _add(
+        "event",
+        key,
+        row.session_id,
+        {
+            "event_id": row.id,
+            "type": row.type,
+            "data": row.data,
+            "chat": chat,
+            "owner_id": row.owner_id,
+        },
+    )
 
 
 def add_schedule(workflow_id: int, index: int) -> WorkflowInbox:
-    return _add("schedule", f"schedule/{workflow_id}", None, {
-        "workflow_id": workflow_id, "trigger": index, "fired_at": utcnow().isoformat()})
+    return _add(
+        "schedule",
+        f"schedule/{workflow_id}",
+        None,
+        {"workflow_id": workflow_id, "trigger": index, "fired_at": utcnow().isoformat()},
+    )
 
 
 def trigger_message(session: WaSession, message: dict[str, Any]) -> dict[str, Any]:
@@ -88,13 +109,20 @@ def trigger_message(session: WaSession, message: dict[str, Any]) -> dict[str, An
     if isinstance(media, dict):
         media = {k: v for k, v in media.items() if k != "handle"}
     return {
-        "session": session.id, "session_label": session.label,
-        "chat": chat.get("jid"), "chat_phone": chat.get("phone"),
-        "sender": sender.get("phone") or sender.get("jid"), "sender_jid": sender.get("jid"),
-        "sender_name": sender.get("name"), "is_group": bool(message.get("is_group")),
-        "message_id": message.get("id"), "kind": message.get("kind"),
-        "text": message.get("text") or "", "media": media,
-        "location": message.get("location"), "quoted_id": message.get("quoted_id"),
+        "session": session.id,
+        "session_label": session.label,
+        "chat": chat.get("jid"),
+        "chat_phone": chat.get("phone"),
+        "sender": sender.get("phone") or sender.get("jid"),
+        "sender_jid": sender.get("jid"),
+        "sender_name": sender.get("name"),
+        "is_group": bool(message.get("is_group")),
+        "message_id": message.get("id"),
+        "kind": message.get("kind"),
+        "text": message.get("text") or "",
+        "media": media,
+        "location": message.get("location"),
+        "quoted_id": message.get("quoted_id"),
         "timestamp": message.get("timestamp"),
     }
 
@@ -106,16 +134,28 @@ def handle(item: WorkflowInbox) -> int:
         workflow = db.session.get(Workflow, payload["workflow_id"])
         if workflow is None or not workflow.enabled:
             return 0
-        runner.start(workflow, {"type": "schedule", "fired_at": payload["fired_at"],
-                                "trigger_index": payload["trigger"]})
+        runner.start(
+            workflow,
+            {
+                "type": "schedule",
+                "fired_at": payload["fired_at"],
+                "trigger_index": payload["trigger"],
+            },
+        )
         return 1
     session = db.session.get(WaSession, item.session_id) if item.session_id else None
     if item.kind == "message":
         if session is None:
             return 0  # the session was deleted meanwhile
         return _message(session, payload["message"], payload["event_id"])
-    return _event(session, payload["type"], payload["data"], payload.get("chat"),
-                  payload["event_id"], owner_id=payload.get("owner_id"))
+    return _event(
+        session,
+        payload["type"],
+        payload["data"],
+        payload.get("chat"),
+        payload["event_id"],
+        owner_id=payload.get("owner_id"),
+    )
 
 
 def _message(session: WaSession, message: dict[str, Any], event_id: str) -> int:
@@ -139,13 +179,21 @@ def _message(session: WaSession, message: dict[str, Any], event_id: str) -> int:
         for workflow, data in fallbacks:
             runner.start(workflow, data)
             started += 1
-    return started + _event(session, "message.received", {"message": message},
-                            message["chat"], event_id, enabled)
+    return started + _event(
+        session, "message.received", {"message": message}, message["chat"], event_id, enabled
+    )
 
 
-def _event(session: WaSession | None, event_type: str, data: dict[str, Any],
-           chat: str | None, event_id: str, enabled: list[Workflow] | None = None, *,
-           owner_id: int | None = None) -> int:
+def _event(
+    session: WaSession | None,
+    event_type: str,
+    data: dict[str, Any],
+    chat: str | None,
+    event_id: str,
+    enabled: list[Workflow] | None = None,
+    *,
+    owner_id: int | None = None,
+) -> int:
     started = 0
     chain = 0
     if event_type in RUN_ENDS:
@@ -158,12 +206,18 @@ def _event(session: WaSession | None, event_type: str, data: dict[str, Any],
         for trigger in workflow.triggers:
             if trigger.get("type") != "event" or not matches(trigger["types"], event_type):
                 continue
-            if trigger.get("session") and (session is None
-                                           or trigger["session"] not in (session.id,
-                                                                         session.label)):
+            if trigger.get("session") and (
+                session is None or trigger["session"] not in (session.id, session.label)
+            ):
                 continue
-            trigger = {"type": "event", "event": event_type, "event_id": event_id,
-                       "data": data, "chat": chat, "session": session.id if session else None}
+            trigger = {
+                "type": "event",
+                "event": event_type,
+                "event_id": event_id,
+                "data": data,
+                "chat": chat,
+                "session": session.id if session else None,
+            }
             if chain:
                 trigger["chain"] = chain
             started += limits.start_for_event(workflow, trigger)
@@ -180,15 +234,22 @@ def _enabled(session: WaSession | None, owner_id: int | None = None) -> list[Wor
             return pinned
     owner_id = session.owner_id if session is not None else owner_id
     mine = Workflow.owner_id == owner_id if owner_id is not None else sa.false()
-    query = (sa.select(Workflow).where(Workflow.enabled.is_(True),
-                                       sa.or_(Workflow.owner_id.is_(None), mine))
-             .order_by(Workflow.id))
+    query = (
+        sa.select(Workflow)
+        .where(Workflow.enabled.is_(True), sa.or_(Workflow.owner_id.is_(None), mine))
+        .order_by(Workflow.id)
+    )
     return list(db.session.scalars(query))
 
 
 def _add(kind: str, key: str, session_id: str | None, payload: dict[str, Any]) -> WorkflowInbox:
     key = key[:200]
-    item = WorkflowInbox(kind=kind, ordering_key=key, shard=zlib.crc32(key.encode()) % SHARDS,
-                         session_id=session_id, payload=payload)
+    item = WorkflowInbox(
+        kind=kind,
+        ordering_key=key,
+        shard=zlib.crc32(key.encode()) % SHARDS,
+        session_id=session_id,
+        payload=payload,
+    )
     db.session.add(item)
     return item

@@ -33,9 +33,11 @@ def get(name: str) -> Workflow:
     if row is None and principal.is_admin:
         others = store.named(name)
         if len(others) > 1:
-            raise Conflict(f"{len(others)} users have a workflow named {name!r}; address "
-                           f"one by its id ({', '.join(str(o.id) for o in others)}).",
-                           code="workflow_name_ambiguous")
+            raise Conflict(
+                f"{len(others)} users have a workflow named {name!r}; address "
+                f"one by its id ({', '.join(str(o.id) for o in others)}).",
+                code="workflow_name_ambiguous",
+            )
         row = others[0] if others else None
     if row is None and name.isdigit():
         row = db.session.scalar(visible().where(Workflow.id == int(name)))
@@ -49,10 +51,14 @@ def upload(doc: Any, *, enable: bool | None = None) -> tuple[Workflow, bool, str
     Returns (workflow, created, hook_token shown once)."""
     principal = current_principal()
     owner_id = None if principal.is_admin else principal.user.id
-    existed = isinstance(doc, dict) and isinstance(doc.get("name"), str) and \
-        store.by_name(doc["name"], owner_id=owner_id) is not None
-    row, _changed, token = store.save(doc, owner_id=owner_id, source="api",
-                                      by=principal.user.username)
+    existed = (
+        isinstance(doc, dict)
+        and isinstance(doc.get("name"), str)
+        and store.by_name(doc["name"], owner_id=owner_id) is not None
+    )
+    row, _changed, token = store.save(
+        doc, owner_id=owner_id, source="api", by=principal.user.username
+    )
     if enable is not None:
         row.enabled = enable
     db.session.commit()
@@ -72,18 +78,30 @@ def delete(row: Workflow) -> None:
 
 def rotate_token(row: Workflow) -> str:
     if not store.has_hook(row):
-        raise NotFound(f"Workflow {row.name!r} has no hook trigger; add "
-                       '{"type": "hook"} to its triggers first.', code="workflow_has_no_hook")
+        raise NotFound(
+            f"Workflow {row.name!r} has no hook trigger; add "
+            '{"type": "hook"} to its triggers first.',
+            code="workflow_has_no_hook",
+        )
     token = store.rotate_token(row)
     db.session.commit()
     return token
 
 
 def versions(row: Workflow) -> list[dict[str, Any]]:
-    return [{"version": v.version, "created_at": v.created_at, "created_by": v.created_by,
-             "note": v.note}
-            for v in db.session.scalars(sa.select(WorkflowVersion).where(
-                WorkflowVersion.workflow_id == row.id).order_by(WorkflowVersion.version))]
+    return [
+        {
+            "version": v.version,
+            "created_at": v.created_at,
+            "created_by": v.created_by,
+            "note": v.note,
+        }
+        for v in db.session.scalars(
+            sa.select(WorkflowVersion)
+            .where(WorkflowVersion.workflow_id == row.id)
+            .order_by(WorkflowVersion.version)
+        )
+    ]
 
 
 def reload() -> dict[str, Any]:
@@ -93,16 +111,35 @@ def reload() -> dict[str, Any]:
 
 # -- starting runs -----------------------------------------------------------------------
 
-def run_manually(row: Workflow, *, input: dict[str, Any], vars: dict[str, Any] | None,
-                 session: str | None, chat: str | None) -> tuple[WorkflowRun, ServerContext]:
+
+def run_manually(
+    row: Workflow,
+    *,
+    input: dict[str, Any],
+    vars: dict[str, Any] | None,
+    session: str | None,
+    chat: str | None,
+) -> tuple[WorkflowRun, ServerContext]:
     """A run started by hand over the API (by the caller)."""
-    return start_manual(row, input=input, vars=vars, session=session, chat=chat,
-                        by=current_principal().user.username)
+    return start_manual(
+        row,
+        input=input,
+        vars=vars,
+        session=session,
+        chat=chat,
+        by=current_principal().user.username,
+    )
 
 
-def start_manual(row: Workflow, *, input: dict[str, Any], vars: dict[str, Any] | None = None,
-                 session: str | None = None, chat: str | None = None,
-                 by: str) -> tuple[WorkflowRun, ServerContext]:
+def start_manual(
+    row: Workflow,
+    *,
+    input: dict[str, Any],
+    vars: dict[str, Any] | None = None,
+    session: str | None = None,
+    chat: str | None = None,
+    by: str,
+) -> tuple[WorkflowRun, ServerContext]:
     """A run started by hand (API or CLI): ``trigger.type`` manual with ``input``; it goes
     as far as it can before this returns. ``session`` (id or label) must be one the
     workflow may use (404 otherwise)."""
@@ -114,36 +151,51 @@ def start_manual(row: Workflow, *, input: dict[str, Any], vars: dict[str, Any] |
     return _started(row, trigger, vars)
 
 
-def run_hook(name: str, token: str | None, request: dict[str, Any]
-             ) -> tuple[WorkflowRun, ServerContext]:
+def run_hook(
+    name: str, token: str | None, request: dict[str, Any]
+) -> tuple[WorkflowRun, ServerContext]:
     """``POST /api/v1/hooks/{name}``: the token must be the workflow's; a disabled or
     unknown workflow and a wrong token answer alike (401), so names do not leak."""
     # Names are per owner: the token tells whose hook this is (each compared in constant
     # time; a name is shared by a handful of workflows at most).
-    row = next((w for w in store.named(name) if w.enabled and store.has_hook(w)
-                and store.token_matches(w, token)), None)
+    row = next(
+        (
+            w
+            for w in store.named(name)
+            if w.enabled and store.has_hook(w) and store.token_matches(w, token)
+        ),
+        None,
+    )
     if row is None:
-        raise Unauthorized("Unknown hook, or a wrong or missing token: send the workflow's "
-                           f"hook token in the {HOOK_HEADER} header.", code="hook_unauthorized")
+        raise Unauthorized(
+            "Unknown hook, or a wrong or missing token: send the workflow's "
+            f"hook token in the {HOOK_HEADER} header.",
+            code="hook_unauthorized",
+        )
     return start_hook(row, request)
 
 
 PASSED_HEADERS = ("content-type", "user-agent", "x-request-id")
 
 
-def hook_request(*, body: Any, text: str, query: dict[str, str],
-                 headers: dict[str, str]) -> dict[str, Any]:
+def hook_request(
+    *, body: Any, text: str, query: dict[str, str], headers: dict[str, str]
+) -> dict[str, Any]:
     """What a hook run sees as ``trigger``, besides ``type``: ``body`` (the JSON body),
     ``text`` (the raw body, when it is not JSON), ``query`` and a few ``headers``."""
-    request = {"body": body, "query": query,
-               "headers": {k: v for k, v in headers.items() if k.lower() in PASSED_HEADERS}}
+    request = {
+        "body": body,
+        "query": query,
+        "headers": {k: v for k, v in headers.items() if k.lower() in PASSED_HEADERS},
+    }
     if body is None and text:
         request["text"] = text
     return request
 
 
-def start_hook(row: Workflow, request: dict[str, Any], *, session: str | None = None
-               ) -> tuple[WorkflowRun, ServerContext]:
+def start_hook(
+    row: Workflow, request: dict[str, Any], *, session: str | None = None
+) -> tuple[WorkflowRun, ServerContext]:
     """A hook run of ``row`` (whoever let it in: the token, or the studio for its
     simulator's ``session``)."""
     trigger = {"type": "hook", **request}
@@ -156,19 +208,28 @@ def hook_answer(run: WorkflowRun, ctx: ServerContext) -> dict[str, Any]:
     """What the hook answers: what a ``respond`` node chose, else 202 with the run."""
     answer = ctx.response
     if answer is None:
-        return {"status": 202, "content_type": "application/json", "headers": {},
-                "body": json.dumps({"run_id": run.id, "status": run.status})}
+        return {
+            "status": 202,
+            "content_type": "application/json",
+            "headers": {},
+            "body": json.dumps({"run_id": run.id, "status": run.status}),
+        }
     if answer.get("json") is not None:
         body, kind = json.dumps(answer["json"]), "application/json"
     else:
         body, kind = answer.get("body") or "", "text/plain; charset=utf-8"
-    return {"status": answer["status"], "content_type": kind, "body": body,
-            # The context's run id: the committed row would be read again for its own.
-            "headers": {**(answer.get("headers") or {}), "X-Kabar-Run": ctx.run_id}}
+    return {
+        "status": answer["status"],
+        "content_type": kind,
+        "body": body,
+        # The context's run id: the committed row would be read again for its own.
+        "headers": {**(answer.get("headers") or {}), "X-Kabar-Run": ctx.run_id},
+    }
 
 
-def _started(row: Workflow, trigger: dict[str, Any], vars: dict[str, Any] | None
-             ) -> tuple[WorkflowRun, ServerContext]:
+def _started(
+    row: Workflow, trigger: dict[str, Any], vars: dict[str, Any] | None
+) -> tuple[WorkflowRun, ServerContext]:
     run, ctx = runner.start(row, trigger, vars=vars)
     db.session.commit()
     wakeup.notify()
@@ -180,25 +241,36 @@ def _session_for(row: Workflow, session: str) -> str:
     try:
         return ServerContext(owner_id=row.owner_id, run_id="-").session(session).id
     except NodeError:
-        raise NotFound(f"No session {session!r} that this workflow may use.",
-                       code="session_not_found") from None
+        raise NotFound(
+            f"No session {session!r} that this workflow may use.", code="session_not_found"
+        ) from None
 
 
 # -- runs --------------------------------------------------------------------------------
+
 
 def visible_runs() -> sa.Select:
     return scoped(WorkflowRun)
 
 
-def runs(*, workflow: str | None = None, status: str | None = None,
-         session: str | None = None, chat: str | None = None) -> sa.Select:
+def runs(
+    *,
+    workflow: str | None = None,
+    status: str | None = None,
+    session: str | None = None,
+    chat: str | None = None,
+) -> sa.Select:
     """The runs the caller may see, narrowed by workflow name, status, session id, chat."""
     query = visible_runs()
     if workflow:
         query = query.join(Workflow, Workflow.id == WorkflowRun.workflow_id).where(
-            Workflow.name == workflow)
-    for value, column in ((status, WorkflowRun.status), (session, WorkflowRun.session_id),
-                          (chat, WorkflowRun.chat)):
+            Workflow.name == workflow
+        )
+    for value, column in (
+        (status, WorkflowRun.status),
+        (session, WorkflowRun.session_id),
+        (chat, WorkflowRun.chat),
+    ):
         if value:
             query = query.where(column == value)
     return query

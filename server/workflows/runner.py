@@ -38,9 +38,16 @@ log = logging.getLogger(__name__)
 _engine = Engine()
 
 
-def start(workflow: Workflow, trigger: dict[str, Any], *, vars: dict[str, Any] | None = None,
-          parent_id: str | None = None, depth: int = 0, run_id: str | None = None,
-          owner_id: int | None = None) -> tuple[WorkflowRun, ServerContext]:
+def start(
+    workflow: Workflow,
+    trigger: dict[str, Any],
+    *,
+    vars: dict[str, Any] | None = None,
+    parent_id: str | None = None,
+    depth: int = 0,
+    run_id: str | None = None,
+    owner_id: int | None = None,
+) -> tuple[WorkflowRun, ServerContext]:
     """Start a run of the workflow's current version and take it as far as it goes.
 
     ``run_id`` and ``owner_id`` (default: a new id, the workflow's owner) are for a run
@@ -52,12 +59,18 @@ def start(workflow: Workflow, trigger: dict[str, Any], *, vars: dict[str, Any] |
     # The row is added once the run has gone as far as it goes, so it is inserted once,
     # with its final state, and (on SQLite) the write lock is not held while nodes run.
     # Its id is made here: idempotency keys of what the run sends name it.
-    row = WorkflowRun(id=run_id or new_run_id(), workflow_id=workflow.id,
-                      version=workflow.version,
-                      owner_id=workflow.owner_id if owner_id is None else owner_id,
-                      parent_id=parent_id, status="running",
-                      trigger_type=str(trigger.get("type") or "manual"),
-                      session_id=trigger.get("session"), chat=trigger.get("chat"), state={})
+    row = WorkflowRun(
+        id=run_id or new_run_id(),
+        workflow_id=workflow.id,
+        version=workflow.version,
+        owner_id=workflow.owner_id if owner_id is None else owner_id,
+        parent_id=parent_id,
+        status="running",
+        trigger_type=str(trigger.get("type") or "manual"),
+        session_id=trigger.get("session"),
+        chat=trigger.get("chat"),
+        state={},
+    )
     ctx = _context(row, depth, chain=chain_of(trigger), trigger=trigger)
     run = _engine.start(doc, trigger, ctx, vars=vars, run_id=row.id)
     db.session.add(row)
@@ -72,15 +85,27 @@ def new_run_id() -> str:
 def refuse(workflow: Workflow, trigger: dict[str, Any], reason: str) -> WorkflowRun:
     """A run that is not started, for ``reason``: stored as failed at once, with its
     ``workflow.failed`` event, so the refusal shows where runs are looked at."""
-    row = WorkflowRun(workflow_id=workflow.id, version=workflow.version,
-                      owner_id=workflow.owner_id, status="running",
-                      trigger_type=str(trigger.get("type") or "manual"),
-                      session_id=trigger.get("session"), chat=trigger.get("chat"), state={})
+    row = WorkflowRun(
+        workflow_id=workflow.id,
+        version=workflow.version,
+        owner_id=workflow.owner_id,
+        status="running",
+        trigger_type=str(trigger.get("type") or "manual"),
+        session_id=trigger.get("session"),
+        chat=trigger.get("chat"),
+        state={},
+    )
     db.session.add(row)
     db.session.flush()
     now = utcnow()
-    run = Run.new(name=workflow.name, version=workflow.version, trigger=jsonable(trigger),
-                  vars={}, now=now, run_id=row.id)
+    run = Run.new(
+        name=workflow.name,
+        version=workflow.version,
+        trigger=jsonable(trigger),
+        vars={},
+        now=now,
+        run_id=row.id,
+    )
     run.status, run.error, run.finished_at = "failed", reason, now.isoformat()
     _store(row, run)
     return row
@@ -111,30 +136,45 @@ def take(run_id: str, *, reply: bool = False) -> WorkflowRun | None:
         condition.append(WorkflowRun.wait_kind == "reply")
     else:
         condition.append(WorkflowRun.wait_until <= utcnow())
-    won = db.session.execute(sa.update(WorkflowRun).where(*condition)
-                             .values(status="running")
-                             .execution_options(synchronize_session=False)).rowcount
+    won = db.session.execute(
+        sa.update(WorkflowRun)
+        .where(*condition)
+        .values(status="running")
+        .execution_options(synchronize_session=False)
+    ).rowcount
     if not won:
         return None
-    return db.session.scalar(sa.select(WorkflowRun).where(WorkflowRun.id == run_id)
-                             .execution_options(populate_existing=True))
+    return db.session.scalar(
+        sa.select(WorkflowRun)
+        .where(WorkflowRun.id == run_id)
+        .execution_options(populate_existing=True)
+    )
 
 
 def waiting_for_reply(session_id: str, chat: str) -> str | None:
     """The run this chat's next message resumes: the oldest waiting for a reply there."""
     return db.session.scalar(
-        sa.select(WorkflowRun.id).where(WorkflowRun.wait_session_id == session_id,
-                                        WorkflowRun.wait_chat == chat,
-                                        WorkflowRun.status == "waiting")
-        .order_by(WorkflowRun.started_at).limit(1))
+        sa.select(WorkflowRun.id)
+        .where(
+            WorkflowRun.wait_session_id == session_id,
+            WorkflowRun.wait_chat == chat,
+            WorkflowRun.status == "waiting",
+        )
+        .order_by(WorkflowRun.started_at)
+        .limit(1)
+    )
 
 
 def due(limit: int, now: datetime | None = None) -> list[str]:
     """Waiting runs whose time has come (a timeout, the end of a delay, a retry)."""
-    return list(db.session.scalars(
-        sa.select(WorkflowRun.id).where(WorkflowRun.status == "waiting",
-                                        WorkflowRun.wait_until <= (now or utcnow()))
-        .order_by(WorkflowRun.wait_until).limit(limit)))
+    return list(
+        db.session.scalars(
+            sa.select(WorkflowRun.id)
+            .where(WorkflowRun.status == "waiting", WorkflowRun.wait_until <= (now or utcnow()))
+            .order_by(WorkflowRun.wait_until)
+            .limit(limit)
+        )
+    )
 
 
 def resume_reply(session_id: str, chat: str, message: dict[str, Any]) -> WorkflowRun | None:
@@ -158,21 +198,30 @@ def resume_now(run_id: str) -> WorkflowRun | None:
     """Fire a waiting run's timeout now (the studio's "skip the wait"): its time is moved
     to now and it is resumed as the timer worker resumes a due run, claimed once, in the
     caller's transaction. None if it no longer waits."""
-    db.session.execute(sa.update(WorkflowRun).where(
-        WorkflowRun.id == run_id, WorkflowRun.status == "waiting",
-        WorkflowRun.wait_until.is_not(None)).values(wait_until=utcnow())
-        .execution_options(synchronize_session=False))
+    db.session.execute(
+        sa.update(WorkflowRun)
+        .where(
+            WorkflowRun.id == run_id,
+            WorkflowRun.status == "waiting",
+            WorkflowRun.wait_until.is_not(None),
+        )
+        .values(wait_until=utcnow())
+        .execution_options(synchronize_session=False)
+    )
     return resume_due(run_id)
 
 
 def retry(row: WorkflowRun) -> ServerContext:
     """Run a failed run again from the node that failed."""
     if row.status != "failed":
-        raise Conflict(f"Run {row.id} is {row.status}; only a failed run can be retried.",
-                       code="run_not_failed")
+        raise Conflict(
+            f"Run {row.id} is {row.status}; only a failed run can be retried.",
+            code="run_not_failed",
+        )
     ctx = _context(row, 0)
-    run = _engine.retry(Run.from_dict(row.state), ctx,
-                        workflow=store.load(row.workflow_id, row.version))
+    run = _engine.retry(
+        Run.from_dict(row.state), ctx, workflow=store.load(row.workflow_id, row.version)
+    )
     row.finished_at = None  # it ends anew, and says so again (workflow.completed/failed)
     _store(row, run)
     return ctx
@@ -180,49 +229,78 @@ def retry(row: WorkflowRun) -> ServerContext:
 
 def cancel(row: WorkflowRun, *, reason: str = "cancelled by request") -> WorkflowRun:
     if row.status not in ("waiting", "running"):
-        raise Conflict(f"Run {row.id} is {row.status}; only a waiting run can be cancelled.",
-                       code="run_not_open")
-    won = db.session.execute(sa.update(WorkflowRun).where(
-        WorkflowRun.id == row.id, WorkflowRun.status.in_(("waiting", "running")))
-        .values(status="cancelled", error=reason, wait_kind=None, wait_session_id=None,
-                wait_chat=None, wait_until=None, finished_at=utcnow())
-        .execution_options(synchronize_session=False)).rowcount
+        raise Conflict(
+            f"Run {row.id} is {row.status}; only a waiting run can be cancelled.",
+            code="run_not_open",
+        )
+    won = db.session.execute(
+        sa.update(WorkflowRun)
+        .where(WorkflowRun.id == row.id, WorkflowRun.status.in_(("waiting", "running")))
+        .values(
+            status="cancelled",
+            error=reason,
+            wait_kind=None,
+            wait_session_id=None,
+            wait_chat=None,
+            wait_until=None,
+            finished_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
     if not won:
         raise Conflict(f"Run {row.id} ended meanwhile.", code="run_not_open")
     db.session.refresh(row)
     state = dict(row.state)
-    state.update(status="cancelled", wait=None, error=reason,
-                 finished_at=row.finished_at.isoformat())
+    state.update(
+        status="cancelled", wait=None, error=reason, finished_at=row.finished_at.isoformat()
+    )
     row.state = state
     return row
 
 
-def _context(row: WorkflowRun, depth: int, *, chain: int | None = None,
-             trigger: dict[str, Any] | None = None) -> ServerContext:
+def _context(
+    row: WorkflowRun, depth: int, *, chain: int | None = None, trigger: dict[str, Any] | None = None
+) -> ServerContext:
     trigger = trigger if trigger is not None else (row.state or {}).get("trigger") or {}
     if chain is None:
         chain = chain_of(trigger)
-    return ServerContext(owner_id=row.owner_id, run_id=row.id,
-                         call_workflow=functools.partial(_call, chain=chain), depth=depth,
-                         simulator=row.session_id if trigger.get("simulator") else None)
+    return ServerContext(
+        owner_id=row.owner_id,
+        run_id=row.id,
+        call_workflow=functools.partial(_call, chain=chain),
+        depth=depth,
+        simulator=row.session_id if trigger.get("simulator") else None,
+    )
 
 
-def _call(workflow: Workflow, input: dict[str, Any], *, caller: dict[str, Any],
-          depth: int, chain: int) -> dict[str, Any]:
+def _call(
+    workflow: Workflow, input: dict[str, Any], *, caller: dict[str, Any], depth: int, chain: int
+) -> dict[str, Any]:
     """``call_workflow``: a child run, stored as a run of its own, that must finish now.
     It is as far down an event chain as its caller."""
-    trigger = {"type": "call", "input": input, "chat": caller.get("chat"),
-               "session": caller.get("session")}
+    trigger = {
+        "type": "call",
+        "input": input,
+        "chat": caller.get("chat"),
+        "session": caller.get("session"),
+    }
     if chain:
         trigger["chain"] = chain
     child, _ctx = start(workflow, trigger, parent_id=caller.get("run_id"), depth=depth)
     if child.status == "waiting":
-        raise NodesError(f"workflow {workflow.name!r} waited; call_workflow needs a "
-                         "workflow that finishes at once (start it by its own trigger "
-                         "instead)")
+        raise NodesError(
+            f"workflow {workflow.name!r} waited; call_workflow needs a "
+            "workflow that finishes at once (start it by its own trigger "
+            "instead)"
+        )
     state = child.state
-    return {"run_id": child.id, "status": child.status, "result": state.get("result"),
-            "vars": state.get("vars"), "error": child.error}
+    return {
+        "run_id": child.id,
+        "status": child.status,
+        "result": state.get("result"),
+        "vars": state.get("vars"),
+        "error": child.error,
+    }
 
 
 def _reply_target(row: WorkflowRun, wait: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -262,12 +340,18 @@ def _announce(row: WorkflowRun, run: Run) -> None:
     """``workflow.completed`` / ``workflow.failed``, in the run's transaction."""
     from server import eventlog  # the event log feeds workflows: import when used
 
-    common = {"run_id": row.id, "workflow": run.workflow["name"], "version": row.version,
-              "trigger": row.trigger_type, "chain": chain_of(run.trigger)}
+    common = {
+        "run_id": row.id,
+        "workflow": run.workflow["name"],
+        "version": row.version,
+        "trigger": row.trigger_type,
+        "chain": chain_of(run.trigger),
+    }
     if run.status == "failed":
         log.warning("workflow run %s failed at %s: %s", row.id, run.current, run.error)
         event: WorkflowCompleted | WorkflowFailed = WorkflowFailed(
-            **common, node=run.current, error=run.error or "")
+            **common, node=run.current, error=run.error or ""
+        )
     else:
         event = WorkflowCompleted(**common, result=run.result)
     session = db.session.get(WaSession, row.session_id) if row.session_id else None

@@ -54,9 +54,13 @@ class Scheduler:
         self.engine = sa.create_engine(db.engine.url)
         self.scheduler = BackgroundScheduler(
             jobstores={"default": _JobStore(engine=self.engine, tablename=TABLE)},
-            job_defaults={"coalesce": True, "max_instances": 1,
-                          "misfire_grace_time": MISFIRE_GRACE},
-            timezone=app.config["KABAR"]["TIMEZONE"])
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": MISFIRE_GRACE,
+            },
+            timezone=app.config["KABAR"]["TIMEZONE"],
+        )
 
     def start(self) -> None:
         self.scheduler.start()
@@ -68,8 +72,9 @@ class Scheduler:
 
     def refresh(self) -> None:
         """Sync the jobs if the workflows changed since the last look (cheap to call)."""
-        fingerprint = db.session.execute(sa.select(
-            sa.func.count(Workflow.id), sa.func.max(Workflow.updated_at))).one()
+        fingerprint = db.session.execute(
+            sa.select(sa.func.count(Workflow.id), sa.func.max(Workflow.updated_at))
+        ).one()
         db.session.rollback()
         if tuple(fingerprint) != self.fingerprint:
             self.fingerprint = tuple(fingerprint)
@@ -89,8 +94,13 @@ class Scheduler:
         existing = {job.id for job in self.scheduler.get_jobs()}
         for job_id, (workflow_id, index, trigger) in wanted.items():
             if job_id not in existing:
-                self.scheduler.add_job(fire, trigger=_trigger(trigger), id=job_id,
-                                       args=[workflow_id, index], replace_existing=True)
+                self.scheduler.add_job(
+                    fire,
+                    trigger=_trigger(trigger),
+                    id=job_id,
+                    args=[workflow_id, index],
+                    replace_existing=True,
+                )
         log.info("workflow schedules: %d job(s)", len(wanted))
 
 

@@ -47,17 +47,24 @@ def _end(outcome: str, **fields: str) -> dict[str, Any]:
 DOC: dict[str, Any] = {
     "name": NAME,
     "description": "Built into Kabar: what POST /api/v1/reply-watches runs. Sends the "
-                   "prompt, waits for the chat's reply (pattern, reprompt, max_attempts, "
-                   "timeout as in wait_for_reply) and ends with the outcome, which Kabar "
-                   "POSTs to the watch's callback URL.",
+    "prompt, waits for the chat's reply (pattern, reprompt, max_attempts, "
+    "timeout as in wait_for_reply) and ends with the outcome, which Kabar "
+    "POSTs to the watch's callback URL.",
     "start": "ask",
     "nodes": {
-        "ask": {"type": "wait_for_reply",
-                "params": {name: f"{{{{ vars.{name} }}}}" for name in _WAIT_PARAMS},
-                "next": {"reply": "replied", "timeout": "timed_out", "invalid": "invalid"}},
-        "replied": _end("reply", text="{{ ask.text }}", attempts="{{ ask.attempts }}",
-                        groups="{{ ask.groups }}", named="{{ ask.named }}",
-                        message="{{ ask.message }}"),
+        "ask": {
+            "type": "wait_for_reply",
+            "params": {name: f"{{{{ vars.{name} }}}}" for name in _WAIT_PARAMS},
+            "next": {"reply": "replied", "timeout": "timed_out", "invalid": "invalid"},
+        },
+        "replied": _end(
+            "reply",
+            text="{{ ask.text }}",
+            attempts="{{ ask.attempts }}",
+            groups="{{ ask.groups }}",
+            named="{{ ask.named }}",
+            message="{{ ask.message }}",
+        ),
         "timed_out": _end("timeout", attempts="{{ ask.attempts }}"),
         "invalid": _end("invalid", text="{{ ask.text }}", attempts="{{ ask.attempts }}"),
     },
@@ -76,15 +83,28 @@ def run_id_for(owner_id: int, key: str) -> str:
     return hashlib.sha256(f"reply-watch/{owner_id}/{key}".encode()).hexdigest()[:32]
 
 
-def create(principal: Principal, *, session_id: str, chat: str, callback_url: str,
-           timeout: int, prompt: str | None = None, pattern: str | None = None,
-           reprompt: str | None = None, max_attempts: int = 3, secret: str | None = None,
-           idempotency_key: str | None = None) -> tuple[WorkflowRun, WebhookEndpoint, bool]:
+def create(
+    principal: Principal,
+    *,
+    session_id: str,
+    chat: str,
+    callback_url: str,
+    timeout: int,
+    prompt: str | None = None,
+    pattern: str | None = None,
+    reprompt: str | None = None,
+    max_attempts: int = 3,
+    secret: str | None = None,
+    idempotency_key: str | None = None,
+) -> tuple[WorkflowRun, WebhookEndpoint, bool]:
     """Start a watch; (run, its endpoint, created). With an ``idempotency_key`` already
     used by this caller, the existing watch and created=False."""
     session = db.session.get(WaSession, session_id)
-    if session is None or session.deleted_at is not None or not (
-            principal.is_admin or session.owner_id == principal.user.id):
+    if (
+        session is None
+        or session.deleted_at is not None
+        or not (principal.is_admin or session.owner_id == principal.user.id)
+    ):
         raise NotFound(f"No session with id {session_id!r}.", code="session_not_found")
     settings = current_app.config["KABAR"]
     try:
@@ -101,18 +121,32 @@ def create(principal: Principal, *, session_id: str, chat: str, callback_url: st
         run_id = uuid.uuid4().hex
     # The endpoint first: a run that ends at once (its prompt could not be sent) is
     # announced in runner.start, and its end must find the endpoint.
-    endpoint = WebhookEndpoint(owner_id=principal.user.id, session_id=session.id,
-                               url=callback_url, name=f"reply watch on {jid}"[:128],
-                               events=EVENTS, headers={}, run_id=run_id,
-                               secret=secret or signing.new_secret())
+    endpoint = WebhookEndpoint(
+        owner_id=principal.user.id,
+        session_id=session.id,
+        url=callback_url,
+        name=f"reply watch on {jid}"[:128],
+        events=EVENTS,
+        headers={},
+        run_id=run_id,
+        secret=secret or signing.new_secret(),
+    )
     trigger = {"type": "watch", "session": session.id, "chat": jid}
-    params = {"timeout": timeout, "prompt": prompt, "pattern": pattern, "reprompt": reprompt,
-              "max_attempts": max_attempts, "chat": jid, "session": session.id}
+    params = {
+        "timeout": timeout,
+        "prompt": prompt,
+        "pattern": pattern,
+        "reprompt": reprompt,
+        "max_attempts": max_attempts,
+        "chat": jid,
+        "session": session.id,
+    }
     try:
         db.session.add(endpoint)
         db.session.flush()
-        row, _ctx = runner.start(workflow(), trigger, vars=params, run_id=run_id,
-                                 owner_id=principal.user.id)
+        row, _ctx = runner.start(
+            workflow(), trigger, vars=params, run_id=run_id, owner_id=principal.user.id
+        )
         db.session.commit()
     except sa.exc.IntegrityError:  # the same key, at the same moment: that one won
         db.session.rollback()
@@ -126,8 +160,11 @@ def create(principal: Principal, *, session_id: str, chat: str, callback_url: st
 
 def _existing(run_id: str) -> tuple[WorkflowRun, WebhookEndpoint] | None:
     row = db.session.scalar(sa.select(WorkflowRun).where(WorkflowRun.id == run_id))
-    endpoint = db.session.scalar(sa.select(WebhookEndpoint).where(
-        WebhookEndpoint.run_id == run_id)) if row else None
+    endpoint = (
+        db.session.scalar(sa.select(WebhookEndpoint).where(WebhookEndpoint.run_id == run_id))
+        if row
+        else None
+    )
     return (row, endpoint) if endpoint is not None else None
 
 
@@ -136,8 +173,11 @@ def get(run_id: str) -> tuple[WorkflowRun, WebhookEndpoint]:
     from server.workflows import operations  # the runs the caller may see
 
     row = db.session.scalar(operations.visible_runs().where(WorkflowRun.id == run_id))
-    endpoint = db.session.scalar(sa.select(WebhookEndpoint).where(
-        WebhookEndpoint.run_id == run_id)) if row else None
+    endpoint = (
+        db.session.scalar(sa.select(WebhookEndpoint).where(WebhookEndpoint.run_id == run_id))
+        if row
+        else None
+    )
     if endpoint is None:
         raise NotFound(f"No reply watch {run_id!r}.", code="reply_watch_not_found")
     return row, endpoint
@@ -155,19 +195,35 @@ def describe(row: WorkflowRun, endpoint: WebhookEndpoint) -> dict[str, Any]:
     """What the API shows of a watch: where it stands and where its callback stands."""
     state = row.state or {}
     result = state.get("result") if row.status == "completed" else None
-    last = db.session.scalar(sa.select(WebhookDelivery).where(
-        WebhookDelivery.endpoint_id == endpoint.id).order_by(WebhookDelivery.id.desc())
-        .limit(1))
+    last = db.session.scalar(
+        sa.select(WebhookDelivery)
+        .where(WebhookDelivery.endpoint_id == endpoint.id)
+        .order_by(WebhookDelivery.id.desc())
+        .limit(1)
+    )
     session = db.session.get(WaSession, row.session_id) if row.session_id else None
     return {
-        "id": row.id, "session_id": row.session_id,
-        "session_label": session.label if session else None, "chat": row.chat,
-        "status": row.status, "outcome": (result or {}).get("outcome"), "result": result,
-        "error": row.error, "wait_until": row.wait_until, "created_at": row.started_at,
-        "finished_at": row.finished_at, "callback_url": endpoint.url,
+        "id": row.id,
+        "session_id": row.session_id,
+        "session_label": session.label if session else None,
+        "chat": row.chat,
+        "status": row.status,
+        "outcome": (result or {}).get("outcome"),
+        "result": result,
+        "error": row.error,
+        "wait_until": row.wait_until,
+        "created_at": row.started_at,
+        "finished_at": row.finished_at,
+        "callback_url": endpoint.url,
         "webhook_id": endpoint.id,
-        "callback": None if last is None else {
-            "delivery_id": last.id, "status": last.status, "attempts": last.attempts,
-            "last_status_code": last.last_status_code, "last_error": last.last_error,
-            "delivered_at": last.delivered_at},
+        "callback": None
+        if last is None
+        else {
+            "delivery_id": last.id,
+            "status": last.status,
+            "attempts": last.attempts,
+            "last_status_code": last.last_status_code,
+            "last_error": last.last_error,
+            "delivered_at": last.delivered_at,
+        },
     }

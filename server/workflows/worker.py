@@ -38,10 +38,14 @@ class InboxWorker(Worker):
         self.shards = [shard for shard in range(inbox.SHARDS) if shard % count == index]
 
     def step(self) -> float:
-        ids = list(db.session.scalars(
-            sa.select(WorkflowInbox.id).where(WorkflowInbox.shard.in_(self.shards),
-                                              WorkflowInbox.failed.is_(False))
-            .order_by(WorkflowInbox.id).limit(BATCH)))
+        ids = list(
+            db.session.scalars(
+                sa.select(WorkflowInbox.id)
+                .where(WorkflowInbox.shard.in_(self.shards), WorkflowInbox.failed.is_(False))
+                .order_by(WorkflowInbox.id)
+                .limit(BATCH)
+            )
+        )
         db.session.rollback()  # end the read; each item gets its own transaction
         for item_id in ids:
             if self.stopping.is_set():
@@ -75,18 +79,31 @@ def _failed(item_id: int, exc: Exception) -> None:
     item.error = f"{type(exc).__name__}: {exc}"[:2000]
     item.failed = item.attempts >= inbox.MAX_ATTEMPTS
     db.session.commit()
-    log.error("workflow inbox item %s failed (attempt %d): %s", item_id, item.attempts,
-              item.error, exc_info=exc)
+    log.error(
+        "workflow inbox item %s failed (attempt %d): %s",
+        item_id,
+        item.attempts,
+        item.error,
+        exc_info=exc,
+    )
 
 
 def _fail_run(run_id: str, exc: Exception) -> None:
     """A run whose time came but that cannot be resumed at all (its version is gone, its
     state unreadable) fails with the reason, rather than being retried every second."""
-    db.session.execute(sa.update(WorkflowRun).where(
-        WorkflowRun.id == run_id, WorkflowRun.status == "waiting").values(
-        status="failed", error=f"could not be resumed: {type(exc).__name__}: {exc}"[:2000],
-        wait_kind=None, wait_session_id=None, wait_chat=None, wait_until=None,
-        finished_at=utcnow()))
+    db.session.execute(
+        sa.update(WorkflowRun)
+        .where(WorkflowRun.id == run_id, WorkflowRun.status == "waiting")
+        .values(
+            status="failed",
+            error=f"could not be resumed: {type(exc).__name__}: {exc}"[:2000],
+            wait_kind=None,
+            wait_session_id=None,
+            wait_chat=None,
+            wait_until=None,
+            finished_at=utcnow(),
+        )
+    )
     db.session.commit()
 
 
@@ -115,8 +132,9 @@ class TimerWorker(Worker):
 
     def _until_next(self) -> float:
         """Sleep until the next run is due (at most a second: new waits are not told)."""
-        soonest = db.session.scalar(sa.select(sa.func.min(WorkflowRun.wait_until)).where(
-            WorkflowRun.status == "waiting"))
+        soonest = db.session.scalar(
+            sa.select(sa.func.min(WorkflowRun.wait_until)).where(WorkflowRun.status == "waiting")
+        )
         db.session.rollback()
         if soonest is None:
             return IDLE_SECONDS

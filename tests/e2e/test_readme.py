@@ -37,34 +37,55 @@ def test_the_readme_commands_work_as_written(tmp_path: Path):
     blocks = [b for b in readme_blocks() if not re.match(r"make \w+", b)]
     assert len(blocks) >= 3, "the Quickstart, first session and first workflow blocks"
     port = free_port()
-    env = {**os.environ, "KABAR_INSTANCE_PATH": str(tmp_path / "instance"),
-           "KABAR_WEB_WORKERS": "1", "KABAR_ARGON2_MEMORY_COST": "1024",
-           "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "KABAR_INSTANCE_PATH": str(tmp_path / "instance"),
+        "KABAR_WEB_WORKERS": "1",
+        "KABAR_ARGON2_MEMORY_COST": "1024",
+        "PYTHONPATH": str(ROOT),
+    }
     for name in ("KABAR_DATABASE_URL", "KABAR_ADMIN_PASSWORD", "KABAR_PORT"):
         env.pop(name, None)
-    init = subprocess.run([sys.executable, "-m", "server.cli", "init"], env=env,
-                          capture_output=True, text=True, check=True)
+    init = subprocess.run(
+        [sys.executable, "-m", "server.cli", "init"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     password = re.search(r"password:\s+(\S+)", init.stdout).group(1)
 
     # The folder a person is in: the checkout, with its .venv/bin/kabar and workflows/.
     work = tmp_path / "checkout"
     (work / ".venv" / "bin").mkdir(parents=True)
     kabar = work / ".venv" / "bin" / "kabar"
-    kabar.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} "
-                     f"{shlex.quote(str(ROOT / 'tests/e2e/readme_kabar.py'))} \"$@\"\n")
+    kabar.write_text(
+        f"#!/bin/sh\nexec {shlex.quote(sys.executable)} "
+        f'{shlex.quote(str(ROOT / "tests/e2e/readme_kabar.py"))} "$@"\n'
+    )
     kabar.chmod(0o755)
     (work / "workflows").symlink_to(ROOT / "workflows")
 
     log = open(tmp_path / "kabar.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "server.cli", "run", "--port", str(port)],
-                              env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "run", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         gateway = Gateway(f"http://127.0.0.1:{port}")
         gateway.wait(lambda: gateway.call("GET", "/api/v1/ready")[0] == 200, what="ready")
         script = "\n".join(blocks).replace("7308", str(port)).replace("PASSWORD", password)
-        prelude = "set -euo pipefail\ncurl() { command curl --fail-with-body \"$@\"; }\n"
-        done = subprocess.run(["bash", "-c", prelude + script], cwd=work, env=env,
-                              capture_output=True, text=True, timeout=300)
+        prelude = 'set -euo pipefail\ncurl() { command curl --fail-with-body "$@"; }\n'
+        done = subprocess.run(
+            ["bash", "-c", prelude + script],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -77,5 +98,4 @@ def test_the_readme_commands_work_as_written(tmp_path: Path):
     flat = output.replace(" ", "")
     assert '"status":"queued"' in flat and '"text":"halo"' in flat  # answer queued; history
     survey_runs = output.rsplit('"items"', 1)[1]
-    assert '"workflow":"survey"' in survey_runs and '"status":"completed"' in survey_runs, \
-        output
+    assert '"workflow":"survey"' in survey_runs and '"status":"completed"' in survey_runs, output

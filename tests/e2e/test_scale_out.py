@@ -33,8 +33,9 @@ def _scratch_database() -> str:
     name = f"{url.database}_scaleout"
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        exists = connection.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"),
-                                    {"n": name}).scalar()
+        exists = connection.execute(
+            sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+        ).scalar()
         if not exists:
             connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
@@ -69,11 +70,19 @@ class Receiver(BaseHTTPRequestHandler):
 def cluster(tmp_path: Path):
     port = free_port()
     url = _scratch_database()
-    env = {**os.environ, "KABAR_INSTANCE_PATH": str(tmp_path / "instance"),
-           "KABAR_DATABASE_URL": url, "KABAR_ADMIN_PASSWORD": "admin-password",
-           "KABAR_PORT": str(port), "KABAR_WEB_WORKERS": "1", "KABAR_RUNTIME": "false",
-           "KABAR_ARGON2_MEMORY_COST": "1024", "KABAR_FETCH_ALLOW": "127.0.0.1/32",
-           "KABAR_WEBHOOK_TIMEOUT": "5", "KABAR_WORKFLOWS_DIR": str(tmp_path / "none")}
+    env = {
+        **os.environ,
+        "KABAR_INSTANCE_PATH": str(tmp_path / "instance"),
+        "KABAR_DATABASE_URL": url,
+        "KABAR_ADMIN_PASSWORD": "admin-password",
+        "KABAR_PORT": str(port),
+        "KABAR_WEB_WORKERS": "1",
+        "KABAR_RUNTIME": "false",
+        "KABAR_ARGON2_MEMORY_COST": "1024",
+        "KABAR_FETCH_ALLOW": "127.0.0.1/32",
+        "KABAR_WEBHOOK_TIMEOUT": "5",
+        "KABAR_WORKFLOWS_DIR": str(tmp_path / "none"),
+    }
     subprocess.run([*KABAR, "init"], env=env, check=True, capture_output=True)
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -83,16 +92,16 @@ def cluster(tmp_path: Path):
     def start(name: str, *args: str) -> subprocess.Popen:
         log = open(logs / f"{name}.log", "a")
         files.append(log)
-        process = subprocess.Popen([*KABAR, *args], env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen([*KABAR, *args], env=env, stdout=log, stderr=subprocess.STDOUT)
         processes.append(process)
         return process
 
     web = start("web", "run")
     gateway = Gateway(f"http://127.0.0.1:{port}")
     gateway.wait(lambda: gateway.call("GET", "/api/v1/health")[0] == 200, what="the web")
-    _, tokens = gateway.call("POST", "/api/v1/auth/login",
-                             {"username": "admin", "password": "admin-password"})
+    _, tokens = gateway.call(
+        "POST", "/api/v1/auth/login", {"username": "admin", "password": "admin-password"}
+    )
     gateway.token = tokens["access_token"]
     engine = sa.create_engine(url)
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
@@ -120,9 +129,12 @@ def cluster(tmp_path: Path):
 
 def _holders(engine) -> dict[str, str | None]:
     with engine.connect() as connection:
-        rows = connection.execute(sa.text(
-            "SELECT id, lease_holder, lease_until > now() AS valid FROM wa_sessions "
-            "WHERE desired_state = 'running' AND deleted_at IS NULL")).all()
+        rows = connection.execute(
+            sa.text(
+                "SELECT id, lease_holder, lease_until > now() AS valid FROM wa_sessions "
+                "WHERE desired_state = 'running' AND deleted_at IS NULL"
+            )
+        ).all()
     return {r.id: (r.lease_holder if r.valid else None) for r in rows}
 
 
@@ -135,8 +147,7 @@ def _connected(gateway, sids) -> bool:
 
 
 def _hosts(gateway) -> dict[str, dict]:
-    return {h["id"]: h for h in gateway.call("GET", "/api/v1/runtime/hosts")[1]
-            if h["alive"]}
+    return {h["id"]: h for h in gateway.call("GET", "/api/v1/runtime/hosts")[1] if h["alive"]}
 
 
 def _host_of_pid(gateway, pid: int) -> str:
@@ -146,9 +157,15 @@ def _host_of_pid(gateway, pid: int) -> str:
 def _failover(gateway, engine, sids, gone: str) -> float:
     """Seconds until no session is held by ``gone`` and every one is connected again."""
     started = time.monotonic()
-    gateway.wait(lambda: gone not in _holders(engine).values() and
-                 all(_holders(engine).values()) and _connected(gateway, sids),
-                 timeout=90, what=f"the sessions of {gone} to move")
+    gateway.wait(
+        lambda: (
+            gone not in _holders(engine).values()
+            and all(_holders(engine).values())
+            and _connected(gateway, sids)
+        ),
+        timeout=90,
+        what=f"the sessions of {gone} to move",
+    )
     return time.monotonic() - started
 
 
@@ -157,8 +174,11 @@ def test_three_hosts_fail_over_within_30_seconds_losing_nothing(cluster):
     hosts = [start(f"runtime-{i}", "runtime") for i in range(3)]
     gateway.wait(lambda: len(_hosts(gateway)) == 3, timeout=60, what="three hosts")
 
-    status, hook = gateway.call("POST", "/api/v1/webhooks", {
-        "url": f"http://127.0.0.1:{receiver.server_port}/hook", "events": ["message.received"]})
+    status, hook = gateway.call(
+        "POST",
+        "/api/v1/webhooks",
+        {"url": f"http://127.0.0.1:{receiver.server_port}/hook", "events": ["message.received"]},
+    )
     assert status == 201, hook
     survey = json.loads((Path(__file__).parents[2] / "workflows" / "survey.json").read_text())
     status, body = gateway.call("POST", "/api/v1/workflows?enable=true", survey)
@@ -166,16 +186,26 @@ def test_three_hosts_fail_over_within_30_seconds_losing_nothing(cluster):
 
     sids = []
     for i in range(SESSIONS):
-        status, session = gateway.call("POST", "/api/v1/sessions", {
-            "label": f"s{i}", "transport": "sandbox",
-            "settings": {"pacing": {"enabled": False}, "sandbox": {"receipts": False}}})
+        status, session = gateway.call(
+            "POST",
+            "/api/v1/sessions",
+            {
+                "label": f"s{i}",
+                "transport": "sandbox",
+                "settings": {"pacing": {"enabled": False}, "sandbox": {"receipts": False}},
+            },
+        )
         assert status == 201, session
         sids.append(session["id"])
     for sid in sids:
-        gateway.wait(lambda s=sid: gateway.call("GET", f"/api/v1/sessions/{s}")[1]["status"]
-                     == "qr", timeout=60, what="a QR")
-        status, body = gateway.call("POST", f"/api/v1/sandbox/sessions/{sid}/scan",
-                                    {"phone": f"62811{sids.index(sid):07d}"})
+        gateway.wait(
+            lambda s=sid: gateway.call("GET", f"/api/v1/sessions/{s}")[1]["status"] == "qr",
+            timeout=60,
+            what="a QR",
+        )
+        status, body = gateway.call(
+            "POST", f"/api/v1/sandbox/sessions/{sid}/scan", {"phone": f"62811{sids.index(sid):07d}"}
+        )
         assert status == 200, body
     gateway.wait(lambda: _connected(gateway, sids), timeout=120, what="all connected")
     spread = {}
@@ -186,8 +216,11 @@ def test_three_hosts_fail_over_within_30_seconds_losing_nothing(cluster):
     # Conversations waiting for an answer (the survey asks for a rating).
     waiting = sids[:6]
     for sid in waiting:
-        gateway.call("POST", f"/api/v1/sandbox/sessions/{sid}/messages",
-                     {"from": "081200000001", "text": "#survey"})
+        gateway.call(
+            "POST",
+            f"/api/v1/sandbox/sessions/{sid}/messages",
+            {"from": "081200000001", "text": "#survey"},
+        )
 
     # Steady traffic and a watch on the leases, until the end.
     stop = threading.Event()
@@ -200,15 +233,20 @@ def test_three_hosts_fail_over_within_30_seconds_losing_nothing(cluster):
         rng = random.Random(7)
         while not stop.is_set():
             sid = rng.choice(sids)
-            status, body = gateway.call("POST", f"/api/v1/sessions/{sid}/messages",
-                                        {"to": f"0813{rng.randrange(10**7):07d}",
-                                         "text": "load"})
+            status, body = gateway.call(
+                "POST",
+                f"/api/v1/sessions/{sid}/messages",
+                {"to": f"0813{rng.randrange(10**7):07d}", "text": "load"},
+            )
             if status == 202:
                 sent_ids.append((sid, body["id"]))
             elif status != 503:
                 problems.append(f"send answered {status}: {body}")
-            status, body = gateway.call("POST", f"/api/v1/sandbox/sessions/{sid}/messages",
-                                        {"from": "081300000002", "text": "hello"})
+            status, body = gateway.call(
+                "POST",
+                f"/api/v1/sandbox/sessions/{sid}/messages",
+                {"from": "081300000002", "text": "hello"},
+            )
             if status in (201, 202):
                 inbound += 1
             time.sleep(0.1)
@@ -218,9 +256,12 @@ def test_three_hosts_fail_over_within_30_seconds_losing_nothing(cluster):
         impossible): check that no two *live* hosts claim to run one, via `host`."""
         while not stop.is_set():
             with engine.connect() as connection:
-                rows = connection.execute(sa.text(
-                    "SELECT lease_holder, count(*) FROM wa_sessions WHERE lease_until > now() "
-                    "GROUP BY lease_holder")).all()
+                rows = connection.execute(
+                    sa.text(
+                        "SELECT lease_holder, count(*) FROM wa_sessions WHERE lease_until > now() "
+                        "GROUP BY lease_holder"
+                    )
+                ).all()
             if sum(count for _, count in rows) > SESSIONS:
                 problems.append(f"more leases than sessions: {rows}")
             time.sleep(0.2)
@@ -259,20 +300,27 @@ def test_three_hosts_fail_over_within_30_seconds_losing_nothing(cluster):
     # Afterwards: every accepted message sent exactly once.
     def all_sent() -> bool:
         with engine.connect() as connection:
-            return not connection.execute(sa.text(
-                "SELECT count(*) FROM outbox WHERE status IN ('queued', 'sending')")).scalar()
+            return not connection.execute(
+                sa.text("SELECT count(*) FROM outbox WHERE status IN ('queued', 'sending')")
+            ).scalar()
 
     gateway.wait(all_sent, timeout=120, what="every message sent")
     with engine.connect() as connection:
-        outbox = connection.execute(sa.text(
-            "SELECT count(*), count(*) FILTER (WHERE status = 'sent') FROM outbox")).one()
-        deliveries = connection.execute(sa.text(
-            "SELECT count(*), count(DISTINCT (session_id, wa_id)) FROM sandbox_deliveries"
-        )).one()
-        stored = connection.execute(sa.text(
-            "SELECT count(*), count(DISTINCT wa_id) FROM messages WHERE direction = 'in'")).one()
-        ids = {r[0] for r in connection.execute(sa.text(
-            "SELECT wa_id FROM messages WHERE direction = 'in'"))}
+        outbox = connection.execute(
+            sa.text("SELECT count(*), count(*) FILTER (WHERE status = 'sent') FROM outbox")
+        ).one()
+        deliveries = connection.execute(
+            sa.text("SELECT count(*), count(DISTINCT (session_id, wa_id)) FROM sandbox_deliveries")
+        ).one()
+        stored = connection.execute(
+            sa.text("SELECT count(*), count(DISTINCT wa_id) FROM messages WHERE direction = 'in'")
+        ).one()
+        ids = {
+            r[0]
+            for r in connection.execute(
+                sa.text("SELECT wa_id FROM messages WHERE direction = 'in'")
+            )
+        }
     assert outbox[0] >= len(sent_ids) > 0 and outbox[0] == outbox[1], outbox
     assert deliveries[0] == deliveries[1] >= len(sent_ids), deliveries  # none twice
     assert stored[0] == stored[1] >= inbound, (stored, inbound)
@@ -280,9 +328,20 @@ def test_three_hosts_fail_over_within_30_seconds_losing_nothing(cluster):
 
     # The waiting survey runs resume on the answer, wherever their session went.
     for sid in waiting:
-        gateway.call("POST", f"/api/v1/sandbox/sessions/{sid}/messages",
-                     {"from": "081200000001", "text": "5"})
-    gateway.wait(lambda: all(r["status"] == "completed" for r in gateway.call(
-        "GET", "/api/v1/runs?workflow=survey&limit=100")[1]["items"]) and len(gateway.call(
-            "GET", "/api/v1/runs?workflow=survey&limit=100")[1]["items"]) == len(waiting),
-        timeout=60, what="every survey run resumed")
+        gateway.call(
+            "POST",
+            f"/api/v1/sandbox/sessions/{sid}/messages",
+            {"from": "081200000001", "text": "5"},
+        )
+    gateway.wait(
+        lambda: (
+            all(
+                r["status"] == "completed"
+                for r in gateway.call("GET", "/api/v1/runs?workflow=survey&limit=100")[1]["items"]
+            )
+            and len(gateway.call("GET", "/api/v1/runs?workflow=survey&limit=100")[1]["items"])
+            == len(waiting)
+        ),
+        timeout=60,
+        what="every survey run resumed",
+    )

@@ -64,12 +64,14 @@ def load_workflow(spec: str | dict[str, Any]) -> Workflow:
 def run_fixture(name: str) -> Run:
     case = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
     workflow = load_workflow(case["workflow"])
-    ctx = LocalContext(now=datetime.fromisoformat(case.get("now", MONDAY_9_WIB)),
-                       http=_scripted(case.get("http", [])),
-                       tickets=_helpdesk(case["tickets"]) if "tickets" in case else None,
-                       workflows={
-                           name: Workflow.from_dict(doc)
-                           for name, doc in case.get("workflows", {}).items()})
+    ctx = LocalContext(
+        now=datetime.fromisoformat(case.get("now", MONDAY_9_WIB)),
+        http=_scripted(case.get("http", [])),
+        tickets=_helpdesk(case["tickets"]) if "tickets" in case else None,
+        workflows={
+            name: Workflow.from_dict(doc) for name, doc in case.get("workflows", {}).items()
+        },
+    )
     engine = Engine(max_steps=case.get("max_steps", 1000))
     seen = _Seen()
     run = engine.start(workflow, _trigger(case, workflow), ctx, vars=case.get("vars"))
@@ -93,8 +95,13 @@ def run_fixture(name: str) -> Run:
 def _trigger(case: dict[str, Any], workflow: Workflow) -> dict[str, Any]:
     if "message" not in case:
         return case.get("trigger", {"type": "manual"})
-    message = {"chat": "6281234567890", "sender": "6281234567890", "session": "s1",
-               "message_id": "IN-1", **case["message"]}
+    message = {
+        "chat": "6281234567890",
+        "sender": "6281234567890",
+        "session": "s1",
+        "message_id": "IN-1",
+        **case["message"],
+    }
     for trigger in workflow.triggers:
         matched = match_message(trigger, message)
         if matched:
@@ -112,8 +119,7 @@ def _scripted(answers: list[dict[str, Any]]):
             raise TimeoutError(spec["raise"])
         if "json" in spec:
             return HttpResponse.of_json(spec["json"], status=spec.get("status", 200))
-        return HttpResponse(spec.get("status", 200), spec.get("text", ""),
-                            spec.get("headers", {}))
+        return HttpResponse(spec.get("status", 200), spec.get("text", ""), spec.get("headers", {}))
 
     return answer
 
@@ -151,13 +157,14 @@ class _Seen:
         return items[start:]
 
 
-def _check(expect: dict[str, Any], run: Run, ctx: LocalContext, seen: _Seen,
-           when: str) -> None:
+def _check(expect: dict[str, Any], run: Run, ctx: LocalContext, seen: _Seen, when: str) -> None:
     steps = seen.new("trace", run.trace)
-    records = {"sent": seen.new("sent", ctx.sent),
-               "broadcasts": seen.new("broadcasts", ctx.broadcasts),
-               "requests": seen.new("requests", ctx.requests),
-               "tickets": seen.new("tickets", ctx.ticket_calls)}
+    records = {
+        "sent": seen.new("sent", ctx.sent),
+        "broadcasts": seen.new("broadcasts", ctx.broadcasts),
+        "requests": seen.new("requests", ctx.requests),
+        "tickets": seen.new("tickets", ctx.ticket_calls),
+    }
     state = json.dumps(run.to_dict(), indent=1)[:3000]
     where = f"{when}; run: {state}"
     if "status" in expect:
@@ -202,8 +209,9 @@ def assert_subset(expected: Any, actual: Any, where: str) -> None:
             assert key in actual, f"{key!r} missing from {actual!r}; {where}"
             assert_subset(value, actual[key], f"{key}: {where}")
     elif isinstance(expected, list):
-        assert isinstance(actual, list) and len(actual) == len(expected), \
+        assert isinstance(actual, list) and len(actual) == len(expected), (
             f"{actual!r} != {expected!r}; {where}"
+        )
         for wanted, item in zip(expected, actual, strict=True):
             assert_subset(wanted, item, where)
     else:

@@ -98,8 +98,16 @@ def test_run_state_is_plain_json_mid_wait(survey, ctx):
     again = Run.from_dict(json.loads(text))
     assert again == run
     assert again.due == datetime(2025, 1, 6, 3, 0, tzinfo=UTC)
-    assert set(run.trace[0]) >= {"node", "type", "input", "output", "data", "started",
-                                 "duration_ms", "error"}
+    assert set(run.trace[0]) >= {
+        "node",
+        "type",
+        "input",
+        "output",
+        "data",
+        "started",
+        "duration_ms",
+        "error",
+    }
 
 
 def test_resume_after_a_restart_with_a_new_engine_and_context(survey, ctx):
@@ -120,8 +128,9 @@ def test_a_step_run_twice_after_a_crash_sends_once(survey, ctx):
     before = json.dumps(run.to_dict())
     Engine().resume(run, Reply("sepuluh"), ctx, workflow=survey)
     Engine().resume(Run.from_dict(json.loads(before)), Reply("sepuluh"), ctx, workflow=survey)
-    assert [s["text"] for s in ctx.sent].count("Mohon balas dengan satu angka dari 1 sampai 5.") \
-        == 1
+    assert [s["text"] for s in ctx.sent].count(
+        "Mohon balas dengan satu angka dari 1 sampai 5."
+    ) == 1
 
 
 def test_resume_refuses_what_it_cannot_do(survey, ctx):
@@ -130,38 +139,49 @@ def test_resume_refuses_what_it_cannot_do(survey, ctx):
     with pytest.raises(NodesError, match="needs its workflow: pass workflow="):
         engine.resume(stored(run), Reply("1"), ctx)
     other = Workflow.from_dict({**survey.to_dict(), "version": 2})
-    with pytest.raises(NodesError, match="started with 'survey' version 1, not 'survey' "
-                                         "version 2"):
+    with pytest.raises(NodesError, match="started with 'survey' version 1, not 'survey' version 2"):
         engine.resume(stored(run), Reply("1"), ctx, workflow=other)
     done = engine.resume(run, Timeout(), ctx, workflow=survey)
     with pytest.raises(NodesError, match="is completed, not waiting"):
         engine.resume(done, Reply("1"), ctx, workflow=survey)
-    pause = (WorkflowBuilder("pause").node("wait", "delay", seconds=60, next="done")
-             .node("done", "end").build())
+    pause = (
+        WorkflowBuilder("pause")
+        .node("wait", "delay", seconds=60, next="done")
+        .node("done", "end")
+        .build()
+    )
     waiting = engine.start(pause, {}, ctx)
-    with pytest.raises(NodesError, match="waits until 2025-01-06T02:01:00\\+00:00, not for a "
-                                         "reply"):
+    with pytest.raises(
+        NodesError, match="waits until 2025-01-06T02:01:00\\+00:00, not for a reply"
+    ):
         engine.resume(waiting, Reply("hi"), ctx, workflow=pause)
 
 
 def test_retry_at_once_then_success(ctx):
     Flaky.calls = 0
-    workflow = (WorkflowBuilder("flaky").node("try", "test.flaky", retry={"max": 2})
-                .build(registry=REGISTRY))
+    workflow = (
+        WorkflowBuilder("flaky")
+        .node("try", "test.flaky", retry={"max": 2})
+        .build(registry=REGISTRY)
+    )
     run = Engine(registry=REGISTRY).start(workflow, {}, ctx)
     assert run.status == "completed"
     assert [(e["attempt"], e["error"]) for e in run.trace] == [
-        (1, "ConnectionError: call 1 failed"), (2, "ConnectionError: call 2 failed"),
-        (3, None)]
+        (1, "ConnectionError: call 1 failed"),
+        (2, "ConnectionError: call 2 failed"),
+        (3, None),
+    ]
     assert run.outputs["try"] == {"attempt": 3}
 
 
 @pytest.mark.parametrize("backoff", [0, 10])
 def test_a_retry_repeats_the_step_and_so_its_idempotency_keys(ctx, backoff):
     SendsThenFails.failed = False
-    workflow = (WorkflowBuilder("once")
-                .node("x", "test.sends_then_fails", retry={"max": 1, "backoff_seconds": backoff})
-                .build(registry=REGISTRY))
+    workflow = (
+        WorkflowBuilder("once")
+        .node("x", "test.sends_then_fails", retry={"max": 1, "backoff_seconds": backoff})
+        .build(registry=REGISTRY)
+    )
     engine = Engine(registry=REGISTRY)
     run = engine.start(workflow, {}, ctx)
     if backoff:
@@ -174,8 +194,12 @@ def test_a_retry_repeats_the_step_and_so_its_idempotency_keys(ctx, backoff):
 
 def test_a_failed_run_retries_from_the_failed_node(ctx):
     Flaky.calls = 0
-    workflow = (WorkflowBuilder("flaky").node("hello", "send", to="1", text="hi", next="try")
-                .node("try", "test.flaky").build(registry=REGISTRY))
+    workflow = (
+        WorkflowBuilder("flaky")
+        .node("hello", "send", to="1", text="hi", next="try")
+        .node("try", "test.flaky")
+        .build(registry=REGISTRY)
+    )
     engine = Engine(registry=REGISTRY)
     run = engine.start(workflow, {}, ctx)
     assert (run.status, run.current, run.error) == ("failed", "try", "call 1 failed")
@@ -193,8 +217,10 @@ def test_a_node_that_breaks_its_contract_fails_the_run_clearly(ctx):
     liar = WorkflowBuilder("liar").node("x", "test.liar").build(registry=REGISTRY)
     run = engine.start(liar, {}, ctx)
     assert run.status == "failed"
-    assert run.error == "node type 'test.liar' returned output 'maybe', which it does not " \
-                        "declare (next)"
+    assert (
+        run.error == "node type 'test.liar' returned output 'maybe', which it does not "
+        "declare (next)"
+    )
     confused = WorkflowBuilder("confused").node("x", "test.confused").build(registry=REGISTRY)
     run = engine.start(confused, {}, ctx)
     assert run.status == "failed"
@@ -235,8 +261,12 @@ class Counted(Node):
 
 def test_a_nodes_params_schema_is_built_once_not_per_step(ctx):
     registry = Registry([*BUILTINS, Counted], entry_points=False)
-    workflow = (WorkflowBuilder("counted").node("a", "test.counted", value=1, next="b")
-                .node("b", "test.counted", value=2).build(registry=registry))
+    workflow = (
+        WorkflowBuilder("counted")
+        .node("a", "test.counted", value=1, next="b")
+        .node("b", "test.counted", value=2)
+        .build(registry=registry)
+    )
     engine = Engine(registry=registry)
     Counted.built = 0
     runs = [engine.start(workflow, {}, ctx) for _ in range(3)]

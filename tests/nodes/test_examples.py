@@ -27,14 +27,14 @@ def test_python_m_nodes_validate(capsys, tmp_path):
     assert main(["validate", str(EXAMPLES / "otp.json"), str(bad)]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[0].endswith("otp.json: ok")
-    assert out[1].startswith(f"{bad}: $.nodes.a.type: unknown node type 'sendd'. Did you mean "
-                             "'send'?")
+    assert out[1].startswith(
+        f"{bad}: $.nodes.a.type: unknown node type 'sendd'. Did you mean 'send'?"
+    )
 
 
 def test_python_m_nodes_list_and_show(capsys):
     assert main(["list"]) == 0
     assert "wait_for_reply   v1  Wait for the chat's next message" in capsys.readouterr().out
     assert main(["show", "branch"]) == 0
-    assert '"outputs": [\n    "true",\n    "false",\n    "error"\n  ]' in \
-        capsys.readouterr().out
+    assert '"outputs": [\n    "true",\n    "false",\n    "error"\n  ]' in capsys.readouterr().out
     assert main(["show", "nope"]) == 1

@@ -9,12 +9,42 @@ from pathlib import Path
 import nodes
 
 PUBLIC = [
-    "ERROR", "Context", "Engine", "Event", "Expression", "HttpResponse", "InvalidWorkflow",
-    "LocalContext", "Node", "NodeContext", "NodeError", "NodesError", "Outcome",
-    "ParamsSchema", "Problem", "Registry", "RemoteContext", "RemoteRunner", "Reply", "Result",
-    "RetryPolicy", "Run", "Stop", "TemplateError", "Text", "Timeout", "UnknownNode", "Wait",
-    "Workflow", "WorkflowBuilder", "WorkflowNode", "all_nodes", "get_node", "match_message",
-    "register_node", "validate",
+    "ERROR",
+    "Context",
+    "Engine",
+    "Event",
+    "Expression",
+    "HttpResponse",
+    "InvalidWorkflow",
+    "LocalContext",
+    "Node",
+    "NodeContext",
+    "NodeError",
+    "NodesError",
+    "Outcome",
+    "ParamsSchema",
+    "Problem",
+    "Registry",
+    "RemoteContext",
+    "RemoteRunner",
+    "Reply",
+    "Result",
+    "RetryPolicy",
+    "Run",
+    "Stop",
+    "TemplateError",
+    "Text",
+    "Timeout",
+    "UnknownNode",
+    "Wait",
+    "Workflow",
+    "WorkflowBuilder",
+    "WorkflowNode",
+    "all_nodes",
+    "get_node",
+    "match_message",
+    "register_node",
+    "validate",
 ]
 
 
@@ -26,9 +56,16 @@ def test_all_is_the_public_api():
 
 
 def test_nodes_never_imports_server():
-    code = ("import sys, nodes, nodes.schema, nodes.__main__, nodes.remote; "
-            "nodes.all_nodes(); "
-            "print(sorted(m for m in sys.modules if m == 'server' or m.startswith('server.')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).resolve().parents[2])
+    code = (
+        "import sys, nodes, nodes.schema, nodes.__main__, nodes.remote; "
+        "nodes.all_nodes(); "
+        "print(sorted(m for m in sys.modules if m == 'server' or m.startswith('server.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert out.stdout.strip() == "[]"

@@ -23,12 +23,18 @@ def committed() -> dict:
 
 def test_committed_schema_is_the_generated_one():
     assert committed() == build(registry.builtin()), (
-        "nodes/schema.json is stale: run `python -m nodes.schema > nodes/schema.json`")
+        "nodes/schema.json is stale: run `python -m nodes.schema > nodes/schema.json`"
+    )
 
 
 def test_python_m_nodes_schema_prints_it():
-    out = subprocess.run([sys.executable, "-m", "nodes.schema"], capture_output=True,
-                         text=True, check=True, cwd=SCHEMA.parents[1])
+    out = subprocess.run(
+        [sys.executable, "-m", "nodes.schema"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=SCHEMA.parents[1],
+    )
     assert out.stdout == SCHEMA.read_text(encoding="utf-8")
     assert out.stderr == ""
 
@@ -45,8 +51,11 @@ def test_examples_pass_the_plain_json_schema(path):
 
 def test_params_are_chosen_by_type_and_templates_pass():
     validator = jsonschema.Draft202012Validator(committed())
-    doc = {"name": "t", "start": "a", "nodes": {"a": {"type": "delay", "params": {
-        "seconds": "{{ vars.wait }}", "minutes": 3}}}}
+    doc = {
+        "name": "t",
+        "start": "a",
+        "nodes": {"a": {"type": "delay", "params": {"seconds": "{{ vars.wait }}", "minutes": 3}}},
+    }
     errors = [(list(e.absolute_path), e.validator) for e in validator.iter_errors(doc)]
     assert errors == [(["nodes", "a", "params"], "additionalProperties")]
 
@@ -59,8 +68,12 @@ def test_a_pinned_old_version_gets_its_own_params():
     validator = jsonschema.Draft202012Validator(build(reg))
     old = {"type": "send", "version": 1, "params": {"to": "1", "text": "hi"}}
     new = {"type": "send", "params": {"phone": "1", "message": "hi"}}
-    for node, valid in ((old, True), (new, True), ({**old, "version": 2}, False),
-                        ({"type": "send", "params": old["params"]}, False)):
+    for node, valid in (
+        (old, True),
+        (new, True),
+        ({**old, "version": 2}, False),
+        ({"type": "send", "params": old["params"]}, False),
+    ):
         doc = {"name": "t", "start": "a", "nodes": {"a": node}}
         assert validator.is_valid(doc) is valid, node
 

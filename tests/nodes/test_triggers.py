@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from nodes import match_message
 
-MESSAGE = {"text": "#REQ  AC kelas 3.2 rusak", "chat": "6281@s.whatsapp.net",
-           "sender": "6281234@s.whatsapp.net", "session": "helpdesk", "message_id": "M1"}
+MESSAGE = {
+    "text": "#REQ  AC kelas 3.2 rusak",
+    "chat": "6281@s.whatsapp.net",
+    "sender": "6281234@s.whatsapp.net",
+    "session": "helpdesk",
+    "message_id": "M1",
+}
 
 
 def test_command_with_aliases_gives_args_and_rest():
     trigger = {"type": "message", "command": ["#request", "#req", "#bantu"]}
     matched = match_message(trigger, MESSAGE)
-    assert matched == {**MESSAGE, "type": "message", "command": "#req",
-                       "args": ["AC", "kelas", "3.2", "rusak"], "rest": "AC kelas 3.2 rusak",
-                       "named": {}}
+    assert matched == {
+        **MESSAGE,
+        "type": "message",
+        "command": "#req",
+        "args": ["AC", "kelas", "3.2", "rusak"],
+        "rest": "AC kelas 3.2 rusak",
+        "named": {},
+    }
     assert match_message(trigger, {**MESSAGE, "text": "#requests x"}) is None
     assert match_message(trigger, {**MESSAGE, "text": "#bantu"})["args"] == []
     assert match_message(trigger, {**MESSAGE, "text": ""}) is None
@@ -21,8 +31,7 @@ def test_command_with_aliases_gives_args_and_rest():
 
 def test_keyword_is_a_whole_word_anywhere():
     trigger = {"type": "message", "keyword": ["harga", "promo"]}
-    assert match_message(trigger, {**MESSAGE, "text": "Ada PROMO hari ini?"})["keyword"] == \
-        "promo"
+    assert match_message(trigger, {**MESSAGE, "text": "Ada PROMO hari ini?"})["keyword"] == "promo"
     assert match_message(trigger, {**MESSAGE, "text": "promosi"}) is None
 
 

@@ -20,28 +20,42 @@ def test_invalid_workflow(name):
 
 
 def test_templated_values_pass_where_plain_values_are_expected():
-    doc = {"name": "t", "start": "ask", "nodes": {
-        "ask": {"type": "wait_for_reply", "params": {
-            "timeout": "{{ vars.seconds }}", "max_attempts": "{{ 2 + 1 }}"},
-            "next": {"timeout": "send"}},
-        "send": {"type": "send", "params": {
-            "to": "{{ trigger.sender }}", "type": "{{ vars.kind }}",
-            "location": {"latitude": "{{ vars.lat }}", "longitude": 1},
-            "poll": "{{ vars.poll }}", "priority": "{% if vars.vip %}high{% else %}bulk{% endif %}",
-            "send_at": "{{ now() }}", "contacts": ["{{ vars.contact }}"]}}}}
+    doc = {
+        "name": "t",
+        "start": "ask",
+        "nodes": {
+            "ask": {
+                "type": "wait_for_reply",
+                "params": {"timeout": "{{ vars.seconds }}", "max_attempts": "{{ 2 + 1 }}"},
+                "next": {"timeout": "send"},
+            },
+            "send": {
+                "type": "send",
+                "params": {
+                    "to": "{{ trigger.sender }}",
+                    "type": "{{ vars.kind }}",
+                    "location": {"latitude": "{{ vars.lat }}", "longitude": 1},
+                    "poll": "{{ vars.poll }}",
+                    "priority": "{% if vars.vip %}high{% else %}bulk{% endif %}",
+                    "send_at": "{{ now() }}",
+                    "contacts": ["{{ vars.contact }}"],
+                },
+            },
+        },
+    }
     assert validate(doc) == []
 
 
 def test_not_an_object():
-    assert validate([1]) == [Problem("$", "a workflow is a JSON object with name, start and "
-                                          "nodes")]
+    assert validate([1]) == [Problem("$", "a workflow is a JSON object with name, start and nodes")]
 
 
 def test_from_dict_raises_with_every_problem():
     with pytest.raises(InvalidWorkflow) as raised:
         Workflow.from_dict({"name": "t", "start": "x", "nodes": {"a": {"type": "end"}}})
     assert [str(p) for p in raised.value.problems] == [
-        "$.start: 'x' is not a node of this workflow; start at one of: a"]
+        "$.start: 'x' is not a node of this workflow; start at one of: a"
+    ]
     assert "workflow 't' is not valid (1 problem)" in str(raised.value)
 
 
@@ -50,8 +64,7 @@ def test_load_reports_bad_json(tmp_path):
     path.write_text('{"name": "t",\n  "start": }')
     with pytest.raises(InvalidWorkflow) as raised:
         Workflow.load(path)
-    assert str(raised.value.problems[0]).startswith("$: not valid JSON: Expecting value at "
-                                                    "line 2")
+    assert str(raised.value.problems[0]).startswith("$: not valid JSON: Expecting value at line 2")
 
 
 def test_positions_are_allowed_and_change_nothing_the_engine_sees():

@@ -56,38 +56,58 @@ def operator_headers(operator, login):
 @pytest.fixture
 def sandbox_session(client, operator_headers, runtime):
     """A connected sandbox session owned by ``operator``: created, QR shown, scanned."""
-    created = client.post("/api/v1/sessions", headers=operator_headers,
-                          json={"label": "Helpdesk", "transport": "sandbox"})
+    created = client.post(
+        "/api/v1/sessions",
+        headers=operator_headers,
+        json={"label": "Helpdesk", "transport": "sandbox"},
+    )
     assert created.status_code == 201, created.json
     session_id = created.json["id"]
-    wait_for(lambda: client.get(f"/api/v1/sessions/{session_id}",
-                                headers=operator_headers).json["status"] == "qr", what="a QR")
-    scanned = client.post(f"/api/v1/sandbox/sessions/{session_id}/scan",
-                          headers=operator_headers, json={"phone": "6281100000001"})
+    wait_for(
+        lambda: (
+            client.get(f"/api/v1/sessions/{session_id}", headers=operator_headers).json["status"]
+            == "qr"
+        ),
+        what="a QR",
+    )
+    scanned = client.post(
+        f"/api/v1/sandbox/sessions/{session_id}/scan",
+        headers=operator_headers,
+        json={"phone": "6281100000001"},
+    )
     assert scanned.status_code == 200, scanned.json
-    wait_for(lambda: client.get(f"/api/v1/sessions/{session_id}",
-                                headers=operator_headers).json["status"] == "connected",
-             what="connected")
+    wait_for(
+        lambda: (
+            client.get(f"/api/v1/sessions/{session_id}", headers=operator_headers).json["status"]
+            == "connected"
+        ),
+        what="connected",
+    )
     return session_id
 
 
 @pytest.fixture
 def upload(client):
     def upload(headers, doc, *, enable=True, status=200):
-        response = client.post(f"/api/v1/workflows?enable={'true' if enable else 'false'}",
-                               headers=headers, json=doc)
+        response = client.post(
+            f"/api/v1/workflows?enable={'true' if enable else 'false'}", headers=headers, json=doc
+        )
         assert response.status_code == status, response.json
         return response.json
+
     return upload
 
 
 @pytest.fixture
 def say(client):
     def say(headers, session_id, text, sender="6281234567890", **extra):
-        response = client.post(f"/api/v1/sandbox/sessions/{session_id}/messages",
-                               headers=headers,
-                               json={"from": sender, "name": "Budi", "text": text, **extra})
+        response = client.post(
+            f"/api/v1/sandbox/sessions/{session_id}/messages",
+            headers=headers,
+            json={"from": sender, "name": "Budi", "text": text, **extra},
+        )
         assert response.status_code == 201, response.json
+
     return say
 
 
@@ -133,8 +153,11 @@ def drain_inbox(rounds: int = 50) -> None:
     from server.workflows.worker import handle_one
 
     for _ in range(rounds):
-        ids = db.session.scalars(sa.select(WorkflowInbox.id).where(
-            WorkflowInbox.failed.is_(False)).order_by(WorkflowInbox.id)).all()
+        ids = db.session.scalars(
+            sa.select(WorkflowInbox.id)
+            .where(WorkflowInbox.failed.is_(False))
+            .order_by(WorkflowInbox.id)
+        ).all()
         db.session.rollback()
         if not ids:
             return

@@ -55,10 +55,17 @@ def _routes(app, *, ui: bool = False) -> list[Route]:
             permissions = getattr(func, "_kabar_permissions", None)
             assert public or permissions is not None, (
                 f"{method} {rule.rule} is neither @requires(...) nor @public: every endpoint "
-                "must say who may call it")
-            routes.append(Route(rule.rule, method, rule.endpoint,
-                                None if public else tuple(permissions),
-                                tuple(rule.arguments)))
+                "must say who may call it"
+            )
+            routes.append(
+                Route(
+                    rule.rule,
+                    method,
+                    rule.endpoint,
+                    None if public else tuple(permissions),
+                    tuple(rule.arguments),
+                )
+            )
     return routes
 
 
@@ -80,14 +87,30 @@ def _foreign_message(make_user, filled: dict) -> str:
     """A sent message of the foreign session: its outbox row and its history entry."""
     from server.models import Message, OutboxMessage, db, utcnow
 
-    row = OutboxMessage(session_id=filled["session_id"], wa_id="3EB0AAAAAAAAAAAAAAAAAA",
-                        to_jid="628123@s.whatsapp.net", kind="text", payload={"text": "x"},
-                        status="sent")
+    row = OutboxMessage(
+        session_id=filled["session_id"],
+        wa_id="3EB0AAAAAAAAAAAAAAAAAA",
+        to_jid="628123@s.whatsapp.net",
+        kind="text",
+        payload={"text": "x"},
+        status="sent",
+    )
     db.session.add(row)
     db.session.flush()
-    db.session.add(Message(id=row.id, session_id=row.session_id, wa_id=row.wa_id,
-                           direction="out", chat_jid=row.to_jid, sender_jid="62811@s.whatsapp.net",
-                           from_me=True, kind="text", text="x", timestamp=utcnow()))
+    db.session.add(
+        Message(
+            id=row.id,
+            session_id=row.session_id,
+            wa_id=row.wa_id,
+            direction="out",
+            chat_jid=row.to_jid,
+            sender_jid="62811@s.whatsapp.net",
+            from_me=True,
+            kind="text",
+            text="x",
+            timestamp=utcnow(),
+        )
+    )
     db.session.commit()
     return row.id
 
@@ -106,10 +129,19 @@ def _foreign_chat(make_user, filled: dict) -> str:
     from server.models import Message, db, utcnow
     from server.whatsapp.transport import new_message_id
 
-    db.session.add(Message(session_id=filled["session_id"], wa_id=new_message_id(),
-                           direction="in", chat_jid="6281234567890@s.whatsapp.net",
-                           chat_phone="6281234567890", sender_jid="6281234567890@s.whatsapp.net",
-                           kind="text", text=FOREIGN, timestamp=utcnow()))
+    db.session.add(
+        Message(
+            session_id=filled["session_id"],
+            wa_id=new_message_id(),
+            direction="in",
+            chat_jid="6281234567890@s.whatsapp.net",
+            chat_phone="6281234567890",
+            sender_jid="6281234567890@s.whatsapp.net",
+            kind="text",
+            text=FOREIGN,
+            timestamp=utcnow(),
+        )
+    )
     db.session.commit()
     return "6281234567890"
 
@@ -137,8 +169,9 @@ def _foreign_session(make_user, filled: dict, label: str = "theirs") -> str:
     from server import sessions
 
     owner = make_user("operator")
-    return sessions.create(Principal.for_user(owner), label=label, transport="sandbox",
-                           auto_start=False).id
+    return sessions.create(
+        Principal.for_user(owner), label=label, transport="sandbox", auto_start=False
+    ).id
 
 
 def _webhook_of(owner: User, name: str = "theirs") -> int:
@@ -147,10 +180,16 @@ def _webhook_of(owner: User, name: str = "theirs") -> int:
     from server import sessions
     from server.models import WebhookEndpoint, db
 
-    session = sessions.create(Principal.for_user(owner), label="hooked", transport="sandbox",
-                              auto_start=False)
-    row = WebhookEndpoint(owner_id=owner.id, session_id=session.id, name=name,
-                          url="http://192.0.2.1/hook", secret="whsec_dGhlaXJzZWNyZXQ=")
+    session = sessions.create(
+        Principal.for_user(owner), label="hooked", transport="sandbox", auto_start=False
+    )
+    row = WebhookEndpoint(
+        owner_id=owner.id,
+        session_id=session.id,
+        name=name,
+        url="http://192.0.2.1/hook",
+        secret="whsec_dGhlaXJzZWNyZXQ=",
+    )
     db.session.add(row)
     db.session.commit()
     return row.id
@@ -161,12 +200,20 @@ def _foreign_delivery(make_user, filled: dict) -> int:
     from server.models import StoredEvent, WebhookDelivery, WebhookEndpoint, db
 
     endpoint = db.session.get(WebhookEndpoint, _webhook_of(make_user("operator")))
-    event = StoredEvent(type="session.status", session_id=endpoint.session_id,
-                        owner_id=endpoint.owner_id, data={"status": "stopped"})
+    event = StoredEvent(
+        type="session.status",
+        session_id=endpoint.session_id,
+        owner_id=endpoint.owner_id,
+        data={"status": "stopped"},
+    )
     db.session.add(event)
     db.session.flush()
-    delivery = WebhookDelivery(endpoint_id=endpoint.id, event_seq=event.seq,
-                               ordering_key=endpoint.session_id, status="dead")
+    delivery = WebhookDelivery(
+        endpoint_id=endpoint.id,
+        event_seq=event.seq,
+        ordering_key=endpoint.session_id,
+        status="dead",
+    )
     db.session.add(delivery)
     db.session.commit()
     return delivery.id
@@ -177,8 +224,12 @@ def _workflow_of(owner: User, name: str | None = None) -> str:
     from server.workflows import store
 
     name = name or f"theirs-{owner.id}"
-    doc = {"name": name, "trigger": {"type": "hook"}, "start": "done",
-           "nodes": {"done": {"type": "end"}}}
+    doc = {
+        "name": name,
+        "trigger": {"type": "hook"},
+        "start": "done",
+        "nodes": {"done": {"type": "end"}},
+    }
     row, _changed, _token = store.save(doc, owner_id=owner.id)
     db.session.commit()
     return row.name
@@ -191,12 +242,24 @@ def _foreign_run(make_user, filled: dict) -> str:
 
     name = _workflow_of(make_user("operator"))
     workflow = db.session.scalar(sa.select(Workflow).where(Workflow.name == name))
-    state = Run(id=uuid.uuid4().hex, workflow={"name": name, "version": 1},
-                trigger={"type": "manual"}, status="failed", current="done",
-                error="failed on purpose")
-    run = WorkflowRun(id=state.id, workflow_id=workflow.id, version=1,
-                      owner_id=workflow.owner_id, status="failed", trigger_type="manual",
-                      current="done", state=state.to_dict())
+    state = Run(
+        id=uuid.uuid4().hex,
+        workflow={"name": name, "version": 1},
+        trigger={"type": "manual"},
+        status="failed",
+        current="done",
+        error="failed on purpose",
+    )
+    run = WorkflowRun(
+        id=state.id,
+        workflow_id=workflow.id,
+        version=1,
+        owner_id=workflow.owner_id,
+        status="failed",
+        trigger_type="manual",
+        current="done",
+        state=state.to_dict(),
+    )
     db.session.add(run)
     db.session.commit()
     return run.id
@@ -219,15 +282,18 @@ def _foreign_watch(make_user, filled: dict) -> str:
 
     owner = make_user("operator")
     principal = Principal.for_user(owner)
-    session = sessions.create(principal, label="watched", transport="sandbox",
-                              auto_start=False)
+    session = sessions.create(principal, label="watched", transport="sandbox", auto_start=False)
     settings = current_app.config["KABAR"]
     before = settings["WEBHOOK_ALLOW"]
     settings["WEBHOOK_ALLOW"] = ["192.0.2.1"]
     try:
         row, _endpoint, _created = watches.create(
-            principal, session_id=session.id, chat="6281234567890",
-            callback_url="http://192.0.2.1/resume", timeout=3600)
+            principal,
+            session_id=session.id,
+            chat="6281234567890",
+            callback_url="http://192.0.2.1/resume",
+            timeout=3600,
+        )
     finally:
         settings["WEBHOOK_ALLOW"] = before
     return row.id
@@ -251,14 +317,24 @@ TARGETS: dict[str, Target] = {
     "poll_id": Target(lambda make_user, _: "3EB0AAAAAAAAAAAAAAAAAA", owned=False),
     # A chat is messages stored in a session: the foreign session's own chat.
     "chat": Target(_foreign_chat, owned=True, missing="6280000000001"),
-    "key_id": Target(lambda make_user, _: apikeys.create(
-        Principal.for_user(make_user("operator")), name="theirs", permissions=None)[0].id,
-        owned=True, missing=999_999),
-    "webhook_id": Target(lambda make_user, _: _webhook_of(make_user("operator")), owned=True,
-                         missing=999_999),
+    "key_id": Target(
+        lambda make_user, _: (
+            apikeys.create(
+                Principal.for_user(make_user("operator")), name="theirs", permissions=None
+            )[0].id
+        ),
+        owned=True,
+        missing=999_999,
+    ),
+    "webhook_id": Target(
+        lambda make_user, _: _webhook_of(make_user("operator")), owned=True, missing=999_999
+    ),
     "delivery_id": Target(_foreign_delivery, owned=True, missing=999_999),
-    "workflow": Target(lambda make_user, _: _workflow_of(make_user("operator")), owned=True,
-                       missing="nobodys-workflow"),
+    "workflow": Target(
+        lambda make_user, _: _workflow_of(make_user("operator")),
+        owned=True,
+        missing="nobodys-workflow",
+    ),
     "run_id": Target(_foreign_run, owned=True, missing="0" * 32),
     "watch_id": Target(_foreign_watch, owned=True, missing="0" * 32),
     "number": Target(_ticket, owned=False),
@@ -275,7 +351,8 @@ FOREIGN = "foreign-tenant-marker"
 SEED_FOREIGN: list[Callable[[User], object]] = [
     lambda owner: apikeys.create(Principal.for_user(owner), name=FOREIGN, permissions=None),
     lambda owner: __import__("server.sessions").sessions.create(
-        Principal.for_user(owner), label=FOREIGN, transport="sandbox", auto_start=False),
+        Principal.for_user(owner), label=FOREIGN, transport="sandbox", auto_start=False
+    ),
     lambda owner: _webhook_of(owner, name=FOREIGN),
     lambda owner: _workflow_of(owner, name=FOREIGN),
     lambda owner: _run_of(FOREIGN),
@@ -287,9 +364,15 @@ def _run_of(name: str) -> str:
     from server.models import Workflow, WorkflowRun, db
 
     workflow = db.session.scalar(sa.select(Workflow).where(Workflow.name == name))
-    run = WorkflowRun(workflow_id=workflow.id, version=1, owner_id=workflow.owner_id,
-                      status="waiting", trigger_type="manual", current="done",
-                      state={"workflow": {"name": name, "version": 1}})
+    run = WorkflowRun(
+        workflow_id=workflow.id,
+        version=1,
+        owner_id=workflow.owner_id,
+        status="waiting",
+        trigger_type="manual",
+        current="done",
+        state={"workflow": {"name": name, "version": 1}},
+    )
     db.session.add(run)
     db.session.commit()
     return run.id
@@ -351,13 +434,16 @@ def test_every_endpoint_x_group_x_other_tenants_resources(app, client, make_user
             url_missing, _ = _fill(route, make_user, missing=True)
             nobody = _call(client, route, url_missing, _headers(app, caller))
             assert (response.status_code, response.json.get("code")) == (
-                nobody.status_code, nobody.json.get("code")), f"{where} leaks existence"
+                nobody.status_code,
+                nobody.json.get("code"),
+            ), f"{where} leaks existence"
             assert response.status_code in (404, 422), f"{where} -> {response.json}"
         elif owned:
             assert response.status_code != 404, f"{where}: admins see every tenant"
 
 
 # --- the dashboard --------------------------------------------------------------------------
+
 
 def _browser(app, user: User | None):
     """A client with a dashboard login for ``user`` (None: anonymous), and its CSRF
@@ -418,15 +504,17 @@ def test_every_dashboard_page_x_group_x_other_tenants_resources(app, make_user, 
             assert "needs the permission" in text, where
             continue
         assert response.status_code not in (401, 403, 500), f"{where} -> {text[:500]}"
-        assert not (response.status_code == 302 and "/login" in response.headers["Location"]
-                    ), f"{where}: logged out"
+        assert not (response.status_code == 302 and "/login" in response.headers["Location"]), (
+            f"{where}: logged out"
+        )
         if group != "admin":
             assert FOREIGN not in text, f"{where} leaked"
         if owned and group != "admin":
             url_missing, _ = _fill(route, make_user, missing=True)
             nobody = _ui_call(client, token, route, url_missing)
             assert response.status_code == nobody.status_code == 404, (
-                f"{where} -> {response.status_code}, nobody's -> {nobody.status_code}")
+                f"{where} -> {response.status_code}, nobody's -> {nobody.status_code}"
+            )
         elif owned:
             assert response.status_code != 404, f"{where}: admins see every tenant"
 
@@ -434,6 +522,7 @@ def test_every_dashboard_page_x_group_x_other_tenants_resources(app, make_user, 
 # --- the fonnte-compatible API (/fonnte) ----------------------------------------------------
 # fonnte's conventions: the token is a Kabar API key bound to one session, and every
 # refusal is HTTP 200 with {"status": false, "reason": ...} (docs/fonnte.md).
+
 
 def _fonnte_routes(app) -> list[Route]:
     routes = []
@@ -445,9 +534,17 @@ def _fonnte_routes(app) -> list[Route]:
             public = getattr(view, "_kabar_public", False)
             permissions = getattr(view, "_kabar_permissions", None)
             assert public or permissions is not None, (
-                f"{method} {rule.rule} is neither a device-token view nor @public")
-            routes.append(Route(rule.rule, method, rule.endpoint,
-                                None if public else tuple(permissions), tuple(rule.arguments)))
+                f"{method} {rule.rule} is neither a device-token view nor @public"
+            )
+            routes.append(
+                Route(
+                    rule.rule,
+                    method,
+                    rule.endpoint,
+                    None if public else tuple(permissions),
+                    tuple(rule.arguments),
+                )
+            )
     assert {r.rule for r in routes} >= {"/fonnte/send", "/fonnte/status", "/fonnte/device"}
     return routes
 
@@ -462,28 +559,37 @@ def _device_key(client, app, owner: User) -> str:
     """An API key of ``owner``, bound to a session of theirs, made through the API."""
     from server import sessions
 
-    session = sessions.create(Principal.for_user(owner), label="device", transport="sandbox",
-                              auto_start=False)
-    made = client.post("/api/v1/api-keys", headers=_headers(app, owner),
-                       json={"name": "device", "session_id": session.id})
+    session = sessions.create(
+        Principal.for_user(owner), label="device", transport="sandbox", auto_start=False
+    )
+    made = client.post(
+        "/api/v1/api-keys",
+        headers=_headers(app, owner),
+        json={"name": "device", "session_id": session.id},
+    )
     assert made.status_code == 201, made.json
     return made.json["key"]
 
 
 def test_fonnte_routes_refuse_all_but_a_device_token(app, client, make_user):
     owner = make_user("operator")
-    unbound = client.post("/api/v1/api-keys", headers=_headers(app, owner),
-                          json={"name": "unbound"}).json["key"]
-    callers = [{}, {"Authorization": unbound}, {"Authorization": "kabar_nope_nope"},
-               *({"Authorization": _headers(app, make_user(g))["Authorization"]}
-                 for g in BUILTIN_GROUPS)]
+    unbound = client.post(
+        "/api/v1/api-keys", headers=_headers(app, owner), json={"name": "unbound"}
+    ).json["key"]
+    callers = [
+        {},
+        {"Authorization": unbound},
+        {"Authorization": "kabar_nope_nope"},
+        *({"Authorization": _headers(app, make_user(g))["Authorization"]} for g in BUILTIN_GROUPS),
+    ]
     for route in _fonnte_routes(app):
         if route.permissions is None:
             continue
         for headers in callers:
             answer = _fonnte_call(client, route, headers)
             assert (answer["status"], answer["reason"]) == (False, "invalid token"), (
-                f"{route.rule} with {headers}")
+                f"{route.rule} with {headers}"
+            )
 
 
 @pytest.mark.parametrize("group", list(BUILTIN_GROUPS))
@@ -494,9 +600,14 @@ def test_fonnte_routes_x_group_x_other_sessions(app, client, make_user, group):
     stranger = make_user("operator")
     for seed in SEED_FOREIGN:
         seed(stranger)
-    theirs = OutboxMessage(session_id=_foreign_session(make_user, {}), wa_id="3EB0FOREIGN",
-                           to_jid="628123@s.whatsapp.net", kind="text",
-                           payload={"text": FOREIGN}, status="sent")
+    theirs = OutboxMessage(
+        session_id=_foreign_session(make_user, {}),
+        wa_id="3EB0FOREIGN",
+        to_jid="628123@s.whatsapp.net",
+        kind="text",
+        payload={"text": FOREIGN},
+        status="sent",
+    )
     db.session.add(theirs)
     db.session.commit()
     key = {"Authorization": _device_key(client, app, make_user(group))}

@@ -34,8 +34,9 @@ def test_init_creates_the_first_admin_once_and_prints_its_password(kabar, client
     assert "kabar users set-password admin" in output
     response = _login(client, "admin", password)
     assert response.status_code == 200
-    me = client.get("/api/v1/auth/me",
-                    headers={"Authorization": f"Bearer {response.json['access_token']}"})
+    me = client.get(
+        "/api/v1/auth/me", headers={"Authorization": f"Bearer {response.json['access_token']}"}
+    )
     assert me.json["user"]["group"] == "admin"
 
     again = _ok(kabar("init"))
@@ -54,8 +55,19 @@ def test_init_uses_the_configured_admin(app, kabar, client, monkeypatch):
 
 
 def test_users_create_list_block_unblock(kabar, client):
-    created = _ok(kabar("users", "create", "Tbo1", "--group", "field", "--name", "Agus",
-                        "--password", "password123"))
+    created = _ok(
+        kabar(
+            "users",
+            "create",
+            "Tbo1",
+            "--group",
+            "field",
+            "--name",
+            "Agus",
+            "--password",
+            "password123",
+        )
+    )
     assert "Created user 'tbo1'" in created and "in group 'field'" in created
     assert _login(client, "tbo1", "password123").status_code == 200
 
@@ -71,16 +83,18 @@ def test_users_create_list_block_unblock(kabar, client):
 
 
 def test_users_set_password_gets_a_lost_password_back(kabar, client, admin):
-    old = client.post("/api/v1/auth/login", json={"username": admin.username,
-                                                  "password": "password123"})
+    old = client.post(
+        "/api/v1/auth/login", json={"username": admin.username, "password": "password123"}
+    )
     assert old.status_code == 200, old.json
     output = _ok(kabar("users", "set-password", admin.username, "--generate"))
     password = re.search(r"\| +password: +(\S+) +\(shown once\)", output).group(1)
     assert output.strip().splitlines()[-1].startswith("+--")  # the password comes last
     assert _login(client, admin.username, password).status_code == 200
     assert _login(client, admin.username, "password123").status_code == 401
-    me = client.get("/api/v1/auth/me",
-                    headers={"Authorization": f"Bearer {old.json['access_token']}"})
+    me = client.get(
+        "/api/v1/auth/me", headers={"Authorization": f"Bearer {old.json['access_token']}"}
+    )
     assert me.status_code == 401  # the logins made with the old password ended
 
     typed = kabar("users", "set-password", admin.username, "--password", "typed-secret-1")
@@ -93,14 +107,16 @@ def test_users_set_password_gets_a_lost_password_back(kabar, client, admin):
 
 
 def test_users_errors_exit_non_zero_with_a_reason(kabar, make_user):
-    for args in (("users", "block", "ghost"), ("users", "unblock", "ghost"),
-                 ("apikey", "create", "--user", "ghost", "--name", "x")):
+    for args in (
+        ("users", "block", "ghost"),
+        ("users", "unblock", "ghost"),
+        ("apikey", "create", "--user", "ghost", "--name", "x"),
+    ):
         result = kabar(*args)
         assert result.exit_code != 0, args
         assert "No user named 'ghost'." in result.output, args
 
-    bad_group = kabar("users", "create", "someone", "--group", "nope", "--password",
-                      "password123")
+    bad_group = kabar("users", "create", "someone", "--group", "nope", "--password", "password123")
     assert bad_group.exit_code != 0
     assert "group: No group named 'nope'" in bad_group.output
 
@@ -118,8 +134,18 @@ def test_the_cli_cannot_block_the_last_admin(kabar, admin):
 
 def test_apikey_create_list_revoke(kabar, client, make_user):
     user = make_user("operator", username="bot")
-    created = _ok(kabar("apikey", "create", "--user", "bot", "--name", "Prometheus",
-                        "--permission", "sessions:read"))
+    created = _ok(
+        kabar(
+            "apikey",
+            "create",
+            "--user",
+            "bot",
+            "--name",
+            "Prometheus",
+            "--permission",
+            "sessions:read",
+        )
+    )
     key_id = int(re.search(r"API key (\d+) for 'bot': sessions:read", created).group(1))
     key = re.search(r"Key \(shown once\): (kabar_\S+)", created).group(1)
     headers = {"X-API-Key": key}
@@ -129,8 +155,7 @@ def test_apikey_create_list_revoke(kabar, client, make_user):
     assert client.get("/api/v1/users", headers=headers).status_code == 403
 
     listed = _ok(kabar("apikey", "list"))
-    assert re.search(rf"{key_id}\s+kabar_{key.split('_')[1]}_…\s+bot\s+Prometheus\s+active",
-                     listed)
+    assert re.search(rf"{key_id}\s+kabar_{key.split('_')[1]}_…\s+bot\s+Prometheus\s+active", listed)
     assert key not in listed and key.split("_", 2)[2] not in listed
     assert "Prometheus" in _ok(kabar("apikey", "list", "--user", "bot"))
 
@@ -151,19 +176,20 @@ def test_apikey_create_quiet_prints_only_a_key_that_works(kabar, client, admin):
 
 def test_apikey_create_refuses_what_the_user_does_not_hold(kabar, make_user):
     make_user("field", username="tbo")
-    beyond = kabar("apikey", "create", "--user", "tbo", "--name", "x",
-                   "--permission", "users:manage")
+    beyond = kabar(
+        "apikey", "create", "--user", "tbo", "--name", "x", "--permission", "users:manage"
+    )
     assert beyond.exit_code != 0 and "do not hold: users:manage" in beyond.output
-    unknown = kabar("apikey", "create", "--user", "tbo", "--name", "x",
-                    "--permission", "nope")
+    unknown = kabar("apikey", "create", "--user", "tbo", "--name", "x", "--permission", "nope")
     assert unknown.exit_code != 0 and "Unknown permission: nope" in unknown.output
     _ok(kabar("users", "block", "tbo"))
     blocked = kabar("apikey", "create", "--user", "tbo", "--name", "x")
     assert blocked.exit_code != 0 and "'tbo' is blocked." in blocked.output
 
 
-def test_sandbox_contacts_speak_act_on_groups_and_vote(kabar, client, operator_headers,
-                                                      sandbox_session):
+def test_sandbox_contacts_speak_act_on_groups_and_vote(
+    kabar, client, operator_headers, sandbox_session
+):
     import sqlalchemy as sa
 
     from server.models import SandboxDelivery, WaSession
@@ -171,32 +197,73 @@ def test_sandbox_contacts_speak_act_on_groups_and_vote(kabar, client, operator_h
 
     sid, group, budi = sandbox_session, "120363012345678901@g.us", ("--from", "0812-3456-789")
     contact = ("--session", sid, *budi, "--name", "Budi")
-    assert "Delivered as message" in _ok(kabar("sandbox", "say", *contact, "--group", group,
-                                               "Halo semua"))
-    added = _ok(kabar("sandbox", "participants", *contact, "--group", group, "--action", "add",
-                      "0813-5555-6666", "0812-3456-789"))
-    assert added.splitlines() == ["6281355556666@s.whatsapp.net: ok",
-                                  "628123456789@s.whatsapp.net: already_participant"]
-    assert "Changed: name, announce." in _ok(kabar(
-        "sandbox", "group-update", *contact, "--group", group, "--set-name", "Warga RT 5",
-        "--announce"))
-    assert "Nothing changed." in _ok(kabar("sandbox", "group-update", *contact, "--group",
-                                           group, "--set-name", "Warga RT 5"))
-    unknown = kabar("sandbox", "participants", *contact, "--group", "120363099999999999",
-                    "--action", "remove", "0813-5555-6666")
-    assert unknown.exit_code != 0 and "There is no group 120363099999999999@g.us" in \
-        unknown.output
+    assert "Delivered as message" in _ok(
+        kabar("sandbox", "say", *contact, "--group", group, "Halo semua")
+    )
+    added = _ok(
+        kabar(
+            "sandbox",
+            "participants",
+            *contact,
+            "--group",
+            group,
+            "--action",
+            "add",
+            "0813-5555-6666",
+            "0812-3456-789",
+        )
+    )
+    assert added.splitlines() == [
+        "6281355556666@s.whatsapp.net: ok",
+        "628123456789@s.whatsapp.net: already_participant",
+    ]
+    assert "Changed: name, announce." in _ok(
+        kabar(
+            "sandbox",
+            "group-update",
+            *contact,
+            "--group",
+            group,
+            "--set-name",
+            "Warga RT 5",
+            "--announce",
+        )
+    )
+    assert "Nothing changed." in _ok(
+        kabar("sandbox", "group-update", *contact, "--group", group, "--set-name", "Warga RT 5")
+    )
+    unknown = kabar(
+        "sandbox",
+        "participants",
+        *contact,
+        "--group",
+        "120363099999999999",
+        "--action",
+        "remove",
+        "0813-5555-6666",
+    )
+    assert unknown.exit_code != 0 and "There is no group 120363099999999999@g.us" in unknown.output
     nothing = kabar("sandbox", "group-update", *contact, "--group", group)
     assert nothing.exit_code != 0 and "Give at least one of" in nothing.output
 
     session = db.session.get(WaSession, sid)
     session.settings = {"pacing": {"enabled": False}}
     db.session.commit()
-    poll = client.post(f"/api/v1/sessions/{sid}/messages", headers=operator_headers, json={
-        "to": "0812-3456-789", "type": "poll",
-        "poll": {"question": "Kerja bakti?", "options": ["Ya", "Tidak"]}}).json
-    wait_for(lambda: db.session.scalar(sa.select(SandboxDelivery).where(
-        SandboxDelivery.wa_id == poll["wa_id"])), what="the poll delivered")
+    poll = client.post(
+        f"/api/v1/sessions/{sid}/messages",
+        headers=operator_headers,
+        json={
+            "to": "0812-3456-789",
+            "type": "poll",
+            "poll": {"question": "Kerja bakti?", "options": ["Ya", "Tidak"]},
+        },
+    ).json
+    wait_for(
+        lambda: db.session.scalar(
+            sa.select(SandboxDelivery).where(SandboxDelivery.wa_id == poll["wa_id"])
+        ),
+        what="the poll delivered",
+    )
     vote = ("sandbox", "vote", *contact, "--poll")
     assert "Voted for Ya." in _ok(kabar(*vote, poll["wa_id"], "Ya"))
     assert "Vote taken back." in _ok(kabar(*vote, poll["id"]))
@@ -205,12 +272,28 @@ def test_sandbox_contacts_speak_act_on_groups_and_vote(kabar, client, operator_h
     missing = kabar(*vote, "3EB0000000000000000000", "Ya")
     assert missing.exit_code != 0 and "has sent no poll" in missing.output
 
-    log = wait_for(lambda: (items := client.get(
-        "/api/v1/events/log?type=group.,poll.&limit=50", headers=operator_headers
-    ).json["items"]) and len(items) >= 6 and items, what="the events")
+    log = wait_for(
+        lambda: (
+            (
+                items := client.get(
+                    "/api/v1/events/log?type=group.,poll.&limit=50", headers=operator_headers
+                ).json["items"]
+            )
+            and len(items) >= 6
+            and items
+        ),
+        what="the events",
+    )
     assert [(e["type"], e["data"].get("options")) for e in log] == [
-        ("group.joined", None), ("group.participants", None), ("group.updated", None),
-        ("group.updated", None), ("poll.vote", ["Ya"]), ("poll.vote", [])]
+        ("group.joined", None),
+        ("group.participants", None),
+        ("group.updated", None),
+        ("group.updated", None),
+        ("poll.vote", ["Ya"]),
+        ("poll.vote", []),
+    ]
+
+
 # --- nodes and workflows ------------------------------------------------------------
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
@@ -233,13 +316,31 @@ def test_nodes_list_and_show_come_from_each_nodes_schema(kabar):
 
 def test_workflow_validate_prints_each_problem_with_its_path(kabar, tmp_path):
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"name": "bad", "start": "ask", "nodes": {
-        "ask": {"type": "wait_for_reply", "params": {"prompt": "?"},
-                "next": {"reply": "gone"}}}}))
+    bad.write_text(
+        json.dumps(
+            {
+                "name": "bad",
+                "start": "ask",
+                "nodes": {
+                    "ask": {
+                        "type": "wait_for_reply",
+                        "params": {"prompt": "?"},
+                        "next": {"reply": "gone"},
+                    }
+                },
+            }
+        )
+    )
     broken = tmp_path / "broken.json"
     broken.write_text('{"name": ')
-    result = kabar("workflow", "validate", str(WORKFLOWS / "survey.json"), str(bad),
-                   str(broken), str(tmp_path / "missing.json"))
+    result = kabar(
+        "workflow",
+        "validate",
+        str(WORKFLOWS / "survey.json"),
+        str(bad),
+        str(broken),
+        str(tmp_path / "missing.json"),
+    )
     assert result.exit_code == 1
     lines = result.output.splitlines()
     assert lines[0] == f"{WORKFLOWS / 'survey.json'}: ok"
@@ -260,8 +361,11 @@ def _write(folder, doc, name=None):
     (folder / f"{name or doc['name']}.json").write_text(json.dumps(doc))
 
 
-DOUBLE = {"name": "double", "start": "calc", "nodes": {"calc": {
-    "type": "end", "params": {"result": {"n": "{{ trigger.input.n * 2 }}"}}}}}
+DOUBLE = {
+    "name": "double",
+    "start": "calc",
+    "nodes": {"calc": {"type": "end", "params": {"result": {"n": "{{ trigger.input.n * 2 }}"}}}},
+}
 
 
 def test_workflow_reload_list_enable_disable(kabar, folder):
@@ -296,8 +400,16 @@ def test_workflow_reload_list_enable_disable(kabar, folder):
 def test_workflow_run_starts_a_manual_run(kabar, folder, client, operator_headers):
     _write(folder, DOUBLE)
     _write(folder, json.loads((WORKFLOWS / "survey.json").read_text()))
-    _write(folder, {"name": "fails", "start": "stop", "nodes": {"stop": {
-        "type": "end", "params": {"status": "failed", "reason": "no stock"}}}})
+    _write(
+        folder,
+        {
+            "name": "fails",
+            "start": "stop",
+            "nodes": {
+                "stop": {"type": "end", "params": {"status": "failed", "reason": "no stock"}}
+            },
+        },
+    )
     kabar("workflow", "reload")
 
     done = _ok(kabar("workflow", "run", "double", "--input", '{"n": 21}'))
@@ -307,10 +419,14 @@ def test_workflow_run_starts_a_manual_run(kabar, folder, client, operator_header
     assert run.trigger_type == "manual" and run.state["trigger"]["by"] == "cli"
     assert run.state["trigger"]["input"] == {"n": 21}
 
-    session = client.post("/api/v1/sessions", headers=operator_headers,
-                          json={"label": "Helpdesk", "transport": "sandbox"}).json["id"]
-    waiting = _ok(kabar("workflow", "run", "survey", "--session", "Helpdesk",
-                        "--chat", "0812-3456-7890"))
+    session = client.post(
+        "/api/v1/sessions",
+        headers=operator_headers,
+        json={"label": "Helpdesk", "transport": "sandbox"},
+    ).json["id"]
+    waiting = _ok(
+        kabar("workflow", "run", "survey", "--session", "Helpdesk", "--chat", "0812-3456-7890")
+    )
     assert re.search(r"^Run \w+: waiting$", waiting, re.M)
     assert "It waits at ask for a reply from 0812-3456-7890 until" in waiting
     (queued,) = db.session.scalars(sa.select(OutboxMessage)).all()
@@ -319,8 +435,10 @@ def test_workflow_run_starts_a_manual_run(kabar, folder, client, operator_header
     failed = kabar("workflow", "run", "fails")
     assert failed.exit_code == 1 and "error: no stock" in failed.output
 
-    for args, says in ((("--input", "[1]"), "give a JSON object"),
-                       (("--input", "{nope"), "not valid JSON")):
+    for args, says in (
+        (("--input", "[1]"), "give a JSON object"),
+        (("--input", "{nope"), "not valid JSON"),
+    ):
         bad = kabar("workflow", "run", "double", *args)
         assert bad.exit_code == 2 and says in bad.output, bad.output
     unknown = kabar("workflow", "run", "double", "--session", "Sales")
@@ -336,26 +454,37 @@ def test_a_command_without_an_instance_says_how_to_make_one(tmp_path):
 
     env = {**os.environ, "KABAR_INSTANCE_PATH": str(tmp_path / "missing")}
     env.pop("KABAR_DATABASE_URL", None)
-    missing = subprocess.run([sys.executable, "-m", "server.cli", "users", "list"], env=env,
-                             cwd=tmp_path, capture_output=True, text=True)
+    missing = subprocess.run(
+        [sys.executable, "-m", "server.cli", "users", "list"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert missing.returncode == 1
-    assert f"There is no Kabar instance at {tmp_path / 'missing'}. Create it with `kabar " \
+    assert (
+        f"There is no Kabar instance at {tmp_path / 'missing'}. Create it with `kabar "
         "init`" in missing.stderr
+    )
     assert "Traceback" not in missing.stderr
     assert not (tmp_path / "missing").exists() and not (tmp_path / "instance").exists()
 
     (tmp_path / "missing").mkdir()
     (tmp_path / "missing" / "secret_key").write_text("made by hand")
-    unmigrated = subprocess.run([sys.executable, "-m", "server.cli", "sessions", "list"],
-                                env=env, cwd=tmp_path, capture_output=True, text=True)
+    unmigrated = subprocess.run(
+        [sys.executable, "-m", "server.cli", "sessions", "list"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert unmigrated.returncode == 1 and "Traceback" not in unmigrated.stderr
     assert "is not set up yet; run `kabar init` first." in unmigrated.stderr
 
 
 def test_kabar_help_shows_kabar_s_commands_only(kabar):
     shown = _ok(kabar("--help"))
-    for flask_own in ("--env-file", "--app", "--debug", "limiter", "openapi", "routes",
-                      "shell"):
+    for flask_own in ("--env-file", "--app", "--debug", "limiter", "openapi", "routes", "shell"):
         assert flask_own not in shown, flask_own
     for command in ("init", "run", "demo", "users", "apikey", "sandbox", "workflow"):
         assert re.search(rf"^  {command}\s", shown, re.M), command

@@ -44,8 +44,11 @@ def test_helpdesk_settings_are_checked(monkeypatch):
     monkeypatch.setenv("KABAR_HELPDESK_GUESTS", "no")
     monkeypatch.setenv("KABAR_HELPDESK_TIMEZONE", "Asia/Makassar")
     values = config.load()
-    assert (values["HELPDESK_PREFIX"], values["HELPDESK_GUESTS"],
-            values["HELPDESK_TIMEZONE"]) == ("MON", False, "Asia/Makassar")
+    assert (values["HELPDESK_PREFIX"], values["HELPDESK_GUESTS"], values["HELPDESK_TIMEZONE"]) == (
+        "MON",
+        False,
+        "Asia/Makassar",
+    )
     monkeypatch.setenv("KABAR_HELPDESK_PREFIX", "BRT-1")
     with pytest.raises(config.ConfigError, match="use 1-12 letters"):
         config.load()
@@ -78,5 +81,7 @@ def test_the_instance_is_found_the_way_services_find_theirs(tmp_path, monkeypatc
     (work / "instance" / "secret_key").write_text("x")
     assert config.instance_path(config.load()) == work / "instance"
     # The setting wins over all of them.
-    assert config.instance_path(config.load({"INSTANCE_PATH": str(tmp_path / "set")})) \
+    assert (
+        config.instance_path(config.load({"INSTANCE_PATH": str(tmp_path / "set")}))
         == tmp_path / "set"
+    )

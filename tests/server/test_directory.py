@@ -24,21 +24,31 @@ GROUP = Party(jid="120363000000000001@g.us")
 
 @pytest.fixture
 def session(make_user):
-    return sessions.create(Principal.for_user(make_user("operator")), label="s",
-                           transport="sandbox", auto_start=False)
+    return sessions.create(
+        Principal.for_user(make_user("operator")), label="s", transport="sandbox", auto_start=False
+    )
 
 
 def _message(session, chat: Party, sender: Party, *, from_me: bool = False, wa_id="A1"):
-    message = InboundMessage(id=wa_id, chat=chat, sender=sender, timestamp=datetime.now(UTC),
-                             kind="text", text="halo", from_me=from_me,
-                             is_group=chat.jid.endswith("@g.us"))
+    message = InboundMessage(
+        id=wa_id,
+        chat=chat,
+        sender=sender,
+        timestamp=datetime.now(UTC),
+        kind="text",
+        text="halo",
+        from_me=from_me,
+        is_group=chat.jid.endswith("@g.us"),
+    )
     eventlog.record(MessageReceived(message=message), session)
     db.session.commit()
 
 
 def _contacts(session):
-    return {(c.jid, c.phone, c.name, c.push_name, c.saved, c.source)
-            for c in db.session.scalars(directory.contact_listing(session.id))}
+    return {
+        (c.jid, c.phone, c.name, c.push_name, c.saved, c.source)
+        for c in db.session.scalars(directory.contact_listing(session.id))
+    }
 
 
 def test_a_private_chat_makes_a_contact_a_group_message_does_not(session):
@@ -47,7 +57,8 @@ def test_a_private_chat_makes_a_contact_a_group_message_does_not(session):
     _message(session, BUDI, BUDI, wa_id="A2")
     assert _contacts(session) == {(BUDI.jid, "6281234567890", None, "Budi", False, "chat")}
     assert set(directory.contacts_by_phone(session.id, ["6281234567890", "628999"])) == {
-        "6281234567890"}
+        "6281234567890"
+    }
 
 
 def test_a_chat_started_from_the_phone_counts_without_taking_my_name(session):
@@ -59,22 +70,31 @@ def test_a_chat_started_from_the_phone_counts_without_taking_my_name(session):
 
 def test_the_address_book_sync_says_saved_and_the_saved_name(session):
     _message(session, BUDI, BUDI)
-    eventlog.record(ContactUpdated(contact=BUDI, timestamp=datetime.now(UTC), saved=True,
-                                   full_name="Budi Santoso (RT 5)"), session)
+    eventlog.record(
+        ContactUpdated(
+            contact=BUDI, timestamp=datetime.now(UTC), saved=True, full_name="Budi Santoso (RT 5)"
+        ),
+        session,
+    )
     siti = Party(jid="62812222333@s.whatsapp.net", phone="62812222333")
-    eventlog.record(ContactUpdated(contact=siti, timestamp=datetime.now(UTC), saved=True,
-                                   full_name="Bu Siti"), session)
-    eventlog.record(ContactUpdated(contact=siti, timestamp=datetime.now(UTC),
-                                   push_name="Siti W"), session)
+    eventlog.record(
+        ContactUpdated(contact=siti, timestamp=datetime.now(UTC), saved=True, full_name="Bu Siti"),
+        session,
+    )
+    eventlog.record(
+        ContactUpdated(contact=siti, timestamp=datetime.now(UTC), push_name="Siti W"), session
+    )
     db.session.commit()
     assert _contacts(session) == {
         (BUDI.jid, "6281234567890", "Budi Santoso (RT 5)", "Budi", True, "address_book"),
-        (siti.jid, "62812222333", "Bu Siti", "Siti W", True, "address_book")}
-    eventlog.record(ContactUpdated(contact=siti, timestamp=datetime.now(UTC), saved=False,
-                                   full_name=""), session)
+        (siti.jid, "62812222333", "Bu Siti", "Siti W", True, "address_book"),
+    }
+    eventlog.record(
+        ContactUpdated(contact=siti, timestamp=datetime.now(UTC), saved=False, full_name=""),
+        session,
+    )
     db.session.commit()
-    assert (siti.jid, "62812222333", None, "Siti W", False, "address_book") in \
-        _contacts(session)
+    assert (siti.jid, "62812222333", None, "Siti W", False, "address_book") in _contacts(session)
 
 
 def test_an_lid_without_a_number_is_kept_by_its_lid(session):
@@ -84,8 +104,6 @@ def test_an_lid_without_a_number_is_kept_by_its_lid(session):
 
 
 def test_group_names_are_learnt_from_group_events(session):
-    eventlog.record(GroupJoined(group=GROUP, name="Arisan", timestamp=datetime.now(UTC)),
-                    session)
+    eventlog.record(GroupJoined(group=GROUP, name="Arisan", timestamp=datetime.now(UTC)), session)
     db.session.commit()
-    assert directory.groups_named(session.id, "ARISAN") == [{"jid": GROUP.jid,
-                                                              "name": "Arisan"}]
+    assert directory.groups_named(session.id, "ARISAN") == [{"jid": GROUP.jid, "name": "Arisan"}]

@@ -16,28 +16,47 @@ OTP = "OTP 482913"
 def listener(name: str) -> dict:
     """A workflow that keeps the result of any run that completes (and ends as failed,
     so that listeners do not start each other)."""
-    return {"name": name, "trigger": {"type": "event", "types": ["workflow.completed"]},
-            "start": "keep", "nodes": {
-                "keep": {"type": "set", "params": {"variables": {
-                    "seen": "{{ trigger.data.result }}"}}, "next": {"next": "stop"}},
-                "stop": {"type": "end", "params": {"status": "failed", "reason": "kept"}}}}
+    return {
+        "name": name,
+        "trigger": {"type": "event", "types": ["workflow.completed"]},
+        "start": "keep",
+        "nodes": {
+            "keep": {
+                "type": "set",
+                "params": {"variables": {"seen": "{{ trigger.data.result }}"}},
+                "next": {"next": "stop"},
+            },
+            "stop": {"type": "end", "params": {"status": "failed", "reason": "kept"}},
+        },
+    }
 
 
 def runs_of(name: str) -> list[WorkflowRun]:
     from server.models import Workflow
 
-    rows = db.session.scalars(sa.select(WorkflowRun).join(
-        Workflow, Workflow.id == WorkflowRun.workflow_id).where(Workflow.name == name)).all()
+    rows = db.session.scalars(
+        sa.select(WorkflowRun)
+        .join(Workflow, Workflow.id == WorkflowRun.workflow_id)
+        .where(Workflow.name == name)
+    ).all()
     db.session.rollback()
     return list(rows)
 
 
 def test_a_run_without_a_session_reaches_only_its_tenants_workflows(
-        client, make_user, login, admin, upload):
+    client, make_user, login, admin, upload
+):
     alice, bob = make_user("operator", "alice"), make_user("operator", "bob")
     alice_h, bob_h, admin_h = login(alice), login(bob), login(admin)
-    upload(alice_h, {"name": "otp", "trigger": {"type": "manual"}, "start": "done",
-                     "nodes": {"done": {"type": "end", "params": {"result": OTP}}}})
+    upload(
+        alice_h,
+        {
+            "name": "otp",
+            "trigger": {"type": "manual"},
+            "start": "done",
+            "nodes": {"done": {"type": "end", "params": {"result": OTP}}},
+        },
+    )
     upload(alice_h, listener("alice-listens"))
     upload(bob_h, listener("bob-listens"))
     upload(admin_h, listener("global-listens"))

@@ -75,8 +75,9 @@ def test_a_lost_file_is_written_again(app):
 
 
 def test_store_cleans_what_it_is_told(app):
-    row = media.store(PNG_MAGIC + b"rest", mimetype="Image/PNG; charset=binary",
-                      filename="../../secret/pic.png")
+    row = media.store(
+        PNG_MAGIC + b"rest", mimetype="Image/PNG; charset=binary", filename="../../secret/pic.png"
+    )
     assert (row.mimetype, row.filename) == ("image/png", "pic.png")
     row = media.store(PNG_MAGIC + b"other", mimetype="not a type", filename=None)
     assert row.mimetype == "image/png"  # sniffed instead
@@ -111,9 +112,8 @@ def test_from_base64(app):
 
 def test_from_base64_accepts_data_urls_line_breaks_and_missing_padding(app):
     encoded = base64.b64encode(b"%PDF-1.7 tiny").decode()
-    assert media.from_base64(f"data:application/pdf;base64,{encoded}").mimetype == \
-        "application/pdf"
-    wrapped = "\n".join(encoded[i:i + 4] for i in range(0, len(encoded), 4))
+    assert media.from_base64(f"data:application/pdf;base64,{encoded}").mimetype == "application/pdf"
+    wrapped = "\n".join(encoded[i : i + 4] for i in range(0, len(encoded), 4))
     assert media.open_bytes(media.from_base64(wrapped).sha256) == b"%PDF-1.7 tiny"
     unpadded = base64.b64encode(b"ab").decode().rstrip("=")
     assert media.open_bytes(media.from_base64(unpadded, "text/plain").sha256) == b"ab"
@@ -137,29 +137,31 @@ def test_from_base64_too_large(app, limit):
 # --- sniffing -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("data, expected", [
-    (PNG_MAGIC + b"\x00" * 8, "image/png"),
-    (b"\xff\xd8\xff\xe0" + b"\x00" * 8, "image/jpeg"),
-    (b"GIF89a" + b"\x00" * 8, "image/gif"),
-    (b"GIF87a" + b"\x00" * 8, "image/gif"),
-    (b"RIFF\x10\x00\x00\x00WEBPVP8 ", "image/webp"),
-    (b"%PDF-1.4\n", "application/pdf"),
-    (b"OggS\x00\x02" + b"\x00" * 8, "audio/ogg"),
-    (b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 8, "video/mp4"),
-    (b"\x00\x00\x00\x18ftypisom" + b"\x00" * 8, "video/mp4"),
-    (b"\x00\x00\x00\x18ftypM4A " + b"\x00" * 8, "audio/mp4"),
-    (b"RIFF\x10\x00\x00\x00WAVEfmt ", "application/octet-stream"),  # RIFF, but not WebP
-    (b"\x00\x01\x02", "application/octet-stream"),
-    (b"", "application/octet-stream"),
-])
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        (PNG_MAGIC + b"\x00" * 8, "image/png"),
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 8, "image/jpeg"),
+        (b"GIF89a" + b"\x00" * 8, "image/gif"),
+        (b"GIF87a" + b"\x00" * 8, "image/gif"),
+        (b"RIFF\x10\x00\x00\x00WEBPVP8 ", "image/webp"),
+        (b"%PDF-1.4\n", "application/pdf"),
+        (b"OggS\x00\x02" + b"\x00" * 8, "audio/ogg"),
+        (b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 8, "video/mp4"),
+        (b"\x00\x00\x00\x18ftypisom" + b"\x00" * 8, "video/mp4"),
+        (b"\x00\x00\x00\x18ftypM4A " + b"\x00" * 8, "audio/mp4"),
+        (b"RIFF\x10\x00\x00\x00WAVEfmt ", "application/octet-stream"),  # RIFF, but not WebP
+        (b"\x00\x01\x02", "application/octet-stream"),
+        (b"", "application/octet-stream"),
+    ],
+)
 def test_sniff_by_magic_numbers(data, expected):
     assert media.sniff_mimetype(data, None) == expected
 
 
 def test_sniff_falls_back_to_the_file_name_and_trusts_bytes_over_it():
     assert media.sniff_mimetype(b"plain words", "notes.txt") == "text/plain"
-    assert media.sniff_mimetype(b"plain words", "notes.unknown-ext") == \
-        "application/octet-stream"
+    assert media.sniff_mimetype(b"plain words", "notes.unknown-ext") == "application/octet-stream"
     assert media.sniff_mimetype(PNG_MAGIC, "photo.txt") == "image/png"
 
 
@@ -175,8 +177,9 @@ def test_from_upload_uses_the_declared_type(app):
 def test_from_upload_sniffs_when_the_type_says_nothing(app):
     jpeg = image_bytes("JPEG")
     for content_type in (None, "application/octet-stream"):
-        upload = FileStorage(io.BytesIO(jpeg), filename="C:\\photos\\holiday.jpg",
-                             content_type=content_type)
+        upload = FileStorage(
+            io.BytesIO(jpeg), filename="C:\\photos\\holiday.jpg", content_type=content_type
+        )
         row = media.from_upload(upload)
         assert (row.mimetype, row.filename) == ("image/jpeg", "holiday.jpg")
     assert count_rows() == 1

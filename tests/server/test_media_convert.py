@@ -25,21 +25,46 @@ def image_bytes(fmt: str = "PNG", size=(40, 20), color=(255, 0, 0, 255)) -> byte
 
 def audio_bytes(fmt: str, tmp_path, seconds: float = 1.0, extra=()) -> bytes:
     """A tone in ``fmt`` (mp3, m4a, wav, ogg-vorbis, ogg-opus, webm), made by ffmpeg."""
-    codec, suffix = {"mp3": ("libmp3lame", "mp3"), "m4a": ("aac", "m4a"),
-                     "wav": ("pcm_s16le", "wav"), "vorbis": ("libvorbis", "ogg"),
-                     "opus": ("libopus", "ogg"), "webm": ("libopus", "webm")}[fmt]
+    codec, suffix = {
+        "mp3": ("libmp3lame", "mp3"),
+        "m4a": ("aac", "m4a"),
+        "wav": ("pcm_s16le", "wav"),
+        "vorbis": ("libvorbis", "ogg"),
+        "opus": ("libopus", "ogg"),
+        "webm": ("libopus", "webm"),
+    }[fmt]
     target = tmp_path / f"tone-{fmt}.{suffix}"
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
-                    f"sine=frequency=440:duration={seconds}", *extra, "-ac", "2",
-                    "-c:a", codec, "-y", str(target)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=440:duration={seconds}",
+            *extra,
+            "-ac",
+            "2",
+            "-c:a",
+            codec,
+            "-y",
+            str(target),
+        ],
+        check=True,
+    )
     return target.read_bytes()
 
 
 def probe(data: bytes, tmp_path) -> dict:
     path = tmp_path / "probe.bin"
     path.write_bytes(data)
-    out = subprocess.run(["ffprobe", "-v", "error", "-show_format", "-show_streams",
-                          "-of", "json", str(path)], check=True, capture_output=True).stdout
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)],
+        check=True,
+        capture_output=True,
+    ).stdout
     return json.loads(out)
 
 
@@ -53,7 +78,10 @@ def test_voice_is_transcoded_to_mono_ogg_opus(fmt, tmp_path):
     info = probe(note, tmp_path)
     [stream] = info["streams"]
     assert (info["format"]["format_name"], stream["codec_name"], stream["channels"]) == (
-        "ogg", "opus", 1)
+        "ogg",
+        "opus",
+        1,
+    )
     assert 0.8 < float(info["format"]["duration"]) < 1.3
 
 
@@ -79,11 +107,29 @@ def test_voice_refuses_an_image_without_sound(tmp_path):
 
 def test_voice_never_follows_a_playlist_to_other_files(tmp_path):
     secret = tmp_path / "secret.ts"  # a file of the server's that ffmpeg can read
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "sine=duration=1", "-c:a", "mp2", "-f", "mpegts", str(secret)], check=True)
-    for playlist in ("#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n"
-                     f"#EXTINF:1,\n{secret}\n#EXT-X-ENDLIST\n",
-                     f"ffconcat version 1.0\nfile '{secret}'\n"):
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=1",
+            "-c:a",
+            "mp2",
+            "-f",
+            "mpegts",
+            str(secret),
+        ],
+        check=True,
+    )
+    for playlist in (
+        "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n"
+        f"#EXTINF:1,\n{secret}\n#EXT-X-ENDLIST\n",
+        f"ffconcat version 1.0\nfile '{secret}'\n",
+    ):
         with pytest.raises(media_convert.InvalidAudio):
             media_convert.to_voice_note(playlist.encode())
 
@@ -103,8 +149,9 @@ def test_other_kinds_are_not_converted():
 # --- stickers -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fmt, size", [("PNG", (40, 20)), ("JPEG", (1000, 400)),
-                                       ("GIF", (30, 90)), ("WEBP", (512, 512))])
+@pytest.mark.parametrize(
+    "fmt, size", [("PNG", (40, 20)), ("JPEG", (1000, 400)), ("GIF", (30, 90)), ("WEBP", (512, 512))]
+)
 def test_sticker_is_a_512_square_webp(fmt, size):
     sticker = media_convert.to_sticker(image_bytes(fmt, size))
     assert len(sticker) <= media_convert.STICKER_MAX_BYTES
@@ -127,8 +174,9 @@ def test_sticker_keeps_the_aspect_ratio_with_transparent_padding():
         assert 120 <= top <= 136  # (512 - 256) / 2 = 128
 
 
-@pytest.mark.parametrize("data", [b"", b"not an image", PNG_MAGIC + b"truncated",
-                                  b"%!PS-Adobe-3.0 EPSF-3.0\n"])
+@pytest.mark.parametrize(
+    "data", [b"", b"not an image", PNG_MAGIC + b"truncated", b"%!PS-Adobe-3.0 EPSF-3.0\n"]
+)
 def test_sticker_refuses_what_is_not_an_image(data):
     with pytest.raises(media_convert.InvalidImage) as caught:
         media_convert.to_sticker(data)

@@ -19,10 +19,14 @@ def test_the_models_match_the_migrated_schema(app):
     """A model change without a migration (or a migration that differs) shows up here:
     write one with ``kabar db migrate -m "..."``."""
     with db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={
-            "compare_type": True,
-            "include_name": lambda name, type_, _parents: not (
-                type_ == "table" and name in database.UNMANAGED_TABLES)})
+        context = MigrationContext.configure(
+            connection,
+            opts={
+                "compare_type": True,
+                "include_name": lambda name, type_, _parents: (
+                    not (type_ == "table" and name in database.UNMANAGED_TABLES)
+                ),
+            },
+        )
         differences = compare_metadata(context, db.metadata)
-    assert differences == [], "models and migrations disagree:\n" + "\n".join(
-        map(str, differences))
+    assert differences == [], "models and migrations disagree:\n" + "\n".join(map(str, differences))

@@ -32,14 +32,21 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         port = self.server.server_address[1]
         routes = {
-            "/small": lambda: self._send(200, b"hello", [
-                ("Content-Type", "text/plain; charset=utf-8"),
-                ("Content-Disposition", 'attachment; filename="greeting.txt"')]),
+            "/small": lambda: self._send(
+                200,
+                b"hello",
+                [
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Disposition", 'attachment; filename="greeting.txt"'),
+                ],
+            ),
             "/files/photo.png": lambda: self._send(200, PNG, [("Content-Type", "image/png")]),
-            "/unicode-name": lambda: self._send(200, b"x", [
-                ("Content-Disposition", "attachment; filename*=UTF-8''caf%C3%A9.txt")]),
-            "/evil-name": lambda: self._send(200, b"x", [
-                ("Content-Disposition", 'attachment; filename="../../etc/passwd"')]),
+            "/unicode-name": lambda: self._send(
+                200, b"x", [("Content-Disposition", "attachment; filename*=UTF-8''caf%C3%A9.txt")]
+            ),
+            "/evil-name": lambda: self._send(
+                200, b"x", [("Content-Disposition", 'attachment; filename="../../etc/passwd"')]
+            ),
             "/big": lambda: self._send(200, b"x" * 2000),
             "/big-unannounced": lambda: self._send(200, b"x" * 2000, length=False),
             "/host": lambda: self._send(200, self.headers["Host"].encode()),
@@ -118,42 +125,48 @@ def fake_dns(monkeypatch) -> dict[str, list[str]]:
         addresses = answer() if callable(answer) else answer
         if not addresses:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", (a, port, 0, 0)) if ":" in a
-                else (socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in addresses]
+        return [
+            (socket.AF_INET6, socket.SOCK_STREAM, 6, "", (a, port, 0, 0))
+            if ":" in a
+            else (socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
+            for a in addresses
+        ]
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     return names
 
 
 def get(url: str, *, max_bytes: int = 1000, timeout: float = 5, allow=None):
-    return fetch(url, max_bytes=max_bytes, timeout=timeout,
-                 allow=LOCAL if allow is None else allow)
+    return fetch(url, max_bytes=max_bytes, timeout=timeout, allow=LOCAL if allow is None else allow)
 
 
 # --- check_url --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url, refused", [
-    ("http://127.0.0.1/", "127.0.0.1"),
-    ("http://localhost:7308/api", "127.0.0.1"),
-    ("http://10.1.2.3/", "10.1.2.3"),
-    ("http://192.168.0.1/", "192.168.0.1"),
-    ("http://169.254.169.254/latest/meta-data/", "169.254.169.254"),
-    ("http://[::1]/", "::1"),
-    ("http://[::ffff:127.0.0.1]/", "127.0.0.1"),
-    ("http://100.64.1.1/", "100.64.1.1"),
-    ("http://0.0.0.0/", "0.0.0.0"),
-    ("http://224.0.0.1/", "224.0.0.1"),
-    ("https://[fe80::1]/", "fe80::1"),
-    # IPv6 that carries an IPv4 address: a 6to4 relay or a NAT64 translator delivers there.
-    ("http://[2002:7f00:1::]/", "127.0.0.1"),
-    ("http://[2002:a9fe:a9fe::]/", "169.254.169.254"),
-    ("http://[2002:0a01:0203::1]/", "10.1.2.3"),
-    ("http://[64:ff9b::7f00:1]/", "127.0.0.1"),
-    ("http://[64:ff9b::a9fe:a9fe]/", "169.254.169.254"),
-    ("http://[64:ff9b:1::a01:203]/", "64:ff9b:1::a01:203"),
-    ("http://[::7f00:1]/", "127.0.0.1"),
-])
+@pytest.mark.parametrize(
+    "url, refused",
+    [
+        ("http://127.0.0.1/", "127.0.0.1"),
+        ("http://localhost:7308/api", "127.0.0.1"),
+        ("http://10.1.2.3/", "10.1.2.3"),
+        ("http://192.168.0.1/", "192.168.0.1"),
+        ("http://169.254.169.254/latest/meta-data/", "169.254.169.254"),
+        ("http://[::1]/", "::1"),
+        ("http://[::ffff:127.0.0.1]/", "127.0.0.1"),
+        ("http://100.64.1.1/", "100.64.1.1"),
+        ("http://0.0.0.0/", "0.0.0.0"),
+        ("http://224.0.0.1/", "224.0.0.1"),
+        ("https://[fe80::1]/", "fe80::1"),
+        # IPv6 that carries an IPv4 address: a 6to4 relay or a NAT64 translator delivers there.
+        ("http://[2002:7f00:1::]/", "127.0.0.1"),
+        ("http://[2002:a9fe:a9fe::]/", "169.254.169.254"),
+        ("http://[2002:0a01:0203::1]/", "10.1.2.3"),
+        ("http://[64:ff9b::7f00:1]/", "127.0.0.1"),
+        ("http://[64:ff9b::a9fe:a9fe]/", "169.254.169.254"),
+        ("http://[64:ff9b:1::a01:203]/", "64:ff9b:1::a01:203"),
+        ("http://[::7f00:1]/", "127.0.0.1"),
+    ],
+)
 def test_refuses_internal_addresses(url, refused):
     with pytest.raises(UnsafeURL) as caught:
         check_url(url, allow=[])
@@ -163,9 +176,17 @@ def test_refuses_internal_addresses(url, refused):
     assert "KABAR_FETCH_ALLOW" in error.message
 
 
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/file",
-                                 "gopher://example.com/", "javascript:alert(1)", "http://",
-                                 "not a url"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "ftp://example.com/file",
+        "gopher://example.com/",
+        "javascript:alert(1)",
+        "http://",
+        "not a url",
+    ],
+)
 def test_refuses_other_schemes_and_non_urls(url):
     with pytest.raises(UnsafeURL) as caught:
         check_url(url, allow=[])
@@ -239,8 +260,7 @@ def test_fetches_a_small_body(server):
 
 def test_filename_from_the_url_path_and_rfc_5987(server):
     fetched = get(f"{server}/files/photo.png")
-    assert (fetched.data, fetched.content_type, fetched.filename) == \
-        (PNG, "image/png", "photo.png")
+    assert (fetched.data, fetched.content_type, fetched.filename) == (PNG, "image/png", "photo.png")
     assert get(f"{server}/unicode-name").filename == "café.txt"
     assert get(f"{server}/evil-name").filename == "passwd"
 

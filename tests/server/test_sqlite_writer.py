@@ -12,9 +12,14 @@ from server import sqlite_writer
 
 def _connect(path, **kwargs):
     # No busy timeout: without the queue a second writer fails at once.
-    connection = sqlite3.connect(path, timeout=0, factory=sqlite_writer.Connection,
-                                 isolation_level="IMMEDIATE", check_same_thread=False,
-                                 **kwargs)
+    connection = sqlite3.connect(
+        path,
+        timeout=0,
+        factory=sqlite_writer.Connection,
+        isolation_level="IMMEDIATE",
+        check_same_thread=False,
+        **kwargs,
+    )
     connection.execute("PRAGMA journal_mode=WAL")
     return connection
 
@@ -49,8 +54,7 @@ def test_a_second_writer_waits_for_the_first_to_commit(database):
     first.commit()
     thread.join(10)
     assert failure == []
-    assert [row[0] for row in first.execute("SELECT who FROM t ORDER BY id")] == [
-        "first", "second"]
+    assert [row[0] for row in first.execute("SELECT who FROM t ORDER BY id")] == ["first", "second"]
 
 
 def test_a_rollback_and_a_failed_statement_give_the_turn_back(database):

@@ -55,6 +55,7 @@ def live_server(app, runtime, monkeypatch):  # noqa: F811 - the imported fixture
     thread = threading.Thread(target=server.serve_forever, name="test-web", daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
+
     # The page fixture closed the browser's tab first; wait for its requests to end.
     # (Other requests may linger in the dev server draining their socket: their app
     # context, and so their connection, is gone already.)
@@ -77,8 +78,9 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=["--no-sandbox"])
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
         yield browser
         browser.close()
 

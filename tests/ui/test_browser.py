@@ -63,8 +63,9 @@ def test_log_in_pair_a_sandbox_session_chat_both_ways(page, log_in):
     from server.models import User
 
     g.principal = Principal.for_user(db.session.get(User, row.owner_id))
-    sandbox_controls.say(sessions.get(session_id), sender="0812-3456-789",
-                         text="Ada yang bisa dibantu?")
+    sandbox_controls.say(
+        sessions.get(session_id), sender="0812-3456-789", text="Ada yang bisa dibantu?"
+    )
     expect(page.locator(".bubble.in", has_text="Ada yang bisa dibantu?")).to_be_visible()
 
 
@@ -85,9 +86,11 @@ class _Attacker(BaseHTTPRequestHandler):
     target = ""
 
     def do_GET(self):
-        body = (f'<form method="post" action="{self.target}/sessions">'
-                '<input name="label" value="forged"><input name="transport" value="sandbox">'
-                '<button>Win a prize</button></form>').encode()
+        body = (
+            f'<form method="post" action="{self.target}/sessions">'
+            '<input name="label" value="forged"><input name="transport" value="sandbox">'
+            "<button>Win a prize</button></form>"
+        ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/html")
         self.send_header("Content-Length", str(len(body)))

@@ -51,8 +51,9 @@ def test_a_session_page_offers_what_its_state_allows_in_the_users_language(page,
     expect(page.get_by_role("heading", name="Pair")).to_have_count(0)
 
     page.get_by_role("button", name="Stop", exact=True).click()
-    expect(page.locator("[data-status]")).to_have_attribute("data-status", "stopped",
-                                                            timeout=15_000)
+    expect(page.locator("[data-status]")).to_have_attribute(
+        "data-status", "stopped", timeout=15_000
+    )
     assert _actions(page) == ["Start", "Delete"]
 
     # In Indonesian: the statuses too, and the owner by name.
@@ -77,14 +78,18 @@ def test_a_session_page_offers_what_its_state_allows_in_the_users_language(page,
 def test_a_chat_shows_names_formatting_and_is_read_while_open(page, log_in):
     user = log_in("operator")
     session_id = _create_sandbox_session(page, "Chat")
-    expect(page.locator("[data-status]")).to_have_attribute("data-status", "qr",
-                                                            timeout=15_000)
+    expect(page.locator("[data-status]")).to_have_attribute("data-status", "qr", timeout=15_000)
     page.get_by_role("button", name="Scan the QR code").click()
-    expect(page.locator("[data-status]")).to_have_attribute("data-status", "connected",
-                                                            timeout=15_000)
+    expect(page.locator("[data-status]")).to_have_attribute(
+        "data-status", "connected", timeout=15_000
+    )
     g.principal = Principal.for_user(user)
-    sandbox_controls.say(sessions.get(session_id), sender="0812-3456-789", name="Budi",
-                text="*Penting*: lampu _kelas_ ~mati~ ```B201```")
+    sandbox_controls.say(
+        sessions.get(session_id),
+        sender="0812-3456-789",
+        name="Budi",
+        text="*Penting*: lampu _kelas_ ~mati~ ```B201```",
+    )
 
     page.get_by_role("link", name="Chat", exact=True).first.click()
     chats = page.locator(".chat-list")
@@ -110,10 +115,15 @@ def test_a_chat_shows_names_formatting_and_is_read_while_open(page, log_in):
 
 
 def test_ticket_steps_follow_the_status_and_graph_labels_are_not_hidden(
-        page, log_in, app, tmp_path, monkeypatch):
+    page, log_in, app, tmp_path, monkeypatch
+):
     log_in("admin")
-    ticket = lifecycle.create("proyektor mati", Actor.system("test"),
-                            reporter_phone="6281234567890", reporter_name="Marta")
+    ticket = lifecycle.create(
+        "proyektor mati",
+        Actor.system("test"),
+        reporter_phone="6281234567890",
+        reporter_name="Marta",
+    )
     page.goto(f"/helpdesk/tickets/{ticket.number}")
     step = page.get_by_label("Step")
     assert _options(step) == ["Hold (pending)"]
@@ -121,7 +131,10 @@ def test_ticket_steps_follow_the_status_and_graph_labels_are_not_hidden(
     page.get_by_role("form", name="Change the status").get_by_role("button").click()
     expect(page.locator("[data-ticket-status]")).to_have_text("pending")
     assert _options(page.get_by_label("Step")) == [
-        "Start (in progress)", "Finish (done)", "Reopen (new)"]
+        "Start (in progress)",
+        "Finish (done)",
+        "Reopen (new)",
+    ]
 
     # The helpdesk-request graph: every edge label whole, over no box.
     shutil.copytree(WORKFLOWS / "helpdesk", tmp_path / "helpdesk")
@@ -131,17 +144,22 @@ def test_ticket_steps_follow_the_status_and_graph_labels_are_not_hidden(
         page.goto(f"/workflows/{name}")
         labels = page.locator("[data-edge-label]")
         expect(labels.first).to_be_visible()
-        boxes = [page.locator(".node rect").nth(i).bounding_box()
-                 for i in range(page.locator(".node rect").count())]
+        boxes = [
+            page.locator(".node rect").nth(i).bounding_box()
+            for i in range(page.locator(".node rect").count())
+        ]
         svg = page.locator("svg.graph").bounding_box()
         for i in range(labels.count()):
             label = labels.nth(i).bounding_box()
             text = labels.nth(i).text_content()
-            assert svg["x"] <= label["x"] and label["x"] + label["width"] <= \
-                svg["x"] + svg["width"], f"{name}: {text!r} is cut"
+            assert (
+                svg["x"] <= label["x"] and label["x"] + label["width"] <= svg["x"] + svg["width"]
+            ), f"{name}: {text!r} is cut"
             for box in boxes:
-                apart = (label["x"] + label["width"] <= box["x"]
-                         or box["x"] + box["width"] <= label["x"]
-                         or label["y"] + label["height"] <= box["y"]
-                         or box["y"] + box["height"] <= label["y"])
+                apart = (
+                    label["x"] + label["width"] <= box["x"]
+                    or box["x"] + box["width"] <= label["x"]
+                    or label["y"] + label["height"] <= box["y"]
+                    or box["y"] + box["height"] <= label["y"]
+                )
                 assert apart, f"{name}: {text!r} is under a box"

@@ -36,18 +36,23 @@ def _helpdesk_workflows(app, tmp_path, monkeypatch) -> None:
 def _paired_sandbox(owner) -> sessions.WaSession:
     """A connected sandbox session of ``owner``, unpaced (tests are about what is sent)."""
     g.principal = Principal.for_user(owner)
-    session = sessions.create(g.principal, label="Helpdesk", transport="sandbox",
-                              settings={"pacing": {"enabled": False}})
-    wait_for(lambda: db.session.get(sessions.WaSession, session.id).status == "qr",
-             what="a QR code")
+    session = sessions.create(
+        g.principal, label="Helpdesk", transport="sandbox", settings={"pacing": {"enabled": False}}
+    )
+    wait_for(
+        lambda: db.session.get(sessions.WaSession, session.id).status == "qr", what="a QR code"
+    )
     sandbox_controls.scan(db.session.get(sessions.WaSession, session.id), phone="6281100000001")
-    wait_for(lambda: db.session.get(sessions.WaSession, session.id).status == "connected",
-             what="connected")
+    wait_for(
+        lambda: db.session.get(sessions.WaSession, session.id).status == "connected",
+        what="connected",
+    )
     return db.session.get(sessions.WaSession, session.id)
 
 
 def test_assign_a_ticket_and_see_the_reporters_notification_in_the_sandbox_chat(
-        page, log_in, app, make_user, tmp_path, monkeypatch):
+    page, log_in, app, make_user, tmp_path, monkeypatch
+):
     user = log_in("operator")
     _helpdesk_workflows(app, tmp_path, monkeypatch)
     officer = make_user("field", username="siswanto", display_name="Siswanto")
@@ -60,8 +65,9 @@ def test_assign_a_ticket_and_see_the_reporters_notification_in_the_sandbox_chat(
     expect(page.locator("body")).to_have_attribute("data-live", "open")
 
     # The reporter writes on WhatsApp (the sandbox); the ticket appears by itself.
-    sandbox_controls.say(session, sender=REPORTER, name="Marta",
-                         text="#request lampu kelas B201 mati")
+    sandbox_controls.say(
+        session, sender=REPORTER, name="Marta", text="#request lampu kelas B201 mati"
+    )
     row = page.locator("tr[data-ticket]")
     expect(row).to_have_count(1, timeout=20_000)
     expect(row).to_contain_text("lampu kelas B201 mati")

@@ -40,8 +40,11 @@ def _stored(name: str, owner_id: int) -> tuple[dict, int]:
     db.session.expire_all()
     row = store.by_name(name, owner_id=owner_id)
     assert row is not None, f"{name} was not saved"
-    count = db.session.scalar(sa.select(sa.func.count()).select_from(WorkflowVersion).where(
-        WorkflowVersion.workflow_id == row.id))
+    count = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(WorkflowVersion)
+        .where(WorkflowVersion.workflow_id == row.id)
+    )
     return store.doc_of(row), count
 
 
@@ -73,8 +76,9 @@ def _param(page, label: str, value: str) -> None:
 
 def _wire(page, node_id: str, output: str, target: str) -> None:
     _select(page, node_id)
-    page.locator("[data-inspector]").get_by_label(f"{output} goes to", exact=True) \
-        .select_option(target)
+    page.locator("[data-inspector]").get_by_label(f"{output} goes to", exact=True).select_option(
+        target
+    )
 
 
 def _select(page, node_id: str) -> None:
@@ -117,19 +121,22 @@ def test_build_the_survey_from_an_empty_canvas_and_save_it(page, log_in, shots):
     expect(timeout.locator("[data-field-problem]")).to_contain_text("missing: add 'timeout'")
     _param(page, "timeout", "1")  # a duration: one hour
     inspector.get_by_label("timeout unit").select_option("hours")
-    expect(inspector.locator('[data-path="$.nodes.ask.params.timeout"] .studio-duration')
-           ).to_have_text("= 3600 s (1 h)")
+    expect(
+        inspector.locator('[data-path="$.nodes.ask.params.timeout"] .studio-duration')
+    ).to_have_text("= 3600 s (1 h)")
 
     _add(page, "set", "score")
     _param(page, "variables (JSON)", '{"rating": "{{ ask.text | int }}"}')
     reads = inspector.locator(".studio-reads li")
-    expect(reads.filter(has_text="ask.text — the output of node ask (wait_for_reply)")
-           ).to_be_visible()
+    expect(
+        reads.filter(has_text="ask.text — the output of node ask (wait_for_reply)")
+    ).to_be_visible()
 
     _add(page, "branch", "happy")
     _param(page, "condition", "vars.rating >= 4")
-    expect(reads.filter(has_text="vars.rating — the variable rating (set by score)")
-           ).to_be_visible()
+    expect(
+        reads.filter(has_text="vars.rating — the variable rating (set by score)")
+    ).to_be_visible()
 
     for node_id in ("thanks", "sorry", "closed", "gave_up"):
         _add(page, "send", node_id)
@@ -140,12 +147,16 @@ def test_build_the_survey_from_an_empty_canvas_and_save_it(page, log_in, shots):
 
     # Connect the outputs: one by dragging an output onto a node, the rest by their forms.
     page.locator('[data-node="ask"] [data-output="reply"] .studio-port-dot').drag_to(
-        page.locator('[data-node="score"] .studio-node-head'))
+        page.locator('[data-node="score"] .studio-node-head')
+    )
     expect(page.locator('[data-node="ask"] [data-output="reply"]')).to_have_class(
-        "studio-port is-wired")
-    for source, outputs in (("ask", {"timeout": "closed", "invalid": "gave_up"}),
-                            ("score", {"next": "happy"}),
-                            ("happy", {"true": "thanks", "false": "sorry"})):
+        "studio-port is-wired"
+    )
+    for source, outputs in (
+        ("ask", {"timeout": "closed", "invalid": "gave_up"}),
+        ("score", {"next": "happy"}),
+        ("happy", {"true": "thanks", "false": "sorry"}),
+    ):
         for output, target in outputs.items():
             _wire(page, source, output, target)
     _settled(page)
@@ -156,8 +167,10 @@ def test_build_the_survey_from_an_empty_canvas_and_save_it(page, log_in, shots):
     before = page.locator('[data-node="closed"]').bounding_box()
     page.get_by_role("button", name="Arrange").click()
     assert page.locator('[data-node="closed"]').bounding_box() != before
-    assert page.locator('[data-node="score"]').bounding_box()["x"] > \
-        page.locator('[data-node="ask"]').bounding_box()["x"]
+    assert (
+        page.locator('[data-node="score"]').bounding_box()["x"]
+        > page.locator('[data-node="ask"]').bounding_box()["x"]
+    )
 
     # The JSON panel takes edits too: give the file its $schema there.
     panel = page.get_by_label("The workflow's JSON")
@@ -177,8 +190,7 @@ def test_build_the_survey_from_an_empty_canvas_and_save_it(page, log_in, shots):
     assert {k: v for k, v in stored.items() if k != "positions"} == SURVEY
 
 
-def test_a_broken_connection_shows_its_problem_on_its_node_and_undo_mends_it(page, log_in,
-                                                                            shots):
+def test_a_broken_connection_shows_its_problem_on_its_node_and_undo_mends_it(page, log_in, shots):
     user = log_in("operator")
     _upload(SURVEY, user.id)
     page.goto("/workflows/survey")
@@ -204,12 +216,14 @@ def test_a_broken_connection_shows_its_problem_on_its_node_and_undo_mends_it(pag
     expect(ask).to_have_class("studio-node kind-wait is-start is-selected has-problem")
     expect(ask.locator(".studio-node-problem")).to_have_text(
         'wait_for_reply needs a timeout path: add "timeout": "<node id>" to next, to say what '
-        "happens when nobody answers in time")
+        "happens when nobody answers in time"
+    )
     field = page.locator('[data-inspector] [data-path="$.nodes.ask.next.timeout"]')
     expect(field.locator("[data-field-problem]")).to_contain_text("needs a timeout path")
     expect(page.locator(".studio-node.has-problem")).to_have_count(2)  # closed: unreached
     expect(page.locator('[data-node="closed"] .studio-node-problem')).to_contain_text(
-        "never reached from start 'ask'")
+        "never reached from start 'ask'"
+    )
     field.scroll_into_view_if_needed()
     shots(page, "problem")
 
@@ -252,8 +266,13 @@ def test_a_broken_connection_shows_its_problem_on_its_node_and_undo_mends_it(pag
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("status").filter(has_text="as version 2")).to_be_visible()
     stored, versions = _stored("survey", user.id)
-    assert versions == 2 and stored["positions"]["ask"]["y"] == \
-        json.loads(page.get_by_label("The workflow's JSON").input_value())["positions"]["ask"]["y"]
+    assert (
+        versions == 2
+        and stored["positions"]["ask"]["y"]
+        == json.loads(page.get_by_label("The workflow's JSON").input_value())["positions"]["ask"][
+            "y"
+        ]
+    )
     assert {k: v for k, v in stored.items() if k != "positions"} == SURVEY
 
 
@@ -269,8 +288,9 @@ def test_every_shipped_workflow_opens_and_saves_back_unchanged(page, log_in, sho
         _settled(page)
         expect(page.locator("[data-studio]")).to_have_attribute("data-valid", "true")
         page.get_by_role("button", name="Save").click()
-        expect(page.get_by_role("status").filter(
-            has_text=f"No changes: {name} stays at version 1")).to_be_visible()
+        expect(
+            page.get_by_role("status").filter(has_text=f"No changes: {name} stays at version 1")
+        ).to_be_visible()
         if name == "helpdesk-request":
             shots(page, "helpdesk")
         _doc, versions = _stored(name, user.id)

@@ -55,8 +55,9 @@ def test_chat_with_the_survey_to_both_endings_and_reset(page, log_in, client, lo
     phone.get_by_role("button", name="Send").click()
     expect(phone).to_contain_text("Seberapa puas Anda dengan layanan kami?")
     expect(pane.locator("[data-sim-node]")).to_have_text("ask")
-    expect(graph.locator('[data-node="ask"]')).to_have_class("node kind-wait start visited "
-                                                             "at-waiting")
+    expect(graph.locator('[data-node="ask"]')).to_have_class(
+        "node kind-wait start visited at-waiting"
+    )
     expect(pane.get_by_role("button", name="Skip the wait")).to_be_visible()
     waiting = page.evaluate("window.__steps[window.__steps.length - 1]")
     assert (waiting["node"], waiting["status"]) == ("ask", "waiting")
@@ -68,8 +69,7 @@ def test_chat_with_the_survey_to_both_endings_and_reset(page, log_in, client, lo
     expect(graph.locator('[data-node="thanks"]')).to_have_class("node kind-message visited")
     done = page.evaluate("window.__steps[window.__steps.length - 1]")
     assert done["status"] == "done"
-    assert [step["node"] for step in done["steps"]] == ["ask", "ask", "score", "happy",
-                                                        "thanks"]
+    assert [step["node"] for step in done["steps"]] == ["ask", "ask", "score", "happy", "thanks"]
     # Each step opens to what went in and came out.
     step = pane.locator('.sim-steps li[data-node="score"]')
     step.locator("summary").click()
@@ -106,10 +106,12 @@ def test_a_hook_workflow_tested_from_the_studio(page, log_in, client, login):
     page.goto("/workflows/otp/simulator")
     pane = page.locator("#simulator")
     expect(pane.locator("[data-sim-unsaved]")).to_contain_text(
-        "The editor has unsaved changes: the simulator runs the saved version.")
+        "The editor has unsaved changes: the simulator runs the saved version."
+    )
     pane.get_by_text("Test the HTTP hook").click()
     pane.get_by_label("Request body (JSON or text)").fill(
-        '{"phone": "0812-5555-0000", "code": "424242"}')
+        '{"phone": "0812-5555-0000", "code": "424242"}'
+    )
     pane.get_by_role("button", name="Send to the hook").click()
     answer = pane.locator("[data-sim-hook-answer]")
     expect(answer.locator("[data-hook-status]")).to_have_text("HTTP 202 · application/json")
@@ -148,8 +150,7 @@ def test_versions_listed_compared_and_restored(page, log_in, client, login):
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Restore version 1").click()
-    expect(page.get_by_role("status").first).to_contain_text(
-        "Version 1 restored as version 3.")
+    expect(page.get_by_role("status").first).to_contain_text("Version 1 restored as version 3.")
     row = page.locator('tr[data-version="3"]')
     expect(row).to_contain_text("restored from version 1")
     expect(row).to_contain_text(user.username)
@@ -176,4 +177,5 @@ def test_the_pane_beside_the_editor_marks_the_node_the_run_is_at(page, log_in, c
     phone.get_by_role("button", name="Send").click()
     expect(phone).to_contain_text("Kami akan berusaha menjadi lebih baik.")
     expect(page.locator('.studio-nodes [data-node="sorry"]')).to_have_class(
-        re.compile(r"\bis-done\b"))
+        re.compile(r"\bis-done\b")
+    )

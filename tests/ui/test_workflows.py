@@ -7,12 +7,20 @@ import json
 
 from playwright.sync_api import expect
 
-DOC = {"name": "hello", "description": "Answers #hello.",
-       "trigger": {"type": "message", "command": ["#hello"]}, "start": "greet",
-       "nodes": {"greet": {"type": "sned", "params": {"to": "{{ trigger.sender }}",
-                                                     "text": "Halo!"},
-                           "next": {"next": "done"}},
-                 "done": {"type": "end"}}}
+DOC = {
+    "name": "hello",
+    "description": "Answers #hello.",
+    "trigger": {"type": "message", "command": ["#hello"]},
+    "start": "greet",
+    "nodes": {
+        "greet": {
+            "type": "sned",
+            "params": {"to": "{{ trigger.sender }}", "text": "Halo!"},
+            "next": {"next": "done"},
+        },
+        "done": {"type": "end"},
+    },
+}
 
 
 def test_upload_a_workflow_fix_its_mistake_enable_it_and_see_its_graph(page, log_in):

@@ -10,5 +10,13 @@ before the runtime claims its first command.
 from server.runtime.handlers import chats, groups, lookups, sandbox_controls
 from server.runtime.handlers.registry import HANDLERS, ON_POOL, Handler, handles
 
-__all__ = ["HANDLERS", "ON_POOL", "Handler", "chats", "groups", "handles", "lookups",
-           "sandbox_controls"]
+__all__ = [
+    "HANDLERS",
+    "ON_POOL",
+    "Handler",
+    "chats",
+    "groups",
+    "handles",
+    "lookups",
+    "sandbox_controls",
+]

@@ -80,8 +80,12 @@ def _update(runtime: Runtime, command: RuntimeCommand) -> dict:
     jid = _group_jid(runtime, command)
     transport = runtime.transport_for(command)
     payload = command.payload
-    setters = {"name": transport.set_group_name, "topic": transport.set_group_topic,
-               "announce": transport.set_group_announce, "locked": transport.set_group_locked}
+    setters = {
+        "name": transport.set_group_name,
+        "topic": transport.set_group_topic,
+        "announce": transport.set_group_announce,
+        "locked": transport.set_group_locked,
+    }
     for field, setter in setters.items():
         if field in payload:
             setter(jid, payload[field])
@@ -91,8 +95,9 @@ def _update(runtime: Runtime, command: RuntimeCommand) -> dict:
 @handles(GROUP_INVITE_LINK, pool=True)
 def _invite_link(runtime: Runtime, command: RuntimeCommand) -> str:
     transport = runtime.transport_for(command)
-    return transport.group_invite_link(_group_jid(runtime, command),
-                                       reset=bool(command.payload.get("reset")))
+    return transport.group_invite_link(
+        _group_jid(runtime, command), reset=bool(command.payload.get("reset"))
+    )
 
 
 @handles(GROUP_JOIN, pool=True)
@@ -113,7 +118,8 @@ def _participants(runtime: Runtime, command: RuntimeCommand) -> list[dict]:
     if not people:
         raise ValueError("Name at least one participant.")
     return runtime.transport_for(command).update_participants(
-        _group_jid(runtime, command), people, action)
+        _group_jid(runtime, command), people, action
+    )
 
 
 @handles(GROUP_LEAVE, pool=True)

@@ -71,8 +71,7 @@ def _lid_lookup(runtime: Runtime, command: RuntimeCommand) -> list[dict]:
 @handles(REJECT_CALL, pool=True)
 def _reject_call(runtime: Runtime, command: RuntimeCommand) -> None:
     p = command.payload
-    runtime.transport_for(command).reject_call(p["call_id"], to_jid(p["caller"],
-                                                                   runtime.region))
+    runtime.transport_for(command).reject_call(p["call_id"], to_jid(p["caller"], runtime.region))
 
 
 @handles(CONTACTS, pool=True)
@@ -80,9 +79,12 @@ def _contacts(runtime: Runtime, command: RuntimeCommand) -> list[dict]:
     """The address book as the device synced it; the web stores it (server.directory)."""
     transport = runtime.transport_for(command)
     if not hasattr(transport, "contacts"):
-        raise TransportError(f"The {transport.name} transport does not read the phone's "
-                             "address book yet; contacts come from chats only.",
-                             code="not_supported", permanent=True)
+        raise TransportError(
+            f"The {transport.name} transport does not read the phone's "
+            "address book yet; contacts come from chats only.",
+            code="not_supported",
+            permanent=True,
+        )
     return [entry.__dict__ for entry in transport.contacts()]
 
 

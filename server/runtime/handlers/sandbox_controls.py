@@ -35,8 +35,7 @@ log = logging.getLogger(__name__)
 def _sandbox_transport(runtime: Runtime, command: RuntimeCommand):
     transport = runtime.transport_for(command)
     if transport.name != "sandbox":
-        raise TransportError("This is not a sandbox session.", code="not_sandbox",
-                             permanent=True)
+        raise TransportError("This is not a sandbox session.", code="not_sandbox", permanent=True)
     return transport
 
 
@@ -44,7 +43,8 @@ def _sandbox_transport(runtime: Runtime, command: RuntimeCommand):
 def _sandbox_scan(runtime: Runtime, command: RuntimeCommand) -> dict:
     phone = normalise_phone(command.payload["phone"], runtime.region)
     identity = _sandbox_transport(runtime, command).scan(
-        phone=phone, push_name=command.payload.get("push_name", ""))
+        phone=phone, push_name=command.payload.get("push_name", "")
+    )
     return identity.__dict__
 
 
@@ -57,9 +57,15 @@ def _sandbox_inject(runtime: Runtime, command: RuntimeCommand) -> dict:
         media = (base64.b64decode(m["data"]), m["mimetype"], m.get("filename"))
     location = Location(**payload["location"]) if payload.get("location") else None
     message = _sandbox_transport(runtime, command).inject(
-        sender=normalise_phone(payload["from"], runtime.region), name=payload.get("name", ""),
-        text=payload.get("text", ""), kind=payload.get("kind", "text"), media=media,
-        location=location, quoted_id=payload.get("quoted_id"), group=payload.get("group"))
+        sender=normalise_phone(payload["from"], runtime.region),
+        name=payload.get("name", ""),
+        text=payload.get("text", ""),
+        kind=payload.get("kind", "text"),
+        media=media,
+        location=location,
+        quoted_id=payload.get("quoted_id"),
+        group=payload.get("group"),
+    )
     return {"message_id": message.id}
 
 
@@ -67,8 +73,10 @@ def _sandbox_inject(runtime: Runtime, command: RuntimeCommand) -> dict:
 def _sandbox_call(runtime: Runtime, command: RuntimeCommand) -> dict:
     p = command.payload
     call = _sandbox_transport(runtime, command).call(
-        caller=normalise_phone(p["from"], runtime.region), name=p.get("name", ""),
-        video=bool(p.get("video")))
+        caller=normalise_phone(p["from"], runtime.region),
+        name=p.get("name", ""),
+        video=bool(p.get("video")),
+    )
     return {"call_id": call.call_id, "caller": call.caller.jid}
 
 
@@ -87,25 +95,35 @@ def _sandbox_history(runtime: Runtime, command: RuntimeCommand) -> list[str]:
 def _sandbox_group_participants(runtime: Runtime, command: RuntimeCommand) -> list[dict]:
     p = command.payload
     return _sandbox_transport(runtime, command).contact_participants(
-        actor=normalise_phone(p["from"], runtime.region), name=p.get("name", ""),
-        group=p["group"], participants=[to_jid(t, runtime.region) for t in p["participants"]],
-        action=p["action"])
+        actor=normalise_phone(p["from"], runtime.region),
+        name=p.get("name", ""),
+        group=p["group"],
+        participants=[to_jid(t, runtime.region) for t in p["participants"]],
+        action=p["action"],
+    )
 
 
 @handles(SANDBOX_GROUP_UPDATE, pool=True)
 def _sandbox_group_update(runtime: Runtime, command: RuntimeCommand) -> list[str]:
     p = command.payload
     return _sandbox_transport(runtime, command).contact_update_group(
-        actor=normalise_phone(p["from"], runtime.region), name=p.get("name", ""),
-        group=p["group"], changes=p["changes"])
+        actor=normalise_phone(p["from"], runtime.region),
+        name=p.get("name", ""),
+        group=p["group"],
+        changes=p["changes"],
+    )
 
 
 @handles(SANDBOX_VOTE, pool=True)
 def _sandbox_vote(runtime: Runtime, command: RuntimeCommand) -> dict:
     p = command.payload
     vote = _sandbox_transport(runtime, command).vote(
-        voter=normalise_phone(p["from"], runtime.region), name=p.get("name", ""),
-        poll_id=p["poll_id"], chat=p["chat"], options=list(p["options"]))
+        voter=normalise_phone(p["from"], runtime.region),
+        name=p.get("name", ""),
+        poll_id=p["poll_id"],
+        chat=p["chat"],
+        options=list(p["options"]),
+    )
     return {"poll_id": vote.poll_id, "voter": vote.voter.jid, "options": list(vote.options)}
 
 

@@ -40,13 +40,15 @@ def login_post():
     if target.startswith(url_for("ui.account.login")):
         target = url_for("ui.overview.index")
     try:
-        user = accounts.login(request.form.get("username", ""),
-                              request.form.get("password", ""))
+        user = accounts.login(request.form.get("username", ""), request.form.get("password", ""))
     except KabarError as error:
-        flash(error.message if error.code == "account_blocked"
-              else _("Wrong username or password."), "error")
-        return render_template("ui/login.html", next=target,
-                               username=request.form.get("username", "")), error.status
+        flash(
+            error.message if error.code == "account_blocked" else _("Wrong username or password."),
+            "error",
+        )
+        return render_template(
+            "ui/login.html", next=target, username=request.form.get("username", "")
+        ), error.status
     cookie.log_in(user)
     return redirect(target, 303)
 
@@ -66,9 +68,14 @@ def language():
     chosen = request.form.get("language", "")
     response = redirect(safe_next(url_for("ui.overview.index")), 303)
     if chosen in LANGUAGES:
-        response.set_cookie(LANGUAGE_COOKIE, chosen, max_age=365 * 24 * 3600,
-                            httponly=True, samesite="Lax",
-                            secure=current_app.config["SESSION_COOKIE_SECURE"])
+        response.set_cookie(
+            LANGUAGE_COOKIE,
+            chosen,
+            max_age=365 * 24 * 3600,
+            httponly=True,
+            samesite="Lax",
+            secure=current_app.config["SESSION_COOKIE_SECURE"],
+        )
     return response
 
 
@@ -76,9 +83,11 @@ def language():
 @bp.requires()
 def index():
     principal = current_principal()
-    return render_template("ui/account.html", user=principal.user,
-                           permissions=[(p, PERMISSIONS[p]) for p in PERMISSIONS
-                                        if principal.can(p)])
+    return render_template(
+        "ui/account.html",
+        user=principal.user,
+        permissions=[(p, PERMISSIONS[p]) for p in PERMISSIONS if principal.can(p)],
+    )
 
 
 @bp.route("/account/password", methods=["POST"])
@@ -87,9 +96,11 @@ def password():
     """Every login of mine ends, this one included (as with the API)."""
     if request.form.get("new_password") != request.form.get("repeat_password"):
         return back(_("The two new passwords differ."), category="error")
-    accounts.change_own_password(current_principal().user,
-                                 current=request.form.get("current_password", ""),
-                                 new=request.form.get("new_password", ""))
+    accounts.change_own_password(
+        current_principal().user,
+        current=request.form.get("current_password", ""),
+        new=request.form.get("new_password", ""),
+    )
     cookie.log_out()
     flash(_("Your password is changed. Log in with the new one."), "success")
     return redirect(url_for("ui.account.login"), 303)

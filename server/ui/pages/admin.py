@@ -27,25 +27,28 @@ def _groups() -> list[Group]:
 @bp.route("/users")
 @bp.requires("users:manage")
 def users():
-    page = paginate(accounts.user_query(q=request.args.get("q") or None), User.id,
-                    cursor=request.args.get("cursor") or None, limit=PAGE)
-    return render_template("ui/admin/users.html", page=page, groups=_groups(),
-                           q=request.args.get("q", ""))
+    page = paginate(
+        accounts.user_query(q=request.args.get("q") or None),
+        User.id,
+        cursor=request.args.get("cursor") or None,
+        limit=PAGE,
+    )
+    return render_template(
+        "ui/admin/users.html", page=page, groups=_groups(), q=request.args.get("q", "")
+    )
 
 
 @bp.route("/users", methods=["POST"])
 @bp.requires("users:manage")
 def create_user():
     user = accounts.create_user(**load(UserCreateSchema(), form_values()))
-    return done(_("User %(name)s created.", name=user.username), "ui.admin.user",
-                user_id=user.id)
+    return done(_("User %(name)s created.", name=user.username), "ui.admin.user", user_id=user.id)
 
 
 @bp.route("/users/<int:user_id>")
 @bp.requires("users:manage")
 def user(user_id):
-    return render_template("ui/admin/user.html", user=accounts.get_user(user_id),
-                           groups=_groups())
+    return render_template("ui/admin/user.html", user=accounts.get_user(user_id), groups=_groups())
 
 
 @bp.route("/users/<int:user_id>", methods=["POST"])
@@ -54,8 +57,7 @@ def update_user(user_id):
     user = accounts.get_user(user_id)
     # Empty email or phone removes it; an empty password leaves it as it is.
     values = {name: request.form.get(name, "") for name in ("display_name", "group")}
-    values.update({name: request.form.get(name, "").strip() or None
-                   for name in ("email", "phone")})
+    values.update({name: request.form.get(name, "").strip() or None for name in ("email", "phone")})
     if request.form.get("password"):
         values["password"] = request.form["password"]
     body = load(UserUpdateSchema(), values)
@@ -68,10 +70,10 @@ def update_user(user_id):
 @bp.requires("users:manage")
 def block(user_id):
     body = load(BlockSchema(), form_values())
-    user = accounts.block_user(accounts.get_user(user_id), reason=body["reason"],
-                               actor=current_principal().user)
-    return back(_("%(name)s is blocked: their logins and API keys stop now.",
-                  name=user.username))
+    user = accounts.block_user(
+        accounts.get_user(user_id), reason=body["reason"], actor=current_principal().user
+    )
+    return back(_("%(name)s is blocked: their logins and API keys stop now.", name=user.username))
 
 
 @bp.route("/users/<int:user_id>/unblock", methods=["POST"])
@@ -94,8 +96,9 @@ def delete_user(user_id):
 @bp.requires("users:manage")
 def groups():
     rows = [(group, group_permissions(group.name, group.permissions)) for group in _groups()]
-    return render_template("ui/admin/groups.html", groups=rows, permissions=PERMISSIONS,
-                           admin_group=ADMIN_GROUP)
+    return render_template(
+        "ui/admin/groups.html", groups=rows, permissions=PERMISSIONS, admin_group=ADMIN_GROUP
+    )
 
 
 @bp.route("/groups", methods=["POST"])
@@ -110,9 +113,11 @@ def create_group():
 def update_group(name):
     group = accounts.get_group(name)
     values = form_values("permissions")
-    accounts.update_group(group, description=values.get("description", ""),
-                          permissions=None if group.name == ADMIN_GROUP
-                          else values["permissions"])
+    accounts.update_group(
+        group,
+        description=values.get("description", ""),
+        permissions=None if group.name == ADMIN_GROUP else values["permissions"],
+    )
     return back(_("Group %(name)s saved.", name=group.name))
 
 

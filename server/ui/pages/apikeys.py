@@ -24,8 +24,12 @@ bp = UiBlueprint("apikeys", __name__, url_prefix="/api-keys")
 def index():
     principal = current_principal()
     keys = db.session.scalars(scoped(ApiKey).order_by(ApiKey.id.desc())).all()
-    return render_template("ui/apikeys/index.html", keys=keys, now=utcnow(), permissions=[
-        (name, text) for name, text in PERMISSIONS.items() if principal.can(name)])
+    return render_template(
+        "ui/apikeys/index.html",
+        keys=keys,
+        now=utcnow(),
+        permissions=[(name, text) for name, text in PERMISSIONS.items() if principal.can(name)],
+    )
 
 
 def _expiry(raw: str | None) -> str | None:
@@ -35,8 +39,7 @@ def _expiry(raw: str | None) -> str | None:
     try:
         day = datetime.strptime(raw, "%Y-%m-%d").date()
     except ValueError:
-        raise ValidationFailed(errors={"expires_at": [_("Use a date like 2025-01-31.")]}) \
-            from None
+        raise ValidationFailed(errors={"expires_at": [_("Use a date like 2025-01-31.")]}) from None
     zone = ZoneInfo(current_app.config["KABAR"]["DASHBOARD_TIMEZONE"])
     return datetime.combine(day, time(23, 59, 59), zone).isoformat()
 
@@ -49,8 +52,12 @@ def create():
     body = load(ApiKeySchema(), values)
     if not body["permissions"]:
         raise ValidationFailed(errors={"permissions": [_("Tick at least one permission.")]})
-    row, key = apikeys.create(current_principal(), name=body["name"],
-                              permissions=body["permissions"], expires_at=body["expires_at"])
+    row, key = apikeys.create(
+        current_principal(),
+        name=body["name"],
+        permissions=body["permissions"],
+        expires_at=body["expires_at"],
+    )
     return render_template("ui/apikeys/created.html", row=row, key=key), 201
 
 

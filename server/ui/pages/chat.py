@@ -39,18 +39,27 @@ def _kind_of(mimetype: str) -> str:
 
 
 def _history(session_id: str, jid: str) -> list[Message]:
-    rows = db.session.scalars(sa.select(Message).where(
-        Message.session_id == session_id, Message.chat_jid == jid)
-        .order_by(Message.seq.desc()).limit(HISTORY)).all()
+    rows = db.session.scalars(
+        sa.select(Message)
+        .where(Message.session_id == session_id, Message.chat_jid == jid)
+        .order_by(Message.seq.desc())
+        .limit(HISTORY)
+    ).all()
     return list(reversed(rows))
 
 
 def _unsent(session_id: str, jid: str) -> list[OutboxMessage]:
     """Outgoing messages to this chat that are not in its history: queued, or failed."""
-    return db.session.scalars(sa.select(OutboxMessage).where(
-        OutboxMessage.session_id == session_id, OutboxMessage.to_jid == jid,
-        OutboxMessage.status.in_(("fetching", "queued", "sending", "failed", "expired")))
-        .order_by(OutboxMessage.seq.desc()).limit(20)).all()[::-1]
+    return db.session.scalars(
+        sa.select(OutboxMessage)
+        .where(
+            OutboxMessage.session_id == session_id,
+            OutboxMessage.to_jid == jid,
+            OutboxMessage.status.in_(("fetching", "queued", "sending", "failed", "expired")),
+        )
+        .order_by(OutboxMessage.seq.desc())
+        .limit(20)
+    ).all()[::-1]
 
 
 @bp.route("/<string:session_id>/chat")
@@ -63,17 +72,25 @@ def index(session_id):
     unsent = _unsent(session.id, jid) if jid else []
     partial = request.args.get("partial")
     if partial == "messages":
-        return render_template("ui/chat/_messages.html", session=session, messages=messages,
-                               unsent=unsent, jid=jid)
+        return render_template(
+            "ui/chat/_messages.html", session=session, messages=messages, unsent=unsent, jid=jid
+        )
     chats, _next = chat_service.chat_page(session.id, limit=50, q=request.args.get("q") or None)
     if partial == "chats":
-        return render_template("ui/chat/_chats.html", session=session, chats=chats,
-                               jid=jid)
+        return render_template("ui/chat/_chats.html", session=session, chats=chats, jid=jid)
     chat_name = next((c["name"] for c in chats if c["jid"] == jid and c.get("name")), None)
-    return render_template("ui/chat/index.html", session=session, chats=chats, jid=jid,
-                           chat=chat, phone=_phone(jid), chat_name=chat_name,
-                           messages=messages, unsent=unsent,
-                           idempotency_key=str(uuid.uuid4()))
+    return render_template(
+        "ui/chat/index.html",
+        session=session,
+        chats=chats,
+        jid=jid,
+        chat=chat,
+        phone=_phone(jid),
+        chat_name=chat_name,
+        messages=messages,
+        unsent=unsent,
+        idempotency_key=str(uuid.uuid4()),
+    )
 
 
 def _phone(jid: str | None) -> str:
@@ -98,9 +115,15 @@ def _send_spec() -> tuple[dict, object]:
         spec["type"] = _kind_of(upload.mimetype)
         return spec, upload
     if kind == "location":
-        spec.update(type="location", location={
-            "latitude": values.get("latitude"), "longitude": values.get("longitude"),
-            "name": values.get("name"), "address": values.get("address")})
+        spec.update(
+            type="location",
+            location={
+                "latitude": values.get("latitude"),
+                "longitude": values.get("longitude"),
+                "name": values.get("name"),
+                "address": values.get("address"),
+            },
+        )
         spec.pop("text")
     return spec, None
 
@@ -111,10 +134,14 @@ def _send_spec() -> tuple[dict, object]:
 def send(session_id):
     session = sessions.get(session_id)
     spec, upload = _send_spec()
-    row, _created = outbox.send(session, spec, upload=upload, source=SOURCE,
-                                idempotency_key=request.form.get("idempotency_key") or None)
-    return redirect(url_for("ui.chat.index", session_id=session.id,
-                            chat=_phone(row.to_jid)), 303)
+    row, _created = outbox.send(
+        session,
+        spec,
+        upload=upload,
+        source=SOURCE,
+        idempotency_key=request.form.get("idempotency_key") or None,
+    )
+    return redirect(url_for("ui.chat.index", session_id=session.id, chat=_phone(row.to_jid)), 303)
 
 
 @bp.route("/<string:session_id>/chat/read", methods=["POST"])
@@ -123,8 +150,13 @@ def read(session_id):
     session = sessions.get(session_id)
     answer = chat_service.mark_read(session, _chat(request.form.get("chat", "")))
     if answer["receipts"] == "not_sent":
-        return back(_("Marked read here; WhatsApp got no read receipts: %(why)s",
-                      why=answer["receipts_error"]["message"]), category="warning")
+        return back(
+            _(
+                "Marked read here; WhatsApp got no read receipts: %(why)s",
+                why=answer["receipts_error"]["message"],
+            ),
+            category="warning",
+        )
     return back(_("Marked read."))
 
 
@@ -137,13 +169,18 @@ def say(session_id):
     values = form_values()
     upload = request.files.get("file")
     if upload is not None and upload.filename:
-        values["media"] = {"data": base64.b64encode(upload.read()).decode(),
-                           "mimetype": upload.mimetype or "application/octet-stream",
-                           "filename": upload.filename}
+        values["media"] = {
+            "data": base64.b64encode(upload.read()).decode(),
+            "mimetype": upload.mimetype or "application/octet-stream",
+            "filename": upload.filename,
+        }
     body = load(InjectSchema(), values)
-    status, _message_id = sandbox_controls.say(session, sender=body["from_"], name=body["name"],
-                                      text=body["text"], media=body["media"])
+    status, _message_id = sandbox_controls.say(
+        session, sender=body["from_"], name=body["name"], text=body["text"], media=body["media"]
+    )
     if status == "queued":
-        return back(_("The runtime is down: the message is queued and arrives when it is "
-                      "back."), category="warning")
+        return back(
+            _("The runtime is down: the message is queued and arrives when it is back."),
+            category="warning",
+        )
     return redirect(url_for("ui.chat.index", session_id=session.id, chat=body["from_"]), 303)

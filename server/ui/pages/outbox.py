@@ -34,8 +34,9 @@ def _day(name: str) -> datetime | None:
         raise ValidationFailed(errors={name: [_("Use a date like 2025-01-31.")]}) from None
     if not fields.FIRST_DAY <= day <= fields.LAST_DAY:  # a day more must not overflow
         raise ValidationFailed(errors={name: [_("Use a date like 2025-01-31.")]})
-    return datetime.combine(day, time(0), ZoneInfo(
-        current_app.config["KABAR"]["DASHBOARD_TIMEZONE"]))
+    return datetime.combine(
+        day, time(0), ZoneInfo(current_app.config["KABAR"]["DASHBOARD_TIMEZONE"])
+    )
 
 
 def _filters() -> dict:
@@ -44,27 +45,41 @@ def _filters() -> dict:
         raise ValidationFailed(errors={"status": [_("Unknown status.")]})
     session_id = request.args.get("session") or None
     until = _day("until")
-    return {"status": status, "since": _day("since"),
-            "until": until + timedelta(days=1) if until else None,  # the whole last day
-            "broadcast": request.args.get("broadcast") or None,
-            "session": sessions.get(session_id) if session_id else None}
+    return {
+        "status": status,
+        "since": _day("since"),
+        "until": until + timedelta(days=1) if until else None,  # the whole last day
+        "broadcast": request.args.get("broadcast") or None,
+        "session": sessions.get(session_id) if session_id else None,
+    }
 
 
 @bp.route("")
 @bp.requires("sessions:read")
 def index():
     filters = _filters()
-    page = paginate(outbox.listing(**filters), OutboxMessage.seq,
-                    cursor=request.args.get("cursor") or None, limit=PAGE, descending=True)
+    page = paginate(
+        outbox.listing(**filters),
+        OutboxMessage.seq,
+        cursor=request.args.get("cursor") or None,
+        limit=PAGE,
+        descending=True,
+    )
     visible = sessions.visible()
     labels = {s.id: s.label for s in db.session.scalars(visible)}
     recent = db.session.scalars(
-        sa.select(Broadcast).where(Broadcast.session_id.in_(
-            visible.with_only_columns(WaSession.id)))
-        .order_by(Broadcast.created_at.desc()).limit(10)).all()
-    context = {"page": page, "labels": labels, "statuses": OUTBOX_STATUSES,
-               "broadcasts": [(b, broadcasts.progress(b)) for b in recent],
-               "args": request.args}
+        sa.select(Broadcast)
+        .where(Broadcast.session_id.in_(visible.with_only_columns(WaSession.id)))
+        .order_by(Broadcast.created_at.desc())
+        .limit(10)
+    ).all()
+    context = {
+        "page": page,
+        "labels": labels,
+        "statuses": OUTBOX_STATUSES,
+        "broadcasts": [(b, broadcasts.progress(b)) for b in recent],
+        "args": request.args,
+    }
     if request.args.get("partial"):
         return render_template("ui/outbox/_live.html", **context)
     return render_template("ui/outbox/index.html", **context)

@@ -52,8 +52,7 @@ CARDS: list[Card] = []
 
 
 def add_card(card: Card) -> None:
-    CARDS[:] = sorted([c for c in CARDS if c.name != card.name] + [card],
-                      key=lambda c: c.order)
+    CARDS[:] = sorted([c for c in CARDS if c.name != card.name] + [card], key=lambda c: c.order)
 
 
 def start_of_today() -> datetime:
@@ -71,8 +70,7 @@ def _count(query: sa.Select) -> int:
 
 
 def _sessions(_principal: Principal) -> dict[str, Any]:
-    rows = db.session.scalars(sessions.visible().order_by(WaSession.created_at)
-                              .limit(50)).all()
+    rows = db.session.scalars(sessions.visible().order_by(WaSession.created_at).limit(50)).all()
     by_status: dict[str, int] = {}
     for row in rows:
         by_status[row.status] = by_status.get(row.status, 0) + 1
@@ -91,11 +89,14 @@ def _traffic(_principal: Principal) -> dict[str, Any]:
     outbox = count.select_from(OutboxMessage).where(OutboxMessage.session_id.in_(ids))
     return {
         "sent": _count(outbox.where(OutboxMessage.sent_at >= since)),
-        "failed": _count(outbox.where(OutboxMessage.status == "failed",
-                                      OutboxMessage.updated_at >= since)),
-        "received": _count(count.select_from(Message).where(
-            Message.session_id.in_(ids), Message.direction == "in",
-            Message.timestamp >= since)),
+        "failed": _count(
+            outbox.where(OutboxMessage.status == "failed", OutboxMessage.updated_at >= since)
+        ),
+        "received": _count(
+            count.select_from(Message).where(
+                Message.session_id.in_(ids), Message.direction == "in", Message.timestamp >= since
+            )
+        ),
         "queued": _count(outbox.where(OutboxMessage.status.in_(WAITING_STATUSES))),
         "sending": _count(outbox.where(OutboxMessage.status == "sending")),
     }
@@ -105,11 +106,24 @@ def _webhooks(_principal: Principal) -> dict[str, Any]:
     """Endpoints that stopped, and deliveries that failed in the last 24 hours."""
     endpoints = db.session.scalars(webhooks.visible()).all()
     ids = [e.id for e in endpoints]
-    failing = _count(sa.select(sa.func.count()).select_from(WebhookDelivery).where(
-        WebhookDelivery.endpoint_id.in_(ids), WebhookDelivery.status.in_(("failed", "dead")),
-        WebhookDelivery.created_at >= utcnow() - timedelta(hours=24))) if ids else 0
-    return {"endpoints": len(endpoints), "failing": failing,
-            "paused": [e for e in endpoints if e.paused_reason or not e.enabled]}
+    failing = (
+        _count(
+            sa.select(sa.func.count())
+            .select_from(WebhookDelivery)
+            .where(
+                WebhookDelivery.endpoint_id.in_(ids),
+                WebhookDelivery.status.in_(("failed", "dead")),
+                WebhookDelivery.created_at >= utcnow() - timedelta(hours=24),
+            )
+        )
+        if ids
+        else 0
+    )
+    return {
+        "endpoints": len(endpoints),
+        "failing": failing,
+        "paused": [e for e in endpoints if e.paused_reason or not e.enabled],
+    }
 
 
 for _card in (
@@ -127,7 +141,10 @@ for _card in (
 @bp.requires()
 def index():
     principal = current_principal()
-    cards = [(card, card.data(principal)) for card in CARDS
-             if card.permission is None or principal.can(card.permission)]
+    cards = [
+        (card, card.data(principal))
+        for card in CARDS
+        if card.permission is None or principal.can(card.permission)
+    ]
     template = "ui/_overview_cards.html" if request.args.get("partial") else "ui/overview.html"
     return render_template(template, cards=cards)

@@ -28,8 +28,13 @@ PAGE = 50
 
 
 def _names() -> dict[int, str]:
-    return dict(db.session.execute(operations.visible().with_only_columns(
-        Workflow.id, Workflow.name).order_by(Workflow.name)).all())
+    return dict(
+        db.session.execute(
+            operations.visible()
+            .with_only_columns(Workflow.id, Workflow.name)
+            .order_by(Workflow.name)
+        ).all()
+    )
 
 
 @bp.route("")
@@ -39,10 +44,14 @@ def index():
     if status is not None and status not in RUN_STATUSES:
         raise ValidationFailed(errors={"status": [_("Unknown status.")]})
     query = operations.runs(workflow=request.args.get("workflow") or None, status=status)
-    page = paginate(query, WorkflowRun.seq, cursor=request.args.get("cursor") or None,
-                    limit=PAGE, descending=True)
-    context = {"page": page, "names": _names(), "statuses": RUN_STATUSES,
-               "args": request.args}
+    page = paginate(
+        query,
+        WorkflowRun.seq,
+        cursor=request.args.get("cursor") or None,
+        limit=PAGE,
+        descending=True,
+    )
+    context = {"page": page, "names": _names(), "statuses": RUN_STATUSES, "args": request.args}
     if request.args.get("partial"):
         return render_template("ui/runs/_list.html", **context)
     return render_template("ui/runs/index.html", **context)
@@ -56,11 +65,15 @@ def detail(run_id):
     doc = store.doc_of(workflow, run.version)
     layout = graph.layout(doc)
     trace = run.state.get("trace") or []
-    context = {"run": run, "workflow": workflow, "graph": layout, "trace": trace,
-               "marks": graph.highlights(layout, trace, status=run.status,
-                                         current=run.current),
-               "wait": run.state.get("wait") if run.status == "waiting" else None,
-               "run_session": _session_of(run)}
+    context = {
+        "run": run,
+        "workflow": workflow,
+        "graph": layout,
+        "trace": trace,
+        "marks": graph.highlights(layout, trace, status=run.status, current=run.current),
+        "wait": run.state.get("wait") if run.status == "waiting" else None,
+        "run_session": _session_of(run),
+    }
     if request.args.get("partial"):
         return render_template("ui/runs/_live.html", **context)
     return render_template("ui/runs/detail.html", **context)
@@ -84,23 +97,29 @@ def cancel(run_id):
 @bp.requires("workflows:manage")
 def retry(run_id):
     row = operations.retry_run(operations.get_run(run_id))
-    return back(_("Run retried from the node that failed; its status: %(status)s.",
-                  status=row.status))
+    return back(
+        _("Run retried from the node that failed; its status: %(status)s.", status=row.status)
+    )
 
 
 def _card(_principal: Principal) -> dict[str, Any]:
     """Runs waiting (for a reply or a time) and runs that failed in the last 24 hours."""
     waiting = operations.runs(status="waiting")
     failed = operations.runs(status="failed").where(
-        WorkflowRun.finished_at >= utcnow() - timedelta(hours=24))
-    return {"waiting": _count(waiting), "failed": _count(failed),
-            "oldest": db.session.scalars(waiting.order_by(WorkflowRun.seq).limit(5)).all(),
-            "names": _names()}
+        WorkflowRun.finished_at >= utcnow() - timedelta(hours=24)
+    )
+    return {
+        "waiting": _count(waiting),
+        "failed": _count(failed),
+        "oldest": db.session.scalars(waiting.order_by(WorkflowRun.seq).limit(5)).all(),
+        "names": _names(),
+    }
 
 
 def _count(query: sa.Select) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
 
 
-overview.add_card(overview.Card("workflow_runs", "ui/cards/workflow_runs.html",
-                                "workflows:manage", _card, 50))
+overview.add_card(
+    overview.Card("workflow_runs", "ui/cards/workflow_runs.html", "workflows:manage", _card, 50)
+)

@@ -31,10 +31,19 @@ PACING_FIELDS = [f for f in fields(Pacing)]
 @bp.requires("sessions:read")
 def index():
     rows = db.session.scalars(sessions.visible().order_by(WaSession.created_at)).all()
-    owners = {user.id: user for user in db.session.scalars(
-        sa.select(User).where(User.id.in_({row.owner_id for row in rows})))}
-    return render_template("ui/sessions/index.html", sessions=rows, owners=owners,
-                           runtime=heartbeat.state(), transports=sessions.TRANSPORTS)
+    owners = {
+        user.id: user
+        for user in db.session.scalars(
+            sa.select(User).where(User.id.in_({row.owner_id for row in rows}))
+        )
+    }
+    return render_template(
+        "ui/sessions/index.html",
+        sessions=rows,
+        owners=owners,
+        runtime=heartbeat.state(),
+        transports=sessions.TRANSPORTS,
+    )
 
 
 @bp.route("", methods=["POST"])
@@ -42,8 +51,11 @@ def index():
 def create():
     body = load(SessionSchema(), {**form_values(), "auto_start": checkbox("auto_start")})
     session = sessions.create(current_principal(), **body)
-    return done(_("Session %(label)s created.", label=session.label), "ui.sessions.detail",
-                session_id=session.id)
+    return done(
+        _("Session %(label)s created.", label=session.label),
+        "ui.sessions.detail",
+        session_id=session.id,
+    )
 
 
 def _qr_image(session: WaSession) -> str | None:
@@ -56,17 +68,31 @@ def _qr_image(session: WaSession) -> str | None:
 @bp.requires("sessions:read")
 def detail(session_id):
     session = sessions.get(session_id)
-    live = {"session": session, "qr_image": _qr_image(session), "runtime": heartbeat.state(),
-            "history": db.session.scalars(
-                sa.select(SessionStatusChange).where(SessionStatusChange.session_id ==
-                                                     session.id)
-                .order_by(SessionStatusChange.id.desc()).limit(10)).all()}
+    live = {
+        "session": session,
+        "qr_image": _qr_image(session),
+        "runtime": heartbeat.state(),
+        "history": db.session.scalars(
+            sa.select(SessionStatusChange)
+            .where(SessionStatusChange.session_id == session.id)
+            .order_by(SessionStatusChange.id.desc())
+            .limit(10)
+        ).all(),
+    }
     if request.args.get("partial"):
         return render_template("ui/sessions/_live.html", **live)
-    hooks = db.session.scalars(webhooks.visible(session.id)).all() \
-        if current_principal().can("webhooks:manage") else []
-    return render_template("ui/sessions/detail.html", pacing=Pacing.from_settings(
-        session.settings), pacing_fields=PACING_FIELDS, webhooks=hooks, **live)
+    hooks = (
+        db.session.scalars(webhooks.visible(session.id)).all()
+        if current_principal().can("webhooks:manage")
+        else []
+    )
+    return render_template(
+        "ui/sessions/detail.html",
+        pacing=Pacing.from_settings(session.settings),
+        pacing_fields=PACING_FIELDS,
+        webhooks=hooks,
+        **live,
+    )
 
 
 def _action(name: str, message) -> None:
@@ -75,8 +101,9 @@ def _action(name: str, message) -> None:
         return back(str(message))
 
     view.__name__ = name
-    bp.add_url_rule(f"/<string:session_id>/{name}", name,
-                    bp.requires("sessions:manage")(view), methods=["POST"])
+    bp.add_url_rule(
+        f"/<string:session_id>/{name}", name, bp.requires("sessions:manage")(view), methods=["POST"]
+    )
 
 
 _action("start", lazy_gettext("Starting: the status follows below."))
@@ -98,8 +125,10 @@ def delete(session_id):
 def settings(session_id):
     session = sessions.get(session_id)
     label = request.form.get("label", "").strip()
-    body = load(SessionSchema(partial=True, only=("label", "auto_start")),
-                {"label": label or session.label, "auto_start": checkbox("auto_start")})
+    body = load(
+        SessionSchema(partial=True, only=("label", "auto_start")),
+        {"label": label or session.label, "auto_start": checkbox("auto_start")},
+    )
     sessions.update(session, principal=current_principal(), **body)
     return back(_("Settings saved."))
 
@@ -127,18 +156,27 @@ def _pacing_form() -> dict:
 @bp.requires("sessions:manage")
 def pacing(session_id):
     session = sessions.get(session_id)
-    sessions.update(session, principal=current_principal(),
-                    settings={**session.settings, "pacing": _pacing_form()})
+    sessions.update(
+        session,
+        principal=current_principal(),
+        settings={**session.settings, "pacing": _pacing_form()},
+    )
     return back(_("Pacing saved."))
 
 
 @bp.route("/<string:session_id>/pair-code", methods=["POST"])
 @bp.requires("sessions:manage")
 def pair_code(session_id):
-    code, expires_at = sessions.pair_code(sessions.get(session_id),
-                                          request.form.get("phone", ""))
-    flash(_("On the phone: Linked devices > Link with phone number, then enter %(code)s "
-            "before %(at)s.", code=code, at=format_datetime(expires_at, "medium")), "success")
+    code, expires_at = sessions.pair_code(sessions.get(session_id), request.form.get("phone", ""))
+    flash(
+        _(
+            "On the phone: Linked devices > Link with phone number, then enter %(code)s "
+            "before %(at)s.",
+            code=code,
+            at=format_datetime(expires_at, "medium"),
+        ),
+        "success",
+    )
     return back(_("Pair code requested."))
 
 
@@ -147,6 +185,9 @@ def pair_code(session_id):
 def scan(session_id):
     """The sandbox phone scans the QR (sandbox sessions only)."""
     values = form_values()
-    sandbox_controls.scan(sessions.get(session_id), phone=values.get("phone", "6281100000000"),
-                 push_name=values.get("push_name", ""))
+    sandbox_controls.scan(
+        sessions.get(session_id),
+        phone=values.get("phone", "6281100000000"),
+        push_name=values.get("push_name", ""),
+    )
     return back(_("Scanned with the sandbox phone."))

@@ -28,17 +28,24 @@ def page(workflow):
     editor instead)."""
     row = operations.get(workflow)
     doc = store.doc_of(row)
-    return render_template("ui/studio/simulator_page.html", workflow=row,
-                           graph=graph.layout(doc))
+    return render_template("ui/studio/simulator_page.html", workflow=row, graph=graph.layout(doc))
 
 
 def _state(row) -> dict[str, Any]:
     state = simulator.state(row)
-    html = {"messages": render_template("ui/studio/_sim_messages.html", **state),
-            "run": render_template("ui/studio/_sim_run.html", **state)}
-    return {"workflow": state["workflow"], "version": state["version"],
-            "ready": state["ready"], "session": state["session"], "run": state["run"],
-            "html": html, "doc": store.doc_of(row)}
+    html = {
+        "messages": render_template("ui/studio/_sim_messages.html", **state),
+        "run": render_template("ui/studio/_sim_run.html", **state),
+    }
+    return {
+        "workflow": state["workflow"],
+        "version": state["version"],
+        "ready": state["ready"],
+        "session": state["session"],
+        "run": state["run"],
+        "html": html,
+        "doc": store.doc_of(row),
+    }
 
 
 @bp.route("/<workflow>/simulator/state")
@@ -98,5 +105,6 @@ def skip_wait(workflow, run_id):
 def hook(workflow):
     row = operations.get(workflow)
     answer = simulator.hook(row, request.form.get("body", ""))
-    return _answer(row, _("The hook answered %(status)s.", status=answer["status"]),
-                   {"hook": answer})
+    return _answer(
+        row, _("The hook answered %(status)s.", status=answer["status"]), {"hook": answer}
+    )

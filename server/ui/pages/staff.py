@@ -23,14 +23,21 @@ PAGE = 100
 @bp.route("")
 @bp.requires("people:manage")
 def index():
-    query = staff.search(level=request.args.get("level") or None,
-                         status=request.args.get("status") or None,
-                         q=request.args.get("q") or None)
-    page = paginate(query, StaffProfile.user_id, cursor=request.args.get("cursor") or None,
-                    limit=PAGE)
-    return render_template("ui/staff/index.html", page=page, args=request.args,
-                           levels=[(level, staff.LABELS[level]) for level in STAFF_LEVELS],
-                           statuses=STAFF_STATUSES)
+    query = staff.search(
+        level=request.args.get("level") or None,
+        status=request.args.get("status") or None,
+        q=request.args.get("q") or None,
+    )
+    page = paginate(
+        query, StaffProfile.user_id, cursor=request.args.get("cursor") or None, limit=PAGE
+    )
+    return render_template(
+        "ui/staff/index.html",
+        page=page,
+        args=request.args,
+        levels=[(level, staff.LABELS[level]) for level in STAFF_LEVELS],
+        statuses=STAFF_STATUSES,
+    )
 
 
 def _profile() -> dict:
@@ -43,12 +50,24 @@ def create():
     username = request.form.get("username", "").strip()
     user = accounts.find_user(username) if username else None
     if user is None:
-        raise ValidationFailed(errors={"username": [
-            _("No user named %(name)s: create the user first (Users).", name=username)
-            if username else _("Give the username of the staff member's login.")]})
+        raise ValidationFailed(
+            errors={
+                "username": [
+                    _("No user named %(name)s: create the user first (Users).", name=username)
+                    if username
+                    else _("Give the username of the staff member's login.")
+                ]
+            }
+        )
     profile = staff.save(user, **_profile())
-    return done(_("%(name)s is helpdesk staff (%(level)s).", name=staff.display_name(user),
-                  level=staff.LABELS[profile.level]), "ui.staff.index")
+    return done(
+        _(
+            "%(name)s is helpdesk staff (%(level)s).",
+            name=staff.display_name(user),
+            level=staff.LABELS[profile.level],
+        ),
+        "ui.staff.index",
+    )
 
 
 @bp.route("/<int:user_id>", methods=["POST"])
@@ -65,5 +84,7 @@ def delete(user_id):
     profile = staff.get(user_id)
     name = staff.display_name(profile.user)
     staff.remove(profile)
-    return done(_("%(name)s is no longer staff; their tickets stay assigned to them.",
-                  name=name), "ui.staff.index")
+    return done(
+        _("%(name)s is no longer staff; their tickets stay assigned to them.", name=name),
+        "ui.staff.index",
+    )

@@ -37,44 +37,74 @@ bp = UiBlueprint("studio", __name__, url_prefix="/workflows")
 _ = lazy_gettext
 TEXTS = {
     # The editor's own words (editor.js says tr("key", {name: ...})), in the user's language.
-    "start": _("start"), "drag_port": _("%(output)s: drag to a node"),
-    "problems_n": _("%(n)s problem(s)"), "added": _("Added %(id)s (%(type)s)."),
-    "duplicated": _("Duplicated %(source)s as %(id)s."), "deleted": _("Deleted %(id)s."),
+    "start": _("start"),
+    "drag_port": _("%(output)s: drag to a node"),
+    "problems_n": _("%(n)s problem(s)"),
+    "added": _("Added %(id)s (%(type)s)."),
+    "duplicated": _("Duplicated %(source)s as %(id)s."),
+    "deleted": _("Deleted %(id)s."),
     "arranged": _("Arranged as the workflow's page draws it."),
-    "add_item": _("Add %(type)s: %(summary)s"), "no_match": _("No node matches."),
-    "reads": _("Reads:"), "reads_trigger": _("what started the run (its message, sender, body…)"),
-    "reads_args": _("the words after the command"), "reads_var": _("the variable %(name)s"),
-    "reads_set_by": _("(set by %(ids)s)"), "reads_set_by_none": _("(set by no set node yet)"),
-    "reads_vars": _("the run's variables"), "reads_now": _("the current time"),
-    "reads_run": _("this run"), "reads_node": _("the output of node %(id)s (%(type)s)"),
+    "add_item": _("Add %(type)s: %(summary)s"),
+    "no_match": _("No node matches."),
+    "reads": _("Reads:"),
+    "reads_trigger": _("what started the run (its message, sender, body…)"),
+    "reads_args": _("the words after the command"),
+    "reads_var": _("the variable %(name)s"),
+    "reads_set_by": _("(set by %(ids)s)"),
+    "reads_set_by_none": _("(set by no set node yet)"),
+    "reads_vars": _("the run's variables"),
+    "reads_now": _("the current time"),
+    "reads_run": _("this run"),
+    "reads_node": _("the output of node %(id)s (%(type)s)"),
     "reads_unknown": _("unknown: not a node, trigger, args or vars"),
-    "required": _("required"), "default": _("— (default %(value)s)"),
-    "unit": _("%(name)s unit"), "seconds": _("seconds"), "minutes": _("minutes"),
-    "hours": _("hours"), "days": _("days"), "comma": _("%(name)s (comma-separated)"),
-    "as_json": _("%(name)s (JSON)"), "json_not_yet": _("Not valid JSON yet: %(error)s"),
+    "required": _("required"),
+    "default": _("— (default %(value)s)"),
+    "unit": _("%(name)s unit"),
+    "seconds": _("seconds"),
+    "minutes": _("minutes"),
+    "hours": _("hours"),
+    "days": _("days"),
+    "comma": _("%(name)s (comma-separated)"),
+    "as_json": _("%(name)s (JSON)"),
+    "json_not_yet": _("Not valid JSON yet: %(error)s"),
     "unknown_type": _("Unknown node type: edit its params in the JSON."),
-    "parameters": _("Parameters"), "no_params": _("This node has no parameters."),
-    "connections": _("Connections"), "nowhere": _("— nowhere (the run ends) —"),
-    "missing": _("%(id)s (missing)"), "goes_to": _("%(output)s goes to"),
-    "node_title": _("Node %(id)s"), "id": _("Id"),
+    "parameters": _("Parameters"),
+    "no_params": _("This node has no parameters."),
+    "connections": _("Connections"),
+    "nowhere": _("— nowhere (the run ends) —"),
+    "missing": _("%(id)s (missing)"),
+    "goes_to": _("%(output)s goes to"),
+    "node_title": _("Node %(id)s"),
+    "id": _("Id"),
     "id_help": _("Templates read its output as {{ %(id)s.… }}."),
     "id_rule": _("Letters, digits and _, not starting with a digit."),
-    "id_taken": _("There is a node %(id)s already."), "retry": _("Retry when it fails"),
+    "id_taken": _("There is a node %(id)s already."),
+    "retry": _("Retry when it fails"),
     "retry_max": _("Attempts after the first."),
     "retry_backoff": _("Wait before the first retry (doubles after each)."),
-    "about_node": _("About this node"), "description": _("Description"),
-    "starts_here": _("The run starts here."), "start_here": _("Start here"),
-    "duplicate": _("Duplicate"), "delete": _("Delete"), "trigger_n": _("Trigger %(n)s"),
-    "trigger_type": _("Trigger %(n)s type"), "remove_trigger": _("Remove trigger %(n)s"),
-    "settings": _("Workflow settings"), "name": _("Name"),
+    "about_node": _("About this node"),
+    "description": _("Description"),
+    "starts_here": _("The run starts here."),
+    "start_here": _("Start here"),
+    "duplicate": _("Duplicate"),
+    "delete": _("Delete"),
+    "trigger_n": _("Trigger %(n)s"),
+    "trigger_type": _("Trigger %(n)s type"),
+    "remove_trigger": _("Remove trigger %(n)s"),
+    "settings": _("Workflow settings"),
+    "name": _("Name"),
     "name_help": _("Letters, digits, . _ -; unique among your workflows."),
-    "version": _("Version"), "version_help": _("Bump it when you change what the workflow does."),
-    "start_node": _("Start node"), "triggers": _("Triggers"),
+    "version": _("Version"),
+    "version_help": _("Bump it when you change what the workflow does."),
+    "start_node": _("Start node"),
+    "triggers": _("Triggers"),
     "no_triggers": _("None: it runs when started by hand or called."),
-    "add_trigger": _("Add a trigger"), "json_invalid": _("Not valid JSON: %(error)s"),
+    "add_trigger": _("Add a trigger"),
+    "json_invalid": _("Not valid JSON: %(error)s"),
     "json_object": _("A workflow is a JSON object."),
     "not_saved_json": _("Not saved: the JSON panel does not hold a JSON object yet."),
-    "saving": _("Saving…"), "not_saved_offline": _("Not saved: the server did not answer."),
+    "saving": _("Saving…"),
+    "not_saved_offline": _("Not saved: the server did not answer."),
     "not_saved": _("Not saved: %(message)s"),
     "created": _("Created %(name)s (version %(version)s, disabled: enable it on its page)."),
     "unchanged": _("No changes: %(name)s stays at version %(version)s."),
@@ -83,9 +113,14 @@ TEXTS = {
 }
 del _
 
-GROUPS = {"message": lazy_gettext("Messages"), "wait": lazy_gettext("Waiting"),
-          "logic": lazy_gettext("Logic"), "http": lazy_gettext("HTTP"),
-          "ticket": lazy_gettext("Helpdesk"), "other": lazy_gettext("Other nodes")}
+GROUPS = {
+    "message": lazy_gettext("Messages"),
+    "wait": lazy_gettext("Waiting"),
+    "logic": lazy_gettext("Logic"),
+    "http": lazy_gettext("HTTP"),
+    "ticket": lazy_gettext("Helpdesk"),
+    "other": lazy_gettext("Other nodes"),
+}
 """The catalogue's groups, by the kind ``graph.py`` colours a node type with."""
 
 
@@ -96,13 +131,24 @@ def catalogue() -> dict[str, Any]:
     nodes = []
     for kind in reg.types():
         node = reg.get(kind)
-        nodes.append({"type": node.type, "version": node.version, "summary": node.summary(),
-                      "doc": node.describe()["doc"], "outputs": [*node.outputs, ERROR],
-                      "dynamic_outputs": node.outputs_for({}) != node.outputs,
-                      "params": standalone_params_schema(node), "group": graph.kind_of(kind),
-                      "expressions": list(node.raw_params)})
-    return {"nodes": nodes, "groups": {key: str(label) for key, label in GROUPS.items()},
-            "triggers": {name: to_jsonschema(schema) for name, schema in TRIGGERS.items()}}
+        nodes.append(
+            {
+                "type": node.type,
+                "version": node.version,
+                "summary": node.summary(),
+                "doc": node.describe()["doc"],
+                "outputs": [*node.outputs, ERROR],
+                "dynamic_outputs": node.outputs_for({}) != node.outputs,
+                "params": standalone_params_schema(node),
+                "group": graph.kind_of(kind),
+                "expressions": list(node.raw_params),
+            }
+        )
+    return {
+        "nodes": nodes,
+        "groups": {key: str(label) for key, label in GROUPS.items()},
+        "triggers": {name: to_jsonschema(schema) for name, schema in TRIGGERS.items()},
+    }
 
 
 def outputs(doc: Any) -> dict[str, list[str]]:
@@ -116,7 +162,8 @@ def outputs(doc: Any) -> dict[str, list[str]]:
             continue
         version = spec.get("version") if isinstance(spec.get("version"), int) else None
         if not reg.versions(spec["type"]) or (
-                version is not None and version not in reg.versions(spec["type"])):
+            version is not None and version not in reg.versions(spec["type"])
+        ):
             continue
         params = spec.get("params") if isinstance(spec.get("params"), dict) else {}
         names = reg.get(spec["type"], version).outputs_for(params)
@@ -133,25 +180,40 @@ def positions(doc: Any) -> dict[str, dict[str, float]]:
     """Where each node starts on the canvas (and where **Arrange** puts it): the read-only
     graph's layout, rows further apart. Nothing for a draft too broken to lay out."""
     nodes = doc.get("nodes") if isinstance(doc, dict) else None
-    if not isinstance(nodes, dict) or not all(isinstance(spec, dict) and isinstance(
-            spec.get("next", {}), dict) for spec in nodes.values()):
+    if not isinstance(nodes, dict) or not all(
+        isinstance(spec, dict) and isinstance(spec.get("next", {}), dict) for spec in nodes.values()
+    ):
         return {}
     drawn = graph.layout(doc)
-    return {box.id: {"x": box.x, "y": round(graph.PAD + (box.y - graph.PAD) * STRETCH)}
-            for box in drawn.boxes}
+    return {
+        box.id: {"x": box.x, "y": round(graph.PAD + (box.y - graph.PAD) * STRETCH)}
+        for box in drawn.boxes
+    }
 
 
 def _editor(row, doc: dict[str, Any]):
     # Not the tojson filter: it sorts keys, and the JSON panel shows the document's order.
     return render_template(
-        "ui/studio/editor.html", workflow=row, doc=doc, studio=htmlsafe_json_dumps({
-            "workflow": row.name if row is not None else None,
-            "doc": doc, "layout": positions(doc), "catalogue": catalogue(),
-            "texts": {key: str(text) for key, text in TEXTS.items()},
-            "urls": {"check": url_for("ui.studio.check"), "save": url_for("ui.studio.save"),
-                     "studio": url_for("ui.studio.edit", workflow="__name__"),
-                     "detail": url_for("ui.workflows.detail", workflow="__name__")}},
-            dumps=json.dumps))
+        "ui/studio/editor.html",
+        workflow=row,
+        doc=doc,
+        studio=htmlsafe_json_dumps(
+            {
+                "workflow": row.name if row is not None else None,
+                "doc": doc,
+                "layout": positions(doc),
+                "catalogue": catalogue(),
+                "texts": {key: str(text) for key, text in TEXTS.items()},
+                "urls": {
+                    "check": url_for("ui.studio.check"),
+                    "save": url_for("ui.studio.save"),
+                    "studio": url_for("ui.studio.edit", workflow="__name__"),
+                    "detail": url_for("ui.workflows.detail", workflow="__name__"),
+                },
+            },
+            dumps=json.dumps,
+        ),
+    )
 
 
 @bp.route("/studio/new")
@@ -173,8 +235,11 @@ def _body() -> Any:
     """The draft the editor sent: a JSON body."""
     doc = request.get_json(silent=True)
     if doc is None:
-        raise ValidationFailed("Send the workflow as a JSON body.", code="workflow_invalid",
-                               errors={"$": ["Nothing was sent."]})
+        raise ValidationFailed(
+            "Send the workflow as a JSON body.",
+            code="workflow_invalid",
+            errors={"$": ["Nothing was sent."]},
+        )
     return doc
 
 
@@ -189,10 +254,22 @@ def check():
         checked = store.check(_body())
     except KabarError as error:
         db.session.rollback()
-        return jsonify({**error_body(error.status, error.code, error.message, error.errors),
-                        "outputs": outputs(doc), "layout": positions(doc)}), error.status
-    return jsonify({"valid": True, "name": checked.name, "nodes": len(checked.nodes),
-                    "outputs": outputs(doc), "layout": positions(doc)})
+        return jsonify(
+            {
+                **error_body(error.status, error.code, error.message, error.errors),
+                "outputs": outputs(doc),
+                "layout": positions(doc),
+            }
+        ), error.status
+    return jsonify(
+        {
+            "valid": True,
+            "name": checked.name,
+            "nodes": len(checked.nodes),
+            "outputs": outputs(doc),
+            "layout": positions(doc),
+        }
+    )
 
 
 @bp.route("/studio/save", methods=["POST"])
@@ -204,9 +281,17 @@ def save():
         row, created, token = operations.upload(_body())
     except KabarError as error:
         db.session.rollback()
-        return jsonify(error_body(error.status, error.code, error.message, error.errors)), \
-            error.status
-    return jsonify({"name": row.name, "version": row.version, "created": created,
-                    "enabled": row.enabled, "hook_token": token,
-                    "studio": url_for("ui.studio.edit", workflow=row.name),
-                    "detail": url_for("ui.workflows.detail", workflow=row.name)})
+        return jsonify(
+            error_body(error.status, error.code, error.message, error.errors)
+        ), error.status
+    return jsonify(
+        {
+            "name": row.name,
+            "version": row.version,
+            "created": created,
+            "enabled": row.enabled,
+            "hook_token": token,
+            "studio": url_for("ui.studio.edit", workflow=row.name),
+            "detail": url_for("ui.workflows.detail", workflow=row.name),
+        }
+    )

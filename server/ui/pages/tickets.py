@@ -35,25 +35,45 @@ from server.ui.pages import overview
 
 bp = UiBlueprint("tickets", __name__, url_prefix="/helpdesk")
 
-nav.add(nav.NavItem("ui.tickets.index", lazy_gettext("Helpdesk"), "tickets:read", 60,
-                    ("ui.tickets", "ui.people", "ui.staff")))
+nav.add(
+    nav.NavItem(
+        "ui.tickets.index",
+        lazy_gettext("Helpdesk"),
+        "tickets:read",
+        60,
+        ("ui.tickets", "ui.people", "ui.staff"),
+    )
+)
 
 PAGE = 50
 PRINT_ROWS = 1000
 STATUS_WORDS = {
-    "new": lazy_gettext("new"), "assigned": lazy_gettext("assigned"),
-    "in_progress": lazy_gettext("in progress"), "pending": lazy_gettext("pending"),
-    "done": lazy_gettext("done"), "confirmed": lazy_gettext("confirmed")}
+    "new": lazy_gettext("new"),
+    "assigned": lazy_gettext("assigned"),
+    "in_progress": lazy_gettext("in progress"),
+    "pending": lazy_gettext("pending"),
+    "done": lazy_gettext("done"),
+    "confirmed": lazy_gettext("confirmed"),
+}
 EVENT_WORDS = {
-    "created": lazy_gettext("Reported"), "assigned": lazy_gettext("Assigned"),
-    "started": lazy_gettext("Started"), "progress": lazy_gettext("Progress"),
-    "finished": lazy_gettext("Finished"), "confirmed": lazy_gettext("Confirmed"),
-    "reopened": lazy_gettext("Reopened"), "status": lazy_gettext("Status changed"),
-    "note": lazy_gettext("Note")}
+    "created": lazy_gettext("Reported"),
+    "assigned": lazy_gettext("Assigned"),
+    "started": lazy_gettext("Started"),
+    "progress": lazy_gettext("Progress"),
+    "finished": lazy_gettext("Finished"),
+    "confirmed": lazy_gettext("Confirmed"),
+    "reopened": lazy_gettext("Reopened"),
+    "status": lazy_gettext("Status changed"),
+    "note": lazy_gettext("Note"),
+}
 STEP_WORDS = {  # what setting a status by hand does (StatusSchema)
-    "in_progress": lazy_gettext("Start (in progress)"), "pending": lazy_gettext("Hold (pending)"),
-    "done": lazy_gettext("Finish (done)"), "confirmed": lazy_gettext("Confirm"),
-    "assigned": lazy_gettext("Reopen (assigned)"), "new": lazy_gettext("Reopen (new)")}
+    "in_progress": lazy_gettext("Start (in progress)"),
+    "pending": lazy_gettext("Hold (pending)"),
+    "done": lazy_gettext("Finish (done)"),
+    "confirmed": lazy_gettext("Confirm"),
+    "assigned": lazy_gettext("Reopen (assigned)"),
+    "new": lazy_gettext("Reopen (new)"),
+}
 
 
 # A global, not context: macros imported without context show statuses too.
@@ -76,10 +96,19 @@ def _staff_choices(status: str | None = None) -> list[StaffProfile]:
 @bp.requires("tickets:read")
 def index():
     args = _filters()
-    page = paginate(filtered(current_principal(), args), Ticket.id,
-                    cursor=request.args.get("cursor") or None, limit=PAGE, descending=True)
-    context = {"page": page, "args": request.args, "statuses": TICKET_STATUSES,
-               "assignees": _staff_choices()}
+    page = paginate(
+        filtered(current_principal(), args),
+        Ticket.id,
+        cursor=request.args.get("cursor") or None,
+        limit=PAGE,
+        descending=True,
+    )
+    context = {
+        "page": page,
+        "args": request.args,
+        "statuses": TICKET_STATUSES,
+        "assignees": _staff_choices(),
+    }
     if request.args.get("partial"):
         return render_template("ui/tickets/_list.html", **context)
     return render_template("ui/tickets/index.html", **context)
@@ -89,8 +118,13 @@ def index():
 @bp.requires("tickets:read")
 def statistics():
     numbers = stats.compute(current_principal(), _filters())
-    return render_template("ui/tickets/stats.html", stats=numbers, args=request.args,
-                           statuses=TICKET_STATUSES, assignees=_staff_choices())
+    return render_template(
+        "ui/tickets/stats.html",
+        stats=numbers,
+        args=request.args,
+        statuses=TICKET_STATUSES,
+        assignees=_staff_choices(),
+    )
 
 
 @bp.route("/export")
@@ -99,8 +133,9 @@ def download():
     args = _filters(ExportArgs)
     fmt = args.pop("format")
     data, mimetype, name = export.export(current_principal(), args, fmt)
-    return Response(data, mimetype=mimetype, headers={
-        "Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(
+        data, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
 
 
 @bp.route("/print")
@@ -108,8 +143,12 @@ def download():
 def print_list():
     query = filtered(current_principal(), _filters()).order_by(Ticket.id.desc())
     rows = db.session.scalars(query.limit(PRINT_ROWS + 1)).all()
-    return render_template("ui/tickets/print_list.html", tickets=rows[:PRINT_ROWS],
-                           more=len(rows) > PRINT_ROWS, args=request.args)
+    return render_template(
+        "ui/tickets/print_list.html",
+        tickets=rows[:PRINT_ROWS],
+        more=len(rows) > PRINT_ROWS,
+        args=request.args,
+    )
 
 
 def _ticket(number: str) -> Ticket:
@@ -121,23 +160,32 @@ def _ticket(number: str) -> Ticket:
 def detail(number):
     ticket = _ticket(number)
     messages = message_log(ticket)
-    context = {"ticket": ticket, "messages": messages, "events": ticket.events,
-               "last": lifecycle.last_update(ticket), "event_words": EVENT_WORDS}
+    context = {
+        "ticket": ticket,
+        "messages": messages,
+        "events": ticket.events,
+        "last": lifecycle.last_update(ticket),
+        "event_words": EVENT_WORDS,
+    }
     if request.args.get("partial"):
         return render_template("ui/tickets/_detail.html", **context)
     return render_template(
-        "ui/tickets/detail.html", staff=_staff_choices("active"),
-        open=ticket.status in OPEN_STATUSES, photos=[m for m in messages if m.media],
+        "ui/tickets/detail.html",
+        staff=_staff_choices("active"),
+        open=ticket.status in OPEN_STATUSES,
+        photos=[m for m in messages if m.media],
         steps=[(status, STEP_WORDS[status]) for status in lifecycle.next_statuses(ticket)],
-        **context)
+        **context,
+    )
 
 
 @bp.route("/tickets/<string:number>/print")
 @bp.requires("tickets:read")
 def print_ticket(number):
     ticket = _ticket(number)
-    return render_template("ui/tickets/print_ticket.html", ticket=ticket,
-                           events=ticket.events, event_words=EVENT_WORDS)
+    return render_template(
+        "ui/tickets/print_ticket.html", ticket=ticket, events=ticket.events, event_words=EVENT_WORDS
+    )
 
 
 @bp.route("/tickets/<string:number>/photo")
@@ -159,8 +207,13 @@ def assign(number):
     ticket = _ticket(number)
     assignee = staff.get(body["assignee"])
     lifecycle.assign(ticket, assignee, _actor(), note=body["note"])
-    return back(_("Ticket %(number)s assigned to %(name)s.", number=ticket.number,
-                  name=staff.display_name(assignee.user)))
+    return back(
+        _(
+            "Ticket %(number)s assigned to %(name)s.",
+            number=ticket.number,
+            name=staff.display_name(assignee.user),
+        )
+    )
 
 
 @bp.route("/tickets/<string:number>/progress", methods=["POST"])
@@ -168,8 +221,11 @@ def assign(number):
 def progress(number):
     body = load(ProgressSchema(), form_values())
     ticket = _ticket(number)
-    photo_id = lifecycle.photo_of(body["photo_message_id"], session_ids=session_ids(ticket),
-                                required=True) if body["photo_message_id"] else None
+    photo_id = (
+        lifecycle.photo_of(body["photo_message_id"], session_ids=session_ids(ticket), required=True)
+        if body["photo_message_id"]
+        else None
+    )
     lifecycle.progress(ticket, _actor(), note=body["note"], photo=photo_id)
     return back(_("Progress recorded on %(number)s.", number=ticket.number))
 
@@ -178,10 +234,14 @@ def progress(number):
 @bp.requires("tickets:assign")
 def status(number):
     body = load(StatusSchema(), form_values())
-    ticket = lifecycle.change_status(_ticket(number), body["status"], _actor(),
-                                   note=body["note"])
-    return back(_("Ticket %(number)s is now %(status)s.", number=ticket.number,
-                  status=STATUS_WORDS[ticket.status]))
+    ticket = lifecycle.change_status(_ticket(number), body["status"], _actor(), note=body["note"])
+    return back(
+        _(
+            "Ticket %(number)s is now %(status)s.",
+            number=ticket.number,
+            status=STATUS_WORDS[ticket.status],
+        )
+    )
 
 
 @bp.route("/tickets/<string:number>/notes", methods=["POST"])
@@ -194,9 +254,11 @@ def note(number):
 
 def _card(principal: Principal) -> dict[str, Any]:
     numbers = stats.compute(principal, {})
-    return {"by_status": numbers["by_status"], "open": OPEN_STATUSES,
-            "mean": numbers["mean_seconds_to_finish"]}
+    return {
+        "by_status": numbers["by_status"],
+        "open": OPEN_STATUSES,
+        "mean": numbers["mean_seconds_to_finish"],
+    }
 
 
-overview.add_card(overview.Card("tickets", "ui/cards/tickets.html", "tickets:read", _card,
-                                60))
+overview.add_card(overview.Card("tickets", "ui/cards/tickets.html", "tickets:read", _card, 60))

@@ -17,16 +17,16 @@ bp = UiBlueprint("versions", __name__, url_prefix="/workflows")
 @bp.requires("workflows:manage")
 def index(workflow):
     row = operations.get(workflow)
-    return render_template("ui/studio/versions.html", workflow=row,
-                           versions=versions.listing(row))
+    return render_template("ui/studio/versions.html", workflow=row, versions=versions.listing(row))
 
 
 @bp.route("/<workflow>/versions/<int:old>..<int:new>")
 @bp.requires("workflows:manage")
 def diff(workflow, old, new):
     row = operations.get(workflow)
-    return render_template("ui/studio/diff.html", workflow=row,
-                           diff=versions.compare(row, old, new))
+    return render_template(
+        "ui/studio/diff.html", workflow=row, diff=versions.compare(row, old, new)
+    )
 
 
 @bp.route("/<workflow>/versions/compare")
@@ -36,15 +36,20 @@ def compare(workflow):
     row = operations.get(workflow)
     old, new = request.args.get("old", type=int), request.args.get("new", type=int)
     if not old or not new:
-        raise ValidationFailed(_("Pick two versions to compare."),
-                               errors={"old": [_("Pick a version.")]})
-    return redirect(url_for("ui.versions.diff", workflow=row.name, old=min(old, new),
-                            new=max(old, new)), 303)
+        raise ValidationFailed(
+            _("Pick two versions to compare."), errors={"old": [_("Pick a version.")]}
+        )
+    return redirect(
+        url_for("ui.versions.diff", workflow=row.name, old=min(old, new), new=max(old, new)), 303
+    )
 
 
 @bp.route("/<workflow>/versions/<int:version>/restore", methods=["POST"])
 @bp.requires("workflows:manage")
 def restore(workflow, version):
     row = versions.restore(operations.get(workflow), version)
-    return done(_("Version %(old)s restored as version %(new)s.", old=version,
-                  new=row.version), "ui.versions.index", workflow=row.name)
+    return done(
+        _("Version %(old)s restored as version %(new)s.", old=version, new=row.version),
+        "ui.versions.index",
+        workflow=row.name,
+    )

@@ -39,14 +39,23 @@ def _headers() -> dict[str, str]:
             continue
         headers[name.strip()] = value.strip()
     if bad:
-        raise ValidationFailed(errors={"headers": [
-            _("Write one header per line as Name: value (not %(line)s).", line=bad[0])]})
+        raise ValidationFailed(
+            errors={
+                "headers": [
+                    _("Write one header per line as Name: value (not %(line)s).", line=bad[0])
+                ]
+            }
+        )
     return headers
 
 
 def _body() -> dict:
-    return {**form_values(), "events": _events(), "headers": _headers(),
-            "enabled": checkbox("enabled")}
+    return {
+        **form_values(),
+        "events": _events(),
+        "headers": _headers(),
+        "enabled": checkbox("enabled"),
+    }
 
 
 def _session_choices() -> list[WaSession]:
@@ -56,11 +65,16 @@ def _session_choices() -> list[WaSession]:
 @bp.route("")
 @bp.requires("webhooks:manage")
 def index():
-    rows = db.session.scalars(endpoints.visible(request.args.get("session") or None)
-                              .order_by(WebhookEndpoint.id)).all()
-    return render_template("ui/webhooks/index.html", endpoints=rows,
-                           sessions=_session_choices(), catalogue=list(CATALOGUE),
-                           preselected=request.args.get("session", ""))
+    rows = db.session.scalars(
+        endpoints.visible(request.args.get("session") or None).order_by(WebhookEndpoint.id)
+    ).all()
+    return render_template(
+        "ui/webhooks/index.html",
+        endpoints=rows,
+        sessions=_session_choices(),
+        catalogue=list(CATALOGUE),
+        preselected=request.args.get("session", ""),
+    )
 
 
 @bp.route("", methods=["POST"])
@@ -73,8 +87,9 @@ def create():
 
 def _secret_page(endpoint, secret: str, *, created: bool):
     """The secret, this once: the page is not stored (no-store) and not shown again."""
-    return render_template("ui/webhooks/secret.html", endpoint=endpoint, secret=secret,
-                           created=created)
+    return render_template(
+        "ui/webhooks/secret.html", endpoint=endpoint, secret=secret, created=created
+    )
 
 
 @bp.route("/<int:webhook_id>")
@@ -84,12 +99,21 @@ def detail(webhook_id):
     status = request.args.get("status") or None
     if status is not None and status not in DELIVERY_STATUSES:
         raise ValidationFailed(errors={"status": [_("Unknown status.")]})
-    page = paginate(endpoints.deliveries_of(endpoint, status), WebhookDelivery.id,
-                    cursor=request.args.get("cursor") or None, limit=PAGE, descending=True)
-    return render_template("ui/webhooks/detail.html", endpoint=endpoint, page=page,
-                           statuses=DELIVERY_STATUSES, status=status or "",
-                           session=db.session.get(WaSession, endpoint.session_id)
-                           if endpoint.session_id else None)
+    page = paginate(
+        endpoints.deliveries_of(endpoint, status),
+        WebhookDelivery.id,
+        cursor=request.args.get("cursor") or None,
+        limit=PAGE,
+        descending=True,
+    )
+    return render_template(
+        "ui/webhooks/detail.html",
+        endpoint=endpoint,
+        page=page,
+        statuses=DELIVERY_STATUSES,
+        status=status or "",
+        session=db.session.get(WaSession, endpoint.session_id) if endpoint.session_id else None,
+    )
 
 
 @bp.route("/<int:webhook_id>", methods=["POST"])
@@ -120,10 +144,17 @@ def rotate_secret(webhook_id):
 def test(webhook_id):
     result = endpoints.ping(endpoints.get(webhook_id))
     if result["ok"]:
-        return back(_("The receiver answered HTTP %(status)s in %(ms)s ms.",
-                      status=result["status_code"], ms=result["latency_ms"]))
-    flash(_("The test ping failed: %(why)s", why=result["error"] or
-            f"HTTP {result['status_code']}"), "error")
+        return back(
+            _(
+                "The receiver answered HTTP %(status)s in %(ms)s ms.",
+                status=result["status_code"],
+                ms=result["latency_ms"],
+            )
+        )
+    flash(
+        _("The test ping failed: %(why)s", why=result["error"] or f"HTTP {result['status_code']}"),
+        "error",
+    )
     return back(_("Check the URL and that the receiver answers 2xx."), category="info")
 
 

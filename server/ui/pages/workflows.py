@@ -23,8 +23,15 @@ from server.workflows.schemas import StartSchema
 
 bp = UiBlueprint("workflows", __name__, url_prefix="/workflows")
 
-nav.add(nav.NavItem("ui.workflows.index", lazy_gettext("Workflows"), "workflows:manage", 50,
-                    ("ui.workflows", "ui.runs")))
+nav.add(
+    nav.NavItem(
+        "ui.workflows.index",
+        lazy_gettext("Workflows"),
+        "workflows:manage",
+        50,
+        ("ui.workflows", "ui.runs"),
+    )
+)
 
 RECENT_RUNS = 10
 
@@ -32,9 +39,15 @@ RECENT_RUNS = 10
 def trigger_text(trigger: dict[str, Any]) -> str:
     """A trigger in a few words: ``message: #request, #req``, ``schedule: 0 17 * * *``."""
     kind = trigger.get("type", "?")
-    detail = (trigger.get("command") or trigger.get("keyword") or trigger.get("types")
-              or trigger.get("regex") or trigger.get("cron") or trigger.get("every")
-              or ("*" if trigger.get("any") else ""))
+    detail = (
+        trigger.get("command")
+        or trigger.get("keyword")
+        or trigger.get("types")
+        or trigger.get("regex")
+        or trigger.get("cron")
+        or trigger.get("every")
+        or ("*" if trigger.get("any") else "")
+    )
     if isinstance(detail, list):
         detail = ", ".join(str(item) for item in detail)
     extra = " (fallback)" if trigger.get("fallback") else ""
@@ -44,8 +57,9 @@ def trigger_text(trigger: dict[str, Any]) -> str:
 def _index(**form: Any):
     """The list with the upload form in the state given (text, error, checked)."""
     rows = db.session.scalars(operations.visible().order_by(Workflow.name)).all()
-    return render_template("ui/workflows/index.html", workflows=rows,
-                           trigger_text=trigger_text, **form)
+    return render_template(
+        "ui/workflows/index.html", workflows=rows, trigger_text=trigger_text, **form
+    )
 
 
 @bp.route("")
@@ -67,8 +81,11 @@ def _submitted() -> tuple[str, bytes | str, str]:
 
 def _document(raw: bytes | str, where: str) -> Any:
     if not raw.strip():
-        raise ValidationFailed("Paste the workflow's JSON or choose its file.",
-                               code="workflow_invalid", errors={"$": ["Nothing was sent."]})
+        raise ValidationFailed(
+            "Paste the workflow's JSON or choose its file.",
+            code="workflow_invalid",
+            errors={"$": ["Nothing was sent."]},
+        )
     return store.parse_json(raw, where=where)
 
 
@@ -77,19 +94,23 @@ def _document(raw: bytes | str, where: str) -> Any:
 def upload():
     text, raw, where = _submitted()
     try:
-        row, created, token = operations.upload(_document(raw, where),
-                                             enable=True if checkbox("enable") else None)
+        row, created, token = operations.upload(
+            _document(raw, where), enable=True if checkbox("enable") else None
+        )
     except (ValidationFailed, Conflict) as error:
         db.session.rollback()
         return _index(text=text, error=error), error.status
     if token:
-        return render_template("ui/workflows/token.html", workflow=row, token=token,
-                               created=created), 201
+        return render_template(
+            "ui/workflows/token.html", workflow=row, token=token, created=created
+        ), 201
     if created:
         flash(_("Workflow %(name)s created.", name=row.name), "success")
     else:
-        flash(_("Workflow %(name)s saved (version %(version)s).", name=row.name,
-                version=row.version), "success")
+        flash(
+            _("Workflow %(name)s saved (version %(version)s).", name=row.name, version=row.version),
+            "success",
+        )
     if not row.enabled:
         flash(_("It is disabled: enable it to start runs from its triggers."), "info")
     return redirect(url_for("ui.workflows.detail", workflow=row.name), 303)
@@ -115,10 +136,16 @@ def reload():
         flash(f"{problem['file']}: {problem['message']}", "error")
     if report["folder"] is None:
         return back(_("There is no workflows folder (KABAR_WORKFLOWS_DIR)."), category="error")
-    return back(_("Read %(folder)s: %(added)s added (disabled), %(updated)s updated, "
-                  "%(unchanged)s unchanged.", folder=report["folder"],
-                  added=len(report["added"]), updated=len(report["updated"]),
-                  unchanged=len(report["unchanged"])))
+    return back(
+        _(
+            "Read %(folder)s: %(added)s added (disabled), %(updated)s updated, "
+            "%(unchanged)s unchanged.",
+            folder=report["folder"],
+            added=len(report["added"]),
+            updated=len(report["updated"]),
+            unchanged=len(report["unchanged"]),
+        )
+    )
 
 
 @bp.route("/<workflow>")
@@ -127,13 +154,24 @@ def detail(workflow):
     row = operations.get(workflow)
     version = request.args.get("version", type=int) or row.version
     doc = store.doc_of(row, version)
-    runs = db.session.scalars(operations.visible_runs().where(WorkflowRun.workflow_id == row.id)
-                              .order_by(WorkflowRun.seq.desc()).limit(RECENT_RUNS)).all()
+    runs = db.session.scalars(
+        operations.visible_runs()
+        .where(WorkflowRun.workflow_id == row.id)
+        .order_by(WorkflowRun.seq.desc())
+        .limit(RECENT_RUNS)
+    ).all()
     return render_template(
-        "ui/workflows/detail.html", workflow=row, version=version, doc=doc,
-        text=json.dumps(doc, indent=2, ensure_ascii=False), graph=graph.layout(doc),
-        versions=operations.versions(row), runs=runs, has_hook=store.has_hook(row),
-        trigger_text=trigger_text)
+        "ui/workflows/detail.html",
+        workflow=row,
+        version=version,
+        doc=doc,
+        text=json.dumps(doc, indent=2, ensure_ascii=False),
+        graph=graph.layout(doc),
+        versions=operations.versions(row),
+        runs=runs,
+        has_hook=store.has_hook(row),
+        trigger_text=trigger_text,
+    )
 
 
 @bp.route("/<workflow>/enable", methods=["POST"])
@@ -147,8 +185,7 @@ def enable(workflow):
 @bp.requires("workflows:manage")
 def disable(workflow):
     row = operations.set_enabled(operations.get(workflow), False)
-    return back(_("%(name)s is disabled: no new runs start; runs under way go on.",
-                  name=row.name))
+    return back(_("%(name)s is disabled: no new runs start; runs under way go on.", name=row.name))
 
 
 @bp.route("/<workflow>/delete", methods=["POST"])
@@ -164,8 +201,9 @@ def delete(workflow):
 @bp.requires("workflows:manage")
 def hook_token(workflow):
     row = operations.get(workflow)
-    return render_template("ui/workflows/token.html", workflow=row,
-                           token=operations.rotate_token(row), created=False)
+    return render_template(
+        "ui/workflows/token.html", workflow=row, token=operations.rotate_token(row), created=False
+    )
 
 
 def _json_field(name: str) -> Any:
@@ -175,8 +213,9 @@ def _json_field(name: str) -> Any:
     try:
         return inputs.load_json(raw)
     except json.JSONDecodeError as exc:
-        raise ValidationFailed(errors={name: [
-            _("Not valid JSON: %(why)s.", why=exc.msg)]}) from None
+        raise ValidationFailed(
+            errors={name: [_("Not valid JSON: %(why)s.", why=exc.msg)]}
+        ) from None
 
 
 @bp.route("/<workflow>/run", methods=["POST"])
@@ -185,9 +224,15 @@ def run(workflow):
     """Start a run by hand, as POST /api/v1/workflows/{name}/runs."""
     row = operations.get(workflow)
     values = form_values()
-    body = load(StartSchema(), {
-        "input": _json_field("input") or {}, "vars": _json_field("vars"),
-        "session": values.get("session"), "chat": values.get("chat")})
+    body = load(
+        StartSchema(),
+        {
+            "input": _json_field("input") or {},
+            "vars": _json_field("vars"),
+            "session": values.get("session"),
+            "chat": values.get("chat"),
+        },
+    )
     started, _ctx = operations.run_manually(row, **body)
     flash(_("Run started; its status: %(status)s.", status=started.status), "success")
     return redirect(url_for("ui.runs.detail", run_id=started.id), 303)

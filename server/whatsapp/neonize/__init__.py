@@ -61,7 +61,6 @@ reported. Group events come from WhatsApp's group notifications, which reach thi
 for the changes it made itself as well: nothing is emitted by the group calls here.
 """
 
-
 from server.whatsapp.neonize.loader import _nz
 from server.whatsapp.neonize.settings import Settings
 from server.whatsapp.neonize.store import new_neonize_client, sqlite_store_name

@@ -13,6 +13,7 @@ from server.whatsapp.neonize.jids import _jid
 
 log = logging.getLogger(__name__)
 
+
 class CallEvents:
     """Call conversion (mixed into ``Inbound``)."""
 
@@ -20,9 +21,12 @@ class CallEvents:
         meta = ev.basicCallMeta
         caller = meta.callCreator if meta.callCreator.User else getattr(meta, "from")
         video = any(node.Tag == "video" for node in ev.data.Nodes)
-        return CallReceived(call_id=meta.callID, caller=self.party(caller, meta.callCreatorAlt),
-                            timestamp=_when(meta.timestamp), video=video)
-
+        return CallReceived(
+            call_id=meta.callID,
+            caller=self.party(caller, meta.callCreatorAlt),
+            timestamp=_when(meta.timestamp),
+            video=video,
+        )
 
 
 class Calls:
@@ -58,4 +62,3 @@ class Calls:
                 self._offers.pop(call_id, None)
 
         self._within(reject, "reject_call")
-

@@ -11,6 +11,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -25,10 +26,10 @@ def _when(value: int | float | None) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-
 def _bounded(call: Callable[[], Any], timeout: float, name: str) -> threading.Thread:
     """Run ``call`` on a helper thread and wait at most ``timeout`` for it; a call that
     is still blocked after that is left to finish (or not) on its own."""
+
     def run() -> None:
         try:
             call()

@@ -58,8 +58,9 @@ class Connection:
             self._stopping.clear()
             self._check_store_url()
             self.store_dir.mkdir(parents=True, exist_ok=True)
-            self._runner = threading.Thread(target=self._run, daemon=True,
-                                            name=f"kabar-neonize-{self.session_id}")
+            self._runner = threading.Thread(
+                target=self._run, daemon=True, name=f"kabar-neonize-{self.session_id}"
+            )
         if self.settings.route_go_stdout:
             route_go_stdout()
         self._status("connecting", "starting")
@@ -89,8 +90,11 @@ class Connection:
             stopper: threading.Thread | None = None
             while True:
                 if stopper is None or not stopper.is_alive():  # never two Stops at once
-                    stopper = _bounded(client.stop, deadline - time.monotonic(),
-                                       f"kabar-neonize-stop-{self.session_id}")
+                    stopper = _bounded(
+                        client.stop,
+                        deadline - time.monotonic(),
+                        f"kabar-neonize-stop-{self.session_id}",
+                    )
                     _detach_finalizer(client)
                 if runner is None:
                     break
@@ -135,18 +139,22 @@ class Connection:
             except Exception as exc:
                 box["error"] = exc
                 if "late" in box:
-                    log.warning("session %s: %s failed after its timeout: %s",
-                                self.session_id, action, exc)
+                    log.warning(
+                        "session %s: %s failed after its timeout: %s", self.session_id, action, exc
+                    )
 
-        thread = threading.Thread(target=run, daemon=True,
-                                  name=f"kabar-neonize-{action}-{self.session_id}")
+        thread = threading.Thread(
+            target=run, daemon=True, name=f"kabar-neonize-{action}-{self.session_id}"
+        )
         thread.start()
         thread.join(self.settings.call_timeout)
         if thread.is_alive():
             box["late"] = True
-            raise TransportError(f"{action}: WhatsApp did not answer within "
-                                 f"{self.settings.call_timeout:g} s; try again.",
-                                 code="timeout")
+            raise TransportError(
+                f"{action}: WhatsApp did not answer within "
+                f"{self.settings.call_timeout:g} s; try again.",
+                code="timeout",
+            )
         if "error" in box:
             raise _transport_error(box["error"], action) from box["error"]
         return box.get("value")
@@ -162,8 +170,11 @@ class Connection:
         if not self._connected or client is None:
             return False
         answer: list[bool] = []
-        _bounded(lambda: answer.append(bool(client.is_connected)), 1.0,
-                 f"kabar-neonize-is-connected-{self.session_id}")
+        _bounded(
+            lambda: answer.append(bool(client.is_connected)),
+            1.0,
+            f"kabar-neonize-is-connected-{self.session_id}",
+        )
         return bool(answer and answer[0])
 
     # --- the connect loop -------------------------------------------------------------
@@ -171,8 +182,11 @@ class Connection:
     def _check_store_url(self) -> None:
         store = self.settings.store_url
         if store and not store.startswith("postgres"):
-            raise TransportError("store_url must be a postgres:// or postgresql:// URL.",
-                                 code="invalid_store_url", permanent=True)
+            raise TransportError(
+                "store_url must be a postgres:// or postgresql:// URL.",
+                code="invalid_store_url",
+                permanent=True,
+            )
 
     def _new_client(self) -> Any:
         """The neonize client for this session's device: the stored device, resumed by
@@ -187,8 +201,11 @@ class Connection:
         # session can never delete this one from neonize's map (defect 3).
         self._generation += 1
         uuid = f"{self.session_id}#{self._generation}"
-        common = {"uuid": uuid, "device_name": self.settings.device_name,
-                  "platform": self.settings.device_platform}
+        common = {
+            "uuid": uuid,
+            "device_name": self.settings.device_name,
+            "platform": self.settings.device_platform,
+        }
         own = self._saved_jid()
         if own:
             found = stored_device(store, sqlite_path, own)  # StoreUnavailable: retried
@@ -197,8 +214,11 @@ class Connection:
                     self._save_jid(found)
                 return self._client_factory(name, jid=_device_jid(found), **common)
             (self.store_dir / DEVICE_FILE).unlink(missing_ok=True)
-            self._status("connecting", f"device_missing: the store no longer holds this "
-                         f"session's device {own}; pair it again (scan the new QR code)")
+            self._status(
+                "connecting",
+                f"device_missing: the store no longer holds this "
+                f"session's device {own}; pair it again (scan the new QR code)",
+            )
             return self._client_factory(name, new_device=True, **common)
         # A shared PostgreSQL store holds other sessions' devices: never "the first".
         return self._client_factory(name, new_device=bool(store), **common)
@@ -220,8 +240,11 @@ class Connection:
                 except StoreUnavailable as exc:
                     attempt += 1
                     delay = self.settings.backoff(attempt)
-                    self._status("reconnecting", f"store_unavailable: the device store "
-                                 f"cannot be reached: {exc}; next try in {delay:g} s")
+                    self._status(
+                        "reconnecting",
+                        f"store_unavailable: the device store "
+                        f"cannot be reached: {exc}; next try in {delay:g} s",
+                    )
                     if self._stopping.wait(delay):
                         return
                     continue
@@ -257,30 +280,38 @@ class Connection:
             if had_connection and error is not None:
                 # Go's event loop ended on an error (e.g. a value it cannot encode, defect
                 # 8) and may leave its client connected with nobody reading its events.
-                self._status("reconnecting", f"neonize's event loop ended: {said}; "
-                             "restarting the session's process")
+                self._status(
+                    "reconnecting",
+                    f"neonize's event loop ended: {said}; restarting the session's process",
+                )
                 self._recycle(f"the event loop ended: {reason}")
                 return
             transient = _TRANSIENT_ERRORS.search(reason)
             if _STORE_ERRORS.search(reason) and not transient:
-                self._status("failed", f"store_error: the device store cannot be used: "
-                             f"{said}")
+                self._status("failed", f"store_error: the device store cannot be used: {said}")
                 return
             if limit and attempt >= limit:
-                self._status("failed", f"could not connect to WhatsApp after {attempt} "
-                             f"attempts: {said}")
+                self._status(
+                    "failed", f"could not connect to WhatsApp after {attempt} attempts: {said}"
+                )
                 return
             if self._connects >= self.settings.connects_per_process:
                 # Each Go connect opens a store connection it never closes (defect 4):
                 # bounded by handing over to a fresh process.
-                self._status("reconnecting", f"could not connect to WhatsApp: {said}; "
-                             f"restarting the session's process after {self._connects} "
-                             "attempts")
+                self._status(
+                    "reconnecting",
+                    f"could not connect to WhatsApp: {said}; "
+                    f"restarting the session's process after {self._connects} "
+                    "attempts",
+                )
                 self._recycle(f"{self._connects} connect attempts in this process")
                 return
             delay = self.settings.backoff(attempt)
-            what = "lost the connection to WhatsApp" if had_connection else \
-                f"could not connect to WhatsApp (attempt {attempt})"
+            what = (
+                "lost the connection to WhatsApp"
+                if had_connection
+                else f"could not connect to WhatsApp (attempt {attempt})"
+            )
             self._status("reconnecting", f"{what}: {said}; next try in {delay:g} s")
             if self._stopping.wait(delay):
                 return
@@ -294,18 +325,24 @@ class Connection:
         neonize, which is fine: the runtime holds this transport while it runs."""
         ev = _nz().events
         for event_class, handler in (
-                (ev.ConnectedEv, self._on_connected), (ev.DisconnectedEv, self._on_disconnected),
-                (ev.LoggedOutEv, self._on_logged_out), (ev.TemporaryBanEv, self._on_temp_ban),
-                (ev.ConnectFailureEv, self._on_connect_failure),
-                (ev.PairStatusEv, self._on_pair_status), (ev.MessageEv, self._on_message),
-                (ev.ReceiptEv, self._on_receipt), (ev.ChatPresenceEv, self._on_chat_presence),
-                (ev.PresenceEv, self._on_presence), (ev.CallOfferEv, self._on_call),
-                (ev.JoinedGroupEv, self._on_joined_group),
-                (ev.HistorySyncEv, self._on_history_sync),
-                (ev.ClientOutdatedEv, self._on_client_outdated),
-                (ev.StreamReplacedEv, self._on_stream_replaced),
-                (ev.UndecryptableMessageEv, self._on_undecryptable),
-                (ev.GroupInfoEv, self._on_group_info)):
+            (ev.ConnectedEv, self._on_connected),
+            (ev.DisconnectedEv, self._on_disconnected),
+            (ev.LoggedOutEv, self._on_logged_out),
+            (ev.TemporaryBanEv, self._on_temp_ban),
+            (ev.ConnectFailureEv, self._on_connect_failure),
+            (ev.PairStatusEv, self._on_pair_status),
+            (ev.MessageEv, self._on_message),
+            (ev.ReceiptEv, self._on_receipt),
+            (ev.ChatPresenceEv, self._on_chat_presence),
+            (ev.PresenceEv, self._on_presence),
+            (ev.CallOfferEv, self._on_call),
+            (ev.JoinedGroupEv, self._on_joined_group),
+            (ev.HistorySyncEv, self._on_history_sync),
+            (ev.ClientOutdatedEv, self._on_client_outdated),
+            (ev.StreamReplacedEv, self._on_stream_replaced),
+            (ev.UndecryptableMessageEv, self._on_undecryptable),
+            (ev.GroupInfoEv, self._on_group_info),
+        ):
             client.event(event_class)(handler)
         client.event.qr(self._on_qr)
         # What Go's QR loop reports besides codes ("timeout", "err-client-outdated", …);
@@ -325,8 +362,13 @@ class Connection:
             if identity and self._device:
                 self._save_jid(self._device)  # the full device JID (defect 1)
             who = self._identity
-            self._status("connected", "connected to WhatsApp", jid=who and who.jid,
-                         phone=who and who.phone, push_name=who and who.push_name)
+            self._status(
+                "connected",
+                "connected to WhatsApp",
+                jid=who and who.jid,
+                phone=who and who.phone,
+                push_name=who and who.push_name,
+            )
             self._announce_available()
 
     def _on_client_outdated(self, client: Any, ev: Any) -> None:
@@ -335,8 +377,11 @@ class Connection:
         with _logged("client_outdated"):
             with self._lock:
                 self._connected = False
-            self._status("failed", "client_outdated: WhatsApp refuses this client version; "
-                         "update neonize (and Kabar), then start the session again")
+            self._status(
+                "failed",
+                "client_outdated: WhatsApp refuses this client version; "
+                "update neonize (and Kabar), then start the session again",
+            )
 
     def _on_stream_replaced(self, client: Any, ev: Any) -> None:
         """Another connection took this device over (the same session started twice,
@@ -344,18 +389,25 @@ class Connection:
         with _logged("stream_replaced"):
             with self._lock:
                 self._connected = False
-            self._status("stopped", "stream_replaced: another connection took over this "
-                         "device (is the session running twice, or its store copied?); "
-                         "start it again here once that one is gone")
+            self._status(
+                "stopped",
+                "stream_replaced: another connection took over this "
+                "device (is the session running twice, or its store copied?); "
+                "start it again here once that one is gone",
+            )
 
     def _on_undecryptable(self, client: Any, ev: Any) -> None:
         """A message this device could not decrypt; WhatsApp retries it by itself."""
         with _logged("undecryptable"):
             info = ev.Info
-            log.warning("session %s: could not decrypt message %s from %s in %s%s",
-                        self.session_id, info.ID, _jid_str(info.MessageSource.Sender),
-                        _jid_str(info.MessageSource.Chat),
-                        " (unavailable)" if ev.IsUnavailable else "")
+            log.warning(
+                "session %s: could not decrypt message %s from %s in %s%s",
+                self.session_id,
+                info.ID,
+                _jid_str(info.MessageSource.Sender),
+                _jid_str(info.MessageSource.Chat),
+                " (unavailable)" if ev.IsUnavailable else "",
+            )
 
     def _on_login_status(self, uuid: Any, status: Any) -> None:
         """Go's QR loop ended without a code ("timeout", "err-client-outdated", …).
@@ -364,16 +416,22 @@ class Connection:
         with _logged("login_status"):
             if isinstance(status, int):
                 status = ctypes.string_at(status)
-            text = status.decode("utf-8", "replace") if isinstance(status, bytes) \
+            text = (
+                status.decode("utf-8", "replace")
+                if isinstance(status, bytes)
                 else str(status or "")
+            )
             if text in ("success", ""):
                 return
             if text == "timeout":
                 self._qr_expired(self._qr_count)
             elif text == "err-client-outdated":
-                self._status("failed", "client_outdated: WhatsApp refuses this client "
-                             "version; update neonize (and Kabar), then start the session "
-                             "again")
+                self._status(
+                    "failed",
+                    "client_outdated: WhatsApp refuses this client "
+                    "version; update neonize (and Kabar), then start the session "
+                    "again",
+                )
             else:
                 self._status("failed", f"pairing failed: {text}")
             self._recycle(f"Go's QR loop ended ({text})")
@@ -384,8 +442,9 @@ class Connection:
                 return
             with self._lock:
                 self._connected = False
-            self._status("disconnected", "lost the connection to WhatsApp; reconnecting "
-                         "automatically")
+            self._status(
+                "disconnected", "lost the connection to WhatsApp; reconnecting automatically"
+            )
 
     def _on_logged_out(self, client: Any, ev: Any) -> None:
         with _logged("logged_out"):
@@ -397,8 +456,7 @@ class Connection:
                 return  # logout() already said so
             why = _enum_name(_nz().N.ConnectFailureReason, ev.Reason, "LOGGED_OUT")
             where = "while Kabar was offline" if ev.OnConnect else "from the phone"
-            self._status("logged_out", f"this device was logged out {where} ({why}); pair it "
-                         "again")
+            self._status("logged_out", f"this device was logged out {where} ({why}); pair it again")
 
     def _on_temp_ban(self, client: Any, ev: Any) -> None:
         with _logged("temporary_ban"):
@@ -406,16 +464,20 @@ class Connection:
                 self._connected = False
             code = _enum_name(_nz().N.TemporaryBan.TempBanReason, ev.Code)
             until = (_now() + timedelta(seconds=ev.Expire)).isoformat(timespec="seconds")
-            self._status("banned", f"temporarily banned by WhatsApp: {code} (code {ev.Code}); "
-                         f"expires in {ev.Expire} s, at {until}")
+            self._status(
+                "banned",
+                f"temporarily banned by WhatsApp: {code} (code {ev.Code}); "
+                f"expires in {ev.Expire} s, at {until}",
+            )
 
     def _on_connect_failure(self, client: Any, ev: Any) -> None:
         """500 and 503 are retried by whatsmeow itself; the rest end the session."""
         with _logged("connect_failure"):
             N = _nz().N
             name = _enum_name(N.ConnectFailureReason, ev.Reason)
-            reason = f"WhatsApp refused the connection: {name}" + \
-                (f" ({ev.Message})" if ev.Message else "")
+            reason = f"WhatsApp refused the connection: {name}" + (
+                f" ({ev.Message})" if ev.Message else ""
+            )
             with self._lock:
                 self._connected = False
             if ev.Reason in (N.INTERNAL_SERVER_ERROR, N.SERVICE_UNAVAILABLE):
@@ -455,8 +517,12 @@ class Connection:
             return None
         lid = _jid_str(device.LID) if device.HasField("LID") and device.LID.User else None
         self._device = f"{device.JID.User}:{device.JID.Device}@{device.JID.Server}"
-        return Identity(jid=f"{device.JID.User}@{USER_SERVER}", phone=device.JID.User,
-                        push_name=device.PushName, lid=lid)
+        return Identity(
+            jid=f"{device.JID.User}@{USER_SERVER}",
+            phone=device.JID.User,
+            push_name=device.PushName,
+            lid=lid,
+        )
 
     def _saved_jid(self) -> str | None:
         try:
@@ -469,4 +535,3 @@ class Connection:
             (self.store_dir / DEVICE_FILE).write_text(json.dumps({"jid": jid}))
         except OSError:
             log.exception("session %s: could not save the device JID", self.session_id)
-

@@ -14,21 +14,27 @@ log = logging.getLogger(__name__)
 
 # (pattern in whatsmeow's/neonize's error text, code, permanent); first match wins.
 _ERRORS: tuple[tuple[re.Pattern, str, bool], ...] = tuple(
-    (re.compile(pattern, re.I), code, permanent) for pattern, code, permanent in (
-        (r"client is nil|not connected|websocket not connected", "session_not_connected",
-         False),
+    (re.compile(pattern, re.I), code, permanent)
+    for pattern, code, permanent in (
+        (r"client is nil|not connected|websocket not connected", "session_not_connected", False),
         (r"doesn't contain a device JID|not logged in", "session_not_logged_in", False),
         (r"not on whatsapp|item-not-found|\b404\b|no devices", "not_on_whatsapp", True),
-        (r"invalid jid|parse jid|unknown server|recipient must be a user", "invalid_jid",
-         True),
-        (r"not-authorized|forbidden|\b40[13]\b|not a (group )?(member|participant|admin)",
-         "forbidden", True),
+        (r"invalid jid|parse jid|unknown server|recipient must be a user", "invalid_jid", True),
+        (
+            r"not-authorized|forbidden|\b40[13]\b|not a (group )?(member|participant|admin)",
+            "forbidden",
+            True,
+        ),
         (r"\b410\b|media (is )?(gone|expired)", "media_expired", True),
         (r"rate-overlimit|\b429\b", "rate_limited", False),
         (r"time(d)? ?out|deadline exceeded", "timeout", False),
-        (r"dial|eof|connection (reset|refused)|broken pipe|network|websocket", "network_error",
-         False),
-    ))
+        (
+            r"dial|eof|connection (reset|refused)|broken pipe|network|websocket",
+            "network_error",
+            False,
+        ),
+    )
+)
 
 
 def _transport_error(exc: BaseException, action: str) -> TransportError:
@@ -67,14 +73,16 @@ def _brief(text: str, limit: int = 170) -> str:
             break
         tail.insert(0, part)
     if not tail:
-        return text[:limit - 1] + "…"
+        return text[: limit - 1] + "…"
     return f"{head}: … {': '.join(tail)}"
 
 
 # A device store that cannot be opened will not open on the next try either: "failed".
-_STORE_ERRORS = re.compile(r"upgrade database|unable to open database|sqlstore|"
-                           r"password authentication|no such table|pq: ", re.I)
-
+_STORE_ERRORS = re.compile(
+    r"upgrade database|unable to open database|sqlstore|"
+    r"password authentication|no such table|pq: ",
+    re.I,
+)
 
 
 # ...unless it is only out of reach for now (PostgreSQL down or starting up, defect 9),
@@ -83,9 +91,11 @@ _STORE_ERRORS = re.compile(r"upgrade database|unable to open database|sqlstore|"
 # the winner just created ("duplicate key value violates unique constraint
 # pg_type_typname_nsp_index", "relation … already exists"), a deadlock or a
 # serialization failure (found by bench/sessions.py).
-_TRANSIENT_ERRORS = re.compile(r"connection refused|no such host|i/o timeout|"
-                               r"database system is (starting up|shutting down)|"
-                               r"too many clients|connection reset|timeout expired|"
-                               r"duplicate key value|already exists|deadlock detected|"
-                               r"could not serialize|\((23505|42P07|42710|40P01|40001)\)",
-                               re.I)
+_TRANSIENT_ERRORS = re.compile(
+    r"connection refused|no such host|i/o timeout|"
+    r"database system is (starting up|shutting down)|"
+    r"too many clients|connection reset|timeout expired|"
+    r"duplicate key value|already exists|deadlock detected|"
+    r"could not serialize|\((23505|42P07|42710|40P01|40001)\)",
+    re.I,
+)

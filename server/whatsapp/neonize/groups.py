@@ -26,6 +26,7 @@ from server.whatsapp.transport import (
 
 log = logging.getLogger(__name__)
 
+
 class GroupEvents:
     """Group notification conversion (mixed into ``Inbound``)."""
 
@@ -35,15 +36,20 @@ class GroupEvents:
         info = ev.GroupInfo
         self._learn(info.Participants)
         if ev.HasField("Sender") and ev.Sender.User:
-            by: Party | None = self.party(ev.Sender, ev.SenderPN if ev.HasField("SenderPN")
-                                          else None)
+            by: Party | None = self.party(
+                ev.Sender, ev.SenderPN if ev.HasField("SenderPN") else None
+            )
         elif ev.CreateKey and me is not None:
             by = _me_party(me)
         else:
             by = None
         name = info.GroupName.Name
-        return GroupJoined(group=Party(jid=_jid_str(info.JID), name=name or None), name=name,
-                           timestamp=_now(), by=by)
+        return GroupJoined(
+            group=Party(jid=_jid_str(info.JID), name=name or None),
+            name=name,
+            timestamp=_now(),
+            by=by,
+        )
 
     def group_info(self, ev: Any, me: Identity | None) -> list[Event]:
         """What one group notification says, as events: group.updated for name, topic,
@@ -52,8 +58,7 @@ class GroupEvents:
         mine = ({me.jid, me.lid} - {None}) if me is not None else set()
 
         def who(jid: Any) -> Party:  # this account by its identity, anyone else resolved
-            return _me_party(me) if me is not None and _jid_str(jid) in mine \
-                else self.party(jid)
+            return _me_party(me) if me is not None and _jid_str(jid) in mine else self.party(jid)
 
         group = Party(jid=_jid_str(ev.JID), name=ev.Name.Name if ev.HasField("Name") else None)
         by = who(ev.Sender) if ev.HasField("Sender") and ev.Sender.User else None
@@ -70,22 +75,34 @@ class GroupEvents:
         events: list[Event] = []
         if changes:
             events.append(GroupUpdated(group=group, timestamp=at, by=by, **changes))
-        lists = (("Join", "join" if ev.JoinReason == "invite" else "add"), ("Leave", "remove"),
-                 ("Promote", "promote"), ("Demote", "demote"))
+        lists = (
+            ("Join", "join" if ev.JoinReason == "invite" else "add"),
+            ("Leave", "remove"),
+            ("Promote", "promote"),
+            ("Demote", "demote"),
+        )
         for field, action in lists:
-            people = [who(j) for j in getattr(ev, field)
-                      if not (field in ("Join", "Leave") and _jid_str(j) in mine)]
+            people = [
+                who(j)
+                for j in getattr(ev, field)
+                if not (field in ("Join", "Leave") and _jid_str(j) in mine)
+            ]
             if people:
-                events.append(GroupParticipants(group=group, action=action, timestamp=at,
-                                                by=by, participants=tuple(people)))
+                events.append(
+                    GroupParticipants(
+                        group=group, action=action, timestamp=at, by=by, participants=tuple(people)
+                    )
+                )
         if any(_jid_str(j) in mine for j in ev.Leave):
             gone_by_itself = by is None or by.jid in mine
-            events.append(GroupLeft(group=group, timestamp=at, by=by,
-                                    reason="left" if gone_by_itself else "removed"))
+            events.append(
+                GroupLeft(
+                    group=group, timestamp=at, by=by, reason="left" if gone_by_itself else "removed"
+                )
+            )
         elif ev.HasField("Delete") and ev.Delete.Deleted:
             events.append(GroupLeft(group=group, timestamp=at, by=by, reason="deleted"))
         return events
-
 
 
 class Groups:
@@ -106,8 +123,9 @@ class Groups:
         return self._group(self._call("group_info", "get_group_info", _jid(jid)))
 
     def create_group(self, name: str, participants: list[str]) -> GroupInfo:
-        return self._group(self._call("create_group", "create_group", name,
-                                      [_jid(p) for p in participants]))
+        return self._group(
+            self._call("create_group", "create_group", name, [_jid(p) for p in participants])
+        )
 
     def set_group_name(self, jid: str, name: str) -> None:
         self._call("set_group_name", "set_group_name", _jid(jid), name)
@@ -133,13 +151,26 @@ class Groups:
         try:
             change = _nz().enum.ParticipantChange[action.upper()]
         except KeyError:
-            raise TransportError(f"Unknown participant action {action!r}; use add, remove, "
-                                 "promote or demote.", code="invalid_action",
-                                 permanent=True) from None
-        answers = self._call("update_participants", "update_group_participants", _jid(jid),
-                             [_jid(p) for p in participants], change)
-        return [{"jid": _jid_str(p.JID) or _jid_str(p.PhoneNumber), "ok": not p.Error,
-                 "error": str(p.Error) if p.Error else None} for p in answers]
+            raise TransportError(
+                f"Unknown participant action {action!r}; use add, remove, promote or demote.",
+                code="invalid_action",
+                permanent=True,
+            ) from None
+        answers = self._call(
+            "update_participants",
+            "update_group_participants",
+            _jid(jid),
+            [_jid(p) for p in participants],
+            change,
+        )
+        return [
+            {
+                "jid": _jid_str(p.JID) or _jid_str(p.PhoneNumber),
+                "ok": not p.Error,
+                "error": str(p.Error) if p.Error else None,
+            }
+            for p in answers
+        ]
 
     def leave_group(self, jid: str) -> None:
         self._call("leave_group", "leave_group", _jid(jid))
@@ -152,13 +183,23 @@ class Groups:
             raise _transport_error(exc, action) from exc
 
     def _group(self, g: Any) -> GroupInfo:
-        participants = tuple({
-            "jid": _jid_str(p.JID), "phone": p.PhoneNumber.User or
-            (p.JID.User if _is_user(p.JID) else None), "lid": _jid_str(p.LID) or None,
-            "admin": bool(p.IsAdmin or p.IsSuperAdmin), "super_admin": bool(p.IsSuperAdmin),
-            "name": p.DisplayName or None} for p in g.Participants)
-        return GroupInfo(jid=_jid_str(g.JID), name=g.GroupName.Name,
-                         topic=g.GroupTopic.Topic, owner=_jid_str(g.OwnerJID) or None,
-                         announce=g.GroupAnnounce.IsAnnounce, locked=g.GroupLocked.isLocked,
-                         participants=participants)
-
+        participants = tuple(
+            {
+                "jid": _jid_str(p.JID),
+                "phone": p.PhoneNumber.User or (p.JID.User if _is_user(p.JID) else None),
+                "lid": _jid_str(p.LID) or None,
+                "admin": bool(p.IsAdmin or p.IsSuperAdmin),
+                "super_admin": bool(p.IsSuperAdmin),
+                "name": p.DisplayName or None,
+            }
+            for p in g.Participants
+        )
+        return GroupInfo(
+            jid=_jid_str(g.JID),
+            name=g.GroupName.Name,
+            topic=g.GroupTopic.Topic,
+            owner=_jid_str(g.OwnerJID) or None,
+            announce=g.GroupAnnounce.IsAnnounce,
+            locked=g.GroupLocked.isLocked,
+            participants=participants,
+        )

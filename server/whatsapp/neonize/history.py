@@ -44,7 +44,8 @@ class History:
     def _backfill(self, data: Any) -> list[MessageBackfilled]:
         days = self.settings.backfill_days
         kind = data.DESCRIPTOR.fields_by_name["syncType"].enum_type.values_by_number.get(
-            data.syncType)
+            data.syncType
+        )
         if days <= 0 or kind is None or kind.name not in _WITH_MESSAGES:
             return []
         oldest = time.time() - days * 86400
@@ -61,8 +62,12 @@ class History:
                 if isinstance(event, MessageReceived):
                     found.append(MessageBackfilled(message=event.message))
         if found:
-            log.info("session %s: %d message(s) from WhatsApp's history sync (%s)",
-                     self.session_id, len(found), kind.name)
+            log.info(
+                "session %s: %d message(s) from WhatsApp's history sync (%s)",
+                self.session_id,
+                len(found),
+                kind.name,
+            )
         return found
 
     def _as_message(self, chat_id: str, info: Any) -> Any:
@@ -77,11 +82,28 @@ class History:
         else:
             who = key.participant or info.participant if is_group else ""
             sender = _jid(who) if who else chat
-        source = N.MessageSource(Chat=chat, Sender=sender, IsFromMe=key.fromMe,
-                                 IsGroup=is_group, AddressingMode=N.PN,
-                                 SenderAlt=_empty_jid(), RecipientAlt=_empty_jid(),
-                                 BroadcastListOwner=_empty_jid())
-        return N.Message(Info=N.MessageInfo(
-            MessageSource=source, ID=key.ID, ServerID=0, Type="", Pushname=info.pushName,
-            Timestamp=info.messageTimestamp * 1000, Category="", Multicast=False,
-            MediaType="", Edit=""), Message=info.message)
+        source = N.MessageSource(
+            Chat=chat,
+            Sender=sender,
+            IsFromMe=key.fromMe,
+            IsGroup=is_group,
+            AddressingMode=N.PN,
+            SenderAlt=_empty_jid(),
+            RecipientAlt=_empty_jid(),
+            BroadcastListOwner=_empty_jid(),
+        )
+        return N.Message(
+            Info=N.MessageInfo(
+                MessageSource=source,
+                ID=key.ID,
+                ServerID=0,
+                Type="",
+                Pushname=info.pushName,
+                Timestamp=info.messageTimestamp * 1000,
+                Category="",
+                Multicast=False,
+                MediaType="",
+                Edit="",
+            ),
+            Message=info.message,
+        )

@@ -35,19 +35,26 @@ class _IdMap:
     def _open(self) -> sqlite3.Connection:
         if self._db is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=5, isolation_level=None,
-                                 check_same_thread=False)
+            db = sqlite3.connect(
+                self.path, timeout=5, isolation_level=None, check_same_thread=False
+            )
             db.execute("PRAGMA journal_mode=WAL")
             # sent_at is WhatsApp's time; recorded_at this machine's, used for pruning.
-            db.execute("CREATE TABLE IF NOT EXISTS sent (kabar_id TEXT PRIMARY KEY, "
-                       "wa_id TEXT NOT NULL, chat TEXT NOT NULL, sent_at REAL NOT NULL, "
-                       "recorded_at REAL NOT NULL)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS sent (kabar_id TEXT PRIMARY KEY, "
+                "wa_id TEXT NOT NULL, chat TEXT NOT NULL, sent_at REAL NOT NULL, "
+                "recorded_at REAL NOT NULL)"
+            )
             db.execute("CREATE INDEX IF NOT EXISTS sent_wa_id ON sent (wa_id)")
-            db.execute("CREATE TABLE IF NOT EXISTS polls (wa_id TEXT PRIMARY KEY, "
-                       "options TEXT NOT NULL, recorded_at REAL NOT NULL)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS polls (wa_id TEXT PRIMARY KEY, "
+                "options TEXT NOT NULL, recorded_at REAL NOT NULL)"
+            )
             for table in ("sent", "polls"):
-                db.execute(f"DELETE FROM {table} WHERE recorded_at < ?",
-                           (time.time() - self.KEEP_DAYS * 86400,))
+                db.execute(
+                    f"DELETE FROM {table} WHERE recorded_at < ?",
+                    (time.time() - self.KEEP_DAYS * 86400,),
+                )
             self._db = db
         return self._db
 
@@ -60,8 +67,10 @@ class _IdMap:
                 return []
 
     def record(self, kabar_id: str, wa_id: str, chat: str, sent_at: datetime) -> None:
-        self._query("INSERT OR REPLACE INTO sent VALUES (?, ?, ?, ?, ?)",
-                    (kabar_id, wa_id, chat, sent_at.timestamp(), time.time()))
+        self._query(
+            "INSERT OR REPLACE INTO sent VALUES (?, ?, ?, ?, ?)",
+            (kabar_id, wa_id, chat, sent_at.timestamp(), time.time()),
+        )
 
     def sent(self, kabar_id: str) -> tuple[str, datetime] | None:
         rows = self._query("SELECT wa_id, sent_at FROM sent WHERE kabar_id = ?", (kabar_id,))
@@ -78,8 +87,10 @@ class _IdMap:
         return rows[0][0] if rows else message_id
 
     def remember_poll(self, wa_id: str, options: list[str]) -> None:
-        self._query("INSERT OR REPLACE INTO polls VALUES (?, ?, ?)",
-                    (wa_id, json.dumps(list(options)), time.time()))
+        self._query(
+            "INSERT OR REPLACE INTO polls VALUES (?, ?, ?)",
+            (wa_id, json.dumps(list(options)), time.time()),
+        )
 
     def poll_options(self, wa_id: str) -> list[str] | None:
         """The option names of poll ``wa_id`` (WhatsApp's id), if this session knows it."""
@@ -91,4 +102,3 @@ class _IdMap:
             if self._db is not None:
                 self._db.close()
                 self._db = None
-

@@ -17,13 +17,18 @@ from server.whatsapp.neonize.receipts import ReceiptEvents
 
 log = logging.getLogger(__name__)
 
+
 class Inbound(Parties, MessageEvents, GroupEvents, ReceiptEvents, CallEvents):
     """Turns neonize events into Kabar events. Pure conversion: the only calls out are
     ``lookup_pn`` (the guarded LID->phone look-up), ``decrypt_vote`` (the guarded
     whatsmeow poll-vote decryption) and the id map."""
 
-    def __init__(self, ids: _IdMap, lookup_pn: Callable[[Any], str | None],
-                 decrypt_vote: Callable[[Any], Any | None]):
+    def __init__(
+        self,
+        ids: _IdMap,
+        lookup_pn: Callable[[Any], str | None],
+        decrypt_vote: Callable[[Any], Any | None],
+    ):
         self.ids = ids
         self.lookup_pn = lookup_pn
         self.decrypt_vote = decrypt_vote

@@ -26,12 +26,12 @@ def _jid(text: str) -> Any:
     else:
         match = _JID.match(text)
         if not match or not match["user"]:
-            raise TransportError(f"{text!r} is not a WhatsApp JID.", code="invalid_jid",
-                                 permanent=True)
+            raise TransportError(
+                f"{text!r} is not a WhatsApp JID.", code="invalid_jid", permanent=True
+            )
         user, server = match["user"], match["server"]
         server = USER_SERVER if server == "c.us" else server
-    return _nz().N.JID(User=user, Server=server, Device=0, RawAgent=0, Integrator=0,
-                       IsEmpty=False)
+    return _nz().N.JID(User=user, Server=server, Device=0, RawAgent=0, Integrator=0, IsEmpty=False)
 
 
 def _jid_str(jid: Any) -> str:
@@ -49,7 +49,6 @@ def _is_lid(jid: Any) -> bool:
     return bool(jid is not None and jid.User and jid.Server == LID_SERVER)
 
 
-
 def _jid_device_str(jid: Any) -> str:
     """``user:device@server`` (devices are listed with their device number)."""
     if jid.Device:
@@ -63,8 +62,12 @@ def _device_jid(text: str) -> Any:
     0) finds nothing (issue 12, defect 1)."""
     match = re.match(r"^(?P<user>\d+)(?::(?P<device>\d+))?@(?P<server>[a-z.]+)$", text or "")
     if not match:
-        raise TransportError(f"{text!r} is not a device JID.", code="invalid_jid",
-                             permanent=True)
-    return _nz().N.JID(User=match["user"], Server=match["server"],
-                       Device=int(match["device"] or 0), RawAgent=0, Integrator=0,
-                       IsEmpty=False)
+        raise TransportError(f"{text!r} is not a device JID.", code="invalid_jid", permanent=True)
+    return _nz().N.JID(
+        User=match["user"],
+        Server=match["server"],
+        Device=int(match["device"] or 0),
+        RawAgent=0,
+        Integrator=0,
+        IsEmpty=False,
+    )

@@ -46,6 +46,7 @@ class _Deferred(types.ModuleType):
         deferred.__name__ = attr
         return deferred
 
+
 def _closed_popen(command: str, mode: str = "r", buffering: int = -1) -> io.StringIO:
     """os.popen for neonize's import: the same output, but the child is waited for and
     its pipe closed (neonize leaves both to the garbage collector, which warns later)."""
@@ -135,6 +136,14 @@ def _nz() -> SimpleNamespace:
         if handler not in handlers:
             root.removeHandler(handler)
     root.setLevel(level)
-    return SimpleNamespace(N=Neonize_pb2, E=WAWebProtobufsE2E_pb2, NewClient=NewClient,
-                           DeviceProps=DeviceProps, events=events, exc=exc, enum=enum,
-                           builder=builder, binder=binder)
+    return SimpleNamespace(
+        N=Neonize_pb2,
+        E=WAWebProtobufsE2E_pb2,
+        NewClient=NewClient,
+        DeviceProps=DeviceProps,
+        events=events,
+        exc=exc,
+        enum=enum,
+        builder=builder,
+        binder=binder,
+    )

@@ -18,6 +18,7 @@ from server.whatsapp.transport import (
 
 log = logging.getLogger(__name__)
 
+
 class Lookups:
     """The transport's look-ups."""
 
@@ -49,10 +50,18 @@ class Lookups:
         for phone, d in zip(phones, digits, strict=True):
             answer = found.get(d)
             registered = bool(answer and answer.IsIn)
-            self._registered[d] = (registered, time.monotonic(),
-                                   answer.JID.User if registered else None)
-            result.append(Registration(query=phone, registered=registered,
-                                       jid=_jid_str(answer.JID) if registered else None))
+            self._registered[d] = (
+                registered,
+                time.monotonic(),
+                answer.JID.User if registered else None,
+            )
+            result.append(
+                Registration(
+                    query=phone,
+                    registered=registered,
+                    jid=_jid_str(answer.JID) if registered else None,
+                )
+            )
         return result
 
     def profile_picture(self, jid: str) -> str | None:
@@ -61,8 +70,12 @@ class Lookups:
             picture = client.get_profile_picture(_jid(jid))
         except Exception as exc:
             text = _error_text(exc)
-            if re.search(r"no(t have a)? profile picture|hidden|not-authorized|item-not-found"
-                         r"|\b40[134]\b", text, re.I):
+            if re.search(
+                r"no(t have a)? profile picture|hidden|not-authorized|item-not-found"
+                r"|\b40[134]\b",
+                text,
+                re.I,
+            ):
                 return None
             raise _transport_error(exc, "profile_picture") from exc
         return picture.URL or None
@@ -77,11 +90,16 @@ class Lookups:
         for answer in answers:
             info = answer.UserInfo
             text = _jid_str(answer.JID)
-            result.append({
-                "jid": text, "phone": answer.JID.User if _is_user(answer.JID) else None,
-                "status": info.Status or None, "picture_id": info.PictureID or None,
-                "verified_name": info.VerifiedName.Details.verifiedName or None,
-                "devices": [_jid_device_str(d) for d in info.Devices]})
+            result.append(
+                {
+                    "jid": text,
+                    "phone": answer.JID.User if _is_user(answer.JID) else None,
+                    "status": info.Status or None,
+                    "picture_id": info.PictureID or None,
+                    "verified_name": info.VerifiedName.Details.verifiedName or None,
+                    "devices": [_jid_device_str(d) for d in info.Devices],
+                }
+            )
         return result
 
     def lid_lookup(self, jids: list[str]) -> list[dict]:
@@ -95,22 +113,35 @@ class Lookups:
             jid = _jid(text)
             lid_side = _is_lid(jid)
             if not (lid_side or _is_user(jid)):
-                raise TransportError(f"{text!r} is neither a phone JID nor a LID.",
-                                     code="invalid_jid", permanent=True)
+                raise TransportError(
+                    f"{text!r} is neither a phone JID nor a LID.",
+                    code="invalid_jid",
+                    permanent=True,
+                )
             with self._go_lock:
                 if not self._connected or self._stopping.is_set() or self._client is None:
                     raise NotConnected()
                 try:
-                    other = (self._client.get_pn_from_lid(jid) if lid_side
-                             else self._client.get_lid_from_pn(jid))
+                    other = (
+                        self._client.get_pn_from_lid(jid)
+                        if lid_side
+                        else self._client.get_lid_from_pn(jid)
+                    )
                 except Exception as exc:
                     log.debug("no other id for %s: %s", text, _error_text(exc))
                     other = None
             other_text = _jid_str(other) if other is not None and other.User else None
-            phone_jid, lid = (other_text, _jid_str(jid)) if lid_side else \
-                (_jid_str(jid), other_text)
-            result.append({"query": text, "jid": phone_jid, "lid": lid,
-                           "phone": phone_jid.split("@")[0] if phone_jid else None})
+            phone_jid, lid = (
+                (other_text, _jid_str(jid)) if lid_side else (_jid_str(jid), other_text)
+            )
+            result.append(
+                {
+                    "query": text,
+                    "jid": phone_jid,
+                    "lid": lid,
+                    "phone": phone_jid.split("@")[0] if phone_jid else None,
+                }
+            )
         return result
 
     def groups(self) -> list[GroupInfo]:
@@ -119,4 +150,3 @@ class Lookups:
             return [self._group(g) for g in client.get_joined_groups()]
         except Exception as exc:
             raise _transport_error(exc, "groups") from exc
-

@@ -27,15 +27,33 @@ from server.whatsapp.neonize.loader import _nz
 
 log = logging.getLogger(__name__)
 
-_WRAPPERS = ("ephemeralMessage", "viewOnceMessage", "viewOnceMessageV2",
-             "viewOnceMessageV2Extension", "documentWithCaptionMessage", "editedMessage")
-_MEDIA_FIELDS = {"imageMessage": "image", "videoMessage": "video", "audioMessage": "audio",
-                 "documentMessage": "document", "stickerMessage": "sticker"}
+_WRAPPERS = (
+    "ephemeralMessage",
+    "viewOnceMessage",
+    "viewOnceMessageV2",
+    "viewOnceMessageV2Extension",
+    "documentWithCaptionMessage",
+    "editedMessage",
+)
+_MEDIA_FIELDS = {
+    "imageMessage": "image",
+    "videoMessage": "video",
+    "audioMessage": "audio",
+    "documentMessage": "document",
+    "stickerMessage": "sticker",
+}
 _POLL_FIELDS = ("pollCreationMessage", "pollCreationMessageV2", "pollCreationMessageV3")
 # Content that is plumbing, not a message a person sent: never stored.
-_SILENT_FIELDS = {"senderKeyDistributionMessage", "messageContextInfo", "protocolMessage",
-                  "pollUpdateMessage", "encReactionMessage", "keepInChatMessage",
-                  "fastRatchetKeySenderKeyDistributionMessage", "pinInChatMessage"}
+_SILENT_FIELDS = {
+    "senderKeyDistributionMessage",
+    "messageContextInfo",
+    "protocolMessage",
+    "pollUpdateMessage",
+    "encReactionMessage",
+    "keepInChatMessage",
+    "fastRatchetKeySenderKeyDistributionMessage",
+    "pinInChatMessage",
+}
 
 
 def _unwrap(message: Any) -> Any:
@@ -65,8 +83,11 @@ def _text_of(message: Any) -> str:
 def _context_of(message: Any) -> Any:
     """The ContextInfo (quote, mentions) of whichever content the message carries."""
     for descriptor, value in message.ListFields():
-        if descriptor.message_type is not None and "contextInfo" in \
-                descriptor.message_type.fields_by_name and value.HasField("contextInfo"):
+        if (
+            descriptor.message_type is not None
+            and "contextInfo" in descriptor.message_type.fields_by_name
+            and value.HasField("contextInfo")
+        ):
             return value.contextInfo
     return None
 
@@ -76,14 +97,12 @@ def _vcard_name(vcard: str) -> str:
     return match[1].strip() if match else ""
 
 
-
 def _poll_of(content: Any) -> Any:
     """The poll creation message ``content`` carries, or None."""
     for name in _POLL_FIELDS:
         if content.HasField(name):
             return getattr(content, name)
     return None
-
 
 
 class MessageEvents:
@@ -100,10 +119,15 @@ class MessageEvents:
         if content.HasField("reactionMessage"):
             chat, sender = self._source_parties(source, ev.Info.Pushname)
             reaction = content.reactionMessage
-            return MessageReaction(message_id=self.ids.to_kabar(reaction.key.ID), chat=chat,
-                                   sender=sender, emoji=reaction.text,
-                                   timestamp=_when(reaction.senderTimestampMS) if
-                                   reaction.senderTimestampMS else timestamp)
+            return MessageReaction(
+                message_id=self.ids.to_kabar(reaction.key.ID),
+                chat=chat,
+                sender=sender,
+                emoji=reaction.text,
+                timestamp=_when(reaction.senderTimestampMS)
+                if reaction.senderTimestampMS
+                else timestamp,
+            )
         if content.HasField("protocolMessage"):
             return self._protocol(content.protocolMessage, source, ev.Info.Pushname, timestamp)
         if content.HasField("pollUpdateMessage"):
@@ -116,27 +140,40 @@ class MessageEvents:
         kind, extra = self._body(content)
         if kind == "poll":  # its option names, for the votes to come
             self.ids.remember_poll(ev.Info.ID, [o.optionName for o in _poll_of(content).options])
-        return MessageReceived(message=InboundMessage(
-            id=ev.Info.ID, chat=chat, sender=sender, timestamp=timestamp,
-            from_me=source.IsFromMe, is_group=source.IsGroup, kind=kind,
-            quoted_id=self.ids.to_kabar(context.stanzaID) if context and context.stanzaID
-            else None,
-            mentions=tuple(context.mentionedJID) if context else (), **extra))
+        return MessageReceived(
+            message=InboundMessage(
+                id=ev.Info.ID,
+                chat=chat,
+                sender=sender,
+                timestamp=timestamp,
+                from_me=source.IsFromMe,
+                is_group=source.IsGroup,
+                kind=kind,
+                quoted_id=self.ids.to_kabar(context.stanzaID)
+                if context and context.stanzaID
+                else None,
+                mentions=tuple(context.mentionedJID) if context else (),
+                **extra,
+            )
+        )
 
-    def _protocol(self, protocol: Any, source: Any, push_name: str,
-                  timestamp: datetime) -> Event | None:
+    def _protocol(
+        self, protocol: Any, source: Any, push_name: str, timestamp: datetime
+    ) -> Event | None:
         E = _nz().E
         if protocol.type not in (E.ProtocolMessage.REVOKE, E.ProtocolMessage.MESSAGE_EDIT):
             return None  # key shares, history sync notices, ephemeral settings…
         chat, sender = self._source_parties(source, push_name)
         target = self.ids.to_kabar(protocol.key.ID)
         if protocol.type == E.ProtocolMessage.REVOKE:
-            return MessageRevoked(message_id=target, chat=chat, sender=sender,
-                                  timestamp=timestamp)
-        return MessageEdited(message_id=target, chat=chat, sender=sender,
-                             text=_text_of(_unwrap(protocol.editedMessage)),
-                             timestamp=_when(protocol.timestampMS) if protocol.timestampMS
-                             else timestamp)
+            return MessageRevoked(message_id=target, chat=chat, sender=sender, timestamp=timestamp)
+        return MessageEdited(
+            message_id=target,
+            chat=chat,
+            sender=sender,
+            text=_text_of(_unwrap(protocol.editedMessage)),
+            timestamp=_when(protocol.timestampMS) if protocol.timestampMS else timestamp,
+        )
 
     def _body(self, content: Any) -> tuple[str, dict]:
         """(kind, InboundMessage fields) for the content of a message."""
@@ -144,21 +181,28 @@ class MessageEvents:
             if content.HasField(name):
                 return self._media(name, kind, getattr(content, name))
         if content.HasField("locationMessage") or content.HasField("liveLocationMessage"):
-            loc = content.locationMessage if content.HasField("locationMessage") \
+            loc = (
+                content.locationMessage
+                if content.HasField("locationMessage")
                 else content.liveLocationMessage
+            )
             return "location", {
-                "location": Location(latitude=loc.degreesLatitude,
-                                     longitude=loc.degreesLongitude,
-                                     name=getattr(loc, "name", "") or None,
-                                     address=getattr(loc, "address", "") or None),
-                "text": getattr(loc, "comment", "") or getattr(loc, "caption", "")}
+                "location": Location(
+                    latitude=loc.degreesLatitude,
+                    longitude=loc.degreesLongitude,
+                    name=getattr(loc, "name", "") or None,
+                    address=getattr(loc, "address", "") or None,
+                ),
+                "text": getattr(loc, "comment", "") or getattr(loc, "caption", ""),
+            }
         if content.HasField("contactMessage"):
             return "contacts", {"text": content.contactMessage.vcard}
         if content.HasField("contactsArrayMessage"):
             # InboundMessage has no vcards field: the vCards travel in the text, each
             # one BEGIN:VCARD … END:VCARD, so they split again unambiguously.
-            return "contacts", {"text": "\n".join(
-                c.vcard for c in content.contactsArrayMessage.contacts)}
+            return "contacts", {
+                "text": "\n".join(c.vcard for c in content.contactsArrayMessage.contacts)
+            }
         poll = _poll_of(content)
         if poll is not None:
             lines = [poll.name] + [f"- {o.optionName}" for o in poll.options]
@@ -179,13 +223,14 @@ class MessageEvents:
             if name in stripped.DESCRIPTOR.fields_by_name:
                 stripped.ClearField(name)
         wrapper = E.Message(**{field: stripped})
-        handle = {"neonize": base64.b64encode(wrapper.SerializeToString()).decode(),
-                  "kind": kind}
-        info = MediaInfo(mimetype=media.mimetype or "application/octet-stream",
-                         filename=getattr(media, "fileName", "") or None,
-                         size=media.fileLength or None,
-                         sha256=media.fileSHA256.hex() if media.fileSHA256 else None,
-                         handle=handle)
+        handle = {"neonize": base64.b64encode(wrapper.SerializeToString()).decode(), "kind": kind}
+        info = MediaInfo(
+            mimetype=media.mimetype or "application/octet-stream",
+            filename=getattr(media, "fileName", "") or None,
+            size=media.fileLength or None,
+            sha256=media.fileSHA256.hex() if media.fileSHA256 else None,
+            handle=handle,
+        )
         return kind, {"media": info, "text": getattr(media, "caption", "")}
 
     def poll_vote(self, ev: Any, update: Any) -> PollVote | None:
@@ -194,8 +239,11 @@ class MessageEvents:
         poll_id = update.pollCreationMessageKey.ID
         options = self.ids.poll_options(poll_id)
         if options is None:
-            log.info("vote %s in poll %s not reported: this session never saw that poll",
-                     ev.Info.ID, poll_id)
+            log.info(
+                "vote %s in poll %s not reported: this session never saw that poll",
+                ev.Info.ID,
+                poll_id,
+            )
             return None
         vote = self.decrypt_vote(ev)
         if vote is None:
@@ -203,12 +251,17 @@ class MessageEvents:
         by_hash = {hashlib.sha256(o.encode()).digest(): o for o in options}
         picked = {by_hash.get(bytes(h)) for h in vote.selectedOptions}
         if None in picked:
-            log.warning("vote %s in poll %s names an option the poll does not have",
-                        ev.Info.ID, poll_id)
+            log.warning(
+                "vote %s in poll %s names an option the poll does not have", ev.Info.ID, poll_id
+            )
         chat, voter = self._source_parties(ev.Info.MessageSource, ev.Info.Pushname)
-        return PollVote(poll_id=self.ids.to_kabar(poll_id), chat=chat, voter=voter,
-                        options=tuple(o for o in options if o in picked),
-                        timestamp=_when(update.senderTimestampMS or ev.Info.Timestamp))
+        return PollVote(
+            poll_id=self.ids.to_kabar(poll_id),
+            chat=chat,
+            voter=voter,
+            options=tuple(o for o in options if o in picked),
+            timestamp=_when(update.senderTimestampMS or ev.Info.Timestamp),
+        )
 
     # groups
 
@@ -233,7 +286,10 @@ class ReceivingMessages:
             try:
                 return self._client.decrypt_poll_vote(ev)
             except Exception as exc:
-                log.warning("session %s: could not decrypt vote %s: %s", self.session_id,
-                            ev.Info.ID, _error_text(exc))
+                log.warning(
+                    "session %s: could not decrypt vote %s: %s",
+                    self.session_id,
+                    ev.Info.ID,
+                    _error_text(exc),
+                )
                 return None
-

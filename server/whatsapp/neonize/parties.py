@@ -16,9 +16,9 @@ from server.whatsapp.transport import (
 
 log = logging.getLogger(__name__)
 
+
 def _me_party(me: Identity) -> Party:
     return Party(jid=me.jid, phone=me.phone, lid=me.lid, name=me.push_name or None)
-
 
 
 class Parties:
@@ -46,8 +46,7 @@ class Parties:
     def _source_parties(self, source: Any, push_name: str = "") -> tuple[Party, Party]:
         """(chat, sender) for a MessageSource: in a group the chat is the group and the
         sender the participant; in a one-to-one chat the chat is the other person."""
-        sender = self.party(source.Sender, source.SenderAlt,
-                            None if source.IsFromMe else push_name)
+        sender = self.party(source.Sender, source.SenderAlt, None if source.IsFromMe else push_name)
         if source.IsGroup or source.Chat.Server == GROUP_SERVER:
             return self.party(source.Chat), sender
         if source.IsFromMe:
@@ -62,8 +61,7 @@ class Parties:
         name those people by LID only."""
         for p in participants:
             lid = p.LID if _is_lid(p.LID) else p.JID if _is_lid(p.JID) else None
-            pn = p.PhoneNumber if _is_user(p.PhoneNumber) else p.JID if _is_user(p.JID) \
-                else None
+            pn = p.PhoneNumber if _is_user(p.PhoneNumber) else p.JID if _is_user(p.JID) else None
             if lid is not None and pn is not None:
                 self._pn_of_lid[lid.User] = pn.User
 

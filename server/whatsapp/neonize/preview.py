@@ -72,12 +72,15 @@ def link_preview(text: str) -> dict:
         fields["description"] = (meta.get("og:description") or meta.get("description", ""))[:300]
         image = meta.get("og:image")
         if image:
-            picture = netguard.fetch(urllib.parse.urljoin(page.final_url, image),
-                                     max_bytes=2 * 1024 * 1024, timeout=5, allow=_fetch_allow())
+            picture = netguard.fetch(
+                urllib.parse.urljoin(page.final_url, image),
+                max_bytes=2 * 1024 * 1024,
+                timeout=5,
+                allow=_fetch_allow(),
+            )
             size = _image_size(picture.data)
             if size:
                 fields["JPEGThumbnail"] = size[2]
     except Exception as exc:
         log.info("no link preview for %s: %s", url, exc)
     return {k: v for k, v in fields.items() if v}
-

@@ -41,11 +41,16 @@ class ReceiptEvents:
         if source.IsGroup or source.Chat.Server == GROUP_SERVER:
             chat = self.party(source.Chat)
         else:
-            chat = self.party(source.Chat, source.SenderAlt if
-                              source.Chat.User == source.Sender.User else None)
-        return MessageStatus(message_ids=tuple(self.ids.to_kabar(i) for i in ev.MessageIDs),
-                             status=status, chat=chat, timestamp=_when(ev.Timestamp),
-                             reason="")
+            chat = self.party(
+                source.Chat, source.SenderAlt if source.Chat.User == source.Sender.User else None
+            )
+        return MessageStatus(
+            message_ids=tuple(self.ids.to_kabar(i) for i in ev.MessageIDs),
+            status=status,
+            chat=chat,
+            timestamp=_when(ev.Timestamp),
+            reason="",
+        )
 
     def chat_presence(self, ev: Any) -> PresenceUpdate:
         N = _nz().N
@@ -58,9 +63,9 @@ class ReceiptEvents:
 
     def presence(self, ev: Any) -> PresenceUpdate:
         who = self.party(ev.From)
-        return PresenceUpdate(chat=who, sender=who,
-                              state="unavailable" if ev.Unavailable else "available")
-
+        return PresenceUpdate(
+            chat=who, sender=who, state="unavailable" if ev.Unavailable else "available"
+        )
 
 
 class Receipts:
@@ -85,8 +90,12 @@ class Receipts:
         if not message_ids:
             return
         try:
-            client.mark_read(*[self._ids.to_wa(i) for i in message_ids], chat=_jid(chat),
-                             sender=_jid(sender or chat), receipt=_nz().enum.ReceiptType.READ)
+            client.mark_read(
+                *[self._ids.to_wa(i) for i in message_ids],
+                chat=_jid(chat),
+                sender=_jid(sender or chat),
+                receipt=_nz().enum.ReceiptType.READ,
+            )
         except Exception as exc:
             raise _transport_error(exc, "mark_read") from exc
 
@@ -101,8 +110,9 @@ class Receipts:
         client = self._require_connected()
         enum = _nz().enum
         if state not in PRESENCE_STATES:
-            raise TransportError(f"Unknown presence {state!r}.", code="invalid_presence",
-                                 permanent=True)
+            raise TransportError(
+                f"Unknown presence {state!r}.", code="invalid_presence", permanent=True
+            )
         try:
             if state in ("available", "unavailable"):
                 self._cancel_idle_timer()
@@ -114,10 +124,13 @@ class Receipts:
                 self._sent_available = True
             client.send_chat_presence(
                 _jid(chat),
-                enum.ChatPresence.CHAT_PRESENCE_PAUSED if state == "paused"
+                enum.ChatPresence.CHAT_PRESENCE_PAUSED
+                if state == "paused"
                 else enum.ChatPresence.CHAT_PRESENCE_COMPOSING,
-                enum.ChatPresenceMedia.CHAT_PRESENCE_MEDIA_AUDIO if state == "recording"
-                else enum.ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT)
+                enum.ChatPresenceMedia.CHAT_PRESENCE_MEDIA_AUDIO
+                if state == "recording"
+                else enum.ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT,
+            )
             if state == "paused":
                 self._go_unavailable()
             else:
@@ -151,8 +164,7 @@ class Receipts:
     def _go_unavailable(self) -> None:
         self._cancel_idle_timer()
         with self._lock:
-            client = self._client if self._connected and not self._stopping.is_set() \
-                else None
+            client = self._client if self._connected and not self._stopping.is_set() else None
         if client is None or not self._sent_available:
             return
         try:

@@ -58,18 +58,21 @@ def _context(message: Outbound, ids: _IdMap, me: str | None) -> Any:
     return context
 
 
-
 def _contacts_message(vcards: tuple[str, ...]) -> Any:
     """One vCard: a contactMessage; several: a contactsArrayMessage."""
     E = _nz().E
     if not vcards:
-        raise TransportError("A contacts message needs at least one vCard.",
-                             code="invalid_message", permanent=True)
+        raise TransportError(
+            "A contacts message needs at least one vCard.", code="invalid_message", permanent=True
+        )
     cards = [E.ContactMessage(displayName=_vcard_name(v) or "Contact", vcard=v) for v in vcards]
     if len(cards) == 1:
         return E.Message(contactMessage=cards[0])
-    return E.Message(contactsArrayMessage=E.ContactsArrayMessage(
-        displayName=f"{len(cards)} contacts", contacts=cards))
+    return E.Message(
+        contactsArrayMessage=E.ContactsArrayMessage(
+            displayName=f"{len(cards)} contacts", contacts=cards
+        )
+    )
 
 
 def _attach_context(body: Any, context: Any) -> None:
@@ -77,11 +80,12 @@ def _attach_context(body: Any, context: Any) -> None:
     if context is None:
         return
     for descriptor, value in body.ListFields():
-        if descriptor.message_type is not None and \
-                "contextInfo" in descriptor.message_type.fields_by_name:
+        if (
+            descriptor.message_type is not None
+            and "contextInfo" in descriptor.message_type.fields_by_name
+        ):
             value.contextInfo.MergeFrom(context)
             return
-
 
 
 class Sending:
@@ -94,12 +98,16 @@ class Sending:
         or a lost answer) is answered from the id map and not sent again."""
         client = self._require_connected()
         if message.kind not in SENDABLE:
-            raise TransportError(f"Cannot send a {message.kind!r} message.",
-                                 code="unsupported_kind", permanent=True)
+            raise TransportError(
+                f"Cannot send a {message.kind!r} message.", code="unsupported_kind", permanent=True
+            )
         earlier = self._ids.sent(message.message_id)
         if earlier is not None:
-            log.info("message %s was already sent as %s; not sending it again",
-                     message.message_id, earlier[0])
+            log.info(
+                "message %s was already sent as %s; not sending it again",
+                message.message_id,
+                earlier[0],
+            )
             return SendResult(message_id=message.message_id, timestamp=earlier[1])
         chat = _jid(message.to)
         if message.kind not in ACTIONS:
@@ -128,12 +136,14 @@ class Sending:
             preview = link_preview(message.text) if message.link_preview else {}
             if not preview and context is None:
                 return E.Message(conversation=message.text)
-            body = E.Message(extendedTextMessage=E.ExtendedTextMessage(text=message.text,
-                                                                       **preview))
+            body = E.Message(
+                extendedTextMessage=E.ExtendedTextMessage(text=message.text, **preview)
+            )
         elif kind in MEDIA_KINDS:
             if message.media is None or not message.media.data:
-                raise TransportError(f"A {kind} message needs media bytes.",
-                                     code="invalid_message", permanent=True)
+                raise TransportError(
+                    f"A {kind} message needs media bytes.", code="invalid_message", permanent=True
+                )
             check_media(kind, message.media)
             media_type = getattr(_nz().enum.MediaType, _MEDIA_TYPES[kind])
             try:
@@ -143,12 +153,18 @@ class Sending:
             body = _media_message(kind, upload, message)
         elif kind == "location":
             if message.location is None:
-                raise TransportError("A location message needs a location.",
-                                     code="invalid_message", permanent=True)
+                raise TransportError(
+                    "A location message needs a location.", code="invalid_message", permanent=True
+                )
             loc = message.location
-            body = E.Message(locationMessage=E.LocationMessage(
-                degreesLatitude=loc.latitude, degreesLongitude=loc.longitude,
-                name=loc.name or None, address=loc.address or None))
+            body = E.Message(
+                locationMessage=E.LocationMessage(
+                    degreesLatitude=loc.latitude,
+                    degreesLongitude=loc.longitude,
+                    name=loc.name or None,
+                    address=loc.address or None,
+                )
+            )
         elif kind == "contacts":
             body = _contacts_message(message.vcards)
         else:
@@ -161,12 +177,16 @@ class Sending:
         voters' clients need to encrypt their votes."""
         poll = message.poll
         if poll is None or len(poll.options) < 2:
-            raise TransportError("A poll needs a question and at least two options.",
-                                 code="invalid_message", permanent=True)
+            raise TransportError(
+                "A poll needs a question and at least two options.",
+                code="invalid_message",
+                permanent=True,
+            )
         vote = _nz().enum.VoteType
         try:
             return client.build_poll_vote_creation(
-                poll.question, list(poll.options), vote.MULTIPLE if poll.multiple else vote.SINGLE)
+                poll.question, list(poll.options), vote.MULTIPLE if poll.multiple else vote.SINGLE
+            )
         except Exception as exc:
             raise _transport_error(exc, "poll") from exc
 
@@ -174,8 +194,11 @@ class Sending:
         """Reaction, edit or revoke of ``message.quoted_id`` (WhatsApp's id for it)."""
         nz = _nz()
         if not message.quoted_id:
-            raise TransportError(f"A {message.kind} needs the id of its target message.",
-                                 code="invalid_message", permanent=True)
+            raise TransportError(
+                f"A {message.kind} needs the id of its target message.",
+                code="invalid_message",
+                permanent=True,
+            )
         target = self._ids.to_wa(message.quoted_id)
         author = _jid(self._author(message, target, me))
         if message.kind == "reaction":
@@ -203,8 +226,11 @@ class Sending:
             return me
         if not message.to.endswith("@" + GROUP_SERVER):
             return message.to
-        raise TransportError(f"A {message.kind} in a group needs the sender of its target "
-                             "message.", code="invalid_message", permanent=True)
+        raise TransportError(
+            f"A {message.kind} in a group needs the sender of its target message.",
+            code="invalid_message",
+            permanent=True,
+        )
 
     def _check_recipient(self, client: Any, chat: Any) -> Any:
         """The chat to send to: for a number, the JID WhatsApp answered for it (which
@@ -222,12 +248,16 @@ class Sending:
                 log.info("could not check whether %s is on WhatsApp: %s", chat.User, exc)
                 return chat
             found = next((a for a in answers if a.IsIn), None)
-            cached = (found is not None, time.monotonic(),
-                      found.JID.User if found is not None and _is_user(found.JID) else None)
+            cached = (
+                found is not None,
+                time.monotonic(),
+                found.JID.User if found is not None and _is_user(found.JID) else None,
+            )
             self._registered[chat.User] = cached
         if not cached[0]:
-            raise TransportError(f"{chat.User} is not on WhatsApp.", code="not_on_whatsapp",
-                                 permanent=True)
+            raise TransportError(
+                f"{chat.User} is not on WhatsApp.", code="not_on_whatsapp", permanent=True
+            )
         if cached[2] and cached[2] != chat.User:
             return _jid(f"{cached[2]}@{USER_SERVER}")
         return chat
@@ -238,7 +268,9 @@ class Sending:
         every type decodes as "", and it has no case for regular_high at all: a star
         cannot be sent through it. Refused clearly instead of failing obscurely."""
         self._require_connected()
-        raise TransportError("Starring messages is not supported by the neonize transport "
-                             "(neonize 0.5.2 cannot send app-state patches).",
-                             code="not_supported", permanent=True)
-
+        raise TransportError(
+            "Starring messages is not supported by the neonize transport "
+            "(neonize 0.5.2 cannot send app-state patches).",
+            code="not_supported",
+            permanent=True,
+        )

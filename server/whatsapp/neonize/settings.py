@@ -8,6 +8,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Settings:
     """What a session's ``settings["neonize"]`` may change (all optional)."""
@@ -49,8 +50,11 @@ class Settings:
             kind = type(spec.default) if spec.default is not None else str
             try:
                 if kind is bool:
-                    values[name] = value if isinstance(value, bool) else \
-                        str(value).strip().lower() in ("1", "true", "yes", "on")
+                    values[name] = (
+                        value
+                        if isinstance(value, bool)
+                        else str(value).strip().lower() in ("1", "true", "yes", "on")
+                    )
                 else:
                     values[name] = kind(value)
             except (TypeError, ValueError):
@@ -60,4 +64,3 @@ class Settings:
     def backoff(self, attempt: int) -> float:
         """1, 2, 4, … seconds (with the defaults), capped at ``backoff_max``."""
         return min(self.backoff_initial * 2 ** max(attempt - 1, 0), self.backoff_max)
-

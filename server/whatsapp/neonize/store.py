@@ -16,8 +16,15 @@ SQLITE_STORE = "whatsmeow.sqlite3"
 DEVICE_FILE = "device.json"  # our own JID, so a shared PostgreSQL store resumes the right device
 
 
-def new_neonize_client(name: str, *, uuid: str, jid: Any = None, new_device: bool = False,
-                       device_name: str = "Kabar", platform: str = "CHROME") -> Any:
+def new_neonize_client(
+    name: str,
+    *,
+    uuid: str,
+    jid: Any = None,
+    new_device: bool = False,
+    device_name: str = "Kabar",
+    platform: str = "CHROME",
+) -> Any:
     """A neonize ``NewClient`` for one session (the default ``client_factory``).
 
     ``NewClient`` makes no Go call; the device store is opened by ``connect()``. With a
@@ -84,7 +91,6 @@ def sqlite_store_name(path: Path) -> str:
     return f"{quoted}?_journal_mode=WAL&_busy_timeout=5000&_foreign_keys=on&_x="
 
 
-
 class StoreUnavailable(Exception):
     """The device store cannot be reached right now (PostgreSQL down or starting):
     transient, retried with backoff (issue 12, defect 9)."""
@@ -108,8 +114,10 @@ def stored_device(store_url: str | None, sqlite_path: Path, jid: str) -> str | N
         try:
             with psycopg.connect(store_url, connect_timeout=5, autocommit=True) as db:
                 try:
-                    rows = db.execute("SELECT jid FROM whatsmeow_device WHERE jid = %s OR "
-                                      "jid LIKE %s", (jid, pattern)).fetchall()
+                    rows = db.execute(
+                        "SELECT jid FROM whatsmeow_device WHERE jid = %s OR jid LIKE %s",
+                        (jid, pattern),
+                    ).fetchall()
                 except psycopg.errors.UndefinedTable:
                     return None
         except psycopg.OperationalError as exc:
@@ -122,8 +130,9 @@ def stored_device(store_url: str | None, sqlite_path: Path, jid: str) -> str | N
         try:
             db = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True, timeout=5)
             try:
-                rows = db.execute("SELECT jid FROM whatsmeow_device WHERE jid = ? OR "
-                                  "jid LIKE ?", (jid, pattern)).fetchall()
+                rows = db.execute(
+                    "SELECT jid FROM whatsmeow_device WHERE jid = ? OR jid LIKE ?", (jid, pattern)
+                ).fetchall()
             finally:
                 db.close()
         except sqlite3.OperationalError as exc:

@@ -35,8 +35,19 @@ from server.whatsapp.transport import (
 
 log = logging.getLogger(__name__)
 
-class NeonizeTransport(Connection, Pairing, ReceivingMessages, History, Receipts, Calls,
-                       Groups, Lookups, Sending, MediaCalls):
+
+class NeonizeTransport(
+    Connection,
+    Pairing,
+    ReceivingMessages,
+    History,
+    Receipts,
+    Calls,
+    Groups,
+    Lookups,
+    Sending,
+    MediaCalls,
+):
     """A live WhatsApp device over neonize (see the module docstring for the hazards).
 
     ``client_factory`` is a seam for tests only (the runtime never passes it): a callable
@@ -46,8 +57,15 @@ class NeonizeTransport(Connection, Pairing, ReceivingMessages, History, Receipts
 
     name = "neonize"
 
-    def __init__(self, *, session_id: str, store_dir: Path, emit: Emit, options: dict,
-                 client_factory: Callable[..., Any] | None = None):
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        store_dir: Path,
+        emit: Emit,
+        options: dict,
+        client_factory: Callable[..., Any] | None = None,
+    ):
         self.session_id = session_id
         self.store_dir = Path(store_dir)
         self.emit = emit
@@ -81,4 +99,3 @@ class NeonizeTransport(Connection, Pairing, ReceivingMessages, History, Receipts
         # stopped, a per-connect leak at its bound): the session host then exits and
         # the runtime starts a new one.
         self.recycle_requested = threading.Event()
-

@@ -41,8 +41,7 @@ def test_the_key_is_shown_once(client, make_user, login):
 def test_a_key_works_as_bearer_and_as_x_api_key(client, make_user, login):
     user = make_user("operator")
     created = _create(client, login(user)).json
-    for headers in ({"Authorization": f"Bearer {created['key']}"},
-                    {"X-API-Key": created["key"]}):
+    for headers in ({"Authorization": f"Bearer {created['key']}"}, {"X-API-Key": created["key"]}):
         me = client.get(ME, headers=headers)
         assert me.status_code == 200, me.json
         assert me.json["via"] == "api_key" and me.json["api_key_id"] == created["id"]
@@ -80,8 +79,11 @@ def test_expiry(client, make_user, login):
 
     soon = (utcnow() + timedelta(hours=1)).replace(microsecond=0)
     key_id, key = _key(client, headers, expires_at=soon.isoformat())
-    assert client.get(f"{KEYS}/{key_id}", headers=headers).json["expires_at"].startswith(
-        soon.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert (
+        client.get(f"{KEYS}/{key_id}", headers=headers)
+        .json["expires_at"]
+        .startswith(soon.strftime("%Y-%m-%dT%H:%M:%S"))
+    )
     assert client.get(ME, headers=key).status_code == 200
     db.session.get(ApiKey, key_id).expires_at = utcnow() - timedelta(seconds=1)
     db.session.commit()
@@ -106,13 +108,19 @@ def test_revoke(client, make_user, login):
 def test_a_wrong_key_is_refused(client, make_user, login):
     created = _create(client, login(make_user("operator"))).json
     forged = f"kabar_{created['prefix']}_{'A' * 43}"
-    for key in (forged, created["key"][:-1], "kabar_", "kabar_nounderscore",
-                f"kabar_000000000000_{'A' * 43}"):
+    for key in (
+        forged,
+        created["key"][:-1],
+        "kabar_",
+        "kabar_nounderscore",
+        f"kabar_000000000000_{'A' * 43}",
+    ):
         response = client.get(ME, headers={"X-API-Key": key})
         assert response.status_code == 401, key
         assert response.json["code"] == "api_key_invalid", key
     assert client.get(ME, headers={"Authorization": f"Bearer {forged}"}).json["code"] == (
-        "api_key_invalid")
+        "api_key_invalid"
+    )
 
 
 def test_last_used_at_is_recorded(client, make_user, login):
@@ -136,17 +144,24 @@ def test_a_narrow_key_of_an_admin_stays_narrow(client, admin_headers):
 
 
 def test_a_key_loses_what_its_owners_group_loses(client, admin_headers, make_user, login):
-    client.post("/api/v1/groups", headers=admin_headers,
-                json={"name": "clerks", "permissions": ["users:manage", "sessions:read"]})
+    client.post(
+        "/api/v1/groups",
+        headers=admin_headers,
+        json={"name": "clerks", "permissions": ["users:manage", "sessions:read"]},
+    )
     _, key = _key(client, login(make_user("clerks")))
     assert client.get("/api/v1/users", headers=key).status_code == 200
-    client.patch("/api/v1/groups/clerks", headers=admin_headers,
-                 json={"permissions": ["sessions:read"]})
+    client.patch(
+        "/api/v1/groups/clerks", headers=admin_headers, json={"permissions": ["sessions:read"]}
+    )
     lost = client.get("/api/v1/users", headers=key)
     assert lost.status_code == 403 and lost.json["code"] == "permission_denied"
     # Giving the permission back to the group gives it back to the key (it never lost it).
-    client.patch("/api/v1/groups/clerks", headers=admin_headers,
-                 json={"permissions": ["users:manage", "sessions:read"]})
+    client.patch(
+        "/api/v1/groups/clerks",
+        headers=admin_headers,
+        json={"permissions": ["users:manage", "sessions:read"]},
+    )
     assert client.get("/api/v1/users", headers=key).status_code == 200
 
 
@@ -169,8 +184,9 @@ def test_list_pages(client, make_user, login):
     headers = login(make_user("operator"))
     ids = [_key(client, headers, name=f"key {n}")[0] for n in range(3)]
     first = client.get(KEYS, headers=headers, query_string={"limit": 2}).json
-    rest = client.get(KEYS, headers=headers,
-                      query_string={"limit": 2, "cursor": first["next_cursor"]}).json
+    rest = client.get(
+        KEYS, headers=headers, query_string={"limit": 2, "cursor": first["next_cursor"]}
+    ).json
     assert [k["id"] for k in first["items"] + rest["items"]] == ids
     assert rest["next_cursor"] is None
 
@@ -179,8 +195,11 @@ def test_a_key_has_no_login_to_end(client, make_user, login):
     _, key = _key(client, login(make_user("operator")))
     logout = client.post("/api/v1/auth/logout", headers=key)
     assert logout.status_code == 401 and logout.json["code"] == "not_a_login"
-    password = client.post("/api/v1/auth/password", headers=key, json={
-        "current_password": "password123", "new_password": "another-password"})
+    password = client.post(
+        "/api/v1/auth/password",
+        headers=key,
+        json={"current_password": "password123", "new_password": "another-password"},
+    )
     assert password.status_code == 401 and password.json["code"] == "not_a_login"
     assert client.get(ME, headers=key).status_code == 200
 
@@ -204,7 +223,8 @@ def test_a_narrow_key_cannot_manage_its_owners_other_keys(client, make_user, log
 
 def test_a_key_with_users_manage_manages_keys_like_its_owner(client, admin_headers):
     other_id, _other = _key(client, admin_headers, name="billing")
-    _manager_id, manager = _key(client, admin_headers, name="ops",
-                                permissions=["users:manage", "sessions:read"])
+    _manager_id, manager = _key(
+        client, admin_headers, name="ops", permissions=["users:manage", "sessions:read"]
+    )
     assert _create(client, manager, permissions=["sessions:read"]).status_code == 201
     assert client.delete(f"{KEYS}/{other_id}", headers=manager).status_code == 204

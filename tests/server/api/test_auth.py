@@ -44,8 +44,9 @@ def test_login_validates_its_body(client):
     assert response.status_code == 422
     assert response.json["code"] == "validation_error"
     assert "password" in response.json["errors"]["json"]
-    broken = client.post("/api/v1/auth/login", data="{not json",
-                         headers={"Content-Type": "application/json"})
+    broken = client.post(
+        "/api/v1/auth/login", data="{not json", headers={"Content-Type": "application/json"}
+    )
     assert broken.status_code == 400
     assert broken.json["message"] == "The request body is not valid JSON."
 
@@ -69,8 +70,9 @@ def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_login(client, ma
     replay = client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert replay.status_code == 401
     assert replay.json["code"] == "refresh_token_reused"
-    newest = client.post("/api/v1/auth/refresh",
-                         json={"refresh_token": first.json["refresh_token"]})
+    newest = client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": first.json["refresh_token"]}
+    )
     assert newest.status_code == 401
     me = client.get(ME, headers={"Authorization": f"Bearer {first.json['access_token']}"})
     assert me.status_code == 401 and me.json["code"] == "token_revoked"
@@ -78,11 +80,13 @@ def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_login(client, ma
 
 def test_refresh_accepts_the_bearer_header_and_refuses_access_tokens(client, make_user):
     tokens = _login(client, make_user().username).json
-    by_header = client.post("/api/v1/auth/refresh", json={},
-                            headers={"Authorization": f"Bearer {tokens['refresh_token']}"})
+    by_header = client.post(
+        "/api/v1/auth/refresh",
+        json={},
+        headers={"Authorization": f"Bearer {tokens['refresh_token']}"},
+    )
     assert by_header.status_code == 200
-    wrong_kind = client.post("/api/v1/auth/refresh",
-                             json={"refresh_token": tokens["access_token"]})
+    wrong_kind = client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["access_token"]})
     assert wrong_kind.status_code == 401 and wrong_kind.json["code"] == "token_invalid"
     missing = client.post("/api/v1/auth/refresh", json={})
     assert missing.status_code == 401 and missing.json["code"] == "refresh_token_missing"
@@ -105,9 +109,13 @@ def test_logout_holds_in_another_process(migrated_app, client, make_user):
     tokens = _login(client, make_user().username).json
     headers = {"Authorization": f"Bearer {tokens['access_token']}"}
     client.post("/api/v1/auth/logout", headers=headers)
-    other = create_app({"DATABASE_URL": migrated_app.config["SQLALCHEMY_DATABASE_URI"],
-                        "INSTANCE_PATH": migrated_app.instance_path,
-                        "SECRET_KEY": migrated_app.config["SECRET_KEY"]})
+    other = create_app(
+        {
+            "DATABASE_URL": migrated_app.config["SQLALCHEMY_DATABASE_URI"],
+            "INSTANCE_PATH": migrated_app.instance_path,
+            "SECRET_KEY": migrated_app.config["SECRET_KEY"],
+        }
+    )
     try:
         assert other.test_client().get(ME, headers=headers).status_code == 401
     finally:
@@ -117,8 +125,9 @@ def test_logout_holds_in_another_process(migrated_app, client, make_user):
 
 def test_expired_and_forged_tokens_are_refused(app, client, make_user):
     user = make_user()
-    expired = create_access_token(str(user.id), expires_delta=timedelta(seconds=-5),
-                                  additional_claims={"sid": "x"})
+    expired = create_access_token(
+        str(user.id), expires_delta=timedelta(seconds=-5), additional_claims={"sid": "x"}
+    )
     response = client.get(ME, headers={"Authorization": f"Bearer {expired}"})
     assert response.status_code == 401 and response.json["code"] == "token_expired"
     forged = client.get(ME, headers={"Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.e30.xx"})
@@ -141,14 +150,23 @@ def test_password_change_ends_every_login(client, make_user, login):
     user = make_user()
     headers = login(user)
     other_login = login(user)
-    wrong = client.post("/api/v1/auth/password", headers=headers,
-                        json={"current_password": "nope", "new_password": "brand-new-pass"})
+    wrong = client.post(
+        "/api/v1/auth/password",
+        headers=headers,
+        json={"current_password": "nope", "new_password": "brand-new-pass"},
+    )
     assert wrong.status_code == 403
-    short = client.post("/api/v1/auth/password", headers=headers,
-                        json={"current_password": "password123", "new_password": "short"})
+    short = client.post(
+        "/api/v1/auth/password",
+        headers=headers,
+        json={"current_password": "password123", "new_password": "short"},
+    )
     assert short.status_code == 422 and "password" in short.json["errors"]
-    ok = client.post("/api/v1/auth/password", headers=headers,
-                     json={"current_password": "password123", "new_password": "brand-new-pass"})
+    ok = client.post(
+        "/api/v1/auth/password",
+        headers=headers,
+        json={"current_password": "password123", "new_password": "brand-new-pass"},
+    )
     assert ok.status_code == 204
     assert client.get(ME, headers=other_login).status_code == 401
     assert _login(client, user.username, "brand-new-pass").status_code == 200

@@ -15,8 +15,11 @@ BUDI, SARI = "628123456789@s.whatsapp.net", "6281211112222@s.whatsapp.net"
 
 
 def _say(client, headers, sid, sender, text, name=""):
-    response = client.post(f"/api/v1/sandbox/sessions/{sid}/messages", headers=headers,
-                           json={"from": sender, "name": name, "text": text})
+    response = client.post(
+        f"/api/v1/sandbox/sessions/{sid}/messages",
+        headers=headers,
+        json={"from": sender, "name": name, "text": text},
+    )
     assert response.status_code == 201, response.json
 
 
@@ -32,16 +35,23 @@ def test_list_newest_first_with_unread_counts(client, operator_headers, fast):
     _say(client, operator_headers, fast, "0812 3456 789", "lampu mati", name="Budi")
     chats = _chats(client, operator_headers, fast)
     assert [(c["jid"], c["phone"], c["name"], c["unread"], c["is_group"]) for c in chats] == [
-        (BUDI, "628123456789", "Budi", 2, False), (SARI, "6281211112222", "Sari", 1, False)]
+        (BUDI, "628123456789", "Budi", 2, False),
+        (SARI, "6281211112222", "Sari", 1, False),
+    ]
     assert chats[0]["last_message"]["text"] == "lampu mati"
     assert chats[0]["last_message"]["direction"] == "in" and chats[0]["read_at"] is None
 
     # A reply moves Sari's chat to the top; what the session sends is never unread.
-    sent = client.post(f"/api/v1/sessions/{fast}/messages", headers=operator_headers,
-                       json={"to": "0812-1111-2222", "text": "Siap"})
+    sent = client.post(
+        f"/api/v1/sessions/{fast}/messages",
+        headers=operator_headers,
+        json={"to": "0812-1111-2222", "text": "Siap"},
+    )
     assert sent.status_code == 202
-    chats = wait_for(lambda: (c := _chats(client, operator_headers, fast))[0]["jid"] == SARI
-                     and c, what="the reply in the history")
+    chats = wait_for(
+        lambda: (c := _chats(client, operator_headers, fast))[0]["jid"] == SARI and c,
+        what="the reply in the history",
+    )
     assert chats[0]["last_message"]["direction"] == "out" and chats[0]["unread"] == 1
 
     one = client.get(f"/api/v1/sessions/{fast}/chats/0812-3456-789", headers=operator_headers)
@@ -52,25 +62,30 @@ def test_list_newest_first_with_unread_counts(client, operator_headers, fast):
 
 def test_pages_and_search(client, operator_headers, sandbox_session):
     for n in range(5):
-        _say(client, operator_headers, sandbox_session, f"0812-0000-000{n}", "hi",
-             name=f"Warga {n}")
+        _say(
+            client, operator_headers, sandbox_session, f"0812-0000-000{n}", "hi", name=f"Warga {n}"
+        )
     seen, cursor = [], None
     while True:
         query = "?limit=2" + (f"&cursor={cursor}" if cursor else "")
-        page = client.get(f"/api/v1/sessions/{sandbox_session}/chats{query}",
-                          headers=operator_headers).json
+        page = client.get(
+            f"/api/v1/sessions/{sandbox_session}/chats{query}", headers=operator_headers
+        ).json
         seen += [c["name"] for c in page["items"]]
         cursor = page["next_cursor"]
         if cursor is None:
             break
     assert seen == [f"Warga {n}" for n in (4, 3, 2, 1, 0)]
-    assert [c["name"] for c in _chats(client, operator_headers, sandbox_session,
-                                      "?q=warga 3")] == ["Warga 3"]
-    assert [c["name"] for c in _chats(client, operator_headers, sandbox_session,
-                                      "?q=0812-0000-0001")] == ["Warga 1"]
+    assert [c["name"] for c in _chats(client, operator_headers, sandbox_session, "?q=warga 3")] == [
+        "Warga 3"
+    ]
+    assert [
+        c["name"] for c in _chats(client, operator_headers, sandbox_session, "?q=0812-0000-0001")
+    ] == ["Warga 1"]
     assert _chats(client, operator_headers, sandbox_session, "?q=100%25") == []
-    bad = client.get(f"/api/v1/sessions/{sandbox_session}/chats?cursor=nope",
-                     headers=operator_headers)
+    bad = client.get(
+        f"/api/v1/sessions/{sandbox_session}/chats?cursor=nope", headers=operator_headers
+    )
     assert bad.status_code == 422 and bad.json["code"] == "invalid_cursor"
 
 
@@ -93,31 +108,39 @@ def test_mark_read_sends_receipts_and_zeroes_unread(client, operator_headers, sa
     paged = client.get(f"{url}/messages?limit=2", headers=operator_headers).json
     assert len(paged["items"]) == 2 and paged["next_cursor"]
 
-    typing = client.post(f"{url}/presence", headers=operator_headers,
-                         json={"state": "composing"})
+    typing = client.post(f"{url}/presence", headers=operator_headers, json={"state": "composing"})
     assert typing.status_code == 204
     bad = client.post(f"{url}/presence", headers=operator_headers, json={"state": "dancing"})
     assert bad.status_code == 422
 
 
 def _stored(sid: str, sender: str, text: str) -> None:
-    db.session.add(Message(session_id=sid, wa_id=new_message_id(), direction="in",
-                           chat_jid=f"{sender}@s.whatsapp.net", chat_phone=sender,
-                           sender_jid=f"{sender}@s.whatsapp.net", kind="text", text=text,
-                           timestamp=utcnow()))
+    db.session.add(
+        Message(
+            session_id=sid,
+            wa_id=new_message_id(),
+            direction="in",
+            chat_jid=f"{sender}@s.whatsapp.net",
+            chat_phone=sender,
+            sender_jid=f"{sender}@s.whatsapp.net",
+            kind="text",
+            text=text,
+            timestamp=utcnow(),
+        )
+    )
     db.session.commit()
 
 
 def test_mark_read_while_the_runtime_is_down_keeps_the_mark(client, operator_headers):
-    created = client.post("/api/v1/sessions", headers=operator_headers,
-                          json={"label": "x", "transport": "sandbox"}).json
+    created = client.post(
+        "/api/v1/sessions", headers=operator_headers, json={"label": "x", "transport": "sandbox"}
+    ).json
     _stored(created["id"], "628123456789", "halo")
     _stored(created["id"], "628123456789", "masih di sana?")
     url = f"/api/v1/sessions/{created['id']}/chats/08123456789"
     read = client.post(f"{url}/read", headers=operator_headers)
     assert read.status_code == 200, read.json
-    assert (read.json["unread"], read.json["marked"], read.json["receipts"]) == (
-        0, 2, "not_sent")
+    assert (read.json["unread"], read.json["marked"], read.json["receipts"]) == (0, 2, "not_sent")
     assert read.json["receipts_error"]["code"] == "runtime_down"
     [chat] = _chats(client, operator_headers, created["id"])
     assert chat["unread"] == 0 and chat["read_at"]
@@ -128,8 +151,9 @@ def test_mark_read_while_the_runtime_is_down_keeps_the_mark(client, operator_hea
 
 
 def test_bad_chats_and_other_tenants(client, operator_headers, make_user, login):
-    created = client.post("/api/v1/sessions", headers=operator_headers,
-                          json={"label": "x", "transport": "sandbox"}).json
+    created = client.post(
+        "/api/v1/sessions", headers=operator_headers, json={"label": "x", "transport": "sandbox"}
+    ).json
     _stored(created["id"], "628123456789", "halo")
     base = f"/api/v1/sessions/{created['id']}/chats"
     bad = client.get(f"{base}/abc/messages", headers=operator_headers)
@@ -139,17 +163,20 @@ def test_bad_chats_and_other_tenants(client, operator_headers, make_user, login)
     missing = client.post(f"{base}/0812-0000-0000/read", headers=operator_headers)
     assert missing.status_code == 404 and missing.json["code"] == "chat_not_found"
     other = login(make_user("operator"))
-    for response in (client.get(base, headers=other),
-                     client.get(f"{base}/08123456789/messages", headers=other),
-                     client.post(f"{base}/08123456789/read", headers=other)):
+    for response in (
+        client.get(base, headers=other),
+        client.get(f"{base}/08123456789/messages", headers=other),
+        client.post(f"{base}/08123456789/read", headers=other),
+    ):
         assert response.status_code == 404 and response.json["code"] == "session_not_found"
     reader = login(make_user("api"))
     assert client.get(base, headers=reader).status_code == 404  # not theirs either
 
 
 def test_after_and_wait_long_poll_for_the_next_message(app, client, operator_headers):
-    created = client.post("/api/v1/sessions", headers=operator_headers,
-                          json={"label": "x", "transport": "sandbox"}).json
+    created = client.post(
+        "/api/v1/sessions", headers=operator_headers, json={"label": "x", "transport": "sandbox"}
+    ).json
     sid = created["id"]
     _stored(sid, "628123456789", "halo")
     url = f"/api/v1/sessions/{sid}/chats/08123456789"
@@ -176,13 +203,17 @@ def test_after_and_wait_long_poll_for_the_next_message(app, client, operator_hea
     assert texts == ["halo", "masih di sana?"] and took < 1
 
     # ``after`` is a message of this session: another session's id is unknown here.
-    elsewhere = client.post("/api/v1/sessions", headers=operator_headers,
-                            json={"label": "y", "transport": "sandbox"}).json["id"]
+    elsewhere = client.post(
+        "/api/v1/sessions", headers=operator_headers, json={"label": "y", "transport": "sandbox"}
+    ).json["id"]
     _stored(elsewhere, "628123456789", "lain")
-    foreign = client.get(f"/api/v1/sessions/{elsewhere}/chats/08123456789",
-                         headers=operator_headers).json["last_message"]["id"]
-    for query, code in (("after=nope&wait=1", "invalid_after"),
-                        (f"after={foreign}", "invalid_after"),
-                        ("wait=31", "validation_error")):
+    foreign = client.get(
+        f"/api/v1/sessions/{elsewhere}/chats/08123456789", headers=operator_headers
+    ).json["last_message"]["id"]
+    for query, code in (
+        ("after=nope&wait=1", "invalid_after"),
+        (f"after={foreign}", "invalid_after"),
+        ("wait=31", "validation_error"),
+    ):
         bad = client.get(f"{url}/messages?{query}", headers=operator_headers)
         assert bad.status_code == 422 and bad.json["code"] == code, bad.json

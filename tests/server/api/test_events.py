@@ -37,13 +37,17 @@ def _read(response, until=None) -> tuple[list[dict], list[str]]:
 
 
 def _texts(messages):
-    return [m["data"]["data"]["message"]["text"] for m in messages
-            if m["event"] == "message.received"]
+    return [
+        m["data"]["data"]["message"]["text"] for m in messages if m["event"] == "message.received"
+    ]
 
 
 def _say(client, headers, session_id, text):
-    response = client.post(f"/api/v1/sandbox/sessions/{session_id}/messages", headers=headers,
-                           json={"from": "0812-3456-789", "text": text})
+    response = client.post(
+        f"/api/v1/sandbox/sessions/{session_id}/messages",
+        headers=headers,
+        json={"from": "0812-3456-789", "text": text},
+    )
     assert response.status_code == 201, response.json
 
 
@@ -55,7 +59,8 @@ def short_streams(app, monkeypatch):
 
 
 def test_a_message_arrives_live_and_resuming_skips_what_was_seen(
-        client, operator_headers, sandbox_session, short_streams):
+    client, operator_headers, sandbox_session, short_streams
+):
     stream = client.get(f"{STREAM}?type=message.", headers=operator_headers, buffered=False)
     assert stream.status_code == 200
     assert stream.mimetype == "text/event-stream"
@@ -71,35 +76,46 @@ def test_a_message_arrives_live_and_resuming_skips_what_was_seen(
     assert envelope["data"]["message"]["sender"]["phone"] == "628123456789"
 
     _say(client, operator_headers, sandbox_session, "dua")  # while nobody listens
-    resumed = client.get(f"{STREAM}?type=message.received", buffered=False,
-                         headers={**operator_headers, "Last-Event-ID": seen["id"]})
+    resumed = client.get(
+        f"{STREAM}?type=message.received",
+        buffered=False,
+        headers={**operator_headers, "Last-Event-ID": seen["id"]},
+    )
     messages, _ = _read(resumed, until=_texts)
     assert _texts(messages) == ["dua"]
     assert int(messages[0]["id"]) > int(seen["id"])
-    everything, _ = _read(client.get(f"{STREAM}?after=0&type=message.,session.",
-                                     headers=operator_headers, buffered=False),
-                          until=lambda m: len(_texts(m)) == 2)
+    everything, _ = _read(
+        client.get(
+            f"{STREAM}?after=0&type=message.,session.", headers=operator_headers, buffered=False
+        ),
+        until=lambda m: len(_texts(m)) == 2,
+    )
     assert _texts(everything) == ["satu", "dua"]
     assert any(m["event"] == "session.status" for m in everything)
 
 
-def test_only_my_sessions_events(app, client, operator, operator_headers, admin_headers,
-                                 make_user, monkeypatch):
+def test_only_my_sessions_events(
+    app, client, operator, operator_headers, admin_headers, make_user, monkeypatch
+):
     monkeypatch.setitem(app.config["KABAR"], "EVENTS_STREAM_SECONDS", 0.3)
     # (ids kept: the stream releases the database session between polls, and in a test
     # that is the test's own session)
-    mine = sessions.create(Principal.for_user(operator), label="mine", transport="sandbox",
-                           auto_start=False).id
-    theirs = sessions.create(Principal.for_user(make_user("operator")), label="theirs",
-                             transport="sandbox", auto_start=False).id
-    messages, _ = _read(client.get(f"{STREAM}?after=0", headers=operator_headers,
-                                   buffered=False))
+    mine = sessions.create(
+        Principal.for_user(operator), label="mine", transport="sandbox", auto_start=False
+    ).id
+    theirs = sessions.create(
+        Principal.for_user(make_user("operator")),
+        label="theirs",
+        transport="sandbox",
+        auto_start=False,
+    ).id
+    messages, _ = _read(client.get(f"{STREAM}?after=0", headers=operator_headers, buffered=False))
     assert {m["data"]["session"]["id"] for m in messages} == {mine}
-    messages, _ = _read(client.get(f"{STREAM}?after=0", headers=admin_headers,
-                                   buffered=False))
+    messages, _ = _read(client.get(f"{STREAM}?after=0", headers=admin_headers, buffered=False))
     assert {m["data"]["session"]["id"] for m in messages} == {mine, theirs}
-    messages, _ = _read(client.get(f"{STREAM}?after=0&session={theirs}",
-                                   headers=operator_headers, buffered=False))
+    messages, _ = _read(
+        client.get(f"{STREAM}?after=0&session={theirs}", headers=operator_headers, buffered=False)
+    )
     assert messages == []
 
 
@@ -120,10 +136,15 @@ def test_a_bad_last_event_id_is_refused(client, operator_headers):
 
 
 def test_the_json_log(client, operator, operator_headers, make_user):
-    mine = sessions.create(Principal.for_user(operator), label="mine", transport="sandbox",
-                           auto_start=False)
-    sessions.create(Principal.for_user(make_user("operator")), label="theirs",
-                    transport="sandbox", auto_start=False)
+    mine = sessions.create(
+        Principal.for_user(operator), label="mine", transport="sandbox", auto_start=False
+    )
+    sessions.create(
+        Principal.for_user(make_user("operator")),
+        label="theirs",
+        transport="sandbox",
+        auto_start=False,
+    )
     for status in ("connecting", "connected"):
         eventlog.record(SessionStatus(status=status), mine)
     db.session.commit()
@@ -131,14 +152,20 @@ def test_the_json_log(client, operator, operator_headers, make_user):
     assert page.status_code == 200
     assert [e["data"]["status"] for e in page.json["items"]] == ["created", "connecting"]
     assert all(e["session"]["id"] == mine.id for e in page.json["items"])
-    rest = client.get(f"/api/v1/events/log?cursor={page.json['next_cursor']}",
-                      headers=operator_headers).json
+    rest = client.get(
+        f"/api/v1/events/log?cursor={page.json['next_cursor']}", headers=operator_headers
+    ).json
     assert [e["data"]["status"] for e in rest["items"]] == ["connected"]
     after = page.json["items"][0]["seq"]
-    filtered = client.get(f"/api/v1/events/log?type=session.status,message.&after={after}",
-                          headers=operator_headers).json["items"]
+    filtered = client.get(
+        f"/api/v1/events/log?type=session.status,message.&after={after}", headers=operator_headers
+    ).json["items"]
     assert [e["data"]["status"] for e in filtered] == ["connecting", "connected"]
-    assert client.get("/api/v1/events/log?type=message.received",
-                      headers=operator_headers).json["items"] == []
+    assert (
+        client.get("/api/v1/events/log?type=message.received", headers=operator_headers).json[
+            "items"
+        ]
+        == []
+    )
     first = page.json["items"][0]
     assert set(first) == {"seq", "id", "type", "version", "timestamp", "session", "data"}

@@ -30,14 +30,18 @@ def test_ready_when_the_database_is_migrated_and_the_runtime_beats(client):
         heartbeat.release(holder)
     assert response.status_code == 200, response.json
     assert response.json["status"] == "ready"
-    assert response.json["checks"]["database"] == {"ok": True,
-                                                   "revision": database.head_revision()}
+    assert response.json["checks"]["database"] == {"ok": True, "revision": database.head_revision()}
     assert response.json["checks"]["runtime"]["ok"] is True
 
 
 def test_ready_says_not_ready_on_a_database_never_migrated(tmp_path):
-    app = create_app({"INSTANCE_PATH": str(tmp_path),
-                      "DATABASE_URL": f"sqlite:///{tmp_path}/empty.db", "SECRET_KEY": "x" * 40})
+    app = create_app(
+        {
+            "INSTANCE_PATH": str(tmp_path),
+            "DATABASE_URL": f"sqlite:///{tmp_path}/empty.db",
+            "SECRET_KEY": "x" * 40,
+        }
+    )
     try:
         response = app.test_client().get("/api/v1/ready")
         assert response.status_code == 503
@@ -65,16 +69,21 @@ def test_metrics_need_metrics_read(client, make_user, login, admin_headers):
 
 
 def test_prometheus_scrapes_with_an_api_key(client, admin):
-    _, key = apikeys.create(Principal.for_user(admin), name="prometheus",
-                            permissions=["metrics:read"])
+    _, key = apikeys.create(
+        Principal.for_user(admin), name="prometheus", permissions=["metrics:read"]
+    )
     response = client.get("/metrics", headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == 200
     assert "kabar_http_request_seconds" in response.get_data(as_text=True)
 
 
 def test_security_headers_on_answers_and_errors(client):
-    for response in (client.get("/api/v1/health"), client.get("/api/v1/users"),
-                     client.get("/nowhere"), client.get("/docs")):
+    for response in (
+        client.get("/api/v1/health"),
+        client.get("/api/v1/users"),
+        client.get("/nowhere"),
+        client.get("/docs"),
+    ):
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["X-Frame-Options"] == "DENY"
         assert response.headers["Referrer-Policy"] == "no-referrer"
@@ -101,8 +110,9 @@ def test_wrong_method_is_a_json_405(client):
 
 
 def test_a_body_that_is_not_json_is_a_json_error(client, admin_headers):
-    response = client.post("/api/v1/users", headers=admin_headers, data="{oops",
-                           content_type="application/json")
+    response = client.post(
+        "/api/v1/users", headers=admin_headers, data="{oops", content_type="application/json"
+    )
     assert response.status_code == 400
     assert response.json["code"] == "bad_request"
 
@@ -111,12 +121,14 @@ def test_a_nul_character_is_refused_up_front(client, admin_headers):
     """PostgreSQL cannot hold NUL in text; both databases answer the same clear 400."""
     login = client.post("/api/v1/auth/login", json={"username": "ad\u0000min", "password": "x"})
     assert login.status_code == 400 and login.json["code"] == "nul_character"
-    nested = client.post("/api/v1/groups", headers=admin_headers,
-                         json={"name": "clerks", "permissions": ["sessions:read\u0000"]})
+    nested = client.post(
+        "/api/v1/groups",
+        headers=admin_headers,
+        json={"name": "clerks", "permissions": ["sessions:read\u0000"]},
+    )
     assert nested.status_code == 400 and nested.json["code"] == "nul_character"
     for url in ("/api/v1/users?q=a%00b", "/api/v1/groups/a%00b"):
         response = client.get(url, headers=admin_headers)
         assert response.status_code == 400, url
         assert response.json["code"] == "nul_character"
     assert client.get("/api/v1/users?q=a", headers=admin_headers).status_code == 200
-

@@ -19,8 +19,7 @@ SURROGATE = "ad\ud800min"
 
 def _raw_json(text: str) -> dict:
     """Keyword arguments for a request whose body is exactly ``text`` as JSON."""
-    return {"data": text.encode("utf-8", "surrogatepass"),
-            "content_type": "application/json"}
+    return {"data": text.encode("utf-8", "surrogatepass"), "content_type": "application/json"}
 
 
 def _json(value) -> dict:
@@ -44,20 +43,38 @@ def test_a_body_that_is_not_json_is_a_400(client):
     assert response.status_code == 400
 
 
-def test_lone_surrogates_are_refused_in_every_text_field(client, admin_headers, operator_headers,
-                                                        fast):
+def test_lone_surrogates_are_refused_in_every_text_field(
+    client, admin_headers, operator_headers, fast
+):
     cases = [
         ("/api/v1/auth/login", {"username": SURROGATE, "password": "password123"}, {}),
         ("/api/v1/sessions", {"label": SURROGATE, "transport": "sandbox"}, admin_headers),
         ("/api/v1/people", {"name": SURROGATE, "phone": "081234567890"}, admin_headers),
-        ("/api/v1/workflows", {"name": SURROGATE, "trigger": {"type": "manual"},
-                               "start": "a", "nodes": {"a": {"type": "end"}}}, admin_headers),
-        (f"/api/v1/sandbox/sessions/{fast}/messages", {"from": "081234567890", "text": "\ud800"},
-         operator_headers),
-        (f"/api/v1/sessions/{fast}/messages", {"to": "081234567890", "text": "\ud800"},
-         operator_headers),
-        (f"/api/v1/sessions/{fast}/messages", {"to": "081234567890", "\ud800": "x"},
-         operator_headers),
+        (
+            "/api/v1/workflows",
+            {
+                "name": SURROGATE,
+                "trigger": {"type": "manual"},
+                "start": "a",
+                "nodes": {"a": {"type": "end"}},
+            },
+            admin_headers,
+        ),
+        (
+            f"/api/v1/sandbox/sessions/{fast}/messages",
+            {"from": "081234567890", "text": "\ud800"},
+            operator_headers,
+        ),
+        (
+            f"/api/v1/sessions/{fast}/messages",
+            {"to": "081234567890", "text": "\ud800"},
+            operator_headers,
+        ),
+        (
+            f"/api/v1/sessions/{fast}/messages",
+            {"to": "081234567890", "\ud800": "x"},
+            operator_headers,
+        ),
     ]
     for url, body, headers in cases:
         response = client.post(url, headers=headers, **_json(body))
@@ -67,8 +84,11 @@ def test_lone_surrogates_are_refused_in_every_text_field(client, admin_headers, 
     assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Message)) == 0
     # A real astral character (a surrogate pair in JSON) is text like any other.
-    fine = client.post(f"/api/v1/sessions/{fast}/messages", headers=operator_headers,
-                       **_raw_json('{"to": "081234567890", "text": "\\ud83d\\ude00"}'))
+    fine = client.post(
+        f"/api/v1/sessions/{fast}/messages",
+        headers=operator_headers,
+        **_raw_json('{"to": "081234567890", "text": "\\ud83d\\ude00"}'),
+    )
     assert fine.status_code == 202, fine.json
 
 
@@ -77,20 +97,32 @@ def test_a_surrogate_in_the_query_is_refused(client, admin_headers):
     assert response.status_code < 500
 
 
-@pytest.mark.parametrize("query", [
-    "from=0001-01-01", "to=9999-12-31", "from=0001-01-01&to=9999-12-31",
-    "assignee=99999999999", "assignee=-99999999999", "assignee=99999999999999999999999",
-    "event=99999999999999999999999",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "from=0001-01-01",
+        "to=9999-12-31",
+        "from=0001-01-01&to=9999-12-31",
+        "assignee=99999999999",
+        "assignee=-99999999999",
+        "assignee=99999999999999999999999",
+        "event=99999999999999999999999",
+    ],
+)
 def test_ticket_filters_at_the_edges(client, desk, login, query):  # noqa: F811
     response = client.get(f"/api/v1/tickets?{query}", headers=login(desk.admin))
     assert response.status_code in (200, 422), (query, response.json)
 
 
-@pytest.mark.parametrize("query", [
-    "since=0001-01-01T00:00:00%2B07:00", "until=0001-01-01T00:00:00%2B07:00",
-    "since=9999-12-31T23:59:59-12:00", "until=9999-12-31T23:59:59-12:00",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "since=0001-01-01T00:00:00%2B07:00",
+        "until=0001-01-01T00:00:00%2B07:00",
+        "since=9999-12-31T23:59:59-12:00",
+        "until=9999-12-31T23:59:59-12:00",
+    ],
+)
 def test_outbox_filters_at_the_edges(client, operator_headers, query):
     response = client.get(f"/api/v1/outbox?{query}", headers=operator_headers)
     assert response.status_code in (200, 422), (query, response.json)
@@ -98,11 +130,15 @@ def test_outbox_filters_at_the_edges(client, operator_headers, query):
 
 def test_schedules_at_the_edges(client, operator_headers, fast):
     for when in ("0001-01-01T00:00:00+07:00", "9999-12-31T23:59:59-12:00"):
-        response = client.post(f"/api/v1/sessions/{fast}/messages", headers=operator_headers,
-                               json={"to": "081234567890", "text": "x", "send_at": when})
+        response = client.post(
+            f"/api/v1/sessions/{fast}/messages",
+            headers=operator_headers,
+            json={"to": "081234567890", "text": "x", "send_at": when},
+        )
         assert response.status_code == 422, (when, response.json)
-        key = client.post("/api/v1/api-keys", headers=operator_headers,
-                          json={"name": "k", "expires_at": when})
+        key = client.post(
+            "/api/v1/api-keys", headers=operator_headers, json={"name": "k", "expires_at": when}
+        )
         assert key.status_code == 422, (when, key.json)
 
 

@@ -19,9 +19,17 @@ def spec(client) -> dict:
 def test_the_document_is_openapi_3(spec):
     assert spec["openapi"].startswith("3.")
     assert spec["info"]["title"] == "Kabar"
-    for path in ("/api/v1/auth/login", "/api/v1/auth/me", "/api/v1/users",
-                 "/api/v1/users/{user_id}", "/api/v1/groups", "/api/v1/api-keys",
-                 "/api/v1/api-keys/{key_id}", "/api/v1/health", "/api/v1/ready"):
+    for path in (
+        "/api/v1/auth/login",
+        "/api/v1/auth/me",
+        "/api/v1/users",
+        "/api/v1/users/{user_id}",
+        "/api/v1/groups",
+        "/api/v1/api-keys",
+        "/api/v1/api-keys/{key_id}",
+        "/api/v1/health",
+        "/api/v1/ready",
+    ):
         assert path in spec["paths"], path
 
 
@@ -33,8 +41,7 @@ def test_security_is_declared(spec):
     }
     assert spec["paths"]["/api/v1/auth/login"]["post"]["security"] == []
     # A workflow's hook is called with that workflow's own token, not a user's.
-    assert spec["paths"]["/api/v1/hooks/{workflow}"]["post"]["security"] == [
-        {"hookToken": []}]
+    assert spec["paths"]["/api/v1/hooks/{workflow}"]["post"]["security"] == [{"hookToken": []}]
     assert spec["paths"]["/api/v1/health"]["get"]["security"] == []
     users = spec["paths"]["/api/v1/users"]["get"]
     assert users["security"] == [{"bearerAuth": []}, {"apiKey": []}]
@@ -92,14 +99,18 @@ def test_swagger_ui_is_served_locally(client):
     css = client.get("/docs/assets/swagger-ui.css")
     assert css.status_code == 200 and css.mimetype == "text/css"
     css.close()
-    for escape in ("/docs/assets/../../setup.py", "/docs/assets/%2e%2e/__init__.py",
-                   "/docs/assets/nope.js"):
+    for escape in (
+        "/docs/assets/../../setup.py",
+        "/docs/assets/%2e%2e/__init__.py",
+        "/docs/assets/nope.js",
+    ):
         response = client.get(escape)
         assert response.status_code == 404, escape
         assert response.json["code"] == "not_found"
 
 
 # --- what the document says a response holds is what responses hold ------------------
+
 
 def _json_schema(node, components: dict, seen: frozenset = frozenset()):
     """OpenAPI 3.0 schema -> JSON Schema: refs inlined, ``nullable`` as a null type."""
@@ -112,8 +123,11 @@ def _json_schema(node, components: dict, seen: frozenset = frozenset()):
         if name in seen:
             return {}
         return _json_schema(components[name], components, seen | {name})
-    schema = {key: _json_schema(value, components, seen) for key, value in node.items()
-              if key not in ("nullable", "example", "x-permissions")}
+    schema = {
+        key: _json_schema(value, components, seen)
+        for key, value in node.items()
+        if key not in ("nullable", "example", "x-permissions")
+    }
     if node.get("nullable"):
         if "type" in schema:
             schema["type"] = [schema["type"], "null"]
@@ -126,34 +140,65 @@ def _json_schema(node, components: dict, seen: frozenset = frozenset()):
 def lived_in(client, admin_headers, operator, operator_headers, fast, say, make_user):
     """A gateway with one of most things, many of their optional parts still empty."""
     make_user("operator")  # never logged in, no e-mail, not blocked
-    idle = client.post("/api/v1/sessions", headers=operator_headers, json={
-        "label": "idle", "transport": "sandbox", "auto_start": False}).json
-    key = client.post("/api/v1/api-keys", headers=operator_headers,
-                      json={"name": "script"}).json
+    idle = client.post(
+        "/api/v1/sessions",
+        headers=operator_headers,
+        json={"label": "idle", "transport": "sandbox", "auto_start": False},
+    ).json
+    key = client.post("/api/v1/api-keys", headers=operator_headers, json={"name": "script"}).json
     say(operator_headers, fast, "halo", sender="6281211112222")
-    sent = client.post(f"/api/v1/sessions/{fast}/messages", headers=operator_headers,
-                       json={"to": "0812-1111-2222", "text": "Halo",
-                             "send_at": "2099-01-01T00:00:00+00:00"}).json
-    hook = client.post("/api/v1/webhooks", headers=operator_headers, json={
-        "url": "http://[64:ff9b::5db8:d822]/hook", "events": ["message.received"],
-        "session_id": fast})
+    sent = client.post(
+        f"/api/v1/sessions/{fast}/messages",
+        headers=operator_headers,
+        json={"to": "0812-1111-2222", "text": "Halo", "send_at": "2099-01-01T00:00:00+00:00"},
+    ).json
+    hook = client.post(
+        "/api/v1/webhooks",
+        headers=operator_headers,
+        json={
+            "url": "http://[64:ff9b::5db8:d822]/hook",
+            "events": ["message.received"],
+            "session_id": fast,
+        },
+    )
     assert hook.status_code == 201, hook.json
-    flow = {"name": "later", "start": "pause", "nodes": {
-        "pause": {"type": "delay", "params": {"seconds": 3600}, "next": {"next": "done"}},
-        "done": {"type": "end"}}}
-    assert client.post("/api/v1/workflows", headers=operator_headers,
-                       json=flow).status_code in (200, 201)
-    run = client.post("/api/v1/workflows/later/runs", headers=operator_headers,
-                      json={"input": {}}).json
-    broadcast = client.post(f"/api/v1/sessions/{fast}/broadcasts", headers=operator_headers,
-                            json={"message": {"text": "hai"}, "recipients": [
-                                {"to": "0812-1111-2222"}],
-                                  "send_at": "2099-01-01T00:00:00+00:00"})
-    return {"session_id": [fast, idle["id"]], "user_id": [operator.id],
-            "key_id": [key["id"]], "message_id": [sent["id"]], "chat": ["6281211112222"],
-            "phone": ["6281211112222"], "name": ["operator"], "webhook_id": [hook.json["id"]],
-            "workflow": ["later"], "run_id": [run["id"]],
-            "broadcast_id": [broadcast.json["id"]] if broadcast.status_code < 300 else []}
+    flow = {
+        "name": "later",
+        "start": "pause",
+        "nodes": {
+            "pause": {"type": "delay", "params": {"seconds": 3600}, "next": {"next": "done"}},
+            "done": {"type": "end"},
+        },
+    }
+    assert client.post("/api/v1/workflows", headers=operator_headers, json=flow).status_code in (
+        200,
+        201,
+    )
+    run = client.post(
+        "/api/v1/workflows/later/runs", headers=operator_headers, json={"input": {}}
+    ).json
+    broadcast = client.post(
+        f"/api/v1/sessions/{fast}/broadcasts",
+        headers=operator_headers,
+        json={
+            "message": {"text": "hai"},
+            "recipients": [{"to": "0812-1111-2222"}],
+            "send_at": "2099-01-01T00:00:00+00:00",
+        },
+    )
+    return {
+        "session_id": [fast, idle["id"]],
+        "user_id": [operator.id],
+        "key_id": [key["id"]],
+        "message_id": [sent["id"]],
+        "chat": ["6281211112222"],
+        "phone": ["6281211112222"],
+        "name": ["operator"],
+        "webhook_id": [hook.json["id"]],
+        "workflow": ["later"],
+        "run_id": [run["id"]],
+        "broadcast_id": [broadcast.json["id"]] if broadcast.status_code < 300 else [],
+    }
 
 
 def test_responses_match_the_document_nulls_included(client, admin_headers, lived_in):
@@ -178,10 +223,10 @@ def test_responses_match_the_document_nulls_included(client, admin_headers, live
             if response.status_code != 200 or not response.is_json:
                 continue
             checked += 1
-            for error in jsonschema.Draft7Validator(
-                    _json_schema(schema, components)).iter_errors(response.json):
-                wrong.append(f"{url}: {'/'.join(map(str, error.absolute_path))}: "
-                             f"{error.message}")
+            for error in jsonschema.Draft7Validator(_json_schema(schema, components)).iter_errors(
+                response.json
+            ):
+                wrong.append(f"{url}: {'/'.join(map(str, error.absolute_path))}: {error.message}")
     assert checked > 25, checked
     assert not wrong, "\n".join(wrong)
 

@@ -28,8 +28,9 @@ def headers(desk, login):  # noqa: F811
 
 
 def _report(desk, text: str, phone: str = REPORTER, **kwargs):  # noqa: F811
-    return lifecycle.create(text, desk.actor(phone), reporter_phone=phone,
-                          session_id=desk.session.id, **kwargs)
+    return lifecycle.create(
+        text, desk.actor(phone), reporter_phone=phone, session_id=desk.session.id, **kwargs
+    )
 
 
 def _at(monkeypatch, *args) -> None:
@@ -54,7 +55,7 @@ def story(desk, monkeypatch):  # noqa: F811
     other = _report(desk, "atap bocor di ruang km 1")
     lifecycle.assign(other, staff.get(desk.tbo2.id), system)
     _at(monkeypatch, 2024, 9, 18, 1, 0)
-    new = _report(desk, "=HYPERLINK(\"http://x\")", phone=STRANGER, reporter_name="Tamu")
+    new = _report(desk, '=HYPERLINK("http://x")', phone=STRANGER, reporter_name="Tamu")
     return [confirmed.number, working.number, other.number, new.number]
 
 
@@ -101,10 +102,13 @@ def test_detail_has_the_story_and_the_messages_that_name_it(client, headers, sto
     detail = client.get(f"{URL}/{story[1].lower()}", headers=headers["operator"]).json
     assert detail["number"] == story[1] and detail["status"] == "in_progress"
     assert [e["kind"] for e in detail["events"]] == ["created", "assigned", "started"]
-    assert detail["events"][1]["actor"] == {"kind": "system", "name": "workflow",
-                                            "phone": None, "user_id": None}
-    assert detail["assignments"][0]["assignee"] == {"user_id": desk.tbo.id,
-                                                    "name": "Siswanto"}
+    assert detail["events"][1]["actor"] == {
+        "kind": "system",
+        "name": "workflow",
+        "phone": None,
+        "user_id": None,
+    }
+    assert detail["assignments"][0]["assignee"] == {"user_id": desk.tbo.id, "name": "Siswanto"}
     assert detail["assignee"]["phone"] == TBO_PHONE
     assert [m["text"] for m in detail["messages"]] == [f"cek {story[1].lower()}"]
     missing = client.get(f"{URL}/BRT0000001", headers=headers["operator"])
@@ -113,20 +117,30 @@ def test_detail_has_the_story_and_the_messages_that_name_it(client, headers, sto
 
 def test_a_manager_works_a_ticket_through_the_api(client, login, desk):  # noqa: F811
     op = login(desk.owner)  # an operator, owner of the helpdesk's session
-    created = client.post(URL, headers=op, json={
-        "text": "kunci ruang dosen hilang", "reporter_phone": "+62 812 3456 7890",
-        "session_id": desk.session.id})
+    created = client.post(
+        URL,
+        headers=op,
+        json={
+            "text": "kunci ruang dosen hilang",
+            "reporter_phone": "+62 812 3456 7890",
+            "session_id": desk.session.id,
+        },
+    )
     assert created.status_code == 201, created.json
     number = created.json["number"]
     assert created.json["reporter"]["person_id"] == "PGW2402001"
-    step = client.post(f"{URL}/{number}/assign", headers=op,
-                       json={"assignee": desk.tbo.id, "note": "ganti kunci"})
+    step = client.post(
+        f"{URL}/{number}/assign", headers=op, json={"assignee": desk.tbo.id, "note": "ganti kunci"}
+    )
     assert step.status_code == 200 and step.json["assignee"]["name"] == "Siswanto"
     nobody = client.post(f"{URL}/{number}/assign", headers=op, json={"assignee": desk.owner.id})
     assert (nobody.status_code, nobody.json["code"]) == (404, "staff_not_found")
     photo = desk.message(sender=TBO_PHONE, photo=b"kunci baru")
-    step = client.post(f"{URL}/{number}/progress", headers=op,
-                       json={"note": "kunci dipesan", "photo_message_id": photo.id})
+    step = client.post(
+        f"{URL}/{number}/progress",
+        headers=op,
+        json={"note": "kunci dipesan", "photo_message_id": photo.id},
+    )
     assert step.status_code == 200, step.json
     for status in ("in_progress", "pending", "done"):
         step = client.post(f"{URL}/{number}/status", headers=op, json={"status": status})
@@ -138,9 +152,20 @@ def test_a_manager_works_a_ticket_through_the_api(client, login, desk):  # noqa:
     assert noted.status_code == 200
     detail = client.get(f"{URL}/{number}", headers=op).json
     assert [e["kind"] for e in detail["events"]] == [
-        "created", "assigned", "progress", "started", "status", "finished", "note"]
-    assert detail["events"][0]["actor"] == {"kind": "user", "name": "helpdesk", "phone": None,
-                                            "user_id": desk.owner.id}
+        "created",
+        "assigned",
+        "progress",
+        "started",
+        "status",
+        "finished",
+        "note",
+    ]
+    assert detail["events"][0]["actor"] == {
+        "kind": "user",
+        "name": "helpdesk",
+        "phone": None,
+        "user_id": desk.owner.id,
+    }
     assert detail["events"][2]["photo"]["url"].endswith(f"?event={detail['events'][2]['id']}")
     assert len(detail["messages"]) == 1  # the photo message
 
@@ -153,45 +178,73 @@ def test_create_needs_a_reporter_and_a_visible_session(client, headers, desk, lo
     assert bad.status_code == 422 and "reporter_phone" in bad.json["errors"]
     person = client.post(URL, headers=op, json={"text": "x", "person_id": "PGW9"})
     assert person.status_code == 422 and "person_id" in person.json["errors"]
-    theirs = client.post(URL, headers=op, json={"text": "x", "reporter_phone": REPORTER,
-                                                "session_id": desk.session.id})
+    theirs = client.post(
+        URL,
+        headers=op,
+        json={"text": "x", "reporter_phone": REPORTER, "session_id": desk.session.id},
+    )
     assert (theirs.status_code, theirs.json["code"]) == (404, "session_not_found")
-    mine = client.post(URL, headers=login(desk.owner), json={
-        "text": "x", "reporter_phone": REPORTER, "session_id": desk.session.id})
+    mine = client.post(
+        URL,
+        headers=login(desk.owner),
+        json={"text": "x", "reporter_phone": REPORTER, "session_id": desk.session.id},
+    )
     assert mine.status_code == 201 and mine.json["session_id"] == desk.session.id
 
 
 def test_statistics(client, headers, story, desk):  # noqa: F811
-    stats = client.get(f"{URL}/stats?from=2024-09-15&to=2024-09-18",
-                       headers=headers["operator"]).json
+    stats = client.get(
+        f"{URL}/stats?from=2024-09-15&to=2024-09-18", headers=headers["operator"]
+    ).json
     assert stats["total"] == 4
-    assert stats["by_status"] == {"new": 1, "assigned": 1, "in_progress": 1, "pending": 0,
-                                  "done": 0, "confirmed": 1}
+    assert stats["by_status"] == {
+        "new": 1,
+        "assigned": 1,
+        "in_progress": 1,
+        "pending": 0,
+        "done": 0,
+        "confirmed": 1,
+    }
     assert stats["mean_seconds_to_finish"] == 7200.0
     assert stats["by_assignee"] == [
-        {"user_id": desk.tbo.id, "name": "Siswanto", "total": 2, "open": 1, "finished": 1,
-         "mean_seconds_to_finish": 7200.0},
-        {"user_id": desk.tbo2.id, "name": "Adrasha", "total": 1, "open": 1, "finished": 0,
-         "mean_seconds_to_finish": None}]
+        {
+            "user_id": desk.tbo.id,
+            "name": "Siswanto",
+            "total": 2,
+            "open": 1,
+            "finished": 1,
+            "mean_seconds_to_finish": 7200.0,
+        },
+        {
+            "user_id": desk.tbo2.id,
+            "name": "Adrasha",
+            "total": 1,
+            "open": 1,
+            "finished": 0,
+            "mean_seconds_to_finish": None,
+        },
+    ]
     assert stats["by_day"] == [
         {"date": "2024-09-15", "created": 0, "finished": 0},
         {"date": "2024-09-16", "created": 1, "finished": 1},
         {"date": "2024-09-17", "created": 2, "finished": 0},
-        {"date": "2024-09-18", "created": 1, "finished": 0}]
-    only_done = client.get(f"{URL}/stats?status=confirmed&from=2024-09-16&to=2024-09-16",
-                           headers=headers["operator"]).json
+        {"date": "2024-09-18", "created": 1, "finished": 0},
+    ]
+    only_done = client.get(
+        f"{URL}/stats?status=confirmed&from=2024-09-16&to=2024-09-16", headers=headers["operator"]
+    ).json
     assert only_done["total"] == 1
-    too_long = client.get(f"{URL}/stats?from=2020-01-01&to=2024-09-18",
-                          headers=headers["operator"])
+    too_long = client.get(f"{URL}/stats?from=2020-01-01&to=2024-09-18", headers=headers["operator"])
     assert too_long.status_code == 422
 
 
 def test_xlsx_export_opens_in_openpyxl_with_the_rows(client, headers, story):
     response = client.get(f"{URL}/export?status=open", headers=headers["operator"])
     assert response.status_code == 200
-    assert response.mimetype == ("application/vnd.openxmlformats-officedocument."
-                                 "spreadsheetml.sheet")
-    assert "attachment; filename=\"tickets-" in response.headers["Content-Disposition"]
+    assert response.mimetype == (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    assert 'attachment; filename="tickets-' in response.headers["Content-Disposition"]
     book = load_workbook(io.BytesIO(response.data))
     rows = list(book["Tickets"].iter_rows(values_only=True))
     assert rows[0][:4] == ("Number", "Reported (Asia/Jakarta)", "Category", "Status")
@@ -201,7 +254,7 @@ def test_xlsx_export_opens_in_openpyxl_with_the_rows(client, headers, story):
     assert working[3:6] == ("in_progress", "R Marta Dinata", REPORTER)
     assert working[10] == "Siswanto"
     stranger = rows[3]
-    assert stranger[9] == "=HYPERLINK(\"http://x\")"  # text, not a formula
+    assert stranger[9] == '=HYPERLINK("http://x")'  # text, not a formula
     assert book["Tickets"].cell(row=4, column=10).data_type == "s"
 
 
@@ -213,13 +266,18 @@ def test_csv_export_has_the_same_rows_and_defuses_formulas(client, headers, stor
     rows = list(csv.reader(io.StringIO(text[1:])))
     assert [row[0] for row in rows[1:]] == story
     assert rows[1][1] == "2024-09-16 08:00:00" and rows[1][15] == "2.0"
-    assert rows[4][9] == "'=HYPERLINK(\"http://x\")"
+    assert rows[4][9] == '\'=HYPERLINK("http://x")'
 
 
 def test_photos_are_served_from_the_media_store(client, headers, desk):  # noqa: F811
     photo = desk.message(photo=b"\xff\xd8jpeg")
-    ticket = lifecycle.create("lampu", desk.actor(REPORTER), reporter_phone=REPORTER,
-                            photo=photo.id, session_id=desk.session.id)
+    ticket = lifecycle.create(
+        "lampu",
+        desk.actor(REPORTER),
+        reporter_phone=REPORTER,
+        photo=photo.id,
+        session_id=desk.session.id,
+    )
     response = client.get(f"{URL}/{ticket.number}/photo", headers=headers["operator"])
     assert response.status_code == 200 and response.data == b"\xff\xd8jpeg"
     assert response.mimetype == "image/jpeg"

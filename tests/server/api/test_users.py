@@ -24,16 +24,26 @@ def _key_headers(user) -> dict[str, str]:
 
 def _manager(client, admin_headers, make_user, login):
     """Login headers of a non-admin who may manage users (a custom group)."""
-    created = client.post("/api/v1/groups", headers=admin_headers,
-                          json={"name": "managers", "permissions": ["users:manage"]})
+    created = client.post(
+        "/api/v1/groups",
+        headers=admin_headers,
+        json={"name": "managers", "permissions": ["users:manage"]},
+    )
     assert created.status_code == 201, created.json
     return login(make_user("managers"))
 
 
 def test_create_a_user(client, admin_headers):
-    response = client.post(USERS, headers=admin_headers, json={
-        "username": "  Sari.Dewi ", "password": "password123", "display_name": "Sari",
-        "email": "sari@example.org"})
+    response = client.post(
+        USERS,
+        headers=admin_headers,
+        json={
+            "username": "  Sari.Dewi ",
+            "password": "password123",
+            "display_name": "Sari",
+            "email": "sari@example.org",
+        },
+    )
     assert response.status_code == 201, response.json
     body = response.json
     assert body["username"] == "sari.dewi"  # trimmed and lower-cased
@@ -46,19 +56,23 @@ def test_create_a_user(client, admin_headers):
 
 def test_a_taken_username_is_refused_whatever_its_case(client, admin_headers, make_user):
     make_user(username="budi")
-    response = client.post(USERS, headers=admin_headers,
-                           json={"username": "BUDI", "password": "password123"})
+    response = client.post(
+        USERS, headers=admin_headers, json={"username": "BUDI", "password": "password123"}
+    )
     assert response.status_code == 409
     assert response.json["code"] == "username_taken"
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"username": "a", "password": "password123"}, "username"),
-    ({"username": "has space", "password": "password123"}, "username"),
-    ({"username": "-dash", "password": "password123"}, "username"),
-    ({"username": "valid", "password": "short"}, "password"),
-    ({"username": "valid", "password": "password123", "group": "nope"}, "group"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"username": "a", "password": "password123"}, "username"),
+        ({"username": "has space", "password": "password123"}, "username"),
+        ({"username": "-dash", "password": "password123"}, "username"),
+        ({"username": "valid", "password": "short"}, "password"),
+        ({"username": "valid", "password": "password123", "group": "nope"}, "group"),
+    ],
+)
 def test_create_names_the_bad_field(client, admin_headers, body, field):
     response = client.post(USERS, headers=admin_headers, json=body)
     assert response.status_code == 422, response.json
@@ -67,23 +81,33 @@ def test_create_names_the_bad_field(client, admin_headers, body, field):
 
 
 def test_create_validates_its_body(client, admin_headers):
-    bad_email = client.post(USERS, headers=admin_headers, json={
-        "username": "valid", "password": "password123", "email": "not-an-email"})
+    bad_email = client.post(
+        USERS,
+        headers=admin_headers,
+        json={"username": "valid", "password": "password123", "email": "not-an-email"},
+    )
     assert bad_email.status_code == 422
     assert "email" in bad_email.json["errors"]["json"]
     missing = client.post(USERS, headers=admin_headers, json={"username": "valid"})
     assert missing.status_code == 422
     assert "password" in missing.json["errors"]["json"]
-    too_long = client.post(USERS, headers=admin_headers, json={
-        "username": "valid", "password": "password123", "email": f"{'a' * 250}@example.org"})
+    too_long = client.post(
+        USERS,
+        headers=admin_headers,
+        json={"username": "valid", "password": "password123", "email": f"{'a' * 250}@example.org"},
+    )
     assert too_long.status_code == 422  # a valid address, but longer than the column
     assert "email" in too_long.json["errors"]["json"]
 
 
 def test_unknown_user_is_404(client, admin_headers):
     for method in ("GET", "PATCH", "DELETE"):
-        response = client.open(f"{USERS}/999999", method=method, headers=admin_headers,
-                               json={} if method == "PATCH" else None)
+        response = client.open(
+            f"{USERS}/999999",
+            method=method,
+            headers=admin_headers,
+            json={} if method == "PATCH" else None,
+        )
         assert response.status_code == 404, method
         assert response.json["code"] == "user_not_found"
     blocked = client.post(f"{USERS}/999999/block", headers=admin_headers, json={})
@@ -110,12 +134,15 @@ def test_list_pages_with_a_cursor(client, admin, admin_headers, make_user):
     assert pages == 3 and seen == ids  # 2 + 2 + 1, in id order, no repeats
 
 
-@pytest.mark.parametrize("cursor", [
-    "garbage!",
-    "garbage",
-    base64.urlsafe_b64encode(b'"abc"').decode().rstrip("="),  # valid JSON, wrong type
-    base64.urlsafe_b64encode(b'{"id": 1}').decode().rstrip("="),
-])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage!",
+        "garbage",
+        base64.urlsafe_b64encode(b'"abc"').decode().rstrip("="),  # valid JSON, wrong type
+        base64.urlsafe_b64encode(b'{"id": 1}').decode().rstrip("="),
+    ],
+)
 def test_a_cursor_this_api_did_not_give_is_refused(client, admin_headers, cursor):
     response = client.get(USERS, headers=admin_headers, query_string={"cursor": cursor})
     assert response.status_code == 422, response.json
@@ -155,8 +182,11 @@ def test_list_filters(client, admin_headers, make_user):
 def test_patch_changes_group_and_details(client, admin_headers, make_user, login):
     user = make_user("operator")
     headers = login(user)
-    response = client.patch(f"{USERS}/{user.id}", headers=admin_headers,
-                            json={"group": "field", "display_name": "Pak Agus"})
+    response = client.patch(
+        f"{USERS}/{user.id}",
+        headers=admin_headers,
+        json={"group": "field", "display_name": "Pak Agus"},
+    )
     assert response.status_code == 200, response.json
     assert response.json["group"] == "field" and response.json["display_name"] == "Pak Agus"
     me = client.get(ME, headers=headers)  # the same login, the new group
@@ -169,8 +199,9 @@ def test_patch_changes_group_and_details(client, admin_headers, make_user, login
 def test_patch_sets_and_removes_email_and_phone(client, admin_headers, make_user):
     user = make_user()
     url = f"{USERS}/{user.id}"
-    added = client.patch(url, headers=admin_headers,
-                         json={"email": "agus@example.org", "phone": "0812-3456"})
+    added = client.patch(
+        url, headers=admin_headers, json={"email": "agus@example.org", "phone": "0812-3456"}
+    )
     assert (added.json["email"], added.json["phone"]) == ("agus@example.org", "0812-3456")
     untouched = client.patch(url, headers=admin_headers, json={"display_name": "Agus"})
     assert untouched.json["email"] == "agus@example.org"  # what is not sent stays
@@ -187,8 +218,9 @@ def test_patch_password_ends_that_users_logins(client, admin_headers, make_user,
     short = client.patch(f"{USERS}/{user.id}", headers=admin_headers, json={"password": "x"})
     assert short.status_code == 422 and "password" in short.json["errors"]
     assert client.get(ME, headers=headers).status_code == 200  # a refused change ends nothing
-    ok = client.patch(f"{USERS}/{user.id}", headers=admin_headers,
-                      json={"password": "a-new-password"})
+    ok = client.patch(
+        f"{USERS}/{user.id}", headers=admin_headers, json={"password": "a-new-password"}
+    )
     assert ok.status_code == 200
     after = client.get(ME, headers=headers)
     assert after.status_code == 401 and after.json["code"] == "token_revoked"
@@ -198,14 +230,16 @@ def test_patch_password_ends_that_users_logins(client, admin_headers, make_user,
 
 
 def test_block_stops_tokens_and_keys_at_once_and_unblock_restores_keys_only(
-        client, admin_headers, make_user, login):
+    client, admin_headers, make_user, login
+):
     user = make_user()
     headers = login(user)
     key = _key_headers(user)
     assert client.get(ME, headers=key).status_code == 200
 
-    blocked = client.post(f"{USERS}/{user.id}/block", headers=admin_headers,
-                          json={"reason": "left the company"})
+    blocked = client.post(
+        f"{USERS}/{user.id}/block", headers=admin_headers, json={"reason": "left the company"}
+    )
     assert blocked.status_code == 200
     assert blocked.json["blocked"] is True
     assert blocked.json["block_reason"] == "left the company"
@@ -234,18 +268,21 @@ def test_you_cannot_block_or_delete_yourself(client, admin, admin_headers, make_
 
 def test_the_last_active_admin_is_protected(client, admin, admin_headers, make_user, login):
     manager = _manager(client, admin_headers, make_user, login)
-    demote = client.patch(f"{USERS}/{admin.id}", headers=admin_headers,
-                          json={"group": "operator"})
+    demote = client.patch(f"{USERS}/{admin.id}", headers=admin_headers, json={"group": "operator"})
     assert demote.status_code == 409 and demote.json["code"] == "last_admin"
     for method, url in (("POST", f"{USERS}/{admin.id}/block"), ("DELETE", f"{USERS}/{admin.id}")):
-        response = client.open(url, method=method, headers=manager,
-                               json={} if method == "POST" else None)
+        response = client.open(
+            url, method=method, headers=manager, json={} if method == "POST" else None
+        )
         assert response.status_code == 409, (method, response.json)
         assert response.json["code"] == "last_admin"
     assert client.get(ME, headers=admin_headers).json["user"]["group"] == "admin"
 
-    second = client.post(USERS, headers=admin_headers, json={
-        "username": "second", "password": "password123", "group": "admin"}).json
+    second = client.post(
+        USERS,
+        headers=admin_headers,
+        json={"username": "second", "password": "password123", "group": "admin"},
+    ).json
     assert client.post(f"{USERS}/{admin.id}/block", headers=manager, json={}).status_code == 200
     # Now ``second`` is the last active admin (the blocked one does not count).
     again = client.delete(f"{USERS}/{second['id']}", headers=manager)

@@ -19,8 +19,9 @@ def receiver(app, monkeypatch):
 
 @pytest.fixture
 def session_id(operator):
-    return sessions.create(Principal.for_user(operator), label="s", transport="sandbox",
-                           auto_start=False).id
+    return sessions.create(
+        Principal.for_user(operator), label="s", transport="sandbox", auto_start=False
+    ).id
 
 
 def _create(client, auth, **body):
@@ -28,16 +29,25 @@ def _create(client, auth, **body):
 
 
 def test_create_shows_the_secret_once(client, operator_headers, session_id, receiver):
-    created = _create(client, operator_headers, url=receiver.url, session_id=session_id,
-                      name="crm", events=["message.*"], headers={"Authorization": "Bearer x"})
+    created = _create(
+        client,
+        operator_headers,
+        url=receiver.url,
+        session_id=session_id,
+        name="crm",
+        events=["message.*"],
+        headers={"Authorization": "Bearer x"},
+    )
     assert created.status_code == 201, created.json
     secret = created.json["secret"]
     assert secret.startswith("whsec_")
     Webhook(secret)  # the standardwebhooks format
     assert created.json["events"] == ["message.*"] and created.json["enabled"] is True
     hook_id = created.json["id"]
-    for response in (client.get(f"{BASE}/{hook_id}", headers=operator_headers),
-                     client.get(BASE, headers=operator_headers)):
+    for response in (
+        client.get(f"{BASE}/{hook_id}", headers=operator_headers),
+        client.get(BASE, headers=operator_headers),
+    ):
         assert response.status_code == 200
         assert "secret" not in response.get_data(as_text=True)
     rotated = client.post(f"{BASE}/{hook_id}/rotate-secret", headers=operator_headers)
@@ -48,22 +58,34 @@ def test_defaults_patch_and_delete(client, operator_headers, session_id, receive
     hook = _create(client, operator_headers, url=receiver.url, session_id=session_id).json
     assert hook["events"] == ["*"] and hook["headers"] == {}
     url = f"{BASE}/{hook['id']}"
-    patched = client.patch(url, headers=operator_headers,
-                           json={"events": ["message.received"], "enabled": False,
-                                 "headers": {"X-Tenant": "rt05"}})
+    patched = client.patch(
+        url,
+        headers=operator_headers,
+        json={"events": ["message.received"], "enabled": False, "headers": {"X-Tenant": "rt05"}},
+    )
     assert patched.status_code == 200
-    assert (patched.json["enabled"], patched.json["paused_reason"]) == \
-        (False, "disabled by request")
+    assert (patched.json["enabled"], patched.json["paused_reason"]) == (
+        False,
+        "disabled by request",
+    )
     resumed = client.patch(url, headers=operator_headers, json={"enabled": True}).json
     assert resumed["enabled"] and resumed["paused_reason"] is None
-    assert client.get(f"{BASE}?session={session_id}", headers=operator_headers).json[
-        "items"][0]["headers"] == {"X-Tenant": "rt05"}
+    assert client.get(f"{BASE}?session={session_id}", headers=operator_headers).json["items"][0][
+        "headers"
+    ] == {"X-Tenant": "rt05"}
     assert client.delete(url, headers=operator_headers).status_code == 204
     assert client.get(url, headers=operator_headers).json["code"] == "webhook_not_found"
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:5432/", "http://169.254.169.254/latest",
-                                 "http://10.0.0.1/hook", "file:///etc/passwd"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:5432/",
+        "http://169.254.169.254/latest",
+        "http://10.0.0.1/hook",
+        "file:///etc/passwd",
+    ],
+)
 def test_unsafe_urls_are_refused(client, operator_headers, session_id, url):
     response = _create(client, operator_headers, url=url, session_id=session_id)
     assert response.status_code == 422
@@ -72,62 +94,95 @@ def test_unsafe_urls_are_refused(client, operator_headers, session_id, url):
         assert response.json["code"] == "unsafe_url"
 
 
-def test_an_unsafe_url_is_refused_on_patch_too(client, operator_headers, session_id,
-                                               receiver):
+def test_an_unsafe_url_is_refused_on_patch_too(client, operator_headers, session_id, receiver):
     hook = _create(client, operator_headers, url=receiver.url, session_id=session_id).json
-    response = client.patch(f"{BASE}/{hook['id']}", headers=operator_headers,
-                            json={"url": "http://127.0.0.2/x"})
+    response = client.patch(
+        f"{BASE}/{hook['id']}", headers=operator_headers, json={"url": "http://127.0.0.2/x"}
+    )
     assert response.status_code == 422 and response.json["code"] == "unsafe_url"
 
 
-@pytest.mark.parametrize("headers", [{"webhook-id": "x"}, {"Content-Type": "text/plain"},
-                                     {"Host": "evil"}, {"X-Bad": "a\r\nb"},
-                                     {"bad name": "x"}])
-def test_reserved_or_bad_headers_are_refused(client, operator_headers, session_id,
-                                             receiver, headers):
-    response = _create(client, operator_headers, url=receiver.url, session_id=session_id,
-                       headers=headers)
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"webhook-id": "x"},
+        {"Content-Type": "text/plain"},
+        {"Host": "evil"},
+        {"X-Bad": "a\r\nb"},
+        {"bad name": "x"},
+    ],
+)
+def test_reserved_or_bad_headers_are_refused(
+    client, operator_headers, session_id, receiver, headers
+):
+    response = _create(
+        client, operator_headers, url=receiver.url, session_id=session_id, headers=headers
+    )
     assert response.status_code == 422 and "headers" in response.json["errors"]
 
 
 def test_unknown_event_types_are_refused(client, operator_headers, session_id, receiver):
-    response = _create(client, operator_headers, url=receiver.url, session_id=session_id,
-                       events=["message.received", "message.exploded", "nothing.*"])
+    response = _create(
+        client,
+        operator_headers,
+        url=receiver.url,
+        session_id=session_id,
+        events=["message.received", "message.exploded", "nothing.*"],
+    )
     assert response.status_code == 422
     assert "message.exploded" in response.json["errors"]["events"][0]
 
 
-def test_global_endpoints_are_for_admins(client, operator_headers, admin_headers, receiver,
-                                         make_user):
+def test_global_endpoints_are_for_admins(
+    client, operator_headers, admin_headers, receiver, make_user
+):
     refused = _create(client, operator_headers, url=receiver.url)
     assert refused.status_code == 403 and refused.json["code"] == "admin_only"
     made = _create(client, admin_headers, url=receiver.url)
     assert made.status_code == 201 and made.json["session_id"] is None
     # Another tenant's session looks like no session at all.
-    theirs = sessions.create(Principal.for_user(make_user("operator")), label="t",
-                             transport="sandbox", auto_start=False).id
+    theirs = sessions.create(
+        Principal.for_user(make_user("operator")), label="t", transport="sandbox", auto_start=False
+    ).id
     hidden = _create(client, operator_headers, url=receiver.url, session_id=theirs)
     assert hidden.status_code == 404 and hidden.json["code"] == "session_not_found"
-    assert _create(client, admin_headers, url=receiver.url,
-                   session_id=theirs).status_code == 201
+    assert _create(client, admin_headers, url=receiver.url, session_id=theirs).status_code == 201
 
 
-def test_tenants_do_not_see_each_others_webhooks(client, operator_headers, session_id,
-                                                 receiver, make_user, login):
+def test_tenants_do_not_see_each_others_webhooks(
+    client, operator_headers, session_id, receiver, make_user, login
+):
     hook = _create(client, operator_headers, url=receiver.url, session_id=session_id).json
     stranger = login(make_user("operator"))
     assert client.get(BASE, headers=stranger).json["items"] == []
-    for method, path in (("get", ""), ("patch", ""), ("delete", ""), ("post", "/test"),
-                         ("post", "/rotate-secret"), ("get", "/deliveries")):
-        response = getattr(client, method)(f"{BASE}/{hook['id']}{path}", headers=stranger,
-                                           **({"json": {}} if method == "patch" else {}))
+    for method, path in (
+        ("get", ""),
+        ("patch", ""),
+        ("delete", ""),
+        ("post", "/test"),
+        ("post", "/rotate-secret"),
+        ("get", "/deliveries"),
+    ):
+        response = getattr(client, method)(
+            f"{BASE}/{hook['id']}{path}",
+            headers=stranger,
+            **({"json": {}} if method == "patch" else {}),
+        )
         assert response.status_code == 404, (method, path)
 
 
-def test_the_test_button_sends_a_signed_ping(client, operator, operator_headers, session_id,
-                                             receiver):
-    hook = receiver.register(_create(client, operator_headers, url=receiver.url,
-                                     session_id=session_id, headers={"X-Tenant": "rt05"}))
+def test_the_test_button_sends_a_signed_ping(
+    client, operator, operator_headers, session_id, receiver
+):
+    hook = receiver.register(
+        _create(
+            client,
+            operator_headers,
+            url=receiver.url,
+            session_id=session_id,
+            headers={"X-Tenant": "rt05"},
+        )
+    )
     receiver.answer = lambda payload: (202, {"pong": payload["type"]})
     result = client.post(f"{BASE}/{hook['id']}/test", headers=operator_headers)
     assert result.status_code == 200, result.json
@@ -137,19 +192,27 @@ def test_the_test_button_sends_a_signed_ping(client, operator, operator_headers,
     (request,) = receiver.requests
     assert request["json"]["id"] == result.json["event_id"]
     assert request["json"]["data"]["endpoint_id"] == hook["id"]
-    assert request["json"]["session"] == {"id": session_id, "label": "s",
-                                          "owner": operator.username}
+    assert request["json"]["session"] == {
+        "id": session_id,
+        "label": "s",
+        "owner": operator.username,
+    }
     assert {k.lower(): v for k, v in request["headers"].items()}["x-tenant"] == "rt05"
 
 
-def test_the_test_button_reports_failures(client, operator_headers, session_id, receiver,
-                                          app, monkeypatch):
-    hook = receiver.register(_create(client, operator_headers, url=receiver.url,
-                                     session_id=session_id))
+def test_the_test_button_reports_failures(
+    client, operator_headers, session_id, receiver, app, monkeypatch
+):
+    hook = receiver.register(
+        _create(client, operator_headers, url=receiver.url, session_id=session_id)
+    )
     receiver.answer = lambda payload: (500, b"down for maintenance")
     result = client.post(f"{BASE}/{hook['id']}/test", headers=operator_headers).json
-    assert (result["ok"], result["status_code"], result["response"]) == \
-        (False, 500, "down for maintenance")
+    assert (result["ok"], result["status_code"], result["response"]) == (
+        False,
+        500,
+        "down for maintenance",
+    )
     monkeypatch.setitem(app.config["KABAR"], "FETCH_ALLOW", [])  # the guard, at send time
     refused = client.post(f"{BASE}/{hook['id']}/test", headers=operator_headers)
     assert refused.status_code == 422 and refused.json["code"] == "unsafe_url"
@@ -172,8 +235,9 @@ def test_the_api_group_cannot_manage_webhooks(client, make_user, login):
     assert response.status_code == 403 and response.json["code"] == "permission_denied"
 
 
-def test_one_delivery_and_the_log_newest_first(client, operator_headers, session_id,
-                                               receiver, make_user, login):
+def test_one_delivery_and_the_log_newest_first(
+    client, operator_headers, session_id, receiver, make_user, login
+):
     created = _create(client, operator_headers, url=receiver.url, session_id=session_id)
     hook_id = receiver.register(created)["id"]
     from server import eventlog
@@ -185,8 +249,7 @@ def test_one_delivery_and_the_log_newest_first(client, operator_headers, session
         eventlog.record(SessionStatus(status=status), session)
     db.session.commit()
     oldest = client.get(f"{BASE}/{hook_id}/deliveries", headers=operator_headers).json
-    newest = client.get(f"{BASE}/{hook_id}/deliveries?order=newest",
-                        headers=operator_headers).json
+    newest = client.get(f"{BASE}/{hook_id}/deliveries?order=newest", headers=operator_headers).json
     ids = [d["id"] for d in oldest["items"]]
     assert len(ids) == 2 and [d["id"] for d in newest["items"]] == ids[::-1]
     one = client.get(f"{BASE}/deliveries/{ids[0]}", headers=operator_headers)

@@ -18,15 +18,19 @@ BASE = "/api/v1/workflows"
 
 
 def _doc(name="greet", **nodes):
-    return {"name": name, "trigger": {"type": "message", "command": ["#hi"]},
-            "start": "hello",
-            "nodes": nodes or {"hello": {"type": "send", "params": {"text": "Halo"}}}}
+    return {
+        "name": name,
+        "trigger": {"type": "message", "command": ["#hi"]},
+        "start": "hello",
+        "nodes": nodes or {"hello": {"type": "send", "params": {"text": "Halo"}}},
+    }
 
 
 @pytest.fixture
 def session_id(operator):
-    return sessions.create(Principal.for_user(operator), label="desk", transport="sandbox",
-                           auto_start=False).id
+    return sessions.create(
+        Principal.for_user(operator), label="desk", transport="sandbox", auto_start=False
+    ).id
 
 
 def test_upload_versions_and_detail(client, operator_headers):
@@ -49,8 +53,13 @@ def test_upload_versions_and_detail(client, operator_headers):
 
 
 def test_an_invalid_workflow_names_each_problem_by_json_path(client, operator_headers):
-    bad = _doc(hello={"type": "wait_for_reply", "params": {"prompt": "?", "timeout": 60},
-                      "next": {"reply": "nowhere"}})
+    bad = _doc(
+        hello={
+            "type": "wait_for_reply",
+            "params": {"prompt": "?", "timeout": 60},
+            "next": {"reply": "nowhere"},
+        }
+    )
     for url in (BASE, f"{BASE}/validate"):
         response = client.post(url, headers=operator_headers, json=bad)
         assert response.status_code == 422
@@ -63,11 +72,13 @@ def test_an_invalid_workflow_names_each_problem_by_json_path(client, operator_he
 
 def test_upload_as_a_file_and_bad_json(client, operator_headers):
     data = {"file": (io.BytesIO(json.dumps(_doc()).encode()), "greet.json")}
-    uploaded = client.post(BASE, headers=operator_headers, data=data,
-                           content_type="multipart/form-data")
+    uploaded = client.post(
+        BASE, headers=operator_headers, data=data, content_type="multipart/form-data"
+    )
     assert uploaded.status_code == 200, uploaded.json
-    broken = client.post(BASE, headers=operator_headers, data="{not json",
-                         content_type="application/json")
+    broken = client.post(
+        BASE, headers=operator_headers, data="{not json", content_type="application/json"
+    )
     assert broken.status_code == 422 and broken.json["code"] == "workflow_invalid"
     assert "line 1" in broken.json["message"]
     empty = client.post(BASE, headers=operator_headers)
@@ -75,26 +86,29 @@ def test_upload_as_a_file_and_bad_json(client, operator_headers):
 
 
 def test_validate_answers_what_it_found(client, operator_headers):
-    response = client.post(f"{BASE}/validate", headers=operator_headers,
-                           json=shipped("survey"))
+    response = client.post(f"{BASE}/validate", headers=operator_headers, json=shipped("survey"))
     assert response.status_code == 200
     assert response.json["valid"] is True and response.json["name"] == "survey"
 
 
-def test_names_are_per_owner_so_nobody_learns_or_takes_anothers(client, operator_headers,
-                                                                 make_user, login,
-                                                                 admin_headers):
+def test_names_are_per_owner_so_nobody_learns_or_takes_anothers(
+    client, operator_headers, make_user, login, admin_headers
+):
     alices = client.post(BASE, headers=operator_headers, json=_doc()).json
     bob = login(make_user("operator"))
     assert client.get(f"{BASE}/greet", headers=bob).status_code == 404
     # Bob's own "greet": no 409 that would tell him Alice has one, and nothing of hers.
-    bobs = client.post(BASE, headers=bob, json=_doc(hello={
-        "type": "send", "params": {"text": "Halo dari Bob"}}))
+    bobs = client.post(
+        BASE, headers=bob, json=_doc(hello={"type": "send", "params": {"text": "Halo dari Bob"}})
+    )
     assert bobs.status_code == 200 and bobs.json["created"], bobs.json
     assert bobs.json["id"] != alices["id"] and bobs.json["version"] == 1
     mine = client.get(f"{BASE}/greet", headers=operator_headers).json
-    assert (mine["id"], mine["version"], mine["doc"]["nodes"]["hello"]["params"]["text"]) == \
-        (alices["id"], 1, "Halo")
+    assert (mine["id"], mine["version"], mine["doc"]["nodes"]["hello"]["params"]["text"]) == (
+        alices["id"],
+        1,
+        "Halo",
+    )
     assert client.get(f"{BASE}/{alices['id']}", headers=bob).status_code == 404
     assert client.delete(f"{BASE}/greet", headers=bob).status_code == 204
     assert client.get(f"{BASE}/greet", headers=operator_headers).status_code == 200
@@ -102,17 +116,20 @@ def test_names_are_per_owner_so_nobody_learns_or_takes_anothers(client, operator
     client.post(BASE, headers=bob, json=_doc())
     ambiguous = client.get(f"{BASE}/greet", headers=admin_headers)
     assert ambiguous.status_code == 409 and ambiguous.json["code"] == "workflow_name_ambiguous"
-    assert client.get(f"{BASE}/{alices['id']}", headers=admin_headers).json["id"] == \
-        alices["id"]
+    assert client.get(f"{BASE}/{alices['id']}", headers=admin_headers).json["id"] == alices["id"]
 
 
 def test_two_owners_hooks_of_one_name_are_told_apart_by_their_tokens(
-        client, operator_headers, make_user, login):
+    client, operator_headers, make_user, login
+):
     tokens = {}
-    for who, headers in (("alice", operator_headers),
-                         ("bob", login(make_user("operator")))):
-        doc = {"name": "note", "trigger": {"type": "hook"}, "start": "keep",
-               "nodes": {"keep": {"type": "respond", "params": {"json": {"who": who}}}}}
+    for who, headers in (("alice", operator_headers), ("bob", login(make_user("operator")))):
+        doc = {
+            "name": "note",
+            "trigger": {"type": "hook"},
+            "start": "keep",
+            "nodes": {"keep": {"type": "respond", "params": {"json": {"who": who}}}},
+        }
         created = client.post(f"{BASE}?enable=true", headers=headers, json=doc)
         assert created.status_code == 200 and created.json["created"], created.json
         tokens[who] = created.json["hook_token"]
@@ -132,16 +149,19 @@ def test_enable_disable_and_delete(client, operator_headers):
 
 
 def _wait_doc():
-    return {"name": "later", "start": "pause",
-            "nodes": {"pause": {"type": "delay", "params": {"seconds": 3600},
-                                "next": {"next": "done"}},
-                      "done": {"type": "end"}}}
+    return {
+        "name": "later",
+        "start": "pause",
+        "nodes": {
+            "pause": {"type": "delay", "params": {"seconds": 3600}, "next": {"next": "done"}},
+            "done": {"type": "end"},
+        },
+    }
 
 
 def test_manual_run_cancel_and_no_delete_while_waiting(client, operator_headers):
     client.post(BASE, headers=operator_headers, json=_wait_doc())
-    started = client.post(f"{BASE}/later/runs", headers=operator_headers,
-                          json={"input": {"x": 1}})
+    started = client.post(f"{BASE}/later/runs", headers=operator_headers, json={"input": {"x": 1}})
     assert started.status_code == 201, started.json
     run = started.json
     assert run["status"] == "waiting" and run["wait"]["kind"] == "until"
@@ -157,9 +177,13 @@ def test_manual_run_cancel_and_no_delete_while_waiting(client, operator_headers)
 
 
 def test_a_failed_run_is_retried_from_the_failed_node(client, operator_headers, session_id):
-    doc = {"name": "fails", "start": "fetch", "nodes": {
-        "fetch": {"type": "http_request", "params": {"url": "http://127.0.0.1:9/"}},
-    }}
+    doc = {
+        "name": "fails",
+        "start": "fetch",
+        "nodes": {
+            "fetch": {"type": "http_request", "params": {"url": "http://127.0.0.1:9/"}},
+        },
+    }
     client.post(BASE, headers=operator_headers, json=doc)
     run = client.post(f"{BASE}/fails/runs", headers=operator_headers, json={}).json
     assert run["status"] == "failed" and run["current"] == "fetch"
@@ -175,16 +199,17 @@ def test_runs_list_filters(client, operator_headers):
     client.post(BASE, headers=operator_headers, json=_wait_doc())
     client.post(f"{BASE}/later/runs", headers=operator_headers, json={})
     client.post(f"{BASE}/later/runs", headers=operator_headers, json={})
-    listed = client.get("/api/v1/runs?status=waiting&workflow=later",
-                        headers=operator_headers).json["items"]
+    listed = client.get(
+        "/api/v1/runs?status=waiting&workflow=later", headers=operator_headers
+    ).json["items"]
     assert len(listed) == 2 and all(r["workflow"] == "later" for r in listed)
-    assert client.get("/api/v1/runs?status=completed",
-                      headers=operator_headers).json["items"] == []
+    assert client.get("/api/v1/runs?status=completed", headers=operator_headers).json["items"] == []
     bad = client.get("/api/v1/runs?status=sleeping", headers=operator_headers)
     assert bad.status_code == 422
 
 
 # -- hooks --------------------------------------------------------------------------------
+
 
 def _otp(client, headers):
     uploaded = client.post(f"{BASE}?enable=true", headers=headers, json=shipped("otp"))
@@ -192,12 +217,14 @@ def _otp(client, headers):
     return uploaded.json["hook_token"]
 
 
-def test_a_hook_runs_the_workflow_and_answers_with_respond(client, operator_headers,
-                                                           session_id):
+def test_a_hook_runs_the_workflow_and_answers_with_respond(client, operator_headers, session_id):
     token = _otp(client, operator_headers)
     assert token.startswith("kwh_")
-    answer = client.post("/api/v1/hooks/otp", headers={"X-Kabar-Token": token},
-                         json={"phone": "0812-3456-7890", "code": "123456"})
+    answer = client.post(
+        "/api/v1/hooks/otp",
+        headers={"X-Kabar-Token": token},
+        json={"phone": "0812-3456-7890", "code": "123456"},
+    )
     assert answer.status_code == 202, answer.get_data(as_text=True)
     assert answer.json["status"] == "queued" and answer.json["message_id"]
     queued = db.session.scalar(sa.select(OutboxMessage))
@@ -211,18 +238,21 @@ def test_a_hook_runs_the_workflow_and_answers_with_respond(client, operator_head
     assert "hook_token" not in listed and listed["hook"]["token_prefix"] == token[:12]
 
 
-def test_a_hook_with_a_bad_body_gets_the_workflows_own_answer(client, operator_headers,
-                                                              session_id):
+def test_a_hook_with_a_bad_body_gets_the_workflows_own_answer(client, operator_headers, session_id):
     token = _otp(client, operator_headers)
     answer = client.post("/api/v1/hooks/otp", headers={"X-Kabar-Token": token}, json={})
     assert answer.status_code == 422 and "phone" in answer.json["error"]
 
 
-def test_hooks_refuse_wrong_tokens_and_disabled_workflows_alike(client, operator_headers,
-                                                                session_id):
+def test_hooks_refuse_wrong_tokens_and_disabled_workflows_alike(
+    client, operator_headers, session_id
+):
     token = _otp(client, operator_headers)
-    for headers, name in (({}, "otp"), ({"X-Kabar-Token": "kwh_wrong"}, "otp"),
-                          ({"X-Kabar-Token": token}, "nope")):
+    for headers, name in (
+        ({}, "otp"),
+        ({"X-Kabar-Token": "kwh_wrong"}, "otp"),
+        ({"X-Kabar-Token": token}, "nope"),
+    ):
         answer = client.post(f"/api/v1/hooks/{name}", headers=headers, json={})
         assert answer.status_code == 401 and answer.json["code"] == "hook_unauthorized"
     client.post(f"{BASE}/otp/disable", headers=operator_headers)
@@ -232,19 +262,27 @@ def test_hooks_refuse_wrong_tokens_and_disabled_workflows_alike(client, operator
     rotated = client.post(f"{BASE}/otp/hook-token", headers=operator_headers).json
     old = client.post("/api/v1/hooks/otp", headers={"X-Kabar-Token": token}, json={})
     assert old.status_code == 401
-    new = client.post("/api/v1/hooks/otp", headers={"X-Kabar-Token": rotated["hook_token"]},
-                      json={})
+    new = client.post(
+        "/api/v1/hooks/otp", headers={"X-Kabar-Token": rotated["hook_token"]}, json={}
+    )
     assert new.status_code == 422  # the workflow's own answer: it ran
 
 
 def test_a_hook_without_respond_answers_202_with_the_run(client, operator_headers):
-    doc = {"name": "note", "trigger": {"type": "hook"}, "start": "keep",
-           "nodes": {"keep": {"type": "set", "params": {"variables": {
-               "who": "{{ trigger.body.who }}"}}}}}
-    token = client.post(f"{BASE}?enable=true", headers=operator_headers,
-                        json=doc).json["hook_token"]
-    answer = client.post("/api/v1/hooks/note", headers={"X-Kabar-Token": token},
-                         json={"who": "Sari"})
+    doc = {
+        "name": "note",
+        "trigger": {"type": "hook"},
+        "start": "keep",
+        "nodes": {
+            "keep": {"type": "set", "params": {"variables": {"who": "{{ trigger.body.who }}"}}}
+        },
+    }
+    token = client.post(f"{BASE}?enable=true", headers=operator_headers, json=doc).json[
+        "hook_token"
+    ]
+    answer = client.post(
+        "/api/v1/hooks/note", headers={"X-Kabar-Token": token}, json={"who": "Sari"}
+    )
     assert answer.status_code == 202
     run = client.get(f"/api/v1/runs/{answer.json['run_id']}", headers=operator_headers).json
     assert run["status"] == "completed" and run["vars"] == {"who": "Sari"}
@@ -257,8 +295,11 @@ def test_rotating_needs_a_hook_trigger(client, operator_headers):
 
 
 def test_a_send_without_a_session_fails_the_step_with_a_reason(client, operator_headers):
-    doc = {"name": "lost", "start": "hello", "nodes": {"hello": {
-        "type": "send", "params": {"to": "0812-3456-7890", "text": "Halo"}}}}
+    doc = {
+        "name": "lost",
+        "start": "hello",
+        "nodes": {"hello": {"type": "send", "params": {"to": "0812-3456-7890", "text": "Halo"}}},
+    }
     client.post(BASE, headers=operator_headers, json=doc)
     run = client.post(f"{BASE}/lost/runs", headers=operator_headers, json={}).json
     assert run["status"] == "failed" and "session" in run["error"]
@@ -280,8 +321,11 @@ def test_reload_reads_the_folder(app, client, admin_headers, tmp_path, monkeypat
 
 
 def test_a_runs_end_is_an_event(client, admin_headers):
-    doc = {"name": "fails", "start": "fetch", "nodes": {
-        "fetch": {"type": "http_request", "params": {"url": "http://127.0.0.1:9/"}}}}
+    doc = {
+        "name": "fails",
+        "start": "fetch",
+        "nodes": {"fetch": {"type": "http_request", "params": {"url": "http://127.0.0.1:9/"}}},
+    }
     client.post(BASE, headers=admin_headers, json=doc)
     run = client.post(f"{BASE}/fails/runs", headers=admin_headers, json={}).json
     log = client.get("/api/v1/events/log?type=workflow.failed", headers=admin_headers).json

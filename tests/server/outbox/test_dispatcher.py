@@ -23,33 +23,47 @@ def _pace(sid, **pacing):
 
 
 def _delivered(sid):
-    return [(d.to_jid.split("@")[0], d.content["text"]) for d in db.session.scalars(
-        sa.select(SandboxDelivery).where(SandboxDelivery.session_id == sid)
-        .order_by(SandboxDelivery.id))]
+    return [
+        (d.to_jid.split("@")[0], d.content["text"])
+        for d in db.session.scalars(
+            sa.select(SandboxDelivery)
+            .where(SandboxDelivery.session_id == sid)
+            .order_by(SandboxDelivery.id)
+        )
+    ]
 
 
 def test_a_chats_messages_arrive_in_the_order_they_were_accepted(
-        client, operator_headers, sandbox_session):
+    client, operator_headers, sandbox_session
+):
     # Jitter large against the interval: a slot per message would let later ones overtake.
     _pace(sandbox_session, min_interval=0.05, jitter=0.4)
     for i in range(1, 7):
-        _send(client, operator_headers, sandbox_session, {"to": "081234567890",
-                                                         "text": str(i)})
+        _send(client, operator_headers, sandbox_session, {"to": "081234567890", "text": str(i)})
     wait_for(lambda: len(_delivered(sandbox_session)) == 6, timeout=20, what="all six")
     assert [text for _, text in _delivered(sandbox_session)] == ["1", "2", "3", "4", "5", "6"]
 
 
 def test_priority_goes_first_across_chats_but_never_overtakes_within_a_chat(
-        client, operator_headers, sandbox_session, runtime):
+    client, operator_headers, sandbox_session, runtime
+):
     # Hold sending while the messages are queued, so the order is the dispatcher's choice.
     runtime.live[sandbox_session].connected = False
     _pace(sandbox_session, enabled=False)
     _send(client, operator_headers, sandbox_session, {"to": "081111111111", "text": "a1"})
-    _send(client, operator_headers, sandbox_session,
-          {"to": "081111111111", "text": "a2-urgent", "priority": "high"})
+    _send(
+        client,
+        operator_headers,
+        sandbox_session,
+        {"to": "081111111111", "text": "a2-urgent", "priority": "high"},
+    )
     _send(client, operator_headers, sandbox_session, {"to": "082222222222", "text": "b1"})
-    _send(client, operator_headers, sandbox_session,
-          {"to": "083333333333", "text": "c1-urgent", "priority": "high"})
+    _send(
+        client,
+        operator_headers,
+        sandbox_session,
+        {"to": "083333333333", "text": "c1-urgent", "priority": "high"},
+    )
     runtime.live[sandbox_session].connected = True
     wait_for(lambda: len(_delivered(sandbox_session)) == 4, what="all four")
     order = [text for _, text in _delivered(sandbox_session)]
@@ -58,17 +72,21 @@ def test_priority_goes_first_across_chats_but_never_overtakes_within_a_chat(
 
 
 def test_a_message_scheduled_for_later_does_not_hold_up_its_chat(
-        client, operator_headers, sandbox_session):
+    client, operator_headers, sandbox_session
+):
     _pace(sandbox_session, enabled=False)
-    _send(client, operator_headers, sandbox_session,
-          {"to": "081234567890", "text": "tomorrow", "send_at": "2099-01-01T00:00:00Z"})
+    _send(
+        client,
+        operator_headers,
+        sandbox_session,
+        {"to": "081234567890", "text": "tomorrow", "send_at": "2099-01-01T00:00:00Z"},
+    )
     _send(client, operator_headers, sandbox_session, {"to": "081234567890", "text": "now"})
     wait_for(lambda: _delivered(sandbox_session), what="the unscheduled one")
     assert [text for _, text in _delivered(sandbox_session)] == ["now"]
 
 
-def test_sessions_share_the_dispatchers_workers(client, operator_headers, sandbox_session,
-                                                runtime):
+def test_sessions_share_the_dispatchers_workers(client, operator_headers, sandbox_session, runtime):
     """One dispatcher thread and its pool, however many sessions are live."""
     import threading
 
@@ -76,30 +94,41 @@ def test_sessions_share_the_dispatchers_workers(client, operator_headers, sandbo
     _send(client, operator_headers, sandbox_session, {"to": "081234567890", "text": "x"})
     wait_for(lambda: _delivered(sandbox_session), what="sent")
     names = [t.name for t in threading.enumerate()]
-    assert not any(name.startswith("kabar-send-") and name[len("kabar-send-"):] ==
-                   sandbox_session for name in names)
+    assert not any(
+        name.startswith("kabar-send-") and name[len("kabar-send-") :] == sandbox_session
+        for name in names
+    )
     assert names.count("kabar-outbox") == 1
     assert sandbox_session in runtime.dispatcher.sessions
 
 
 def test_pacing_says_why_and_until_when_without_rescheduling_the_message(
-        client, operator_headers, sandbox_session):
+    client, operator_headers, sandbox_session
+):
     _pace(sandbox_session, min_interval=30, jitter=0)
-    first = _send(client, operator_headers, sandbox_session, {"to": "081234567890",
-                                                              "text": "1"})
-    second = _send(client, operator_headers, sandbox_session, {"to": "082222222222",
-                                                               "text": "2"})
+    first = _send(client, operator_headers, sandbox_session, {"to": "081234567890", "text": "1"})
+    second = _send(client, operator_headers, sandbox_session, {"to": "082222222222", "text": "2"})
     wait_for(lambda: _delivered(sandbox_session), what="the first")
-    row = wait_for(lambda: (r := db.session.scalar(sa.select(OutboxMessage).where(
-        OutboxMessage.id == second))).waiting and r, what="a pacing reason")
+    row = wait_for(
+        lambda: (
+            (
+                r := db.session.scalar(sa.select(OutboxMessage).where(OutboxMessage.id == second))
+            ).waiting
+            and r
+        ),
+        what="a pacing reason",
+    )
     assert row.waiting.startswith("pacing: minimum interval between messages (not before ")
     assert row.not_before is None and row.status == "queued"
-    assert db.session.scalar(sa.select(OutboxMessage).where(
-        OutboxMessage.id == first)).status != "queued"
+    assert (
+        db.session.scalar(sa.select(OutboxMessage).where(OutboxMessage.id == first)).status
+        != "queued"
+    )
 
 
 def test_a_send_interrupted_after_the_transport_call_is_not_a_duplicate(
-        client, operator_headers, sandbox_session, runtime):
+    client, operator_headers, sandbox_session, runtime
+):
     """The crash window: the recipient got the message, but the row still says sending.
     After a restart the row goes again with the same WhatsApp id; the recipient still
     has it once, and the row ends sent."""
@@ -107,25 +136,42 @@ def test_a_send_interrupted_after_the_transport_call_is_not_a_duplicate(
     session.desired_state = "stopped"
     db.session.commit()
     wait_for(lambda: sandbox_session not in runtime.live, what="the session to stop")
-    row = OutboxMessage(session_id=sandbox_session, wa_id="3EB0CRASHCRASHCRASH000",
-                        to_jid="628123456789@s.whatsapp.net", kind="text",
-                        payload={"text": "once"}, status="sending", attempts=1)
+    row = OutboxMessage(
+        session_id=sandbox_session,
+        wa_id="3EB0CRASHCRASHCRASH000",
+        to_jid="628123456789@s.whatsapp.net",
+        kind="text",
+        payload={"text": "once"},
+        status="sending",
+        attempts=1,
+    )
     db.session.add(row)
-    db.session.add(SandboxDelivery(session_id=sandbox_session, wa_id=row.wa_id,
-                                   to_jid=row.to_jid, kind="text", content={"text": "once"}))
+    db.session.add(
+        SandboxDelivery(
+            session_id=sandbox_session,
+            wa_id=row.wa_id,
+            to_jid=row.to_jid,
+            kind="text",
+            content={"text": "once"},
+        )
+    )
     session.settings = {"pacing": {"enabled": False}}
     session.desired_state = "running"
     db.session.commit()
-    wait_for(lambda: db.session.get(OutboxMessage, row.seq).status
-             in ("sent", "delivered", "read"), what="the resend")
+    wait_for(
+        lambda: db.session.get(OutboxMessage, row.seq).status in ("sent", "delivered", "read"),
+        what="the resend",
+    )
     assert db.session.get(OutboxMessage, row.seq).attempts == 2
-    deliveries = db.session.scalars(sa.select(SandboxDelivery).where(
-        SandboxDelivery.wa_id == row.wa_id)).all()
+    deliveries = db.session.scalars(
+        sa.select(SandboxDelivery).where(SandboxDelivery.wa_id == row.wa_id)
+    ).all()
     assert len(deliveries) == 1
 
 
 def test_with_pacing_off_a_burst_goes_in_batches_each_chat_in_order_and_once(
-        client, operator_headers, sandbox_session, runtime, monkeypatch):
+    client, operator_headers, sandbox_session, runtime, monkeypatch
+):
     """Pacing off: the queued messages go several at a time (one per chat in each batch),
     each delivered once, each chat's in the order accepted, and every delivery stored
     before its batch is recorded sent."""
@@ -142,12 +188,20 @@ def test_with_pacing_off_a_burst_goes_in_batches_each_chat_in_order_and_once(
     def spy_wait(self):
         real_wait(self)
         with db.engine.connect() as connection:  # what is committed at this moment
-            checks.append(connection.execute(sa.select(
-                sa.func.count(SandboxDelivery.id), sa.func.count(OutboxMessage.seq))
-                .select_from(OutboxMessage).outerjoin(SandboxDelivery, sa.and_(
-                    SandboxDelivery.session_id == OutboxMessage.session_id,
-                    SandboxDelivery.wa_id == OutboxMessage.wa_id))
-                .where(OutboxMessage.status == "sending")).one())
+            checks.append(
+                connection.execute(
+                    sa.select(sa.func.count(SandboxDelivery.id), sa.func.count(OutboxMessage.seq))
+                    .select_from(OutboxMessage)
+                    .outerjoin(
+                        SandboxDelivery,
+                        sa.and_(
+                            SandboxDelivery.session_id == OutboxMessage.session_id,
+                            SandboxDelivery.wa_id == OutboxMessage.wa_id,
+                        ),
+                    )
+                    .where(OutboxMessage.status == "sending")
+                ).one()
+            )
 
     monkeypatch.setattr(dispatcher.SessionSender, "_send_batch", spy_batch)
     monkeypatch.setattr(acks.Deferred, "wait", spy_wait)
@@ -157,10 +211,17 @@ def test_with_pacing_off_a_burst_goes_in_batches_each_chat_in_order_and_once(
         for chat in ("081111111111", "082222222222", "083333333333"):
             _send(client, operator_headers, sandbox_session, {"to": chat, "text": f"{i}"})
     runtime.live[sandbox_session].connected = True
-    wait_for(lambda: db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)
-                                       .where(OutboxMessage.status.in_(
-                                           ("sent", "delivered", "read")))) == 12,
-             what="all twelve sent")
+    wait_for(
+        lambda: (
+            db.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status.in_(("sent", "delivered", "read")))
+            )
+            == 12
+        ),
+        what="all twelve sent",
+    )
     delivered = _delivered(sandbox_session)
     assert len(delivered) == 12
     for chat in ("6281111111111", "6282222222222", "6283333333333"):

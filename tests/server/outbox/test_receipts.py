@@ -19,27 +19,30 @@ class Row:
     read_at: datetime | None = None
 
 
-@pytest.mark.parametrize(("current", "receipt", "after"), [
-    # forward
-    ("sent", "delivered", "delivered"),
-    ("delivered", "read", "read"),
-    ("sent", "read", "read"),  # the delivery receipt may come last, or never
-    ("read", "played", "played"),
-    ("sending", "sent", "sent"),
-    # never backwards, never sideways
-    ("read", "delivered", "read"),
-    ("played", "read", "played"),
-    ("delivered", "sent", "delivered"),
-    ("read", "read", "read"),
-    # failed: only before delivery
-    ("sent", "failed", "failed"),
-    ("sending", "failed", "failed"),
-    ("delivered", "failed", "delivered"),
-    ("read", "failed", "read"),
-    ("failed", "delivered", "delivered"),  # it arrived after all
-    # unknown receipts change nothing
-    ("sent", "server-ack", "sent"),
-])
+@pytest.mark.parametrize(
+    ("current", "receipt", "after"),
+    [
+        # forward
+        ("sent", "delivered", "delivered"),
+        ("delivered", "read", "read"),
+        ("sent", "read", "read"),  # the delivery receipt may come last, or never
+        ("read", "played", "played"),
+        ("sending", "sent", "sent"),
+        # never backwards, never sideways
+        ("read", "delivered", "read"),
+        ("played", "read", "played"),
+        ("delivered", "sent", "delivered"),
+        ("read", "read", "read"),
+        # failed: only before delivery
+        ("sent", "failed", "failed"),
+        ("sending", "failed", "failed"),
+        ("delivered", "failed", "delivered"),
+        ("read", "failed", "read"),
+        ("failed", "delivered", "delivered"),  # it arrived after all
+        # unknown receipts change nothing
+        ("sent", "server-ack", "sent"),
+    ],
+)
 def test_a_receipt_moves_a_status_only_forward(current, receipt, after):
     row = Row(current)
     moved = receipts.apply(row, receipt, AT)

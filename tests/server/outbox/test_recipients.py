@@ -24,14 +24,16 @@ RAPAT = "120363000000000003@g.us"
 
 @pytest.fixture
 def session(make_user):
-    return sessions.create(Principal.for_user(make_user("operator")), label="s",
-                           transport="sandbox", auto_start=False)
+    return sessions.create(
+        Principal.for_user(make_user("operator")), label="s", transport="sandbox", auto_start=False
+    )
 
 
 def _joined(session, jid: str, name: str) -> None:
     """The transport reports the session in a group (stored like the sink stores it)."""
-    eventlog.record(GroupJoined(group=Party(jid=jid), name=name,
-                                timestamp=datetime.now(UTC)), session)
+    eventlog.record(
+        GroupJoined(group=Party(jid=jid), name=name, timestamp=datetime.now(UTC)), session
+    )
     db.session.commit()
 
 
@@ -50,8 +52,10 @@ def test_a_group_name_is_sent_to_that_group_in_any_case(session):
 
 def test_a_renamed_group_answers_to_its_new_name(session):
     _joined(session, ARISAN, "Arisan RT 05")
-    eventlog.record(GroupUpdated(group=Party(jid=ARISAN), timestamp=datetime.now(UTC),
-                                 name="Arisan Ibu-ibu"), session)
+    eventlog.record(
+        GroupUpdated(group=Party(jid=ARISAN), timestamp=datetime.now(UTC), name="Arisan Ibu-ibu"),
+        session,
+    )
     db.session.commit()
     assert _to(session, "arisan ibu-ibu") == ARISAN
     with pytest.raises(NotFound):
@@ -73,21 +77,25 @@ def test_two_groups_with_one_name_are_refused_with_the_candidates(session):
     with pytest.raises(Conflict) as ambiguous:
         _to(session, "arisan")
     assert ambiguous.value.code == "ambiguous_recipient"
-    assert ambiguous.value.errors["candidates"] == [{"jid": ARISAN, "name": "Arisan"},
-                                                    {"jid": ARISAN_LAMA, "name": "ARISAN"}]
+    assert ambiguous.value.errors["candidates"] == [
+        {"jid": ARISAN, "name": "Arisan"},
+        {"jid": ARISAN_LAMA, "name": "ARISAN"},
+    ]
     assert ARISAN in ambiguous.value.message and ARISAN_LAMA in ambiguous.value.message
 
 
 def test_another_sessions_group_names_mean_nothing_here(session, make_user):
-    other = sessions.create(Principal.for_user(make_user("operator")), label="o",
-                            transport="sandbox", auto_start=False)
+    other = sessions.create(
+        Principal.for_user(make_user("operator")), label="o", transport="sandbox", auto_start=False
+    )
     _joined(other, ARISAN, "Arisan RT 05")
     with pytest.raises(NotFound):
         _to(session, "Arisan RT 05")
 
 
-@pytest.mark.parametrize("to", ["+++", "12-", "0812 3456 7890 ext. 5", "1-800-FLOWERS",
-                                "", "a" * 101])
+@pytest.mark.parametrize(
+    "to", ["+++", "12-", "0812 3456 7890 ext. 5", "1-800-FLOWERS", "", "a" * 101]
+)
 def test_what_is_neither_number_jid_nor_name_is_a_422(session, to):
     with pytest.raises((ValidationFailed, NotFound)) as refused:
         _to(session, to)
@@ -103,14 +111,16 @@ def test_numbers_and_jids_still_work(session):
 
 
 def test_rest_sends_to_a_group_by_name(client, operator_headers, operator):
-    own = sessions.create(Principal.for_user(operator), label="mine", transport="sandbox",
-                          auto_start=False)
+    own = sessions.create(
+        Principal.for_user(operator), label="mine", transport="sandbox", auto_start=False
+    )
     _joined(own, ARISAN, "Arisan RT 05")
     url = f"/api/v1/sessions/{own.id}/messages"
     sent = client.post(url, headers=operator_headers, json={"to": "arisan rt 05", "text": "x"})
     assert sent.status_code == 202 and sent.json["to"] == ARISAN
-    unknown = client.post(url, headers=operator_headers,
-                          json={"to": "Arisan RT 12345", "text": "x"})
+    unknown = client.post(
+        url, headers=operator_headers, json={"to": "Arisan RT 12345", "text": "x"}
+    )
     assert unknown.status_code == 404 and unknown.json["code"] == "group_not_found"
     junk = client.post(url, headers=operator_headers, json={"to": "++ 12 --", "text": "x"})
     assert junk.status_code == 422 and "to" in junk.json["errors"]
@@ -123,8 +133,10 @@ def test_rest_sends_to_a_group_by_name(client, operator_headers, operator):
 def test_workflows_webhook_actions_and_broadcasts_resolve_names_the_same_way(session):
     _joined(session, ARISAN, "Arisan RT 05")
     context = ServerContext(owner_id=session.owner_id, run_id="run-1")
-    assert context.send({"to": "arisan rt 05", "text": "dari workflow"},
-                        session=session.id)["to"] == ARISAN
+    assert (
+        context.send({"to": "arisan rt 05", "text": "dari workflow"}, session=session.id)["to"]
+        == ARISAN
+    )
     db.session.commit()
     from nodes import NodeError
 
@@ -133,17 +145,26 @@ def test_workflows_webhook_actions_and_broadcasts_resolve_names_the_same_way(ses
     assert refused.value.data["code"] == "group_not_found"
     db.session.rollback()
 
-    event = eventlog.record(GroupJoined(group=Party(jid=RAPAT), name="Rapat",
-                                        timestamp=datetime.now(UTC)), session)
+    event = eventlog.record(
+        GroupJoined(group=Party(jid=RAPAT), name="Rapat", timestamp=datetime.now(UTC)), session
+    )
     db.session.commit()
-    (ok, bad) = actions.run([{"type": "send", "message": {"to": "ARISAN RT 05", "text": "a"}},
-                             {"type": "send", "message": {"to": "Arisan 99999", "text": "b"}}],
-                            event, key_prefix="t")
+    (ok, bad) = actions.run(
+        [
+            {"type": "send", "message": {"to": "ARISAN RT 05", "text": "a"}},
+            {"type": "send", "message": {"to": "Arisan 99999", "text": "b"}},
+        ],
+        event,
+        key_prefix="t",
+    )
     assert ok["ok"] and not bad["ok"]
     db.session.commit()
     with pytest.raises(ValidationFailed) as partly:
-        broadcast.create(session, message={"text": "hai"},
-                         recipients=[{"to": "Arisan RT 05"}, {"to": "Arisan RT 12345"}])
+        broadcast.create(
+            session,
+            message={"text": "hai"},
+            recipients=[{"to": "Arisan RT 05"}, {"to": "Arisan RT 12345"}],
+        )
     assert list(partly.value.errors["recipients"]) == ["1"]
     rows = db.session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.seq)).all()
     assert [(r.to_jid, r.source) for r in rows] == [(ARISAN, "workflow"), (ARISAN, "webhook")]

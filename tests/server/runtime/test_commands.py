@@ -22,14 +22,19 @@ def busy_runtime(app, monkeypatch):
 
 @pytest.fixture
 def session(operator):
-    return sessions.create(Principal.for_user(operator), label="s", transport="sandbox",
-                           auto_start=False)
+    return sessions.create(
+        Principal.for_user(operator), label="s", transport="sandbox", auto_start=False
+    )
 
 
 def test_a_busy_runtime_answers_503_runtime_timeout_with_retry_after(
-        client, operator_headers, session, busy_runtime):
-    response = client.post(f"/api/v1/sessions/{session.id}/contacts/check",
-                           headers=operator_headers, json={"phones": ["0812-1111-2222"]})
+    client, operator_headers, session, busy_runtime
+):
+    response = client.post(
+        f"/api/v1/sessions/{session.id}/contacts/check",
+        headers=operator_headers,
+        json={"phones": ["0812-1111-2222"]},
+    )
     assert response.status_code == 503 and response.json["code"] == "runtime_timeout"
     assert response.headers["Retry-After"] == "1"
     # Nobody waits for it any more: the runtime drops it rather than do it late.
@@ -48,45 +53,72 @@ def _answered(session, phones: dict[str, bool], *, age_seconds: float = 0) -> No
     """An is_on_whatsapp command the runtime answered ``age_seconds`` ago."""
     from datetime import timedelta
 
-    db.session.add(RuntimeCommand(
-        kind="is_on_whatsapp", session_id=session.id, status="done",
-        payload={"phones": list(phones)}, finished_at=utcnow() - timedelta(seconds=age_seconds),
-        result=[{"query": p, "jid": f"{p}@s.whatsapp.net" if on else None, "registered": on}
-                for p, on in phones.items()]))
+    db.session.add(
+        RuntimeCommand(
+            kind="is_on_whatsapp",
+            session_id=session.id,
+            status="done",
+            payload={"phones": list(phones)},
+            finished_at=utcnow() - timedelta(seconds=age_seconds),
+            result=[
+                {"query": p, "jid": f"{p}@s.whatsapp.net" if on else None, "registered": on}
+                for p, on in phones.items()
+            ],
+        )
+    )
     db.session.commit()
 
 
 def test_recent_answers_are_reused_without_asking_the_runtime(
-        client, operator_headers, session, busy_runtime):
+    client, operator_headers, session, busy_runtime
+):
     _answered(session, {"6281211112222": True, "6281299990000": False})
-    response = client.post(f"/api/v1/sessions/{session.id}/contacts/check",
-                           headers=operator_headers,
-                           json={"phones": ["0812-9999-0000", "0812-1111-2222"]})
+    response = client.post(
+        f"/api/v1/sessions/{session.id}/contacts/check",
+        headers=operator_headers,
+        json={"phones": ["0812-9999-0000", "0812-1111-2222"]},
+    )
     assert response.status_code == 200, response.json
     assert [(r["phone"], r["registered"]) for r in response.json["results"]] == [
-        ("6281299990000", False), ("6281211112222", True)]
-    assert db.session.scalar(sa.select(sa.func.count(RuntimeCommand.id)).where(
-        RuntimeCommand.status == "pending")) == 0
+        ("6281299990000", False),
+        ("6281211112222", True),
+    ]
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count(RuntimeCommand.id)).where(RuntimeCommand.status == "pending")
+        )
+        == 0
+    )
     # A number not answered recently still needs the (busy) runtime.
-    other = client.post(f"/api/v1/sessions/{session.id}/contacts/check",
-                        headers=operator_headers,
-                        json={"phones": ["0812-1111-2222", "0812-3333-4444"]})
+    other = client.post(
+        f"/api/v1/sessions/{session.id}/contacts/check",
+        headers=operator_headers,
+        json={"phones": ["0812-1111-2222", "0812-3333-4444"]},
+    )
     assert other.status_code == 503
-    (asked,) = db.session.scalars(sa.select(RuntimeCommand).where(
-        RuntimeCommand.status != "done")).all()
+    (asked,) = db.session.scalars(
+        sa.select(RuntimeCommand).where(RuntimeCommand.status != "done")
+    ).all()
     assert asked.payload == {"phones": ["6281233334444"]}
 
 
-def test_old_answers_are_asked_again(client, operator_headers, session, busy_runtime, app,
-                                     monkeypatch):
+def test_old_answers_are_asked_again(
+    client, operator_headers, session, busy_runtime, app, monkeypatch
+):
     _answered(session, {"6281211112222": True}, age_seconds=700)
-    stale = client.post(f"/api/v1/sessions/{session.id}/contacts/check",
-                        headers=operator_headers, json={"phones": ["0812-1111-2222"]})
+    stale = client.post(
+        f"/api/v1/sessions/{session.id}/contacts/check",
+        headers=operator_headers,
+        json={"phones": ["0812-1111-2222"]},
+    )
     assert stale.status_code == 503
     _answered(session, {"6281211112222": True})
     monkeypatch.setitem(app.config["KABAR"], "REGISTERED_CACHE_SECONDS", 0)
-    off = client.post(f"/api/v1/sessions/{session.id}/contacts/check",
-                      headers=operator_headers, json={"phones": ["0812-1111-2222"]})
+    off = client.post(
+        f"/api/v1/sessions/{session.id}/contacts/check",
+        headers=operator_headers,
+        json={"phones": ["0812-1111-2222"]},
+    )
     assert off.status_code == 503
 
 

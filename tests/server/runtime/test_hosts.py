@@ -42,9 +42,16 @@ class Recorder:
 
 
 def _host(tmp_path, emit, factory="server.whatsapp.sandbox:SandboxTransport", **kwargs):
-    host = ProcessHost(session_id="s1", transport_name="sandbox", store_dir=tmp_path,
-                       options={"receipts": False}, emit=emit, factory=factory,
-                       stop_timeout=1.0, **kwargs)
+    host = ProcessHost(
+        session_id="s1",
+        transport_name="sandbox",
+        store_dir=tmp_path,
+        options={"receipts": False},
+        emit=emit,
+        factory=factory,
+        stop_timeout=1.0,
+        **kwargs,
+    )
     host.start()
     return host
 
@@ -102,8 +109,9 @@ def test_an_inbound_message_waits_until_the_runtime_stored_it(tmp_path):
         _wait(lambda: "qr" in recorder.statuses(), "a QR")
         host.transport.scan(phone="6281100000001")
         answer: list = []
-        caller = threading.Thread(target=lambda: answer.append(
-            host.transport.inject(sender="6281200000002", text="halo")))
+        caller = threading.Thread(
+            target=lambda: answer.append(host.transport.inject(sender="6281200000002", text="halo"))
+        )
         caller.start()
         _wait(lambda: recorder.held, "the message to reach the runtime")
         caller.join(0.3)
@@ -147,6 +155,7 @@ def test_a_transport_that_never_stops_is_ended_within_the_stop_timeout(tmp_path)
 
 # --- the runtime, with sandbox sessions in processes -----------------------------------
 
+
 @pytest.fixture
 def process_runtime(app):
     app.config["KABAR"]["SESSION_PROCESSES"] = ["sandbox"]
@@ -157,101 +166,161 @@ def process_runtime(app):
 
 
 def _paired_session(client, headers, label, phone):
-    created = client.post("/api/v1/sessions", headers=headers,
-                          json={"label": label, "transport": "sandbox",
-                                "settings": {"pacing": {"enabled": False}}})
+    created = client.post(
+        "/api/v1/sessions",
+        headers=headers,
+        json={"label": label, "transport": "sandbox", "settings": {"pacing": {"enabled": False}}},
+    )
     assert created.status_code == 201, created.json
     sid = created.json["id"]
-    wait_for(lambda: client.get(f"/api/v1/sessions/{sid}", headers=headers)
-             .json["status"] == "qr", what="a QR")
-    scanned = client.post(f"/api/v1/sandbox/sessions/{sid}/scan", headers=headers,
-                          json={"phone": phone})
+    wait_for(
+        lambda: client.get(f"/api/v1/sessions/{sid}", headers=headers).json["status"] == "qr",
+        what="a QR",
+    )
+    scanned = client.post(
+        f"/api/v1/sandbox/sessions/{sid}/scan", headers=headers, json={"phone": phone}
+    )
     assert scanned.status_code == 200, scanned.json
-    wait_for(lambda: client.get(f"/api/v1/sessions/{sid}", headers=headers)
-             .json["status"] == "connected", what="connected")
+    wait_for(
+        lambda: (
+            client.get(f"/api/v1/sessions/{sid}", headers=headers).json["status"] == "connected"
+        ),
+        what="connected",
+    )
     return sid
 
 
 def _statuses(sid):
-    return [(c.status, c.reason) for c in db.session.scalars(
-        sa.select(SessionStatusChange).where(SessionStatusChange.session_id == sid)
-        .order_by(SessionStatusChange.id))]
+    return [
+        (c.status, c.reason)
+        for c in db.session.scalars(
+            sa.select(SessionStatusChange)
+            .where(SessionStatusChange.session_id == sid)
+            .order_by(SessionStatusChange.id)
+        )
+    ]
 
 
 def test_sessions_in_processes_send_and_receive_through_the_runtime(
-        process_runtime, client, operator_headers, runtime):
+    process_runtime, client, operator_headers, runtime
+):
     sid = _paired_session(client, operator_headers, "Desk", "6281100000001")
     live = runtime.live[sid]
     assert live.host.pid != os.getpid()
-    assert "session process pid" in client.get(
-        f"/api/v1/sessions/{sid}", headers=operator_headers).json["host"]
-    sent = client.post(f"/api/v1/sessions/{sid}/messages", headers=operator_headers,
-                       json={"to": "081234567890", "text": "halo dari proses"})
+    assert (
+        "session process pid"
+        in client.get(f"/api/v1/sessions/{sid}", headers=operator_headers).json["host"]
+    )
+    sent = client.post(
+        f"/api/v1/sessions/{sid}/messages",
+        headers=operator_headers,
+        json={"to": "081234567890", "text": "halo dari proses"},
+    )
     assert sent.status_code == 202, sent.json
-    wait_for(lambda: client.get(f"/api/v1/sandbox/sessions/{sid}/received",
-                                headers=operator_headers).json["items"], what="delivered")
-    said = client.post(f"/api/v1/sandbox/sessions/{sid}/messages", headers=operator_headers,
-                       json={"from": "081234567890", "text": "balasan"})
+    wait_for(
+        lambda: client.get(
+            f"/api/v1/sandbox/sessions/{sid}/received", headers=operator_headers
+        ).json["items"],
+        what="delivered",
+    )
+    said = client.post(
+        f"/api/v1/sandbox/sessions/{sid}/messages",
+        headers=operator_headers,
+        json={"from": "081234567890", "text": "balasan"},
+    )
     assert said.status_code in (200, 201, 202), said.json
-    wait_for(lambda: db.session.scalar(sa.select(Message).where(
-        Message.session_id == sid, Message.text == "balasan")), what="the reply stored")
+    wait_for(
+        lambda: db.session.scalar(
+            sa.select(Message).where(Message.session_id == sid, Message.text == "balasan")
+        ),
+        what="the reply stored",
+    )
 
 
 def test_killing_one_session_process_restarts_that_session_alone(
-        process_runtime, client, operator_headers, runtime):
+    process_runtime, client, operator_headers, runtime
+):
     victim = _paired_session(client, operator_headers, "Victim", "6281100000001")
     other = _paired_session(client, operator_headers, "Other", "6281100000002")
     other_before = _statuses(other)
     old_pid = runtime.live[victim].host.pid
     os.kill(old_pid, signal.SIGKILL)
-    wait_for(lambda: any("killed by SIGKILL" in reason for _, reason in _statuses(victim)),
-             what="the crash shown on the session")
-    wait_for(lambda: _statuses(victim)[-1][0] == "connected" and victim in runtime.live
-             and runtime.live[victim].host.pid != old_pid, what="the session back")
+    wait_for(
+        lambda: any("killed by SIGKILL" in reason for _, reason in _statuses(victim)),
+        what="the crash shown on the session",
+    )
+    wait_for(
+        lambda: (
+            _statuses(victim)[-1][0] == "connected"
+            and victim in runtime.live
+            and runtime.live[victim].host.pid != old_pid
+        ),
+        what="the session back",
+    )
     session = client.get(f"/api/v1/sessions/{victim}", headers=operator_headers).json
     assert session["restarts"] == 1 and session["status"] == "connected"
     assert _statuses(other) == other_before  # the other session never noticed
     assert db.session.get(WaSession, other).restarts == 0
 
 
-def test_a_session_process_that_keeps_crashing_backs_off(process_runtime, app, client,
-                                                         operator_headers, runtime):
+def test_a_session_process_that_keeps_crashing_backs_off(
+    process_runtime, app, client, operator_headers, runtime
+):
     sid = _paired_session(client, operator_headers, "Flaky", "6281100000001")
     for crash in (1, 2):
         pid = runtime.live[sid].host.pid
         os.kill(pid, signal.SIGKILL)
-        wait_for(lambda c=crash, p=pid: sid in runtime.restarts
-                 and runtime.restarts[sid].crashes == c - 1
-                 and (sid not in runtime.live or runtime.live[sid].host.pid != p),
-                 what=f"crash {crash} seen")
-        wait_for(lambda p=pid: sid in runtime.live and runtime.live[sid].host.alive()
-                 and runtime.live[sid].host.pid != p, what="restarted")
+        wait_for(
+            lambda c=crash, p=pid: (
+                sid in runtime.restarts
+                and runtime.restarts[sid].crashes == c - 1
+                and (sid not in runtime.live or runtime.live[sid].host.pid != p)
+            ),
+            what=f"crash {crash} seen",
+        )
+        wait_for(
+            lambda p=pid: (
+                sid in runtime.live
+                and runtime.live[sid].host.alive()
+                and runtime.live[sid].host.pid != p
+            ),
+            what="restarted",
+        )
     reasons = [r for s, r in _statuses(sid) if s == "reconnecting"]
     assert reasons[0].endswith("starting again in 1 s")
     assert reasons[1].endswith("starting again in 2 s")
 
 
 def test_a_transport_asking_for_a_fresh_process_gets_one_without_counting_a_crash(
-        process_runtime, app, client, operator_headers, runtime, monkeypatch):
+    process_runtime, app, client, operator_headers, runtime, monkeypatch
+):
     from server.runtime import hosts
 
     monkeypatch.setitem(hosts.FACTORIES, "sandbox", "tests.server.runtime.transports:Recycling")
     sid = _paired_session(client, operator_headers, "Recycled", "6281100000001")
     pid = runtime.live[sid].host.pid
     runtime.live[sid].transport.recycle()
-    wait_for(lambda: any("asked to be started afresh" in r for _, r in _statuses(sid)),
-             what="the recycle shown on the session")
-    wait_for(lambda: sid in runtime.live and runtime.live[sid].host.pid != pid
-             and _statuses(sid)[-1][0] == "connected", what="a fresh process")
+    wait_for(
+        lambda: any("asked to be started afresh" in r for _, r in _statuses(sid)),
+        what="the recycle shown on the session",
+    )
+    wait_for(
+        lambda: (
+            sid in runtime.live
+            and runtime.live[sid].host.pid != pid
+            and _statuses(sid)[-1][0] == "connected"
+        ),
+        what="a fresh process",
+    )
     assert db.session.get(WaSession, sid).restarts == 0
 
 
 def test_stopping_a_hung_session_does_not_hold_up_the_runtime(
-        process_runtime, app, client, operator_headers, runtime, monkeypatch):
+    process_runtime, app, client, operator_headers, runtime, monkeypatch
+):
     from server.runtime import hosts
 
-    monkeypatch.setitem(hosts.FACTORIES, "sandbox",
-                        "tests.server.runtime.transports:HangingStop")
+    monkeypatch.setitem(hosts.FACTORIES, "sandbox", "tests.server.runtime.transports:HangingStop")
     hung = _paired_session(client, operator_headers, "Hung", "6281100000001")
     stopped = client.post(f"/api/v1/sessions/{hung}/stop", headers=operator_headers)
     assert stopped.status_code in (200, 202), stopped.json
@@ -266,9 +335,12 @@ def test_a_session_host_loads_neither_the_web_app_nor_the_database():
     import subprocess
     import sys
 
-    code = ("import sys, server.runtime.session_host, server.whatsapp.sandbox; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & "
-            "{'flask', 'sqlalchemy', 'marshmallow', 'psycopg', 'jinja2'}))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    code = (
+        "import sys, server.runtime.session_host, server.whatsapp.sandbox; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'flask', 'sqlalchemy', 'marshmallow', 'psycopg', 'jinja2'}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "[]"

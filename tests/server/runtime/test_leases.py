@@ -13,8 +13,10 @@ from server.runtime import leases
 
 def _sessions(make_user, count: int) -> list[str]:
     owner = make_user("operator")
-    rows = [WaSession(label=f"s{i}", transport="sandbox", owner_id=owner.id,
-                      desired_state="running") for i in range(count)]
+    rows = [
+        WaSession(label=f"s{i}", transport="sandbox", owner_id=owner.id, desired_state="running")
+        for i in range(count)
+    ]
     db.session.add_all(rows)
     db.session.commit()
     return [row.id for row in rows]
@@ -60,8 +62,7 @@ def test_a_row_locked_by_a_frozen_host_is_skipped_not_waited_for(app, make_user)
     leases.register("a", capacity=10)
     frozen = db.engine.connect()
     transaction = frozen.begin()
-    frozen.execute(sa.text("SELECT id FROM wa_sessions WHERE id = :id FOR UPDATE"),
-                   {"id": locked})
+    frozen.execute(sa.text("SELECT id FROM wa_sessions WHERE id = :id FOR UPDATE"), {"id": locked})
     try:
         db.session.execute(sa.text("SET LOCAL lock_timeout = '2s'"))  # fail, not hang
         assert set(leases.claim("a", capacity=10, held=0)) == {free}

@@ -9,8 +9,9 @@ from server.runtime import handlers, live
 
 
 def test_every_command_the_web_sends_has_a_handler():
-    sent = {value for name, value in vars(live).items()
-            if name.isupper() and isinstance(value, str)}
+    sent = {
+        value for name, value in vars(live).items() if name.isupper() and isinstance(value, str)
+    }
     assert sent, "the facade names its commands"
     assert sent <= set(handlers.HANDLERS)
 
@@ -30,17 +31,25 @@ def test_no_view_or_service_spells_a_command_name():
 
     root = Path(server.__file__).parent
     literal = re.compile(r"commands\.(call|submit)\(\s*[\"']")
-    spelled = [str(path.relative_to(root)) for path in root.rglob("*.py")
-               if "runtime" not in path.relative_to(root).parts[:1]
-               and literal.search(path.read_text())]
+    spelled = [
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if "runtime" not in path.relative_to(root).parts[:1] and literal.search(path.read_text())
+    ]
     assert spelled == []
 
 
 def test_lookups_need_a_connected_session(client, operator_headers, runtime):
-    created = client.post("/api/v1/sessions", headers=operator_headers, json={
-        "label": "idle", "transport": "sandbox", "auto_start": False}).json
+    created = client.post(
+        "/api/v1/sessions",
+        headers=operator_headers,
+        json={"label": "idle", "transport": "sandbox", "auto_start": False},
+    ).json
     response = client.get(f"/api/v1/sessions/{created['id']}/devices", headers=operator_headers)
     assert response.status_code == 409 and response.json["code"] == "session_not_paired"
-    fault = client.post(f"/api/v1/sandbox/sessions/{created['id']}/faults",
-                        headers=operator_headers, json={"kind": "disconnect"})
+    fault = client.post(
+        f"/api/v1/sandbox/sessions/{created['id']}/faults",
+        headers=operator_headers,
+        json={"kind": "disconnect"},
+    )
     assert fault.status_code == 503 and fault.json["code"] == "session_not_running"

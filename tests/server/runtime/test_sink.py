@@ -25,9 +25,16 @@ def _session(make_user) -> str:
 
 def _received(wa_id: str = "3EB0AAAA") -> MessageReceived:
     contact = Party(jid="628123@s.whatsapp.net", phone="628123")
-    return MessageReceived(message=InboundMessage(
-        id=wa_id, chat=contact, sender=contact, timestamp=datetime.now(UTC), kind="text",
-        text="halo"))
+    return MessageReceived(
+        message=InboundMessage(
+            id=wa_id,
+            chat=contact,
+            sender=contact,
+            timestamp=datetime.now(UTC),
+            kind="text",
+            text="halo",
+        )
+    )
 
 
 def test_a_duplicate_delivery_leaves_no_transaction_open(app, make_user):
@@ -76,7 +83,8 @@ def test_a_database_outage_delays_an_event_and_does_not_drop_it(app, make_user, 
 
 
 def test_the_transports_callback_is_not_released_until_the_message_is_stored(
-        app, make_user, monkeypatch):
+    app, make_user, monkeypatch
+):
     """The sink loop acknowledges an inbound message only once it is stored."""
     sid = _session(make_user)
     runtime = Runtime(app)
@@ -103,8 +111,14 @@ def test_the_transports_callback_is_not_released_until_the_message_is_stored(
 def _sent(sid: str, wa_id: str):
     from server.models import OutboxMessage
 
-    row = OutboxMessage(session_id=sid, wa_id=wa_id, to_jid="628123@s.whatsapp.net",
-                        kind="text", payload={"text": "hi"}, status="sent")
+    row = OutboxMessage(
+        session_id=sid,
+        wa_id=wa_id,
+        to_jid="628123@s.whatsapp.net",
+        kind="text",
+        payload={"text": "hi"},
+        status="sent",
+    )
     db.session.add(row)
     db.session.commit()
     return row.seq
@@ -113,9 +127,12 @@ def _sent(sid: str, wa_id: str):
 def _receipt(wa_id: str, status: str):
     from server.events import MessageStatus
 
-    return MessageStatus(message_ids=(wa_id,), status=status,
-                         chat=Party(jid="628123@s.whatsapp.net", phone="628123"),
-                         timestamp=datetime.now(UTC))
+    return MessageStatus(
+        message_ids=(wa_id,),
+        status=status,
+        chat=Party(jid="628123@s.whatsapp.net", phone="628123"),
+        timestamp=datetime.now(UTC),
+    )
 
 
 def test_events_stored_together_are_all_there_and_in_one_commit(app, make_user):
@@ -134,10 +151,19 @@ def test_events_stored_together_are_all_there_and_in_one_commit(app, make_user):
 
     sa.event.listen(db.engine, "commit", on_commit)
     try:
-        sink.handle_many([(sid, event, True, None) for event in (
-            _received("3EB0A1"), _received("3EB0A2"), _received("3EB0A1"),
-            _receipt("3EB0SENT", "read"), _receipt("3EB0SENT", "delivered"),
-            _receipt("3EB0SENT2", "delivered"))])
+        sink.handle_many(
+            [
+                (sid, event, True, None)
+                for event in (
+                    _received("3EB0A1"),
+                    _received("3EB0A2"),
+                    _received("3EB0A1"),
+                    _receipt("3EB0SENT", "read"),
+                    _receipt("3EB0SENT", "delivered"),
+                    _receipt("3EB0SENT2", "delivered"),
+                )
+            ]
+        )
     finally:
         sa.event.remove(db.engine, "commit", on_commit)
     assert len(commits) == 1
@@ -149,8 +175,7 @@ def test_events_stored_together_are_all_there_and_in_one_commit(app, make_user):
     assert db.session.get(OutboxMessage, other).status == "delivered"
 
 
-def test_a_group_that_fails_is_stored_one_by_one_and_each_acknowledged(
-        app, make_user, monkeypatch):
+def test_a_group_that_fails_is_stored_one_by_one_and_each_acknowledged(app, make_user, monkeypatch):
     """One bad event in a burst costs the group commit, not the others: they are stored
     alone, each acknowledged once stored; the bad one is given up after its retries."""
     sid = _session(make_user)
@@ -164,22 +189,25 @@ def test_a_group_that_fails_is_stored_one_by_one_and_each_acknowledged(
 
     monkeypatch.setattr(sink, "store_inbound", broken_for_one)
     monkeypatch.setattr("server.runtime.process.time.sleep", lambda _s: None)
-    batch = [Pending(sid, _received(wa_id), threading.Event(), True, None)
-             for wa_id in ("3EB0G1", "3EB0BAD", "3EB0G2")]
+    batch = [
+        Pending(sid, _received(wa_id), threading.Event(), True, None)
+        for wa_id in ("3EB0G1", "3EB0BAD", "3EB0G2")
+    ]
     runtime._store_batch(batch)
     assert sorted(db.session.scalars(sa.select(Message.wa_id))) == ["3EB0G1", "3EB0G2"]
     assert all(item.done.is_set() for item in batch)
 
 
-def test_an_event_is_acknowledged_only_after_its_group_is_committed(app, make_user,
-                                                                    monkeypatch):
+def test_an_event_is_acknowledged_only_after_its_group_is_committed(app, make_user, monkeypatch):
     """Ack-after-store holds for a group: while the commit has not happened, no event of
     the group is acknowledged."""
     sid = _session(make_user)
     runtime = Runtime(app)
     seen_at_commit = []
-    batch = [Pending(sid, _received(wa_id), threading.Event(), True, None)
-             for wa_id in ("3EB0C1", "3EB0C2")]
+    batch = [
+        Pending(sid, _received(wa_id), threading.Event(), True, None)
+        for wa_id in ("3EB0C1", "3EB0C2")
+    ]
 
     def on_commit(_conn):
         seen_at_commit.append([item.done.is_set() for item in batch])
@@ -200,6 +228,7 @@ def test_the_same_message_delivered_twice_is_stored_once(app, sandbox_session, r
     transport.emit(MessageReceived(message=message))
     rows = db.session.scalars(sa.select(Message).where(Message.wa_id == message.id)).all()
     assert len(rows) == 1
-    events = db.session.scalars(sa.select(StoredEvent).where(
-        StoredEvent.type == "message.received")).all()
+    events = db.session.scalars(
+        sa.select(StoredEvent).where(StoredEvent.type == "message.received")
+    ).all()
     assert len(events) == 1

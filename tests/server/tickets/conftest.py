@@ -33,19 +33,32 @@ class Desk:
         """Someone writing on WhatsApp."""
         return Actor.of_phone(phone, name=name, jid=f"{phone}@s.whatsapp.net")
 
-    def message(self, sender: str = REPORTER, text: str = "#request lampu mati",
-                photo: bytes | None = None) -> Message:
+    def message(
+        self, sender: str = REPORTER, text: str = "#request lampu mati", photo: bytes | None = None
+    ) -> Message:
         """An inbound message of the session; with ``photo``, an image already stored."""
         media_info = None
         if photo is not None:
             sha = _store(photo)
-            media_info = {"mimetype": "image/jpeg", "size": len(photo), "sha256": sha,
-                          "download": "stored"}
-        row = Message(session_id=self.session.id, wa_id=new_message_id(), direction="in",
-                      chat_jid=f"{sender}@s.whatsapp.net", chat_phone=sender,
-                      sender_jid=f"{sender}@s.whatsapp.net", sender_phone=sender,
-                      kind="image" if photo is not None else "text", text=text,
-                      media=media_info, timestamp=utcnow())
+            media_info = {
+                "mimetype": "image/jpeg",
+                "size": len(photo),
+                "sha256": sha,
+                "download": "stored",
+            }
+        row = Message(
+            session_id=self.session.id,
+            wa_id=new_message_id(),
+            direction="in",
+            chat_jid=f"{sender}@s.whatsapp.net",
+            chat_phone=sender,
+            sender_jid=f"{sender}@s.whatsapp.net",
+            sender_phone=sender,
+            kind="image" if photo is not None else "text",
+            text=text,
+            media=media_info,
+            timestamp=utcnow(),
+        )
         db.session.add(row)
         db.session.commit()
         return row
@@ -60,10 +73,12 @@ def _store(data: bytes) -> str:
 @pytest.fixture
 def desk(app, make_user) -> Desk:
     owner = make_user("operator", username="helpdesk")
-    session = sessions.create(Principal.for_user(owner), label="Helpdesk", transport="sandbox",
-                              auto_start=False)
-    person = people.create(id="PGW2402001", name="R Marta Dinata", phone="0812-3456-7890",
-                           department="TIF", unit="IT")
+    session = sessions.create(
+        Principal.for_user(owner), label="Helpdesk", transport="sandbox", auto_start=False
+    )
+    person = people.create(
+        id="PGW2402001", name="R Marta Dinata", phone="0812-3456-7890", department="TIF", unit="IT"
+    )
     admin = make_user("operator", username="dery", display_name="Dery Dehaelt")
     staff.save(admin, phone="0821-1147-0068", level="Administrator")  # ADMIN_PHONE
     tbo = make_user("field", username="siswanto", display_name="Siswanto")

@@ -29,8 +29,9 @@ def sandbox_session(sandbox_session):
 
 
 @pytest.fixture
-def helpdesk(app, client, admin_headers, operator_headers, sandbox_session, make_user,
-             tmp_path, monkeypatch):
+def helpdesk(
+    app, client, admin_headers, operator_headers, sandbox_session, make_user, tmp_path, monkeypatch
+):
     """The helpdesk workflows enabled on a sandbox session, a registered reporter and a
     field officer with a phone."""
     folder = tmp_path / "workflows"
@@ -39,16 +40,25 @@ def helpdesk(app, client, admin_headers, operator_headers, sandbox_session, make
     report = client.post("/api/v1/workflows/reload", headers=admin_headers).json
     assert not report["errors"], report["errors"]
     for item in report["added"]:
-        enabled = client.post(f"/api/v1/workflows/{item['name']}/enable",
-                              headers=admin_headers)
+        enabled = client.post(f"/api/v1/workflows/{item['name']}/enable", headers=admin_headers)
         assert enabled.status_code == 200, enabled.json
-    person = client.post("/api/v1/people", headers=admin_headers, json={
-        "name": "R Marta Dinata", "phone": "0812-3456-7890", "department": "Teknik",
-        "unit": "TIF IT"})
+    person = client.post(
+        "/api/v1/people",
+        headers=admin_headers,
+        json={
+            "name": "R Marta Dinata",
+            "phone": "0812-3456-7890",
+            "department": "Teknik",
+            "unit": "TIF IT",
+        },
+    )
     assert person.status_code == 201, person.json
     officer = make_user("field", username="siswanto")
-    staffed = client.put(f"/api/v1/staff/{officer.id}", headers=admin_headers,
-                         json={"phone": OFFICER, "level": "tbo", "status": "active"})
+    staffed = client.put(
+        f"/api/v1/staff/{officer.id}",
+        headers=admin_headers,
+        json={"phone": OFFICER, "level": "tbo", "status": "active"},
+    )
     assert staffed.status_code == 200, staffed.json
     return {"session": sandbox_session, "officer": officer}
 
@@ -58,8 +68,11 @@ def _texts_to(session_id, phone):
 
 
 def _wait_text(session_id, phone, fragment, what):
-    return wait_for(lambda: next((t for t in _texts_to(session_id, phone) if fragment in t),
-                                 None), timeout=20, what=what)
+    return wait_for(
+        lambda: next((t for t in _texts_to(session_id, phone) if fragment in t), None),
+        timeout=20,
+        what=what,
+    )
 
 
 def test_the_whole_flow(client, admin_headers, operator_headers, helpdesk, say):
@@ -71,9 +84,11 @@ def test_the_whole_flow(client, admin_headers, operator_headers, helpdesk, say):
     assert f"*{number}*" in thanks and "R Marta Dinata" in thanks and "(TIF IT)" in thanks
     assert number.startswith("BRT") and number.endswith("001")
 
-    assigned = client.post(f"/api/v1/tickets/{number}/assign", headers=admin_headers,
-                           json={"assignee": helpdesk["officer"].id,
-                                 "note": "segera diperiksa"})
+    assigned = client.post(
+        f"/api/v1/tickets/{number}/assign",
+        headers=admin_headers,
+        json={"assignee": helpdesk["officer"].id, "note": "segera diperiksa"},
+    )
     assert assigned.status_code == 200, assigned.json
     task = _wait_text(sid, OFFICER, "Tugas baru", "the officer's assignment")
     assert number in task and "segera diperiksa" in task
@@ -87,8 +102,13 @@ def test_the_whole_flow(client, admin_headers, operator_headers, helpdesk, say):
     _wait_text(sid, OFFICER, "mulai dikerjakan", "#start confirmed")
     _wait_text(sid, REPORTER, "sedang dikerjakan", "the reporter told of the start")
 
-    say(operator_headers, sid, f"#report {number} lampu sudah diganti", sender=OFFICER,
-        media={"data": PHOTO, "mimetype": "image/jpeg", "filename": "bukti.jpg"})
+    say(
+        operator_headers,
+        sid,
+        f"#report {number} lampu sudah diganti",
+        sender=OFFICER,
+        media={"data": PHOTO, "mimetype": "image/jpeg", "filename": "bukti.jpg"},
+    )
     _wait_text(sid, OFFICER, "Laporan perkembangan", "#report confirmed")
     _wait_text(sid, REPORTER, "lampu sudah diganti", "the reporter told of progress")
     detail = client.get(f"/api/v1/tickets/{number}", headers=admin_headers).json
@@ -107,8 +127,9 @@ def test_the_whole_flow(client, admin_headers, operator_headers, helpdesk, say):
 
     say(operator_headers, sid, f"#selesai {number}", sender=REPORTER)
     _wait_text(sid, REPORTER, "kami tutup", "the confirmation")
-    assert client.get(f"/api/v1/tickets/{number}",
-                      headers=admin_headers).json["status"] == "confirmed"
+    assert (
+        client.get(f"/api/v1/tickets/{number}", headers=admin_headers).json["status"] == "confirmed"
+    )
 
 
 def test_every_error_path_answers(client, admin_headers, operator_headers, helpdesk, say):
@@ -151,8 +172,9 @@ def test_every_error_path_answers(client, admin_headers, operator_headers, helpd
 ENGLISH = re.compile(r"\b([Tt]icket|is|only|when|can|be|the|assigned|in_progress|done|new)\b")
 
 
-def test_every_reply_is_in_indonesian_and_says_what_to_do(client, admin_headers,
-                                                          operator_headers, helpdesk, say):
+def test_every_reply_is_in_indonesian_and_says_what_to_do(
+    client, admin_headers, operator_headers, helpdesk, say
+):
     sid = helpdesk["session"]
     said = []
 
@@ -168,16 +190,20 @@ def test_every_reply_is_in_indonesian_and_says_what_to_do(client, admin_headers,
 
     early = ask(f"#selesai {number}", REPORTER, "belum dapat dikonfirmasi", "#selesai early")
     assert "belum ditugaskan" in early and f"cek {number}" in early
-    assert "tidak dapat Anda konfirmasi" in ask(f"#selesai {number}", STRANGER,
-                                                "bukan aduan Anda", "someone else's #selesai")
+    assert "tidak dapat Anda konfirmasi" in ask(
+        f"#selesai {number}", STRANGER, "bukan aduan Anda", "someone else's #selesai"
+    )
     # A well-formed number that matches nothing, and a mistyped one, are told apart.
     unknown = ask("cek BRT9999999", REPORTER, "tidak ditemukan", "an unknown number")
     assert "Periksa kembali" in unknown
     mistyped = ask("cek 12ab", REPORTER, "bukan nomor aduan", "a mistyped number")
     assert "contoh: cek BRT2409001" in mistyped
 
-    client.post(f"/api/v1/tickets/{number}/assign", headers=admin_headers,
-                json={"assignee": helpdesk["officer"].id})
+    client.post(
+        f"/api/v1/tickets/{number}/assign",
+        headers=admin_headers,
+        json={"assignee": helpdesk["officer"].id},
+    )
     jobs = ask("#job", OFFICER, "Tugas Anda", "#job")
     assert f"*{number}* (belum dimulai)" in jobs
     ask(f"#report {number}", OFFICER, "Tulis apa yang sudah dikerjakan", "#report, no note")
@@ -194,9 +220,15 @@ def test_every_reply_is_in_indonesian_and_says_what_to_do(client, admin_headers,
 
 
 def _wait_for_two(sid, phone):
-    return wait_for(lambda: [t for t in _texts_to(sid, phone) if "Gunakan pola pesan" in t]
-                    if len([t for t in _texts_to(sid, phone) if "Gunakan pola pesan" in t])
-                    >= 2 else None, timeout=20, what="help twice")
+    return wait_for(
+        lambda: (
+            [t for t in _texts_to(sid, phone) if "Gunakan pola pesan" in t]
+            if len([t for t in _texts_to(sid, phone) if "Gunakan pola pesan" in t]) >= 2
+            else None
+        ),
+        timeout=20,
+        what="help twice",
+    )
 
 
 def test_the_shipped_helpdesk_workflows_validate():
@@ -206,15 +238,19 @@ def test_the_shipped_helpdesk_workflows_validate():
         Workflow.load(path)
 
 
-def test_the_daily_summary_reaches_the_admins(client, admin_headers, operator_headers,
-                                              helpdesk, say):
+def test_the_daily_summary_reaches_the_admins(
+    client, admin_headers, operator_headers, helpdesk, say
+):
     sid = helpdesk["session"]
     say(operator_headers, sid, "#request wastafel bocor", sender=REPORTER)
     _wait_text(sid, REPORTER, "Nomor Tracking", "a ticket")
     number = db.session.scalar(sa.select(Ticket.number))
     db.session.rollback()
-    run = client.post("/api/v1/workflows/helpdesk-daily-summary/runs", headers=admin_headers,
-                      json={"vars": {"admins": "0821-5555-0001|Bu Rina"}, "session": sid})
+    run = client.post(
+        "/api/v1/workflows/helpdesk-daily-summary/runs",
+        headers=admin_headers,
+        json={"vars": {"admins": "0821-5555-0001|Bu Rina"}, "session": sid},
+    )
     assert run.status_code == 201 and run.json["status"] == "completed", run.json
     summary = _wait_text(sid, "6282155550001", "ringkasan helpdesk", "the summary")
     assert "Yth Bu Rina" in summary and "1 aduan terbuka" in summary and number in summary

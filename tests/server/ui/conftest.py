@@ -28,5 +28,6 @@ def flashes(response) -> str:
     """The text of the page's flash messages (after following a redirect)."""
     import re
 
-    return " ".join(re.findall(r'class="flash flash-\w+"[^>]*>([^<]*)<',
-                               response.get_data(as_text=True)))
+    return " ".join(
+        re.findall(r'class="flash flash-\w+"[^>]*>([^<]*)<', response.get_data(as_text=True))
+    )

@@ -25,8 +25,7 @@ class Receiver:
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     def register(self, response) -> dict:
         """Remember the secret of a webhook just created (the API's answer)."""
@@ -37,8 +36,12 @@ class Receiver:
     def delivered(self, event_type: str | None = None) -> list[dict]:
         """Requests answered 2xx, in arrival order (optionally of one event type)."""
         with self.lock:
-            return [r for r in self.requests if 200 <= r["status"] < 300
-                    and (event_type is None or r["json"]["type"] == event_type)]
+            return [
+                r
+                for r in self.requests
+                if 200 <= r["status"] < 300
+                and (event_type is None or r["json"]["type"] == event_type)
+            ]
 
     def attempts(self) -> int:
         with self.lock:
@@ -68,13 +71,13 @@ class Receiver:
                     return
                 status, answer = receiver.answer(payload)
                 with receiver.lock:
-                    receiver.requests.append({"json": payload, "headers": headers,
-                                              "body": body, "status": status})
+                    receiver.requests.append(
+                        {"json": payload, "headers": headers, "body": body, "status": status}
+                    )
                 self._reply(status, answer)
 
             def _reply(self, status: int, answer: Any) -> None:
-                data = json.dumps(answer).encode() if isinstance(answer, (dict, list)) \
-                    else answer
+                data = json.dumps(answer).encode() if isinstance(answer, (dict, list)) else answer
                 self.send_response(status)
                 if status in (301, 302, 307, 308):
                     self.send_header("Location", "http://127.0.0.1:9/elsewhere")

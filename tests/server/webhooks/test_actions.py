@@ -21,16 +21,23 @@ CONTACT = "6281234567890@s.whatsapp.net"
 
 @pytest.fixture
 def session(make_user):
-    return sessions.create(Principal.for_user(make_user("operator")), label="s",
-                           transport="sandbox", auto_start=False)
+    return sessions.create(
+        Principal.for_user(make_user("operator")), label="s", transport="sandbox", auto_start=False
+    )
 
 
 @pytest.fixture
 def event(session):
     """A contact's message: stored in the history and in the log."""
     party = Party(jid=CONTACT, phone="6281234567890", name="Budi")
-    message = InboundMessage(id="3EB0INBOUND", chat=party, sender=party,
-                             timestamp=datetime.now(UTC), kind="text", text="halo")
+    message = InboundMessage(
+        id="3EB0INBOUND",
+        chat=party,
+        sender=party,
+        timestamp=datetime.now(UTC),
+        kind="text",
+        text="halo",
+    )
     sink.store_inbound(session, message)
     row = eventlog.record(MessageReceived(message=message), session)
     db.session.commit()
@@ -46,8 +53,9 @@ def _commands():
 
 
 def test_reply_goes_to_the_events_chat_through_the_outbox(event):
-    (result,) = actions.run([{"type": "reply", "text": "pong", "quote": True}], event,
-                            key_prefix="t")
+    (result,) = actions.run(
+        [{"type": "reply", "text": "pong", "quote": True}], event, key_prefix="t"
+    )
     assert result["ok"], result
     (row,) = _outbox()
     assert (row.to_jid, row.payload["text"], row.source) == (CONTACT, "pong", "webhook")
@@ -57,9 +65,17 @@ def test_reply_goes_to_the_events_chat_through_the_outbox(event):
 
 def test_reply_with_media_and_caption(event):
     data = base64.b64encode(b"laporan bulan ini").decode()
-    (result,) = actions.run([{"type": "reply", "caption": "laporan", "media": {
-        "base64": data, "mimetype": "text/plain", "filename": "laporan.txt"}}], event,
-        key_prefix="t")
+    (result,) = actions.run(
+        [
+            {
+                "type": "reply",
+                "caption": "laporan",
+                "media": {"base64": data, "mimetype": "text/plain", "filename": "laporan.txt"},
+            }
+        ],
+        event,
+        key_prefix="t",
+    )
     assert result["ok"], result
     (row,) = _outbox()
     assert (row.kind, row.payload["text"]) == ("document", "laporan")
@@ -67,12 +83,16 @@ def test_reply_with_media_and_caption(event):
 
 
 def test_send_react_mark_read_and_typing(event, session):
-    results = actions.run([
-        {"type": "send", "message": {"to": "0812-1111-2222", "text": "ada laporan baru"}},
-        {"type": "react", "emoji": "👍"},
-        {"type": "mark_read"},
-        {"type": "typing", "state": "composing"},
-    ], event, key_prefix="t")
+    results = actions.run(
+        [
+            {"type": "send", "message": {"to": "0812-1111-2222", "text": "ada laporan baru"}},
+            {"type": "react", "emoji": "👍"},
+            {"type": "mark_read"},
+            {"type": "typing", "state": "composing"},
+        ],
+        event,
+        key_prefix="t",
+    )
     assert [r["ok"] for r in results] == [True] * 4, results
     sent, reaction = _outbox()
     assert sent.to_jid == "6281211112222@s.whatsapp.net"
@@ -80,32 +100,44 @@ def test_send_react_mark_read_and_typing(event, session):
     assert reaction.payload["target"]["id"] == "3EB0INBOUND"
     read, typing = _commands()
     assert (read.kind, read.session_id) == ("chats.mark_read", session.id)
-    assert read.payload == {"chat": CONTACT,
-                            "receipts": [{"sender": CONTACT, "ids": ["3EB0INBOUND"]}]}
+    assert read.payload == {
+        "chat": CONTACT,
+        "receipts": [{"sender": CONTACT, "ids": ["3EB0INBOUND"]}],
+    }
     assert (typing.kind, typing.payload["state"]) == ("chats.presence", "composing")
     assert typing.expires_at is not None  # a late typing indicator is not worth showing
 
 
 def test_delay_and_typing_seconds_schedule_what_follows(event):
     before = datetime.now(UTC)
-    actions.run([{"type": "reply", "text": "now"},
-                 {"type": "delay", "seconds": 30},
-                 {"type": "typing", "seconds": 5},
-                 {"type": "reply", "text": "later"}], event, key_prefix="t")
+    actions.run(
+        [
+            {"type": "reply", "text": "now"},
+            {"type": "delay", "seconds": 30},
+            {"type": "typing", "seconds": 5},
+            {"type": "reply", "text": "later"},
+        ],
+        event,
+        key_prefix="t",
+    )
     now, later = _outbox()
     assert now.send_at is None
     assert before + timedelta(seconds=34) < later.send_at < before + timedelta(seconds=40)
 
 
 def test_an_invalid_action_is_recorded_and_the_next_still_runs(event):
-    results = actions.run([
-        {"type": "explode"},
-        {"type": "reply"},  # no text, no media
-        {"type": "reply", "text": "x", "colour": "red"},  # unknown field
-        "not an object",
-        {"type": "send", "message": {"to": "++ 1 --", "text": "x"}},
-        {"type": "reply", "text": "still here"},
-    ], event, key_prefix="t")
+    results = actions.run(
+        [
+            {"type": "explode"},
+            {"type": "reply"},  # no text, no media
+            {"type": "reply", "text": "x", "colour": "red"},  # unknown field
+            "not an object",
+            {"type": "send", "message": {"to": "++ 1 --", "text": "x"}},
+            {"type": "reply", "text": "still here"},
+        ],
+        event,
+        key_prefix="t",
+    )
     assert [r["ok"] for r in results] == [False] * 5 + [True]
     assert [r["error"] for r in results[:5]] == ["invalid_action"] * 4 + ["validation_error"]
     assert "type" in results[0]["errors"]
@@ -122,8 +154,7 @@ def test_running_the_same_list_again_sends_nothing_twice(event):
 
 
 def test_limits_and_shapes(event, session):
-    assert actions.run({"type": "reply"}, event, key_prefix="t")[0]["error"] == \
-        "invalid_actions"
+    assert actions.run({"type": "reply"}, event, key_prefix="t")[0]["error"] == "invalid_actions"
     many = actions.run([{"type": "delay", "seconds": 0}] * 25, event, key_prefix="t")
     assert [r["error"] for r in many[20:]] == ["too_many_actions"] * 5
     status = eventlog.record(SessionStatus(status="connected"), session)

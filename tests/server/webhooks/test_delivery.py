@@ -23,15 +23,21 @@ def owner(make_user):
 
 @pytest.fixture
 def session(owner):
-    return sessions.create(Principal.for_user(owner), label="s", transport="sandbox",
-                           auto_start=False)
+    return sessions.create(
+        Principal.for_user(owner), label="s", transport="sandbox", auto_start=False
+    )
 
 
 @pytest.fixture
 def endpoint(owner, session, receiver):
-    row = WebhookEndpoint(owner_id=owner.id, url=receiver.url, session_id=session.id,
-                          events=["message.received"], headers={"X-Tenant": "rt05"},
-                          secret=signing.new_secret())
+    row = WebhookEndpoint(
+        owner_id=owner.id,
+        url=receiver.url,
+        session_id=session.id,
+        events=["message.received"],
+        headers={"X-Tenant": "rt05"},
+        secret=signing.new_secret(),
+    )
     db.session.add(row)
     db.session.commit()
     receiver.secrets.append(row.secret)
@@ -40,9 +46,19 @@ def endpoint(owner, session, receiver):
 
 def _say(session, text, chat="628123"):
     party = Party(jid=f"{chat}@s.whatsapp.net", phone=chat)
-    eventlog.record(MessageReceived(message=InboundMessage(
-        id=f"3EB0{text}", chat=party, sender=party, timestamp=datetime.now(UTC),
-        kind="text", text=text)), session)
+    eventlog.record(
+        MessageReceived(
+            message=InboundMessage(
+                id=f"3EB0{text}",
+                chat=party,
+                sender=party,
+                timestamp=datetime.now(UTC),
+                kind="text",
+                text=text,
+            )
+        ),
+        session,
+    )
     db.session.commit()
 
 
@@ -79,8 +95,9 @@ def test_a_delivery_is_signed_and_recorded(endpoint, session, receiver):
     assert (attempt.attempt, attempt.status_code, attempt.response) == (1, 200, "ok")
 
 
-def test_failures_retry_with_backoff_and_keep_order_per_chat(endpoint, session, receiver,
-                                                              monkeypatch):
+def test_failures_retry_with_backoff_and_keep_order_per_chat(
+    endpoint, session, receiver, monkeypatch
+):
     monkeypatch.setattr(delivery, "BACKOFF_BASE", 60.0)
     monkeypatch.setattr(delivery, "BACKOFF_CAP", 3600.0)
     receiver.answer = lambda p: (503, b"x" * 5000)
@@ -135,13 +152,15 @@ def _run_probes() -> list[int]:
 
 
 def _probe_time_comes(endpoint) -> None:
-    db.session.execute(sa.update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint.id)
-                       .values(paused_until=datetime.now(UTC) - timedelta(seconds=1)))
+    db.session.execute(
+        sa.update(WebhookEndpoint)
+        .where(WebhookEndpoint.id == endpoint.id)
+        .values(paused_until=datetime.now(UTC) - timedelta(seconds=1))
+    )
     db.session.commit()
 
 
-def test_failures_in_a_row_pause_and_success_resets(app, endpoint, session, receiver,
-                                                    monkeypatch):
+def test_failures_in_a_row_pause_and_success_resets(app, endpoint, session, receiver, monkeypatch):
     monkeypatch.setitem(app.config["KABAR"], "WEBHOOK_PAUSE_AFTER", 2)
     monkeypatch.setattr(delivery, "BACKOFF_BASE", 600.0)  # no retry during the test
     monkeypatch.setattr(delivery, "BACKOFF_CAP", 3600.0)
@@ -165,7 +184,8 @@ def test_failures_in_a_row_pause_and_success_resets(app, endpoint, session, rece
 
 
 def test_a_paused_endpoint_still_queues_every_event_and_probes_itself_back(
-        app, endpoint, session, receiver, monkeypatch):
+    app, endpoint, session, receiver, monkeypatch
+):
     """The receiver is down: the endpoint pauses, events go on being queued; a probe that
     fails pauses it again; the first probe that gets through sends everything, in order
     per chat, without anyone enabling it by hand."""
@@ -221,16 +241,18 @@ def test_replay_since_covers_events_never_queued(app, endpoint, session, receive
     assert texts == ["before", "while disabled", "while disabled too"]
 
 
-def test_past_the_maximum_age_a_delivery_is_dead(app, endpoint, session, receiver,
-                                                 monkeypatch):
+def test_past_the_maximum_age_a_delivery_is_dead(app, endpoint, session, receiver, monkeypatch):
     receiver.answer = lambda p: (500, b"")
     _say(session, "late")
     monkeypatch.setitem(app.config["KABAR"], "WEBHOOK_MAX_AGE_HOURS", 0)
     _run_due()
     assert [d.status for d in _deliveries()] == ["dead"]
     _say(session, "never tried")
-    db.session.execute(sa.update(WebhookDelivery).where(WebhookDelivery.status == "pending")
-                       .values(created_at=datetime.now(UTC) - timedelta(hours=1)))
+    db.session.execute(
+        sa.update(WebhookDelivery)
+        .where(WebhookDelivery.status == "pending")
+        .values(created_at=datetime.now(UTC) - timedelta(hours=1))
+    )
     db.session.commit()
     assert dispatcher.expire(0) == 1
     assert [d.status for d in _deliveries()] == ["dead", "dead"]

@@ -16,14 +16,20 @@ from server.webhooks.fanout import matches, ordering_key
 
 
 def _session(user, label="s"):
-    return sessions.create(Principal.for_user(user), label=label, transport="sandbox",
-                           auto_start=False)
+    return sessions.create(
+        Principal.for_user(user), label=label, transport="sandbox", auto_start=False
+    )
 
 
 def _endpoint(owner, session=None, events=("*",), enabled=True):
-    row = WebhookEndpoint(owner_id=owner.id, session_id=session.id if session else None,
-                          url="https://example.com/hook", secret="whsec_c2VjcmV0",
-                          events=list(events), enabled=enabled)
+    row = WebhookEndpoint(
+        owner_id=owner.id,
+        session_id=session.id if session else None,
+        url="https://example.com/hook",
+        secret="whsec_c2VjcmV0",
+        events=list(events),
+        enabled=enabled,
+    )
     db.session.add(row)
     db.session.commit()
     return row
@@ -31,14 +37,22 @@ def _endpoint(owner, session=None, events=("*",), enabled=True):
 
 def _message(chat="628123@s.whatsapp.net"):
     party = Party(jid=chat, phone=chat.split("@")[0])
-    return MessageReceived(message=InboundMessage(
-        id="3EB0ABC", chat=party, sender=party, timestamp=datetime.now(UTC), kind="text",
-        text="halo"))
+    return MessageReceived(
+        message=InboundMessage(
+            id="3EB0ABC",
+            chat=party,
+            sender=party,
+            timestamp=datetime.now(UTC),
+            kind="text",
+            text="halo",
+        )
+    )
 
 
 def _deliveries(endpoint):
-    return db.session.scalars(sa.select(WebhookDelivery).where(
-        WebhookDelivery.endpoint_id == endpoint.id)).all()
+    return db.session.scalars(
+        sa.select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id)
+    ).all()
 
 
 def test_filters():
@@ -54,8 +68,9 @@ def test_ordering_keys():
     data = {"message": {"chat": {"jid": "628123@s.whatsapp.net"}}}
     assert ordering_key("message.received", data, "s1") == "s1/628123@s.whatsapp.net"
     assert ordering_key("message.status", {"chat": {"jid": "c@g.us"}}, "s1") == "s1/c@g.us"
-    assert ordering_key("message.sent", {"to": "628@s.whatsapp.net"}, "s1") == \
-        "s1/628@s.whatsapp.net"
+    assert (
+        ordering_key("message.sent", {"to": "628@s.whatsapp.net"}, "s1") == "s1/628@s.whatsapp.net"
+    )
     assert ordering_key("session.status", {"status": "connected"}, "s1") == "s1"
     assert ordering_key("session.status", {}, None) == "-"
 

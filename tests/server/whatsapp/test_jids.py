@@ -31,7 +31,8 @@ def test_a_group_must_look_like_one():
 
 def test_participants_are_people_each_checked_once():
     assert parse_participants(["0812-3456-789", "628123456789"], "ID") == [
-        "628123456789@s.whatsapp.net"]
+        "628123456789@s.whatsapp.net"
+    ]
     with pytest.raises(ValidationFailed) as caught:
         parse_participants(["0812-3456-789", "x", "120363025246125486@g.us"], "ID")
     assert set(caught.value.errors["json"]["participants"]) == {1, 2}

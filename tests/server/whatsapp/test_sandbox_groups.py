@@ -15,8 +15,9 @@ ME, BUDI, SARI = (f"62811000000{n}@s.whatsapp.net" for n in (1, 2, 3))
 
 @pytest.fixture
 def store(tmp_path) -> GroupStore:
-    return GroupStore(tmp_path / "sandbox-groups.json", unregistered={"628110000009"},
-                      lock=threading.RLock())
+    return GroupStore(
+        tmp_path / "sandbox-groups.json", unregistered={"628110000009"}, lock=threading.RLock()
+    )
 
 
 def test_the_store_is_a_json_file_written_whole(store):
@@ -77,8 +78,7 @@ def test_changes_answer_what_changed_for_the_events(store):
     store.leave(jid, SARI)
     assert store.spoken_in(jid, ME, SARI) == (jid, "Tim 2", "added")
     assert store.spoken_in("120363000000000009", ME, BUDI)[2] == "created"
-    assert store.peek(jid)["participants"] == {ME: "superadmin", BUDI: "member",
-                                               SARI: "member"}
+    assert store.peek(jid)["participants"] == {ME: "superadmin", BUDI: "member", SARI: "member"}
     assert store.peek("120363099999999999@g.us") is None
 
 
@@ -88,10 +88,8 @@ def test_a_contact_acts_by_the_same_rules_and_errors_name_it(store):
     assert [r["ok"] for r in results] == [True, False]
     with pytest.raises(TransportError) as error:
         store.update_participants(jid, SARI, [ME], "add", contact=True)
-    assert error.value.code == "not_in_group" and "628110000003 is not in group" in \
-        str(error.value)
+    assert error.value.code == "not_in_group" and "628110000003 is not in group" in str(error.value)
     store.update_participants(jid, BUDI, [SARI], "add", contact=True)
     with pytest.raises(TransportError) as error:
         store.update_participants(jid, SARI, [ME], "add", contact=True)
-    assert error.value.code == "not_admin" and "628110000003 is not an admin" in \
-        str(error.value)
+    assert error.value.code == "not_admin" and "628110000003 is not an admin" in str(error.value)

@@ -25,8 +25,11 @@ def received(session_id, to=None) -> list[str]:
     query = sa.select(SandboxDelivery).where(SandboxDelivery.session_id == session_id)
     rows = db.session.scalars(query.order_by(SandboxDelivery.id)).all()
     db.session.rollback()
-    return [row.content.get("text") or row.content.get("caption") or row.kind
-            for row in rows if to is None or row.to_jid.startswith(to)]
+    return [
+        row.content.get("text") or row.content.get("caption") or row.kind
+        for row in rows
+        if to is None or row.to_jid.startswith(to)
+    ]
 
 
 @pytest.fixture

@@ -46,24 +46,35 @@ def helpdesk(sandbox_session):
 
 @pytest.fixture
 def api_key(client, operator_headers):
-    created = client.post("/api/v1/api-keys", headers=operator_headers,
-                          json={"name": "survey script"})
+    created = client.post(
+        "/api/v1/api-keys", headers=operator_headers, json={"name": "survey script"}
+    )
     assert created.status_code == 201, created.json
     return created.json["key"]
 
 
-def test_a_script_runs_the_survey_against_the_gateway(gateway, api_key, helpdesk,
-                                                      operator_headers, say):
+def test_a_script_runs_the_survey_against_the_gateway(
+    gateway, api_key, helpdesk, operator_headers, say
+):
     script = subprocess.Popen(
         [sys.executable, str(EXAMPLE), "--session", "Helpdesk", CONTACT],
-        env={**os.environ, "KABAR_URL": gateway, "KABAR_API_KEY": api_key}, cwd=ROOT,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env={**os.environ, "KABAR_URL": gateway, "KABAR_API_KEY": api_key},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        wait_for(lambda: any("Seberapa puas" in t for t in received(helpdesk, CONTACT)),
-                 timeout=20, what="the survey question on the contact's phone")
+        wait_for(
+            lambda: any("Seberapa puas" in t for t in received(helpdesk, CONTACT)),
+            timeout=20,
+            what="the survey question on the contact's phone",
+        )
         say(operator_headers, helpdesk, "sembilan")
-        wait_for(lambda: any("Mohon balas" in t for t in received(helpdesk, CONTACT)),
-                 what="the re-prompt")
+        wait_for(
+            lambda: any("Mohon balas" in t for t in received(helpdesk, CONTACT)),
+            what="the re-prompt",
+        )
         say(operator_headers, helpdesk, "5")
         out, err = script.communicate(timeout=30)
     finally:
@@ -74,10 +85,10 @@ def test_a_script_runs_the_survey_against_the_gateway(gateway, api_key, helpdesk
     assert re.search(r"^\w{32}: completed$", out, re.M), out
     assert 'vars: {"rating": 5}' in out
     assert out.count("waiting at ask for a reply") == 2
-    wait_for(lambda: any("Terima kasih atas nilai 5" in t for t in received(helpdesk)),
-             what="the thanks")
-    assert [t.split()[0] for t in received(helpdesk, CONTACT)] == [
-        "Seberapa", "Mohon", "Terima"]
+    wait_for(
+        lambda: any("Terima kasih atas nilai 5" in t for t in received(helpdesk)), what="the thanks"
+    )
+    assert [t.split()[0] for t in received(helpdesk, CONTACT)] == ["Seberapa", "Mohon", "Terima"]
     # The run was the script's: the gateway stored messages, not runs.
     assert db.session.scalar(sa.select(sa.func.count()).select_from(WorkflowRun)) == 0
 
@@ -86,17 +97,19 @@ def test_nobody_answers_and_the_script_closes_the_survey(gateway, api_key, helpd
     doc = shipped("survey")
     doc["nodes"]["ask"]["params"]["timeout"] = 1
     with RemoteContext(gateway, api_key, session=helpdesk) as ctx:
-        run = RemoteRunner(ctx).run(Workflow.from_dict(doc),
-                                    {"type": "manual", "chat": CONTACT})
+        run = RemoteRunner(ctx).run(Workflow.from_dict(doc), {"type": "manual", "chat": CONTACT})
     assert run.status == "completed" and run.outputs["ask"] == {"attempts": 0}
-    wait_for(lambda: any("Survei kami tutup" in t for t in received(helpdesk)),
-             what="the closing message")
+    wait_for(
+        lambda: any("Survei kami tutup" in t for t in received(helpdesk)),
+        what="the closing message",
+    )
 
 
 def test_a_refused_send_fails_the_run_with_the_gateways_reason(gateway, helpdesk):
     with RemoteContext(gateway, "kabar_notakey_nope", session=helpdesk) as ctx:
-        run = RemoteRunner(ctx).run(Workflow.from_dict(shipped("survey")),
-                                    {"type": "manual", "chat": CONTACT})
+        run = RemoteRunner(ctx).run(
+            Workflow.from_dict(shipped("survey")), {"type": "manual", "chat": CONTACT}
+        )
     assert run.status == "failed"
     assert "(401 " in run.error, run.error
     assert received(helpdesk) == []

@@ -7,16 +7,25 @@ import sqlalchemy as sa
 
 from server.models import WorkflowRun, db
 
-HOOK = {"name": "note", "trigger": {"type": "hook"}, "start": "keep", "nodes": {
-    "keep": {"type": "set", "params": {"variables": {"who": "{{ trigger.body.who }}"}},
-             "next": {"next": "answer"}},
-    "answer": {"type": "respond", "params": {"status": 200, "json": {
-        "who": "{{ vars.who }}"}}}}}
+HOOK = {
+    "name": "note",
+    "trigger": {"type": "hook"},
+    "start": "keep",
+    "nodes": {
+        "keep": {
+            "type": "set",
+            "params": {"variables": {"who": "{{ trigger.body.who }}"}},
+            "next": {"next": "answer"},
+        },
+        "answer": {"type": "respond", "params": {"status": 200, "json": {"who": "{{ vars.who }}"}}},
+    },
+}
 
 
 def test_a_hook_run_is_inserted_once_with_its_final_state(client, operator_headers):
-    token = client.post("/api/v1/workflows?enable=true", headers=operator_headers,
-                        json=HOOK).json["hook_token"]
+    token = client.post("/api/v1/workflows?enable=true", headers=operator_headers, json=HOOK).json[
+        "hook_token"
+    ]
     statements: list[str] = []
 
     def seen(_conn, _cursor, statement, *_args):
@@ -25,8 +34,9 @@ def test_a_hook_run_is_inserted_once_with_its_final_state(client, operator_heade
 
     sa.event.listen(db.engine, "before_cursor_execute", seen)
     try:
-        answer = client.post("/api/v1/hooks/note", headers={"X-Kabar-Token": token},
-                             json={"who": "Sari"})
+        answer = client.post(
+            "/api/v1/hooks/note", headers={"X-Kabar-Token": token}, json={"who": "Sari"}
+        )
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", seen)
     assert answer.status_code == 200 and answer.json == {"who": "Sari"}

@@ -17,16 +17,24 @@ CHAT = "6281234567890@s.whatsapp.net"
 
 
 def _waiting_run(operator):
-    session = sessions.create(Principal.for_user(operator), label="desk", transport="sandbox",
-                              auto_start=False)
-    doc = {"name": "ask", "start": "ask", "nodes": {
-        "ask": {"type": "wait_for_reply", "params": {"prompt": "Nama?", "timeout": 600},
-                "next": {"reply": "thanks", "timeout": "bye"}},
-        "thanks": {"type": "send", "params": {"text": "Terima kasih, {{ ask.text }}"}},
-        "bye": {"type": "end"}}}
+    session = sessions.create(
+        Principal.for_user(operator), label="desk", transport="sandbox", auto_start=False
+    )
+    doc = {
+        "name": "ask",
+        "start": "ask",
+        "nodes": {
+            "ask": {
+                "type": "wait_for_reply",
+                "params": {"prompt": "Nama?", "timeout": 600},
+                "next": {"reply": "thanks", "timeout": "bye"},
+            },
+            "thanks": {"type": "send", "params": {"text": "Terima kasih, {{ ask.text }}"}},
+            "bye": {"type": "end"},
+        },
+    }
     workflow, _changed, _token = store.save(doc, owner_id=operator.id)
-    run, _ctx = runner.start(workflow, {"type": "manual", "session": session.id,
-                                        "chat": CHAT})
+    run, _ctx = runner.start(workflow, {"type": "manual", "session": session.id, "chat": CHAT})
     db.session.commit()
     return session, run.id
 
@@ -50,8 +58,10 @@ def test_racing_resumes_take_the_run_once(app, operator):
     for thread in threads:
         thread.join(timeout=30)
     assert len(winners) == 1
-    texts = [row.payload["text"] for row in db.session.scalars(sa.select(OutboxMessage)
-                                                               .order_by(OutboxMessage.seq))]
+    texts = [
+        row.payload["text"]
+        for row in db.session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.seq))
+    ]
     assert texts == ["Nama?", f"Terima kasih, {winners[0]}"]
     assert db.session.scalar(sa.select(WorkflowRun.status)) == "completed"
 
@@ -103,17 +113,29 @@ def test_http_to_an_allowed_address_and_a_child_workflow(app, operator, monkeypa
     thread.start()
     monkeypatch.setitem(app.config["KABAR"], "FETCH_ALLOW", ["127.0.0.1"])
     try:
-        child = {"name": "double", "start": "done", "nodes": {"done": {
-            "type": "end", "params": {"result": "{{ trigger.input.n * 2 }}"}}}}
+        child = {
+            "name": "double",
+            "start": "done",
+            "nodes": {"done": {"type": "end", "params": {"result": "{{ trigger.input.n * 2 }}"}}},
+        }
         store.save(child, owner_id=operator.id)
-        parent = {"name": "stock", "start": "fetch", "nodes": {
-            "fetch": {"type": "http_request", "params": {
-                "url": f"http://127.0.0.1:{server.server_address[1]}/stock"},
-                "next": {"next": "twice"}},
-            "twice": {"type": "call_workflow", "params": {
-                "name": "double", "input": {"n": "{{ fetch.json.stock }}"}},
-                "next": {"next": "done"}},
-            "done": {"type": "end", "params": {"result": "{{ twice.result }}"}}}}
+        parent = {
+            "name": "stock",
+            "start": "fetch",
+            "nodes": {
+                "fetch": {
+                    "type": "http_request",
+                    "params": {"url": f"http://127.0.0.1:{server.server_address[1]}/stock"},
+                    "next": {"next": "twice"},
+                },
+                "twice": {
+                    "type": "call_workflow",
+                    "params": {"name": "double", "input": {"n": "{{ fetch.json.stock }}"}},
+                    "next": {"next": "done"},
+                },
+                "done": {"type": "end", "params": {"result": "{{ twice.result }}"}},
+            },
+        }
         workflow, _changed, _token = store.save(parent, owner_id=operator.id)
         run, _ctx = runner.start(workflow, {"type": "manual"})
         db.session.commit()
@@ -130,8 +152,7 @@ def test_a_due_run_that_cannot_be_resumed_fails_with_its_reason(app, operator):
     from server.workflows.worker import TimerWorker
 
     _session, run_id = _waiting_run(operator)
-    db.session.execute(sa.update(WorkflowRun).values(wait_until=utcnow(),
-                                                     state={"format": 99}))
+    db.session.execute(sa.update(WorkflowRun).values(wait_until=utcnow(), state={"format": 99}))
     db.session.commit()
     TimerWorker(app).step()
     row = db.session.scalar(sa.select(WorkflowRun).execution_options(populate_existing=True))

@@ -37,10 +37,17 @@ def _simulated(app, operator, upload, operator_headers, doc):
 
 
 def test_the_survey_answers_in_the_simulator_and_nowhere_else(
-        app, client, operator, operator_headers, sandbox_session, upload, say):
-    upload(operator_headers, {"name": "echo", "trigger": {"type": "message", "any": True},
-                              "start": "echo", "nodes": {"echo": {
-                                  "type": "send", "params": {"text": "echo {{ trigger.text }}"}}}})
+    app, client, operator, operator_headers, sandbox_session, upload, say
+):
+    upload(
+        operator_headers,
+        {
+            "name": "echo",
+            "trigger": {"type": "message", "any": True},
+            "start": "echo",
+            "nodes": {"echo": {"type": "send", "params": {"text": "echo {{ trigger.text }}"}}},
+        },
+    )
     browser = _simulated(app, operator, upload, operator_headers, shipped("survey"))
     state = _post(browser, "/workflows/survey/simulator/say", text="#survey")
     assert state["ready"] and "sandbox" in state["session"]["label"]
@@ -52,28 +59,31 @@ def test_the_survey_answers_in_the_simulator_and_nowhere_else(
     wait_for(lambda: "nilai 5" in _texts(_state(browser)), what="the thanks")
     run = _state(browser)["run"]
     assert run["status"] == "done" and run["node"] is None
-    assert [step["node"] for step in run["steps"]] == ["ask", "ask", "score", "happy",
-                                                       "thanks"]
+    assert [step["node"] for step in run["steps"]] == ["ask", "ask", "score", "happy", "thanks"]
     assert run["steps"][-1]["input"]["text"].startswith("Terima kasih atas nilai 5")
 
     assert "echo" not in _texts(_state(browser))  # enabled, but not the one tested
 
     # The workflow is still disabled, and the user's real session does not answer it.
-    assert db.session.scalar(sa.select(Workflow.enabled).where(Workflow.name == "survey")) \
-        is False
+    assert db.session.scalar(sa.select(Workflow.enabled).where(Workflow.name == "survey")) is False
     say(operator_headers, sandbox_session, "#survey")
     wait_for(lambda: received(sandbox_session) == ["echo #survey"], what="the echo")
-    assert db.session.scalars(sa.select(Workflow.name).join(
-        WorkflowRun, WorkflowRun.workflow_id == Workflow.id).where(
-        WorkflowRun.session_id == sandbox_session)).all() == ["echo"]
+    assert db.session.scalars(
+        sa.select(Workflow.name)
+        .join(WorkflowRun, WorkflowRun.workflow_id == Workflow.id)
+        .where(WorkflowRun.session_id == sandbox_session)
+    ).all() == ["echo"]
 
 
 def test_skip_the_wait_takes_the_timeout_branch_and_reset_starts_over(
-        app, operator, operator_headers, runtime, upload):
+    app, operator, operator_headers, runtime, upload
+):
     browser = _simulated(app, operator, upload, operator_headers, shipped("survey"))
     _post(browser, "/workflows/survey/simulator/say", text="#survey")
-    run = wait_for(lambda: (_state(browser)["run"] or {}).get("wait") and
-                   _state(browser)["run"], what="the wait")
+    run = wait_for(
+        lambda: (_state(browser)["run"] or {}).get("wait") and _state(browser)["run"],
+        what="the wait",
+    )
     state = _post(browser, f"/workflows/survey/simulator/runs/{run['id']}/skip-wait")
     assert state["run"]["status"] == "done"
     assert state["run"]["steps"][-2]["event"]["type"] == "timeout"
@@ -81,27 +91,44 @@ def test_skip_the_wait_takes_the_timeout_branch_and_reset_starts_over(
     wait_for(lambda: "Survei kami tutup" in _texts(_state(browser)), what="the closing")
 
     # Once taken, the wait cannot be skipped again.
-    again = browser.submit(f"/workflows/survey/simulator/runs/{run['id']}/skip-wait",
-                           headers=FRAGMENT)
+    again = browser.submit(
+        f"/workflows/survey/simulator/runs/{run['id']}/skip-wait", headers=FRAGMENT
+    )
     assert again.status_code == 409 and "not waiting" in again.get_data(as_text=True)
 
     # Reset: a waiting run is cancelled and the conversation starts empty.
     _post(browser, "/workflows/survey/simulator/say", text="#survey")
-    waiting = wait_for(lambda: (_state(browser)["run"] or {}).get("status") == "waiting"
-                       and _state(browser)["run"]["id"], what="a second survey")
+    waiting = wait_for(
+        lambda: (
+            (_state(browser)["run"] or {}).get("status") == "waiting"
+            and _state(browser)["run"]["id"]
+        ),
+        what="a second survey",
+    )
     state = _post(browser, "/workflows/survey/simulator/reset")
     assert state["run"] is None and "Seberapa" not in _texts(state)
-    assert db.session.scalar(sa.select(WorkflowRun.status).where(
-        WorkflowRun.id == waiting)) == "cancelled"
+    assert (
+        db.session.scalar(sa.select(WorkflowRun.status).where(WorkflowRun.id == waiting))
+        == "cancelled"
+    )
 
 
 def test_a_simulator_run_sends_through_the_simulator_only(
-        app, client, operator, operator_headers, sandbox_session, upload):
+    app, client, operator, operator_headers, sandbox_session, upload
+):
     """A step naming a real session sends through the simulator's; a real run with no
     session of its own still finds the one real session, not the simulator's."""
-    doc = {"name": "named", "trigger": {"type": "message", "command": ["#named"]},
-           "start": "tell", "nodes": {"tell": {"type": "send", "params": {
-               "session": "Helpdesk", "to": "6281234567890", "text": "from a step"}}}}
+    doc = {
+        "name": "named",
+        "trigger": {"type": "message", "command": ["#named"]},
+        "start": "tell",
+        "nodes": {
+            "tell": {
+                "type": "send",
+                "params": {"session": "Helpdesk", "to": "6281234567890", "text": "from a step"},
+            }
+        },
+    }
     browser = _simulated(app, operator, upload, operator_headers, doc)
     _post(browser, "/workflows/named/simulator/say", text="#named")
     wait_for(lambda: "from a step" in _texts(_state(browser, "named")), what="the send")
@@ -109,18 +136,23 @@ def test_a_simulator_run_sends_through_the_simulator_only(
     simulator = db.session.scalar(sa.select(Simulator))
     assert simulator.session_id != sandbox_session
 
-    started = client.post("/api/v1/workflows/named/runs", headers=operator_headers,
-                          json={"input": {}})
+    started = client.post(
+        "/api/v1/workflows/named/runs", headers=operator_headers, json={"input": {}}
+    )
     assert started.status_code == 201, started.json
     assert started.json["status"] == "completed", started.json
     wait_for(lambda: received(sandbox_session) == ["from a step"], what="the real send")
 
 
-def test_a_hook_workflow_is_tested_with_a_request_body(app, operator, operator_headers,
-                                                       runtime, upload):
+def test_a_hook_workflow_is_tested_with_a_request_body(
+    app, operator, operator_headers, runtime, upload
+):
     browser = _simulated(app, operator, upload, operator_headers, shipped("otp"))
-    state = _post(browser, "/workflows/otp/simulator/hook",
-                  body='{"phone": "0812-5555-0000", "code": "424242"}')
+    state = _post(
+        browser,
+        "/workflows/otp/simulator/hook",
+        body='{"phone": "0812-5555-0000", "code": "424242"}',
+    )
     assert state["hook"]["status"] == 202
     assert '"status": "queued"' in state["hook"]["body"]
     assert state["run"]["status"] == "done"
@@ -134,42 +166,48 @@ def test_a_hook_workflow_is_tested_with_a_request_body(app, operator, operator_h
     assert survey.status_code == 422
 
 
-def test_no_hook_no_other_tenant_and_the_right_permission(app, operator, operator_headers,
-                                                          make_user, login, runtime, upload):
+def test_no_hook_no_other_tenant_and_the_right_permission(
+    app, operator, operator_headers, make_user, login, runtime, upload
+):
     browser = _simulated(app, operator, upload, operator_headers, shipped("survey"))
-    answer = browser.submit("/workflows/survey/simulator/hook", {"body": "{}"},
-                            headers=FRAGMENT)
+    answer = browser.submit("/workflows/survey/simulator/hook", {"body": "{}"}, headers=FRAGMENT)
     assert answer.status_code == 409 and "no hook trigger" in answer.get_data(as_text=True)
     _post(browser, "/workflows/survey/simulator/say", text="#survey")
-    run = wait_for(lambda: (_state(browser)["run"] or {}).get("wait") and
-                   _state(browser)["run"], what="the wait")
+    run = wait_for(
+        lambda: (_state(browser)["run"] or {}).get("wait") and _state(browser)["run"],
+        what="the wait",
+    )
 
     other = make_user("operator")
     upload(login(other), shipped("survey"), enable=False)
     stranger = dashboard_client(app, other)
     # Their own survey, their own simulator: my run is not theirs to skip.
-    skipped = stranger.submit(f"/workflows/survey/simulator/runs/{run['id']}/skip-wait",
-                              headers=FRAGMENT)
+    skipped = stranger.submit(
+        f"/workflows/survey/simulator/runs/{run['id']}/skip-wait", headers=FRAGMENT
+    )
     assert skipped.status_code == 404
     admin = dashboard_client(app, make_user("admin"))  # sees the run, has no simulator
-    workflow_id = db.session.scalar(sa.select(Workflow.id).where(
-        Workflow.owner_id == operator.id))
-    refused = admin.submit(f"/workflows/{workflow_id}/simulator/runs/{run['id']}/skip-wait",
-                           headers=FRAGMENT)
+    workflow_id = db.session.scalar(sa.select(Workflow.id).where(Workflow.owner_id == operator.id))
+    refused = admin.submit(
+        f"/workflows/{workflow_id}/simulator/runs/{run['id']}/skip-wait", headers=FRAGMENT
+    )
     assert refused.status_code == 409
     assert "not a run of your simulator" in refused.get_data(as_text=True)
     assert _state(stranger)["run"] is None
     mine = db.session.scalars(sa.select(Simulator).order_by(Simulator.id)).all()
     assert len(mine) == 1  # looking does not make a simulator; only acting does
-    assert db.session.scalar(sa.select(WorkflowRun.status).where(
-        WorkflowRun.id == run["id"])) == "waiting"
+    assert (
+        db.session.scalar(sa.select(WorkflowRun.status).where(WorkflowRun.id == run["id"]))
+        == "waiting"
+    )
 
     field = dashboard_client(app, make_user("field"))
     assert field.get("/workflows/survey/simulator/state").status_code == 403
 
 
-def test_the_simulator_session_is_made_again_when_deleted(app, operator, operator_headers,
-                                                          runtime, upload):
+def test_the_simulator_session_is_made_again_when_deleted(
+    app, operator, operator_headers, runtime, upload
+):
     browser = _simulated(app, operator, upload, operator_headers, shipped("survey"))
     first = _post(browser, "/workflows/survey/simulator/start")["session"]["id"]
     db.session.get(WaSession, first).deleted_at = db.func.now()
@@ -179,20 +217,39 @@ def test_the_simulator_session_is_made_again_when_deleted(app, operator, operato
     assert db.session.scalar(sa.select(Simulator.session_id)) == second
 
 
-def test_a_poll_shows_its_options_and_the_contact_votes(app, operator, operator_headers,
-                                                       runtime, upload):
-    doc = {"name": "pick", "trigger": {"type": "message", "command": ["#pick"]},
-           "start": "ask", "nodes": {"ask": {"type": "send", "params": {
-               "type": "poll", "poll": {"question": "Kopi atau *teh*?",
-                                        "options": ["Kopi", "Teh"]}}}}}
+def test_a_poll_shows_its_options_and_the_contact_votes(
+    app, operator, operator_headers, runtime, upload
+):
+    doc = {
+        "name": "pick",
+        "trigger": {"type": "message", "command": ["#pick"]},
+        "start": "ask",
+        "nodes": {
+            "ask": {
+                "type": "send",
+                "params": {
+                    "type": "poll",
+                    "poll": {"question": "Kopi atau *teh*?", "options": ["Kopi", "Teh"]},
+                },
+            }
+        },
+    }
     browser = _simulated(app, operator, upload, operator_headers, doc)
     _post(browser, "/workflows/pick/simulator/say", text="#pick")
-    html = wait_for(lambda: 'name="option" value="Teh"' in _texts(_state(browser, "pick"))
-                    and _texts(_state(browser, "pick")), what="the poll")
+    html = wait_for(
+        lambda: (
+            'name="option" value="Teh"' in _texts(_state(browser, "pick"))
+            and _texts(_state(browser, "pick"))
+        ),
+        what="the poll",
+    )
     assert "Kopi atau <strong>teh</strong>?" in html  # WhatsApp's formatting
     poll = html.split('name="poll" value="')[1].split('"')[0]
     _post(browser, "/workflows/pick/simulator/vote", poll=poll, option="Teh")
-    wrong = browser.submit("/workflows/pick/simulator/vote", {"poll": poll, "option": "Susu"},
-                           headers=FRAGMENT)
-    assert wrong.status_code == 422 and "not options of this poll" in \
-        wrong.get_data(as_text=True).lower()
+    wrong = browser.submit(
+        "/workflows/pick/simulator/vote", {"poll": poll, "option": "Susu"}, headers=FRAGMENT
+    )
+    assert (
+        wrong.status_code == 422
+        and "not options of this poll" in wrong.get_data(as_text=True).lower()
+    )

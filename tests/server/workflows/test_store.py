@@ -26,7 +26,12 @@ def test_a_reload_that_meets_a_locked_database_reads_again(app, tmp_path, monkey
     assert [item["name"] for item in report["added"]] == ["survey"] and len(calls) == 2
 
     calls.clear()
-    monkeypatch.setattr(store, "_reload", lambda directory: (_ for _ in ()).throw(
-        sa.exc.OperationalError("SELECT", {}, Exception("no such table: workflows"))))
+    monkeypatch.setattr(
+        store,
+        "_reload",
+        lambda directory: (_ for _ in ()).throw(
+            sa.exc.OperationalError("SELECT", {}, Exception("no such table: workflows"))
+        ),
+    )
     with pytest.raises(sa.exc.OperationalError):  # other errors are not retried
         store.reload(tmp_path)

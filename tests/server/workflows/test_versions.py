@@ -28,11 +28,19 @@ def _second(doc: dict) -> dict:
 def test_graph_diff_names_nodes_and_edges_added_removed_and_changed():
     before = shipped("survey")
     diff = versions.graph_diff(before, _second(before))
-    assert diff["nodes"] == {"added": ["bye"], "removed": ["sorry"], "changed": [
-        {"id": "ask", "parts": ["params"]}, {"id": "closed", "parts": ["next"]},
-        {"id": "happy", "parts": ["next"]}]}
-    assert diff["edges"] == {"added": [("closed", "next", "bye"), ("happy", "false", "thanks")],
-                             "removed": [("happy", "false", "sorry")]}
+    assert diff["nodes"] == {
+        "added": ["bye"],
+        "removed": ["sorry"],
+        "changed": [
+            {"id": "ask", "parts": ["params"]},
+            {"id": "closed", "parts": ["next"]},
+            {"id": "happy", "parts": ["next"]},
+        ],
+    }
+    assert diff["edges"] == {
+        "added": [("closed", "next", "bye"), ("happy", "false", "thanks")],
+        "removed": [("happy", "false", "sorry")],
+    }
     assert diff["top"] == [] and not diff["same"]
     moved = copy.deepcopy(before)
     moved["positions"] = {"ask": {"x": 10, "y": 20}}  # where the studio draws it
@@ -63,12 +71,10 @@ def test_versions_listed_compared_and_restored(app, operator, operator_headers, 
 
     restored = browser.submit("/workflows/survey/versions/1/restore", follow_redirects=True)
     assert "Version 1 restored as version 3." in restored.get_data(as_text=True)
-    rows = db.session.scalars(sa.select(WorkflowVersion).order_by(
-        WorkflowVersion.version)).all()
+    rows = db.session.scalars(sa.select(WorkflowVersion).order_by(WorkflowVersion.version)).all()
     assert [row.version for row in rows] == [1, 2, 3]
     assert rows[2].doc == rows[0].doc and rows[2].digest == rows[0].digest
-    assert (rows[2].created_by, rows[2].note) == (operator.username,
-                                                  "restored from version 1")
+    assert (rows[2].created_by, rows[2].note) == (operator.username, "restored from version 1")
     api = app.test_client().get("/api/v1/workflows/survey", headers=operator_headers).json
     assert api["version"] == 3 and api["versions"][-1]["note"] == "restored from version 1"
 
@@ -78,8 +84,7 @@ def test_versions_listed_compared_and_restored(app, operator, operator_headers, 
     assert browser.get("/workflows/survey/versions/1..9").status_code == 404
 
 
-def test_another_tenants_versions_look_missing(app, operator, operator_headers, upload,
-                                               make_user):
+def test_another_tenants_versions_look_missing(app, operator, operator_headers, upload, make_user):
     upload(operator_headers, shipped("survey"))
     stranger = dashboard_client(app, make_user("operator"))
     assert stranger.get("/workflows/survey/versions").status_code == 404
@@ -96,11 +101,9 @@ def test_the_api_compares_and_restores(client, operator_headers, upload):
     assert diff.json["nodes"]["removed"] == ["sorry"]
     assert diff.json["edges"]["removed"] == [["happy", "false", "sorry"]]
     assert any(line.startswith("-") and "3600" in line for line in diff.json["json"])
-    restored = client.post("/api/v1/workflows/survey/versions/1/restore",
-                           headers=operator_headers)
+    restored = client.post("/api/v1/workflows/survey/versions/1/restore", headers=operator_headers)
     assert restored.status_code == 200 and restored.json["version"] == 3
-    again = client.post("/api/v1/workflows/survey/versions/1/restore",
-                        headers=operator_headers)
+    again = client.post("/api/v1/workflows/survey/versions/1/restore", headers=operator_headers)
     assert (again.status_code, again.json["code"]) == (409, "version_is_current")
     missing = client.get("/api/v1/workflows/survey/versions/1/diff/7", headers=operator_headers)
     assert (missing.status_code, missing.json["code"]) == (404, "workflow_version_not_found")

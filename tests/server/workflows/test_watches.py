@@ -33,14 +33,21 @@ def receiver(app, monkeypatch):
 @pytest.fixture
 def watch(client, operator_headers, sandbox_session, receiver):
     def watch(status=201, headers=None, **fields):
-        body = {"session_id": sandbox_session, "chat": CONTACT, "timeout": 3600,
-                "callback_url": receiver.url, **fields}
-        response = client.post("/api/v1/reply-watches", headers=headers or operator_headers,
-                               json=body)
+        body = {
+            "session_id": sandbox_session,
+            "chat": CONTACT,
+            "timeout": 3600,
+            "callback_url": receiver.url,
+            **fields,
+        }
+        response = client.post(
+            "/api/v1/reply-watches", headers=headers or operator_headers, json=body
+        )
         assert response.status_code == status, response.json
         if status in (200, 201):
             receiver.secrets.append(response.json["secret"])
         return response.json
+
     return watch
 
 
@@ -51,12 +58,18 @@ def _outcome(receiver):
     return callback["json"]["data"]["result"]
 
 
-def test_a_reply_resumes_the_watch_and_is_posted_signed(client, operator_headers,
-                                                        sandbox_session, watch, receiver,
-                                                        say, upload):
-    upload(operator_headers, {"name": "echo", "trigger": {"type": "message", "any": True},
-                              "start": "echo", "nodes": {"echo": {
-                                  "type": "send", "params": {"text": "echo {{ trigger.text }}"}}}})
+def test_a_reply_resumes_the_watch_and_is_posted_signed(
+    client, operator_headers, sandbox_session, watch, receiver, say, upload
+):
+    upload(
+        operator_headers,
+        {
+            "name": "echo",
+            "trigger": {"type": "message", "any": True},
+            "start": "echo",
+            "nodes": {"echo": {"type": "send", "params": {"text": "echo {{ trigger.text }}"}}},
+        },
+    )
     made = watch(prompt="Datang besok? (ya/tidak)")
     assert made["status"] == "waiting" and made["secret"].startswith("whsec_")
     wait_for(lambda: "Datang besok? (ya/tidak)" in received(sandbox_session), what="prompt")
@@ -68,16 +81,22 @@ def test_a_reply_resumes_the_watch_and_is_posted_signed(client, operator_headers
     assert "echo  ya " not in received(sandbox_session)
     shown = client.get(f"/api/v1/reply-watches/{made['id']}", headers=operator_headers).json
     assert shown["status"] == "completed" and shown["outcome"] == "reply"
-    wait_for(lambda: client.get(f"/api/v1/reply-watches/{made['id']}", headers=operator_headers
-                                ).json["callback"]["status"] == "delivered",
-             what="the delivery recorded")
+    wait_for(
+        lambda: (
+            client.get(f"/api/v1/reply-watches/{made['id']}", headers=operator_headers).json[
+                "callback"
+            ]["status"]
+            == "delivered"
+        ),
+        what="the delivery recorded",
+    )
     assert "secret" not in shown
 
 
-def test_a_pattern_reprompts_then_gives_up_as_invalid(operator_headers, sandbox_session,
-                                                      watch, receiver, say):
-    watch(prompt="Nilai 1-5?", pattern="^[1-5]$", reprompt="Balas angka 1-5.",
-          max_attempts=2)
+def test_a_pattern_reprompts_then_gives_up_as_invalid(
+    operator_headers, sandbox_session, watch, receiver, say
+):
+    watch(prompt="Nilai 1-5?", pattern="^[1-5]$", reprompt="Balas angka 1-5.", max_attempts=2)
     say(operator_headers, sandbox_session, "bagus")
     wait_for(lambda: "Balas angka 1-5." in received(sandbox_session), what="the reprompt")
     assert not receiver.delivered()
@@ -87,9 +106,9 @@ def test_a_pattern_reprompts_then_gives_up_as_invalid(operator_headers, sandbox_
     assert received(sandbox_session) == ["Nilai 1-5?", "Balas angka 1-5."]
 
 
-def test_a_matching_reply_after_a_wrong_one_carries_the_groups(operator_headers,
-                                                               sandbox_session, watch,
-                                                               receiver, say):
+def test_a_matching_reply_after_a_wrong_one_carries_the_groups(
+    operator_headers, sandbox_session, watch, receiver, say
+):
     watch(pattern=r"(?i)(ya|tidak)", reprompt="ya atau tidak?")
     say(operator_headers, sandbox_session, "mungkin")
     wait_for(lambda: "ya atau tidak?" in received(sandbox_session), what="the reprompt")
@@ -115,8 +134,7 @@ def test_the_same_idempotency_key_gives_the_same_watch(sandbox_session, watch):
     assert received(sandbox_session) == ["Sekali saja", "Lain"]
 
 
-def test_a_given_secret_signs_the_callback(operator_headers, sandbox_session, watch,
-                                           receiver, say):
+def test_a_given_secret_signs_the_callback(operator_headers, sandbox_session, watch, receiver, say):
     secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
     made = watch(secret=secret)
     assert made["secret"] == secret
@@ -125,12 +143,18 @@ def test_a_given_secret_signs_the_callback(operator_headers, sandbox_session, wa
     assert _outcome(receiver)["text"] == "ok"
 
 
-def test_a_cancelled_watch_posts_nothing_and_lets_the_reply_pass(client, operator_headers,
-                                                                 sandbox_session, watch,
-                                                                 receiver, say, upload):
-    upload(operator_headers, {"name": "echo", "trigger": {"type": "message", "any": True},
-                              "start": "echo", "nodes": {"echo": {
-                                  "type": "send", "params": {"text": "echo {{ trigger.text }}"}}}})
+def test_a_cancelled_watch_posts_nothing_and_lets_the_reply_pass(
+    client, operator_headers, sandbox_session, watch, receiver, say, upload
+):
+    upload(
+        operator_headers,
+        {
+            "name": "echo",
+            "trigger": {"type": "message", "any": True},
+            "start": "echo",
+            "nodes": {"echo": {"type": "send", "params": {"text": "echo {{ trigger.text }}"}}},
+        },
+    )
     made = watch()
     cancelled = client.delete(f"/api/v1/reply-watches/{made['id']}", headers=operator_headers)
     assert cancelled.status_code == 200 and cancelled.json["status"] == "cancelled"
@@ -165,15 +189,23 @@ def test_another_tenant_sees_no_watch(client, make_user, login, operator_headers
     assert watch(status=404, headers=stranger)["code"] == "session_not_found"
 
 
-def test_the_watch_endpoint_is_not_listed_and_gets_no_other_event(client, operator_headers,
-                                                                   sandbox_session, watch,
-                                                                   receiver, say):
+def test_the_watch_endpoint_is_not_listed_and_gets_no_other_event(
+    client, operator_headers, sandbox_session, watch, receiver, say
+):
     watch(chat="6289999999999")
     say(operator_headers, sandbox_session, "not the watched chat")
-    wait_for(lambda: "not the watched chat" in [
-        m.get("text") for m in client.get(f"/api/v1/sessions/{sandbox_session}/messages",
-                                          headers=operator_headers).json.get("items", [])],
-        what="the message stored")
+    wait_for(
+        lambda: (
+            "not the watched chat"
+            in [
+                m.get("text")
+                for m in client.get(
+                    f"/api/v1/sessions/{sandbox_session}/messages", headers=operator_headers
+                ).json.get("items", [])
+            ]
+        ),
+        what="the message stored",
+    )
     listed = client.get("/api/v1/webhooks", headers=operator_headers).json["items"]
     assert listed == []
     assert receiver.attempts() == 0
@@ -181,15 +213,19 @@ def test_the_watch_endpoint_is_not_listed_and_gets_no_other_event(client, operat
 
 def test_the_built_in_workflow_cannot_be_replaced_or_deleted(client, admin_headers, watch):
     watch()
-    replaced = client.post("/api/v1/workflows", headers=admin_headers, json={
-        "name": "reply-watch", "start": "x", "nodes": {"x": {"type": "end"}}})
+    replaced = client.post(
+        "/api/v1/workflows",
+        headers=admin_headers,
+        json={"name": "reply-watch", "start": "x", "nodes": {"x": {"type": "end"}}},
+    )
     assert replaced.status_code == 409 and replaced.json["code"] == "workflow_name_taken"
     deleted = client.delete("/api/v1/workflows/reply-watch", headers=admin_headers)
     assert deleted.status_code == 409
 
 
-def test_a_watch_survives_a_runtime_restart(app, runtime, operator_headers, sandbox_session,
-                                            watch, receiver, say, client):
+def test_a_watch_survives_a_runtime_restart(
+    app, runtime, operator_headers, sandbox_session, watch, receiver, say, client
+):
     watch(prompt="Masih di sana?")
     wait_for(lambda: received(sandbox_session), what="the prompt")
     old = next(t for t in threading.enumerate() if t.name == "test-runtime")
@@ -200,9 +236,15 @@ def test_a_watch_survives_a_runtime_restart(app, runtime, operator_headers, sand
     thread.start()
     try:
         wait_for(lambda: heartbeat.state().alive, what="the new runtime's lease")
-        wait_for(lambda: client.get(f"/api/v1/sessions/{sandbox_session}",
-                                    headers=operator_headers).json["status"] == "connected",
-                 what="the session back")
+        wait_for(
+            lambda: (
+                client.get(f"/api/v1/sessions/{sandbox_session}", headers=operator_headers).json[
+                    "status"
+                ]
+                == "connected"
+            ),
+            what="the session back",
+        )
         say(operator_headers, sandbox_session, "ya")
         assert _outcome(receiver)["text"] == "ya"
     finally:

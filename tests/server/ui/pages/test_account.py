@@ -16,12 +16,12 @@ def test_log_in_opens_the_page_asked_for_and_records_a_login(browser_for, operat
     assert first.status_code == 302
     assert first.headers["Location"] == "/login?next=/sessions"
     browser.get(first.headers["Location"])
-    answer = browser.submit("/login", {"username": operator.username,
-                                       "password": "password123", "next": "/sessions"})
+    answer = browser.submit(
+        "/login", {"username": operator.username, "password": "password123", "next": "/sessions"}
+    )
     assert (answer.status_code, answer.headers["Location"]) == (303, "/sessions")
     assert browser.get("/sessions").status_code == 200
-    login = db.session.scalar(sa.select(LoginSession).where(
-        LoginSession.user_id == operator.id))
+    login = db.session.scalar(sa.select(LoginSession).where(LoginSession.user_id == operator.id))
     assert login.revoked_at is None and login.user_agent is not None
 
 
@@ -35,17 +35,21 @@ def test_a_wrong_password_says_so_and_logs_nobody_in(browser_for, operator):
 
 def test_login_refuses_a_next_page_on_another_site(browser_for, operator):
     browser = browser_for()
-    answer = browser.submit("/login", {"username": operator.username,
-                                       "password": "password123",
-                                       "next": "https://evil.example/steal"})
+    answer = browser.submit(
+        "/login",
+        {
+            "username": operator.username,
+            "password": "password123",
+            "next": "https://evil.example/steal",
+        },
+    )
     assert answer.headers["Location"] == "/"
 
 
 def test_logout_revokes_the_login_row(operator_browser, operator):
     answer = operator_browser.submit("/logout")
     assert answer.headers["Location"] == "/login"
-    login = db.session.scalar(sa.select(LoginSession).where(
-        LoginSession.user_id == operator.id))
+    login = db.session.scalar(sa.select(LoginSession).where(LoginSession.user_id == operator.id))
     db.session.refresh(login)
     assert login.revoked_reason == "logout"
     assert operator_browser.get("/").status_code == 302
@@ -63,25 +67,41 @@ def test_an_expired_login_asks_to_log_in_again(operator_browser, operator):
 
     from server.models import utcnow
 
-    login = db.session.scalar(sa.select(LoginSession).where(
-        LoginSession.user_id == operator.id))
+    login = db.session.scalar(sa.select(LoginSession).where(LoginSession.user_id == operator.id))
     login.expires_at = utcnow() - timedelta(seconds=1)
     db.session.commit()
     assert operator_browser.get("/").status_code == 302
 
 
 def test_change_my_password_ends_every_login(operator_browser, operator):
-    differ = operator_browser.submit("/account/password", {
-        "current_password": "password123", "new_password": "a-new-password",
-        "repeat_password": "something-else", "next": "/account"})
+    differ = operator_browser.submit(
+        "/account/password",
+        {
+            "current_password": "password123",
+            "new_password": "a-new-password",
+            "repeat_password": "something-else",
+            "next": "/account",
+        },
+    )
     assert "differ" in flashes(operator_browser.get(differ.headers["Location"]))
-    wrong = operator_browser.submit("/account/password", {
-        "current_password": "wrong", "new_password": "a-new-password",
-        "repeat_password": "a-new-password", "next": "/account"})
+    wrong = operator_browser.submit(
+        "/account/password",
+        {
+            "current_password": "wrong",
+            "new_password": "a-new-password",
+            "repeat_password": "a-new-password",
+            "next": "/account",
+        },
+    )
     assert "current password is wrong" in flashes(operator_browser.get(wrong.headers["Location"]))
-    done = operator_browser.submit("/account/password", {
-        "current_password": "password123", "new_password": "a-new-password",
-        "repeat_password": "a-new-password"})
+    done = operator_browser.submit(
+        "/account/password",
+        {
+            "current_password": "password123",
+            "new_password": "a-new-password",
+            "repeat_password": "a-new-password",
+        },
+    )
     assert done.headers["Location"] == "/login"
     assert operator_browser.get("/").status_code == 302
     assert operator_browser.log_in(operator.username, "a-new-password").status_code == 303
@@ -115,8 +135,11 @@ def test_a_post_without_the_csrf_token_is_refused(operator_browser):
 
 
 def test_the_api_needs_no_csrf_token(client, admin_headers):
-    created = client.post("/api/v1/sessions", headers=admin_headers,
-                          json={"label": "api", "transport": "sandbox", "auto_start": False})
+    created = client.post(
+        "/api/v1/sessions",
+        headers=admin_headers,
+        json={"label": "api", "transport": "sandbox", "auto_start": False},
+    )
     assert created.status_code == 201
 
 

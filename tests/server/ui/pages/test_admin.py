@@ -8,16 +8,24 @@ from tests.server.ui.conftest import flashes
 
 
 def test_create_edit_block_unblock_delete_a_user(admin_browser):
-    created = admin_browser.submit("/admin/users", {
-        "username": "siti", "password": "password123", "group": "field",
-        "display_name": "Siti", "email": "siti@example.com"})
+    created = admin_browser.submit(
+        "/admin/users",
+        {
+            "username": "siti",
+            "password": "password123",
+            "group": "field",
+            "display_name": "Siti",
+            "email": "siti@example.com",
+        },
+    )
     assert created.status_code == 303
     siti = accounts.find_user("siti")
     url = f"/admin/users/{siti.id}"
     assert created.headers["Location"] == url
     assert "Siti" in admin_browser.get("/admin/users?q=sit").get_data(as_text=True)
-    admin_browser.submit(url, {"display_name": "Siti N.", "group": "operator", "email": "",
-                               "phone": "", "next": url})
+    admin_browser.submit(
+        url, {"display_name": "Siti N.", "group": "operator", "email": "", "phone": "", "next": url}
+    )
     db.session.refresh(siti)
     assert (siti.display_name, siti.group.name, siti.email) == ("Siti N.", "operator", None)
     admin_browser.submit(f"{url}/block", {"reason": "on leave", "next": url})
@@ -31,8 +39,9 @@ def test_create_edit_block_unblock_delete_a_user(admin_browser):
 
 
 def test_user_errors_are_shown(admin_browser, make_user):
-    answer = admin_browser.submit("/admin/users", {"username": "x", "password": "short",
-                                                   "next": "/admin/users"})
+    answer = admin_browser.submit(
+        "/admin/users", {"username": "x", "password": "short", "next": "/admin/users"}
+    )
     assert "username: Use 3-64" in flashes(admin_browser.get(answer.headers["Location"]))
     me = db.session.scalar(db.select(User).where(User.username.startswith("admin")))
     answer = admin_browser.submit(f"/admin/users/{me.id}/delete", {"next": "/admin/users"})
@@ -41,13 +50,20 @@ def test_user_errors_are_shown(admin_browser, make_user):
 
 
 def test_groups_and_their_permissions(admin_browser):
-    admin_browser.submit("/admin/groups", {"name": "viewers", "description": "Read only",
-                                           "permissions": ["sessions:read"]})
+    admin_browser.submit(
+        "/admin/groups",
+        {"name": "viewers", "description": "Read only", "permissions": ["sessions:read"]},
+    )
     group = accounts.get_group("viewers")
     assert group.permissions == ["sessions:read"]
-    admin_browser.submit("/admin/groups/viewers", {
-        "description": "Read and send", "permissions": ["sessions:read", "messages:send"],
-        "next": "/admin/groups"})
+    admin_browser.submit(
+        "/admin/groups/viewers",
+        {
+            "description": "Read and send",
+            "permissions": ["sessions:read", "messages:send"],
+            "next": "/admin/groups",
+        },
+    )
     db.session.refresh(group)
     assert group.permissions == ["messages:send", "sessions:read"]
     page = admin_browser.get("/admin/groups").get_data(as_text=True)

@@ -12,8 +12,10 @@ from tests.server.ui.conftest import flashes
 
 
 def test_create_a_key_that_works_then_revoke_it(operator_browser, client):
-    answer = operator_browser.submit("/api-keys", {
-        "name": "script", "permissions": ["sessions:read"], "expires_at": "2999-01-31"})
+    answer = operator_browser.submit(
+        "/api-keys",
+        {"name": "script", "permissions": ["sessions:read"], "expires_at": "2999-01-31"},
+    )
     assert answer.status_code == 201
     key = re.search(r'value="(kabar_[^"]+)"', answer.get_data(as_text=True)).group(1)
     assert client.get("/api/v1/sessions", headers={"X-API-Key": key}).status_code == 200
@@ -26,15 +28,16 @@ def test_create_a_key_that_works_then_revoke_it(operator_browser, client):
 
 
 def test_refusals_are_explained(operator_browser, make_user):
-    answer = operator_browser.submit("/api-keys", {"name": "too much",
-                                                   "permissions": ["users:manage"],
-                                                   "next": "/api-keys"})
+    answer = operator_browser.submit(
+        "/api-keys", {"name": "too much", "permissions": ["users:manage"], "next": "/api-keys"}
+    )
     assert "do not hold" in flashes(operator_browser.get(answer.headers["Location"]))
     answer = operator_browser.submit("/api-keys", {"name": "none", "next": "/api-keys"})
     assert "at least one permission" in flashes(operator_browser.get(answer.headers["Location"]))
     from server.auth.principal import Principal
 
-    theirs, _ = apikeys.create(Principal.for_user(make_user("operator")), name="theirs",
-                               permissions=None)
+    theirs, _ = apikeys.create(
+        Principal.for_user(make_user("operator")), name="theirs", permissions=None
+    )
     assert operator_browser.submit(f"/api-keys/{theirs.id}/revoke").status_code == 404
     assert "theirs" not in operator_browser.get("/api-keys").get_data(as_text=True)

@@ -8,13 +8,17 @@ from server.events import SessionStatus
 from server.models import db
 
 
-def test_the_stream_carries_my_events_only(app, operator_browser, operator, make_user,
-                                           monkeypatch):
+def test_the_stream_carries_my_events_only(app, operator_browser, operator, make_user, monkeypatch):
     monkeypatch.setitem(app.config["KABAR"], "EVENTS_STREAM_SECONDS", 0)
-    mine = sessions.create(Principal.for_user(operator), label="mine", transport="sandbox",
-                           auto_start=False)
-    theirs = sessions.create(Principal.for_user(make_user("operator")), label="theirs",
-                             transport="sandbox", auto_start=False)
+    mine = sessions.create(
+        Principal.for_user(operator), label="mine", transport="sandbox", auto_start=False
+    )
+    theirs = sessions.create(
+        Principal.for_user(make_user("operator")),
+        label="theirs",
+        transport="sandbox",
+        auto_start=False,
+    )
     for session in (mine, theirs):
         eventlog.record(SessionStatus(status="qr", reason="test"), session)
     db.session.commit()

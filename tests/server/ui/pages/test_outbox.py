@@ -14,8 +14,9 @@ from tests.server.ui.conftest import flashes
 def _session(operator):
     from server import sessions
 
-    return sessions.create(Principal.for_user(operator), label="Out", transport="sandbox",
-                           auto_start=False)
+    return sessions.create(
+        Principal.for_user(operator), label="Out", transport="sandbox", auto_start=False
+    )
 
 
 def test_filter_cancel_and_retry(operator_browser, operator):
@@ -29,16 +30,17 @@ def test_filter_cancel_and_retry(operator_browser, operator):
     only_failed = operator_browser.get("/outbox?status=failed").get_data(as_text=True)
     assert "beta" in only_failed and "alpha" not in only_failed
     assert "boom: the phone is gone" in only_failed
-    by_session = operator_browser.get(f"/outbox?session={session.id}&since=2000-01-01"
-                                      "&until=2999-12-31").get_data(as_text=True)
+    by_session = operator_browser.get(
+        f"/outbox?session={session.id}&since=2000-01-01&until=2999-12-31"
+    ).get_data(as_text=True)
     assert "alpha" in by_session
-    cancelled = operator_browser.submit(f"/outbox/{session.id}/{queued.id}/cancel",
-                                        {"next": "/outbox"})
+    cancelled = operator_browser.submit(
+        f"/outbox/{session.id}/{queued.id}/cancel", {"next": "/outbox"}
+    )
     assert "cancelled" in flashes(operator_browser.get(cancelled.headers["Location"]))
     db.session.expire_all()  # the test's own session still holds the rows as they were
     assert db.session.get(OutboxMessage, queued.seq).status == "cancelled"
-    again = operator_browser.submit(f"/outbox/{session.id}/{queued.id}/cancel",
-                                    {"next": "/outbox"})
+    again = operator_browser.submit(f"/outbox/{session.id}/{queued.id}/cancel", {"next": "/outbox"})
     assert "Only a queued message" in flashes(operator_browser.get(again.headers["Location"]))
     operator_browser.submit(f"/outbox/{session.id}/{failed.id}/retry", {"next": "/outbox"})
     db.session.expire_all()
@@ -58,13 +60,15 @@ def test_bad_filters_are_explained(operator_browser):
 
 def test_broadcast_progress_and_cancel(operator_browser, operator):
     session = _session(operator)
-    row, _ = broadcast.create(session, message={"text": "Hai {name}"}, name="Promo",
-                              recipients=[{"to": "0812-1111-2222", "name": "A"},
-                                          {"to": "0812-1111-3333", "name": "B"}])
+    row, _ = broadcast.create(
+        session,
+        message={"text": "Hai {name}"},
+        name="Promo",
+        recipients=[{"to": "0812-1111-2222", "name": "A"}, {"to": "0812-1111-3333", "name": "B"}],
+    )
     page = operator_browser.get("/outbox").get_data(as_text=True)
     assert "Promo" in page and "0 of 2 sent, 2 waiting" in page
-    operator_browser.submit(f"/outbox/{session.id}/broadcasts/{row.id}/cancel",
-                            {"next": "/outbox"})
+    operator_browser.submit(f"/outbox/{session.id}/broadcasts/{row.id}/cancel", {"next": "/outbox"})
     db.session.expire_all()
     assert db.session.get(Broadcast, row.id).cancelled_at is not None
     assert set(db.session.scalars(sa.select(OutboxMessage.status))) == {"cancelled"}

@@ -9,8 +9,9 @@ from server.ui.pages import overview
 
 
 def test_the_numbers_of_today(operator_browser, operator):
-    session = sessions.create(Principal.for_user(operator), label="Counted",
-                              transport="sandbox", auto_start=False)
+    session = sessions.create(
+        Principal.for_user(operator), label="Counted", transport="sandbox", auto_start=False
+    )
     sent, _ = outbox.send(session, {"to": "0812-1111-2222", "text": "a"})
     sent.status, sent.sent_at = "read", utcnow()
     failed, _ = outbox.send(session, {"to": "0812-1111-3333", "text": "b"})
@@ -26,14 +27,20 @@ def test_the_numbers_of_today(operator_browser, operator):
     assert "<html" not in fragment and "Counted" in fragment
 
 
-def test_cards_follow_permissions_and_features_can_add_theirs(browser_for, make_user,
-                                                              monkeypatch):
+def test_cards_follow_permissions_and_features_can_add_theirs(browser_for, make_user, monkeypatch):
     field = browser_for(make_user("field"))
     page = field.get("/").get_data(as_text=True)
     assert "Runtime" in page and "Today" not in page and "Webhooks" not in page
     monkeypatch.setattr(overview, "CARDS", list(overview.CARDS))
-    overview.add_card(overview.Card("tickets", "ui/cards/runtime.html", "tickets:read",
-                                    lambda principal: {"state": type("S", (), {
-                                        "alive": True, "pid": 42, "started_at": None})()},
-                                    order=60))
+    overview.add_card(
+        overview.Card(
+            "tickets",
+            "ui/cards/runtime.html",
+            "tickets:read",
+            lambda principal: {
+                "state": type("S", (), {"alive": True, "pid": 42, "started_at": None})()
+            },
+            order=60,
+        )
+    )
     assert "Process 42" in field.get("/").get_data(as_text=True)

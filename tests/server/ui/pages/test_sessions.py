@@ -22,8 +22,9 @@ def test_create_a_session_and_list_it(operator_browser):
 
 
 def test_a_bad_form_shows_what_is_wrong_instead_of_failing(operator_browser):
-    answer = operator_browser.submit("/sessions", {"label": "", "transport": "fax",
-                                                   "next": "/sessions"})
+    answer = operator_browser.submit(
+        "/sessions", {"label": "", "transport": "fax", "next": "/sessions"}
+    )
     assert answer.status_code == 303
     shown = flashes(operator_browser.get(answer.headers["Location"]))
     assert "label" in shown and "transport" in shown
@@ -33,14 +34,21 @@ def test_the_qr_shows_live_and_the_sandbox_phone_scans_it(operator_browser, runt
     session_id = _create(operator_browser, auto_start="on")
     url = f"/sessions/{session_id}"
     live = f"{url}?partial=live"
-    wait_for(lambda: "data:image/png;base64," in operator_browser.get(
-        live, headers={"X-Kabar-Fragment": "1"}).get_data(as_text=True), what="a QR")
+    wait_for(
+        lambda: (
+            "data:image/png;base64,"
+            in operator_browser.get(live, headers={"X-Kabar-Fragment": "1"}).get_data(as_text=True)
+        ),
+        what="a QR",
+    )
     fragment = operator_browser.get(live, headers={"X-Kabar-Fragment": "1"})
     assert "<html" not in fragment.get_data(as_text=True)  # just the region
     scanned = operator_browser.submit(f"{url}/scan", {"phone": "6281100000007", "next": url})
     assert "Scanned" in flashes(operator_browser.get(scanned.headers["Location"]))
-    wait_for(lambda: 'data-status="connected"' in operator_browser.get(live).get_data(
-        as_text=True), what="connected")
+    wait_for(
+        lambda: 'data-status="connected"' in operator_browser.get(live).get_data(as_text=True),
+        what="connected",
+    )
     assert "+6281100000007" in operator_browser.get(url).get_data(as_text=True)
 
 
@@ -71,15 +79,25 @@ def test_logout_with_the_runtime_down_says_why(operator_browser):
 def test_pacing_and_settings_are_saved_and_checked(operator_browser):
     session_id = _create(operator_browser)
     url = f"/sessions/{session_id}"
-    operator_browser.submit(f"{url}/pacing", {
-        "enabled": "on", "min_interval": "5", "jitter": "1.5", "daily_cap": "300",
-        "quiet_start": "22:00", "quiet_end": "06:00", "timezone": "Asia/Makassar",
-        "next": url})
+    operator_browser.submit(
+        f"{url}/pacing",
+        {
+            "enabled": "on",
+            "min_interval": "5",
+            "jitter": "1.5",
+            "daily_cap": "300",
+            "quiet_start": "22:00",
+            "quiet_end": "06:00",
+            "timezone": "Asia/Makassar",
+            "next": url,
+        },
+    )
     pacing = db.session.get(WaSession, session_id).settings["pacing"]
     assert pacing["min_interval"] == 5.0 and pacing["daily_cap"] == 300
     assert pacing["quiet_start"] == "22:00" and pacing["timezone"] == "Asia/Makassar"
-    bad = operator_browser.submit(f"{url}/pacing", {"min_interval": "soon",
-                                                    "quiet_start": "22:00", "next": url})
+    bad = operator_browser.submit(
+        f"{url}/pacing", {"min_interval": "soon", "quiet_start": "22:00", "next": url}
+    )
     shown = flashes(operator_browser.get(bad.headers["Location"]))
     assert "Not a number" in shown
     bad = operator_browser.submit(f"{url}/pacing", {"quiet_start": "22:00", "next": url})
@@ -94,8 +112,12 @@ def test_pacing_and_settings_are_saved_and_checked(operator_browser):
 def test_another_tenants_session_is_not_found(browser_for, make_user):
     from server.auth.principal import Principal
 
-    theirs = service.create(Principal.for_user(make_user("operator")), label="theirs",
-                            transport="sandbox", auto_start=False)
+    theirs = service.create(
+        Principal.for_user(make_user("operator")),
+        label="theirs",
+        transport="sandbox",
+        auto_start=False,
+    )
     mine = browser_for(make_user("operator"))
     assert mine.get(f"/sessions/{theirs.id}").status_code == 404
     assert mine.submit(f"/sessions/{theirs.id}/delete").status_code == 404

@@ -25,8 +25,9 @@ def _text(response) -> str:
 
 
 def _report(desk, text, phone=REPORTER, **kwargs):  # noqa: F811
-    return lifecycle.create(text, desk.actor(phone), reporter_phone=phone,
-                          session_id=desk.session.id, **kwargs)
+    return lifecycle.create(
+        text, desk.actor(phone), reporter_phone=phone, session_id=desk.session.id, **kwargs
+    )
 
 
 @pytest.fixture
@@ -55,8 +56,7 @@ def test_the_list_filters_searches_and_pages(manager, tickets, monkeypatch):
     assert _numbers(_text(manager.get("/helpdesk?status=assigned"))) == [lamp]
     assert _numbers(_text(manager.get("/helpdesk?q=PINTU"))) == [door]
     assert _numbers(_text(manager.get(f"/helpdesk?reporter={STRANGER}"))) == [guest]
-    assert _numbers(_text(manager.get("/helpdesk?status=open&q=&from=&to="))) == [
-        guest, door, lamp]
+    assert _numbers(_text(manager.get("/helpdesk?status=open&q=&from=&to="))) == [guest, door, lamp]
     fragment = _text(manager.get("/helpdesk?partial=list&status=new"))
     assert "<html" not in fragment and _numbers(fragment) == [guest, door]
     bad = manager.get("/helpdesk?status=lost")
@@ -76,8 +76,10 @@ def test_field_officers_see_only_their_assignments(desk, tickets, browser_for): 
     assert "lampu kelas B201 mati" in page and "Assign to" not in page  # no tickets:assign
     assert officer.get(f"/helpdesk/tickets/{door}").status_code == 404
     assert officer.get(f"/helpdesk/tickets/{door}/print").status_code == 404
-    assert officer.submit(f"/helpdesk/tickets/{lamp}/assign",
-                          {"assignee": desk.tbo.id}).status_code == 403
+    assert (
+        officer.submit(f"/helpdesk/tickets/{lamp}/assign", {"assignee": desk.tbo.id}).status_code
+        == 403
+    )
     overview = _text(officer.get("/"))
     assert 'data-stat="tickets-assigned"><a href="/helpdesk?status=assigned">1<' in overview
 
@@ -94,8 +96,9 @@ def test_a_ticket_with_its_timeline_and_photos(desk, manager, browser_for):  # n
     assert served.mimetype == "image/jpeg"
     served.close()
     assert manager.get(f"/helpdesk/tickets/{ticket.number}/photo?event=999").status_code == 404
-    assert browser_for(desk.tbo).get(
-        f"/helpdesk/tickets/{ticket.number}/photo").status_code == 404  # not theirs
+    assert (
+        browser_for(desk.tbo).get(f"/helpdesk/tickets/{ticket.number}/photo").status_code == 404
+    )  # not theirs
     assert manager.get("/helpdesk/tickets/BRT0000000").status_code == 404
 
 
@@ -105,8 +108,9 @@ def test_assign_with_a_note_add_progress_and_change_the_status(desk, manager):  
     url = f"/helpdesk/tickets/{ticket.number}"
     page = _text(manager.get(url))
     assert "Siswanto (TBO)" in page and "Adrasha (TBO)" in page
-    assigned = manager.submit(f"{url}/assign", {"assignee": desk.tbo.id,
-                                                "note": "segera ke lokasi", "next": url})
+    assigned = manager.submit(
+        f"{url}/assign", {"assignee": desk.tbo.id, "note": "segera ke lokasi", "next": url}
+    )
     assert assigned.status_code == 303
     shown = manager.get(url)
     assert f"Ticket {ticket.number} assigned to Siswanto." in flashes(shown)
@@ -115,21 +119,23 @@ def test_assign_with_a_note_add_progress_and_change_the_status(desk, manager):  
     page = _text(manager.get(url))
     assert f'value="{photo.id}"' not in page  # the photo names no ticket yet
     db.session.expire_all()
-    progressed = manager.submit(f"{url}/progress", {"note": "lampu dipesan",
-                                                    "photo_message_id": photo.id,
-                                                    "next": url})
+    progressed = manager.submit(
+        f"{url}/progress", {"note": "lampu dipesan", "photo_message_id": photo.id, "next": url}
+    )
     assert "Progress recorded" in flashes(manager.get(progressed.headers["Location"]))
     event = db.session.get(Ticket, ticket.id).events[-1]
     assert (event.kind, event.note, event.photo_message_id) == (
-        "progress", "lampu dipesan", photo.id)
+        "progress",
+        "lampu dipesan",
+        photo.id,
+    )
     assert f"photo?event={event.id}" in _text(manager.get(url))
 
     empty = manager.submit(f"{url}/progress", {"note": "", "next": url})
     assert "Write what was done" in flashes(manager.get(empty.headers["Location"]))
     started = manager.submit(f"{url}/status", {"status": "in_progress", "next": url})
     assert "is now in progress" in flashes(manager.get(started.headers["Location"]))
-    finished = manager.submit(f"{url}/status", {"status": "done", "note": "beres",
-                                                "next": url})
+    finished = manager.submit(f"{url}/status", {"status": "done", "note": "beres", "next": url})
     assert "is now done" in flashes(manager.get(finished.headers["Location"]))
     refused = manager.submit(f"{url}/status", {"status": "in_progress", "next": url})
     assert "it can be started only when" in flashes(manager.get(refused.headers["Location"]))
@@ -156,8 +162,9 @@ def test_statistics_exports_and_print_views(manager, tickets):
     assert xlsx.headers["Content-Disposition"].endswith('.xlsx"')
     sheet = load_workbook(io.BytesIO(xlsx.data)).active
     assert sorted(row[0].value for row in sheet.iter_rows(min_row=2)) == sorted([door, guest])
-    rows = list(csv.reader(io.StringIO(manager.get(
-        "/helpdesk/export?format=csv").data.decode("utf-8-sig"))))
+    rows = list(
+        csv.reader(io.StringIO(manager.get("/helpdesk/export?format=csv").data.decode("utf-8-sig")))
+    )
     assert rows[0][0] == "Number" and len(rows) == 4
     assert manager.get("/helpdesk/export?format=pdf").status_code == 422
 

@@ -16,11 +16,19 @@ from server.models import Workflow, WorkflowRun, db
 from server.workflows import store
 from tests.server.ui.conftest import flashes
 
-HELLO = {"name": "hello", "trigger": {"type": "message", "command": ["#hello"]},
-         "start": "greet", "nodes": {
-             "greet": {"type": "send", "params": {"to": "{{ trigger.sender }}",
-                                                  "text": "Halo!"}, "next": {"next": "done"}},
-             "done": {"type": "end"}}}
+HELLO = {
+    "name": "hello",
+    "trigger": {"type": "message", "command": ["#hello"]},
+    "start": "greet",
+    "nodes": {
+        "greet": {
+            "type": "send",
+            "params": {"to": "{{ trigger.sender }}", "text": "Halo!"},
+            "next": {"next": "done"},
+        },
+        "done": {"type": "end"},
+    },
+}
 WORKFLOWS = Path(__file__).parents[4] / "workflows"
 
 
@@ -33,8 +41,7 @@ def _workflow(name: str = "hello") -> Workflow | None:
     return db.session.scalar(sa.select(Workflow).where(Workflow.name == name))
 
 
-def test_an_invalid_upload_lists_each_error_at_its_json_path_and_keeps_the_text(
-        operator_browser):
+def test_an_invalid_upload_lists_each_error_at_its_json_path_and_keeps_the_text(operator_browser):
     broken = json.loads(json.dumps(HELLO))
     broken["nodes"]["greet"]["type"] = "sned"
     broken["nodes"]["done"]["next"] = {"next": "nowhere"}
@@ -49,7 +56,7 @@ def test_an_invalid_upload_lists_each_error_at_its_json_path_and_keeps_the_text(
     assert text in page  # the text stays in the box, to be fixed
     assert _workflow() is None
 
-    not_json = operator_browser.submit("/workflows", {"doc": "{\"name\": "})
+    not_json = operator_browser.submit("/workflows", {"doc": '{"name": '})
     assert not_json.status_code == 422 and "not valid JSON at line 1" in _text(not_json)
     empty = operator_browser.submit("/workflows", {"doc": "  "})
     assert "Paste the workflow" in _text(empty)
@@ -78,31 +85,33 @@ def test_check_upload_enable_disable_and_see_the_graph(operator_browser):
 
     changed = json.loads(json.dumps(HELLO))
     changed["nodes"]["greet"]["params"]["text"] = "Halo lagi!"
-    again = operator_browser.submit("/workflows", {"doc": json.dumps(changed),
-                                                   "enable": "on"})
+    again = operator_browser.submit("/workflows", {"doc": json.dumps(changed), "enable": "on"})
     assert "saved (version 2)" in flashes(operator_browser.get(again.headers["Location"]))
     assert (_workflow().version, _workflow().enabled) == (2, True)
     first = _text(operator_browser.get("/workflows/hello?version=1"))
     assert "Halo!" in first and "Halo lagi!" not in first
 
 
-def test_a_file_upload_and_a_name_someone_else_holds(operator_browser, make_user,
-                                                     browser_for):
-    answer = operator_browser.submit("/workflows", {
-        "file": (io.BytesIO(json.dumps(HELLO).encode()), "hello.json")},
-        content_type="multipart/form-data")
+def test_a_file_upload_and_a_name_someone_else_holds(operator_browser, make_user, browser_for):
+    answer = operator_browser.submit(
+        "/workflows",
+        {"file": (io.BytesIO(json.dumps(HELLO).encode()), "hello.json")},
+        content_type="multipart/form-data",
+    )
     assert answer.status_code == 303
     other = browser_for(make_user("operator"))
     # Names are per owner: the other user gets a "hello" of their own, and learns nothing.
     own = other.submit("/workflows", {"doc": json.dumps(HELLO)})
     assert own.status_code == 303
-    bad_file = other.submit("/workflows", {"file": (io.BytesIO(b"\xff{"), "x.json")},
-                            content_type="multipart/form-data")
-    assert bad_file.status_code == 422 and "The uploaded file is not valid JSON" in \
-        _text(bad_file)
-    cut = other.submit("/workflows/validate", {
-        "file": (io.BytesIO(b'{"name": "cut",'), "cut.json")},
-        content_type="multipart/form-data")
+    bad_file = other.submit(
+        "/workflows", {"file": (io.BytesIO(b"\xff{"), "x.json")}, content_type="multipart/form-data"
+    )
+    assert bad_file.status_code == 422 and "The uploaded file is not valid JSON" in _text(bad_file)
+    cut = other.submit(
+        "/workflows/validate",
+        {"file": (io.BytesIO(b'{"name": "cut",'), "cut.json")},
+        content_type="multipart/form-data",
+    )
     assert cut.status_code == 422 and "at line 1" in _text(cut)
     assert '>{"name": "cut",</textarea>' in _text(cut)  # the file's text, to fix here
 
@@ -127,9 +136,17 @@ def _upload(browser, doc) -> None:
 
 
 def test_runs_by_hand_their_trace_cancel_and_retry(operator_browser):
-    _upload(operator_browser, {"name": "later", "start": "wait", "nodes": {
-        "wait": {"type": "delay", "params": {"seconds": 3600}, "next": {"next": "done"}},
-        "done": {"type": "end"}}})
+    _upload(
+        operator_browser,
+        {
+            "name": "later",
+            "start": "wait",
+            "nodes": {
+                "wait": {"type": "delay", "params": {"seconds": 3600}, "next": {"next": "done"}},
+                "done": {"type": "end"},
+            },
+        },
+    )
     started = operator_browser.submit("/workflows/later/run", {"input": '{"who": "Budi"}'})
     assert started.status_code == 303 and started.headers["Location"].startswith("/runs/")
     run_url = started.headers["Location"]
@@ -138,7 +155,7 @@ def test_runs_by_hand_their_trace_cancel_and_retry(operator_browser):
     assert "Run started; its status: waiting." in flashes(page)
     assert 'class="node kind-wait start visited at-waiting"' in shown
     assert "data-wait" in shown and "until" in shown and '"who": "Budi"' in shown
-    assert 'data-node="wait"' in shown and "data-step=\"1\"" in shown
+    assert 'data-node="wait"' in shown and 'data-step="1"' in shown
     listed = _text(operator_browser.get("/runs?status=waiting&workflow=later"))
     assert run_url in listed
     assert run_url not in _text(operator_browser.get("/runs?status=failed"))
@@ -147,15 +164,24 @@ def test_runs_by_hand_their_trace_cancel_and_retry(operator_browser):
     again = operator_browser.submit(f"{run_url}/cancel", {"next": run_url})
     assert "only a waiting run" in flashes(operator_browser.get(again.headers["Location"]))
 
-    _upload(operator_browser, {"name": "broken", "start": "stop", "nodes": {
-        "stop": {"type": "end", "params": {"status": "failed", "reason": "on purpose"}}}})
+    _upload(
+        operator_browser,
+        {
+            "name": "broken",
+            "start": "stop",
+            "nodes": {
+                "stop": {"type": "end", "params": {"status": "failed", "reason": "on purpose"}}
+            },
+        },
+    )
     failed = operator_browser.submit("/workflows/broken/run", {}).headers["Location"]
     shown = _text(operator_browser.get(failed))
     assert "on purpose" in shown and "at-failed" in shown
     retried = operator_browser.submit(f"{failed}/retry", {"next": failed})
     assert "retried" in flashes(operator_browser.get(retried.headers["Location"]))
-    bad = operator_browser.submit("/workflows/broken/run", {"input": "{nope",
-                                                            "next": "/workflows/broken"})
+    bad = operator_browser.submit(
+        "/workflows/broken/run", {"input": "{nope", "next": "/workflows/broken"}
+    )
     assert "Not valid JSON" in flashes(operator_browser.get(bad.headers["Location"]))
     assert operator_browser.get("/runs?status=nope").status_code == 422
 
@@ -179,8 +205,14 @@ def test_read_the_folder_and_delete(app, admin_browser, tmp_path, monkeypatch):
 
 
 def test_the_overview_counts_waiting_and_failed_runs(operator_browser):
-    _upload(operator_browser, {"name": "later", "start": "wait", "nodes": {
-        "wait": {"type": "delay", "params": {"seconds": 3600}}}})
+    _upload(
+        operator_browser,
+        {
+            "name": "later",
+            "start": "wait",
+            "nodes": {"wait": {"type": "delay", "params": {"seconds": 3600}}},
+        },
+    )
     operator_browser.submit("/workflows/later/run", {})
     page = operator_browser.get("/").get_data(as_text=True)
     assert 'data-stat="runs-waiting"><a href="/runs?status=waiting">1<' in page

@@ -54,7 +54,8 @@ from neonize.proto.waCommon.WACommon_pb2 import MessageKey  # noqa: E402
 
 N, E = nz.N, nz.E
 PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP8z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg==")
+    "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP8z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg=="
+)
 
 
 # --- event builders (docs/neonize-notes.md §3) ------------------------------------------
@@ -82,8 +83,14 @@ def fill_required(msg):
 
 
 def jid(user: str, server: str = "s.whatsapp.net", device: int = 0):
-    return N.JID(User=user, Server=server, Device=device, RawAgent=0, Integrator=0,
-                 IsEmpty=not user and not server)
+    return N.JID(
+        User=user,
+        Server=server,
+        Device=device,
+        RawAgent=0,
+        Integrator=0,
+        IsEmpty=not user and not server,
+    )
 
 
 EMPTY = N.JID(User="", Server="", Device=0, RawAgent=0, Integrator=0, IsEmpty=True)
@@ -95,26 +102,44 @@ T0_MS = 1_700_000_000_000
 
 
 def source(chat, sender, *, is_group=False, from_me=False, sender_alt=None, addressing=N.PN):
-    return N.MessageSource(Chat=chat, Sender=sender, IsFromMe=from_me, IsGroup=is_group,
-                           AddressingMode=addressing, SenderAlt=sender_alt or EMPTY,
-                           RecipientAlt=EMPTY, BroadcastListOwner=EMPTY)
+    return N.MessageSource(
+        Chat=chat,
+        Sender=sender,
+        IsFromMe=from_me,
+        IsGroup=is_group,
+        AddressingMode=addressing,
+        SenderAlt=sender_alt or EMPTY,
+        RecipientAlt=EMPTY,
+        BroadcastListOwner=EMPTY,
+    )
 
 
 def message_ev(src, body, *, msg_id="3EB0TEST0001", push_name="Alice", ts_ms=T0_MS):
-    info = N.MessageInfo(MessageSource=src, ID=msg_id, ServerID=0, Type="text",
-                         Pushname=push_name, Timestamp=ts_ms, Category="", Multicast=False,
-                         MediaType="", Edit="")
+    info = N.MessageInfo(
+        MessageSource=src,
+        ID=msg_id,
+        ServerID=0,
+        Type="text",
+        Pushname=push_name,
+        Timestamp=ts_ms,
+        Category="",
+        Multicast=False,
+        MediaType="",
+        Edit="",
+    )
     return fill_required(N.Message(Info=info, Message=body))
 
 
 def receipt(ids, kind, ts=1_700_000_100):
-    return fill_required(N.Receipt(MessageSource=source(ALICE, ALICE), MessageIDs=ids,
-                                   Timestamp=ts, Type=kind))
+    return fill_required(
+        N.Receipt(MessageSource=source(ALICE, ALICE), MessageIDs=ids, Timestamp=ts, Type=kind)
+    )
 
 
 def device(user="15559990000", push_name="Kabar Bot"):
-    return fill_required(N.Device(JID=jid(user, device=12), LID=jid("999888777", "lid"),
-                                  PushName=push_name))
+    return fill_required(
+        N.Device(JID=jid(user, device=12), LID=jid("999888777", "lid"), PushName=push_name)
+    )
 
 
 def feed(client, ev, code: int | None = None) -> None:
@@ -137,12 +162,24 @@ def feed(client, ev, code: int | None = None) -> None:
 class FakeClient:
     """neonize's ``NewClient`` with the Go side modelled (see the module docstring)."""
 
-    def __init__(self, name, *, uuid, jid=None, new_device=False, device_name="Kabar",
-                 platform="CHROME",
-                 paired=True):
+    def __init__(
+        self,
+        name,
+        *,
+        uuid,
+        jid=None,
+        new_device=False,
+        device_name="Kabar",
+        platform="CHROME",
+        paired=True,
+    ):
         self.name, self.uuid = name, uuid.encode()
-        self.factory_args = {"jid": jid, "new_device": new_device, "device_name": device_name,
-                             "platform": platform}
+        self.factory_args = {
+            "jid": jid,
+            "new_device": new_device,
+            "device_name": device_name,
+            "platform": platform,
+        }
         self.event = Event(self)  # the real dispatcher, as on a NewClient
         self.me = None
         self.connected = False
@@ -183,8 +220,10 @@ class FakeClient:
     def scan(self) -> None:
         """The phone scans the code: PairSuccess, then Connected, both held back until
         FetchMe sees the new device and CallbackFunction starts."""
-        feed(self, fill_required(N.PairStatus(ID=ME, Status=N.PairStatus.SUCCESS,
-                                              Platform="android")))
+        feed(
+            self,
+            fill_required(N.PairStatus(ID=ME, Status=N.PairStatus.SUCCESS, Platform="android")),
+        )
         feed(self, N.Connected(status=True))
         with self._lock:
             self._scanned = True
@@ -279,40 +318,64 @@ class FakeClient:
         return "ABCD-EFGH"
 
     # sending
-    def send_message(self, to, message, link_preview=False, ghost_mentions=None,
-                     mentions_are_lids=False, add_msg_secret=False):
+    def send_message(
+        self,
+        to,
+        message,
+        link_preview=False,
+        ghost_mentions=None,
+        mentions_are_lids=False,
+        add_msg_secret=False,
+    ):
         self._record("send_message", to, message)
         if self.fail_send is not None:
             raise self.fail_send
-        return fill_required(N.SendResponse(ID=f"3EB0WA{next(self._ids):04d}",
-                                            Timestamp=1_700_000_050, ServerID=0))
+        return fill_required(
+            N.SendResponse(ID=f"3EB0WA{next(self._ids):04d}", Timestamp=1_700_000_050, ServerID=0)
+        )
 
     def upload(self, binary, media_type=None):
         self._record("upload", binary, media_type)
-        return fill_required(N.UploadResponse(
-            url="https://mmg.whatsapp.net/up", DirectPath="/v/up", Handle="",
-            MediaKey=b"k" * 32, FileEncSHA256=b"e" * 32, FileSHA256=b"s" * 32,
-            FileLength=len(binary)))
+        return fill_required(
+            N.UploadResponse(
+                url="https://mmg.whatsapp.net/up",
+                DirectPath="/v/up",
+                Handle="",
+                MediaKey=b"k" * 32,
+                FileEncSHA256=b"e" * 32,
+                FileSHA256=b"s" * 32,
+                FileLength=len(binary),
+            )
+        )
 
     def build_reaction(self, chat, sender, message_id, reaction):
         self._record("build_reaction", chat, sender, message_id, reaction)
-        return E.Message(reactionMessage=E.ReactionMessage(
-            key=MessageKey(remoteJID=f"{chat.User}@{chat.Server}", ID=message_id),
-            text=reaction))
+        return E.Message(
+            reactionMessage=E.ReactionMessage(
+                key=MessageKey(remoteJID=f"{chat.User}@{chat.Server}", ID=message_id), text=reaction
+            )
+        )
 
     def build_poll_vote_creation(self, name, options, selectable_count, quoted=None):
         self._record("build_poll_vote_creation", name, options, selectable_count)
-        return E.Message(pollCreationMessage=E.PollCreationMessage(
-            name=name, options=[E.PollCreationMessage.Option(optionName=o) for o in options],
-            selectableOptionsCount=selectable_count.value))
+        return E.Message(
+            pollCreationMessage=E.PollCreationMessage(
+                name=name,
+                options=[E.PollCreationMessage.Option(optionName=o) for o in options],
+                selectableOptionsCount=selectable_count.value,
+            )
+        )
 
     def decrypt_poll_vote(self, message):
         """As whatsmeow answers: the picked options as SHA-256 hashes of their names."""
         self._record("decrypt_poll_vote", message)
         if message.Info.ID not in self.votes:
             raise DecryptPollVoteError("failed to get message secret: not found")
-        return E.PollVoteMessage(selectedOptions=[
-            hashlib.sha256(o.encode()).digest() for o in self.votes[message.Info.ID]])
+        return E.PollVoteMessage(
+            selectedOptions=[
+                hashlib.sha256(o.encode()).digest() for o in self.votes[message.Info.ID]
+            ]
+        )
 
     def mark_read(self, *message_ids, chat, sender, receipt, timestamp=None):
         self._record("mark_read", *message_ids, chat=chat, sender=sender, receipt=receipt)
@@ -330,9 +393,14 @@ class FakeClient:
     # look-ups
     def is_on_whatsapp(self, *numbers):
         self._record("is_on_whatsapp", *numbers)
-        return [fill_required(N.IsOnWhatsAppResponse(
-            Query=n, JID=jid(n.lstrip("+")), IsIn=n.lstrip("+") not in self.unregistered))
-            for n in numbers]
+        return [
+            fill_required(
+                N.IsOnWhatsAppResponse(
+                    Query=n, JID=jid(n.lstrip("+")), IsIn=n.lstrip("+") not in self.unregistered
+                )
+            )
+            for n in numbers
+        ]
 
     def get_profile_picture(self, jid, extra=None):
         self._record("get_profile_picture", jid)
@@ -344,18 +412,37 @@ class FakeClient:
 
     def get_user_info(self, *jid):
         self._record("get_user_info", *jid)
-        return [fill_required(N.GetUserInfoSingleReturnFunction(JID=j, UserInfo=N.UserInfo(
-            Status="Hey", PictureID="p1", Devices=[globals()["jid"](j.User, device=3)])))
-            for j in jid]
+        return [
+            fill_required(
+                N.GetUserInfoSingleReturnFunction(
+                    JID=j,
+                    UserInfo=N.UserInfo(
+                        Status="Hey", PictureID="p1", Devices=[globals()["jid"](j.User, device=3)]
+                    ),
+                )
+            )
+            for j in jid
+        ]
 
     # groups
     @staticmethod
     def _group(name="Team"):
-        return fill_required(N.GroupInfo(
-            JID=GROUP, OwnerJID=ME, GroupName=N.GroupName(Name=name),
-            GroupTopic=N.GroupTopic(Topic="Plans"), GroupAnnounce=N.GroupAnnounce(IsAnnounce=True),
-            Participants=[fill_required(N.GroupParticipant(
-                JID=ALICE_LID, PhoneNumber=ALICE, IsAdmin=True, DisplayName="Alice"))]))
+        return fill_required(
+            N.GroupInfo(
+                JID=GROUP,
+                OwnerJID=ME,
+                GroupName=N.GroupName(Name=name),
+                GroupTopic=N.GroupTopic(Topic="Plans"),
+                GroupAnnounce=N.GroupAnnounce(IsAnnounce=True),
+                Participants=[
+                    fill_required(
+                        N.GroupParticipant(
+                            JID=ALICE_LID, PhoneNumber=ALICE, IsAdmin=True, DisplayName="Alice"
+                        )
+                    )
+                ],
+            )
+        )
 
     def get_group_info(self, jid):
         self._record("get_group_info", jid)
@@ -378,19 +465,41 @@ class FakeClient:
 
     def update_group_participants(self, jid, participants_changes, action):
         self._record("update_group_participants", jid, participants_changes, action)
-        return [fill_required(N.GroupParticipant(JID=p, Error=403 if p.User == "2" else 0))
-                for p in participants_changes]
+        return [
+            fill_required(N.GroupParticipant(JID=p, Error=403 if p.User == "2" else 0))
+            for p in participants_changes
+        ]
 
 
-NEWCLIENT_METHODS = ["connect", "stop", "logout", "get_me", "get_pn_from_lid",
-                     "get_lid_from_pn", "reject_call", "PairPhone",
-                     "send_message", "upload", "build_reaction", "build_poll_vote_creation",
-                     "decrypt_poll_vote", "mark_read", "send_chat_presence", "send_presence",
-                     "download_any",
-                     "is_on_whatsapp", "get_profile_picture", "get_joined_groups",
-                     "get_user_info", "get_group_info", "create_group", "set_group_topic",
-                     "get_group_invite_link", "join_group_with_link",
-                     "update_group_participants"]
+NEWCLIENT_METHODS = [
+    "connect",
+    "stop",
+    "logout",
+    "get_me",
+    "get_pn_from_lid",
+    "get_lid_from_pn",
+    "reject_call",
+    "PairPhone",
+    "send_message",
+    "upload",
+    "build_reaction",
+    "build_poll_vote_creation",
+    "decrypt_poll_vote",
+    "mark_read",
+    "send_chat_presence",
+    "send_presence",
+    "download_any",
+    "is_on_whatsapp",
+    "get_profile_picture",
+    "get_joined_groups",
+    "get_user_info",
+    "get_group_info",
+    "create_group",
+    "set_group_topic",
+    "get_group_invite_link",
+    "join_group_with_link",
+    "update_group_participants",
+]
 
 
 # --- tests against the real library, in a loopback-only network namespace -----------------
@@ -456,8 +565,11 @@ def no_handler_errors(caplog):
     """A handler that fails logs an error instead of raising into ctypes: fail the test."""
     caplog.set_level(logging.WARNING, logger="server.whatsapp.neonize")
     yield
-    errors = [r for r in caplog.records if r.name.startswith("server.whatsapp.neonize")
-              and r.levelno >= logging.ERROR]
+    errors = [
+        r
+        for r in caplog.records
+        if r.name.startswith("server.whatsapp.neonize") and r.levelno >= logging.ERROR
+    ]
     assert not errors, [r.getMessage() for r in errors]
 
 
@@ -478,9 +590,13 @@ def make(tmp_path):
 
         n = len(made)
         options.setdefault("route_go_stdout", False)  # pytest owns this process's fd 1
-        transport = NeonizeTransport(session_id=f"ses{n}", store_dir=tmp_path / f"s{n}",
-                                     emit=recorder, options=options,
-                                     client_factory=client_factory)
+        transport = NeonizeTransport(
+            session_id=f"ses{n}",
+            store_dir=tmp_path / f"s{n}",
+            emit=recorder,
+            options=options,
+            client_factory=client_factory,
+        )
         made.append(transport)
         transport.start()
         wait_for(lambda: clients and clients[0].called("connect"), what="connect()")

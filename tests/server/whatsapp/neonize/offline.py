@@ -48,8 +48,7 @@ def _netns_works() -> str:
     """'' if ``unshare -rn`` can make a namespace here, else why not."""
     if shutil.which("unshare") is None:
         return "the unshare command (util-linux) is not installed"
-    probe = subprocess.run(["unshare", "-rn", "true"], capture_output=True, text=True,
-                           check=False)
+    probe = subprocess.run(["unshare", "-rn", "true"], capture_output=True, text=True, check=False)
     return "" if probe.returncode == 0 else f"unshare -rn fails here: {probe.stderr.strip()}"
 
 
@@ -69,19 +68,31 @@ def run_inside(item: pytest.Function) -> None:
     reports = [r for r in batch["reports"] if r["nodeid"] == item.nodeid]
     failed = [r for r in reports if r["outcome"] == "failed"]
     if failed:
-        pytest.fail("\n\n".join(f"inside the loopback-only namespace ({r['when']}):\n"
-                                 f"{r['longrepr']}\n{r['stderr']}" for r in failed),
-                    pytrace=False)
+        pytest.fail(
+            "\n\n".join(
+                f"inside the loopback-only namespace ({r['when']}):\n{r['longrepr']}\n{r['stderr']}"
+                for r in failed
+            ),
+            pytrace=False,
+        )
     skipped = [r for r in reports if r["outcome"] == "skipped"]
     if skipped:
         pytest.skip(f"skipped inside the namespace: {skipped[0]['longrepr']}")
     if not any(r["when"] == "call" and r["outcome"] == "passed" for r in reports):
-        pytest.fail(f"did not run inside the namespace (exit {batch['code']}):\n"
-                    f"{batch['output'][-8000:]}", pytrace=False)
-    if batch["code"] != 0 and item.nodeid == batch["first"] and not any(
-            r["outcome"] == "failed" for r in batch["reports"]):
-        pytest.fail(f"the sub-pytest in the namespace ended with exit {batch['code']}:\n"
-                    f"{batch['output'][-8000:]}", pytrace=False)
+        pytest.fail(
+            f"did not run inside the namespace (exit {batch['code']}):\n{batch['output'][-8000:]}",
+            pytrace=False,
+        )
+    if (
+        batch["code"] != 0
+        and item.nodeid == batch["first"]
+        and not any(r["outcome"] == "failed" for r in batch["reports"])
+    ):
+        pytest.fail(
+            f"the sub-pytest in the namespace ended with exit {batch['code']}:\n"
+            f"{batch['output'][-8000:]}",
+            pytrace=False,
+        )
 
 
 def _run_batch(item: pytest.Function) -> dict:
@@ -92,16 +103,37 @@ def _run_batch(item: pytest.Function) -> dict:
     with tempfile.TemporaryDirectory(prefix="kabar-netns-") as folder:
         report = Path(folder) / "reports.jsonl"
         env = dict(os.environ, KABAR_NETNS="1", **{_REPORT: str(report)}, **_postgres_env())
-        command = [sys.executable, "-m", "pytest", *[i.nodeid for i in items], "-q",
-                   "-p", "no:cacheprovider", "--no-header"]
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            *[i.nodeid for i in items],
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--no-header",
+        ]
         script = 'command -v ip >/dev/null && ip link set lo up; exec "$@"'
-        done = subprocess.run(["unshare", "-rn", "sh", "-c", script, "sh", *command],
-                              cwd=str(item.config.rootpath), env=env, capture_output=True,
-                              text=True, timeout=900, check=False)
-        reports = [json.loads(line) for line in report.read_text().splitlines()] \
-            if report.exists() else []
-    _batch = {"reports": reports, "code": done.returncode, "first": items[0].nodeid,
-              "output": done.stdout + done.stderr}
+        done = subprocess.run(
+            ["unshare", "-rn", "sh", "-c", script, "sh", *command],
+            cwd=str(item.config.rootpath),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        reports = (
+            [json.loads(line) for line in report.read_text().splitlines()]
+            if report.exists()
+            else []
+        )
+    _batch = {
+        "reports": reports,
+        "code": done.returncode,
+        "first": items[0].nodeid,
+        "output": done.stdout + done.stderr,
+    }
     return _batch
 
 
@@ -116,9 +148,18 @@ def record_report(report: pytest.TestReport) -> None:
     elif report.longrepr is not None:
         longrepr = str(report.longrepr)
     with open(path, "a") as out:
-        out.write(json.dumps({"nodeid": report.nodeid, "when": report.when,
-                              "outcome": report.outcome, "longrepr": longrepr,
-                              "stderr": report.capstderr[-4000:]}) + "\n")
+        out.write(
+            json.dumps(
+                {
+                    "nodeid": report.nodeid,
+                    "when": report.when,
+                    "outcome": report.outcome,
+                    "longrepr": longrepr,
+                    "stderr": report.capstderr[-4000:],
+                }
+            )
+            + "\n"
+        )
 
 
 def _postgres_env() -> dict[str, str]:
@@ -131,8 +172,11 @@ def _postgres_env() -> dict[str, str]:
     url = sa.engine.make_url(POSTGRES_URL)
     if _relay is None:
         _relay = PostgresRelay(url.host or "127.0.0.1", url.port or 5432)
-    return {_PG_SOCKET_DIR: str(_relay.dir), _PG_DATABASE: url.database,
-            _PG_USER: url.username or "postgres"}
+    return {
+        _PG_SOCKET_DIR: str(_relay.dir),
+        _PG_DATABASE: url.database,
+        _PG_USER: url.username or "postgres",
+    }
 
 
 def finish() -> None:
@@ -167,8 +211,9 @@ class PostgresRelay:
                 inner.close()
                 continue
             for a, b in ((inner, outer), (outer, inner)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True,
-                                 name="kabar-pg-relay-pump").start()
+                threading.Thread(
+                    target=self._pump, args=(a, b), daemon=True, name="kabar-pg-relay-pump"
+                ).start()
 
     @staticmethod
     def _pump(source: socket.socket, sink: socket.socket) -> None:
@@ -203,9 +248,15 @@ class PostgresStore:
         self.user = env[_PG_USER]
 
     def url(self, application: str = "kabar-test-store") -> str:
-        query = urllib.parse.urlencode({
-            "host": self.socket_dir, "port": "5432", "sslmode": "disable",
-            "application_name": application, "options": f"-csearch_path={self.schema}"})
+        query = urllib.parse.urlencode(
+            {
+                "host": self.socket_dir,
+                "port": "5432",
+                "sslmode": "disable",
+                "application_name": application,
+                "options": f"-csearch_path={self.schema}",
+            }
+        )
         return f"postgres://{self.user}@/{self.database}?{query}"
 
     def connect(self):
@@ -216,8 +267,9 @@ class PostgresStore:
     def backends(self, application: str) -> int:
         """PostgreSQL backends opened with ``url(application)`` right now."""
         with self.connect() as db:
-            return db.execute("SELECT count(*) FROM pg_stat_activity WHERE "
-                              "application_name = %s", (application,)).fetchone()[0]
+            return db.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (application,)
+            ).fetchone()[0]
 
 
 @pytest.fixture
@@ -239,30 +291,44 @@ def pg_store():
 # --- whatsmeow's store, written the way whatsmeow writes it ---------------------------------
 
 _DEVICE_ROW = {
-    "registration_id": 1, "noise_key": b"n" * 32, "identity_key": b"i" * 32,
-    "signed_pre_key": b"p" * 32, "signed_pre_key_id": 1, "signed_pre_key_sig": b"s" * 64,
-    "adv_key": b"a" * 32, "adv_details": b"", "adv_account_sig": b"c" * 64,
-    "adv_account_sig_key": b"k" * 32, "adv_device_sig": b"d" * 64, "platform": "android",
-    "push_name": "Kabar Test"}
+    "registration_id": 1,
+    "noise_key": b"n" * 32,
+    "identity_key": b"i" * 32,
+    "signed_pre_key": b"p" * 32,
+    "signed_pre_key_id": 1,
+    "signed_pre_key_sig": b"s" * 64,
+    "adv_key": b"a" * 32,
+    "adv_details": b"",
+    "adv_account_sig": b"c" * 64,
+    "adv_account_sig_key": b"k" * 32,
+    "adv_device_sig": b"d" * 64,
+    "platform": "android",
+    "push_name": "Kabar Test",
+}
 
 
-def insert_device(jid: str, *, sqlite_path: Path | None = None,
-                  pg: PostgresStore | None = None) -> None:
+def insert_device(
+    jid: str, *, sqlite_path: Path | None = None, pg: PostgresStore | None = None
+) -> None:
     """A paired device's row in ``whatsmeow_device`` (the table the real library
     created), with keys of the lengths whatsmeow checks. ``jid`` is ``user:N@server``."""
     row = dict(_DEVICE_ROW, jid=jid, lid=f"{jid.split(':')[0]}9@lid")
     columns = ", ".join(row)
     if pg is not None:
         with pg.connect() as db:
-            db.execute(f"INSERT INTO whatsmeow_device ({columns}) VALUES "
-                       f"({', '.join(['%s'] * len(row))})", list(row.values()))
+            db.execute(
+                f"INSERT INTO whatsmeow_device ({columns}) VALUES ({', '.join(['%s'] * len(row))})",
+                list(row.values()),
+            )
         return
     import sqlite3
 
     db = sqlite3.connect(str(sqlite_path))
     try:
-        db.execute(f"INSERT INTO whatsmeow_device ({columns}) VALUES "
-                   f"({', '.join(['?'] * len(row))})", list(row.values()))
+        db.execute(
+            f"INSERT INTO whatsmeow_device ({columns}) VALUES ({', '.join(['?'] * len(row))})",
+            list(row.values()),
+        )
         db.commit()
     finally:
         db.close()

@@ -25,8 +25,11 @@ class RecordingClients(NeonizeTransport):
 
     def _recorded_client(self, name: str, **kwargs: Any) -> Any:
         jid = kwargs.get("jid")
-        note = {"jid": f"{jid.User}:{jid.Device}@{jid.Server}" if jid is not None else None,
-                "new_device": bool(kwargs.get("new_device")), "uuid": kwargs["uuid"]}
+        note = {
+            "jid": f"{jid.User}:{jid.Device}@{jid.Server}" if jid is not None else None,
+            "new_device": bool(kwargs.get("new_device")),
+            "uuid": kwargs["uuid"],
+        }
         with open(self.store_dir / CLIENTS_FILE, "a") as notes:
             notes.write(json.dumps(note) + "\n")
         return new_neonize_client(name, **kwargs)
@@ -61,7 +64,8 @@ class UnscannedQr(NeonizeTransport):
             for text in (b"2@first-code,noise,identity,adv", b"timeout"):
                 data = ctypes.create_string_buffer(text)
                 (on_qr if text.startswith(b"2@") else on_login)(
-                    ctypes.addressof(uuid), ctypes.addressof(data))
+                    ctypes.addressof(uuid), ctypes.addressof(data)
+                )
             threading.Event().wait()  # FetchMe: for store.ID == nil {}
 
         client.connect = connect

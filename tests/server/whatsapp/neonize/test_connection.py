@@ -37,8 +37,12 @@ def test_fake_matches_newclient():
 def test_connected_reports_identity_without_get_me(live):
     transport, spy, recorder = live
     status = recorder.last(SessionStatus)
-    assert (status.status, status.jid, status.phone, status.push_name) == \
-        ("connected", "15559990000@s.whatsapp.net", "15559990000", "Kabar Bot")
+    assert (status.status, status.jid, status.phone, status.push_name) == (
+        "connected",
+        "15559990000@s.whatsapp.net",
+        "15559990000",
+        "Kabar Bot",
+    )
     assert not spy.called("get_me")  # the Device from code 0 sufficed
     assert transport.me().lid == "999888777@lid"
     assert transport.is_connected()
@@ -56,16 +60,28 @@ def test_held_back_events_arrive_after_the_device(make):
     assert not client.called("get_me")
 
 
-@pytest.mark.parametrize("event, status, words", [
-    (N.LoggedOut(OnConnect=False, Reason=N.LOGGED_OUT), "logged_out", ["logged out", "phone"]),
-    (N.TemporaryBan(Code=N.TemporaryBan.SEND_TO_TOO_MANY_PEOPLE, Expire=3600), "banned",
-     ["SEND_TO_TOO_MANY_PEOPLE", "3600 s"]),
-    (fill_required(N.ConnectFailure(Reason=N.CLIENT_OUTDATED, Message="update")), "failed",
-     ["CLIENT_OUTDATED", "update"]),
-    (fill_required(N.ConnectFailure(Reason=N.SERVICE_UNAVAILABLE, Message="")), "reconnecting",
-     ["SERVICE_UNAVAILABLE"]),
-    (N.Disconnected(status=True), "disconnected", ["reconnecting automatically"]),
-])
+@pytest.mark.parametrize(
+    "event, status, words",
+    [
+        (N.LoggedOut(OnConnect=False, Reason=N.LOGGED_OUT), "logged_out", ["logged out", "phone"]),
+        (
+            N.TemporaryBan(Code=N.TemporaryBan.SEND_TO_TOO_MANY_PEOPLE, Expire=3600),
+            "banned",
+            ["SEND_TO_TOO_MANY_PEOPLE", "3600 s"],
+        ),
+        (
+            fill_required(N.ConnectFailure(Reason=N.CLIENT_OUTDATED, Message="update")),
+            "failed",
+            ["CLIENT_OUTDATED", "update"],
+        ),
+        (
+            fill_required(N.ConnectFailure(Reason=N.SERVICE_UNAVAILABLE, Message="")),
+            "reconnecting",
+            ["SERVICE_UNAVAILABLE"],
+        ),
+        (N.Disconnected(status=True), "disconnected", ["reconnecting automatically"]),
+    ],
+)
 def test_lifecycle_events(live, event, status, words):
     transport, spy, recorder = live
     feed(spy, event)
@@ -87,10 +103,13 @@ def test_no_retry_after_the_session_ended(make):
     assert recorder.statuses()[-1] == "logged_out" and len(spy.called("connect")) == 1
 
 
-@pytest.mark.parametrize("event, status, word", [
-    (N.ClientOutdated(), "failed", "client_outdated"),
-    (N.StreamReplaced(), "stopped", "stream_replaced"),
-])
+@pytest.mark.parametrize(
+    "event, status, word",
+    [
+        (N.ClientOutdated(), "failed", "client_outdated"),
+        (N.StreamReplaced(), "stopped", "stream_replaced"),
+    ],
+)
 def test_client_outdated_and_stream_replaced_are_statuses(live, event, status, word):
     """whatsmeow dispatches only these two (no ConnectFailure/Disconnected) and does not
     reconnect: each is a status with its reason, and the connect loop ends."""
@@ -125,15 +144,20 @@ def test_connect_attempts_per_process_are_bounded(tmp_path):
         client.connect_error = NeonizeError("dial tcp: lookup web.whatsapp.com: no such host")
         return client
 
-    transport = NeonizeTransport(session_id="x", store_dir=tmp_path, emit=recorder,
-                                 options={"backoff_initial": 0.01, "connects_per_process": 3,
-                                          "route_go_stdout": False}, client_factory=factory)
+    transport = NeonizeTransport(
+        session_id="x",
+        store_dir=tmp_path,
+        emit=recorder,
+        options={"backoff_initial": 0.01, "connects_per_process": 3, "route_go_stdout": False},
+        client_factory=factory,
+    )
     transport.start()
     wait_for(transport.recycle_requested.is_set, what="recycle")
     transport._runner.join(2)
     assert not transport._runner.is_alive()
-    assert "restarting the session's process after 3 attempts" in \
-        recorder.last(SessionStatus).reason
+    assert (
+        "restarting the session's process after 3 attempts" in recorder.last(SessionStatus).reason
+    )
     transport.stop()
 
 
@@ -184,21 +208,31 @@ def test_no_network_retries_with_backoff_and_stops(tmp_path):
 
     def factory(name, **kwargs):
         client = FakeClient(name, **kwargs)
-        client.connect_error = NeonizeError("failed to dial whatsapp web websocket: dial tcp: "
-                                            "lookup web.whatsapp.com: no such host")
+        client.connect_error = NeonizeError(
+            "failed to dial whatsapp web websocket: dial tcp: lookup web.whatsapp.com: no such host"
+        )
         clients.append(client)
         return client
 
-    transport = NeonizeTransport(session_id="offline", store_dir=tmp_path, emit=recorder,
-                                 options={"backoff_initial": 0.02, "backoff_max": 0.08},
-                                 client_factory=factory)
+    transport = NeonizeTransport(
+        session_id="offline",
+        store_dir=tmp_path,
+        emit=recorder,
+        options={"backoff_initial": 0.02, "backoff_max": 0.08},
+        client_factory=factory,
+    )
     transport.start()  # returns at once: the first status says so
     assert recorder.statuses()[0] == "connecting"
     wait_for(lambda: recorder.statuses().count("reconnecting") >= 5, what="five retries")
     reasons = [e.reason for e in recorder.of(SessionStatus) if e.status == "reconnecting"]
     assert "no such host" in reasons[0] and "attempt 1" in reasons[0]
     assert [r.rsplit("next try in ", 1)[1] for r in reasons[:5]] == [
-        "0.02 s", "0.04 s", "0.08 s", "0.08 s", "0.08 s"]
+        "0.02 s",
+        "0.04 s",
+        "0.08 s",
+        "0.08 s",
+        "0.08 s",
+    ]
     transport.stop()
     assert not transport._runner.is_alive()
     settled = len(recorder.events)
@@ -233,7 +267,8 @@ def test_a_store_two_sessions_upgrade_at_once_is_tried_again(make):
     transport, spy, recorder = make(backoff_initial=0.01)
     spy.connect_error = NeonizeError(
         "failed to upgrade database: failed to create version table: pq: duplicate key "
-        'value violates unique constraint "pg_type_typname_nsp_index" (23505)')
+        'value violates unique constraint "pg_type_typname_nsp_index" (23505)'
+    )
     spy.stop()  # end the current connect(); the next ones raise
     wait_for(lambda: recorder.statuses().count("reconnecting") >= 2, what="retries")
     assert "failed" not in recorder.statuses()
@@ -249,11 +284,16 @@ def test_the_reason_keeps_the_cause_of_a_long_whatsmeow_error(make):
         "failed to dial whatsapp web websocket: failed to WebSocket dial: failed to send "
         'handshake request: Get "https://web.whatsapp.com/ws/chat": dial tcp: lookup '
         "web.whatsapp.com on 10.255.255.53:53: dial udp 10.255.255.53:53: connect: "
-        "network is unreachable")
+        "network is unreachable"
+    )
     spy.stop()
+
     def failed_attempts() -> list[str]:
-        return [e.reason for e in recorder.of(SessionStatus)
-                if e.status == "reconnecting" and "(attempt " in e.reason]
+        return [
+            e.reason
+            for e in recorder.of(SessionStatus)
+            if e.status == "reconnecting" and "(attempt " in e.reason
+        ]
 
     wait_for(failed_attempts, what="a failed attempt")
     reason = failed_attempts()[0]

@@ -18,15 +18,23 @@ def _imports_neonize(path: Path) -> bool:
         if isinstance(node, ast.Import):
             if any(a.name == "neonize" or a.name.startswith("neonize.") for a in node.names):
                 return True
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and (
-                node.module == "neonize" or node.module.startswith("neonize.")):
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.level == 0
+            and node.module
+            and (node.module == "neonize" or node.module.startswith("neonize."))
+        ):
             return True
     return False
 
 
 def test_only_the_neonize_package_imports_neonize():
-    importers = {p.relative_to(ROOT).as_posix() for folder in ("server", "nodes", "bench")
-                 for p in (ROOT / folder).rglob("*.py") if _imports_neonize(p)}
+    importers = {
+        p.relative_to(ROOT).as_posix()
+        for folder in ("server", "nodes", "bench")
+        for p in (ROOT / folder).rglob("*.py")
+        if _imports_neonize(p)
+    }
     outside = {p for p in importers if not p.startswith("server/whatsapp/neonize/")}
     assert not outside, f"neonize imported outside server/whatsapp/neonize/: {outside}"
     assert importers == {"server/whatsapp/neonize/loader.py"}  # and there, in one place
@@ -45,8 +53,14 @@ loaded = sorted(m for m in sys.modules if m == "neonize" or m.startswith("neoniz
                 or m.startswith("server.whatsapp.neonize"))
 print(loaded)
 """
-    answer = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            cwd=ROOT, timeout=120, check=False)
+    answer = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
     assert answer.returncode == 0, answer.stderr
     assert answer.stdout.strip().splitlines()[-1] == "[]"
 
@@ -70,8 +84,14 @@ import requests, segno
 print(neonize.utils.iofile.requests.get is requests.get,
       neonize.events.segno.make_qr is segno.make_qr, callable(neonize.client.link_preview))
 """
-    answer = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            cwd=ROOT, timeout=120, check=False)
+    answer = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
     assert answer.returncode == 0, answer.stderr
     loaded, resolved = answer.stdout.strip().splitlines()[-2:]
     assert loaded == "[]"

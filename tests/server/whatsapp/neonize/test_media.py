@@ -24,11 +24,20 @@ from tests.server.whatsapp.neonize.conftest import (
 
 OGG_OPUS = b"OggS\x00\x02" + bytes(22) + b"\x13OpusHead\x01\x01"
 
+
 def test_image_with_caption_and_its_download(live):
     transport, spy, recorder = live
-    image = E.ImageMessage(caption="look", mimetype="image/jpeg", URL="https://mmg/x",
-                           directPath="/v/x", mediaKey=b"k" * 32, fileSHA256=b"s" * 32,
-                           fileEncSHA256=b"e" * 32, fileLength=1234, JPEGThumbnail=b"\xff\xd8")
+    image = E.ImageMessage(
+        caption="look",
+        mimetype="image/jpeg",
+        URL="https://mmg/x",
+        directPath="/v/x",
+        mediaKey=b"k" * 32,
+        fileSHA256=b"s" * 32,
+        fileEncSHA256=b"e" * 32,
+        fileLength=1234,
+        JPEGThumbnail=b"\xff\xd8",
+    )
     feed(spy, message_ev(source(ALICE, ALICE), E.Message(imageMessage=image)))
     message = recorder.last(MessageReceived).message
     assert (message.kind, message.text) == ("image", "look")
@@ -42,14 +51,32 @@ def test_image_with_caption_and_its_download(live):
 
 def test_voice_note_and_document(live):
     transport, spy, recorder = live
-    feed(spy, message_ev(source(ALICE, ALICE), E.Message(audioMessage=E.AudioMessage(
-        PTT=True, mimetype="audio/ogg; codecs=opus", fileLength=10))))
+    feed(
+        spy,
+        message_ev(
+            source(ALICE, ALICE),
+            E.Message(
+                audioMessage=E.AudioMessage(
+                    PTT=True, mimetype="audio/ogg; codecs=opus", fileLength=10
+                )
+            ),
+        ),
+    )
     assert recorder.last(MessageReceived).message.kind == "voice"
-    feed(spy, message_ev(source(ALICE, ALICE), E.Message(documentMessage=E.DocumentMessage(
-        fileName="a.pdf", mimetype="application/pdf", caption="the file")), msg_id="D1"))
+    feed(
+        spy,
+        message_ev(
+            source(ALICE, ALICE),
+            E.Message(
+                documentMessage=E.DocumentMessage(
+                    fileName="a.pdf", mimetype="application/pdf", caption="the file"
+                )
+            ),
+            msg_id="D1",
+        ),
+    )
     message = recorder.last(MessageReceived).message
-    assert (message.kind, message.media.filename, message.text) == ("document", "a.pdf",
-                                                                    "the file")
+    assert (message.kind, message.media.filename, message.text) == ("document", "a.pdf", "the file")
 
 
 def test_send_image_bytes(live):
@@ -59,7 +86,11 @@ def test_send_image_bytes(live):
     assert data == PNG and media_type is MediaType.MediaImage
     image = sent_message(spy)[1].imageMessage
     assert (image.caption, image.mimetype, image.URL, image.directPath) == (
-        "cap", "image/png", "https://mmg.whatsapp.net/up", "/v/up")
+        "cap",
+        "image/png",
+        "https://mmg.whatsapp.net/up",
+        "/v/up",
+    )
     assert (image.mediaKey, image.fileLength, image.width) == (b"k" * 32, len(PNG), 2)
     assert image.JPEGThumbnail.startswith(b"\xff\xd8")
 
@@ -70,11 +101,20 @@ def test_send_voice_and_document(live):
     assert spy.called("upload")[0][0][1] is MediaType.MediaAudio
     audio = sent_message(spy)[1].audioMessage
     assert audio.PTT and audio.mimetype == "audio/ogg; codecs=opus"
-    transport.send(out("document", message_id="3EB0DOC", text="see", media=Media(
-        data=b"%PDF", mimetype="application/pdf", filename="a.pdf")))
+    transport.send(
+        out(
+            "document",
+            message_id="3EB0DOC",
+            text="see",
+            media=Media(data=b"%PDF", mimetype="application/pdf", filename="a.pdf"),
+        )
+    )
     document = sent_message(spy)[1].documentMessage
     assert (document.fileName, document.caption, document.mimetype) == (
-        "a.pdf", "see", "application/pdf")
+        "a.pdf",
+        "see",
+        "application/pdf",
+    )
 
 
 def test_handles_are_opaque_to_other_transports(live):
@@ -84,13 +124,23 @@ def test_handles_are_opaque_to_other_transports(live):
     assert caught.value.permanent
 
 
-@pytest.mark.parametrize("kind, media, code", [
-    ("voice", Media(data=b"ID3\x03mp3 bytes", mimetype="audio/mpeg"), "unsupported_voice_format"),
-    ("voice", Media(data=b"OggS" + bytes(24) + b"vorbis", mimetype="audio/ogg"),
-     "unsupported_voice_format"),
-    ("sticker", Media(data=PNG, mimetype="image/png"), "unsupported_sticker_format"),
-    ("sticker", Media(data=PNG, mimetype="image/webp"), "unsupported_sticker_format"),
-])
+@pytest.mark.parametrize(
+    "kind, media, code",
+    [
+        (
+            "voice",
+            Media(data=b"ID3\x03mp3 bytes", mimetype="audio/mpeg"),
+            "unsupported_voice_format",
+        ),
+        (
+            "voice",
+            Media(data=b"OggS" + bytes(24) + b"vorbis", mimetype="audio/ogg"),
+            "unsupported_voice_format",
+        ),
+        ("sticker", Media(data=PNG, mimetype="image/png"), "unsupported_sticker_format"),
+        ("sticker", Media(data=PNG, mimetype="image/webp"), "unsupported_sticker_format"),
+    ],
+)
 def test_voice_and_stickers_are_never_relabelled(live, kind, media, code):
     transport, spy, _ = live
     with pytest.raises(TransportError) as caught:

@@ -52,11 +52,17 @@ def test_text_from_a_person(live):
 
 def test_group_text_with_quote_and_mentions(live):
     transport, spy, recorder = live
-    body = E.Message(extendedTextMessage=E.ExtendedTextMessage(
-        text="hi @15559990000", contextInfo=E.ContextInfo(
-            mentionedJID=["15559990000@s.whatsapp.net"], stanzaID="3EB0PREV",
-            participant="15559990000@s.whatsapp.net",
-            quotedMessage=E.Message(conversation="prev"))))
+    body = E.Message(
+        extendedTextMessage=E.ExtendedTextMessage(
+            text="hi @15559990000",
+            contextInfo=E.ContextInfo(
+                mentionedJID=["15559990000@s.whatsapp.net"],
+                stanzaID="3EB0PREV",
+                participant="15559990000@s.whatsapp.net",
+                quotedMessage=E.Message(conversation="prev"),
+            ),
+        )
+    )
     feed(spy, message_ev(source(GROUP, ALICE, is_group=True), body))
     message = recorder.last(MessageReceived).message
     assert message.chat.jid == "120363012345678901@g.us" and message.chat.phone is None
@@ -67,25 +73,38 @@ def test_group_text_with_quote_and_mentions(live):
 
 def test_lid_sender_phone_from_sender_alt(live):
     transport, spy, recorder = live
-    feed(spy, message_ev(source(GROUP, ALICE_LID, is_group=True, sender_alt=ALICE,
-                                addressing=N.LID), E.Message(conversation="from lid")))
+    feed(
+        spy,
+        message_ev(
+            source(GROUP, ALICE_LID, is_group=True, sender_alt=ALICE, addressing=N.LID),
+            E.Message(conversation="from lid"),
+        ),
+    )
     sender = recorder.last(MessageReceived).message.sender
     assert (sender.jid, sender.phone, sender.lid) == (
-        "123456789012345@lid", "15550001111", "123456789012345@lid")
+        "123456789012345@lid",
+        "15550001111",
+        "123456789012345@lid",
+    )
     assert not spy.called("get_pn_from_lid")
 
 
 def test_lid_sender_phone_from_the_lid_store_only_when_connected(live):
     transport, spy, recorder = live
     spy.pn_of_lid["123456789012345"] = "15550001111"
-    lid_message = message_ev(source(ALICE_LID, ALICE_LID, addressing=N.LID),
-                             E.Message(conversation="hi"))
+    lid_message = message_ev(
+        source(ALICE_LID, ALICE_LID, addressing=N.LID), E.Message(conversation="hi")
+    )
     feed(spy, lid_message)
     assert recorder.last(MessageReceived).message.sender.phone == "15550001111"
     assert len(spy.called("get_pn_from_lid")) == 1
     feed(spy, N.Disconnected(status=True))
-    feed(spy, message_ev(source(jid("5", "lid"), jid("5", "lid"), addressing=N.LID),
-                         E.Message(conversation="hi")))
+    feed(
+        spy,
+        message_ev(
+            source(jid("5", "lid"), jid("5", "lid"), addressing=N.LID), E.Message(conversation="hi")
+        ),
+    )
     # not connected: the look-up would abort the process (notes §6), so none is made
     assert recorder.last(MessageReceived).message.sender.phone is None
     assert len(spy.called("get_pn_from_lid")) == 1
@@ -94,15 +113,34 @@ def test_lid_sender_phone_from_the_lid_store_only_when_connected(live):
 def test_contacts_and_poll(live):
     transport, spy, recorder = live
     cards = ["BEGIN:VCARD\nFN:Bob\nEND:VCARD", "BEGIN:VCARD\nFN:Eve\nEND:VCARD"]
-    feed(spy, message_ev(source(ALICE, ALICE), E.Message(
-        contactsArrayMessage=E.ContactsArrayMessage(
-            contacts=[E.ContactMessage(displayName="x", vcard=c) for c in cards]))))
+    feed(
+        spy,
+        message_ev(
+            source(ALICE, ALICE),
+            E.Message(
+                contactsArrayMessage=E.ContactsArrayMessage(
+                    contacts=[E.ContactMessage(displayName="x", vcard=c) for c in cards]
+                )
+            ),
+        ),
+    )
     message = recorder.last(MessageReceived).message
     assert message.kind == "contacts" and message.text == "\n".join(cards)
-    feed(spy, message_ev(source(ALICE, ALICE), E.Message(
-        pollCreationMessageV3=E.PollCreationMessage(
-            name="Lunch?", options=[E.PollCreationMessage.Option(optionName="Yes"),
-                                    E.PollCreationMessage.Option(optionName="No")]))))
+    feed(
+        spy,
+        message_ev(
+            source(ALICE, ALICE),
+            E.Message(
+                pollCreationMessageV3=E.PollCreationMessage(
+                    name="Lunch?",
+                    options=[
+                        E.PollCreationMessage.Option(optionName="Yes"),
+                        E.PollCreationMessage.Option(optionName="No"),
+                    ],
+                )
+            ),
+        ),
+    )
     message = recorder.last(MessageReceived).message
     assert message.kind == "poll" and message.text == "Lunch?\n- Yes\n- No"
 
@@ -110,18 +148,43 @@ def test_contacts_and_poll(live):
 def test_reaction_edit_revoke(live):
     transport, spy, recorder = live
     key = MessageKey(remoteJID="15550001111@s.whatsapp.net", ID="3EB0TARGET", fromMe=False)
-    feed(spy, message_ev(source(ALICE, ALICE), E.Message(reactionMessage=E.ReactionMessage(
-        key=key, text="👍", senderTimestampMS=T0_MS))))
+    feed(
+        spy,
+        message_ev(
+            source(ALICE, ALICE),
+            E.Message(
+                reactionMessage=E.ReactionMessage(key=key, text="👍", senderTimestampMS=T0_MS)
+            ),
+        ),
+    )
     reaction = recorder.last(MessageReaction)
     assert (reaction.message_id, reaction.emoji, reaction.sender.phone) == (
-        "3EB0TARGET", "👍", "15550001111")
-    feed(spy, message_ev(source(ALICE, ALICE), E.Message(protocolMessage=E.ProtocolMessage(
-        type=E.ProtocolMessage.MESSAGE_EDIT, key=key,
-        editedMessage=E.Message(conversation="fixed")))))
+        "3EB0TARGET",
+        "👍",
+        "15550001111",
+    )
+    feed(
+        spy,
+        message_ev(
+            source(ALICE, ALICE),
+            E.Message(
+                protocolMessage=E.ProtocolMessage(
+                    type=E.ProtocolMessage.MESSAGE_EDIT,
+                    key=key,
+                    editedMessage=E.Message(conversation="fixed"),
+                )
+            ),
+        ),
+    )
     edited = recorder.last(MessageEdited)
     assert (edited.message_id, edited.text) == ("3EB0TARGET", "fixed")
-    feed(spy, message_ev(source(ALICE, ALICE), E.Message(protocolMessage=E.ProtocolMessage(
-        type=E.ProtocolMessage.REVOKE, key=key))))
+    feed(
+        spy,
+        message_ev(
+            source(ALICE, ALICE),
+            E.Message(protocolMessage=E.ProtocolMessage(type=E.ProtocolMessage.REVOKE, key=key)),
+        ),
+    )
     assert recorder.last(MessageRevoked).message_id == "3EB0TARGET"
     assert not recorder.of(MessageReceived)
 
@@ -130,32 +193,57 @@ def test_plumbing_and_status_updates_are_not_messages(live):
     transport, spy, recorder = live
     story = E.Message(conversation="story")
     feed(spy, message_ev(source(jid("status", "broadcast"), ALICE), story))
-    feed(spy, message_ev(source(ALICE, ALICE), E.Message(
-        senderKeyDistributionMessage=E.SenderKeyDistributionMessage(groupID="g"))))
-    feed(spy, message_ev(source(ALICE, ALICE), E.Message(protocolMessage=E.ProtocolMessage(
-        type=E.ProtocolMessage.APP_STATE_SYNC_KEY_SHARE))))
+    feed(
+        spy,
+        message_ev(
+            source(ALICE, ALICE),
+            E.Message(senderKeyDistributionMessage=E.SenderKeyDistributionMessage(groupID="g")),
+        ),
+    )
+    feed(
+        spy,
+        message_ev(
+            source(ALICE, ALICE),
+            E.Message(
+                protocolMessage=E.ProtocolMessage(type=E.ProtocolMessage.APP_STATE_SYNC_KEY_SHARE)
+            ),
+        ),
+    )
     assert not recorder.of(MessageReceived) and not recorder.of(MessageRevoked)
 
 
 def vote_ev(src, poll_id, *, msg_id="3EB0VOTE0001", from_me=True):
     """A vote as whatsmeow hands it over: encrypted (the spy "decrypts" by message id)."""
-    key = MessageKey(remoteJID=f"{src.Chat.User}@{src.Chat.Server}", ID=poll_id,
-                     fromMe=from_me)
-    return message_ev(src, E.Message(pollUpdateMessage=E.PollUpdateMessage(
-        pollCreationMessageKey=key, vote=E.PollEncValue(encPayload=b"x", encIV=b"y"),
-        senderTimestampMS=T0_MS + 5000)), msg_id=msg_id)
+    key = MessageKey(remoteJID=f"{src.Chat.User}@{src.Chat.Server}", ID=poll_id, fromMe=from_me)
+    return message_ev(
+        src,
+        E.Message(
+            pollUpdateMessage=E.PollUpdateMessage(
+                pollCreationMessageKey=key,
+                vote=E.PollEncValue(encPayload=b"x", encIV=b"y"),
+                senderTimestampMS=T0_MS + 5000,
+            )
+        ),
+        msg_id=msg_id,
+    )
 
 
 def test_votes_in_a_poll_the_session_sent_name_the_options(live):
     transport, spy, recorder = live
-    transport.send(out("poll", poll=Poll(question="Rapat?", options=("Senin", "Selasa", "Rabu"),
-                                         multiple=True)))  # WhatsApp's id: 3EB0WA0001
+    transport.send(
+        out(
+            "poll", poll=Poll(question="Rapat?", options=("Senin", "Selasa", "Rabu"), multiple=True)
+        )
+    )  # WhatsApp's id: 3EB0WA0001
     spy.votes = {"3EB0VOTE0001": ["Rabu", "Senin"], "3EB0VOTE0002": []}
     feed(spy, vote_ev(source(ALICE, ALICE), "3EB0WA0001"))
     vote = recorder.last(PollVote)
     assert (vote.poll_id, vote.options) == ("3EB0KABAR000000000000001", ("Senin", "Rabu"))
     assert (vote.voter.phone, vote.voter.name, vote.chat.jid) == (
-        "15550001111", "Alice", "15550001111@s.whatsapp.net")
+        "15550001111",
+        "Alice",
+        "15550001111@s.whatsapp.net",
+    )
     assert vote.timestamp == datetime.fromtimestamp(T0_MS / 1000 + 5, UTC)
     [(args, _)] = spy.called("decrypt_poll_vote")
     assert args[0].Info.ID == "3EB0VOTE0001"  # the whole neonize Message, as it came
@@ -168,16 +256,29 @@ def test_votes_in_a_poll_seen_in_a_group_after_a_restart(make):
     transport, spy, recorder = make()
     feed(spy, device(), code=0)
     feed(spy, N.Connected(status=True))
-    feed(spy, message_ev(source(GROUP, ALICE, is_group=True), E.Message(
-        pollCreationMessageV3=E.PollCreationMessage(name="Lunch?", options=[
-            E.PollCreationMessage.Option(optionName=o) for o in ("Nasi", "Mie")])),
-        msg_id="3EB0POLLIN"))
+    feed(
+        spy,
+        message_ev(
+            source(GROUP, ALICE, is_group=True),
+            E.Message(
+                pollCreationMessageV3=E.PollCreationMessage(
+                    name="Lunch?",
+                    options=[E.PollCreationMessage.Option(optionName=o) for o in ("Nasi", "Mie")],
+                )
+            ),
+            msg_id="3EB0POLLIN",
+        ),
+    )
     assert recorder.last(MessageReceived).message.kind == "poll"
     transport.stop()
     recorder, spies = Recorder(), []
-    again = NeonizeTransport(session_id="again", store_dir=transport.store_dir, emit=recorder,
-                             options={}, client_factory=lambda name, **kw: spies.append(
-                                 FakeClient(name, **kw)) or spies[-1])
+    again = NeonizeTransport(
+        session_id="again",
+        store_dir=transport.store_dir,
+        emit=recorder,
+        options={},
+        client_factory=lambda name, **kw: spies.append(FakeClient(name, **kw)) or spies[-1],
+    )
     again.start()
     wait_for(lambda: spies, what="the client")
     try:
@@ -185,11 +286,20 @@ def test_votes_in_a_poll_seen_in_a_group_after_a_restart(make):
         spy.pn_of_lid["123456789012345"] = "15550001111"
         wait_for(lambda: again.is_connected(), what="connected")
         spy.votes = {"3EB0VOTE0001": ["Mie"]}
-        feed(spy, vote_ev(source(GROUP, ALICE_LID, is_group=True, addressing=N.LID),
-                          "3EB0POLLIN", from_me=False))
+        feed(
+            spy,
+            vote_ev(
+                source(GROUP, ALICE_LID, is_group=True, addressing=N.LID),
+                "3EB0POLLIN",
+                from_me=False,
+            ),
+        )
         vote = recorder.last(PollVote)
         assert (vote.poll_id, vote.options, vote.chat.jid) == (
-            "3EB0POLLIN", ("Mie",), "120363012345678901@g.us")
+            "3EB0POLLIN",
+            ("Mie",),
+            "120363012345678901@g.us",
+        )
         assert (vote.voter.jid, vote.voter.phone) == ("123456789012345@lid", "15550001111")
     finally:
         again.stop()
@@ -236,8 +346,13 @@ def test_real_newclient_dispatch(tmp_path):
         clients.append(client)
         return client
 
-    transport = NeonizeTransport(session_id="real-1", store_dir=tmp_path, emit=recorder,
-                                 options={"stop_timeout": 2}, client_factory=factory)
+    transport = NeonizeTransport(
+        session_id="real-1",
+        store_dir=tmp_path,
+        emit=recorder,
+        options={"stop_timeout": 2},
+        client_factory=factory,
+    )
     transport.start()
     try:
         wait_for(lambda: clients, what="the client")
@@ -248,7 +363,9 @@ def test_real_newclient_dispatch(tmp_path):
         feed(client, N.Connected(status=True))
         feed(client, message_ev(source(ALICE, ALICE), E.Message(conversation="via NewClient")))
         assert [(s.status, s.qr) for s in recorder.of(SessionStatus)][:2] == [
-            ("connecting", None), ("qr", "2@real,qr")]
+            ("connecting", None),
+            ("qr", "2@real,qr"),
+        ]
         assert recorder.last(SessionStatus).phone == "15559990000"
         assert recorder.last(MessageReceived).message.text == "via NewClient"
     finally:
@@ -257,9 +374,19 @@ def test_real_newclient_dispatch(tmp_path):
 
 def test_location(live):
     transport, spy, recorder = live
-    feed(spy, message_ev(source(ALICE, ALICE), E.Message(locationMessage=E.LocationMessage(
-        degreesLatitude=-6.2, degreesLongitude=106.8, name="Monas", address="Jakarta"))))
+    feed(
+        spy,
+        message_ev(
+            source(ALICE, ALICE),
+            E.Message(
+                locationMessage=E.LocationMessage(
+                    degreesLatitude=-6.2, degreesLongitude=106.8, name="Monas", address="Jakarta"
+                )
+            ),
+        ),
+    )
     message = recorder.last(MessageReceived).message
     assert message.kind == "location"
-    assert message.location == Location(latitude=-6.2, longitude=106.8, name="Monas",
-                                        address="Jakarta")
+    assert message.location == Location(
+        latitude=-6.2, longitude=106.8, name="Monas", address="Jakarta"
+    )

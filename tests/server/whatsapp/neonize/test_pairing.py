@@ -30,8 +30,7 @@ def test_qr_codes_first_60s_then_20s(make):
 
 
 def test_unscanned_qr_stops_the_session(make):
-    transport, client, recorder = make(paired=False, first_qr_seconds=0.05,
-                                       qr_grace_seconds=0.05)
+    transport, client, recorder = make(paired=False, first_qr_seconds=0.05, qr_grace_seconds=0.05)
     client.qr(b"2@only")
     wait_for(lambda: "stopped" in recorder.statuses(), what="qr expiry")
     assert recorder.last(SessionStatus).reason.startswith("qr_expired")
@@ -71,8 +70,9 @@ def test_pair_code_after_the_first_qr(make):
 def test_a_pair_code_keeps_its_own_time_while_qr_codes_rotate(make):
     """QR rotations (20 s each) must not cut the code's time short: an answer typed
     after the next QR rotation still pairs; a code nobody enters ends the session."""
-    transport, client, recorder = make(paired=False, pair_code_wait=2, qr_seconds=0.05,
-                                       qr_grace_seconds=0.05, pair_code_seconds=2)
+    transport, client, recorder = make(
+        paired=False, pair_code_wait=2, qr_seconds=0.05, qr_grace_seconds=0.05, pair_code_seconds=2
+    )
     client.qr(b"2@first")
     transport.pair_code("+1 555 999 0000")
     for rotation in range(3):  # each would have expired a QR code after 0.1 s
@@ -81,7 +81,8 @@ def test_a_pair_code_keeps_its_own_time_while_qr_codes_rotate(make):
     assert "stopped" not in recorder.statuses()
     wait_for(lambda: "stopped" in recorder.statuses(), what="the code to expire")
     assert recorder.last(SessionStatus).reason.startswith(
-        "qr_expired: nobody used the pairing code")
+        "qr_expired: nobody used the pairing code"
+    )
 
 
 def test_qr_loop_ending_unscanned_stops_and_asks_for_a_fresh_process(make):

@@ -84,14 +84,23 @@ class Session:
             return [(e.status, e.reason) for e in self.events if isinstance(e, SessionStatus)]
 
     def failed_connects(self) -> int:
-        return sum(1 for status, reason in self.statuses()
-                   if status == "reconnecting" and "could not connect" in reason)
+        return sum(
+            1
+            for status, reason in self.statuses()
+            if status == "reconnecting" and "could not connect" in reason
+        )
 
     def start(self) -> Session:
         self.parent_fds.append(_fds("self"))
-        self.host = ProcessHost(session_id=self.session_id, transport_name="neonize",
-                                store_dir=self.store_dir, options=self.options,
-                                emit=self.emit, factory=self.factory, stop_timeout=3.0)
+        self.host = ProcessHost(
+            session_id=self.session_id,
+            transport_name="neonize",
+            store_dir=self.store_dir,
+            options=self.options,
+            emit=self.emit,
+            factory=self.factory,
+            stop_timeout=3.0,
+        )
         self.host.start()
         self.fds.append([])
         return self
@@ -118,6 +127,7 @@ def _run(sessions, until, what: str, timeout: float = 60.0) -> None:
     def tick():
         for session in sessions:
             session.tick()
+
     _wait(lambda: all(until(s) for s in sessions), what, timeout, tick)
 
 
@@ -125,22 +135,27 @@ def _store(store_dir, options: dict) -> None:
     """Let the real library create a device store (Go does on its first connect); in
     this process, one client at a time, to save a process start."""
     statuses: list[SessionStatus] = []
-    transport = NeonizeTransport(session_id="maker", store_dir=store_dir,
-                                 emit=statuses.append, options=dict(FAST, **options))
+    transport = NeonizeTransport(
+        session_id="maker", store_dir=store_dir, emit=statuses.append, options=dict(FAST, **options)
+    )
     transport.start()
     try:
-        _wait(lambda: any("could not connect" in e.reason for e in list(statuses)),
-              "the store created")
+        _wait(
+            lambda: any("could not connect" in e.reason for e in list(statuses)),
+            "the store created",
+        )
     finally:
         transport.stop()
 
 
 # --- many sessions, each in its process, failing and retrying -----------------------------
 
+
 def test_sessions_connecting_and_failing_at_once_never_abort_and_each_says_why(tmp_path):
     assert_offline()
-    sessions = [Session(f"s{n}", tmp_path / f"s{n}", {"connects_per_process": 5}).start()
-                for n in range(3)]
+    sessions = [
+        Session(f"s{n}", tmp_path / f"s{n}", {"connects_per_process": 5}).start() for n in range(3)
+    ]
     try:
         # 12 failed connects each: every session goes through three processes, all of
         # them dialing, failing, recycling at the same time.
@@ -161,12 +176,16 @@ def test_sessions_connecting_and_failing_at_once_never_abort_and_each_says_why(t
 
 # --- leaks per connect: bounded by a fresh process ----------------------------------------
 
+
 def test_file_descriptors_stay_flat_across_many_reconnects(tmp_path):
     assert_offline()
     session = Session("s1", tmp_path / "s1", {"connects_per_process": 4}).start()
     try:
-        _run([session], lambda s: s.exits.count(RECYCLE_EXIT) >= 3 and s.fds[-1],
-             "three fresh processes")
+        _run(
+            [session],
+            lambda s: s.exits.count(RECYCLE_EXIT) >= 3 and s.fds[-1],
+            "three fresh processes",
+        )
     finally:
         session.stop()
     assert session.failed_connects() >= 12
@@ -184,8 +203,9 @@ def test_file_descriptors_stay_flat_across_many_reconnects(tmp_path):
 def test_postgresql_backends_stay_flat_across_many_reconnects(tmp_path, pg_store):
     assert_offline()
     app = f"kabar-fd-{os.getpid()}"
-    session = Session("s1", tmp_path / "s1", {"connects_per_process": 4,
-                                              "store_url": pg_store.url(app)}).start()
+    session = Session(
+        "s1", tmp_path / "s1", {"connects_per_process": 4, "store_url": pg_store.url(app)}
+    ).start()
     seen: list[int] = []
 
     def backends_counted(s: Session) -> bool:
@@ -205,6 +225,7 @@ def test_postgresql_backends_stay_flat_across_many_reconnects(tmp_path, pg_store
 
 # --- stop, then start --------------------------------------------------------------------
 
+
 def test_stop_then_start_in_one_process_never_breaks_the_new_client(tmp_path):
     assert_offline()
     statuses: list[SessionStatus] = []
@@ -214,9 +235,13 @@ def test_stop_then_start_in_one_process_never_breaks_the_new_client(tmp_path):
         uuids.append(kwargs["uuid"])
         return new_neonize_client(name, **kwargs)
 
-    transport = NeonizeTransport(session_id="s1", store_dir=tmp_path, emit=statuses.append,
-                                 options=dict(FAST, connects_per_process=1000),
-                                 client_factory=real_client)
+    transport = NeonizeTransport(
+        session_id="s1",
+        store_dir=tmp_path,
+        emit=statuses.append,
+        options=dict(FAST, connects_per_process=1000),
+        client_factory=real_client,
+    )
 
     def failed() -> int:
         return sum(1 for e in list(statuses) if "could not connect" in e.reason)
@@ -252,6 +277,7 @@ def test_stop_then_start_of_a_session_process_never_breaks_the_new_one(tmp_path)
 
 # --- resuming a stored device ----------------------------------------------------------------
 
+
 def _resume(store_dir, saved_jid: str, *, pg=None, device_row: bool) -> Session:
     options = {"store_url": pg.url()} if pg is not None else {}
     _store(store_dir, options)
@@ -267,13 +293,15 @@ def _resume(store_dir, saved_jid: str, *, pg=None, device_row: bool) -> Session:
     return session
 
 
-@pytest.mark.parametrize("saved", [DEVICE, "15559990000@s.whatsapp.net"],
-                         ids=["full-jid", "bare-jid-of-older-kabar"])
+@pytest.mark.parametrize(
+    "saved", [DEVICE, "15559990000@s.whatsapp.net"], ids=["full-jid", "bare-jid-of-older-kabar"]
+)
 def test_a_sqlite_store_resumes_its_device_by_its_full_jid(tmp_path, saved):
     assert_offline()
     session = _resume(tmp_path / "s1", saved, device_row=True)
-    assert {(c["jid"], c["new_device"]) for c in recorded_clients(tmp_path / "s1")} == \
-        {(DEVICE, False)}
+    assert {(c["jid"], c["new_device"]) for c in recorded_clients(tmp_path / "s1")} == {
+        (DEVICE, False)
+    }
     assert json.loads((tmp_path / "s1" / DEVICE_FILE).read_text()) == {"jid": DEVICE}
     assert not any("device_missing" in reason for _, reason in session.statuses())
 
@@ -281,17 +309,21 @@ def test_a_sqlite_store_resumes_its_device_by_its_full_jid(tmp_path, saved):
 def test_a_postgresql_store_resumes_its_device_by_its_full_jid(tmp_path, pg_store):
     assert_offline()
     session = _resume(tmp_path / "s1", DEVICE, pg=pg_store, device_row=True)
-    assert {(c["jid"], c["new_device"]) for c in recorded_clients(tmp_path / "s1")} == \
-        {(DEVICE, False)}
+    assert {(c["jid"], c["new_device"]) for c in recorded_clients(tmp_path / "s1")} == {
+        (DEVICE, False)
+    }
     assert not any("device_missing" in reason for _, reason in session.statuses())
 
 
 def _pairs_afresh(store_dir, session: Session) -> None:
-    assert [(c["jid"], c["new_device"]) for c in recorded_clients(store_dir)][:1] == \
-        [(None, True)]
+    assert [(c["jid"], c["new_device"]) for c in recorded_clients(store_dir)][:1] == [(None, True)]
     reasons = [reason for status, reason in session.statuses() if status == "connecting"]
-    assert any(reason.startswith(f"device_missing: the store no longer holds this "
-                                 f"session's device {DEVICE}") for reason in reasons), reasons
+    assert any(
+        reason.startswith(
+            f"device_missing: the store no longer holds this session's device {DEVICE}"
+        )
+        for reason in reasons
+    ), reasons
     assert not (store_dir / DEVICE_FILE).exists()
 
 
@@ -309,10 +341,15 @@ def test_a_postgresql_store_without_the_device_pairs_afresh_and_says_why(tmp_pat
 
 # --- a QR code nobody scans ----------------------------------------------------------------
 
+
 def test_a_qr_nobody_scans_ends_the_session_process_by_itself(tmp_path):
     assert_offline()
-    session = Session("s1", tmp_path / "s1", {},
-                      factory="tests.server.whatsapp.neonize.real_transports:UnscannedQr")
+    session = Session(
+        "s1",
+        tmp_path / "s1",
+        {},
+        factory="tests.server.whatsapp.neonize.real_transports:UnscannedQr",
+    )
     session.start()
     host = session.host
     try:
@@ -321,6 +358,6 @@ def test_a_qr_nobody_scans_ends_the_session_process_by_itself(tmp_path):
         session.stop()
     assert host.process.returncode == RECYCLE_EXIT, host.exit_reason()
     statuses = session.statuses()
-    assert ("qr" in [s for s, _ in statuses])
+    assert "qr" in [s for s, _ in statuses]
     status, reason = statuses[-1]
     assert status == "stopped" and reason.startswith("qr_expired"), statuses

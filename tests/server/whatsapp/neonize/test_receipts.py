@@ -42,24 +42,48 @@ def test_receipts_delivered_read_played(live):
     feed(spy, receipt(["3EB0OUT1"], N.Receipt.READ_SELF))  # our own phone: not a status
     statuses = recorder.of(MessageStatus)
     assert [(s.status, s.message_ids) for s in statuses] == [
-        ("delivered", ("3EB0OUT1",)), ("read", ("3EB0OUT1", "3EB0OUT2")),
-        ("played", ("3EB0OUT1",))]
+        ("delivered", ("3EB0OUT1",)),
+        ("read", ("3EB0OUT1", "3EB0OUT2")),
+        ("played", ("3EB0OUT1",)),
+    ]
     assert statuses[0].chat.phone == "15550001111"
     assert statuses[0].timestamp == datetime.fromtimestamp(1_700_000_100, UTC)
 
 
 def test_presence_and_calls(live):
     transport, spy, recorder = live
-    feed(spy, N.ChatPresence(MessageSource=source(ALICE, ALICE), State=N.ChatPresence.COMPOSING,
-                             Media=N.ChatPresence.AUDIO))
-    feed(spy, N.ChatPresence(MessageSource=source(ALICE, ALICE), State=N.ChatPresence.PAUSED,
-                             Media=N.ChatPresence.TEXT))
+    feed(
+        spy,
+        N.ChatPresence(
+            MessageSource=source(ALICE, ALICE),
+            State=N.ChatPresence.COMPOSING,
+            Media=N.ChatPresence.AUDIO,
+        ),
+    )
+    feed(
+        spy,
+        N.ChatPresence(
+            MessageSource=source(ALICE, ALICE),
+            State=N.ChatPresence.PAUSED,
+            Media=N.ChatPresence.TEXT,
+        ),
+    )
     feed(spy, N.Presence(From=ALICE, Unavailable=True, LastSeen=0))
-    assert [p.state for p in recorder.of(PresenceUpdate)] == ["recording", "paused",
-                                                              "unavailable"]
-    offer = fill_required(N.CallOffer(basicCallMeta=fill_required(N.BasicCallMeta(
-        **{"from": ALICE_LID}, callCreator=ALICE_LID, callCreatorAlt=ALICE, callID="CALL1",
-        timestamp=1_700_000_000)), data=N.Node(Tag="offer", Nodes=[N.Node(Tag="video")])))
+    assert [p.state for p in recorder.of(PresenceUpdate)] == ["recording", "paused", "unavailable"]
+    offer = fill_required(
+        N.CallOffer(
+            basicCallMeta=fill_required(
+                N.BasicCallMeta(
+                    **{"from": ALICE_LID},
+                    callCreator=ALICE_LID,
+                    callCreatorAlt=ALICE,
+                    callID="CALL1",
+                    timestamp=1_700_000_000,
+                )
+            ),
+            data=N.Node(Tag="offer", Nodes=[N.Node(Tag="video")]),
+        )
+    )
     feed(spy, offer)
     call = recorder.last(CallReceived)
     assert (call.call_id, call.caller.phone, call.video) == ("CALL1", "15550001111", True)
@@ -82,9 +106,12 @@ def test_mark_read_and_presence(live):
         transport.presence("15550001111@s.whatsapp.net", state)
     # available once connected; unavailable again at "paused", so the phone keeps
     # its notifications (defect 10)
-    assert spy.called("send_presence") == [((Presence.AVAILABLE,), {}),
-                                           ((Presence.UNAVAILABLE,), {})]
+    assert spy.called("send_presence") == [
+        ((Presence.AVAILABLE,), {}),
+        ((Presence.UNAVAILABLE,), {}),
+    ]
     assert [c[0][1:] for c in spy.called("send_chat_presence")] == [
         (ChatPresence.CHAT_PRESENCE_COMPOSING, ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT),
         (ChatPresence.CHAT_PRESENCE_COMPOSING, ChatPresenceMedia.CHAT_PRESENCE_MEDIA_AUDIO),
-        (ChatPresence.CHAT_PRESENCE_PAUSED, ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT)]
+        (ChatPresence.CHAT_PRESENCE_PAUSED, ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT),
+    ]

@@ -39,9 +39,15 @@ from tests.server.whatsapp.neonize.conftest import (
 
 def test_send_text_with_quote_and_mentions(live):
     transport, spy, recorder = live
-    result = transport.send(out(text="hi @15550002222", quoted_id="3EB0Q1",
-                                quoted_sender="15550001111@s.whatsapp.net", quoted_text="q?",
-                                mentions=("15550002222@s.whatsapp.net",)))
+    result = transport.send(
+        out(
+            text="hi @15550002222",
+            quoted_id="3EB0Q1",
+            quoted_sender="15550001111@s.whatsapp.net",
+            quoted_text="q?",
+            mentions=("15550002222@s.whatsapp.net",),
+        )
+    )
     assert result.message_id == "3EB0KABAR000000000000001"
     assert result.timestamp == datetime.fromtimestamp(1_700_000_050, UTC)
     to, message = sent_message(spy)
@@ -49,7 +55,9 @@ def test_send_text_with_quote_and_mentions(live):
     text = message.extendedTextMessage
     assert text.text == "hi @15550002222"
     assert (text.contextInfo.stanzaID, text.contextInfo.participant) == (
-        "3EB0Q1", "15550001111@s.whatsapp.net")
+        "3EB0Q1",
+        "15550001111@s.whatsapp.net",
+    )
     assert text.contextInfo.quotedMessage.conversation == "q?"
     assert list(text.contextInfo.mentionedJID) == ["15550002222@s.whatsapp.net"]
     assert spy.called("is_on_whatsapp") == [(("+15550001111",), {})]
@@ -63,11 +71,13 @@ def test_plain_text_is_a_conversation(live):
 
 def test_send_location(live):
     transport, spy, _ = live
-    transport.send(out("location", location=Location(latitude=-6.2, longitude=106.8,
-                                                      name="Monas")))
+    transport.send(out("location", location=Location(latitude=-6.2, longitude=106.8, name="Monas")))
     location = sent_message(spy)[1].locationMessage
     assert (location.degreesLatitude, location.degreesLongitude, location.name) == (
-        -6.2, 106.8, "Monas")
+        -6.2,
+        106.8,
+        "Monas",
+    )
 
 
 def test_send_contacts(live):
@@ -101,8 +111,15 @@ def test_receipts_and_actions_use_kabar_ids(live):
     feed(spy, receipt([wa_id], N.Receipt.READ))
     assert recorder.last(MessageStatus).message_ids == (kabar_id,)
 
-    transport.send(out("reaction", message_id="3EB0R", text="👍", quoted_id=kabar_id,
-                       quoted_sender="15559990000@s.whatsapp.net"))
+    transport.send(
+        out(
+            "reaction",
+            message_id="3EB0R",
+            text="👍",
+            quoted_id=kabar_id,
+            quoted_sender="15559990000@s.whatsapp.net",
+        )
+    )
     (chat, author, target, emoji), _ = spy.called("build_reaction")[0]
     assert (chat.User, author.User, target, emoji) == ("15550001111", "15559990000", wa_id, "👍")
     assert sent_message(spy)[1].reactionMessage.key.ID == wa_id
@@ -118,8 +135,13 @@ def test_receipts_and_actions_use_kabar_ids(live):
     assert (protocol.key.ID, protocol.key.fromMe) == (wa_id, True)
     assert not spy.called("get_me")  # revoke never asks Go who we are
 
-    feed(spy, message_ev(source(ALICE, ALICE), E.Message(reactionMessage=E.ReactionMessage(
-        key=MessageKey(ID=wa_id), text="❤"))))
+    feed(
+        spy,
+        message_ev(
+            source(ALICE, ALICE),
+            E.Message(reactionMessage=E.ReactionMessage(key=MessageKey(ID=wa_id), text="❤")),
+        ),
+    )
     assert recorder.last(MessageReaction).message_id == kabar_id
     assert len(spy.called("is_on_whatsapp")) == 1  # actions are not re-checked
 
@@ -132,8 +154,15 @@ def test_action_authors(live):
     (_, author, target, _), _ = spy.called("build_reaction")[0]
     assert (author.User, target) == ("15550001111", "3EB0THEIRS")
     with pytest.raises(TransportError) as caught:
-        transport.send(out("reaction", message_id="3EB0G", to="120363012345678901@g.us",
-                           text="👍", quoted_id="3EB0THEIRS"))
+        transport.send(
+            out(
+                "reaction",
+                message_id="3EB0G",
+                to="120363012345678901@g.us",
+                text="👍",
+                quoted_id="3EB0THEIRS",
+            )
+        )
     assert (caught.value.code, caught.value.permanent) == ("invalid_message", True)
 
 
@@ -156,11 +185,14 @@ def test_not_on_whatsapp_is_permanent(live):
     assert (caught.value.code, caught.value.permanent) == ("invalid_jid", True)
 
 
-@pytest.mark.parametrize("error, code, permanent", [
-    ("info query timed out", "timeout", False),
-    ("can't send message to unknown server", "invalid_jid", True),
-    ("something new", "send_failed", False),
-])
+@pytest.mark.parametrize(
+    "error, code, permanent",
+    [
+        ("info query timed out", "timeout", False),
+        ("can't send message to unknown server", "invalid_jid", True),
+        ("something new", "send_failed", False),
+    ],
+)
 def test_send_errors_are_mapped(live, error, code, permanent):
     transport, spy, _ = live
     spy.fail_send = SendMessageError(error)
@@ -181,9 +213,13 @@ def test_id_map_survives_a_restart(make):
     transport.send(out(text="hi"))
     transport.stop()
     recorder, spies = Recorder(), []
-    again = NeonizeTransport(session_id="again", store_dir=transport.store_dir, emit=recorder,
-                             options={}, client_factory=lambda name, **kw: spies.append(
-                                 FakeClient(name, **kw)) or spies[-1])
+    again = NeonizeTransport(
+        session_id="again",
+        store_dir=transport.store_dir,
+        emit=recorder,
+        options={},
+        client_factory=lambda name, **kw: spies.append(FakeClient(name, **kw)) or spies[-1],
+    )
     again.start()
     wait_for(lambda: spies, what="the client")
     try:
@@ -203,10 +239,11 @@ def test_link_preview_goes_through_the_ssrf_guard(live, monkeypatch):
 
     def fake_fetch(url, *, max_bytes, timeout, allow):
         fetched.append(url)
-        page = b'<html><head><title>T</title><meta property="og:title" content="Kabar">' \
-               b'<meta property="og:description" content="A gateway"></head></html>'
-        return netguard.Fetched(data=page, content_type="text/html", filename=None,
-                                final_url=url)
+        page = (
+            b'<html><head><title>T</title><meta property="og:title" content="Kabar">'
+            b'<meta property="og:description" content="A gateway"></head></html>'
+        )
+        return netguard.Fetched(data=page, content_type="text/html", filename=None, final_url=url)
 
     monkeypatch.setattr(netguard, "fetch", fake_fetch)
     transport, spy, _ = live
@@ -214,7 +251,10 @@ def test_link_preview_goes_through_the_ssrf_guard(live, monkeypatch):
     text = sent_message(spy)[1].extendedTextMessage
     assert fetched == ["https://example.com/x"]
     assert (text.matchedText, text.title, text.description) == (
-        "https://example.com/x", "Kabar", "A gateway")
+        "https://example.com/x",
+        "Kabar",
+        "A gateway",
+    )
 
 
 def test_star_is_refused_clearly(live):
@@ -229,8 +269,10 @@ def test_sends_to_the_jid_whatsapp_answered(live, monkeypatch):
     transport, spy, _ = live
 
     def answer(*numbers):
-        return [fill_required(N.IsOnWhatsAppResponse(Query=n, JID=jid("5511987654321"),
-                                                     IsIn=True)) for n in numbers]
+        return [
+            fill_required(N.IsOnWhatsAppResponse(Query=n, JID=jid("5511987654321"), IsIn=True))
+            for n in numbers
+        ]
 
     monkeypatch.setattr(spy, "is_on_whatsapp", answer)
     transport.send(out(to="551187654321@s.whatsapp.net", text="oi"))
@@ -239,6 +281,11 @@ def test_sends_to_the_jid_whatsapp_answered(live, monkeypatch):
 
 def test_newsletter_posts_are_not_chat_messages(live):
     transport, spy, recorder = live
-    feed(spy, message_ev(source(jid("120363000000000001", "newsletter"), ALICE),
-                         E.Message(conversation="channel post")))
+    feed(
+        spy,
+        message_ev(
+            source(jid("120363000000000001", "newsletter"), ALICE),
+            E.Message(conversation="channel post"),
+        ),
+    )
     assert not recorder.of(MessageReceived)

@@ -28,13 +28,18 @@ def test_sqlite_store_name_opens_wal_store(tmp_path):
 
     path = tmp_path / "odd dir #1" / "whatsmeow.sqlite3"
     path.parent.mkdir()
-    answer = gocode.GetAllDevices(sqlite_store_name(path).encode(),
-                                  func_callback_bytes2(log_whatsmeow)).decode()
+    answer = gocode.GetAllDevices(
+        sqlite_store_name(path).encode(), func_callback_bytes2(log_whatsmeow)
+    ).decode()
     assert not answer.startswith("error"), answer
     with sqlite3.connect(path) as con:
         assert con.execute("pragma journal_mode").fetchone()[0] == "wal"
-        assert con.execute("select count(*) from sqlite_master where name = 'whatsmeow_device'"
-                           ).fetchone()[0] == 1
+        assert (
+            con.execute(
+                "select count(*) from sqlite_master where name = 'whatsmeow_device'"
+            ).fetchone()[0]
+            == 1
+        )
     con.close()
 
 
@@ -55,19 +60,29 @@ def test_postgres_store_pairs_a_new_device_then_resumes_it(make, monkeypatch):
     feed(spy, device(), code=0)
     feed(spy, N.Connected(status=True))
     transport.stop()
-    again = NeonizeTransport(session_id="again", store_dir=transport.store_dir, emit=Recorder(),
-                             options={"store_url": url},
-                             client_factory=lambda name, **kw: FakeClient(name, **kw))
+    again = NeonizeTransport(
+        session_id="again",
+        store_dir=transport.store_dir,
+        emit=Recorder(),
+        options={"store_url": url},
+        client_factory=lambda name, **kw: FakeClient(name, **kw),
+    )
     client = again._new_client()
     assert (client.factory_args["jid"].User, client.factory_args["jid"].Device) == (
-        "15559990000", 12)  # the full device JID the Device event gave
+        "15559990000",
+        12,
+    )  # the full device JID the Device event gave
     assert client.factory_args["new_device"] is False
 
 
 def test_bad_store_url_fails_start(tmp_path):
-    transport = NeonizeTransport(session_id="x", store_dir=tmp_path, emit=Recorder(),
-                                 options={"store_url": "mysql://nope"},
-                                 client_factory=FakeClient)
+    transport = NeonizeTransport(
+        session_id="x",
+        store_dir=tmp_path,
+        emit=Recorder(),
+        options={"store_url": "mysql://nope"},
+        client_factory=FakeClient,
+    )
     with pytest.raises(TransportError) as caught:
         transport.start()
     assert caught.value.code == "invalid_store_url" and caught.value.permanent
@@ -82,8 +97,9 @@ def test_new_neonize_client_keeps_session_uuid(tmp_path):
 
 def test_store_dir_is_created(tmp_path):
     store = Path(tmp_path) / "new" / "session"
-    transport = NeonizeTransport(session_id="n", store_dir=store, emit=Recorder(), options={},
-                                 client_factory=FakeClient)
+    transport = NeonizeTransport(
+        session_id="n", store_dir=store, emit=Recorder(), options={}, client_factory=FakeClient
+    )
     transport.start()
     try:
         assert store.is_dir()
@@ -93,6 +109,7 @@ def test_store_dir_is_created(tmp_path):
 
 def _store_with_device(path, jid_text):
     import sqlite3
+
     path.parent.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE whatsmeow_device (jid TEXT PRIMARY KEY)")
@@ -104,12 +121,12 @@ def test_resumes_by_full_device_jid_and_upgrades_a_bare_one(tmp_path):
     """device.json keeps user:device@server; an old bare user@server finds its device."""
     _store_with_device(tmp_path / "whatsmeow.sqlite3", "15559990000:12@s.whatsapp.net")
     (tmp_path / "device.json").write_text('{"jid": "15559990000@s.whatsapp.net"}')
-    transport = NeonizeTransport(session_id="r", store_dir=tmp_path, emit=Recorder(),
-                                 options={}, client_factory=FakeClient)
+    transport = NeonizeTransport(
+        session_id="r", store_dir=tmp_path, emit=Recorder(), options={}, client_factory=FakeClient
+    )
     client = transport._new_client()
     resumed = client.factory_args["jid"]
-    assert (resumed.User, resumed.Device, resumed.Server) == (
-        "15559990000", 12, "s.whatsapp.net")
+    assert (resumed.User, resumed.Device, resumed.Server) == ("15559990000", 12, "s.whatsapp.net")
     assert "15559990000:12@s.whatsapp.net" in (tmp_path / "device.json").read_text()
 
 
@@ -118,8 +135,9 @@ def test_a_device_gone_from_the_store_pairs_afresh_with_a_reason(tmp_path):
     _store_with_device(tmp_path / "whatsmeow.sqlite3", "1:1@s.whatsapp.net")
     (tmp_path / "device.json").write_text('{"jid": "15559990000:12@s.whatsapp.net"}')
     recorder = Recorder()
-    transport = NeonizeTransport(session_id="r", store_dir=tmp_path, emit=recorder,
-                                 options={}, client_factory=FakeClient)
+    transport = NeonizeTransport(
+        session_id="r", store_dir=tmp_path, emit=recorder, options={}, client_factory=FakeClient
+    )
     client = transport._new_client()
     assert client.factory_args["jid"] is None and client.factory_args["new_device"]
     assert recorder.last(SessionStatus).reason.startswith("device_missing")
@@ -130,9 +148,17 @@ def test_postgres_down_at_start_is_retried_not_permanent(tmp_path):
     recorder = Recorder()
     (tmp_path / "device.json").write_text('{"jid": "15559990000:12@s.whatsapp.net"}')
     transport = NeonizeTransport(
-        session_id="pg", store_dir=tmp_path, emit=recorder,
-        options={"store_url": "postgresql://kabar@127.0.0.1:1/wa", "backoff_initial": 0.01,
-                 "backoff_max": 0.02, "route_go_stdout": False}, client_factory=FakeClient)
+        session_id="pg",
+        store_dir=tmp_path,
+        emit=recorder,
+        options={
+            "store_url": "postgresql://kabar@127.0.0.1:1/wa",
+            "backoff_initial": 0.01,
+            "backoff_max": 0.02,
+            "route_go_stdout": False,
+        },
+        client_factory=FakeClient,
+    )
     transport.start()
     try:
         wait_for(lambda: recorder.statuses().count("reconnecting") >= 2, what="retries")
