@@ -4,6 +4,7 @@ WhatsApp's receipts arrive in any order (a "delivered" after the "read" it prece
 receipt for several messages, a second device's copy), so a message's status is the
 furthest it has got: queued < sending < sent < delivered < read < played. A "failed"
 receipt counts only for a message not yet delivered; one that was delivered stays so.
+A message deleted for everyone stays "revoked": a receipt arriving after it changes nothing.
 The same rule for the outbox row and its history row (``messages``).
 """
 
@@ -22,10 +23,13 @@ ORDER: dict[str, int] = {
 }
 DELIVERED = ("delivered", "read", "played")  # a receipt that says it was delivered
 READ = ("read", "played")
+FINAL = ("revoked",)
 
 
 def advances(current: str, receipt: str) -> bool:
     """Whether a ``receipt`` status changes a message that is at ``current``."""
+    if current in FINAL:
+        return False
     here = ORDER.get(current, -1)
     if receipt == "failed":
         return current != "failed" and here < ORDER["delivered"]
@@ -36,7 +40,7 @@ def advances(current: str, receipt: str) -> bool:
 def not_advanced_by(receipt: str) -> tuple[str, ...]:
     """The statuses a ``receipt`` leaves alone: ``advances`` as a set, for an UPDATE's
     condition (any status not named here, an unknown one included, moves)."""
-    return tuple(status for status in (*ORDER, "failed") if not advances(status, receipt))
+    return tuple(status for status in (*ORDER, "failed", *FINAL) if not advances(status, receipt))
 
 
 class Receiving(Protocol):

@@ -41,6 +41,10 @@ class Row:
         ("failed", "delivered", "delivered"),  # it arrived after all
         # unknown receipts change nothing
         ("sent", "server-ack", "sent"),
+        # deleted for everyone: a receipt arriving after the revoke changes nothing
+        ("revoked", "read", "revoked"),
+        ("revoked", "delivered", "revoked"),
+        ("revoked", "failed", "revoked"),
     ],
 )
 def test_a_receipt_moves_a_status_only_forward(current, receipt, after):
@@ -68,3 +72,12 @@ def test_delivery_and_read_times_are_kept_from_the_first_receipt_that_says_so():
     receipts.apply(row, "delivered", AT + timedelta(seconds=5))  # late: ignored
     receipts.apply(row, "played", AT + timedelta(seconds=9))
     assert row.status == "played" and row.delivered_at == AT and row.read_at == AT
+
+
+def test_the_batch_update_leaves_what_apply_leaves():
+    """The sink's UPDATE skips the statuses ``not_advanced_by`` names: the same rule."""
+    for receipt in ("delivered", "read", "played", "failed"):
+        left = receipts.not_advanced_by(receipt)
+        assert "revoked" in left
+        for status in (*receipts.ORDER, "failed", "revoked"):
+            assert (status in left) == (not receipts.advances(status, receipt))
