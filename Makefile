@@ -55,6 +55,26 @@ lint: $(VENV)/.installed-dev  ## ruff, the formatter's check, mypy, the import l
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Every figure of docs/benchmarks.md's "Performance (issue 15)" sections, on SQLite and then
+# on PostgreSQL (BENCH_DB, dropped and made anew by each script), one script at a time so
+# they do not load each other (the default BENCH_DB is created if missing). About 25 minutes; prints figures, asserts nothing timed.
+# `make bench BENCH_SECONDS=5` for a quicker pass; run it on an otherwise idle machine.
+BENCH_DB ?= postgresql+psycopg://postgres@127.0.0.1:5432/kabar_bench
+BENCH_SECONDS ?= 10
+bench: $(VENV)/.installed-dev
+	-@createdb -h 127.0.0.1 -U postgres kabar_bench 2>/dev/null
+	@for db in "" "--database $(BENCH_DB)"; do \
+	  set -e; echo "=== database: $${db:-SQLite}"; \
+	  $(BIN)/python bench/send.py --seconds $(BENCH_SECONDS) $$db; \
+	  $(BIN)/python bench/outbox.py drain --sessions 1 --messages 5000 --chats 500 --receipts $$db; \
+	  $(BIN)/python bench/outbox.py drain --sessions 50 --messages 5000 --chats 20 --receipts $$db; \
+	  $(BIN)/python bench/webhooks.py --rate 200 --seconds $(BENCH_SECONDS) $$db; \
+	  $(BIN)/python bench/workflows.py $$db auto-reply --messages 300; \
+	  $(BIN)/python bench/workflows.py $$db waiting; \
+	  $(BIN)/python bench/sessions.py $$db sandbox --sessions 200; \
+	  $(BIN)/python bench/hook_vs_n8n.py --seconds $(BENCH_SECONDS) --rounds 3 $$db; \
+	done
+
 # requirements.lock: the deployable app's dependencies (setup.cfg's install_requires and
 # theirs), pinned with hashes, for every platform and Python 3.11+ (docs/deploy.md). After a
 # change to setup.cfg, `make lock` solves again keeping the pins it can;
