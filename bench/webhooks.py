@@ -34,6 +34,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 class Receiver(BaseHTTPRequestHandler):
+    # Keep-alive, as real receivers (n8n, a CRM behind nginx) do: HTTP/1.0 would close
+    # the connection after every delivery.
+    protocol_version = "HTTP/1.1"
     secret: str = ""
     arrivals: dict[str, float] = {}  # event id -> latency in seconds
     bad = 0
@@ -50,6 +53,7 @@ class Receiver(BaseHTTPRequestHandler):
             with self.lock:
                 Receiver.bad += 1
             self.send_response(400)
+            self.send_header("Content-Length", "0")
             self.end_headers()
             return
         stored = datetime.fromisoformat(event["timestamp"]).timestamp()

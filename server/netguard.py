@@ -15,6 +15,8 @@ cloud credentials and ``http://127.0.0.1:5432/`` would probe the database. So:
 - the connection goes to an address that was checked, not to whatever a second DNS
   look-up answers (see ``_pinned``);
 - redirects are followed by hand, at most ``MAX_REDIRECTS``, each hop checked again;
+- a keep-alive ``Pool`` (webhook receivers) reuses a connection only for a request that
+  was itself checked and pinned to that connection's address, with the same host name;
 - the body is streamed and cut off past ``max_bytes``, and the whole fetch has one
   deadline.
 
@@ -29,8 +31,10 @@ import functools
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -187,6 +191,69 @@ class Answer:
     truncated: bool = False
 
 
+class Pool:
+    """Keep-alive clients for requests that go to the same receivers again and again
+    (webhook deliveries): a connection is opened once, not for every request.
+
+    The guard stays as strong as with a client per request. Every request is still
+    checked (resolved, every address judged) and pinned to a checked address. There is
+    one client per origin as the URL names it (scheme, host name, port), so every
+    request a client sends carries that one host name (Host header, TLS SNI and
+    certificate check); within it, httpx pools connections by the address the request
+    is pinned to. A pooled connection is therefore only reused for a request pinned to
+    the same address, which this request's own check has just found safe: a host name
+    that now resolves elsewhere gets a new connection to the new (checked) address, or
+    is refused before anything is sent.
+
+    ``max_connections``: per origin, the most requests at once (and idle connections
+    kept). At most ``max_origins`` clients are kept; past that the least recently used
+    is dropped (its connections close when the last request through it ends).
+    """
+
+    def __init__(self, *, max_connections: int, max_origins: int = 64, keepalive: float = 4.0):
+        self.limits = httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=keepalive,  # under the 5 s that many servers keep an idle one
+        )
+        self.max_origins = max_origins
+        self._clients: OrderedDict[tuple[str, str, int], httpx.Client] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def client(self, url: httpx.URL) -> httpx.Client:
+        key = (url.scheme, _normal_host(url.raw_host.decode("ascii")), _port(url))
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._clients[key] = _client(self.limits)
+                while len(self._clients) > self.max_origins:
+                    self._clients.popitem(last=False)
+            self._clients.move_to_end(key)
+            return client
+
+    def close(self) -> None:
+        with self._lock:
+            clients = list(self._clients.values())
+            self._clients.clear()
+        for client in clients:
+            client.close()
+
+
+def _client(limits: httpx.Limits | None = None) -> httpx.Client:
+    """A client for guarded requests: no proxies from the environment, no redirects."""
+    return httpx.Client(
+        trust_env=False,
+        follow_redirects=False,
+        verify=_tls(),
+        headers={"User-Agent": USER_AGENT},
+        limits=limits or httpx.Limits(),
+    )
+
+
+def _port(url: httpx.URL) -> int:
+    return url.port or DEFAULT_PORTS[url.scheme]
+
+
 def request(
     method: str,
     url: str,
@@ -196,54 +263,72 @@ def request(
     max_bytes: int,
     headers: dict[str, str] | None = None,
     content: bytes | None = None,
+    pool: Pool | None = None,
 ) -> Answer:
     """One ``method`` request under the guard, to a checked address; redirects are not
-    followed (the answer is the 3xx). The body is read up to ``max_bytes``.
+    followed (the answer is the 3xx). The body is read up to ``max_bytes``. With a
+    ``pool``, its keep-alive client for the URL's origin sends it (see ``Pool``); else a
+    client of its own.
 
     Raises ``UnsafeURL``, or ``FetchFailed`` (fetch_failed, fetch_timeout) when nothing
     answered; any HTTP status is an ``Answer``.
     """
     parsed, addresses = checked_url(url, allow=allow)
+    if pool is not None:
+        return _request(
+            pool.client(parsed), method, parsed, addresses, timeout, max_bytes, headers, content
+        )
+    with _client() as client:
+        return _request(client, method, parsed, addresses, timeout, max_bytes, headers, content)
+
+
+def _request(
+    client: httpx.Client,
+    method: str,
+    parsed: httpx.URL,
+    addresses: list[IPAddress],
+    timeout: float,
+    max_bytes: int,
+    headers: dict[str, str] | None,
+    content: bytes | None,
+) -> Answer:
     deadline = time.monotonic() + timeout
-    with httpx.Client(
-        trust_env=False, follow_redirects=False, verify=_tls(), headers={"User-Agent": USER_AGENT}
-    ) as client:
-        for index, address in enumerate(addresses):
-            built = pinned_request(
-                client, method, parsed, address, timeout=timeout, headers=headers, content=content
-            )
-            try:
-                response = client.send(built, stream=True)
-            except httpx.ConnectError as exc:
-                if index == len(addresses) - 1:
-                    raise FetchFailed(f"Could not connect to {parsed}: {exc}.") from exc
-                continue
-            except httpx.TimeoutException as exc:
-                raise _timed_out(parsed) from exc
-            except httpx.HTTPError as exc:
-                raise FetchFailed(f"{method} {parsed} failed: {exc}.") from exc
-            try:
-                chunks, size, truncated = [], 0, False
-                for chunk in response.iter_bytes():
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > max_bytes:
-                        truncated = True
-                        break
-                    if time.monotonic() > deadline:
-                        raise _timed_out(parsed)
-            except httpx.TimeoutException as exc:
-                raise _timed_out(parsed) from exc
-            except httpx.HTTPError as exc:
-                raise FetchFailed(f"{method} {parsed} failed while reading: {exc}.") from exc
-            finally:
-                response.close()
-            return Answer(
-                response.status_code,
-                dict(response.headers),
-                b"".join(chunks)[:max_bytes],
-                truncated,
-            )
+    for index, address in enumerate(addresses):
+        built = pinned_request(
+            client, method, parsed, address, timeout=timeout, headers=headers, content=content
+        )
+        try:
+            response = client.send(built, stream=True)
+        except httpx.ConnectError as exc:
+            if index == len(addresses) - 1:
+                raise FetchFailed(f"Could not connect to {parsed}: {exc}.") from exc
+            continue
+        except httpx.TimeoutException as exc:
+            raise _timed_out(parsed) from exc
+        except httpx.HTTPError as exc:
+            raise FetchFailed(f"{method} {parsed} failed: {exc}.") from exc
+        try:
+            chunks, size, truncated = [], 0, False
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > max_bytes:
+                    truncated = True
+                    break
+                if time.monotonic() > deadline:
+                    raise _timed_out(parsed)
+        except httpx.TimeoutException as exc:
+            raise _timed_out(parsed) from exc
+        except httpx.HTTPError as exc:
+            raise FetchFailed(f"{method} {parsed} failed while reading: {exc}.") from exc
+        finally:
+            response.close()
+        return Answer(
+            response.status_code,
+            dict(response.headers),
+            b"".join(chunks)[:max_bytes],
+            truncated,
+        )
     raise FetchFailed(f"{parsed} has no address to connect to.")
 
 
@@ -411,9 +496,7 @@ def _send(url: httpx.URL, addresses: list[IPAddress], deadline: float) -> Iterat
     and a pooled TLS connection verified for one host name must not carry a request for
     another.
     """
-    with httpx.Client(
-        trust_env=False, follow_redirects=False, verify=_tls(), headers={"User-Agent": USER_AGENT}
-    ) as client:
+    with _client() as client:
         response = None
         for index, address in enumerate(addresses):
             request = _pinned(client, url, address, _remaining(url, deadline))

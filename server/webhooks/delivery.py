@@ -21,8 +21,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,6 +32,7 @@ from server import eventlog, inputs, netguard
 from server.errors import KabarError
 from server.fonnte import webhooks as fonnte_webhooks
 from server.models import (
+    StoredEvent,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
@@ -79,6 +80,13 @@ def backoff(attempts: int) -> float:
     return delay * random.uniform(0.8, 1.2)
 
 
+# One keep-alive client per receiver origin, shared by the pool's threads (the SSRF
+# guard still checks and pins every request: ``netguard.Pool``). PER_ENDPOINT is also
+# the most deliveries of one endpoint the dispatcher has out at once.
+PER_ENDPOINT = 8
+POOL = netguard.Pool(max_connections=PER_ENDPOINT)
+
+
 def post(
     url: str, body: bytes, headers: dict[str, str], *, timeout: float, allow: list[str]
 ) -> Outcome:
@@ -98,6 +106,7 @@ def post(
             max_bytes=MAX_BODY,
             headers=headers,
             content=body,
+            pool=POOL,
         )
     except netguard.UnsafeURL:
         raise
@@ -144,67 +153,180 @@ def check_url(url: str) -> None:
         ) from None
 
 
+@dataclass(frozen=True)
+class Job:
+    """A claimed delivery with all its POST needs, read in the claim's transaction: the
+    pool's threads send it without the database, and ``record`` writes the outcome."""
+
+    delivery_id: int
+    endpoint_id: int
+    url: str
+    secret: str
+    headers: dict[str, str]
+    fonnte: bool
+    event_id: str
+    content: dict[str, Any]  # what is signed and sent: the envelope, or fonnte's body
+    attempts: int  # before this one
+    created_at: datetime
+    endpoint_failing: bool  # the endpoint had failures in a row when claimed
+    endpoint_paused: bool  # ... or was paused (this is its probe)
+
+
+def load(delivery_ids: list[int]) -> list[Job]:
+    """The jobs of claimed (``delivering``) deliveries, in the order of ``delivery_ids``."""
+    if not delivery_ids:
+        return []
+    rows = db.session.execute(
+        sa.select(
+            WebhookDelivery.id,
+            WebhookDelivery.attempts,
+            WebhookDelivery.created_at,
+            WebhookEndpoint,
+            StoredEvent,
+        )
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .join(StoredEvent, StoredEvent.seq == WebhookDelivery.event_seq)
+        .where(WebhookDelivery.id.in_(delivery_ids), WebhookDelivery.status == "delivering")
+    ).all()
+    jobs = {}
+    for delivery_id, attempts, created_at, endpoint, event in rows:
+        fonnte = endpoint.format == "fonnte"
+        jobs[delivery_id] = Job(
+            delivery_id=delivery_id,
+            endpoint_id=endpoint.id,
+            url=endpoint.url,
+            secret=endpoint.secret,
+            headers=dict(endpoint.headers or {}),
+            fonnte=fonnte,
+            event_id=event.id,
+            content=fonnte_webhooks.body(event) if fonnte else eventlog.envelope(event),
+            attempts=attempts,
+            created_at=created_at,
+            endpoint_failing=bool(endpoint.consecutive_failures),
+            endpoint_paused=endpoint.paused_until is not None,
+        )
+    return [jobs[delivery_id] for delivery_id in delivery_ids if delivery_id in jobs]
+
+
+def send(job: Job, *, timeout: float, allow: list[str]) -> Outcome:
+    """Sign and POST ``job`` (no database: the pool's threads run this)."""
+    body = signing.payload(job.content)
+    headers = signing.headers(job.secret, job.event_id, body, utcnow(), job.headers)
+    try:
+        return post(job.url, body.encode(), headers, timeout=timeout, allow=allow)
+    except netguard.UnsafeURL as exc:
+        return Outcome(None, 0, error=f"unsafe_url: {exc.message}")
+
+
+@dataclass
+class Followups:
+    """What ``record``'s caller does once the batch is committed."""
+
+    resumed: bool = False  # an endpoint's breaker closed: wake the runtime
+    actions: list[tuple[int, Any]] = field(default_factory=list)  # (delivery id, actions)
+
+
+def record(results: list[tuple[Job, Outcome]]) -> Followups:
+    """Record the outcomes of many attempts in the current transaction (the caller
+    commits once for all): each attempt's row, its delivery's state, and what a success
+    or a failure does to the endpoint, in the order the attempts ended."""
+    followups = Followups()
+    now = utcnow()
+    failing: dict[int, bool] = {}  # endpoint id -> has failures in a row now
+    delivered = []
+    attempts = []
+    for job, outcome in results:
+        error = (outcome.error or "")[:512] or None
+        attempts.append(
+            {
+                "delivery_id": job.delivery_id,
+                "attempt": job.attempts + 1,
+                "status_code": outcome.status_code,
+                "latency_ms": outcome.latency_ms,
+                "error": error,
+                "response": outcome.snippet or None,
+                "at": now,
+            }
+        )
+        if outcome.ok:
+            delivered.append(
+                {
+                    "b_id": job.delivery_id,
+                    "b_attempts": job.attempts + 1,
+                    "b_code": outcome.status_code,
+                    "b_latency": outcome.latency_ms,
+                    "b_at": now,
+                }
+            )
+            # Only when there is something to undo: an UPDATE of the endpoint's row for
+            # every delivery would queue all of them on that one row.
+            if failing.get(job.endpoint_id, job.endpoint_failing):
+                _endpoint_values(job.endpoint_id, consecutive_failures=0)
+            failing[job.endpoint_id] = False
+            if job.endpoint_paused and _resume(job.endpoint_id):
+                followups.resumed = True
+            if not job.fonnte:  # a fonnte receiver's answer is not Kabar's actions
+                actions = outcome.actions()
+                if actions is not None:
+                    followups.actions.append((job.delivery_id, actions))
+        else:
+            _failed(job, outcome, error)
+            failing[job.endpoint_id] = True
+    db.session.execute(sa.insert(WebhookAttempt.__table__), attempts)
+    if delivered:
+        table = WebhookDelivery.__table__
+        db.session.execute(
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("b_id"))
+            .values(
+                status="delivered",
+                attempts=sa.bindparam("b_attempts"),
+                last_status_code=sa.bindparam("b_code"),
+                latency_ms=sa.bindparam("b_latency"),
+                last_error=None,
+                delivered_at=sa.bindparam("b_at"),
+            ),
+            delivered,
+        )
+    return followups
+
+
+def after_commit(followups: Followups) -> None:
+    """What waits for the batch's commit: the runtime woken for what a resumed endpoint
+    held back, and the receivers' actions (on this thread; see ``run_actions``)."""
+    if followups.resumed:
+        from server.runtime import wakeup
+
+        wakeup.notify()
+    for delivery_id, actions in followups.actions:
+        run_actions(delivery_id, actions)
+
+
 def attempt(delivery_id: int) -> None:
     """Run one attempt of a claimed (``delivering``) delivery and record it."""
-    delivery = db.session.get(WebhookDelivery, delivery_id)
-    if delivery is None or delivery.status != "delivering":
-        return
-    endpoint = db.session.get(WebhookEndpoint, delivery.endpoint_id)
-    fonnte = endpoint.format == "fonnte"
-    try:
-        outcome = send_signed(
-            endpoint,
-            eventlog.envelope(delivery.event),
-            fonnte_webhooks.body(delivery.event) if fonnte else None,
-        )
-    except netguard.UnsafeURL as exc:
-        outcome = Outcome(None, 0, error=f"unsafe_url: {exc.message}")
-    now = utcnow()
-    delivery.attempts += 1
-    db.session.add(
-        WebhookAttempt(
-            delivery_id=delivery.id,
-            attempt=delivery.attempts,
-            status_code=outcome.status_code,
-            latency_ms=outcome.latency_ms,
-            error=(outcome.error or "")[:512] or None,
-            response=outcome.snippet or None,
-            at=now,
-        )
-    )
-    delivery.last_status_code, delivery.latency_ms = outcome.status_code, outcome.latency_ms
-    delivery.last_error = (outcome.error or "")[:512] or None
-    if outcome.ok:
-        delivery.status, delivery.delivered_at = "delivered", now
-        # Only when there is something to undo: an UPDATE of the endpoint's row for
-        # every delivery would queue all of them on that one row.
-        if endpoint.consecutive_failures:
-            _endpoint_values(endpoint.id, consecutive_failures=0)
-        resumed = _resume(endpoint.id) if endpoint.paused_until is not None else False
+    jobs = load([delivery_id])
+    if not jobs:
         db.session.commit()
-        if resumed:
-            from server.runtime import wakeup
-
-            wakeup.notify()
-        if not fonnte:  # a fonnte receiver's answer is not Kabar's actions
-            _run_actions(delivery, outcome.actions())
         return
-    _failed(delivery, endpoint, outcome)
+    settings = current_app.config["KABAR"]
+    outcome = send(jobs[0], timeout=settings["WEBHOOK_TIMEOUT"], allow=allowed())
+    followups = record([(jobs[0], outcome)])
     db.session.commit()
+    after_commit(followups)
 
 
-def _failed(delivery: WebhookDelivery, endpoint: WebhookEndpoint, outcome: Outcome) -> None:
+def _failed(job: Job, outcome: Outcome, error: str | None) -> None:
     settings = current_app.config["KABAR"]
     now = utcnow()
-    _endpoint_values(endpoint.id, consecutive_failures=WebhookEndpoint.consecutive_failures + 1)
+    _endpoint_values(job.endpoint_id, consecutive_failures=WebhookEndpoint.consecutive_failures + 1)
     if outcome.status_code == 410:
-        _pause(endpoint.id, "The receiver answered 410 Gone: it wants no more deliveries.")
+        _pause(job.endpoint_id, "The receiver answered 410 Gone: it wants no more deliveries.")
     else:
         limit = int(settings["WEBHOOK_PAUSE_AFTER"])
         failures = (
             db.session.scalar(
                 sa.select(WebhookEndpoint.consecutive_failures).where(
-                    WebhookEndpoint.id == endpoint.id
+                    WebhookEndpoint.id == job.endpoint_id
                 )
             )
             or 0
@@ -213,7 +335,7 @@ def _failed(delivery: WebhookDelivery, endpoint: WebhookEndpoint, outcome: Outco
             wait = probe_wait()
             paused = db.session.execute(
                 sa.update(WebhookEndpoint)
-                .where(WebhookEndpoint.id == endpoint.id, WebhookEndpoint.enabled.is_(True))
+                .where(WebhookEndpoint.id == job.endpoint_id, WebhookEndpoint.enabled.is_(True))
                 .values(
                     paused_until=now + timedelta(seconds=wait),
                     paused_reason=(
@@ -226,16 +348,27 @@ def _failed(delivery: WebhookDelivery, endpoint: WebhookEndpoint, outcome: Outco
             if paused:
                 log.warning(
                     "webhook endpoint %s paused after %s failures; probing in %.0f s",
-                    endpoint.id,
+                    job.endpoint_id,
                     failures,
                     wait,
                 )
-    next_at = now + timedelta(seconds=backoff(delivery.attempts))
+    next_at = now + timedelta(seconds=backoff(job.attempts + 1))
     max_age = timedelta(hours=int(settings["WEBHOOK_MAX_AGE_HOURS"]))
-    if next_at > delivery.created_at + max_age:
-        delivery.status = "dead"
-    else:
-        delivery.status, delivery.next_at = "failed", next_at
+    values: dict[str, Any] = {"status": "failed", "next_at": next_at}
+    if next_at > job.created_at + max_age:
+        values = {"status": "dead"}
+    db.session.execute(
+        sa.update(WebhookDelivery)
+        .where(WebhookDelivery.id == job.delivery_id)
+        .values(
+            attempts=job.attempts + 1,
+            last_status_code=outcome.status_code,
+            latency_ms=outcome.latency_ms,
+            last_error=error,
+            **values,
+        ),
+        execution_options={"synchronize_session": False},
+    )
 
 
 def _endpoint_values(endpoint_id: int, **values: Any) -> None:
@@ -275,14 +408,15 @@ def _pause(endpoint_id: int, reason: str) -> None:
     log.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
 
 
-def _run_actions(delivery: WebhookDelivery, actions: Any) -> None:
+def run_actions(delivery_id: int, actions: Any) -> None:
     """After the delivery is recorded as delivered (a crash here must not send the
     event again); each send carries an idempotency key made from the delivery, so a
     retried run never sends twice."""
-    if actions is None:
-        return
     from server.webhooks import actions as runner
 
+    delivery = db.session.get(WebhookDelivery, delivery_id)
+    if delivery is None:
+        return
     delivery.actions_result = runner.run(
         actions, delivery.event, key_prefix=f"webhook-{delivery.id}"
     )

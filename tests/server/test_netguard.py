@@ -6,6 +6,7 @@ patching ``socket.getaddrinfo``. Nothing here touches the internet.
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -14,7 +15,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from server.netguard import FetchFailed, UnsafeURL, check_url, fetch, safe_filename
+from server.netguard import (
+    FetchFailed,
+    Pool,
+    UnsafeURL,
+    check_url,
+    fetch,
+    request,
+    safe_filename,
+)
 
 LOCAL = ["127.0.0.1/32"]
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
@@ -347,3 +356,106 @@ def test_safe_filename():
     assert safe_filename("..") is None
     assert safe_filename(None) is None
     assert len(safe_filename("a" * 300 + ".txt")) == 255
+
+
+# --- keep-alive pools (webhook deliveries) ----------------------------------------------
+
+
+class Whoami(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive; answers which server, which connection (the client's
+    port) and which Host header it saw."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.requests += 1
+        body = json.dumps(
+            {
+                "server": self.server.label,
+                "connection": self.client_address[1],
+                "host": self.headers["Host"],
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def two_servers() -> Iterator[dict[str, ThreadingHTTPServer]]:
+    """Servers on 127.0.0.1 and 127.0.0.2, on the same port (a name moving between them
+    keeps its URL)."""
+    servers: dict[str, ThreadingHTTPServer] = {}
+    for label in ("127.0.0.1", "127.0.0.2"):
+        port = servers["127.0.0.1"].server_address[1] if servers else 0
+        httpd = ThreadingHTTPServer((label, port), Whoami)
+        httpd.label, httpd.requests = label, 0
+        threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+        servers[label] = httpd
+    yield servers
+    for httpd in servers.values():
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture
+def pool() -> Iterator[Pool]:
+    pool = Pool(max_connections=4)
+    yield pool
+    pool.close()
+
+
+def post(url: str, pool: Pool, allow: list[str]) -> dict:
+    answer = request("POST", url, timeout=5, allow=allow, max_bytes=1000, content=b"{}", pool=pool)
+    assert answer.status == 200
+    return json.loads(answer.body)
+
+
+def test_a_pool_keeps_its_connection_to_a_receiver(two_servers, pool):
+    port = two_servers["127.0.0.1"].server_address[1]
+    first = post(f"http://127.0.0.1:{port}/hook", pool, LOCAL)
+    second = post(f"http://127.0.0.1:{port}/hook", pool, LOCAL)
+    assert first["connection"] == second["connection"]
+
+
+def test_a_pooled_connection_is_not_used_once_the_name_resolves_to_a_refused_address(
+    two_servers, pool, fake_dns
+):
+    """DNS rebinding after the first delivery: the next one is checked again and refused
+    before anything is sent, although a connection to the old address is open."""
+    port = two_servers["127.0.0.1"].server_address[1]
+    url = f"http://hooks.test:{port}/hook"
+    fake_dns["hooks.test"] = ["127.0.0.1"]
+    assert post(url, pool, LOCAL)["host"] == f"hooks.test:{port}"
+    for answer in (["127.0.0.2"], ["10.0.0.5"], ["127.0.0.1", "169.254.169.254"]):
+        fake_dns["hooks.test"] = answer
+        with pytest.raises(UnsafeURL):
+            post(url, pool, LOCAL)
+    assert two_servers["127.0.0.1"].requests == 1
+    assert two_servers["127.0.0.2"].requests == 0
+
+
+def test_a_name_that_moves_to_another_allowed_address_is_sent_there(two_servers, pool, fake_dns):
+    port = two_servers["127.0.0.1"].server_address[1]
+    url = f"http://hooks.test:{port}/hook"
+    allow = ["127.0.0.0/8"]
+    fake_dns["hooks.test"] = ["127.0.0.1"]
+    assert post(url, pool, allow)["server"] == "127.0.0.1"
+    fake_dns["hooks.test"] = ["127.0.0.2"]
+    assert post(url, pool, allow)["server"] == "127.0.0.2"
+
+
+def test_two_names_on_one_address_do_not_share_a_connection(two_servers, pool, fake_dns):
+    """A connection (for https: verified for one name) never carries another name."""
+    port = two_servers["127.0.0.1"].server_address[1]
+    fake_dns["a.test"] = fake_dns["b.test"] = ["127.0.0.1"]
+    a = post(f"http://a.test:{port}/hook", pool, LOCAL)
+    b = post(f"http://b.test:{port}/hook", pool, LOCAL)
+    assert (a["host"], b["host"]) == (f"a.test:{port}", f"b.test:{port}")
+    assert a["connection"] != b["connection"]
+    assert post(f"http://a.test:{port}/hook", pool, LOCAL)["connection"] == a["connection"]

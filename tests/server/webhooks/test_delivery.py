@@ -3,6 +3,7 @@ the maximum age, redirects and the SSRF guard at send time."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -295,3 +296,35 @@ def test_an_unreachable_receiver_is_a_failed_attempt(app, endpoint, session):
     assert row.status == "failed" and row.last_status_code is None
     assert "connect" in row.last_error
     assert db.session.get(WebhookEndpoint, endpoint.id).consecutive_failures == 1
+
+
+def test_the_worker_sends_chats_side_by_side_each_in_order(app, endpoint, session, receiver):
+    """Through the runtime's worker and its pool: every chat's messages arrive in order,
+    no more than ``per_endpoint`` of one endpoint are out at once, and a stop right after
+    the last answer still records it (nothing left ``delivering`` to go twice)."""
+    chats = ("6281", "6282", "6283")
+    for n in range(4):
+        for chat in chats:
+            _say(session, f"{chat}-{n}", chat=chat)
+    worker = dispatcher.WebhookWorker(app, pool_size=4, per_endpoint=2)
+    out = []
+    start = worker._start
+
+    def counted(jobs):
+        start(jobs)
+        out.append(worker.out[endpoint.id])
+
+    worker._start = counted
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(receiver.delivered()) < 12 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        worker.stop()
+    texts = [r["json"]["data"]["message"]["text"] for r in receiver.delivered()]
+    for chat in chats:
+        assert [t for t in texts if t.startswith(chat)] == [f"{chat}-{n}" for n in range(4)]
+    assert max(out) <= 2
+    rows = _deliveries()
+    assert [(row.status, row.attempts) for row in rows] == [("delivered", 1)] * 12
