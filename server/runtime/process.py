@@ -30,7 +30,7 @@ from flask import Flask
 
 from server import sessions
 from server.events import Event, SessionStatus
-from server.metrics import SESSION_PROCESS_EXITS
+from server.metrics import RUNTIME_STATEMENTS, SESSION_PROCESS_EXITS
 from server.models import RuntimeCommand, WaSession, db, utcnow
 from server.outbox.dispatcher import OutboxDispatcher
 from server.runtime import acks, commands, handlers, heartbeat, leases, sink, wakeup
@@ -827,9 +827,15 @@ def _bound_idle_transactions(app: Flask) -> None:
     engine.dispose()  # connections made before (migrations) go; new ones get the limit
 
 
+def _count_statements(*_args: Any) -> None:
+    RUNTIME_STATEMENTS.inc()
+
+
 def main(app: Flask) -> None:
     """``kabar runtime``: run until SIGTERM/SIGINT."""
     _bound_idle_transactions(app)
+    # Every engine of this process (the app's, the scheduler's job store).
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", _count_statements)
     runtime = Runtime(app)
     signal.signal(signal.SIGTERM, runtime.request_stop)
     signal.signal(signal.SIGINT, runtime.request_stop)
