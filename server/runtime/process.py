@@ -57,6 +57,15 @@ REBALANCE_PER_BEAT = 5
 SINK_ATTEMPTS = 3
 # At most this many events the sink stores in one transaction.
 SINK_BATCH = 200
+# The control loop reads the sessions and the commands when woken (``wakeup``: the web's
+# notify after each write, PostgreSQL's NOTIFY or SQLite's wake-up file) and otherwise
+# this often only, so an idle runtime costs the same with 0 or 500 sessions. The poll
+# catches what no notify announces: a wake-up lost, a lease another host let expire, a
+# workflow's schedule changed.
+POLL_SECONDS = 5.0
+# Between passes it looks this often at what needs no database: a session host's process
+# that ended, a silent session for the watchdog.
+TEND_SECONDS = 0.5
 
 
 @dataclass
@@ -120,6 +129,8 @@ class Runtime:
         self.is_leader = False
         self.draining = False
         self.renewed_at = time.monotonic()
+        self.poll_seconds = POLL_SECONDS
+        self.passes = 0  # passes of the control loop made (tests wait for the first)
 
     # --- main loop ------------------------------------------------------------------------
 
@@ -142,14 +153,24 @@ class Runtime:
             listener = wakeup.Listener(db.engine)
             unsubscribe = wakeup.subscribe(self._wake_workers)
             last_beat = time.monotonic()
+            last_pass, woken = 0.0, True
             log.info("runtime started (%s)", self.holder)
             try:
                 while not self.stopping.is_set():
-                    if time.monotonic() - last_beat >= heartbeat.BEAT_SECONDS:
+                    now = time.monotonic()
+                    if now - last_beat >= heartbeat.BEAT_SECONDS:
                         self._beat()
                         last_beat = time.monotonic()
-                    self.tick()
-                    listener.wait(0.5)
+                    if (
+                        woken
+                        or now - last_pass >= self.poll_seconds
+                        or self._restart_due(last_pass)
+                    ):
+                        last_pass = now
+                        self.tick()
+                    else:
+                        self._tend()
+                    woken = listener.wait(TEND_SECONDS)
             finally:
                 unsubscribe()
                 listener.close()
@@ -157,6 +178,7 @@ class Runtime:
 
     def tick(self) -> None:
         """One pass of the control loop (also driven directly by tests)."""
+        self.passes += 1
         try:
             self._supervise()
             self._reconcile()
@@ -169,10 +191,24 @@ class Runtime:
             db.session.rollback()
             log.exception("runtime tick failed; continuing")
 
+    def _tend(self) -> None:
+        """Between passes: what needs no database unless something happened."""
+        try:
+            self._supervise()
+            self._watchdog()
+        except Exception:
+            db.session.rollback()
+            log.exception("runtime tend failed; continuing")
+
+    def _restart_due(self, since: float) -> bool:
+        """A crashed session's backoff ended since the last pass: start it now."""
+        now = time.monotonic()
+        return any(since < restart.at <= now for restart in list(self.restarts.values()))
+
     def _wake_workers(self) -> None:
         """New work may be there (a message queued, a run to resume, a delivery): each
-        worker looks now. Called by each pass of the loop, and at once by a notify in
-        this process (``wakeup.subscribe``)."""
+        worker looks now. Called by each pass of the loop (woken, or the safety poll),
+        and at once by a notify in this process (``wakeup.subscribe``)."""
         for worker in (
             self.dispatcher,
             self.media_worker,
@@ -496,6 +532,7 @@ class Runtime:
             host.kill()
         finally:
             self.reaping.pop(host.session_id, None)
+            wakeup.wake_local()  # the loop may start the session again now
 
     def _supervise(self) -> None:
         """A session host whose process ended by itself is restarted, with backoff when it

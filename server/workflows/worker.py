@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 
 BATCH = 50
 IDLE_SECONDS = 1.0
+# Every new wait is announced (a notify follows each run the runtime or the web moves on,
+# and wakes this worker), so the timer worker sleeps until the next wait is due and looks
+# without one only this often, as a safety net.
+TIMER_IDLE_SECONDS = 10.0
 
 
 class InboxWorker(Worker):
@@ -131,11 +135,11 @@ class TimerWorker(Worker):
         return self._until_next()
 
     def _until_next(self) -> float:
-        """Sleep until the next run is due (at most a second: new waits are not told)."""
+        """Sleep until the next run is due (a new wait wakes this worker sooner)."""
         soonest = db.session.scalar(
             sa.select(sa.func.min(WorkflowRun.wait_until)).where(WorkflowRun.status == "waiting")
         )
         db.session.rollback()
         if soonest is None:
-            return IDLE_SECONDS
-        return max(0.0, min(IDLE_SECONDS, (soonest - utcnow()).total_seconds()))
+            return TIMER_IDLE_SECONDS
+        return max(0.0, min(TIMER_IDLE_SECONDS, (soonest - utcnow()).total_seconds()))
