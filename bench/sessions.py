@@ -323,6 +323,7 @@ def bench_sandbox(args: argparse.Namespace) -> None:
         empty_memory = memory_kb(runtime)
         handles[0] = (database_handles(runtime, gateway.url), pg_backends(gateway))
         idle_empty = idle_cost(gateway, runtime, args.idle)
+        print(f"idle, no session: {idle_empty}", flush=True)
 
         def pair(index: int) -> str:
             status, session = gateway.call(
@@ -368,14 +369,19 @@ def bench_sandbox(args: argparse.Namespace) -> None:
 
         memory = memory_kb(runtime)
         idle_full = idle_cost(gateway, runtime, args.idle)
+        print(f"idle, {args.sessions} sessions: {idle_full}, RSS {memory}", flush=True)
 
         def say(index_sid: tuple[int, str]) -> None:
             index, sid = index_sid
-            status, body = gateway.call(
-                "POST",
-                f"/api/v1/sandbox/sessions/{sid}/messages",
-                {"from": f"62812{index:07d}", "name": "Bench", "text": f"halo {index}"},
-            )
+            for _ in range(10):  # a 503 (the runtime busy past KABAR_RUNTIME_WAIT): again
+                status, body = gateway.call(
+                    "POST",
+                    f"/api/v1/sandbox/sessions/{sid}/messages",
+                    {"from": f"62812{index:07d}", "name": "Bench", "text": f"halo {index}"},
+                )
+                if status != 503:
+                    break
+                time.sleep(1)
             assert status == 201, body
 
         def replied(sid: str) -> bool:

@@ -131,6 +131,7 @@ class Runtime:
         self.renewed_at = time.monotonic()
         self.poll_seconds = POLL_SECONDS
         self.passes = 0  # passes of the control loop made (tests wait for the first)
+        self.beat_claimed = False  # the last beat claimed sessions: start them now
 
     # --- main loop ------------------------------------------------------------------------
 
@@ -161,6 +162,7 @@ class Runtime:
                     if now - last_beat >= heartbeat.BEAT_SECONDS:
                         self._beat()
                         last_beat = time.monotonic()
+                        woken = woken or self.beat_claimed
                     if (
                         woken
                         or now - last_pass >= self.poll_seconds
@@ -228,6 +230,7 @@ class Runtime:
         took; take or keep the leader lease (work that is not per session runs on the
         leader only). A host that cannot renew stops its sessions by itself before
         another may claim them."""
+        self.beat_claimed = False
         try:
             held, self.draining = leases.beat(self.holder)
         except Exception:
@@ -244,10 +247,13 @@ class Runtime:
         self.leases = held
         try:
             if not self.draining:
-                self._rebalance()
+                share = leases.fair_share()
+                self._rebalance(share)
+                # Leases another host let expire announce nothing: claim them each beat.
+                self.beat_claimed = self._claim(share)
         except Exception:
             db.session.rollback()
-            log.exception("rebalancing failed")
+            log.exception("rebalancing or claiming failed")
         try:
             if self.is_leader and not heartbeat.beat(self.holder):
                 log.error("another host took the leader lease")
@@ -364,6 +370,7 @@ class Runtime:
         try:
             leases.release_host(self.holder)
             heartbeat.release(self.holder)
+            wakeup.notify()  # the other hosts take over now
         except Exception:
             db.session.rollback()
             log.exception("could not give the leases back; they expire by themselves")
@@ -377,10 +384,8 @@ class Runtime:
         if self.draining:
             for session_id in list(self.leases):
                 self._give_back(session_id, reason="its host is draining; another takes over")
-        elif time.monotonic() - self.renewed_at < leases.SELF_FENCE.total_seconds():
-            self.leases.update(
-                leases.claim(self.holder, capacity=self.capacity, held=len(self.leases))
-            )
+        else:
+            self._claim()
         rows = db.session.execute(
             sa.select(
                 WaSession.id,
@@ -426,6 +431,17 @@ class Runtime:
                     leases.release(self.holder, row.id)
                     self.leases.pop(row.id, None)
 
+    def _claim(self, share: int | None = None) -> bool:
+        """Take this host's share of the sessions nobody holds (new, given back, or whose
+        host stopped renewing). True if it took any."""
+        if self.draining or time.monotonic() - self.renewed_at >= leases.SELF_FENCE.total_seconds():
+            return False
+        claimed = leases.claim(
+            self.holder, capacity=self.capacity, held=len(self.leases), share=share
+        )
+        self.leases.update(claimed)
+        return bool(claimed)
+
     def _give_back(self, session_id: str, *, reason: str) -> None:
         """Stop a session here and free its lease, for another host to take (drain,
         rebalance). The other host reports the session's statuses from then on; but a
@@ -440,12 +456,15 @@ class Runtime:
         self.restarts.pop(session_id, None)
         self.leases.pop(session_id, None)
         leases.release(self.holder, session_id)
+        wakeup.notify()  # the other hosts claim it now, not at their next poll
         log.info("session %s given back: %s", session_id, reason)
 
-    def _rebalance(self) -> None:
+    def _rebalance(self, share: int) -> None:
         """After another host joined: give back what is over this host's share, a few
         sessions a beat so they do not all reconnect at once."""
-        surplus = [s for s in leases.surplus(self.holder) if s in self.leases]
+        if len(self.leases) <= share:
+            return  # nothing over the share (no need to read which)
+        surplus = [s for s in leases.surplus(self.holder, share) if s in self.leases]
         for session_id in surplus[:REBALANCE_PER_BEAT]:
             self._give_back(session_id, reason="rebalanced to another host")
 
