@@ -344,7 +344,9 @@ class Runtime:
             db.session.rollback()
             log.exception("loading the workflows folder failed; continuing without it")
         count = max(1, int(self.app.config["KABAR"]["WORKFLOW_WORKERS"]))
-        self.workflow_workers = [InboxWorker(self.app, index, count) for index in range(count)]
+        inbox_workers = [InboxWorker(self.app, index, count) for index in range(count)]
+        inbox_workers[0].siblings = inbox_workers[1:]
+        self.workflow_workers = [*inbox_workers]
         self.workflow_workers.append(TimerWorker(self.app))
         for worker in self.workflow_workers:
             worker.start()

@@ -36,10 +36,17 @@ TIMER_IDLE_SECONDS = 10.0
 
 
 class InboxWorker(Worker):
+    """Items stored by the runtime wake these workers at once; an item another process
+    stored without a notify (an event the web recorded) is found by a poll. Only the
+    first worker polls every second, for every shard, and wakes the others when any has
+    work; they look by themselves only every ``TIMER_IDLE_SECONDS``."""
+
     def __init__(self, app: Flask, index: int, count: int):
         super().__init__(app)
         self.name = self.thread.name = f"kabar-workflows-{index}"
         self.shards = [shard for shard in range(inbox.SHARDS) if shard % count == index]
+        self.lookout = index == 0
+        self.siblings: list[InboxWorker] = []  # the first worker's: whom its poll wakes
 
     def step(self) -> float:
         ids = list(
@@ -55,7 +62,21 @@ class InboxWorker(Worker):
             if self.stopping.is_set():
                 return 0
             handle_one(item_id)
-        return 0 if len(ids) == BATCH else IDLE_SECONDS
+        if len(ids) == BATCH:
+            return 0
+        if not self.lookout:
+            return TIMER_IDLE_SECONDS
+        if self.siblings:
+            theirs = db.session.scalar(
+                sa.select(WorkflowInbox.id)
+                .where(WorkflowInbox.shard.not_in(self.shards), WorkflowInbox.failed.is_(False))
+                .limit(1)
+            )
+            db.session.rollback()
+            if theirs is not None:
+                for sibling in self.siblings:
+                    sibling.wake.set()
+        return IDLE_SECONDS
 
 
 def handle_one(item_id: int) -> None:
