@@ -234,9 +234,25 @@ def memory_kb(pid: int) -> dict[str, int]:
     return values
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int, *, reaped: bool = False) -> float:
+    """User + system CPU seconds of ``pid`` (``reaped``: with its children that ended
+    and were waited for)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds of ``pid`` with its reaped children, and of each live session process."""
+    found = {pid: cpu_seconds(pid, reaped=True)}
+    for child in session_hosts(pid).values():
+        try:
+            found[child] = cpu_seconds(child)
+        except OSError:
+            pass
+    return found
 
 
 def database_handles(pid: int, url: str) -> int:
@@ -492,16 +508,26 @@ def idle_cost(gateway: Gateway, runtime: int, seconds: float) -> dict[str, float
             return float("nan")
 
     began_hosts = {pid: cpu(pid) for pid in hosts}
+    began_tree = tree_cpu_seconds(runtime)
     began_cpu, began_sql, began = cpu(runtime), statements(gateway), time.monotonic()
     time.sleep(seconds)
     ended_cpu, ended_sql = cpu(runtime), statements(gateway)
+    ended_tree = tree_cpu_seconds(runtime)
     took = time.monotonic() - began
     ended_hosts = {pid: cpu(pid) for pid in hosts}
     spent = [ended_hosts[p] - began_hosts[p] for p in hosts if ended_hosts[p] == ended_hosts[p]]
+    # Everything: the runtime, session processes that ended (reaped) or began meanwhile.
+    # A process that ended meanwhile counts in the runtime's reaped time whole: take off
+    # what it had used before.
+    tree = sum(ended_tree[p] - began_tree.get(p, 0.0) for p in ended_tree) - sum(
+        began_tree[p] for p in began_tree if p not in ended_tree
+    )
     return {
         "cpu": (ended_cpu - began_cpu) / took * 100,
         "hosts_cpu": sum(spent) / took * 100,
         "hosts": len(spent),
+        "tree_cpu": tree / took * 100,
+        "started": len(set(ended_tree) - set(began_tree)),
         "sql": (ended_sql - began_sql) / took,
     }
 
@@ -700,7 +726,9 @@ def print_idle(idle: dict, args: argparse.Namespace) -> None:
         f"  idle over {args.idle:g} s ({args.settle:g} s after the processes started): runtime "
         f"CPU {idle['cpu']:.2f} %, {idle['sql']:.2f} SQL statements/s, RSS "
         f"{mib(idle['runtime_rss'])}; {idle['hosts']} session processes together CPU "
-        f"{idle['hosts_cpu']:.2f} % ({idle['hosts_cpu'] / max(idle['hosts'], 1):.3f} % each), "
+        f"{idle['hosts_cpu']:.2f} % ({idle['hosts_cpu'] / max(idle['hosts'], 1):.3f} % each); "
+        f"all of it, session processes that ended or began ({idle['started']}) included: "
+        f"{idle['tree_cpu']:.2f} %; "
         f"RSS {mib(sum(rss) / len(rss))} each (max {mib(max(rss))}, total {mib(sum(rss))})",
         flush=True,
     )
