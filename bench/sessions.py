@@ -2,7 +2,7 @@
 with no network for minutes, and the memory of session processes.
 
     .venv/bin/python bench/sessions.py sandbox [--sessions 200] [--database URL]
-    .venv/bin/python bench/sessions.py neonize [--sessions 10] [--minutes 10] [--database URL]
+    .venv/bin/python bench/sessions.py neonize [--sessions 10] [--minutes 10] [--idle 60]
     .venv/bin/python bench/sessions.py memory [--counts 1,10,50] [--database URL]
 
 Each starts `kabar run` as real processes in a temporary instance folder (SQLite there
@@ -234,9 +234,25 @@ def memory_kb(pid: int) -> dict[str, int]:
     return values
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int, *, reaped: bool = False) -> float:
+    """User + system CPU seconds of ``pid`` (``reaped``: with its children that ended
+    and were waited for)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds of ``pid`` with its reaped children, and of each live session process."""
+    found = {pid: cpu_seconds(pid, reaped=True)}
+    for child in session_hosts(pid).values():
+        try:
+            found[child] = cpu_seconds(child)
+        except OSError:
+            pass
+    return found
 
 
 def database_handles(pid: int, url: str) -> int:
@@ -320,8 +336,10 @@ def bench_sandbox(args: argparse.Namespace) -> None:
         runtime = gateway.runtime_pid()
         gateway.upload(AUTO_REPLY)
         settle()
+        empty_memory = memory_kb(runtime)
         handles[0] = (database_handles(runtime, gateway.url), pg_backends(gateway))
-        idle_empty = idle_cpu_percent(runtime, args.idle)
+        idle_empty = idle_cost(gateway, runtime, args.idle)
+        print(f"idle, no session: {idle_empty}", flush=True)
 
         def pair(index: int) -> str:
             status, session = gateway.call(
@@ -340,10 +358,15 @@ def bench_sandbox(args: argparse.Namespace) -> None:
                 lambda: gateway.call("GET", f"/api/v1/sessions/{sid}")[1]["status"] == "qr",
                 what=f"session {index}'s QR",
             )
-            status, body = gateway.call(
-                "POST", f"/api/v1/sandbox/sessions/{sid}/scan", {"phone": f"62811{index:07d}"}
-            )
-            assert status == 200, body
+            for _ in range(10):  # a 503 (the runtime busy past KABAR_RUNTIME_WAIT): again
+                status, body = gateway.call(
+                    "POST", f"/api/v1/sandbox/sessions/{sid}/scan", {"phone": f"62811{index:07d}"}
+                )
+                if status != 503:
+                    break
+                time.sleep(1)
+            retried = status == 409 and body.get("code") == "already_paired"  # after a 503
+            assert status == 200 or retried, body
             gateway.wait(
                 lambda: gateway.call("GET", f"/api/v1/sessions/{sid}")[1]["status"] == "connected",
                 what=f"session {index} connected",
@@ -361,16 +384,22 @@ def bench_sandbox(args: argparse.Namespace) -> None:
         pair_seconds = sum(pairing)
 
         memory = memory_kb(runtime)
-        idle_cpu = idle_cpu_percent(runtime, args.idle)
+        idle_full = idle_cost(gateway, runtime, args.idle)
+        print(f"idle, {args.sessions} sessions: {idle_full}, RSS {memory}", flush=True)
 
         def say(index_sid: tuple[int, str]) -> None:
             index, sid = index_sid
-            status, body = gateway.call(
-                "POST",
-                f"/api/v1/sandbox/sessions/{sid}/messages",
-                {"from": f"62812{index:07d}", "name": "Bench", "text": f"halo {index}"},
-            )
-            assert status == 201, body
+            for _ in range(10):  # a 503 (the runtime busy past KABAR_RUNTIME_WAIT): again
+                status, body = gateway.call(
+                    "POST",
+                    f"/api/v1/sandbox/sessions/{sid}/messages",
+                    {"from": f"62812{index:07d}", "name": "Bench", "text": f"halo {index}"},
+                )
+                expired = status == 409 and body.get("code") == "expired"  # not run: again
+                if status != 503 and not expired:
+                    break
+                time.sleep(1)
+            assert status in (201, 202), body  # 202: queued, the runtime busy
 
         def replied(sid: str) -> bool:
             status, page = gateway.call("GET", f"/api/v1/sandbox/sessions/{sid}/received")
@@ -436,8 +465,11 @@ def bench_sandbox(args: argparse.Namespace) -> None:
     )
     print(
         f"  runtime with {args.sessions} sessions connected: RSS {mib(memory['Rss'])}, "
-        f"PSS {mib(memory['Pss'])}; idle CPU over {args.idle:.0f} s: {idle_cpu:.1f} % "
-        f"(with no session: {idle_empty:.1f} %)"
+        f"PSS {mib(memory['Pss'])} ({mib((memory['Rss'] - empty_memory['Rss']) / args.sessions)}"
+        f" RSS a session over the runtime with none); idle CPU over {args.idle:.0f} s: "
+        f"{idle_full['cpu']:.2f} % (with no session: {idle_empty['cpu']:.2f} %); runtime SQL "
+        f"statements a second, idle: {idle_full['sql']:.2f} (with no session: "
+        f"{idle_empty['sql']:.2f})"
     )
     print(
         f"  one message to each session sent in {said:.1f} s; every auto-reply "
@@ -453,11 +485,52 @@ def bench_sandbox(args: argparse.Namespace) -> None:
     )
 
 
-def idle_cpu_percent(pid: int, seconds: float) -> float:
-    """The CPU time process ``pid`` used over ``seconds``, as a percentage of one core."""
-    began_cpu, began = cpu_seconds(pid), time.monotonic()
+def statements(gateway: Gateway) -> float:
+    """SQL statements the runtime has sent so far (``kabar_runtime_statements_total``)."""
+    request = urllib.request.Request(
+        gateway.base + "/metrics", headers={"Authorization": f"Bearer {gateway.token}"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        text = response.read().decode()
+    found = re.search(r"^kabar_runtime_statements_total (\S+)$", text, re.M)
+    return float(found.group(1)) if found else float("nan")
+
+
+def idle_cost(gateway: Gateway, runtime: int, seconds: float) -> dict[str, float]:
+    """Over ``seconds`` of nothing asked: the runtime's CPU and that of its session
+    processes (each as % of one core; a process that ended meanwhile is not counted), and
+    the runtime's SQL statements a second."""
+    hosts = set(session_hosts(runtime).values())
+
+    def cpu(pid: int) -> float:
+        try:
+            return cpu_seconds(pid)
+        except OSError:
+            return float("nan")
+
+    began_hosts = {pid: cpu(pid) for pid in hosts}
+    began_tree = tree_cpu_seconds(runtime)
+    began_cpu, began_sql, began = cpu(runtime), statements(gateway), time.monotonic()
     time.sleep(seconds)
-    return (cpu_seconds(pid) - began_cpu) / (time.monotonic() - began) * 100
+    ended_cpu, ended_sql = cpu(runtime), statements(gateway)
+    ended_tree = tree_cpu_seconds(runtime)
+    took = time.monotonic() - began
+    ended_hosts = {pid: cpu(pid) for pid in hosts}
+    spent = [ended_hosts[p] - began_hosts[p] for p in hosts if ended_hosts[p] == ended_hosts[p]]
+    # Everything: the runtime, session processes that ended (reaped) or began meanwhile.
+    # A process that ended meanwhile counts in the runtime's reaped time whole: take off
+    # what it had used before.
+    tree = sum(ended_tree[p] - began_tree.get(p, 0.0) for p in ended_tree) - sum(
+        began_tree[p] for p in began_tree if p not in ended_tree
+    )
+    return {
+        "cpu": (ended_cpu - began_cpu) / took * 100,
+        "hosts_cpu": sum(spent) / took * 100,
+        "hosts": len(spent),
+        "tree_cpu": tree / took * 100,
+        "started": len(set(ended_tree) - set(began_tree)),
+        "sql": (ended_sql - began_sql) / took,
+    }
 
 
 def settle(seconds: float = 3.0) -> None:
@@ -517,6 +590,13 @@ def bench_neonize(args: argparse.Namespace) -> None:
             timeout=120,
             what="every session's process",
         )
+        idle = None
+        if args.idle:
+            time.sleep(args.settle)
+            idle = idle_cost(gateway, runtime, args.idle)
+            idle["rss"] = [memory_kb(pid).get("Rss", 0) for pid in session_hosts(runtime).values()]
+            idle["runtime_rss"] = memory_kb(runtime).get("Rss", 0)
+            print_idle(idle, args)
         began = time.monotonic()
         end = began + args.minutes * 60
         print(
@@ -590,6 +670,8 @@ def bench_neonize(args: argparse.Namespace) -> None:
         )
     )
     print(f"neonize: {args.sessions} sessions for {args.minutes:g} min, {len(samples)} samples")
+    if idle is not None:
+        print_idle(idle, args)
     health = [s["health"] for s in samples]
     listing = [s["list"] for s in samples]
     print(
@@ -636,6 +718,20 @@ def bench_neonize(args: argparse.Namespace) -> None:
         f"  other sessions changed by the kill: {changed or 'none'}; runtime pid "
         f"{'unchanged' if runtime_after == first['runtime'] else 'CHANGED'}; supervisor: "
         + (f"{len(exits)} runtime exits" if exits else "no runtime exit")
+    )
+
+
+def print_idle(idle: dict, args: argparse.Namespace) -> None:
+    rss = [kb for kb in idle["rss"] if kb] or [0]
+    print(
+        f"  idle over {args.idle:g} s ({args.settle:g} s after the processes started): runtime "
+        f"CPU {idle['cpu']:.2f} %, {idle['sql']:.2f} SQL statements/s, RSS "
+        f"{mib(idle['runtime_rss'])}; {idle['hosts']} session processes together CPU "
+        f"{idle['hosts_cpu']:.2f} % ({idle['hosts_cpu'] / max(idle['hosts'], 1):.3f} % each); "
+        f"all of it, session processes that ended or began ({idle['started']}) included: "
+        f"{idle['tree_cpu']:.2f} %; "
+        f"RSS {mib(sum(rss) / len(rss))} each (max {mib(max(rss))}, total {mib(sum(rss))})",
+        flush=True,
     )
 
 
@@ -799,6 +895,15 @@ def main() -> None:
     neonize.add_argument("--sessions", type=int, default=10)
     neonize.add_argument("--minutes", type=float, default=10.0)
     neonize.add_argument("--every", type=float, default=30.0, help="seconds between samples")
+    neonize.add_argument(
+        "--idle",
+        type=float,
+        default=0.0,
+        help="first measure the idle cost (CPU, SQL statements/s, RSS) over this many seconds",
+    )
+    neonize.add_argument(
+        "--settle", type=float, default=20.0, help="seconds before the idle measurement"
+    )
     memory = benches.add_parser("memory", help="RSS/PSS of neonize session processes")
     memory.add_argument("--counts", default="1,10,50")
     memory.add_argument(

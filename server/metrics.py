@@ -33,6 +33,12 @@ SESSION_PROCESS_EXITS = Counter(
     ["reason"],
 )
 
+RUNTIME_STATEMENTS = Counter(
+    "kabar_runtime_statements_total",
+    "SQL statements the runtime process sent to the database (idle, this stays at a "
+    "constant rate whatever the number of sessions: nothing polls per session).",
+)
+
 blp = Blueprint("metrics", __name__)
 
 

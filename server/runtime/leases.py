@@ -96,11 +96,11 @@ def beat(holder: str) -> tuple[dict[str, int], bool]:
     return held, draining
 
 
-def claim(holder: str, *, capacity: int, held: int) -> dict[str, int]:
-    """Take unheld sessions that should run, up to this host's fair share. Returns the
-    newly claimed ones (id -> token)."""
+def claim(holder: str, *, capacity: int, held: int, share: int | None = None) -> dict[str, int]:
+    """Take unheld sessions that should run, up to this host's fair share (``share``: as
+    the caller just counted it). Returns the newly claimed ones (id -> token)."""
     now = utcnow()
-    room = min(capacity, fair_share()) - held
+    room = min(capacity, fair_share() if share is None else share) - held
     if room <= 0:
         return {}
     free = sa.or_(WaSession.lease_holder.is_(None), WaSession.lease_until < now)
@@ -180,10 +180,11 @@ def fence(session_id: str, holder: str, token: int | None) -> None:
         raise LeaseLost(f"session {session_id} is no longer held by {holder}")
 
 
-def surplus(holder: str) -> list[str]:
+def surplus(holder: str, share: int | None = None) -> list[str]:
     """The sessions this host holds beyond its fair share (after another host joined),
     newest first. Only those that should run count: a session just stopped or deleted
     is the reconcile's to end (it says "stopped"), not a hand-over's."""
+    share = fair_share() if share is None else share
     running = db.session.scalars(
         sa.select(WaSession.id)
         .where(
@@ -193,7 +194,7 @@ def surplus(holder: str) -> list[str]:
         )
         .order_by(WaSession.created_at.desc())
     ).all()
-    return running[: max(len(running) - fair_share(), 0)]
+    return running[: max(len(running) - share, 0)]
 
 
 def fair_share() -> int:

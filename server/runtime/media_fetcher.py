@@ -38,7 +38,9 @@ MAX_ATTEMPTS = 3
 # Failures worth another try: the server was slow or briefly broken. An unsafe URL, a
 # body over the cap or bytes that cannot be made into the message's kind fail at once.
 TRANSIENT_CODES = {"fetch_failed", "fetch_timeout"}
-IDLE_SECONDS = 1.0
+# New rows come with a notify (and the media worker passes its wake-ups on), so with
+# nothing to fetch this worker looks again only this often.
+IDLE_SECONDS = 5.0
 # What a claim lasts beyond the fetch's own deadline: storing and converting the bytes.
 LEASE_MARGIN = timedelta(minutes=2)
 

@@ -30,7 +30,7 @@ from flask import Flask
 
 from server import sessions
 from server.events import Event, SessionStatus
-from server.metrics import SESSION_PROCESS_EXITS
+from server.metrics import RUNTIME_STATEMENTS, SESSION_PROCESS_EXITS
 from server.models import RuntimeCommand, WaSession, db, utcnow
 from server.outbox.dispatcher import OutboxDispatcher
 from server.runtime import acks, commands, handlers, heartbeat, leases, sink, wakeup
@@ -57,6 +57,15 @@ REBALANCE_PER_BEAT = 5
 SINK_ATTEMPTS = 3
 # At most this many events the sink stores in one transaction.
 SINK_BATCH = 200
+# The control loop reads the sessions and the commands when woken (``wakeup``: the web's
+# notify after each write, PostgreSQL's NOTIFY or SQLite's wake-up file) and otherwise
+# this often only, so an idle runtime costs the same with 0 or 500 sessions. The poll
+# catches what no notify announces: a wake-up lost, a lease another host let expire, a
+# workflow's schedule changed.
+POLL_SECONDS = 5.0
+# Between passes it looks this often at what needs no database: a session host's process
+# that ended, a silent session for the watchdog.
+TEND_SECONDS = 0.5
 
 
 @dataclass
@@ -120,6 +129,9 @@ class Runtime:
         self.is_leader = False
         self.draining = False
         self.renewed_at = time.monotonic()
+        self.poll_seconds = POLL_SECONDS
+        self.passes = 0  # passes of the control loop made (tests wait for the first)
+        self.beat_claimed = False  # the last beat claimed sessions: start them now
 
     # --- main loop ------------------------------------------------------------------------
 
@@ -142,14 +154,25 @@ class Runtime:
             listener = wakeup.Listener(db.engine)
             unsubscribe = wakeup.subscribe(self._wake_workers)
             last_beat = time.monotonic()
+            last_pass, woken = 0.0, True
             log.info("runtime started (%s)", self.holder)
             try:
                 while not self.stopping.is_set():
-                    if time.monotonic() - last_beat >= heartbeat.BEAT_SECONDS:
+                    now = time.monotonic()
+                    if now - last_beat >= heartbeat.BEAT_SECONDS:
                         self._beat()
                         last_beat = time.monotonic()
-                    self.tick()
-                    listener.wait(0.5)
+                        woken = woken or self.beat_claimed
+                    if (
+                        woken
+                        or now - last_pass >= self.poll_seconds
+                        or self._restart_due(last_pass)
+                    ):
+                        last_pass = now
+                        self.tick()
+                    else:
+                        self._tend()
+                    woken = listener.wait(TEND_SECONDS)
             finally:
                 unsubscribe()
                 listener.close()
@@ -157,6 +180,7 @@ class Runtime:
 
     def tick(self) -> None:
         """One pass of the control loop (also driven directly by tests)."""
+        self.passes += 1
         try:
             self._supervise()
             self._reconcile()
@@ -169,10 +193,24 @@ class Runtime:
             db.session.rollback()
             log.exception("runtime tick failed; continuing")
 
+    def _tend(self) -> None:
+        """Between passes: what needs no database unless something happened."""
+        try:
+            self._supervise()
+            self._watchdog()
+        except Exception:
+            db.session.rollback()
+            log.exception("runtime tend failed; continuing")
+
+    def _restart_due(self, since: float) -> bool:
+        """A crashed session's backoff ended since the last pass: start it now."""
+        now = time.monotonic()
+        return any(since < restart.at <= now for restart in list(self.restarts.values()))
+
     def _wake_workers(self) -> None:
         """New work may be there (a message queued, a run to resume, a delivery): each
-        worker looks now. Called by each pass of the loop, and at once by a notify in
-        this process (``wakeup.subscribe``)."""
+        worker looks now. Called by each pass of the loop (woken, or the safety poll),
+        and at once by a notify in this process (``wakeup.subscribe``)."""
         for worker in (
             self.dispatcher,
             self.media_worker,
@@ -192,6 +230,7 @@ class Runtime:
         took; take or keep the leader lease (work that is not per session runs on the
         leader only). A host that cannot renew stops its sessions by itself before
         another may claim them."""
+        self.beat_claimed = False
         try:
             held, self.draining = leases.beat(self.holder)
         except Exception:
@@ -208,10 +247,13 @@ class Runtime:
         self.leases = held
         try:
             if not self.draining:
-                self._rebalance()
+                share = leases.fair_share()
+                self._rebalance(share)
+                # Leases another host let expire announce nothing: claim them each beat.
+                self.beat_claimed = self._claim(share)
         except Exception:
             db.session.rollback()
-            log.exception("rebalancing failed")
+            log.exception("rebalancing or claiming failed")
         try:
             if self.is_leader and not heartbeat.beat(self.holder):
                 log.error("another host took the leader lease")
@@ -302,7 +344,9 @@ class Runtime:
             db.session.rollback()
             log.exception("loading the workflows folder failed; continuing without it")
         count = max(1, int(self.app.config["KABAR"]["WORKFLOW_WORKERS"]))
-        self.workflow_workers = [InboxWorker(self.app, index, count) for index in range(count)]
+        inbox_workers = [InboxWorker(self.app, index, count) for index in range(count)]
+        inbox_workers[0].siblings = inbox_workers[1:]
+        self.workflow_workers = [*inbox_workers]
         self.workflow_workers.append(TimerWorker(self.app))
         for worker in self.workflow_workers:
             worker.start()
@@ -328,6 +372,7 @@ class Runtime:
         try:
             leases.release_host(self.holder)
             heartbeat.release(self.holder)
+            wakeup.notify()  # the other hosts take over now
         except Exception:
             db.session.rollback()
             log.exception("could not give the leases back; they expire by themselves")
@@ -341,10 +386,8 @@ class Runtime:
         if self.draining:
             for session_id in list(self.leases):
                 self._give_back(session_id, reason="its host is draining; another takes over")
-        elif time.monotonic() - self.renewed_at < leases.SELF_FENCE.total_seconds():
-            self.leases.update(
-                leases.claim(self.holder, capacity=self.capacity, held=len(self.leases))
-            )
+        else:
+            self._claim()
         rows = db.session.execute(
             sa.select(
                 WaSession.id,
@@ -390,6 +433,17 @@ class Runtime:
                     leases.release(self.holder, row.id)
                     self.leases.pop(row.id, None)
 
+    def _claim(self, share: int | None = None) -> bool:
+        """Take this host's share of the sessions nobody holds (new, given back, or whose
+        host stopped renewing). True if it took any."""
+        if self.draining or time.monotonic() - self.renewed_at >= leases.SELF_FENCE.total_seconds():
+            return False
+        claimed = leases.claim(
+            self.holder, capacity=self.capacity, held=len(self.leases), share=share
+        )
+        self.leases.update(claimed)
+        return bool(claimed)
+
     def _give_back(self, session_id: str, *, reason: str) -> None:
         """Stop a session here and free its lease, for another host to take (drain,
         rebalance). The other host reports the session's statuses from then on; but a
@@ -404,12 +458,15 @@ class Runtime:
         self.restarts.pop(session_id, None)
         self.leases.pop(session_id, None)
         leases.release(self.holder, session_id)
+        wakeup.notify()  # the other hosts claim it now, not at their next poll
         log.info("session %s given back: %s", session_id, reason)
 
-    def _rebalance(self) -> None:
+    def _rebalance(self, share: int) -> None:
         """After another host joined: give back what is over this host's share, a few
         sessions a beat so they do not all reconnect at once."""
-        surplus = [s for s in leases.surplus(self.holder) if s in self.leases]
+        if len(self.leases) <= share:
+            return  # nothing over the share (no need to read which)
+        surplus = [s for s in leases.surplus(self.holder, share) if s in self.leases]
         for session_id in surplus[:REBALANCE_PER_BEAT]:
             self._give_back(session_id, reason="rebalanced to another host")
 
@@ -496,6 +553,7 @@ class Runtime:
             host.kill()
         finally:
             self.reaping.pop(host.session_id, None)
+            wakeup.wake_local()  # the loop may start the session again now
 
     def _supervise(self) -> None:
         """A session host whose process ended by itself is restarted, with backoff when it
@@ -827,9 +885,15 @@ def _bound_idle_transactions(app: Flask) -> None:
     engine.dispose()  # connections made before (migrations) go; new ones get the limit
 
 
+def _count_statements(*_args: Any) -> None:
+    RUNTIME_STATEMENTS.inc()
+
+
 def main(app: Flask) -> None:
     """``kabar runtime``: run until SIGTERM/SIGINT."""
     _bound_idle_transactions(app)
+    # Every engine of this process (the app's, the scheduler's job store).
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", _count_statements)
     runtime = Runtime(app)
     signal.signal(signal.SIGTERM, runtime.request_stop)
     signal.signal(signal.SIGINT, runtime.request_stop)

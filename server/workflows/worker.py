@@ -29,13 +29,24 @@ log = logging.getLogger(__name__)
 
 BATCH = 50
 IDLE_SECONDS = 1.0
+# Every new wait is announced (a notify follows each run the runtime or the web moves on,
+# and wakes this worker), so the timer worker sleeps until the next wait is due and looks
+# without one only this often, as a safety net.
+TIMER_IDLE_SECONDS = 10.0
 
 
 class InboxWorker(Worker):
+    """Items stored by the runtime wake these workers at once; an item another process
+    stored without a notify (an event the web recorded) is found by a poll. Only the
+    first worker polls every second, for every shard, and wakes the others when any has
+    work; they look by themselves only every ``TIMER_IDLE_SECONDS``."""
+
     def __init__(self, app: Flask, index: int, count: int):
         super().__init__(app)
         self.name = self.thread.name = f"kabar-workflows-{index}"
         self.shards = [shard for shard in range(inbox.SHARDS) if shard % count == index]
+        self.lookout = index == 0
+        self.siblings: list[InboxWorker] = []  # the first worker's: whom its poll wakes
 
     def step(self) -> float:
         ids = list(
@@ -51,7 +62,21 @@ class InboxWorker(Worker):
             if self.stopping.is_set():
                 return 0
             handle_one(item_id)
-        return 0 if len(ids) == BATCH else IDLE_SECONDS
+        if len(ids) == BATCH:
+            return 0
+        if not self.lookout:
+            return TIMER_IDLE_SECONDS
+        if self.siblings:
+            theirs = db.session.scalar(
+                sa.select(WorkflowInbox.id)
+                .where(WorkflowInbox.shard.not_in(self.shards), WorkflowInbox.failed.is_(False))
+                .limit(1)
+            )
+            db.session.rollback()
+            if theirs is not None:
+                for sibling in self.siblings:
+                    sibling.wake.set()
+        return IDLE_SECONDS
 
 
 def handle_one(item_id: int) -> None:
@@ -131,11 +156,11 @@ class TimerWorker(Worker):
         return self._until_next()
 
     def _until_next(self) -> float:
-        """Sleep until the next run is due (at most a second: new waits are not told)."""
+        """Sleep until the next run is due (a new wait wakes this worker sooner)."""
         soonest = db.session.scalar(
             sa.select(sa.func.min(WorkflowRun.wait_until)).where(WorkflowRun.status == "waiting")
         )
         db.session.rollback()
         if soonest is None:
-            return IDLE_SECONDS
-        return max(0.0, min(IDLE_SECONDS, (soonest - utcnow()).total_seconds()))
+            return TIMER_IDLE_SECONDS
+        return max(0.0, min(TIMER_IDLE_SECONDS, (soonest - utcnow()).total_seconds()))

@@ -158,3 +158,29 @@ def test_a_due_run_that_cannot_be_resumed_fails_with_its_reason(app, operator):
     row = db.session.scalar(sa.select(WorkflowRun).execution_options(populate_existing=True))
     assert row.status == "failed" and "could not be resumed" in row.error
     assert runner.due(10) == []
+
+
+def test_only_the_first_inbox_worker_polls_and_it_wakes_the_one_whose_shard_has_work(app):
+    """An item another process stored without a notify (an event the web recorded) is
+    found by the first worker's one-a-second poll, which wakes the worker owning it; the
+    others do not poll every second by themselves."""
+    from server.models import WorkflowInbox
+    from server.workflows.worker import IDLE_SECONDS, TIMER_IDLE_SECONDS, InboxWorker
+
+    workers = [InboxWorker(app, index, 2) for index in range(2)]
+    workers[0].siblings = workers[1:]
+    assert workers[1].step() == TIMER_IDLE_SECONDS
+    assert workers[0].step() == IDLE_SECONDS
+    assert not workers[1].wake.is_set()
+    db.session.add(
+        WorkflowInbox(
+            kind="schedule",
+            ordering_key="elsewhere",
+            shard=workers[1].shards[0],
+            payload={"workflow_id": 0, "trigger": 0},
+            failed=False,
+        )
+    )
+    db.session.commit()
+    assert workers[0].step() == IDLE_SECONDS
+    assert workers[1].wake.is_set()
