@@ -72,13 +72,14 @@ def handle_many(items: list[tuple[str, Event, bool, tuple[str, int | None] | Non
     """Store several events, in order, in one transaction (a group commit): all or none.
     Each item is (session id, event, from transport, fence), as ``handle`` takes them.
     A session is read, its lease checked (the check locks its row until the commit) and
-    its ``last_seen_at`` moved once per transaction. The caller stores them one by one
-    if this raises."""
+    its ``last_seen_at`` moved once per transaction; the events' rows are written with
+    one statement (``eventlog.batched``). The caller stores them one by one if this
+    raises."""
     held: dict[str, WaSession | None] = {}  # strong references: the identity map is weak
     fenced: set[tuple[str, tuple[str, int | None]]] = set()
     touched: set[str] = set()
     receipts_due: dict[str, list[dict]] = {}
-    with unit_of_work(), memoised():
+    with unit_of_work(), memoised(), eventlog.batched():
         for session_id, event, from_transport, fence in items:
             if session_id not in held:
                 held[session_id] = db.session.get(WaSession, session_id)
