@@ -22,6 +22,7 @@ from server.webhooks import fanout
 from server.workflows import inbox
 
 _PENDING = "kabar.events"
+_WORK = "kabar.work added"
 
 
 def record(event: Event, session: WaSession | None, *, owner_id: int | None = None) -> StoredEvent:
@@ -62,9 +63,20 @@ def record(event: Event, session: WaSession | None, *, owner_id: int | None = No
         if wanted:
             db.session.flush()  # the event's seq, for its deliveries
             fanout.add_deliveries(row, wanted)
-    inbox.fan_out(row, session)
+    if wanted:
+        db.session.info.setdefault(_WORK, set()).add("webhooks")
+    if inbox.fan_out(row, session) is not None:
+        db.session.info.setdefault(_WORK, set()).add("workflows")
     directory.learn(event, session)
     return row
+
+
+def work_added() -> set[str]:
+    """Which workers the events recorded since the last call gave work to ("webhooks":
+    a delivery, "workflows": an inbox item), on this thread's session; and forget it.
+    The runtime's sink wakes only those after its commit: a receipt nobody listens to
+    wakes nobody (each wake-up is a query for due work)."""
+    return db.session.info.pop(_WORK, set())
 
 
 @contextmanager

@@ -14,6 +14,7 @@ same WhatsApp id, so the recipient still sees it once.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -242,30 +243,8 @@ class SessionSender:
 
     def _candidates(self, now: datetime) -> list[OutboxMessage]:
         """The due messages that may go next: in priority order, and only the first
-        waiting message of each chat (a chat's messages leave in the order accepted,
-        so one whose media is still being fetched holds its chat; one scheduled for
-        later does not)."""
-        earlier = sa.orm.aliased(OutboxMessage)
-        blocked = sa.exists().where(
-            earlier.session_id == OutboxMessage.session_id,
-            earlier.to_jid == OutboxMessage.to_jid,
-            earlier.seq < OutboxMessage.seq,
-            earlier.status.in_(("fetching", "queued", "sending")),
-            sa.or_(earlier.send_at.is_(None), earlier.send_at <= now),
-        )
-        return list(
-            db.session.scalars(
-                sa.select(OutboxMessage)
-                .where(
-                    OutboxMessage.session_id == self.session_id,
-                    OutboxMessage.status == "queued",
-                    sa.or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now),
-                    ~blocked,
-                )
-                .order_by(OutboxMessage.priority, OutboxMessage.seq)
-                .limit(BATCH)
-            )
-        )
+        waiting message of each chat (the query: ``_candidates``)."""
+        return list(db.session.scalars(_candidates(), {"b_session": self.session_id, "b_now": now}))
 
     def _claim_and_send(
         self, row: OutboxMessage, session: WaSession, pacing: Pacing, now: datetime
@@ -464,6 +443,35 @@ _MARK_SENT = (
     .where(_outbox.c.seq == sa.bindparam("b_seq"), _outbox.c.status == "sending")
     .values(status="sent", sent_at=sa.bindparam("b_at", type_=_outbox.c.sent_at.type), reason=None)
 )
+
+
+@functools.cache
+def _candidates() -> sa.Select[tuple[OutboxMessage]]:
+    """The query of ``SessionSender._candidates``, built once (building it cost more
+    than running it): ``b_session``'s due messages, in priority order, and only the
+    first waiting message of each chat (a chat's messages leave in the order accepted,
+    so one whose media is still being fetched holds its chat; one scheduled for later,
+    ``send_at`` after ``b_now``, does not)."""
+    now = sa.bindparam("b_now", type_=OutboxMessage.__table__.c.not_before.type)
+    earlier = sa.orm.aliased(OutboxMessage)
+    blocked = sa.exists().where(
+        earlier.session_id == OutboxMessage.session_id,
+        earlier.to_jid == OutboxMessage.to_jid,
+        earlier.seq < OutboxMessage.seq,
+        earlier.status.in_(("fetching", "queued", "sending")),
+        sa.or_(earlier.send_at.is_(None), earlier.send_at <= now),
+    )
+    return (
+        sa.select(OutboxMessage)
+        .where(
+            OutboxMessage.session_id == sa.bindparam("b_session"),
+            OutboxMessage.status == "queued",
+            sa.or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now),
+            ~blocked,
+        )
+        .order_by(OutboxMessage.priority, OutboxMessage.seq)
+        .limit(BATCH)
+    )
 
 
 def _apply_action(row: OutboxMessage) -> None:
