@@ -298,19 +298,23 @@ class SessionSender:
                 outcomes.append((row, self._transmit(row, pacing)))
             stored.wait()
         recorded = _Recorded(session)
+        # The session's row first, as the sink locks it: the sink (fenced) applies
+        # receipts to these very rows, and locking them before the session's row here
+        # deadlocked the two on PostgreSQL (one aborted after deadlock_timeout).
+        self._fence()
         with memoised(), eventlog.batched(), db.session.no_autoflush:
             for row, outcome in outcomes:
                 recorded.add(row, outcome)
             recorded.write()
-            self._fence()
         db.session.commit()
         return 0.0
 
     def _attempt(self, row: OutboxMessage, session: WaSession, pacing: Pacing) -> None:
-        recorded = _Recorded(session)
-        recorded.add(row, self._transmit(row, pacing))
-        recorded.write()
+        outcome = self._transmit(row, pacing)
         self._fence()  # sent, but another host took over: it resends under the same id
+        recorded = _Recorded(session)
+        recorded.add(row, outcome)
+        recorded.write()
         db.session.commit()
 
     def _transmit(self, row: OutboxMessage, pacing: Pacing) -> SendResult | TransportError:
