@@ -61,7 +61,9 @@ def drain(argv: list[str]) -> None:
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--database", default=None, help="KABAR_DATABASE_URL")
     parser.add_argument(
-        "--profile", default=None, help="py-spy the runtime during the drain into this SVG"
+        "--profile",
+        default=None,
+        help="py-spy the runtime during the drain into this SVG (.txt: collapsed stacks)",
     )
     args = parser.parse_args(argv)
 
@@ -147,6 +149,8 @@ def drain(argv: list[str]) -> None:
                     "100",
                     "--gil",
                     "--nonblocking",
+                    # a .txt: collapsed stacks, one a line (to sum by function)
+                    *(["--format", "raw"] if args.profile.endswith(".txt") else []),
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

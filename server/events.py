@@ -9,6 +9,7 @@ name. JSON happens only at the edges (``to_wire``). Version: ``CATALOGUE_VERSION
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -362,8 +363,10 @@ CATALOGUE: dict[str, type[Event]] = {
 
 def to_wire(value: Any) -> Any:
     """JSON-ready data for an event or any part of one (datetimes as ISO 8601 UTC)."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value  # the commonest leaves first: one event has many
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_wire(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {name: to_wire(getattr(value, name)) for name in _field_names(type(value))}
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, (list, tuple)):
@@ -371,6 +374,13 @@ def to_wire(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: to_wire(item) for key, item in value.items()}
     return value
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    """A dataclass's field names, looked up once per class (``to_wire`` runs for every
+    stored event)."""
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def render_markdown() -> str:

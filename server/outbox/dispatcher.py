@@ -14,6 +14,7 @@ same WhatsApp id, so the recipient still sees it once.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
@@ -241,30 +243,8 @@ class SessionSender:
 
     def _candidates(self, now: datetime) -> list[OutboxMessage]:
         """The due messages that may go next: in priority order, and only the first
-        waiting message of each chat (a chat's messages leave in the order accepted,
-        so one whose media is still being fetched holds its chat; one scheduled for
-        later does not)."""
-        earlier = sa.orm.aliased(OutboxMessage)
-        blocked = sa.exists().where(
-            earlier.session_id == OutboxMessage.session_id,
-            earlier.to_jid == OutboxMessage.to_jid,
-            earlier.seq < OutboxMessage.seq,
-            earlier.status.in_(("fetching", "queued", "sending")),
-            sa.or_(earlier.send_at.is_(None), earlier.send_at <= now),
-        )
-        return list(
-            db.session.scalars(
-                sa.select(OutboxMessage)
-                .where(
-                    OutboxMessage.session_id == self.session_id,
-                    OutboxMessage.status == "queued",
-                    sa.or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now),
-                    ~blocked,
-                )
-                .order_by(OutboxMessage.priority, OutboxMessage.seq)
-                .limit(BATCH)
-            )
-        )
+        waiting message of each chat (the query: ``_candidates``)."""
+        return list(db.session.scalars(_candidates(), {"b_session": self.session_id, "b_now": now}))
 
     def _claim_and_send(
         self, row: OutboxMessage, session: WaSession, pacing: Pacing, now: datetime
@@ -317,16 +297,24 @@ class SessionSender:
             for row in rows:
                 outcomes.append((row, self._transmit(row, pacing)))
             stored.wait()
-        with memoised(), db.session.no_autoflush:  # one flush of all rows at the commit
+        recorded = _Recorded(session)
+        # The session's row first, as the sink locks it: the sink (fenced) applies
+        # receipts to these very rows, and locking them before the session's row here
+        # deadlocked the two on PostgreSQL (one aborted after deadlock_timeout).
+        self._fence()
+        with memoised(), eventlog.batched(), db.session.no_autoflush:
             for row, outcome in outcomes:
-                self._record(row, session, outcome)
-            self._fence()
-            db.session.commit()
+                recorded.add(row, outcome)
+            recorded.write()
+        db.session.commit()
         return 0.0
 
     def _attempt(self, row: OutboxMessage, session: WaSession, pacing: Pacing) -> None:
-        self._record(row, session, self._transmit(row, pacing))
+        outcome = self._transmit(row, pacing)
         self._fence()  # sent, but another host took over: it resends under the same id
+        recorded = _Recorded(session)
+        recorded.add(row, outcome)
+        recorded.write()
         db.session.commit()
 
     def _transmit(self, row: OutboxMessage, pacing: Pacing) -> SendResult | TransportError:
@@ -344,42 +332,6 @@ class SessionSender:
         except Exception as exc:  # an unexpected transport bug: retry, do not lose it
             log.exception("send of %s failed unexpectedly", row.id)
             return TransportError(f"{type(exc).__name__}: {exc}")
-
-    def _record(
-        self, row: OutboxMessage, session: WaSession, outcome: SendResult | TransportError
-    ) -> None:
-        """What a send did, in the caller's transaction. A sent row moves to ``sent``
-        only from ``sending``: a receipt stored meanwhile (the recipient was quicker than
-        this commit) is not undone."""
-        if isinstance(outcome, TransportError):
-            self._failed_attempt(row, outcome)
-            return
-        at = outcome.timestamp
-        db.session.connection().execute(_MARK_SENT, {"b_seq": row.seq, "b_at": at})
-        if row.kind in ACTIONS:
-            _apply_action(row)
-        else:
-            db.session.add(history_row(row, session, sent_at=at))
-        eventlog.record(
-            MessageSent(
-                message_id=row.id,
-                wa_id=row.wa_id,
-                to=row.to_jid,
-                kind=row.kind,
-                source=row.source,
-                timestamp=at,
-            ),
-            session,
-        )
-
-    def _failed_attempt(self, row: OutboxMessage, exc: TransportError) -> None:
-        if exc.permanent or row.attempts >= MAX_ATTEMPTS:
-            row.status = "failed"
-            row.reason = f"{exc.code}: {exc}"[:512]
-        else:
-            row.status = "queued"
-            row.not_before = utcnow() + backoff(row.attempts)
-            row.waiting = f"retrying after: {exc}"[:255]
 
     def _expire(self, now: datetime) -> None:
         expired = db.session.execute(
@@ -434,12 +386,96 @@ class SessionSender:
 
 
 ACTIONS = {"reaction", "edit", "revoke"}
+
+
+class _Recorded:
+    """What sends did, written in the caller's transaction with one statement each (an
+    executemany: the outbox rows moved to ``sent``, their history rows) rather than the
+    ORM's unit of work; their ``message.sent`` events through ``eventlog.record``
+    (batched by the caller in a group commit). A sent row moves to ``sent`` only from
+    ``sending``: a receipt stored meanwhile (the recipient was quicker than this commit)
+    is not undone."""
+
+    def __init__(self, session: WaSession):
+        self.session = session
+        self.sent: list[dict[str, Any]] = []
+        self.history: list[dict[str, Any]] = []
+
+    def add(self, row: OutboxMessage, outcome: SendResult | TransportError) -> None:
+        if isinstance(outcome, TransportError):
+            _failed_attempt(row, outcome)
+            return
+        at = outcome.timestamp
+        self.sent.append({"b_seq": row.seq, "b_at": at})
+        if row.kind in ACTIONS:
+            _apply_action(row)
+        else:
+            self.history.append(history_values(row, self.session, sent_at=at))
+        eventlog.record(
+            MessageSent(
+                message_id=row.id,
+                wa_id=row.wa_id,
+                to=row.to_jid,
+                kind=row.kind,
+                source=row.source,
+                timestamp=at,
+            ),
+            self.session,
+        )
+
+    def write(self) -> None:
+        connection = db.session.connection()
+        if self.sent:
+            connection.execute(_MARK_SENT, self.sent)
+        if self.history:
+            connection.execute(sa.insert(Message.__table__), self.history)
+
+
+def _failed_attempt(row: OutboxMessage, exc: TransportError) -> None:
+    if exc.permanent or row.attempts >= MAX_ATTEMPTS:
+        row.status = "failed"
+        row.reason = f"{exc.code}: {exc}"[:512]
+    else:
+        row.status = "queued"
+        row.not_before = utcnow() + backoff(row.attempts)
+        row.waiting = f"retrying after: {exc}"[:255]
+
+
 _outbox = OutboxMessage.__table__
 _MARK_SENT = (
     sa.update(_outbox)
     .where(_outbox.c.seq == sa.bindparam("b_seq"), _outbox.c.status == "sending")
     .values(status="sent", sent_at=sa.bindparam("b_at", type_=_outbox.c.sent_at.type), reason=None)
 )
+
+
+@functools.cache
+def _candidates() -> sa.Select[tuple[OutboxMessage]]:
+    """The query of ``SessionSender._candidates``, built once (building it cost more
+    than running it): ``b_session``'s due messages, in priority order, and only the
+    first waiting message of each chat (a chat's messages leave in the order accepted,
+    so one whose media is still being fetched holds its chat; one scheduled for later,
+    ``send_at`` after ``b_now``, does not)."""
+    now = sa.bindparam("b_now", type_=OutboxMessage.__table__.c.not_before.type)
+    earlier = sa.orm.aliased(OutboxMessage)
+    blocked = sa.exists().where(
+        earlier.session_id == OutboxMessage.session_id,
+        earlier.to_jid == OutboxMessage.to_jid,
+        earlier.seq < OutboxMessage.seq,
+        earlier.status.in_(("fetching", "queued", "sending")),
+        sa.or_(earlier.send_at.is_(None), earlier.send_at <= now),
+    )
+    return (
+        sa.select(OutboxMessage)
+        .where(
+            OutboxMessage.session_id == sa.bindparam("b_session"),
+            OutboxMessage.status == "queued",
+            sa.or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now),
+            ~blocked,
+        )
+        .order_by(OutboxMessage.priority, OutboxMessage.seq)
+        .limit(BATCH)
+    )
 
 
 def _apply_action(row: OutboxMessage) -> None:
@@ -492,29 +528,34 @@ def build_outbound(row: OutboxMessage) -> Outbound:
     )
 
 
-def history_row(row: OutboxMessage, session: WaSession, sent_at: datetime | None = None) -> Message:
-    """The chat-history entry of a sent message (same id as its outbox row)."""
+def history_values(
+    row: OutboxMessage, session: WaSession, sent_at: datetime | None = None
+) -> dict[str, Any]:
+    """The chat-history entry of a sent message (same id as its outbox row), as the
+    values of its ``messages`` row."""
     from server.whatsapp.jids import GROUP_SERVER, phone_of, split_jid
 
     _, server = split_jid(row.to_jid)
     payload = row.payload
-    return Message(
-        id=row.id,
-        session_id=session.id,
-        wa_id=row.wa_id,
-        direction="out",
-        chat_jid=row.to_jid,
-        chat_phone=phone_of(row.to_jid),
-        sender_jid=session.jid or "",
-        sender_phone=session.phone,
-        sender_name=session.push_name,
-        is_group=server == GROUP_SERVER,
-        from_me=True,
-        kind=row.kind,
-        text=payload.get("text", "") or (payload.get("poll") or {}).get("question", ""),
-        media={k: v for k, v in payload["media"].items()} if payload.get("media") else None,
-        location=payload.get("location"),
-        quoted_id=(payload.get("quoted") or {}).get("id"),
-        status="sent",
-        timestamp=sent_at or row.sent_at or utcnow(),
-    )
+    return {
+        "id": row.id,
+        "session_id": session.id,
+        "wa_id": row.wa_id,
+        "direction": "out",
+        "chat_jid": row.to_jid,
+        "chat_phone": phone_of(row.to_jid),
+        "sender_jid": session.jid or "",
+        "sender_phone": session.phone,
+        "sender_lid": None,
+        "sender_name": session.push_name,
+        "is_group": server == GROUP_SERVER,
+        "from_me": True,
+        "kind": row.kind,
+        "text": payload.get("text", "") or (payload.get("poll") or {}).get("question", ""),
+        "media": dict(payload["media"]) if payload.get("media") else None,
+        "location": payload.get("location"),
+        "quoted_id": (payload.get("quoted") or {}).get("id"),
+        "status": "sent",
+        "timestamp": sent_at or row.sent_at or utcnow(),
+        "created_at": utcnow(),
+    }

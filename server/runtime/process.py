@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from flask import Flask
 
-from server import sessions
+from server import eventlog, sessions
 from server.events import Event, SessionStatus
 from server.metrics import RUNTIME_STATEMENTS, SESSION_PROCESS_EXITS
 from server.models import RuntimeCommand, WaSession, db, utcnow
@@ -702,9 +702,11 @@ class Runtime:
                     batch.append(more)
                 self._store_batch(batch)
                 # A stored event may be their work (a workflow's inbox item, a delivery).
-                for worker in self.workflow_workers:
-                    worker.wake.set()
-                if self.webhook_worker is not None:
+                work = eventlog.work_added()
+                if "workflows" in work:
+                    for worker in self.workflow_workers:
+                        worker.wake.set()
+                if "webhooks" in work and self.webhook_worker is not None:
                     self.webhook_worker.wake.set()
                 if last:
                     return

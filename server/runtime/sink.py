@@ -72,13 +72,15 @@ def handle_many(items: list[tuple[str, Event, bool, tuple[str, int | None] | Non
     """Store several events, in order, in one transaction (a group commit): all or none.
     Each item is (session id, event, from transport, fence), as ``handle`` takes them.
     A session is read, its lease checked (the check locks its row until the commit) and
-    its ``last_seen_at`` moved once per transaction. The caller stores them one by one
-    if this raises."""
+    its ``last_seen_at`` moved once per transaction; the events' rows are written with
+    one statement (``eventlog.batched``). The caller stores them one by one if this
+    raises."""
     held: dict[str, WaSession | None] = {}  # strong references: the identity map is weak
     fenced: set[tuple[str, tuple[str, int | None]]] = set()
     touched: set[str] = set()
     receipts_due: dict[str, list[dict]] = {}
-    with unit_of_work(), memoised():
+    deliveries: list[dict] = []
+    with unit_of_work(), memoised(), eventlog.batched():
         for session_id, event, from_transport, fence in items:
             if session_id not in held:
                 held[session_id] = db.session.get(WaSession, session_id)
@@ -94,7 +96,10 @@ def handle_many(items: list[tuple[str, Event, bool, tuple[str, int | None] | Non
                 from_transport=from_transport,
                 touched=touched,
                 receipts_due=receipts_due,
+                deliveries=deliveries,
             )
+        if deliveries:
+            _insert_deliveries(deliveries)
         if receipts_due:
             _run_receipts(receipts_due)
 
@@ -106,14 +111,22 @@ def _apply(
     from_transport: bool,
     touched: set[str] | None = None,
     receipts_due: dict[str, list[dict]] | None = None,
+    deliveries: list[dict] | None = None,
 ) -> None:
+    """Store one event. In a group commit, ``receipts_due`` and ``deliveries`` collect
+    the receipts' updates and the sandbox's delivery records, each written at the end
+    with one statement for all."""
     if isinstance(event, SessionStatus):
         sessions.record_status(
             session, event, halt=from_transport and event.status in sessions.TERMINAL
         )
         return
     if isinstance(event, SandboxDelivered):
-        _store_sandbox_delivery(session, event)
+        row = _sandbox_delivery(session, event)
+        if deliveries is None:
+            _insert_deliveries([row])
+        else:
+            deliveries.append(row)
         return
     if touched is None or session.id not in touched:
         session.last_seen_at = utcnow()
@@ -163,19 +176,23 @@ def store_inbound(session: WaSession, message: InboundMessage) -> bool:
     return True
 
 
-def _store_sandbox_delivery(session: WaSession, event: SandboxDelivered) -> None:
+def _sandbox_delivery(session: WaSession, event: SandboxDelivered) -> dict:
+    """The ``sandbox_deliveries`` row of a delivery (see ``_insert_deliveries``)."""
+    return {
+        "session_id": session.id,
+        "wa_id": event.wa_id,
+        "to_jid": event.to_jid,
+        "kind": event.kind,
+        "content": event.content,
+        "received_at": utcnow(),
+    }
+
+
+def _insert_deliveries(rows: list[dict]) -> None:
     """The sandbox recipient's inbox holds each WhatsApp id once (a resend after a crash
-    is the same message): an insert that does nothing on a second copy."""
+    is the same message): an insert that does nothing on a second copy, in order."""
     db.session.connection().execute(
-        _insert_once(SandboxDelivery.__table__, db.engine.dialect.name),
-        {
-            "session_id": session.id,
-            "wa_id": event.wa_id,
-            "to_jid": event.to_jid,
-            "kind": event.kind,
-            "content": event.content,
-            "received_at": utcnow(),
-        },
+        _insert_once(SandboxDelivery.__table__, db.engine.dialect.name), rows
     )
 
 

@@ -51,24 +51,26 @@ def ordering_key(event_type: str, data: dict[str, Any], session_id: str | None) 
     return f"{key}/{chat}"[:200] if chat else key
 
 
-def fan_out(row: StoredEvent, session: WaSession | None) -> list[WebhookDelivery]:
-    """Add a pending delivery for each enabled endpoint that wants ``row``."""
+def wanted(row: StoredEvent, session: WaSession | None) -> list[int]:
+    """The enabled endpoints that want ``row`` (their ids; asks nothing of ``row``'s
+    ``seq``, so the caller flushes the event only when one does)."""
     session_id = session.id if session is not None else None
     with db.session.no_autoflush:
         candidates = memo(("webhook endpoints", session_id), lambda: _candidates(session_id))
-        wanted = [
+        return [
             endpoint_id
             for endpoint_id, filters, shape in candidates
             if matches(filters or [], row.type)
             and (shape != "fonnte" or fonnte_webhooks.applies(row.type, row.data))
         ] + _bound_to_run(row)
-    if not wanted:
-        return []
-    db.session.flush()  # the event's seq
+
+
+def add_deliveries(row: StoredEvent, endpoint_ids: list[int]) -> list[WebhookDelivery]:
+    """A pending delivery of ``row`` (flushed: its ``seq`` set) to each endpoint."""
     key = ordering_key(row.type, row.data, row.session_id)
     deliveries = [
         WebhookDelivery(endpoint_id=endpoint_id, event_seq=row.seq, ordering_key=key)
-        for endpoint_id in wanted
+        for endpoint_id in endpoint_ids
     ]
     db.session.add_all(deliveries)
     return deliveries

@@ -27,7 +27,9 @@ def test_lines_with_names_and_vars_reach_everyone(client, operator_headers, sand
     )
     assert created.status_code == 202
     body = created.json
-    assert body["total"] == 2 and body["progress"]["queued"] == 2
+    # Both accepted; with pacing off the runtime may already be sending them when the
+    # answer counts them, so only the total is fixed here.
+    assert body["total"] == 2 and sum(body["progress"].values()) == 2
     deliveries = wait_for(
         lambda: (
             (d := db.session.scalars(sa.select(SandboxDelivery).order_by(SandboxDelivery.id)).all())

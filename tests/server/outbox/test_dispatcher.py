@@ -4,6 +4,8 @@ bounded set of send workers."""
 
 from __future__ import annotations
 
+import threading
+
 import sqlalchemy as sa
 
 from server.models import OutboxMessage, SandboxDelivery, WaSession, db
@@ -229,3 +231,77 @@ def test_with_pacing_off_a_burst_goes_in_batches_each_chat_in_order_and_once(
     assert batches and max(batches) == 3  # three chats: three at a time
     # At each batch's wait: every claimed row's delivery was already stored.
     assert checks and all(stored == claimed for stored, claimed in checks)
+
+
+def test_a_batch_recorded_while_the_sink_holds_the_session_never_deadlocks_with_it(
+    client, operator_headers, sandbox_session, runtime, monkeypatch
+):
+    """The sink locks a session's row (its lease fence) and then applies receipts to
+    that session's outbox rows; the sender, recording a batch sent, must take the same
+    row first, or each waits for the other (PostgreSQL aborts one: a group commit
+    redone, or a batch left "sending"). Here a sink-like transaction holds the row
+    while the sender records; its receipt update must go through, and every message
+    ends sent."""
+    import pytest
+
+    from server.outbox import dispatcher
+    from server.runtime import acks
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("row locks: PostgreSQL")
+    real_wait, real_fence = acks.Deferred.wait, dispatcher.fence
+    outcome: list[str] = []
+    holding, fencing = threading.Event(), threading.Event()
+
+    engine = db.engine  # the thread below has no application context
+
+    def sink_like() -> None:
+        with engine.connect() as connection, connection.begin():
+            connection.execute(sa.text("SET LOCAL deadlock_timeout = '100ms'"))  # its victim
+            connection.execute(sa.text("SET LOCAL lock_timeout = '5s'"))
+            connection.execute(
+                sa.text("SELECT id FROM wa_sessions WHERE id = :id FOR UPDATE"),
+                {"id": sandbox_session},
+            )
+            holding.set()
+            fencing.wait(10)  # the sender now records its batch: it takes the row next
+            try:
+                connection.execute(
+                    sa.text("UPDATE outbox SET status = status WHERE session_id = :id"),
+                    {"id": sandbox_session},
+                )
+                outcome.append("applied")
+            except sa.exc.DBAPIError as exc:
+                outcome.append(type(exc.orig).__name__)
+
+    def spy_wait(self):
+        real_wait(self)
+        if not outcome and not holding.is_set():  # the first batch only
+            threading.Thread(target=sink_like, daemon=True).start()
+            holding.wait(10)
+
+    def spy_fence(*args):
+        if holding.is_set():
+            fencing.set()
+        return real_fence(*args)
+
+    monkeypatch.setattr(acks.Deferred, "wait", spy_wait)
+    monkeypatch.setattr(dispatcher, "fence", spy_fence)
+    runtime.live[sandbox_session].connected = False
+    _pace(sandbox_session, enabled=False)
+    for chat in ("081111111111", "082222222222", "083333333333"):
+        _send(client, operator_headers, sandbox_session, {"to": chat, "text": "hi"})
+    runtime.live[sandbox_session].connected = True
+    wait_for(lambda: outcome, timeout=20, what="the sink-like update")
+    assert outcome == ["applied"]
+    wait_for(
+        lambda: (
+            db.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status.in_(("sent", "delivered", "read")))
+            )
+            == 3
+        ),
+        what="all three sent",
+    )
