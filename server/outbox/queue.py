@@ -28,7 +28,7 @@ from server.models import (
     utcnow,
 )
 from server.outbox import recipients
-from server.outbox.schema import MEDIA_KINDS, SendSpec
+from server.outbox.schema import MEDIA_KINDS, SendSpec, load_plain_text
 from server.runtime import wakeup
 from server.whatsapp.jids import InvalidPhone, normalise_phone
 from server.whatsapp.transport import new_message_id
@@ -52,6 +52,9 @@ _SCHEMAS = {False: _spec_schema(False), True: _spec_schema(True)}
 def validate(spec: dict[str, Any], *, has_upload: bool = False) -> dict[str, Any]:
     """Load a send request with the shared schema; 422 with field errors if it is wrong."""
     inputs.check_json(spec)  # workflows and webhook actions send without an HTTP request
+    plain = load_plain_text(spec)
+    if plain is not None:
+        return plain
     try:
         return _SCHEMAS[has_upload].load(spec)
     except ma.ValidationError as exc:
