@@ -78,6 +78,8 @@ def _possible_e164(digits: str) -> str | None:
     tests/server/whatsapp/test_jids.py compares it with the full parse."""
     if not (digits.isascii() and digits.isdigit()) or not 2 < len(digits) <= 20:
         return None
+    if digits.startswith("0"):  # no country code does ("+081…" is not Japan's 81)
+        return None
     for size in (1, 2, 3):
         code = int(digits[:size])
         if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:

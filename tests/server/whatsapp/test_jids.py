@@ -73,7 +73,7 @@ def _numbers(seed: int, count: int) -> list[str]:
     codes = [str(code) for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE]
     numbers = []
     for _ in range(count):
-        head = rng.choice([rng.choice(codes), "62", "628", "620", "6208", "1", "7", "44", "39"])
+        head = rng.choice([rng.choice(codes), "62", "628", "620", "6208", "1", "7", "44", "081", "0"])
         tail = "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 16)))
         numbers.append((head + tail)[:20] or "6")
     return numbers
@@ -103,6 +103,7 @@ def test_the_fast_path_for_e164_digits_agrees_with_phonenumbers(region):
         "6208123456789",
         "1",
         "62",
+        "+08123456789",  # a leading 0 after the plus is no country code (not Japan's 81)
         "٦٢٨١٢٣٤٥٦٧٨٩",  # Arabic-Indic digits: phonenumbers reads them as 0-9
     ],
 )
