@@ -215,4 +215,7 @@ def test_a_change_made_in_this_process_holds_at_once_despite_the_cache(
     assert client.get(ME, headers=headers).json["user"]["group"] == "field"
     assert client.post(f"/api/v1/users/{user.id}/block", headers=admin_headers).status_code == 200
     blocked = client.get(ME, headers=headers)
-    assert blocked.status_code == 401 and blocked.json["code"] in ("token_revoked", "account_blocked")
+    assert blocked.status_code == 401 and blocked.json["code"] in (
+        "token_revoked",
+        "account_blocked",
+    )

@@ -73,7 +73,9 @@ def _numbers(seed: int, count: int) -> list[str]:
     codes = [str(code) for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE]
     numbers = []
     for _ in range(count):
-        head = rng.choice([rng.choice(codes), "62", "628", "620", "6208", "1", "7", "44", "081", "0"])
+        head = rng.choice(
+            [rng.choice(codes), "62", "628", "620", "6208", "1", "7", "44", "081", "0"]
+        )
         tail = "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 16)))
         numbers.append((head + tail)[:20] or "6")
     return numbers
