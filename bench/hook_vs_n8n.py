@@ -2,7 +2,7 @@
 same load, both storing every run (issue 15, goal 1).
 
     .venv/bin/python bench/hook_vs_n8n.py [--database URL] [--seconds 15]
-                                          [--connections 16] [--rounds 3]
+                                          [--connections 16] [--rounds 3] [--kabar-only]
 
 The workflow: a hook that takes ``{"order": n}``, a node that sets ``order`` and
 ``accepted``, and the answer ``{"order": n, "accepted": true}``. In Kabar:
@@ -259,11 +259,16 @@ def main() -> None:
             "more opens that many connections in WAL mode"
         ),
     )
+    parser.add_argument(
+        "--kabar-only",
+        action="store_true",
+        help="load Kabar alone (no n8n install): for before/after figures of Kabar itself",
+    )
     args = parser.parse_args()
     if not wrk.available():
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
 
-    installed, remove = n8n_folder()
+    installed, remove = (None, None) if args.kabar_only else n8n_folder()
     gateway = Gateway(args.database)
     n8n = None
     rounds: list[tuple[dict, dict]] = []
@@ -272,11 +277,15 @@ def main() -> None:
         assert status == 200 and found.get("hook_token"), found
         kabar_path = f"/api/v1/hooks/{HOOK['name']}"
         kabar_load = hook_script(kabar_path, {"X-Kabar-Token": found["hook_token"]})
-        n8n = N8n(installed, args.n8n_sqlite_pool)
+        n8n = None if installed is None else N8n(installed, args.n8n_sqlite_pool)
         n8n_load = hook_script(f"/webhook/{PATH}", {})
         load = {"connections": args.connections, "seconds": args.seconds}
         for _ in range(args.rounds):
             kabar = wrk.run(gateway.base + kabar_path, kabar_load, **load)
+            if n8n is None:
+                rounds.append((kabar, {}))
+                print(f"round {len(rounds)}: Kabar {wrk.summary(kabar)}; {wrk.load_average()}")
+                continue
             time.sleep(1)
             other = wrk.run(n8n.base + f"/webhook/{PATH}", n8n_load, **load)
             rounds.append((kabar, other))
@@ -286,8 +295,9 @@ def main() -> None:
                 flush=True,
             )
             time.sleep(1)
-        time.sleep(2)  # n8n stores an execution after it answered
-        stored = (kabar_runs(gateway), n8n.executions())
+        if n8n is not None:
+            time.sleep(2)  # n8n stores an execution after it answered
+        stored = (kabar_runs(gateway), n8n.executions() if n8n is not None else {})
         locked = gateway.log_path.read_text(errors="replace").count("database is locked")
     finally:
         if n8n is not None:
@@ -296,6 +306,19 @@ def main() -> None:
         if remove is not None:
             shutil.rmtree(remove, ignore_errors=True)
 
+    if installed is None:
+        kabar = [r[0] for r in rounds]
+        print(
+            f"Kabar alone on {'PostgreSQL' if args.database else 'SQLite'} (2 gunicorn "
+            f"workers x 8 threads), wrk -t1 -c{args.connections} -d{args.seconds:g}s: "
+            + "; ".join(wrk.summary(f) for f in kabar)
+        )
+        print(
+            f"stored: {sum(stored[0].values())} runs {stored[0]} for "
+            f"{sum(f['ok'] for f in kabar)} answers (+1 upload check); 'database is locked' "
+            f"in kabar.log: {locked}"
+        )
+        return
     version = json.loads((installed / "node_modules" / "n8n" / "package.json").read_text())[
         "version"
     ]

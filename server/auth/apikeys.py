@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from server.auth import login_cache
 from server.auth.permissions import unknown
 from server.auth.principal import Principal
 from server.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
@@ -89,7 +90,17 @@ def authenticate(key: str) -> Principal:
     parts = key[len(KEY_PREFIX) :].split("_", 1) if looks_like_api_key(key) else []
     if len(parts) != 2:
         raise invalid
-    row = db.session.scalar(sa.select(ApiKey).where(ApiKey.prefix == parts[0]))
+    # This process's cache of keys valid a moment ago (login_cache: a revocation holds at
+    # once here, within login_cache.SECONDS in the other processes), else the row.
+    row = login_cache.recall_key(parts[0])
+    cached = row is not None
+    if not cached:
+        # populate_existing: the row as stored, even if this session holds it already
+        row = db.session.scalar(
+            sa.select(ApiKey)
+            .where(ApiKey.prefix == parts[0])
+            .execution_options(populate_existing=True)
+        )
     if row is None or not hmac.compare_digest(row.key_hash, _digest(key)):
         raise invalid
     now = utcnow()
@@ -101,7 +112,10 @@ def authenticate(key: str) -> Principal:
         raise Unauthorized("The account that owns this API key is blocked.", code="account_blocked")
     if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
         row.last_used_at = now
-        db.session.commit()
+        db.session.commit()  # (which empties the cache: remember the key after it)
+        cached = False
+    if not cached:
+        login_cache.remember_key(row)
     return Principal.for_api_key(row)
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import FileStorage
 
 from server import group_commit, inputs
-from server.errors import Conflict, NotFound, ValidationFailed
+from server.errors import Conflict, KabarError, NotFound, ValidationFailed
 from server.models import (
     FINAL_STATUSES,
     PRIORITIES,
@@ -28,7 +28,7 @@ from server.models import (
     utcnow,
 )
 from server.outbox import recipients
-from server.outbox.schema import MEDIA_KINDS, SendSpec
+from server.outbox.schema import MEDIA_KINDS, SendSpec, load_plain_text
 from server.runtime import wakeup
 from server.whatsapp.jids import InvalidPhone, normalise_phone
 from server.whatsapp.transport import new_message_id
@@ -52,6 +52,9 @@ _SCHEMAS = {False: _spec_schema(False), True: _spec_schema(True)}
 def validate(spec: dict[str, Any], *, has_upload: bool = False) -> dict[str, Any]:
     """Load a send request with the shared schema; 422 with field errors if it is wrong."""
     inputs.check_json(spec)  # workflows and webhook actions send without an HTTP request
+    plain = load_plain_text(spec)
+    if plain is not None:
+        return plain
     try:
         return _SCHEMAS[has_upload].load(spec)
     except ma.ValidationError as exc:
@@ -76,12 +79,22 @@ def send(
     ``grouped``: the row alone is stored, in the group commit of this process
     (``server/group_commit.py``), for a caller whose transaction holds nothing else (the
     REST send); it returns once the row is committed, as a commit would."""
-    if idempotency_key:
+    if idempotency_key and not grouped:
         existing = _by_key(session, idempotency_key)
         if existing is not None:
             return _same_request(existing, spec), False
-    data = spec if validated else validate(spec, has_upload=upload is not None)
-    payload = payload_of(session, data, upload)
+    try:
+        data = spec if validated else validate(spec, has_upload=upload is not None)
+        payload = payload_of(session, data, upload)
+        to_jid = recipients.resolve(session, data["to"], region())
+    except KabarError:
+        # Grouped, the key is looked up only when needed: the group commit's INSERT … ON
+        # CONFLICT tells a repeat, and a request refused here may still repeat a stored
+        # one, which answers as it always did (the stored row, or 409 for another body).
+        existing = _by_key(session, idempotency_key) if grouped and idempotency_key else None
+        if existing is None:
+            raise
+        return _same_request(existing, spec), False
     # Media given by URL is fetched by the runtime (server/runtime/media_fetcher.py), never
     # in this request: a slow server must not hold a web thread. Until its bytes are
     # stored the row is "fetching", which the dispatcher does not send.
@@ -90,7 +103,7 @@ def send(
         session_id=session.id,
         idempotency_key=idempotency_key,
         wa_id=new_message_id(),
-        to_jid=recipients.resolve(session, data["to"], region()),
+        to_jid=to_jid,
         kind=data["type"],
         payload=payload,
         priority=PRIORITIES[data["priority"]],

@@ -78,3 +78,44 @@ class SendSpec(message.MessageSpec):
     def media_given(self) -> bool:
         """True when the caller uploaded the media as a multipart file."""
         return bool(getattr(self, "has_upload", False))
+
+
+_PLAIN_TEXT_FIELDS = frozenset(("to", "text", "type", "priority"))
+_TEXT_MAX = 65536  # SendSpec.text's Length
+
+
+def load_plain_text(spec: dict) -> dict | None:
+    """What ``SendSpec().load(spec)`` returns for the most common send, a text to someone
+    with nothing else (``to``, ``text``, maybe ``type: text`` and a ``priority``), without
+    marshmallow's per-field machinery; None for anything else, or anything it would
+    refuse, which the schema then loads and answers as always.
+    tests/server/outbox/test_schema.py compares the two."""
+    if not isinstance(spec, dict) or not _PLAIN_TEXT_FIELDS.issuperset(spec):
+        return None
+    to, text = spec.get("to"), spec.get("text")
+    kind, priority = spec.get("type", "text"), spec.get("priority", "normal")
+    if not (
+        type(to) is str
+        and type(text) is str
+        and len(text) <= _TEXT_MAX
+        and text.strip()
+        and kind == "text"
+        and priority in message.PRIORITIES
+    ):
+        return None
+    return {
+        "to": to,
+        "type": "text",
+        "text": text,
+        "media": None,
+        "location": None,
+        "contacts": None,
+        "poll": None,
+        "mentions": [],
+        "reply_to": None,
+        "link_preview": False,
+        "priority": priority,
+        "send_at": None,
+        "expires_at": None,
+        "typing": None,
+    }

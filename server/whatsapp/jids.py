@@ -11,6 +11,7 @@ answer a typo with a 422 that names the field, for the API, the dashboard and th
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -47,6 +48,8 @@ def normalise_phone(text: str, region: str = "ID") -> str:
         if digits_only.isdigit() and not digits_only.startswith("0")
         else digits_only
     )
+    if candidate.startswith("+") and (known := _possible_e164(candidate[1:])) is not None:
+        return known
     try:
         number = phonenumbers.parse(candidate, region)
     except phonenumbers.NumberParseException:
@@ -61,6 +64,50 @@ def normalise_phone(text: str, region: str = "ID") -> str:
             f"{raw!r} is not a possible phone number; write it as 0812… or +62 812…."
         )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
+
+
+def _possible_e164(digits: str) -> str | None:
+    """``digits`` when phonenumbers would read ``+<digits>`` as exactly that possible number
+    (what most API callers send: 628123456789); None when only the full parse can tell.
+
+    It takes phonenumbers' own steps without its text parsing (a third of a bulk send's
+    time): the country code is the shortest prefix that is one, the rest is the national
+    number unless it starts with what the country strips as a national prefix (then the
+    full parse decides, as it does for a leading 0), and the length check is phonenumbers'
+    ``is_possible_number``.
+    tests/server/whatsapp/test_jids.py compares it with the full parse."""
+    if not (digits.isascii() and digits.isdigit()) or not 2 < len(digits) <= 20:
+        return None
+    if digits.startswith("0"):  # no country code does ("+081…" is not Japan's 81)
+        return None
+    for size in (1, 2, 3):
+        code = int(digits[:size])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        return None
+    national = digits[size:]
+    stripped = _national_prefix(code)
+    if stripped is None or not 2 <= len(national) <= 17 or national.startswith("0"):
+        return None
+    if stripped.match(national):  # the full parse may strip a national prefix
+        return None
+    number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+    return digits if phonenumbers.is_possible_number(number) else None
+
+
+@functools.cache
+def _national_prefix(code: int) -> re.Pattern[str] | None:
+    """What phonenumbers strips from a national number of the country of ``code`` (``0``
+    in Indonesia, ``0|180020`` in Britain), as it matches it; None (no fast path) for a
+    code with no country of its own."""
+    region = phonenumbers.region_code_for_country_code(code)
+    if region in (phonenumbers.UNKNOWN_REGION, phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY):
+        return None
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if metadata is None:
+        return None
+    return re.compile(metadata.national_prefix_for_parsing or "0")
 
 
 def looks_like_phone(text: str) -> bool:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
+import sqlalchemy as sa
+
+from server.auth import login_cache
 from server.auth.permissions import BUILTIN_GROUPS
 from server.models import ApiKey, db, utcnow
 
@@ -228,3 +232,24 @@ def test_a_key_with_users_manage_manages_keys_like_its_owner(client, admin_heade
     )
     assert _create(client, manager, permissions=["sessions:read"]).status_code == 201
     assert client.delete(f"{KEYS}/{other_id}", headers=manager).status_code == 204
+
+
+def test_a_key_revoked_by_another_process_stops_within_the_cache_time(
+    client, make_user, login, monkeypatch
+):
+    """login_cache remembers a valid key for SECONDS: a revocation this process did not
+    make (here a Core UPDATE) holds once that time has passed; a wrong secret with a
+    remembered prefix is refused all along."""
+    key_id, key = _key(client, login(make_user("operator")))
+    assert client.get(ME, headers=key).status_code == 200  # remembered now
+    wrong = {"X-API-Key": key["X-API-Key"][:-4] + "xxxx"}
+    assert client.get(ME, headers=wrong).json["code"] == "api_key_invalid"
+    with db.engine.begin() as connection:
+        connection.execute(
+            sa.update(ApiKey.__table__).where(ApiKey.id == key_id).values(revoked_at=utcnow())
+        )
+    assert client.get(ME, headers=key).status_code == 200  # within the cache time
+    later = time.monotonic() + login_cache.SECONDS + 0.01
+    monkeypatch.setattr(login_cache.time, "monotonic", lambda: later)
+    after = client.get(ME, headers=key)
+    assert after.status_code == 401 and after.json["code"] == "api_key_revoked"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
+import sqlalchemy as sa
 from flask_jwt_extended import create_access_token
 
-from server.models import db
+from server.auth import login_cache
+from server.models import LoginSession, db, utcnow
 
 ME = "/api/v1/auth/me"
 
@@ -179,3 +182,40 @@ def test_every_response_has_a_request_id(client):
     assert len(generated.headers["X-Request-ID"]) == 32
     error = client.get(ME)
     assert error.json["request_id"] == error.headers["X-Request-ID"]
+
+
+def test_a_login_revoked_by_another_process_stops_within_the_cache_time(
+    app, client, make_user, monkeypatch
+):
+    """Each process remembers a login that held for login_cache.SECONDS: a revocation made
+    elsewhere (another worker, the CLI: here a Core UPDATE no session of this process saw)
+    holds once that time has passed, and the token is refused from then on."""
+    tokens = _login(client, make_user().username).json
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert client.get(ME, headers=headers).status_code == 200  # remembered now
+    with db.engine.begin() as connection:
+        connection.execute(
+            sa.update(LoginSession.__table__).values(revoked_at=utcnow(), revoked_reason="x")
+        )
+    assert client.get(ME, headers=headers).status_code == 200  # within the cache time
+    later = time.monotonic() + login_cache.SECONDS + 0.01
+    monkeypatch.setattr(login_cache.time, "monotonic", lambda: later)
+    after = client.get(ME, headers=headers)
+    assert after.status_code == 401 and after.json["code"] == "token_revoked"
+
+
+def test_a_change_made_in_this_process_holds_at_once_despite_the_cache(
+    client, make_user, admin_headers
+):
+    user = make_user()
+    headers = {"Authorization": f"Bearer {_login(client, user.username).json['access_token']}"}
+    assert client.get(ME, headers=headers).json["user"]["group"] == "operator"
+    moved = client.patch(f"/api/v1/users/{user.id}", json={"group": "field"}, headers=admin_headers)
+    assert moved.status_code == 200, moved.json
+    assert client.get(ME, headers=headers).json["user"]["group"] == "field"
+    assert client.post(f"/api/v1/users/{user.id}/block", headers=admin_headers).status_code == 200
+    blocked = client.get(ME, headers=headers)
+    assert blocked.status_code == 401 and blocked.json["code"] in (
+        "token_revoked",
+        "account_blocked",
+    )

@@ -111,6 +111,29 @@ def test_same_idempotency_key_sends_once(client, operator_headers, fast):
     assert len(_deliveries(fast)) == 1
 
 
+def test_a_repeated_key_answers_the_same_whatever_the_new_body_says(client, operator_headers, fast):
+    """The key is looked up only when the new request cannot be stored as it is, and the
+    answer is the one a look-up first gave: the stored row, or 409 for another body even
+    when that body is invalid or names a group that does not exist."""
+    headers = {**operator_headers, "Idempotency-Key": "order-7"}
+    first = _send(client, headers, fast, {"to": "081234567890", "text": "paid"})
+    assert first.status_code == 202
+    for body in (
+        {"to": "081234567890", "text": " "},  # invalid: blank text
+        {"text": "no recipient"},
+        {"to": "abc", "text": "paid"},  # no such group
+        {"to": "081234567890", "text": "paid", "priority": "high"},
+    ):
+        again = _send(client, headers, fast, body)
+        assert again.status_code == 409, (body, again.json)
+        assert again.json["code"] == "idempotency_key_reused"
+    same = _send(client, headers, fast, {"to": "081234567890", "text": "paid"})
+    assert same.status_code == 202 and same.headers["Idempotent-Replayed"] == "true"
+    assert (same.json["id"], same.json["to"]) == (first.json["id"], first.json["to"])
+    other = _send(client, {**operator_headers, "Idempotency-Key": "order-8"}, fast, {"text": "x"})
+    assert other.status_code == 422 and "to" in other.json["errors"]
+
+
 def test_invalid_requests_get_field_errors(client, operator_headers, fast):
     cases = [
         ({"text": "no recipient"}, "to"),
