@@ -42,7 +42,11 @@ GROUPED = "kabar.workflows.grouped"  # session.info: this transaction holds othe
 # Nodes that never wait on the network: a run of a workflow made only of these may share
 # a transaction (``worker.handle_many``) with other runs.
 QUICK_NODES = frozenset(
-    {"branch", "switch", "set_variables", "send", "end", "respond", "wait_for_reply", "delay"}
+    {
+        *("branch", "switch", "set", "send", "end", "respond", "wait_for_reply", "delay"),
+        *("lookup_person", "create_ticket", "update_ticket", "assign_ticket"),
+        *("lookup_ticket", "list_tickets"),
+    }
 )
 
 

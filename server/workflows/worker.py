@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 BATCH = 50
 IDLE_SECONDS = 1.0
 GROUP_SECONDS = 0.2  # a group commits once it has run this long
+_NOTIFY = sa.text("SELECT pg_notify(:channel, '')")
 
 
 class InboxWorker(Worker):
@@ -111,6 +112,9 @@ def _group(item_ids: list[int]) -> list[int]:
                     .where(WorkflowInbox.id.in_(done))
                     .execution_options(synchronize_session=False)
                 )
+            if touched and db.engine.dialect.name == "postgresql":
+                # other processes' senders hear it with the commit (no second commit)
+                db.session.execute(_NOTIFY, {"channel": wakeup.CHANNEL})
             db.session.commit()
     except Exception:  # the group itself failed (the connection, the commit): one by one
         db.session.info.pop(runner.GROUPED, None)
@@ -120,7 +124,7 @@ def _group(item_ids: list[int]) -> list[int]:
             handle_one(item_id)
         return item_ids[len(done) + 1 :]
     if touched:
-        wakeup.notify()  # the runs may have queued messages
+        wakeup.wake_local()  # the runs may have queued messages
     if alone is not None:
         handle_one(alone)
         return item_ids[len(done) + 1 :]
