@@ -279,7 +279,7 @@ def _vcard(name: str, phone: str) -> str:
 # --- message actions ----------------------------------------------------------------------
 
 
-_KABAR_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_KABAR_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 
 
 def history_message(session: WaSession, reference: str) -> Message:

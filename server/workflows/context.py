@@ -245,8 +245,10 @@ def is_simulator(session_id: str | None) -> bool:
         return False
     return memo(
         ("is simulator", session_id),
-        lambda: db.session.scalar(sa.select(Simulator.id).where(Simulator.session_id == session_id))
-        is not None,
+        lambda: (
+            db.session.scalar(sa.select(Simulator.id).where(Simulator.session_id == session_id))
+            is not None
+        ),
     )
 
 

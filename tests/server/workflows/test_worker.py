@@ -91,9 +91,7 @@ def commits(app):
     sa.event.remove(db.engine, "commit", listener)
 
 
-def test_a_group_answers_every_message_in_one_commit(
-    session_id, upload, operator_headers, commits
-):
+def test_a_group_answers_every_message_in_one_commit(session_id, upload, operator_headers, commits):
     upload(operator_headers, ECHO)
     ids = inbound(session_id, [f"halo {n}" for n in range(6)])
     commits.clear()
