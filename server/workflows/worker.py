@@ -106,12 +106,15 @@ def _group(item_ids: list[int]) -> list[int]:
                     break
                 done.append(item_id)
             db.session.info.pop(runner.GROUPED, None)
-            if done:
-                db.session.execute(
+            handled = [item_id for item_id in done if item_id in items]
+            if handled:
+                deleted: sa.CursorResult = db.session.execute(  # type: ignore[assignment]
                     sa.delete(WorkflowInbox)
-                    .where(WorkflowInbox.id.in_(done))
+                    .where(WorkflowInbox.id.in_(handled))
                     .execution_options(synchronize_session=False)
                 )
+                if deleted.rowcount != len(handled):  # another handler took one: nothing twice
+                    raise RuntimeError("workflow inbox items were handled meanwhile")
             if touched and db.engine.dialect.name == "postgresql":
                 # other processes' senders hear it with the commit (no second commit)
                 db.session.execute(_NOTIFY, {"channel": wakeup.CHANNEL})
