@@ -4,7 +4,7 @@ restart. The engine changes it; nothing else should need to."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -73,7 +73,10 @@ class Run:
         return self.status in ("completed", "failed")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT, **asdict(self)}
+        """The state as JSON. Its containers are the run's own, not copies (``asdict``
+        copied every one, a large part of a short run's cost): store it, do not keep
+        changing the run after."""
+        return {"format": FORMAT, **{name: getattr(self, name) for name in _FIELDS}}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Run:
@@ -84,6 +87,9 @@ class Run:
                 f"run state format {stored} is not {FORMAT}; this version of kabar cannot resume it"
             )
         return cls(**data)
+
+
+_FIELDS = tuple(f.name for f in fields(Run))
 
 
 def event_to_json(event: Event) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from typing import Any
 
@@ -291,12 +292,17 @@ def _vcard(name: str, phone: str) -> str:
 # --- message actions ----------------------------------------------------------------------
 
 
+_KABAR_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+
+
 def history_message(session: WaSession, reference: str) -> Message:
     """A message of the session's history, by Kabar id or WhatsApp id (each look-up has
     its index, so the cost does not grow with the history)."""
-    message = db.session.scalar(
-        sa.select(Message).where(Message.id == reference, Message.session_id == session.id)
-    )
+    message = None
+    if _KABAR_ID.fullmatch(reference):  # a Kabar id is a UUID; else by WhatsApp id only
+        message = db.session.scalar(
+            sa.select(Message).where(Message.id == reference, Message.session_id == session.id)
+        )
     if message is None:
         message = db.session.scalar(
             sa.select(Message)

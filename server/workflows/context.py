@@ -20,7 +20,7 @@ from flask import current_app
 from nodes import HttpResponse, NodeError
 from server import netguard
 from server.errors import KabarError
-from server.models import Simulator, WaSession, Workflow, db, utcnow
+from server.models import Simulator, WaSession, Workflow, db, memo, utcnow
 from server.outbox import broadcast as broadcasts
 from server.outbox import queue as outbox
 
@@ -108,7 +108,13 @@ class ServerContext:
         return {"id": row.id, "total": row.total, "status": "queued", "session": target.id}
 
     def session(self, ident: str | None) -> WaSession:
-        """The session a step names (id or label), else the only one the run may use."""
+        """The session a step names (id or label), else the only one the run may use;
+        found once per group commit (``memo``: runs change no session)."""
+        return memo(
+            ("run session", self.simulator, self.owner_id, ident), lambda: self._session(ident)
+        )
+
+    def _session(self, ident: str | None) -> WaSession:
         if self.simulator is not None:
             confined = db.session.get(WaSession, self.simulator)
             if confined is None:
@@ -233,11 +239,16 @@ SIMULATOR_SESSIONS = sa.select(Simulator.session_id).scalar_subquery()
 
 
 def is_simulator(session_id: str | None) -> bool:
-    """Whether the session is a studio simulator's (server/workflows/simulator.py)."""
-    return (
-        session_id is not None
-        and db.session.scalar(sa.select(Simulator.id).where(Simulator.session_id == session_id))
-        is not None
+    """Whether the session is a studio simulator's (server/workflows/simulator.py); asked
+    once per group commit (``memo``)."""
+    if session_id is None:
+        return False
+    return memo(
+        ("is simulator", session_id),
+        lambda: (
+            db.session.scalar(sa.select(Simulator.id).where(Simulator.session_id == session_id))
+            is not None
+        ),
     )
 
 

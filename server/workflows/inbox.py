@@ -143,7 +143,7 @@ def handle(item: WorkflowInbox) -> int:
             },
         )
         return 1
-    session = db.session.get(WaSession, item.session_id) if item.session_id else None
+    session = session_of(item.session_id) if item.session_id else None
     if item.kind == "message":
         if session is None:
             return 0  # the session was deleted meanwhile
@@ -225,9 +225,21 @@ def _event(
     return started
 
 
+def session_of(session_id: str) -> WaSession | None:
+    """The session, read once per group commit (``worker.handle_many``; runs change no
+    session): the identity map holds it only weakly between items."""
+    return memo(("session", session_id), lambda: db.session.get(WaSession, session_id))
+
+
 def _enabled(session: WaSession | None, owner_id: int | None = None) -> list[Workflow]:
     """Enabled workflows that may see an event of ``session`` (or, with no session, of
-    the tenant ``owner_id``), oldest first: that tenant's own and the global ones."""
+    the tenant ``owner_id``), oldest first: that tenant's own and the global ones. Asked
+    once per group commit (runs enable and disable no workflow)."""
+    key = ("enabled workflows", session.id if session is not None else None, owner_id)
+    return memo(key, lambda: _enabled_now(session, owner_id))
+
+
+def _enabled_now(session: WaSession | None, owner_id: int | None) -> list[Workflow]:
     if session is not None and session.transport == "sandbox":
         pinned = simulator.workflows_for(session.id)
         if pinned is not None:

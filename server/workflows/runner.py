@@ -23,12 +23,13 @@ import sqlalchemy as sa
 from flask import current_app
 
 from nodes import Engine, Reply, Run, Timeout
+from nodes import Workflow as WorkflowDoc
 from nodes.base import Event
 from nodes.errors import NodesError
 from nodes.templating import jsonable
 from server.errors import Conflict
 from server.events import WorkflowCompleted, WorkflowFailed
-from server.models import WaSession, Workflow, WorkflowRun, db, utcnow
+from server.models import WaSession, Workflow, WorkflowRun, db, memo, utcnow
 from server.whatsapp.jids import InvalidPhone, to_jid
 from server.workflows import store
 from server.workflows.context import ServerContext, is_simulator
@@ -36,6 +37,30 @@ from server.workflows.context import ServerContext, is_simulator
 log = logging.getLogger(__name__)
 
 _engine = Engine()
+
+GROUPED = "kabar.workflows.grouped"  # session.info: this transaction holds others' runs
+# Nodes that never wait on the network: a run of a workflow made only of these may share
+# a transaction (``worker.handle_many``) with other runs.
+QUICK_NODES = frozenset(
+    {
+        *("branch", "switch", "set", "send", "end", "respond", "wait_for_reply", "delay"),
+        *("lookup_person", "create_ticket", "update_ticket", "assign_ticket"),
+        *("lookup_ticket", "list_tickets"),
+    }
+)
+
+
+class MustRunAlone(Exception):
+    """Raised before a run of a workflow with a node that may block (an HTTP call, a
+    called workflow, a remote node) starts or resumes in a group commit after other
+    items: see ``server/workflows/worker.py``."""
+
+
+def _alone_if_slow(doc: WorkflowDoc) -> None:
+    if db.session.info.get(GROUPED) and any(
+        node.type not in QUICK_NODES for node in doc.nodes.values()
+    ):
+        raise MustRunAlone(doc.name)
 
 
 def start(
@@ -56,6 +81,7 @@ def start(
     if is_simulator(trigger.get("session")):
         trigger = {**trigger, "simulator": True}
     doc = store.load(workflow.id, workflow.version)
+    _alone_if_slow(doc)
     # The row is added once the run has gone as far as it goes, so it is inserted once,
     # with its final state, and (on SQLite) the write lock is not held while nodes run.
     # Its id is made here: idempotency keys of what the run sends name it.
@@ -123,7 +149,9 @@ def resume(row: WorkflowRun, event: Event) -> ServerContext:
     ctx = _context(row, 0)
     run = Run.from_dict(row.state)
     run.status = "waiting"  # ``take`` marked the row running; the state still waits
-    run = _engine.resume(run, event, ctx, workflow=store.load(row.workflow_id, row.version))
+    doc = store.load(row.workflow_id, row.version)
+    _alone_if_slow(doc)
+    run = _engine.resume(run, event, ctx, workflow=doc)
     _store(row, run)
     return ctx
 
@@ -136,33 +164,33 @@ def take(run_id: str, *, reply: bool = False) -> WorkflowRun | None:
         condition.append(WorkflowRun.wait_kind == "reply")
     else:
         condition.append(WorkflowRun.wait_until <= utcnow())
-    won = db.session.execute(
+    # One statement: the claim hands back the row it won (UPDATE … RETURNING).
+    return db.session.scalars(
         sa.update(WorkflowRun)
         .where(*condition)
         .values(status="running")
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if not won:
-        return None
-    return db.session.scalar(
-        sa.select(WorkflowRun)
-        .where(WorkflowRun.id == run_id)
-        .execution_options(populate_existing=True)
-    )
+        .returning(WorkflowRun)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).first()
 
 
 def waiting_for_reply(session_id: str, chat: str) -> str | None:
     """The run this chat's next message resumes: the oldest waiting for a reply there."""
-    return db.session.scalar(
-        sa.select(WorkflowRun.id)
-        .where(
-            WorkflowRun.wait_session_id == session_id,
-            WorkflowRun.wait_chat == chat,
-            WorkflowRun.status == "waiting",
-        )
-        .order_by(WorkflowRun.started_at)
-        .limit(1)
+    return db.session.scalar(_WAITING_FOR_REPLY, {"session_id": session_id, "chat": chat})
+
+
+# Built once: every inbound message asks it, and building a statement costs more than
+# running it.
+_WAITING_FOR_REPLY = (
+    sa.select(WorkflowRun.id)
+    .where(
+        WorkflowRun.wait_session_id == sa.bindparam("session_id"),
+        WorkflowRun.wait_chat == sa.bindparam("chat"),
+        WorkflowRun.status == "waiting",
     )
+    .order_by(WorkflowRun.started_at)
+    .limit(1)
+)
 
 
 def due(limit: int, now: datetime | None = None) -> list[str]:
@@ -354,5 +382,9 @@ def _announce(row: WorkflowRun, run: Run) -> None:
         )
     else:
         event = WorkflowCompleted(**common, result=run.result)
-    session = db.session.get(WaSession, row.session_id) if row.session_id else None
+    session = (
+        memo(("session", row.session_id), lambda: db.session.get(WaSession, row.session_id))
+        if row.session_id
+        else None
+    )
     eventlog.record(event, session, owner_id=row.owner_id)

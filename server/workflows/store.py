@@ -25,7 +25,7 @@ from nodes import InvalidWorkflow
 from nodes import Workflow as WorkflowDoc
 from server import inputs
 from server.errors import Conflict, NotFound, ValidationFailed
-from server.models import Workflow, WorkflowRun, WorkflowVersion, db
+from server.models import Workflow, WorkflowRun, WorkflowVersion, db, memo
 
 log = logging.getLogger(__name__)
 
@@ -189,10 +189,13 @@ def load(workflow_id: int, version: int) -> WorkflowDoc:
     """The engine's workflow for a stored version. Checking a document is the costly
     part, so checked ones are kept by content digest (ids may be reused after a delete):
     a run step reads only the digest, and the document when it is new to this process."""
-    digest = db.session.scalar(
-        sa.select(WorkflowVersion.digest).where(
-            WorkflowVersion.workflow_id == workflow_id, WorkflowVersion.version == version
-        )
+    digest = memo(
+        ("workflow version", workflow_id, version),
+        lambda: db.session.scalar(
+            sa.select(WorkflowVersion.digest).where(
+                WorkflowVersion.workflow_id == workflow_id, WorkflowVersion.version == version
+            )
+        ),
     )
     if digest is None:
         raise NotFound(
