@@ -32,4 +32,6 @@ class Simulator(OwnedMixin, db.Model):
     contact: Mapped[str] = mapped_column(sa.String(32), nullable=False)
     message_seq: Mapped[int] = mapped_column(_BIG, default=0, nullable=False)
     run_seq: Mapped[int] = mapped_column(_BIG, default=0, nullable=False)
+    # the session's last outbox row at the reset: replies queued before it are not shown
+    outbox_seq: Mapped[int] = mapped_column(_BIG, default=0, server_default="0", nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)

@@ -29,6 +29,7 @@ from server import inputs, sandbox_controls, sessions
 from server.auth import current_principal
 from server.errors import Conflict, ValidationFailed
 from server.models import (
+    WAITING_STATUSES,
     Message,
     OutboxMessage,
     Simulator,
@@ -36,6 +37,7 @@ from server.models import (
     Workflow,
     WorkflowRun,
     db,
+    utcnow,
 )
 from server.runtime import commands, wakeup
 from server.workflows import operations, runner, store
@@ -140,8 +142,10 @@ def vote(workflow: Workflow, poll_id: str, options: list[str]) -> Simulator:
 
 
 def reset(workflow: Workflow) -> Simulator:
-    """A new conversation: the simulator's open runs are cancelled and what it shows
-    starts after now (the messages and runs stay where they are, as any session's)."""
+    """A new conversation: the simulator's open runs are cancelled, so are the replies
+    they queued that have not gone yet, and what it shows starts after now (the messages
+    and runs stay where they are, as any session's). A reply already on its way when the
+    reset came is delivered but not shown."""
     row = open_for(workflow)
     for run in db.session.scalars(
         sa.select(WorkflowRun).where(
@@ -149,6 +153,20 @@ def reset(workflow: Workflow) -> Simulator:
         )
     ):
         runner.cancel(run, reason="the studio's simulator was reset")
+    db.session.execute(
+        sa.update(OutboxMessage)
+        .where(
+            OutboxMessage.session_id == row.session_id,
+            OutboxMessage.status.in_(WAITING_STATUSES),
+        )
+        .values(
+            status="cancelled",
+            reason="the studio's simulator was reset",
+            waiting=None,
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
     _forget(row)
     db.session.commit()
     return row
@@ -164,6 +182,14 @@ def _forget(row: Simulator) -> None:
     row.run_seq = (
         db.session.scalar(
             sa.select(sa.func.max(WorkflowRun.seq)).where(WorkflowRun.session_id == row.session_id)
+        )
+        or 0
+    )
+    row.outbox_seq = (
+        db.session.scalar(
+            sa.select(sa.func.max(OutboxMessage.seq)).where(
+                OutboxMessage.session_id == row.session_id
+            )
         )
         or 0
     )
@@ -270,7 +296,13 @@ def _conversation(row: Simulator) -> list[dict[str, Any]]:
         reversed(
             db.session.scalars(
                 sa.select(Message)
-                .where(Message.session_id == row.session_id, Message.seq > row.message_seq)
+                .where(
+                    Message.session_id == row.session_id,
+                    Message.seq > row.message_seq,
+                    ~sa.exists().where(  # a reply of the conversation before the reset
+                        OutboxMessage.id == Message.id, OutboxMessage.seq <= row.outbox_seq
+                    ),
+                )
                 .order_by(Message.seq.desc())
                 .limit(HISTORY)
             ).all()

@@ -5,9 +5,21 @@ are skipped along the timeout branch; a hook is tested with a request body."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 
-from server.models import Simulator, WaSession, Workflow, WorkflowRun, db
+from server.models import (
+    Message,
+    OutboxMessage,
+    Simulator,
+    WaSession,
+    Workflow,
+    WorkflowRun,
+    db,
+    utcnow,
+)
+from server.outbox import queue
 from tests.server.conftest import wait_for
 from tests.server.ui.client import dashboard_client
 from tests.server.workflows.conftest import received, shipped
@@ -111,6 +123,54 @@ def test_skip_the_wait_takes_the_timeout_branch_and_reset_starts_over(
         db.session.scalar(sa.select(WorkflowRun.status).where(WorkflowRun.id == waiting))
         == "cancelled"
     )
+
+
+def test_a_reply_of_the_conversation_before_a_reset_never_shows_after_it(
+    app, operator, operator_headers, runtime, upload
+):
+    """Replies the old conversation queued (a scheduled one still waiting, one on its
+    way when the reset came) do not appear in the new conversation."""
+    browser = _simulated(app, operator, upload, operator_headers, shipped("survey"))
+    _post(browser, "/workflows/survey/simulator/say", text="#survey")
+    wait_for(lambda: "Seberapa puas" in _texts(_state(browser)), what="the question")
+    row = db.session.scalar(sa.select(Simulator))
+    session = db.session.get(WaSession, row.session_id)
+    later = utcnow() + timedelta(hours=1)
+    scheduled, _ = queue.send(
+        session, {"to": row.contact, "text": "a reminder of the old survey", "send_at": later}
+    )
+    on_its_way, _ = queue.send(
+        session, {"to": row.contact, "text": "sent as the reset came", "send_at": later}
+    )
+
+    state = _post(browser, "/workflows/survey/simulator/reset")
+    db.session.expire_all()
+    assert db.session.get(OutboxMessage, scheduled.seq).status == "cancelled"
+    # The other was already being sent: WhatsApp delivers it after the reset.
+    on_its_way = db.session.get(OutboxMessage, on_its_way.seq)
+    db.session.add(
+        Message(
+            id=on_its_way.id,
+            session_id=row.session_id,
+            wa_id=on_its_way.wa_id,
+            direction="out",
+            chat_jid=on_its_way.to_jid,
+            sender_jid=on_its_way.to_jid,
+            from_me=True,
+            kind="text",
+            text="sent as the reset came",
+            status="sent",
+            timestamp=utcnow(),
+        )
+    )
+    db.session.commit()
+    assert "Seberapa" not in _texts(state)
+    _post(browser, "/workflows/survey/simulator/say", text="hello again")
+    shown = wait_for(
+        lambda: "hello again" in _texts(_state(browser)) and _texts(_state(browser)),
+        what="the new conversation",
+    )
+    assert "sent as the reset came" not in shown and "old survey" not in shown
 
 
 def test_a_simulator_run_sends_through_the_simulator_only(
