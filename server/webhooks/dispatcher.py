@@ -16,6 +16,7 @@ off by a stop or a crash and goes again (receivers dedupe on ``webhook-id``).
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import time
@@ -84,22 +85,27 @@ def due(limit: int) -> list[int]:
 
 def due_rows(limit: int) -> list[tuple[int, int]]:
     """``due`` with each delivery's endpoint id: (delivery id, endpoint id)."""
-    return [
-        (row[0], row[1])
-        for row in db.session.execute(
-            sa.select(WebhookDelivery.id, WebhookDelivery.endpoint_id)
-            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-            .where(
-                WebhookDelivery.status.in_(_written(RETRYABLE)),
-                WebhookDelivery.next_at <= utcnow(),
-                WebhookEndpoint.enabled.is_(True),
-                WebhookEndpoint.paused_until.is_(None),
-                _first_in_line(),
-            )
-            .order_by(WebhookDelivery.id)
-            .limit(limit)
+    rows = db.session.execute(_due_statement(), {"now": utcnow(), "limit": limit})
+    return [(row[0], row[1]) for row in rows]
+
+
+@functools.cache
+def _due_statement() -> sa.Select:
+    """Built once: every wake-up of the worker asks it, and building the statement (the
+    order check's EXISTS, the join) cost more than running it on an empty queue."""
+    return (
+        sa.select(WebhookDelivery.id, WebhookDelivery.endpoint_id)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(
+            WebhookDelivery.status.in_(_written(RETRYABLE)),
+            WebhookDelivery.next_at <= sa.bindparam("now"),
+            WebhookEndpoint.enabled.is_(True),
+            WebhookEndpoint.paused_until.is_(None),
+            _first_in_line(),
         )
-    ]
+        .order_by(WebhookDelivery.id)
+        .limit(sa.bindparam("limit"))
+    )
 
 
 def _written(statuses: tuple[str, ...]) -> list[sa.ColumnElement[str]]:
