@@ -57,8 +57,8 @@ lint: $(VENV)/.installed-dev  ## ruff, the formatter's check, mypy, the import l
 
 # Every figure of docs/benchmarks.md's "Performance (issue 15)" sections, on SQLite and then
 # on PostgreSQL (BENCH_DB, dropped and made anew by each script), one script at a time so
-# they do not load each other (the default BENCH_DB is created if missing). About 25 minutes; prints figures, asserts nothing timed.
-# `make bench BENCH_SECONDS=5` for a quicker pass; run it on an otherwise idle machine.
+# they do not load each other (the default BENCH_DB is created if missing). 16 minutes on
+# 2 cores; prints figures, asserts nothing timed. Run it on an otherwise idle machine.
 BENCH_DB ?= postgresql+psycopg://postgres@127.0.0.1:5432/kabar_bench
 BENCH_SECONDS ?= 10
 bench: $(VENV)/.installed-dev
