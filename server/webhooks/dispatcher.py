@@ -290,9 +290,8 @@ class WebhookWorker(Worker):
         return jobs
 
     def _start(self, jobs: list[delivery.Job]) -> None:
-        settings = self.app.config["KABAR"]
-        timeout = settings["WEBHOOK_TIMEOUT"]
-        allow = [*settings["FETCH_ALLOW"], *settings["WEBHOOK_ALLOW"]]
+        timeout = self.app.config["KABAR"]["WEBHOOK_TIMEOUT"]
+        allow = delivery.allowed()
         for job in jobs:
             self.out[job.endpoint_id] += 1
             self.pool.submit(self._send, job, timeout, allow)
